@@ -1,0 +1,276 @@
+//! The translation cache: decoded blocks shared by all harts of a machine.
+//!
+//! Blocks are keyed by guest physical address. Each hart keeps a small
+//! direct-mapped [`JumpCache`] in front of the shared cache, so the common
+//! lookup takes no lock and touches no shared cache line. The shared cache is
+//! split into shards by page, each behind its own lock, so harts translating
+//! different pages do not contend.
+//!
+//! Invalidation works per physical page: a store to a page that holds
+//! translated code marks every block of that page invalid and removes it from
+//! its shard. Harts notice through the block's `valid` flag on their next
+//! lookup; a block a hart is executing stays alive through its `Arc` until the
+//! hart lets go of it, so no hart ever runs freed code.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::decode::Inst;
+use crate::memory::PAGE_SHIFT;
+
+/// What a translation depends on besides the code bytes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlockKey {
+    /// Guest physical address of the first instruction.
+    pub pc: u64,
+    /// Translation-affecting hart state (reserved: no mode changes how
+    /// polyhart decodes yet, so it is 0).
+    pub mode: u32,
+}
+
+impl BlockKey {
+    fn page(&self) -> u64 {
+        self.pc >> PAGE_SHIFT
+    }
+}
+
+/// A basic block: straight-line instructions decoded once, ending at the
+/// first control transfer or system instruction, a page boundary, or the
+/// length limit.
+pub struct Block {
+    /// Where the block was found.
+    pub key: BlockKey,
+    /// The instructions, in the form the interpreter executes: a destination
+    /// register of `x0` is redirected to a scratch slot so that no write needs a
+    /// check.
+    pub insts: Box<[Inst]>,
+    valid: AtomicBool,
+}
+
+impl fmt::Debug for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Block")
+            .field("pc", &format_args!("{:#x}", self.key.pc))
+            .field("insts", &self.insts.len())
+            .field("valid", &self.is_valid())
+            .finish()
+    }
+}
+
+impl Block {
+    /// A block of decoded instructions.
+    pub fn new(key: BlockKey, insts: Box<[Inst]>) -> Block {
+        Block { key, insts, valid: AtomicBool::new(true) }
+    }
+
+    /// False once the code it was decoded from may have changed.
+    #[inline(always)]
+    pub fn is_valid(&self) -> bool {
+        self.valid.load(Ordering::Acquire)
+    }
+
+    /// Size of the block's code in bytes.
+    pub fn code_size(&self) -> u64 {
+        self.insts.iter().map(|i| u64::from(i.len)).sum()
+    }
+}
+
+const SHARDS: usize = 16;
+
+#[derive(Default)]
+struct Shard {
+    pages: HashMap<u64, HashMap<BlockKey, Arc<Block>>>,
+    /// Bumped by every invalidation in this shard, so a translation that read
+    /// code before an invalidation cannot be published after it.
+    generation: u64,
+}
+
+/// Counters of one cache, summed over all harts.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Blocks inserted.
+    pub blocks_inserted: u64,
+    /// Blocks invalidated by stores to code pages or flushes.
+    pub blocks_invalidated: u64,
+}
+
+/// The translation cache shared by all harts of one machine.
+pub struct TranslationCache {
+    shards: Box<[Mutex<Shard>]>,
+    inserted: AtomicU64,
+    invalidated: AtomicU64,
+}
+
+impl fmt::Debug for TranslationCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TranslationCache").field("stats", &self.stats()).finish()
+    }
+}
+
+impl Default for TranslationCache {
+    fn default() -> Self {
+        TranslationCache::new()
+    }
+}
+
+/// A ticket from [`TranslationCache::begin`]: proof of the shard's generation
+/// before the code was read.
+#[derive(Copy, Clone, Debug)]
+pub struct Ticket {
+    generation: u64,
+}
+
+impl TranslationCache {
+    /// An empty cache.
+    pub fn new() -> TranslationCache {
+        TranslationCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            inserted: AtomicU64::new(0),
+            invalidated: AtomicU64::new(0),
+        }
+    }
+
+    fn shard(&self, page: u64) -> MutexGuard<'_, Shard> {
+        let index = (page.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60) as usize % SHARDS;
+        // A poisoned shard only means another hart panicked mid-update of a
+        // map whose every state is consistent; keep using it.
+        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Finds a valid block.
+    pub fn lookup(&self, key: &BlockKey) -> Option<Arc<Block>> {
+        self.shard(key.page()).pages.get(&key.page())?.get(key).cloned()
+    }
+
+    /// Call before reading the code of a block at `key`; pass the ticket to
+    /// [`TranslationCache::insert`].
+    pub fn begin(&self, key: &BlockKey) -> Ticket {
+        Ticket { generation: self.shard(key.page()).generation }
+    }
+
+    /// Publishes a block, unless its page was invalidated since `ticket` was
+    /// taken, or another hart published one for the same key first; returns the
+    /// block to execute either way.
+    pub fn insert(&self, block: Block, ticket: Ticket) -> Arc<Block> {
+        let key = block.key;
+        let block = Arc::new(block);
+        let mut shard = self.shard(key.page());
+        if shard.generation != ticket.generation {
+            block.valid.store(false, Ordering::Release);
+            return block;
+        }
+        let blocks = shard.pages.entry(key.page()).or_default();
+        if let Some(existing) = blocks.get(&key) {
+            return existing.clone();
+        }
+        blocks.insert(key, block.clone());
+        self.inserted.fetch_add(1, Ordering::Relaxed);
+        block
+    }
+
+    /// Invalidates every block starting in guest physical page `page`
+    /// (address >> 12). Returns how many were dropped.
+    pub fn invalidate_page(&self, page: u64) -> usize {
+        let mut shard = self.shard(page);
+        shard.generation += 1;
+        let Some(blocks) = shard.pages.remove(&page) else { return 0 };
+        for block in blocks.values() {
+            block.valid.store(false, Ordering::Release);
+        }
+        self.invalidated.fetch_add(blocks.len() as u64, Ordering::Relaxed);
+        blocks.len()
+    }
+
+    /// Invalidates everything.
+    pub fn flush(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.generation += 1;
+            for (_, blocks) in shard.pages.drain() {
+                for block in blocks.values() {
+                    block.valid.store(false, Ordering::Release);
+                }
+                self.invalidated.fetch_add(blocks.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            blocks_inserted: self.inserted.load(Ordering::Relaxed),
+            blocks_invalidated: self.invalidated.load(Ordering::Relaxed),
+        }
+    }
+}
+
+const JUMP_CACHE_ENTRIES: usize = 4096;
+
+/// A hart's private, direct-mapped cache of recently executed blocks, keyed by
+/// the address the hart fetched from.
+pub struct JumpCache {
+    /// `(tag, block)`; empty slots hold an invalid placeholder block under a
+    /// tag no instruction address can have (odd), so every slot holds a block.
+    entries: Box<[(u64, Arc<Block>)]>,
+    placeholder: Arc<Block>,
+}
+
+const EMPTY_TAG: u64 = 1;
+
+impl fmt::Debug for JumpCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let occupied = self.entries.iter().filter(|(tag, _)| *tag != EMPTY_TAG).count();
+        f.debug_struct("JumpCache").field("occupied", &occupied).finish()
+    }
+}
+
+impl Default for JumpCache {
+    fn default() -> Self {
+        JumpCache::new()
+    }
+}
+
+impl JumpCache {
+    /// An empty jump cache.
+    pub fn new() -> JumpCache {
+        let placeholder = Arc::new(Block::new(BlockKey { pc: EMPTY_TAG, mode: 0 }, Box::new([])));
+        placeholder.valid.store(false, Ordering::Relaxed);
+        let entries = (0..JUMP_CACHE_ENTRIES).map(|_| (EMPTY_TAG, placeholder.clone())).collect();
+        JumpCache { entries, placeholder }
+    }
+
+    #[inline(always)]
+    fn slot(pc: u64) -> usize {
+        ((pc >> 1) as usize) & (JUMP_CACHE_ENTRIES - 1)
+    }
+
+    /// The valid block cached for `pc`, if any.
+    #[inline(always)]
+    pub fn contains(&self, pc: u64) -> bool {
+        let (tag, block) = &self.entries[Self::slot(pc)];
+        *tag == pc && block.is_valid()
+    }
+
+    /// The block in `pc`'s slot, whatever its tag: after [`JumpCache::put`]
+    /// for `pc`, or when [`JumpCache::contains`] said yes, it is `pc`'s block.
+    #[inline(always)]
+    pub fn slot_block(&self, pc: u64) -> &Arc<Block> {
+        &self.entries[Self::slot(pc)].1
+    }
+
+    /// Caches `block` for `pc`.
+    pub fn put(&mut self, pc: u64, block: Arc<Block>) {
+        self.entries[Self::slot(pc)] = (pc, block);
+    }
+
+    /// Forgets everything (the address space changed).
+    pub fn clear(&mut self) {
+        for entry in self.entries.iter_mut() {
+            if entry.0 != EMPTY_TAG {
+                *entry = (EMPTY_TAG, self.placeholder.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Control and status registers: their numbers, names, and the M-mode CSR file.
+
+use std::fmt;
+
+use crate::Privilege;
+use crate::trap::Interrupt;
+
+macro_rules! csr_numbers {
+    ($( $name:ident = $number:literal $text:literal; )*) => {
+        $(
+            #[doc = concat!("`", $text, "`")]
+            pub const $name: u16 = $number;
+        )*
+
+        /// The assembler name of a CSR number, if polyhart knows one.
+        pub fn name(number: u16) -> Option<&'static str> {
+            match number {
+                $($number => Some($text),)*
+                0xc03..=0xc1f => Some(HPM_COUNTER_NAMES[usize::from(number - 0xc03)]),
+                0xb03..=0xb1f => Some(MHPM_COUNTER_NAMES[usize::from(number - 0xb03)]),
+                _ => None,
+            }
+        }
+    };
+}
+
+csr_numbers! {
+    CYCLE = 0xc00 "cycle";
+    TIME = 0xc01 "time";
+    INSTRET = 0xc02 "instret";
+    MVENDORID = 0xf11 "mvendorid";
+    MARCHID = 0xf12 "marchid";
+    MIMPID = 0xf13 "mimpid";
+    MHARTID = 0xf14 "mhartid";
+    MCONFIGPTR = 0xf15 "mconfigptr";
+    MSTATUS = 0x300 "mstatus";
+    MISA = 0x301 "misa";
+    MEDELEG = 0x302 "medeleg";
+    MIDELEG = 0x303 "mideleg";
+    MIE = 0x304 "mie";
+    MTVEC = 0x305 "mtvec";
+    MCOUNTEREN = 0x306 "mcounteren";
+    MENVCFG = 0x30a "menvcfg";
+    MSCRATCH = 0x340 "mscratch";
+    MEPC = 0x341 "mepc";
+    MCAUSE = 0x342 "mcause";
+    MTVAL = 0x343 "mtval";
+    MIP = 0x344 "mip";
+    PMPCFG0 = 0x3a0 "pmpcfg0";
+    PMPCFG2 = 0x3a2 "pmpcfg2";
+    PMPADDR0 = 0x3b0 "pmpaddr0";
+    MCYCLE = 0xb00 "mcycle";
+    MINSTRET = 0xb02 "minstret";
+}
+
+const HPM_COUNTER_NAMES: [&str; 29] = [
+    "hpmcounter3", "hpmcounter4", "hpmcounter5", "hpmcounter6", "hpmcounter7", "hpmcounter8", "hpmcounter9",
+    "hpmcounter10", "hpmcounter11", "hpmcounter12", "hpmcounter13", "hpmcounter14", "hpmcounter15",
+    "hpmcounter16", "hpmcounter17", "hpmcounter18", "hpmcounter19", "hpmcounter20", "hpmcounter21",
+    "hpmcounter22", "hpmcounter23", "hpmcounter24", "hpmcounter25", "hpmcounter26", "hpmcounter27",
+    "hpmcounter28", "hpmcounter29", "hpmcounter30", "hpmcounter31",
+];
+
+const MHPM_COUNTER_NAMES: [&str; 29] = [
+    "mhpmcounter3", "mhpmcounter4", "mhpmcounter5", "mhpmcounter6", "mhpmcounter7", "mhpmcounter8",
+    "mhpmcounter9", "mhpmcounter10", "mhpmcounter11", "mhpmcounter12", "mhpmcounter13", "mhpmcounter14",
+    "mhpmcounter15", "mhpmcounter16", "mhpmcounter17", "mhpmcounter18", "mhpmcounter19", "mhpmcounter20",
+    "mhpmcounter21", "mhpmcounter22", "mhpmcounter23", "mhpmcounter24", "mhpmcounter25", "mhpmcounter26",
+    "mhpmcounter27", "mhpmcounter28", "mhpmcounter29", "mhpmcounter30", "mhpmcounter31",
+];
+
+/// A CSR number that prints as its name when it has one, as hex otherwise.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CsrName(pub u16);
+
+impl fmt::Display for CsrName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match name(self.0) {
+            Some(text) => f.write_str(text),
+            None => write!(f, "{:#x}", self.0),
+        }
+    }
+}
+
+/// `mstatus` fields.
+pub mod mstatus {
+    /// Machine interrupt enable.
+    pub const MIE: u64 = 1 << 3;
+    /// MIE before the last trap into M-mode.
+    pub const MPIE: u64 = 1 << 7;
+    /// Privilege before the last trap into M-mode (two bits).
+    pub const MPP: u64 = 3 << 11;
+    /// Shift of [`MPP`].
+    pub const MPP_SHIFT: u32 = 11;
+    /// Loads and stores use the privilege in MPP.
+    pub const MPRV: u64 = 1 << 17;
+    /// Timeout wait: `wfi` in lower modes traps.
+    pub const TW: u64 = 1 << 21;
+    /// U-mode XLEN (read-only 64-bit).
+    pub const UXL: u64 = 3 << 32;
+    /// The UXL value meaning 64 bits.
+    pub const UXL_64: u64 = 2 << 32;
+}
+
+/// `misa` for RV64IMAC with U-mode: MXL = 64, extensions A, C, I, M, U.
+pub const MISA_RV64IMACU: u64 = (2 << 62)
+    | (1 << (b'A' - b'A'))
+    | (1 << (b'C' - b'A'))
+    | (1 << (b'I' - b'A'))
+    | (1 << (b'M' - b'A'))
+    | (1 << (b'U' - b'A'));
+
+/// Interrupt bits M-mode software may enable in `mie`.
+const MIE_WRITABLE: u64 = Interrupt::MachineSoftware.mask()
+    | Interrupt::MachineTimer.mask()
+    | Interrupt::MachineExternal.mask();
+
+/// `mstatus` bits software may write; UXL is fixed.
+const MSTATUS_WRITABLE: u64 = mstatus::MIE | mstatus::MPIE | mstatus::MPP | mstatus::MPRV | mstatus::TW;
+
+/// Number of PMP entries, as on QEMU's virt machine.
+pub const PMP_ENTRIES: usize = 16;
+
+/// Why a CSR access is refused: the caller raises an illegal-instruction trap.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CsrAccessDenied;
+
+/// The CSRs of one hart that are plain storage; counters and time, which depend
+/// on the rest of the hart, are served by [`crate::Hart`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsrFile {
+    /// `mhartid`.
+    pub mhartid: u64,
+    /// `misa`.
+    pub misa: u64,
+    /// `mstatus`.
+    pub mstatus: u64,
+    /// `mtvec`.
+    pub mtvec: u64,
+    /// `medeleg` (stored for S-mode; no lower mode handles traps yet).
+    pub medeleg: u64,
+    /// `mideleg`.
+    pub mideleg: u64,
+    /// `mie`.
+    pub mie: u64,
+    /// The software-writable bits of `mip`; device-driven bits come from the
+    /// hart's [`crate::HartControl`].
+    pub mip: u64,
+    /// `mcounteren`.
+    pub mcounteren: u64,
+    /// `menvcfg`.
+    pub menvcfg: u64,
+    /// `mscratch`.
+    pub mscratch: u64,
+    /// `mepc`.
+    pub mepc: u64,
+    /// `mcause`.
+    pub mcause: u64,
+    /// `mtval`.
+    pub mtval: u64,
+    /// `pmpcfg0` and `pmpcfg2` (RV64 has only the even ones).
+    pub pmpcfg: [u64; PMP_ENTRIES / 8],
+    /// `pmpaddr0..15`.
+    pub pmpaddr: [u64; PMP_ENTRIES],
+}
+
+impl CsrFile {
+    /// The CSRs of hart `hart_id` at reset.
+    pub fn new(hart_id: u64) -> CsrFile {
+        CsrFile {
+            mhartid: hart_id,
+            misa: MISA_RV64IMACU,
+            mstatus: mstatus::UXL_64,
+            mtvec: 0,
+            medeleg: 0,
+            mideleg: 0,
+            mie: 0,
+            mip: 0,
+            mcounteren: 0,
+            menvcfg: 0,
+            mscratch: 0,
+            mepc: 0,
+            mcause: 0,
+            mtval: 0,
+            pmpcfg: [0; PMP_ENTRIES / 8],
+            pmpaddr: [0; PMP_ENTRIES],
+        }
+    }
+
+    /// Whether `privilege` may access CSR `number` at all, and may write it if
+    /// `write` (the privilege and read-only fields of the number, §2.1).
+    pub fn check_access(number: u16, privilege: Privilege, write: bool) -> Result<(), CsrAccessDenied> {
+        let required = (number >> 8) & 3;
+        let read_only = number >> 10 == 3;
+        if (privilege as u16) < required || (write && read_only) {
+            Err(CsrAccessDenied)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reads a storage CSR; `None` for a number this file does not hold.
+    pub fn read(&self, number: u16) -> Option<u64> {
+        Some(match number {
+            MVENDORID | MARCHID | MIMPID | MCONFIGPTR => 0,
+            MHARTID => self.mhartid,
+            MSTATUS => self.mstatus,
+            MISA => self.misa,
+            MEDELEG => self.medeleg,
+            MIDELEG => self.mideleg,
+            MIE => self.mie,
+            MTVEC => self.mtvec,
+            MCOUNTEREN => self.mcounteren,
+            MENVCFG => self.menvcfg,
+            MSCRATCH => self.mscratch,
+            MEPC => self.mepc,
+            MCAUSE => self.mcause,
+            MTVAL => self.mtval,
+            MIP => self.mip,
+            PMPCFG0 | PMPCFG2 => self.pmpcfg[usize::from(number - PMPCFG0) / 2],
+            0x3b0..=0x3bf => self.pmpaddr[usize::from(number - PMPADDR0)],
+            // Hardware performance-monitor counters and events exist and read zero.
+            0xb03..=0xb1f | 0x323..=0x33f => 0,
+            _ => return None,
+        })
+    }
+
+    /// Writes a storage CSR, keeping each field's WARL rules; `false` for a
+    /// number this file does not hold.
+    pub fn write(&mut self, number: u16, value: u64) -> bool {
+        match number {
+            MSTATUS => {
+                let mut next = (self.mstatus & !MSTATUS_WRITABLE) | (value & MSTATUS_WRITABLE);
+                // MPP holds only implemented modes; an unsupported one keeps the old value.
+                let mpp = (next & mstatus::MPP) >> mstatus::MPP_SHIFT;
+                if Privilege::from_bits(mpp).is_none() {
+                    next = (next & !mstatus::MPP) | (self.mstatus & mstatus::MPP);
+                }
+                self.mstatus = next;
+            }
+            // misa is fixed: the extensions cannot be switched off.
+            MISA => {}
+            MEDELEG => self.medeleg = value & 0xb3ff,
+            MIDELEG => self.mideleg = value & 0x222,
+            MIE => self.mie = value & MIE_WRITABLE,
+            // Modes 2 and 3 are reserved: such a write leaves mtvec as it was.
+            MTVEC => {
+                if value & 3 < 2 {
+                    self.mtvec = value;
+                }
+            }
+            MCOUNTEREN => self.mcounteren = value & 0xffff_ffff,
+            MENVCFG => self.menvcfg = value & 1,
+            MSCRATCH => self.mscratch = value,
+            // IALIGN is 16 with the C extension: only bit 0 is cleared.
+            MEPC => self.mepc = value & !1,
+            MCAUSE => self.mcause = value,
+            MTVAL => self.mtval = value,
+            // No mip bit is software-writable without S-mode.
+            MIP => {}
+            PMPCFG0 | PMPCFG2 => {
+                let index = usize::from(number - PMPCFG0) / 2;
+                self.pmpcfg[index] = legalize_pmpcfg(self.pmpcfg[index], value);
+            }
+            0x3b0..=0x3bf => {
+                let index = usize::from(number - PMPADDR0);
+                if !self.pmp_locked(index) {
+                    // Physical addresses are 56 bits: pmpaddr holds bits 55:2.
+                    self.pmpaddr[index] = value & ((1 << 54) - 1);
+                }
+            }
+            0xb03..=0xb1f | 0x323..=0x33f => {}
+            _ => return false,
+        }
+        true
+    }
+
+    fn pmp_locked(&self, index: usize) -> bool {
+        let cfg = (self.pmpcfg[index / 8] >> (8 * (index % 8))) as u8;
+        cfg & 0x80 != 0
+    }
+}
+
+/// Applies the WARL rules of each byte of a `pmpcfg` register: locked entries
+/// keep their value, and the reserved R=0/W=1 combination is not stored.
+fn legalize_pmpcfg(old: u64, value: u64) -> u64 {
+    (0..8).fold(0, |acc, byte| {
+        let previous = (old >> (8 * byte)) as u8;
+        let mut next = (value >> (8 * byte)) as u8 & 0x9f;
+        if previous & 0x80 != 0 {
+            next = previous;
+        } else if next & 0b11 == 0b10 {
+            next = previous;
+        }
+        acc | u64::from(next) << (8 * byte)
+    })
+}

@@ -1,0 +1,91 @@
+//! The disassembler: standard assembly syntax with ABI register names.
+//!
+//! Compressed instructions print as the instruction they expand to, as GNU
+//! objdump does; no pseudo-instructions are substituted, so the text always
+//! names the operation that executes.
+
+use std::fmt;
+
+use super::{Format, Inst, Op};
+use crate::csr;
+
+const ABI_NAMES: [&str; 32] = [
+    "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7",
+    "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6",
+];
+
+/// The ABI name of integer register `index` (`x10` is `a0`).
+pub fn register_name(index: u8) -> &'static str {
+    ABI_NAMES[usize::from(index & 31)]
+}
+
+/// An instruction at an address, printable as assembly.
+///
+/// Branch and jump targets print as absolute addresses, which is why the
+/// address is needed.
+#[derive(Copy, Clone, Debug)]
+pub struct Disassembly {
+    /// The instruction.
+    pub inst: Inst,
+    /// Its address.
+    pub pc: u64,
+}
+
+impl Disassembly {
+    /// Pairs an instruction with its address.
+    pub fn new(inst: Inst, pc: u64) -> Disassembly {
+        Disassembly { inst, pc }
+    }
+}
+
+fn ordering_suffix(aq_rl: u8) -> &'static str {
+    match aq_rl & 3 {
+        0 => "",
+        1 => ".rl",
+        2 => ".aq",
+        _ => ".aqrl",
+    }
+}
+
+fn fence_set(bits: i32) -> String {
+    let set: String = "iorw"
+        .chars()
+        .enumerate()
+        .filter(|(i, _)| bits & (8 >> i) != 0)
+        .map(|(_, c)| c)
+        .collect();
+    if set.is_empty() { "0".to_string() } else { set }
+}
+
+impl fmt::Display for Disassembly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Inst { op, rd, rs1, rs2, aq_rl, imm, .. } = self.inst;
+        let (rd, rs1, rs2) = (register_name(rd), register_name(rs1), register_name(rs2));
+        let name = op.mnemonic();
+        let target = self.pc.wrapping_add(imm as i64 as u64);
+        match op.format() {
+            Format::R => write!(f, "{name} {rd}, {rs1}, {rs2}"),
+            Format::I | Format::Shift64 | Format::Shift32 => write!(f, "{name} {rd}, {rs1}, {imm}"),
+            Format::Load => write!(f, "{name} {rd}, {imm}({rs1})"),
+            Format::Store => write!(f, "{name} {rs2}, {imm}({rs1})"),
+            Format::Branch => write!(f, "{name} {rs1}, {rs2}, {target:#x}"),
+            Format::Upper => write!(f, "{name} {rd}, {:#x}", (imm as u32) >> 12),
+            Format::Jump => write!(f, "{name} {rd}, {target:#x}"),
+            Format::Amo => write!(f, "{name}{} {rd}, {rs2}, ({rs1})", ordering_suffix(aq_rl)),
+            Format::LoadReserved => write!(f, "{name}{} {rd}, ({rs1})", ordering_suffix(aq_rl)),
+            Format::Csr => write!(f, "{name} {rd}, {}, {rs1}", csr::CsrName(imm as u16 & 0xfff)),
+            Format::CsrImm => write!(f, "{name} {rd}, {}, {}", csr::CsrName(imm as u16 & 0xfff), self.inst.rs1),
+            Format::Fence if imm >> 8 == 0b1000 => f.write_str("fence.tso"),
+            Format::Fence => write!(f, "{name} {}, {}", fence_set(imm >> 4 & 15), fence_set(imm & 15)),
+            Format::Sfence => write!(f, "{name} {rs1}, {rs2}"),
+            Format::Bare if op == Op::Illegal => {
+                if self.inst.len == 2 {
+                    write!(f, ".insn 2, {:#06x}", imm as u32 & 0xffff)
+                } else {
+                    write!(f, ".insn 4, {:#010x}", imm as u32)
+                }
+            }
+            Format::Bare => f.write_str(name),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Decoding: raw instruction bits to [`Inst`], and back for tests.
+//!
+//! 32-bit encodings come from the table in [`table`]; compressed (16-bit)
+//! encodings are expanded to the 32-bit instruction they stand for, as the C
+//! extension defines them, so everything after the decoder sees one form.
+
+mod compressed;
+pub mod disasm;
+pub mod table;
+
+pub use disasm::{Disassembly, register_name};
+pub use table::{Format, Op};
+
+/// One decoded instruction: the pre-decoded form the interpreter executes.
+///
+/// Field meaning depends on [`Op::format`]: `imm` is the sign-extended
+/// immediate (the CSR number for CSR operations, the raw bits for
+/// [`Op::Illegal`]); `rs1` holds the 5-bit immediate of `csrr*i`; `aq_rl` holds
+/// the acquire (bit 1) and release (bit 0) bits of atomics.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Inst {
+    /// The operation.
+    pub op: Op,
+    /// Destination register.
+    pub rd: u8,
+    /// First source register.
+    pub rs1: u8,
+    /// Second source register.
+    pub rs2: u8,
+    /// Acquire/release bits of an atomic (`aq` = 2, `rl` = 1).
+    pub aq_rl: u8,
+    /// Length of the encoding in bytes: 2 or 4.
+    pub len: u8,
+    /// Immediate operand.
+    pub imm: i32,
+}
+
+impl Inst {
+    /// An instruction with every operand zero.
+    pub const fn new(op: Op, len: u8) -> Inst {
+        Inst { op, rd: 0, rs1: 0, rs2: 0, aq_rl: 0, len, imm: 0 }
+    }
+
+    /// The instruction that traps as illegal, remembering its encoding.
+    pub const fn illegal(raw: u32, len: u8) -> Inst {
+        Inst { imm: raw as i32, ..Inst::new(Op::Illegal, len) }
+    }
+
+    /// Encodes a 32-bit instruction; the inverse of [`decode`] for every
+    /// operation but [`Op::Illegal`]. Compressed instructions encode as the
+    /// 32-bit instruction they expand to.
+    pub fn encode(&self) -> u32 {
+        let (_, bits) = self.op.encoding();
+        let rd = u32::from(self.rd & 31) << 7;
+        let rs1 = u32::from(self.rs1 & 31) << 15;
+        let rs2 = u32::from(self.rs2 & 31) << 20;
+        let imm = self.imm as u32;
+        let fields = match self.op.format() {
+            Format::R => rd | rs1 | rs2,
+            Format::I | Format::Load => rd | rs1 | (imm << 20),
+            Format::Store => rs1 | rs2 | ((imm & 0x1f) << 7) | ((imm >> 5 & 0x7f) << 25),
+            Format::Branch => {
+                rs1 | rs2
+                    | ((imm >> 11 & 1) << 7)
+                    | ((imm >> 1 & 0xf) << 8)
+                    | ((imm >> 5 & 0x3f) << 25)
+                    | ((imm >> 12 & 1) << 31)
+            }
+            Format::Upper => rd | (imm & 0xffff_f000),
+            Format::Jump => {
+                rd | (imm & 0x000f_f000)
+                    | ((imm >> 11 & 1) << 20)
+                    | ((imm >> 1 & 0x3ff) << 21)
+                    | ((imm >> 20 & 1) << 31)
+            }
+            Format::Shift64 => rd | rs1 | ((imm & 0x3f) << 20),
+            Format::Shift32 => rd | rs1 | ((imm & 0x1f) << 20),
+            Format::Amo => rd | rs1 | rs2 | (u32::from(self.aq_rl & 3) << 25),
+            Format::LoadReserved => rd | rs1 | (u32::from(self.aq_rl & 3) << 25),
+            Format::Csr | Format::CsrImm => rd | rs1 | ((imm & 0xfff) << 20),
+            Format::Fence => imm << 20,
+            Format::Sfence => rs1 | rs2,
+            Format::Bare => 0,
+        };
+        bits | fields
+    }
+}
+
+/// The length in bytes of the instruction whose low 16 bits are `low`.
+///
+/// polyhart implements no encodings longer than 32 bits; longer ones report 4
+/// and then decode as illegal.
+pub const fn instruction_length(low: u16) -> u8 {
+    if low & 3 == 3 { 4 } else { 2 }
+}
+
+/// Decodes one instruction. `raw` holds its bits in the low 16 or 32 bits;
+/// for a compressed instruction the upper half is ignored.
+pub fn decode(raw: u32) -> Inst {
+    if raw & 3 == 3 {
+        decode32(raw)
+    } else {
+        compressed::expand(raw as u16)
+    }
+}
+
+fn decode32(raw: u32) -> Inst {
+    let Some(&(_, _, op)) = table::TABLE.iter().find(|(mask, bits, _)| raw & mask == *bits) else {
+        return Inst::illegal(raw, 4);
+    };
+    let rd = (raw >> 7 & 31) as u8;
+    let rs1 = (raw >> 15 & 31) as u8;
+    let rs2 = (raw >> 20 & 31) as u8;
+    let signed = raw as i32;
+    let mut inst = Inst::new(op, 4);
+    match op.format() {
+        Format::R => (inst.rd, inst.rs1, inst.rs2) = (rd, rs1, rs2),
+        Format::I | Format::Load => (inst.rd, inst.rs1, inst.imm) = (rd, rs1, signed >> 20),
+        Format::Store => {
+            (inst.rs1, inst.rs2) = (rs1, rs2);
+            inst.imm = (signed >> 25 << 5) | (raw >> 7 & 0x1f) as i32;
+        }
+        Format::Branch => {
+            (inst.rs1, inst.rs2) = (rs1, rs2);
+            inst.imm = (signed >> 31 << 12)
+                | ((raw >> 7 & 1) << 11) as i32
+                | ((raw >> 25 & 0x3f) << 5) as i32
+                | ((raw >> 8 & 0xf) << 1) as i32;
+        }
+        Format::Upper => (inst.rd, inst.imm) = (rd, (raw & 0xffff_f000) as i32),
+        Format::Jump => {
+            inst.rd = rd;
+            inst.imm = (signed >> 31 << 20)
+                | (raw & 0x000f_f000) as i32
+                | ((raw >> 20 & 1) << 11) as i32
+                | ((raw >> 21 & 0x3ff) << 1) as i32;
+        }
+        Format::Shift64 => (inst.rd, inst.rs1, inst.imm) = (rd, rs1, (raw >> 20 & 0x3f) as i32),
+        Format::Shift32 => (inst.rd, inst.rs1, inst.imm) = (rd, rs1, (raw >> 20 & 0x1f) as i32),
+        Format::Amo => {
+            (inst.rd, inst.rs1, inst.rs2) = (rd, rs1, rs2);
+            inst.aq_rl = (raw >> 25 & 3) as u8;
+        }
+        Format::LoadReserved => {
+            (inst.rd, inst.rs1) = (rd, rs1);
+            inst.aq_rl = (raw >> 25 & 3) as u8;
+        }
+        Format::Csr | Format::CsrImm => (inst.rd, inst.rs1, inst.imm) = (rd, rs1, (raw >> 20) as i32),
+        Format::Fence => inst.imm = (raw >> 20) as i32,
+        Format::Sfence => (inst.rs1, inst.rs2) = (rs1, rs2),
+        Format::Bare => {}
+    }
+    inst
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+//! The instruction encodings, written once.
+//!
+//! Every 32-bit instruction polyhart knows is one line of the table below: its
+//! operation, assembler mnemonic, operand format, and the mask/match pair that
+//! recognises it. The decoder, the disassembler and the encoder used by tests
+//! are all driven by this one table, so they cannot disagree.
+
+/// How an instruction's operands are laid out in its encoding and printed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `op rd, rs1, rs2`
+    R,
+    /// `op rd, rs1, imm` with a sign-extended 12-bit immediate.
+    I,
+    /// `op rd, imm(rs1)`: loads and `jalr`.
+    Load,
+    /// `op rs2, imm(rs1)`: stores.
+    Store,
+    /// `op rs1, rs2, target`: conditional branches.
+    Branch,
+    /// `op rd, imm`: `lui` and `auipc`, immediate already shifted into place.
+    Upper,
+    /// `op rd, target`: `jal`.
+    Jump,
+    /// `op rd, rs1, shamt` with a 6-bit shift amount.
+    Shift64,
+    /// `op rd, rs1, shamt` with a 5-bit shift amount (the W forms).
+    Shift32,
+    /// `op rd, rs2, (rs1)` with acquire/release bits: atomic memory operations.
+    Amo,
+    /// `op rd, (rs1)` with acquire/release bits: load-reserved.
+    LoadReserved,
+    /// `op rd, csr, rs1`
+    Csr,
+    /// `op rd, csr, uimm` with the 5-bit immediate held in `rs1`.
+    CsrImm,
+    /// `fence pred, succ`: the immediate holds `fm`, `pred` and `succ`.
+    Fence,
+    /// `op rs1, rs2`: `sfence.vma`.
+    Sfence,
+    /// No operands: `ecall`, `mret`, `fence.i`, ...
+    Bare,
+}
+
+macro_rules! encodings {
+    ($( $op:ident $mnemonic:literal $format:ident $mask:literal $bits:literal; )*) => {
+        /// An operation: what an instruction does, independent of its encoding length.
+        ///
+        /// Compressed instructions decode to the operation of the 32-bit
+        /// instruction they expand to.
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Op {
+            $(
+                #[doc = concat!("`", $mnemonic, "`")]
+                $op,
+            )*
+        }
+
+        impl Op {
+            /// Every operation, in table order.
+            pub const ALL: &'static [Op] = &[$(Op::$op),*];
+
+            /// The assembler mnemonic.
+            pub const fn mnemonic(self) -> &'static str {
+                match self { $(Op::$op => $mnemonic,)* }
+            }
+
+            /// The operand format.
+            pub const fn format(self) -> Format {
+                match self { $(Op::$op => Format::$format,)* }
+            }
+
+            /// The `(mask, match)` pair: `raw & mask == match` recognises the operation.
+            pub const fn encoding(self) -> (u32, u32) {
+                match self { $(Op::$op => ($mask, $bits),)* }
+            }
+        }
+
+        /// `(mask, match, op)` for every 32-bit encoding, scanned by the decoder.
+        pub(crate) const TABLE: &[(u32, u32, Op)] = &[$(($mask, $bits, Op::$op)),*];
+    };
+}
+
+encodings! {
+    // RV64I
+    Lui     "lui"     Upper   0x0000007f 0x00000037;
+    Auipc   "auipc"   Upper   0x0000007f 0x00000017;
+    Jal     "jal"     Jump    0x0000007f 0x0000006f;
+    Jalr    "jalr"    Load    0x0000707f 0x00000067;
+    Beq     "beq"     Branch  0x0000707f 0x00000063;
+    Bne     "bne"     Branch  0x0000707f 0x00001063;
+    Blt     "blt"     Branch  0x0000707f 0x00004063;
+    Bge     "bge"     Branch  0x0000707f 0x00005063;
+    Bltu    "bltu"    Branch  0x0000707f 0x00006063;
+    Bgeu    "bgeu"    Branch  0x0000707f 0x00007063;
+    Lb      "lb"      Load    0x0000707f 0x00000003;
+    Lh      "lh"      Load    0x0000707f 0x00001003;
+    Lw      "lw"      Load    0x0000707f 0x00002003;
+    Ld      "ld"      Load    0x0000707f 0x00003003;
+    Lbu     "lbu"     Load    0x0000707f 0x00004003;
+    Lhu     "lhu"     Load    0x0000707f 0x00005003;
+    Lwu     "lwu"     Load    0x0000707f 0x00006003;
+    Sb      "sb"      Store   0x0000707f 0x00000023;
+    Sh      "sh"      Store   0x0000707f 0x00001023;
+    Sw      "sw"      Store   0x0000707f 0x00002023;
+    Sd      "sd"      Store   0x0000707f 0x00003023;
+    Addi    "addi"    I       0x0000707f 0x00000013;
+    Slti    "slti"    I       0x0000707f 0x00002013;
+    Sltiu   "sltiu"   I       0x0000707f 0x00003013;
+    Xori    "xori"    I       0x0000707f 0x00004013;
+    Ori     "ori"     I       0x0000707f 0x00006013;
+    Andi    "andi"    I       0x0000707f 0x00007013;
+    Slli    "slli"    Shift64 0xfc00707f 0x00001013;
+    Srli    "srli"    Shift64 0xfc00707f 0x00005013;
+    Srai    "srai"    Shift64 0xfc00707f 0x40005013;
+    Add     "add"     R       0xfe00707f 0x00000033;
+    Sub     "sub"     R       0xfe00707f 0x40000033;
+    Sll     "sll"     R       0xfe00707f 0x00001033;
+    Slt     "slt"     R       0xfe00707f 0x00002033;
+    Sltu    "sltu"    R       0xfe00707f 0x00003033;
+    Xor     "xor"     R       0xfe00707f 0x00004033;
+    Srl     "srl"     R       0xfe00707f 0x00005033;
+    Sra     "sra"     R       0xfe00707f 0x40005033;
+    Or      "or"      R       0xfe00707f 0x00006033;
+    And     "and"     R       0xfe00707f 0x00007033;
+    Addiw   "addiw"   I       0x0000707f 0x0000001b;
+    Slliw   "slliw"   Shift32 0xfe00707f 0x0000101b;
+    Srliw   "srliw"   Shift32 0xfe00707f 0x0000501b;
+    Sraiw   "sraiw"   Shift32 0xfe00707f 0x4000501b;
+    Addw    "addw"    R       0xfe00707f 0x0000003b;
+    Subw    "subw"    R       0xfe00707f 0x4000003b;
+    Sllw    "sllw"    R       0xfe00707f 0x0000103b;
+    Srlw    "srlw"    R       0xfe00707f 0x0000503b;
+    Sraw    "sraw"    R       0xfe00707f 0x4000503b;
+    Fence   "fence"   Fence   0x0000707f 0x0000000f;
+    Ecall   "ecall"   Bare    0xffffffff 0x00000073;
+    Ebreak  "ebreak"  Bare    0xffffffff 0x00100073;
+    // Zifencei
+    FenceI  "fence.i" Bare    0x0000707f 0x0000100f;
+    // Zicsr
+    Csrrw   "csrrw"   Csr     0x0000707f 0x00001073;
+    Csrrs   "csrrs"   Csr     0x0000707f 0x00002073;
+    Csrrc   "csrrc"   Csr     0x0000707f 0x00003073;
+    Csrrwi  "csrrwi"  CsrImm  0x0000707f 0x00005073;
+    Csrrsi  "csrrsi"  CsrImm  0x0000707f 0x00006073;
+    Csrrci  "csrrci"  CsrImm  0x0000707f 0x00007073;
+    // Privileged
+    Sret    "sret"    Bare    0xffffffff 0x10200073;
+    Mret    "mret"    Bare    0xffffffff 0x30200073;
+    Wfi     "wfi"     Bare    0xffffffff 0x10500073;
+    SfenceVma "sfence.vma" Sfence 0xfe007fff 0x12000073;
+    // M
+    Mul     "mul"     R       0xfe00707f 0x02000033;
+    Mulh    "mulh"    R       0xfe00707f 0x02001033;
+    Mulhsu  "mulhsu"  R       0xfe00707f 0x02002033;
+    Mulhu   "mulhu"   R       0xfe00707f 0x02003033;
+    Div     "div"     R       0xfe00707f 0x02004033;
+    Divu    "divu"    R       0xfe00707f 0x02005033;
+    Rem     "rem"     R       0xfe00707f 0x02006033;
+    Remu    "remu"    R       0xfe00707f 0x02007033;
+    Mulw    "mulw"    R       0xfe00707f 0x0200003b;
+    Divw    "divw"    R       0xfe00707f 0x0200403b;
+    Divuw   "divuw"   R       0xfe00707f 0x0200503b;
+    Remw    "remw"    R       0xfe00707f 0x0200603b;
+    Remuw   "remuw"   R       0xfe00707f 0x0200703b;
+    // A
+    LrW     "lr.w"      LoadReserved 0xf9f0707f 0x1000202f;
+    ScW     "sc.w"      Amo     0xf800707f 0x1800202f;
+    AmoswapW "amoswap.w" Amo    0xf800707f 0x0800202f;
+    AmoaddW "amoadd.w"  Amo     0xf800707f 0x0000202f;
+    AmoxorW "amoxor.w"  Amo     0xf800707f 0x2000202f;
+    AmoandW "amoand.w"  Amo     0xf800707f 0x6000202f;
+    AmoorW  "amoor.w"   Amo     0xf800707f 0x4000202f;
+    AmominW "amomin.w"  Amo     0xf800707f 0x8000202f;
+    AmomaxW "amomax.w"  Amo     0xf800707f 0xa000202f;
+    AmominuW "amominu.w" Amo    0xf800707f 0xc000202f;
+    AmomaxuW "amomaxu.w" Amo    0xf800707f 0xe000202f;
+    LrD     "lr.d"      LoadReserved 0xf9f0707f 0x1000302f;
+    ScD     "sc.d"      Amo     0xf800707f 0x1800302f;
+    AmoswapD "amoswap.d" Amo    0xf800707f 0x0800302f;
+    AmoaddD "amoadd.d"  Amo     0xf800707f 0x0000302f;
+    AmoxorD "amoxor.d"  Amo     0xf800707f 0x2000302f;
+    AmoandD "amoand.d"  Amo     0xf800707f 0x6000302f;
+    AmoorD  "amoor.d"   Amo     0xf800707f 0x4000302f;
+    AmominD "amomin.d"  Amo     0xf800707f 0x8000302f;
+    AmomaxD "amomax.d"  Amo     0xf800707f 0xa000302f;
+    AmominuD "amominu.d" Amo    0xf800707f 0xc000302f;
+    AmomaxuD "amomaxu.d" Amo    0xf800707f 0xe000302f;
+    // Not an instruction: what the decoder yields for an encoding no line above
+    // matches. Its mask/match pair can never match, and the raw bits travel in
+    // the immediate so the trap can report them in `mtval`.
+    Illegal ".illegal" Bare     0x00000000 0xffffffff;
+}

@@ -1,0 +1,530 @@
+//! One hart: its architectural state, the handles it executes against, and
+//! the run loop that finds blocks and hands them to the interpreter.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::cache::{Block, BlockKey, JumpCache, TranslationCache};
+use crate::csr::{self, CsrFile, mstatus};
+use crate::decode::{self, Disassembly, Inst, Op};
+use crate::interp;
+use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram, page};
+use crate::trap::{Cause, Exception, Interrupt, Trap};
+
+/// A privilege mode.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Privilege {
+    /// U-mode.
+    User = 0,
+    /// S-mode (not implemented yet: `misa.S` is clear).
+    Supervisor = 1,
+    /// M-mode.
+    Machine = 3,
+}
+
+impl Privilege {
+    /// The implemented mode encoded as `bits` in `mstatus.MPP`, if any.
+    pub fn from_bits(bits: u64) -> Option<Privilege> {
+        match bits {
+            0 => Some(Privilege::User),
+            3 => Some(Privilege::Machine),
+            _ => None,
+        }
+    }
+}
+
+/// Index of the scratch register slot that writes to `x0` are redirected to.
+pub(crate) const X0_SINK: u8 = 32;
+
+/// Everything architectural about a hart: what a checkpoint or a lockstep
+/// comparison needs. Plain data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HartState {
+    /// Integer registers; slots 32 and up are scratch (see [`X0_SINK`]).
+    pub(crate) x: [u64; 64],
+    /// Address of the next instruction.
+    pub pc: u64,
+    /// Current privilege mode.
+    pub privilege: Privilege,
+    /// The CSRs that are plain storage.
+    pub csr: CsrFile,
+    /// Instructions retired since reset (drives budgets; not guest-writable).
+    pub retired: u64,
+    /// Local time in cycles since reset: retired instructions plus idle cycles.
+    pub cycle: u64,
+    /// `minstret` minus `retired`, so that guest writes to `minstret` do not
+    /// disturb budgets.
+    pub(crate) instret_offset: u64,
+    /// `mcycle` minus `cycle`.
+    pub(crate) cycle_offset: u64,
+    /// The LR/SC reservation: address, size and the value LR loaded.
+    pub(crate) reservation: Option<(u64, u8, u64)>,
+    /// Stalled in `wfi` until an enabled interrupt is pending.
+    pub waiting: bool,
+}
+
+impl fmt::Debug for HartState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "pc {:#018x} privilege {:?} retired {}", self.pc, self.privilege, self.retired)?;
+        for (i, value) in self.x[..32].iter().enumerate() {
+            write!(f, "{:>4} {value:#018x}", decode::register_name(i as u8))?;
+            f.write_str(if i % 4 == 3 { "\n" } else { "  " })?;
+        }
+        write!(f, "mstatus {:#x} mcause {:#x} mepc {:#x} mtval {:#x}", self.csr.mstatus, self.csr.mcause, self.csr.mepc, self.csr.mtval)
+    }
+}
+
+impl HartState {
+    /// The state of hart `hart_id` at reset: M-mode, registers zero, `pc` 0.
+    pub fn new(hart_id: u64) -> HartState {
+        HartState {
+            x: [0; 64],
+            pc: 0,
+            privilege: Privilege::Machine,
+            csr: CsrFile::new(hart_id),
+            retired: 0,
+            cycle: 0,
+            instret_offset: 0,
+            cycle_offset: 0,
+            reservation: None,
+            waiting: false,
+        }
+    }
+
+    /// Integer register `index` (0 to 31).
+    pub fn reg(&self, index: u8) -> u64 {
+        self.x[usize::from(index & 31)]
+    }
+
+    /// Sets integer register `index`; writes to `x0` are ignored.
+    pub fn set_reg(&mut self, index: u8, value: u64) {
+        if index & 31 != 0 {
+            self.x[usize::from(index & 31)] = value;
+        }
+    }
+
+    /// The 32 integer registers.
+    pub fn regs(&self) -> [u64; 32] {
+        let mut regs = [0; 32];
+        regs.copy_from_slice(&self.x[..32]);
+        regs
+    }
+
+    /// `minstret` as the guest reads it.
+    pub fn minstret(&self) -> u64 {
+        self.retired.wrapping_add(self.instret_offset)
+    }
+
+    /// `mcycle` as the guest reads it.
+    pub fn mcycle(&self) -> u64 {
+        self.cycle.wrapping_add(self.cycle_offset)
+    }
+
+    /// Enters the trap handler for `cause`, raised by the instruction at `pc`
+    /// (for an interrupt, the instruction that would have run next).
+    pub fn take_trap(&mut self, cause: Cause, tval: u64, pc: u64) {
+        let csr = &mut self.csr;
+        csr.mepc = pc;
+        csr.mcause = cause.code();
+        csr.mtval = tval;
+        let mie = csr.mstatus & mstatus::MIE != 0;
+        csr.mstatus &= !(mstatus::MIE | mstatus::MPIE | mstatus::MPP);
+        if mie {
+            csr.mstatus |= mstatus::MPIE;
+        }
+        csr.mstatus |= (self.privilege as u64) << mstatus::MPP_SHIFT;
+        self.privilege = Privilege::Machine;
+        let base = csr.mtvec & !3;
+        self.pc = match cause {
+            Cause::Interrupt(irq) if csr.mtvec & 1 == 1 => base + 4 * irq as u64,
+            _ => base,
+        };
+    }
+
+    /// `mret`: return to the mode and address saved by the last M-mode trap.
+    pub fn mret(&mut self) {
+        let csr = &mut self.csr;
+        let mpp = (csr.mstatus & mstatus::MPP) >> mstatus::MPP_SHIFT;
+        let target = Privilege::from_bits(mpp).unwrap_or(Privilege::User);
+        let mpie = csr.mstatus & mstatus::MPIE != 0;
+        csr.mstatus &= !(mstatus::MIE | mstatus::MPP);
+        if mpie {
+            csr.mstatus |= mstatus::MIE;
+        }
+        csr.mstatus |= mstatus::MPIE;
+        if target != Privilege::Machine {
+            csr.mstatus &= !mstatus::MPRV;
+        }
+        self.privilege = target;
+        self.pc = csr.mepc;
+    }
+
+    /// The highest-priority interrupt that is pending, enabled and not masked
+    /// by the current mode, given the device-driven `mip` bits `external`.
+    pub fn deliverable_interrupt(&self, external: u64) -> Option<Interrupt> {
+        let pending = (self.csr.mip | external) & self.csr.mie;
+        if pending == 0 {
+            return None;
+        }
+        let enabled = self.privilege < Privilege::Machine || self.csr.mstatus & mstatus::MIE != 0;
+        if !enabled {
+            return None;
+        }
+        Interrupt::BY_PRIORITY.into_iter().find(|irq| pending & irq.mask() != 0)
+    }
+}
+
+/// What other threads and devices use to reach a running hart: interrupt
+/// lines and the exit request that every block entry checks.
+#[derive(Debug, Default)]
+pub struct HartControl {
+    lines: AtomicU64,
+    exit: AtomicBool,
+}
+
+impl HartControl {
+    /// Lines all low, no request.
+    pub fn new() -> HartControl {
+        HartControl::default()
+    }
+
+    /// Drives interrupt line `irq` (its `mip` bit) high or low. Raising a line
+    /// also asks the hart to leave its current block so it notices.
+    pub fn set_interrupt(&self, irq: Interrupt, level: bool) {
+        if level {
+            if self.lines.fetch_or(irq.mask(), Ordering::AcqRel) & irq.mask() == 0 {
+                self.request_exit();
+            }
+        } else {
+            self.lines.fetch_and(!irq.mask(), Ordering::AcqRel);
+        }
+    }
+
+    /// The `mip` bits driven by devices.
+    #[inline(always)]
+    pub fn lines(&self) -> u64 {
+        self.lines.load(Ordering::Acquire)
+    }
+
+    /// Asks the hart to return from [`Hart::run`] at its next block boundary.
+    pub fn request_exit(&self) {
+        self.exit.store(true, Ordering::Release);
+    }
+
+    /// Whether an exit was requested.
+    #[inline(always)]
+    pub fn exit_requested(&self) -> bool {
+        self.exit.load(Ordering::Acquire)
+    }
+
+    /// Clears the request; returns whether there was one.
+    pub fn take_exit_request(&self) -> bool {
+        self.exit.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// Why [`Hart::run`] returned. Guest behaviour is a value, not an error.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The instruction budget is spent.
+    BudgetSpent,
+    /// The hart executed `wfi` and no enabled interrupt is pending: it waits
+    /// until one is, with `pc` after the `wfi`.
+    WaitingForInterrupt,
+    /// Someone called [`HartControl::request_exit`].
+    ExitRequested,
+    /// A trap was taken to a handler that cannot even be fetched, so the hart
+    /// would trap at the same place forever.
+    TrapLoop {
+        /// The unfetchable handler address.
+        pc: u64,
+        /// The trap that led there.
+        cause: Cause,
+    },
+}
+
+/// Per-hart counters.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct HartStats {
+    /// Blocks this hart decoded.
+    pub blocks_translated: u64,
+    /// Block lookups answered by the hart's jump cache.
+    pub jump_cache_hits: u64,
+    /// Block lookups that went to the shared cache or translated.
+    pub jump_cache_misses: u64,
+    /// Traps taken (exceptions and interrupts).
+    pub traps: u64,
+}
+
+/// What a hart executes against: shared with the machine and the other harts.
+pub(crate) struct Env {
+    pub(crate) ram: Arc<Ram>,
+    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) cache: Arc<TranslationCache>,
+    pub(crate) control: Arc<HartControl>,
+}
+
+/// Longest block, in instructions.
+const MAX_BLOCK_INSTS: usize = 64;
+
+/// A hart ready to run: its state plus everything it needs to execute.
+pub struct Hart {
+    /// Architectural state.
+    pub state: HartState,
+    pub(crate) env: Env,
+    jump_cache: JumpCache,
+    stats: HartStats,
+}
+
+impl fmt::Debug for Hart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hart").field("state", &self.state).field("stats", &self.stats).finish()
+    }
+}
+
+impl Hart {
+    /// A hart at reset that reaches memory through `ram` and `bus`, shares
+    /// `cache` with the other harts of its machine, and is reached through
+    /// `control`.
+    pub fn new(
+        hart_id: u64,
+        ram: Arc<Ram>,
+        bus: Arc<dyn Bus>,
+        cache: Arc<TranslationCache>,
+        control: Arc<HartControl>,
+    ) -> Hart {
+        Hart {
+            state: HartState::new(hart_id),
+            env: Env { ram, bus, cache, control },
+            jump_cache: JumpCache::new(),
+            stats: HartStats::default(),
+        }
+    }
+
+    /// The handle other threads use to interrupt or stop this hart.
+    pub fn control(&self) -> &Arc<HartControl> {
+        &self.env.control
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> HartStats {
+        self.stats
+    }
+
+    /// The access context for the hart's next access.
+    pub fn access_context(&self) -> AccessContext {
+        AccessContext { hart_id: self.state.csr.mhartid as usize, cycle: self.state.cycle }
+    }
+
+    /// Advances local time by `cycles` without executing (the hart was idle).
+    pub fn idle(&mut self, cycles: u64) {
+        self.state.cycle += cycles;
+    }
+
+    /// Runs until `budget` more instructions have retired or something else
+    /// stops the hart (see [`Exit`]). A hart waiting in `wfi` resumes when an
+    /// enabled interrupt is pending; `run` returns at once while none is.
+    pub fn run(&mut self, budget: u64) -> Exit {
+        let stop_at = self.state.retired.saturating_add(budget);
+        loop {
+            if self.env.control.exit_requested() {
+                return Exit::ExitRequested;
+            }
+            let lines = self.env.control.lines();
+            if let Some(irq) = self.state.deliverable_interrupt(lines) {
+                tracing::debug!(target: "int", hart = self.state.csr.mhartid, ?irq, pc = format_args!("{:#x}", self.state.pc), "interrupt");
+                self.state.waiting = false;
+                self.stats.traps += 1;
+                let pc = self.state.pc;
+                self.state.take_trap(Cause::Interrupt(irq), 0, pc);
+            } else if self.state.waiting {
+                // An interrupt that is pending and enabled in mie wakes wfi
+                // even when the mode masks it (mstatus.MIE clear).
+                if (self.state.csr.mip | lines) & self.state.csr.mie == 0 {
+                    return Exit::WaitingForInterrupt;
+                }
+                self.state.waiting = false;
+            }
+            if self.state.retired >= stop_at {
+                return Exit::BudgetSpent;
+            }
+            let pc = self.state.pc;
+            if self.jump_cache.contains(pc) {
+                self.stats.jump_cache_hits += 1;
+            } else {
+                self.stats.jump_cache_misses += 1;
+                match self.find_block(pc) {
+                    Ok(block) => self.jump_cache.put(pc, block),
+                    Err(trap) => {
+                        if let Some(exit) = self.raise(trap, pc) {
+                            return exit;
+                        }
+                        continue;
+                    }
+                }
+            }
+            let block = self.jump_cache.slot_block(pc);
+            let limit = (stop_at - self.state.retired).min(block.insts.len() as u64) as usize;
+            let outcome = interp::execute(&mut self.state, &self.env, block, limit);
+            if let Err((trap, at)) = outcome {
+                if let Some(exit) = self.raise(trap, at) {
+                    return exit;
+                }
+            }
+        }
+    }
+
+    /// Takes an exception raised at `pc`; reports a trap loop instead if the
+    /// exception is a fetch fault at the very handler address.
+    fn raise(&mut self, trap: Trap, pc: u64) -> Option<Exit> {
+        let cause = Cause::Exception(trap.exception);
+        tracing::debug!(target: "int", hart = self.state.csr.mhartid, %cause, pc = format_args!("{pc:#x}"), tval = format_args!("{:#x}", trap.tval), "exception");
+        self.stats.traps += 1;
+        let fetch_fault = matches!(trap.exception, Exception::InstructionAccessFault | Exception::InstructionPageFault);
+        self.state.take_trap(cause, trap.tval, pc);
+        if fetch_fault && self.state.pc == pc {
+            return Some(Exit::TrapLoop { pc, cause });
+        }
+        None
+    }
+
+    /// Finds the block at `pc` in the shared cache or translates it.
+    fn find_block(&mut self, pc: u64) -> Result<Arc<Block>, Trap> {
+        let key = BlockKey { pc, mode: 0 };
+        if let Some(block) = self.env.cache.lookup(&key) {
+            return Ok(block);
+        }
+        let ticket = self.env.cache.begin(&key);
+        let (insts, cacheable) = self.translate(pc)?;
+        self.stats.blocks_translated += 1;
+        let block = Block::new(key, insts.into_boxed_slice());
+        Ok(if cacheable { self.env.cache.insert(block, ticket) } else { Arc::new(block) })
+    }
+
+    /// Reads a 16-bit parcel of code.
+    fn fetch_parcel(&self, addr: u64) -> Result<u16, Trap> {
+        let ram = &self.env.ram;
+        match ram.offset(addr, 2) {
+            Some(offset) => Ok(ram.read(offset, 2) as u16),
+            None => self
+                .env
+                .bus
+                .fetch(&self.access_context(), addr)
+                .map_err(|_| Trap::new(Exception::InstructionAccessFault, addr)),
+        }
+    }
+
+    /// Decodes the block at `pc`. Returns its instructions and whether it may
+    /// be cached (a lone instruction straddling two pages is not, since
+    /// invalidation works per page).
+    fn translate(&mut self, pc: u64) -> Result<(Vec<Inst>, bool), Trap> {
+        let page_end = (pc | (PAGE_SIZE - 1)).wrapping_add(1);
+        let ram = &self.env.ram;
+        if let Some(offset) = ram.offset(pc, 2) {
+            // Mark before reading, so a store racing with this read invalidates.
+            ram.set_page_flag(offset, page::CODE);
+        }
+        let mut insts = Vec::new();
+        let mut addr = pc;
+        let mut cacheable = true;
+        while insts.len() < MAX_BLOCK_INSTS {
+            let low = match self.fetch_parcel(addr) {
+                Ok(low) => low,
+                Err(trap) if insts.is_empty() => return Err(trap),
+                Err(_) => break,
+            };
+            let mut raw = u32::from(low);
+            if decode::instruction_length(low) == 4 {
+                let high_addr = addr.wrapping_add(2);
+                if high_addr == page_end {
+                    if !insts.is_empty() {
+                        break;
+                    }
+                    cacheable = false;
+                }
+                match self.fetch_parcel(high_addr) {
+                    Ok(high) => raw |= u32::from(high) << 16,
+                    Err(trap) if insts.is_empty() => return Err(trap),
+                    Err(_) => break,
+                }
+            }
+            let mut inst = decode::decode(raw);
+            tracing::trace!(target: "in_asm", "{addr:#018x}: {raw:08x}  {}", Disassembly::new(inst, addr));
+            if inst.rd == 0 {
+                inst.rd = X0_SINK;
+            }
+            addr = addr.wrapping_add(u64::from(inst.len));
+            let ends = ends_block(inst.op);
+            insts.push(inst);
+            if ends || addr == page_end {
+                break;
+            }
+        }
+        Ok((insts, cacheable))
+    }
+
+    /// Reads a CSR for the instruction at hand, or says why it may not.
+    pub(crate) fn csr_read(state: &HartState, env: &Env, number: u16) -> Result<u64, Trap> {
+        let counter_allowed = |bit: u16| state.privilege == Privilege::Machine || state.csr.mcounteren >> bit & 1 == 1;
+        let value = match number {
+            csr::CYCLE if counter_allowed(0) => state.mcycle(),
+            csr::TIME if counter_allowed(1) => {
+                env.bus.time(&AccessContext { hart_id: state.csr.mhartid as usize, cycle: state.cycle })
+            }
+            csr::INSTRET if counter_allowed(2) => state.minstret(),
+            0xc03..=0xc1f if counter_allowed(number - 0xc00) => 0,
+            csr::MCYCLE => state.mcycle(),
+            csr::MINSTRET => state.minstret(),
+            csr::MIP => state.csr.mip | env.control.lines(),
+            _ => state.csr.read(number).ok_or(Trap::new(Exception::IllegalInstruction, 0))?,
+        };
+        Ok(value)
+    }
+
+    /// Writes a CSR. `retiring` is true because the writing instruction itself
+    /// retires after the write: counters are set so the next read sees `value`.
+    pub(crate) fn csr_write(state: &mut HartState, number: u16, value: u64) -> Result<(), Trap> {
+        match number {
+            csr::MCYCLE => state.cycle_offset = value.wrapping_sub(state.cycle + 1),
+            csr::MINSTRET => state.instret_offset = value.wrapping_sub(state.retired + 1),
+            _ => {
+                if !state.csr.write(number, value) {
+                    return Err(Trap::new(Exception::IllegalInstruction, 0));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `op` ends a block: control transfers, and instructions that change
+/// state the run loop must look at (privilege, interrupts, code, `wfi`).
+fn ends_block(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Jal
+            | Op::Jalr
+            | Op::Beq
+            | Op::Bne
+            | Op::Blt
+            | Op::Bge
+            | Op::Bltu
+            | Op::Bgeu
+            | Op::Ecall
+            | Op::Ebreak
+            | Op::Mret
+            | Op::Sret
+            | Op::Wfi
+            | Op::FenceI
+            | Op::SfenceVma
+            | Op::Csrrw
+            | Op::Csrrs
+            | Op::Csrrc
+            | Op::Csrrwi
+            | Op::Csrrsi
+            | Op::Csrrci
+            | Op::Illegal
+    )
+}

@@ -1,0 +1,437 @@
+//! The interpreter: executes a pre-decoded [`Block`] without decoding again.
+//!
+//! One `match` per instruction over the operation; operands are already
+//! unpacked. RAM is reached inline through [`Ram`]; everything else
+//! (devices, watched or code pages, faults) leaves the hot path through
+//! functions marked `#[cold]`.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+use crate::cache::Block;
+use crate::csr::CsrFile;
+use crate::decode::{Inst, Op};
+use crate::hart::{Env, Hart, HartState, Privilege, X0_SINK};
+use crate::memory::{AccessContext, PAGE_SHIFT, page};
+use crate::trap::{Exception, Trap};
+
+/// Executes the first `limit` instructions of `block` from `state.pc`.
+///
+/// On return `pc`, the registers and the counters reflect exactly the
+/// instructions that retired. An exception comes back with the address of the
+/// instruction that raised it, which has not retired; the caller takes the trap.
+pub(crate) fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Result<(), (Trap, u64)> {
+    let start_retired = state.retired;
+    let start_cycle = state.cycle;
+    let mut pc = state.pc;
+    let mut done = 0u64;
+
+    // Counters are brought up to date only where something can observe them.
+    macro_rules! sync_counters {
+        () => {
+            state.retired = start_retired + done;
+            state.cycle = start_cycle + done;
+        };
+    }
+    macro_rules! fault {
+        ($trap:expr) => {{
+            sync_counters!();
+            state.pc = pc;
+            return Err(($trap, pc));
+        }};
+    }
+    macro_rules! try_mem {
+        ($access:expr) => {
+            match $access {
+                Ok(value) => value,
+                Err(trap) => fault!(trap),
+            }
+        };
+    }
+
+    for inst in &block.insts[..limit] {
+        let rd = usize::from(inst.rd) & 63;
+        let rs1 = usize::from(inst.rs1) & 63;
+        let rs2 = usize::from(inst.rs2) & 63;
+        let imm = i64::from(inst.imm) as u64;
+        let a = state.x[rs1];
+        let b = state.x[rs2];
+        let mut next = pc.wrapping_add(u64::from(inst.len));
+        match inst.op {
+            Op::Lui => state.x[rd] = imm,
+            Op::Auipc => state.x[rd] = pc.wrapping_add(imm),
+            Op::Jal => {
+                state.x[rd] = next;
+                next = pc.wrapping_add(imm);
+            }
+            Op::Jalr => {
+                state.x[rd] = next;
+                next = a.wrapping_add(imm) & !1;
+            }
+            Op::Beq => next = if a == b { pc.wrapping_add(imm) } else { next },
+            Op::Bne => next = if a != b { pc.wrapping_add(imm) } else { next },
+            Op::Blt => next = if (a as i64) < (b as i64) { pc.wrapping_add(imm) } else { next },
+            Op::Bge => next = if (a as i64) >= (b as i64) { pc.wrapping_add(imm) } else { next },
+            Op::Bltu => next = if a < b { pc.wrapping_add(imm) } else { next },
+            Op::Bgeu => next = if a >= b { pc.wrapping_add(imm) } else { next },
+            Op::Lb => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1)) as i8 as u64,
+            Op::Lh => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2)) as i16 as u64,
+            Op::Lw => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4)) as i32 as u64,
+            Op::Ld => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 8)),
+            Op::Lbu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1)),
+            Op::Lhu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2)),
+            Op::Lwu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4)),
+            Op::Sb => try_mem!(store(state, env, a.wrapping_add(imm), 1, b)),
+            Op::Sh => try_mem!(store(state, env, a.wrapping_add(imm), 2, b)),
+            Op::Sw => try_mem!(store(state, env, a.wrapping_add(imm), 4, b)),
+            Op::Sd => try_mem!(store(state, env, a.wrapping_add(imm), 8, b)),
+            Op::Addi => state.x[rd] = a.wrapping_add(imm),
+            Op::Slti => state.x[rd] = u64::from((a as i64) < (imm as i64)),
+            Op::Sltiu => state.x[rd] = u64::from(a < imm),
+            Op::Xori => state.x[rd] = a ^ imm,
+            Op::Ori => state.x[rd] = a | imm,
+            Op::Andi => state.x[rd] = a & imm,
+            Op::Slli => state.x[rd] = a << (imm & 63),
+            Op::Srli => state.x[rd] = a >> (imm & 63),
+            Op::Srai => state.x[rd] = ((a as i64) >> (imm & 63)) as u64,
+            Op::Add => state.x[rd] = a.wrapping_add(b),
+            Op::Sub => state.x[rd] = a.wrapping_sub(b),
+            Op::Sll => state.x[rd] = a << (b & 63),
+            Op::Slt => state.x[rd] = u64::from((a as i64) < (b as i64)),
+            Op::Sltu => state.x[rd] = u64::from(a < b),
+            Op::Xor => state.x[rd] = a ^ b,
+            Op::Srl => state.x[rd] = a >> (b & 63),
+            Op::Sra => state.x[rd] = ((a as i64) >> (b & 63)) as u64,
+            Op::Or => state.x[rd] = a | b,
+            Op::And => state.x[rd] = a & b,
+            Op::Addiw => state.x[rd] = sext32(a.wrapping_add(imm)),
+            Op::Slliw => state.x[rd] = sext32((a as u32 as u64) << (imm & 31)),
+            Op::Srliw => state.x[rd] = sext32(u64::from(a as u32 >> (imm & 31))),
+            Op::Sraiw => state.x[rd] = ((a as i32) >> (imm & 31)) as u64,
+            Op::Addw => state.x[rd] = sext32(a.wrapping_add(b)),
+            Op::Subw => state.x[rd] = sext32(a.wrapping_sub(b)),
+            Op::Sllw => state.x[rd] = sext32((a as u32 as u64) << (b & 31)),
+            Op::Srlw => state.x[rd] = sext32(u64::from(a as u32 >> (b & 31))),
+            Op::Sraw => state.x[rd] = ((a as i32) >> (b & 31)) as u64,
+            Op::Mul => state.x[rd] = a.wrapping_mul(b),
+            Op::Mulh => state.x[rd] = ((i128::from(a as i64) * i128::from(b as i64)) >> 64) as u64,
+            Op::Mulhsu => state.x[rd] = ((i128::from(a as i64) * i128::from(b)) >> 64) as u64,
+            Op::Mulhu => state.x[rd] = ((u128::from(a) * u128::from(b)) >> 64) as u64,
+            Op::Div => state.x[rd] = div(a as i64, b as i64) as u64,
+            Op::Divu => state.x[rd] = a.checked_div(b).unwrap_or(u64::MAX),
+            Op::Rem => state.x[rd] = rem(a as i64, b as i64) as u64,
+            Op::Remu => state.x[rd] = if b == 0 { a } else { a % b },
+            Op::Mulw => state.x[rd] = sext32(a.wrapping_mul(b)),
+            Op::Divw => state.x[rd] = i64::from(div32(a as i32, b as i32)) as u64,
+            Op::Divuw => state.x[rd] = sext32(u64::from((a as u32).checked_div(b as u32).unwrap_or(u32::MAX))),
+            Op::Remw => state.x[rd] = i64::from(rem32(a as i32, b as i32)) as u64,
+            Op::Remuw => {
+                let (a, b) = (a as u32, b as u32);
+                state.x[rd] = sext32(u64::from(if b == 0 { a } else { a % b }));
+            }
+            // Harts on other host threads must see this hart's accesses in the
+            // order RVWMO requires around a fence; a full host fence is enough.
+            Op::Fence => fence(Ordering::SeqCst),
+            // Stores invalidate translated code as they happen, so the only work
+            // left for fence.i is ending the block, which the translator did.
+            Op::FenceI => {}
+            Op::Ecall => {
+                let exception = match state.privilege {
+                    Privilege::User => Exception::EnvironmentCallFromU,
+                    Privilege::Supervisor => Exception::EnvironmentCallFromS,
+                    Privilege::Machine => Exception::EnvironmentCallFromM,
+                };
+                fault!(Trap::new(exception, 0));
+            }
+            // mtval may be the address or zero (privileged spec 3.1.16); zero, as QEMU does.
+            Op::Ebreak => fault!(Trap::new(Exception::Breakpoint, 0)),
+            Op::Mret => {
+                if state.privilege != Privilege::Machine {
+                    fault!(illegal(inst));
+                }
+                state.mret();
+                next = state.pc;
+            }
+            Op::Wfi => {
+                // Without S-mode, wfi is an M-mode instruction; TW only
+                // matters for lower modes, which cannot execute it here.
+                if state.privilege != Privilege::Machine {
+                    fault!(illegal(inst));
+                }
+                state.waiting = true;
+            }
+            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
+                sync_counters!();
+                if let Err(trap) = csr_op(state, env, inst, a) {
+                    fault!(trap);
+                }
+            }
+            Op::LrW | Op::LrD => {
+                let size = if inst.op == Op::LrW { 4 } else { 8 };
+                let value = try_mem!(load_reserved(state, env, a, size));
+                state.x[rd] = if size == 4 { sext32(value) } else { value };
+            }
+            Op::ScW | Op::ScD => {
+                let size = if inst.op == Op::ScW { 4 } else { 8 };
+                let ok = try_mem!(store_conditional(state, env, a, size, b));
+                state.x[rd] = u64::from(!ok);
+            }
+            Op::AmoswapW
+            | Op::AmoaddW
+            | Op::AmoxorW
+            | Op::AmoandW
+            | Op::AmoorW
+            | Op::AmominW
+            | Op::AmomaxW
+            | Op::AmominuW
+            | Op::AmomaxuW => state.x[rd] = sext32(try_mem!(amo32(env, inst.op, a, b))),
+            Op::AmoswapD
+            | Op::AmoaddD
+            | Op::AmoxorD
+            | Op::AmoandD
+            | Op::AmoorD
+            | Op::AmominD
+            | Op::AmomaxD
+            | Op::AmominuD
+            | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(env, inst.op, a, b)),
+            // Not without S-mode.
+            Op::Sret | Op::SfenceVma | Op::Illegal => fault!(illegal(inst)),
+        }
+        pc = next;
+        done += 1;
+    }
+    sync_counters!();
+    state.pc = pc;
+    Ok(())
+}
+
+#[inline(always)]
+fn sext32(value: u64) -> u64 {
+    value as i32 as i64 as u64
+}
+
+fn div(a: i64, b: i64) -> i64 {
+    if b == 0 { -1 } else { a.wrapping_div(b) }
+}
+
+fn rem(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { a.wrapping_rem(b) }
+}
+
+fn div32(a: i32, b: i32) -> i32 {
+    if b == 0 { -1 } else { a.wrapping_div(b) }
+}
+
+fn rem32(a: i32, b: i32) -> i32 {
+    if b == 0 { a } else { a.wrapping_rem(b) }
+}
+
+/// The illegal-instruction trap for `inst`, with its encoding in `tval`.
+#[cold]
+fn illegal(inst: &Inst) -> Trap {
+    let bits = if inst.op == Op::Illegal { inst.imm as u32 } else { inst.encode() };
+    Trap::new(Exception::IllegalInstruction, u64::from(bits))
+}
+
+fn context(state: &HartState) -> AccessContext {
+    AccessContext { hart_id: state.csr.mhartid as usize, cycle: state.cycle }
+}
+
+#[inline(always)]
+fn load(state: &HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
+    match env.ram.offset(addr, u64::from(size)) {
+        Some(offset) => Ok(env.ram.read(offset, size)),
+        None => load_bus(state, env, addr, size),
+    }
+}
+
+#[cold]
+fn load_bus(state: &HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
+    env.bus.read(&context(state), addr, size).map_err(|_| Trap::new(Exception::LoadAccessFault, addr))
+}
+
+#[inline(always)]
+fn store(state: &HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<(), Trap> {
+    match env.ram.offset(addr, u64::from(size)) {
+        Some(offset) => {
+            let flags = env.ram.page_flags(offset, u64::from(size));
+            if flags == 0 {
+                env.ram.write(offset, size, value);
+                Ok(())
+            } else {
+                store_flagged(state, env, addr, offset, size, value, flags)
+            }
+        }
+        None => store_bus(state, env, addr, size, value),
+    }
+}
+
+#[cold]
+fn store_bus(state: &HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<(), Trap> {
+    env.bus.write(&context(state), addr, size, value).map_err(|_| Trap::new(Exception::StoreAccessFault, addr))
+}
+
+/// A store to a RAM page that holds code or is watched by the machine.
+#[cold]
+fn store_flagged(state: &HartState, env: &Env, addr: u64, offset: u64, size: u8, value: u64, flags: u8) -> Result<(), Trap> {
+    if flags & page::WATCH != 0 {
+        store_bus(state, env, addr, size, value)?;
+    } else {
+        env.ram.write(offset, size, value);
+    }
+    if flags & page::CODE != 0 {
+        invalidate_code(env, addr, offset, u64::from(size));
+    }
+    Ok(())
+}
+
+/// Drops translations of the pages `[addr, addr + len)` touched. The page
+/// flag is cleared before the blocks are dropped: a hart translating the page
+/// meanwhile either sets the flag again after this or has its block refused
+/// by the cache (see [`crate::cache::TranslationCache::insert`]).
+#[cold]
+fn invalidate_code(env: &Env, addr: u64, offset: u64, len: u64) {
+    let first = addr >> PAGE_SHIFT;
+    let last = (addr + len - 1) >> PAGE_SHIFT;
+    for (i, page_number) in (first..=last).enumerate() {
+        let page_offset = (offset >> PAGE_SHIFT << PAGE_SHIFT) + ((i as u64) << PAGE_SHIFT);
+        if env.ram.page_flags(page_offset, 1) & page::CODE != 0 {
+            env.ram.clear_page_flag(page_offset, page::CODE);
+            env.cache.invalidate_page(page_number);
+        }
+    }
+}
+
+fn ram_offset_for_atomic(env: &Env, addr: u64, size: u8, load: bool) -> Result<u64, Trap> {
+    let (misaligned, fault) = if load {
+        (Exception::LoadAddressMisaligned, Exception::LoadAccessFault)
+    } else {
+        (Exception::StoreAddressMisaligned, Exception::StoreAccessFault)
+    };
+    if addr % u64::from(size) != 0 {
+        return Err(Trap::new(misaligned, addr));
+    }
+    // Atomics are performed on RAM only: device registers do not support them.
+    env.ram.offset(addr, u64::from(size)).ok_or(Trap::new(fault, addr))
+}
+
+fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
+    let offset = ram_offset_for_atomic(env, addr, size, true)?;
+    fence(Ordering::SeqCst);
+    let value = env.ram.read(offset, size);
+    state.reservation = Some((addr, size, value));
+    Ok(value)
+}
+
+/// SC succeeds when this hart holds a reservation for exactly this address and
+/// size and memory still holds the value LR read; the compare-and-swap makes
+/// the check and the store one atomic step against other harts.
+fn store_conditional(state: &mut HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<bool, Trap> {
+    let offset = ram_offset_for_atomic(env, addr, size, false)?;
+    let Some((reserved, reserved_size, expected)) = state.reservation.take() else { return Ok(false) };
+    if reserved != addr || reserved_size != size {
+        return Ok(false);
+    }
+    let ok = match size {
+        4 => env
+            .ram
+            .atomic_u32(offset)
+            .is_some_and(|cell| cell.compare_exchange(expected as u32, value as u32, Ordering::SeqCst, Ordering::SeqCst).is_ok()),
+        _ => env
+            .ram
+            .atomic_u64(offset)
+            .is_some_and(|cell| cell.compare_exchange(expected, value, Ordering::SeqCst, Ordering::SeqCst).is_ok()),
+    };
+    if ok {
+        after_atomic_store(env, addr, offset, size);
+    }
+    Ok(ok)
+}
+
+fn after_atomic_store(env: &Env, addr: u64, offset: u64, size: u8) {
+    if env.ram.page_flags(offset, u64::from(size)) & page::CODE != 0 {
+        invalidate_code(env, addr, offset, u64::from(size));
+    }
+}
+
+fn amo32(env: &Env, op: Op, addr: u64, operand: u64) -> Result<u64, Trap> {
+    let offset = ram_offset_for_atomic(env, addr, 4, false)?;
+    let cell: &AtomicU32 = env.ram.atomic_u32(offset).ok_or(Trap::new(Exception::StoreAccessFault, addr))?;
+    let b = operand as u32;
+    let order = Ordering::SeqCst;
+    let old = match op {
+        Op::AmoswapW => cell.swap(b, order),
+        Op::AmoaddW => cell.fetch_add(b, order),
+        Op::AmoxorW => cell.fetch_xor(b, order),
+        Op::AmoandW => cell.fetch_and(b, order),
+        Op::AmoorW => cell.fetch_or(b, order),
+        Op::AmominuW => cell.fetch_min(b, order),
+        Op::AmomaxuW => cell.fetch_max(b, order),
+        Op::AmominW => update(cell, |v| (v as i32).min(b as i32) as u32),
+        _ => update(cell, |v| (v as i32).max(b as i32) as u32),
+    };
+    after_atomic_store(env, addr, offset, 4);
+    Ok(u64::from(old))
+}
+
+fn amo64(env: &Env, op: Op, addr: u64, b: u64) -> Result<u64, Trap> {
+    let offset = ram_offset_for_atomic(env, addr, 8, false)?;
+    let cell: &AtomicU64 = env.ram.atomic_u64(offset).ok_or(Trap::new(Exception::StoreAccessFault, addr))?;
+    let order = Ordering::SeqCst;
+    let old = match op {
+        Op::AmoswapD => cell.swap(b, order),
+        Op::AmoaddD => cell.fetch_add(b, order),
+        Op::AmoxorD => cell.fetch_xor(b, order),
+        Op::AmoandD => cell.fetch_and(b, order),
+        Op::AmoorD => cell.fetch_or(b, order),
+        Op::AmominuD => cell.fetch_min(b, order),
+        Op::AmomaxuD => cell.fetch_max(b, order),
+        Op::AmominD => update64(cell, |v| (v as i64).min(b as i64) as u64),
+        _ => update64(cell, |v| (v as i64).max(b as i64) as u64),
+    };
+    after_atomic_store(env, addr, offset, 8);
+    Ok(old)
+}
+
+fn update(cell: &AtomicU32, f: impl Fn(u32) -> u32) -> u32 {
+    match cell.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(f(v))) {
+        Ok(old) | Err(old) => old,
+    }
+}
+
+fn update64(cell: &AtomicU64, f: impl Fn(u64) -> u64) -> u64 {
+    match cell.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(f(v))) {
+        Ok(old) | Err(old) => old,
+    }
+}
+
+/// `csrrw`, `csrrs`, `csrrc` and their immediate forms (Zicsr): an
+/// instruction that would write reads nothing when `rd` is `x0`
+/// (`csrrw`/`csrrwi`), and one that writes nothing when its source is `x0`
+/// or zero (`csrrs`/`csrrc` and immediates) still reads.
+fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Result<(), Trap> {
+    let number = (inst.imm as u32 & 0xfff) as u16;
+    let source = match inst.op {
+        Op::Csrrwi | Op::Csrrsi | Op::Csrrci => u64::from(inst.rs1),
+        _ => rs1_value,
+    };
+    let (reads, writes) = match inst.op {
+        Op::Csrrw | Op::Csrrwi => (inst.rd != X0_SINK, true),
+        _ => (true, inst.rs1 != 0),
+    };
+    CsrFile::check_access(number, state.privilege, writes).map_err(|_| illegal(inst))?;
+    let old = if reads || inst.op != Op::Csrrw && inst.op != Op::Csrrwi {
+        Hart::csr_read(state, env, number).map_err(|_| illegal(inst))?
+    } else {
+        0
+    };
+    if writes {
+        let value = match inst.op {
+            Op::Csrrs | Op::Csrrsi => old | source,
+            Op::Csrrc | Op::Csrrci => old & !source,
+            _ => source,
+        };
+        Hart::csr_write(state, number, value).map_err(|_| illegal(inst))?;
+    }
+    state.x[usize::from(inst.rd) & 63] = old;
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! How a hart reaches memory: RAM directly as host memory, everything else
+//! through the [`Bus`] that the machine implements.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+
+/// Size of the pages that code tracking and watches work in.
+pub const PAGE_SIZE: u64 = 4096;
+/// log2 of [`PAGE_SIZE`].
+pub const PAGE_SHIFT: u32 = 12;
+
+/// Who makes an access: passed to devices so they can answer per hart
+/// (CLINT registers, time) without global state.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct AccessContext {
+    /// The hart's `mhartid`.
+    pub hart_id: usize,
+    /// The hart's local time in cycles when it made the access.
+    pub cycle: u64,
+}
+
+/// Why the bus refused an access; the hart turns it into an access fault.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// Nothing is mapped at the address.
+    #[error("nothing is mapped at {0:#x}")]
+    Unmapped(u64),
+    /// A device is mapped there but does not accept this access.
+    #[error("the device at {0:#x} does not accept this access")]
+    Denied(u64),
+}
+
+/// The physical address space beyond RAM, as the machine presents it to a hart.
+///
+/// Called only on the slow path (device registers, ROM, watched RAM pages), so
+/// it may be a trait object.
+pub trait Bus: Send + Sync {
+    /// Reads `size` bytes (1, 2, 4 or 8) at physical address `addr`,
+    /// little-endian, zero-extended.
+    fn read(&self, ctx: &AccessContext, addr: u64, size: u8) -> Result<u64, BusError>;
+
+    /// Writes the low `size` bytes of `value` at physical address `addr`.
+    fn write(&self, ctx: &AccessContext, addr: u64, size: u8, value: u64) -> Result<(), BusError>;
+
+    /// Reads a 16-bit instruction parcel outside RAM; only memory that can
+    /// hold code (ROM) answers, device registers are not executable.
+    fn fetch(&self, ctx: &AccessContext, addr: u64) -> Result<u16, BusError>;
+
+    /// The value of `mtime` as the hart making the access sees it.
+    fn time(&self, ctx: &AccessContext) -> u64;
+}
+
+/// Flags kept per RAM page.
+pub mod page {
+    /// The page holds translated code: stores must invalidate it.
+    pub const CODE: u8 = 1;
+    /// Stores to the page go through [`super::Bus::write`] so the machine
+    /// sees them (HTIF `tohost`).
+    pub const WATCH: u8 = 2;
+}
+
+/// Guest RAM as host memory: one contiguous range of guest physical addresses
+/// backed by host memory that outlives this value, with a flag byte per page.
+///
+/// Accesses are made with atomic operations of the access size, so harts on
+/// several host threads can share it without data races; on x86-64 an aligned
+/// relaxed atomic load or store is a plain `mov`.
+pub struct Ram {
+    base: u64,
+    size: u64,
+    host: *mut u8,
+    pages: Box<[AtomicU8]>,
+    _owner: Arc<dyn Any + Send + Sync>,
+}
+
+// SAFETY: `host` points into memory kept alive by `_owner` for as long as this
+// value exists, and every access through it is an atomic operation, so sharing
+// the pointer between threads introduces no data race.
+unsafe impl Send for Ram {}
+// SAFETY: as for `Send`: all access through `host` is atomic.
+unsafe impl Sync for Ram {}
+
+impl fmt::Debug for Ram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ram").field("base", &format_args!("{:#x}", self.base)).field("size", &self.size).finish()
+    }
+}
+
+impl Ram {
+    /// Wraps host memory as guest RAM at guest physical address `base`.
+    ///
+    /// # Safety
+    /// `host` must point to `size` bytes, aligned to 8, readable and writable
+    /// for as long as `owner` lives, and not accessed by anything else except
+    /// through atomic operations or while no hart runs.
+    pub unsafe fn new(base: u64, host: *mut u8, size: u64, owner: Arc<dyn Any + Send + Sync>) -> Ram {
+        let pages = (0..size.div_ceil(PAGE_SIZE)).map(|_| AtomicU8::new(0)).collect();
+        Ram { base, size, host, pages, _owner: owner }
+    }
+
+    /// First guest physical address.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The offset of `[addr, addr + len)` in RAM, if all of it is RAM.
+    #[inline(always)]
+    pub fn offset(&self, addr: u64, len: u64) -> Option<u64> {
+        let offset = addr.wrapping_sub(self.base);
+        (offset < self.size && len <= self.size - offset).then_some(offset)
+    }
+
+    /// The flags of the pages that `[offset, offset + len)` touches, or-ed.
+    #[inline(always)]
+    pub fn page_flags(&self, offset: u64, len: u64) -> u8 {
+        let first = (offset >> PAGE_SHIFT) as usize;
+        let last = ((offset + len - 1) >> PAGE_SHIFT) as usize;
+        let flags = self.pages[first].load(Ordering::Acquire);
+        if first == last { flags } else { flags | self.pages[last].load(Ordering::Acquire) }
+    }
+
+    /// Sets `flag` on the page holding `offset`.
+    pub fn set_page_flag(&self, offset: u64, flag: u8) {
+        self.pages[(offset >> PAGE_SHIFT) as usize].fetch_or(flag, Ordering::AcqRel);
+    }
+
+    /// Clears `flag` on the page holding `offset`.
+    pub fn clear_page_flag(&self, offset: u64, flag: u8) {
+        self.pages[(offset >> PAGE_SHIFT) as usize].fetch_and(!flag, Ordering::AcqRel);
+    }
+
+    /// Reads `size` bytes at `offset`, little-endian, zero-extended.
+    /// The caller has checked the range with [`Ram::offset`].
+    #[inline(always)]
+    pub fn read(&self, offset: u64, size: u8) -> u64 {
+        debug_assert!(offset + u64::from(size) <= self.size);
+        if offset & (u64::from(size) - 1) != 0 {
+            return (0..u64::from(size)).fold(0, |v, i| v | self.read(offset + i, 1) << (8 * i));
+        }
+        // SAFETY: `offset + size <= self.size` (checked by the caller through
+        // `offset`), so the pointer is inside the host block `new` was given;
+        // the block is 8-aligned and `offset` is a multiple of `size`, so the
+        // atomic type's alignment holds.
+        unsafe {
+            let p = self.host.add(offset as usize);
+            match size {
+                1 => u64::from((*p.cast::<AtomicU8>()).load(Ordering::Relaxed)),
+                2 => u64::from((*p.cast::<AtomicU16>()).load(Ordering::Relaxed)),
+                4 => u64::from((*p.cast::<AtomicU32>()).load(Ordering::Relaxed)),
+                _ => (*p.cast::<AtomicU64>()).load(Ordering::Relaxed),
+            }
+        }
+    }
+
+    /// Writes the low `size` bytes of `value` at `offset`. This does not look at
+    /// page flags: translated code on the page is the caller's concern.
+    #[inline(always)]
+    pub fn write(&self, offset: u64, size: u8, value: u64) {
+        debug_assert!(offset + u64::from(size) <= self.size);
+        if offset & (u64::from(size) - 1) != 0 {
+            for i in 0..u64::from(size) {
+                self.write(offset + i, 1, value >> (8 * i));
+            }
+            return;
+        }
+        // SAFETY: as in `read`: in bounds and aligned for the atomic type.
+        unsafe {
+            let p = self.host.add(offset as usize);
+            match size {
+                1 => (*p.cast::<AtomicU8>()).store(value as u8, Ordering::Relaxed),
+                2 => (*p.cast::<AtomicU16>()).store(value as u16, Ordering::Relaxed),
+                4 => (*p.cast::<AtomicU32>()).store(value as u32, Ordering::Relaxed),
+                _ => (*p.cast::<AtomicU64>()).store(value, Ordering::Relaxed),
+            }
+        }
+    }
+
+    /// The 32-bit word at `offset` as an atomic, for AMOs and LR/SC.
+    /// `None` unless `offset` is 4-aligned and inside RAM.
+    pub fn atomic_u32(&self, offset: u64) -> Option<&AtomicU32> {
+        (offset % 4 == 0 && offset + 4 <= self.size).then(|| {
+            // SAFETY: in bounds and 4-aligned (checked above) within the
+            // 8-aligned host block, which lives as long as `self`.
+            unsafe { &*self.host.add(offset as usize).cast::<AtomicU32>() }
+        })
+    }
+
+    /// The 64-bit word at `offset` as an atomic. `None` unless 8-aligned and inside RAM.
+    pub fn atomic_u64(&self, offset: u64) -> Option<&AtomicU64> {
+        (offset % 8 == 0 && offset + 8 <= self.size).then(|| {
+            // SAFETY: in bounds and 8-aligned (checked above) within the
+            // 8-aligned host block, which lives as long as `self`.
+            unsafe { &*self.host.add(offset as usize).cast::<AtomicU64>() }
+        })
+    }
+
+    /// Copies `data` into RAM at `offset`, as a loader does before harts run.
+    /// Returns `false`, copying nothing, if it does not fit.
+    pub fn write_bytes(&self, offset: u64, data: &[u8]) -> bool {
+        if offset.checked_add(data.len() as u64).is_none_or(|end| end > self.size) {
+            return false;
+        }
+        for (i, &byte) in data.iter().enumerate() {
+            self.write(offset + i as u64, 1, u64::from(byte));
+        }
+        true
+    }
+
+    /// Copies RAM at `offset` into `buf`; `false` if the range is not all RAM.
+    pub fn read_bytes(&self, offset: u64, buf: &mut [u8]) -> bool {
+        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > self.size) {
+            return false;
+        }
+        for (i, byte) in buf.iter_mut().enumerate() {
+            *byte = self.read(offset + i as u64, 1) as u8;
+        }
+        true
+    }
+}

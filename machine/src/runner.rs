@@ -1,0 +1,218 @@
+//! Running a machine's harts: quanta, simulated time, and why a run stops.
+//!
+//! This runner interleaves all harts on the calling thread, quantum by
+//! quantum, in hart order, so a run is deterministic: hart *n* runs until its
+//! local time reaches the end of the quantum, then hart *n + 1*. Simulated time
+//! is each hart's local cycle count; a hart waiting in `wfi` lets its time
+//! jump to its next timer deadline, and when every hart waits, time skips
+//! forward to the earliest deadline.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use polyhart_iss::{Cause, Exit, Hart, HartControl, HartStats, TranslationCache};
+
+use crate::bus::SystemBus;
+use crate::console::Console;
+use crate::devices::{Aclint, Uart, Unconnected};
+
+/// Why a machine stopped running.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The guest asked to exit with this status (test finisher or HTIF).
+    Exit(i32),
+    /// The guest asked for a reset (test finisher `0x7777`); polyhart stops
+    /// instead of rebooting.
+    Reset,
+    /// The instruction limit given to [`Machine::run`] was reached.
+    InstructionLimit,
+    /// A hart took a trap to a handler that cannot be fetched, and would
+    /// repeat that forever.
+    TrapLoop {
+        /// The hart.
+        hart: usize,
+        /// The handler address it cannot fetch.
+        pc: u64,
+        /// The trap that sent it there.
+        cause: Cause,
+    },
+    /// Every hart waits in `wfi` and nothing can ever interrupt any of them.
+    Deadlock,
+    /// [`StopSignal::request`] was called from outside the guest.
+    Stopped,
+}
+
+/// The shared flag through which devices or other threads stop a machine.
+/// The first request wins.
+#[derive(Debug)]
+pub struct StopSignal {
+    requested: AtomicBool,
+    reason: Mutex<Option<StopReason>>,
+    harts: Vec<Arc<HartControl>>,
+}
+
+impl StopSignal {
+    /// A signal that stops the harts reached through `harts`.
+    pub fn new(harts: Vec<Arc<HartControl>>) -> StopSignal {
+        StopSignal { requested: AtomicBool::new(false), reason: Mutex::new(None), harts }
+    }
+
+    /// Stops the machine for `reason`, unless it is already stopping.
+    pub fn request(&self, reason: StopReason) {
+        let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+            self.requested.store(true, Ordering::Release);
+            for hart in &self.harts {
+                hart.request_exit();
+            }
+        }
+    }
+
+    /// The reason, once a stop was requested.
+    pub fn reason(&self) -> Option<StopReason> {
+        if !self.requested.load(Ordering::Acquire) {
+            return None;
+        }
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Default quantum: instructions a hart runs before the next hart's turn.
+pub const DEFAULT_QUANTUM: u64 = 10_000;
+
+/// A machine: harts, memory and devices, ready to run.
+#[derive(Debug)]
+pub struct Machine {
+    pub(crate) harts: Vec<Hart>,
+    pub(crate) aclint: Arc<Aclint>,
+    pub(crate) bus: Arc<SystemBus>,
+    pub(crate) uart: Arc<Uart<Unconnected>>,
+    pub(crate) console: Arc<Console>,
+    pub(crate) stop: Arc<StopSignal>,
+    pub(crate) cache: Arc<TranslationCache>,
+    pub(crate) quantum: u64,
+}
+
+impl Machine {
+    /// The harts, indexed by hart ID.
+    pub fn harts(&self) -> &[Hart] {
+        &self.harts
+    }
+
+    /// Mutable access to the harts, to set up or inspect state between runs.
+    pub fn harts_mut(&mut self) -> &mut [Hart] {
+        &mut self.harts
+    }
+
+    /// Per-hart counters.
+    pub fn stats(&self) -> Vec<HartStats> {
+        self.harts.iter().map(Hart::stats).collect()
+    }
+
+    /// Instructions retired by all harts together.
+    pub fn instructions(&self) -> u64 {
+        self.harts.iter().map(|h| h.state.retired).sum()
+    }
+
+    /// The handle that stops this machine from another thread or a device.
+    pub fn stop_signal(&self) -> &Arc<StopSignal> {
+        &self.stop
+    }
+
+    /// The console UART, to feed it input.
+    pub fn uart(&self) -> &Arc<Uart<Unconnected>> {
+        &self.uart
+    }
+
+    /// The translation cache the harts share.
+    pub fn translation_cache(&self) -> &Arc<TranslationCache> {
+        &self.cache
+    }
+
+    /// The system bus.
+    pub fn bus(&self) -> &Arc<SystemBus> {
+        &self.bus
+    }
+
+    /// Runs until the guest or someone stops the machine, or until the harts
+    /// together have retired `limit` more instructions.
+    pub fn run(&mut self, limit: Option<u64>) -> StopReason {
+        let reason = self.run_rounds(limit.map(|n| self.instructions().saturating_add(n)));
+        self.console.flush();
+        reason
+    }
+
+    fn run_rounds(&mut self, limit: Option<u64>) -> StopReason {
+        let mut now = self.harts.iter().map(|h| h.state.cycle).min().unwrap_or(0);
+        let mut retired = self.instructions();
+        loop {
+            let round_end = now + self.quantum;
+            for index in 0..self.harts.len() {
+                if let Some(reason) = self.run_hart_until(index, round_end, &mut retired, limit) {
+                    return reason;
+                }
+            }
+            now = round_end;
+            if self.harts.iter().all(|h| h.state.waiting) {
+                self.console.flush();
+                match self.earliest_deadline() {
+                    Some(deadline) if deadline > now => {
+                        for hart in &mut self.harts {
+                            let lag = deadline.saturating_sub(hart.state.cycle);
+                            hart.idle(lag);
+                        }
+                        now = deadline;
+                    }
+                    Some(_) => {}
+                    None => return StopReason::Deadlock,
+                }
+            }
+        }
+    }
+
+    /// The local time at which the first waiting hart's timer fires, if any.
+    fn earliest_deadline(&self) -> Option<u64> {
+        self.harts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| self.aclint.sync_timer(i, h.state.cycle).map(|d| h.state.cycle + d))
+            .min()
+    }
+
+    fn run_hart_until(&mut self, index: usize, round_end: u64, retired: &mut u64, limit: Option<u64>) -> Option<StopReason> {
+        let hart = &mut self.harts[index];
+        while hart.state.cycle < round_end {
+            if let Some(reason) = self.stop.reason() {
+                return Some(reason);
+            }
+            let deadline = self.aclint.sync_timer(index, hart.state.cycle);
+            let mut budget = round_end - hart.state.cycle;
+            if let Some(cycles) = deadline {
+                budget = budget.min(cycles.max(1));
+            }
+            if let Some(limit) = limit {
+                if *retired >= limit {
+                    return Some(StopReason::InstructionLimit);
+                }
+                budget = budget.min(limit - *retired);
+            }
+            let before = hart.state.retired;
+            let exit = hart.run(budget);
+            *retired += hart.state.retired - before;
+            match exit {
+                Exit::BudgetSpent => {}
+                Exit::WaitingForInterrupt => {
+                    let wake = deadline.map_or(round_end, |d| (hart.state.cycle + d.max(1)).min(round_end));
+                    let lag = wake - hart.state.cycle;
+                    hart.idle(lag);
+                }
+                Exit::ExitRequested => {
+                    hart.control().take_exit_request();
+                }
+                Exit::TrapLoop { pc, cause } => return Some(StopReason::TrapLoop { hart: index, pc, cause }),
+            }
+        }
+        None
+    }
+}

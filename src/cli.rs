@@ -1,0 +1,113 @@
+//! Command-line parsing for the `polyhart` tool, kept apart from `main` so it
+//! can be tested.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// polyhart: run RISC-V guests on an emulated board.
+#[derive(Debug, Parser)]
+#[command(name = "polyhart", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a guest on the virt board (QEMU's `-M virt` memory map and boot).
+    Run(RunArgs),
+}
+
+/// Options of `polyhart run`, named after QEMU's where QEMU has one.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The kernel or bare-metal program: an ELF, or a raw binary.
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// Firmware loaded at the start of RAM: `none` (the default) or a path.
+    #[arg(long, value_name = "none|PATH", default_value = "none")]
+    pub bios: String,
+    /// Number of harts.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub harts: usize,
+    /// RAM size, in bytes or with a K, M, G suffix.
+    #[arg(long, short = 'm', value_name = "SIZE", default_value = "128M", value_parser = parse_size)]
+    pub ram: u64,
+    /// Kernel command line, placed in the device tree's `/chosen/bootargs`.
+    #[arg(long, value_name = "TEXT")]
+    pub append: Option<String>,
+    /// Print per-hart statistics to standard error at exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// Stop after the harts together retire this many instructions.
+    #[arg(long, value_name = "N")]
+    pub max_insns: Option<u64>,
+    /// Instructions a hart runs before the next hart's turn.
+    #[arg(long, value_name = "N", default_value_t = polyhart::machine::runner::DEFAULT_QUANTUM)]
+    pub quantum: u64,
+    /// Log categories, comma-separated: in_asm (guest code as translated),
+    /// exec (each block executed), int (traps and interrupts).
+    #[arg(short = 'd', long = "log", value_name = "CATEGORIES", value_delimiter = ',', value_parser = ["in_asm", "exec", "int"])]
+    pub log: Vec<String>,
+}
+
+/// Parses a size such as `128M`, `1G`, `65536` or `512KiB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let digits_end = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let (digits, suffix) = trimmed.split_at(digits_end);
+    let number: u64 = digits.parse().map_err(|_| format!("'{text}' is not a size (try 128M or 1G)"))?;
+    let shift = match suffix.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("'{text}' has an unknown size suffix '{suffix}' (use K, M or G)")),
+    };
+    number.checked_mul(1 << shift).ok_or_else(|| format!("'{text}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_with_suffixes() {
+        assert_eq!(parse_size("128M"), Ok(128 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+    }
+
+    #[test]
+    fn sizes_that_are_not_sizes() {
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999999999999T").is_err());
+        assert!(parse_size("-1M").is_err());
+    }
+
+    #[test]
+    fn run_options_parse_like_qemu() {
+        let cli = Cli::try_parse_from(["polyhart", "run", "--kernel", "k.elf", "--harts", "4", "-m", "256M", "-d", "in_asm,int"])
+            .expect("valid command line");
+        let Command::Run(args) = cli.command;
+        assert_eq!(args.harts, 4);
+        assert_eq!(args.ram, 256 << 20);
+        assert_eq!(args.log, ["in_asm", "int"]);
+        assert_eq!(args.bios, "none");
+    }
+
+    #[test]
+    fn unknown_options_and_categories_are_rejected() {
+        assert!(Cli::try_parse_from(["polyhart", "run", "--frobnicate"]).is_err());
+        assert!(Cli::try_parse_from(["polyhart", "run", "-d", "everything"]).is_err());
+        assert!(Cli::try_parse_from(["polyhart", "run", "--ram", "big"]).is_err());
+    }
+}

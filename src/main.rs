@@ -1,0 +1,128 @@
+//! The `polyhart` command-line tool.
+
+mod cli;
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use polyhart::machine::{StopReason, VirtConfig, build_virt};
+
+use cli::{Cli, Command, RunArgs};
+
+/// Exit status when the instruction limit stops the guest (as `timeout` does).
+const STATUS_LIMIT: u8 = 124;
+/// Exit status when the guest can make no progress (trap loop, deadlock).
+const STATUS_STUCK: u8 = 125;
+/// Exit status for host-side failures: unreadable or invalid images.
+const STATUS_ERROR: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => match run(&args) {
+            Ok(status) => ExitCode::from(status),
+            Err(message) => {
+                eprintln!("polyhart: {message}");
+                ExitCode::from(STATUS_ERROR)
+            }
+        },
+    }
+}
+
+fn init_logging(categories: &[String]) {
+    let mut filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(tracing::Level::WARN.into())
+        .from_env_lossy();
+    for category in categories {
+        if let Ok(directive) = format!("{category}=trace").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true).without_time().init();
+}
+
+fn read_image(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read the {what} '{}': {e}", path.display()))
+}
+
+fn run(args: &RunArgs) -> Result<u8, String> {
+    init_logging(&args.log);
+    let firmware = match args.bios.as_str() {
+        "none" => None,
+        path => Some(read_image("firmware", path.as_ref())?),
+    };
+    let kernel = args.kernel.as_deref().map(|p| read_image("kernel", p)).transpose()?;
+    let config = VirtConfig {
+        harts: args.harts,
+        ram_size: args.ram,
+        firmware,
+        kernel,
+        bootargs: args.append.clone(),
+        quantum: args.quantum,
+        ..VirtConfig::default()
+    };
+    let mut machine = build_virt(config).map_err(|e| e.to_string())?;
+
+    // The guest's console input: a host thread feeds standard input to the
+    // UART; it ends at end of input and dies with the process otherwise.
+    let uart = machine.uart().clone();
+    std::thread::Builder::new()
+        .name("polyhart-stdin".into())
+        .spawn(move || {
+            let mut buf = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while let Ok(n @ 1..) = stdin.read(&mut buf) {
+                uart.receive(&buf[..n]);
+            }
+        })
+        .map_err(|e| format!("cannot start the console input thread: {e}"))?;
+
+    let started = Instant::now();
+    let reason = machine.run(args.max_insns);
+    let elapsed = started.elapsed().as_secs_f64();
+
+    if args.stats {
+        for (id, hart) in machine.harts().iter().enumerate() {
+            let stats = hart.stats();
+            let instructions = hart.state.retired;
+            let mips = instructions as f64 / elapsed.max(1e-9) / 1e6;
+            let lookups = (stats.jump_cache_hits + stats.jump_cache_misses).max(1);
+            eprintln!(
+                "hart {id}: {instructions} instructions, {} blocks translated, {mips:.1} MIPS, {:.2}% jump cache hits, {} traps",
+                stats.blocks_translated,
+                100.0 * stats.jump_cache_hits as f64 / lookups as f64,
+                stats.traps
+            );
+        }
+        let cache = machine.translation_cache().stats();
+        eprintln!(
+            "total: {} instructions in {elapsed:.3} s; {} blocks cached, {} invalidated",
+            machine.instructions(),
+            cache.blocks_inserted,
+            cache.blocks_invalidated
+        );
+    }
+
+    Ok(match reason {
+        StopReason::Exit(code) => (code & 0xff) as u8,
+        StopReason::Reset => {
+            eprintln!("polyhart: the guest asked for a reset; stopping");
+            0
+        }
+        StopReason::Stopped => 0,
+        StopReason::InstructionLimit => {
+            eprintln!("polyhart: stopped after {} instructions (--max-insns)", machine.instructions());
+            STATUS_LIMIT
+        }
+        StopReason::TrapLoop { hart, pc, cause } => {
+            eprintln!("polyhart: hart {hart} is stuck: it took {cause} and its trap handler at {pc:#x} cannot be fetched");
+            STATUS_STUCK
+        }
+        StopReason::Deadlock => {
+            eprintln!("polyhart: every hart waits for an interrupt that nothing can raise");
+            STATUS_STUCK
+        }
+    })
+}
