@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::cache::{Block, BlockKey, JumpCache, TranslationCache};
 use crate::csr::{self, CsrFile, mstatus};
 use crate::decode::{self, Disassembly, Inst, Op};
-use crate::interp;
-use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram, page};
+use crate::interp::{self, Handback};
+use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram};
 use crate::trap::{Cause, Exception, Interrupt, Trap};
 
 /// A privilege mode.
@@ -63,6 +63,9 @@ pub struct HartState {
     pub(crate) reservation: Option<(u64, u8, u64)>,
     /// Stalled in `wfi` until an enabled interrupt is pending.
     pub waiting: bool,
+    /// Something may have made an interrupt deliverable (a CSR write, `mret`,
+    /// `wfi`): the run loop looks before the next block.
+    pub(crate) recheck: bool,
 }
 
 impl fmt::Debug for HartState {
@@ -90,6 +93,7 @@ impl HartState {
             cycle_offset: 0,
             reservation: None,
             waiting: false,
+            recheck: true,
         }
     }
 
@@ -177,11 +181,13 @@ impl HartState {
 }
 
 /// What other threads and devices use to reach a running hart: interrupt
-/// lines and the exit request that every block entry checks.
+/// lines and the exit request. Both raise an attention flag, the one thing
+/// every block entry checks.
 #[derive(Debug, Default)]
 pub struct HartControl {
     lines: AtomicU64,
     exit: AtomicBool,
+    attention: AtomicBool,
 }
 
 impl HartControl {
@@ -195,7 +201,7 @@ impl HartControl {
     pub fn set_interrupt(&self, irq: Interrupt, level: bool) {
         if level {
             if self.lines.fetch_or(irq.mask(), Ordering::AcqRel) & irq.mask() == 0 {
-                self.request_exit();
+                self.attention.store(true, Ordering::Release);
             }
         } else {
             self.lines.fetch_and(!irq.mask(), Ordering::AcqRel);
@@ -211,6 +217,20 @@ impl HartControl {
     /// Asks the hart to return from [`Hart::run`] at its next block boundary.
     pub fn request_exit(&self) {
         self.exit.store(true, Ordering::Release);
+        self.attention.store(true, Ordering::Release);
+    }
+
+    /// Whether the attention flag is set.
+    #[inline(always)]
+    pub(crate) fn attention_pending(&self) -> bool {
+        self.attention.load(Ordering::Acquire)
+    }
+
+    /// Clears the attention flag; returns whether it was set.
+    #[inline(always)]
+    pub(crate) fn take_attention(&self) -> bool {
+        // A plain load first keeps the common case free of a locked operation.
+        self.attention.load(Ordering::Acquire) && self.attention.swap(false, Ordering::AcqRel)
     }
 
     /// Whether an exit was requested.
@@ -328,52 +348,71 @@ impl Hart {
     /// enabled interrupt is pending; `run` returns at once while none is.
     pub fn run(&mut self, budget: u64) -> Exit {
         let stop_at = self.state.retired.saturating_add(budget);
+        // Interrupts and requests are looked at on entry, when another thread
+        // or device asked for attention, and after instructions that can make
+        // an interrupt deliverable; otherwise blocks follow each other with
+        // only the attention flag and the budget checked in between.
+        self.state.recheck = true;
         loop {
-            if self.env.control.exit_requested() {
-                return Exit::ExitRequested;
-            }
-            let lines = self.env.control.lines();
-            if let Some(irq) = self.state.deliverable_interrupt(lines) {
-                tracing::debug!(target: "int", hart = self.state.csr.mhartid, ?irq, pc = format_args!("{:#x}", self.state.pc), "interrupt");
-                self.state.waiting = false;
-                self.stats.traps += 1;
-                let pc = self.state.pc;
-                self.state.take_trap(Cause::Interrupt(irq), 0, pc);
-            } else if self.state.waiting {
-                // An interrupt that is pending and enabled in mie wakes wfi
-                // even when the mode masks it (mstatus.MIE clear).
-                if (self.state.csr.mip | lines) & self.state.csr.mie == 0 {
-                    return Exit::WaitingForInterrupt;
+            if self.state.recheck || self.env.control.take_attention() {
+                self.state.recheck = false;
+                if let Some(exit) = self.check_events() {
+                    return exit;
                 }
-                self.state.waiting = false;
             }
             if self.state.retired >= stop_at {
                 return Exit::BudgetSpent;
             }
-            let pc = self.state.pc;
-            if self.jump_cache.contains(pc) {
-                self.stats.jump_cache_hits += 1;
-            } else {
-                self.stats.jump_cache_misses += 1;
-                match self.find_block(pc) {
-                    Ok(block) => self.jump_cache.put(pc, block),
-                    Err(trap) => {
-                        if let Some(exit) = self.raise(trap, pc) {
-                            return exit;
+            let handback =
+                interp::run_blocks(&mut self.state, &self.env, &self.jump_cache, stop_at, &mut self.stats.jump_cache_hits);
+            match handback {
+                Ok(Handback::Budget) => return Exit::BudgetSpent,
+                Ok(Handback::Event) => {}
+                Ok(Handback::Miss) => {
+                    let pc = self.state.pc;
+                    self.stats.jump_cache_misses += 1;
+                    match self.find_block(pc) {
+                        Ok(block) => self.jump_cache.put(pc, block),
+                        Err(trap) => {
+                            if let Some(exit) = self.raise(trap, pc) {
+                                return exit;
+                            }
                         }
-                        continue;
+                    }
+                }
+                Err((trap, at)) => {
+                    if let Some(exit) = self.raise(trap, at) {
+                        return exit;
                     }
                 }
             }
-            let block = self.jump_cache.slot_block(pc);
-            let limit = (stop_at - self.state.retired).min(block.insts.len() as u64) as usize;
-            let outcome = interp::execute(&mut self.state, &self.env, block, limit);
-            if let Err((trap, at)) = outcome {
-                if let Some(exit) = self.raise(trap, at) {
-                    return exit;
-                }
-            }
         }
+    }
+
+    /// The slow part of the run loop: exit requests, interrupt delivery and
+    /// `wfi`. Returns why the hart must stop, if it must.
+    fn check_events(&mut self) -> Option<Exit> {
+        if self.env.control.exit_requested() {
+            return Some(Exit::ExitRequested);
+        }
+        let lines = self.env.control.lines();
+        if let Some(irq) = self.state.deliverable_interrupt(lines) {
+            tracing::debug!(target: "int", hart = self.state.csr.mhartid, ?irq, pc = format_args!("{:#x}", self.state.pc), "interrupt");
+            self.state.waiting = false;
+            self.stats.traps += 1;
+            let pc = self.state.pc;
+            self.state.take_trap(Cause::Interrupt(irq), 0, pc);
+        } else if self.state.waiting {
+            // An interrupt that is pending and enabled in mie wakes wfi
+            // even when the mode masks it (mstatus.MIE clear).
+            if (self.state.csr.mip | lines) & self.state.csr.mie == 0 {
+                // Look again when the hart is next run.
+                self.state.recheck = true;
+                return Some(Exit::WaitingForInterrupt);
+            }
+            self.state.waiting = false;
+        }
+        None
     }
 
     /// Takes an exception raised at `pc`; reports a trap loop instead if the
@@ -403,11 +442,15 @@ impl Hart {
         Ok(if cacheable { self.env.cache.insert(block, ticket) } else { Arc::new(block) })
     }
 
-    /// Reads a 16-bit parcel of code.
+    /// Reads a 16-bit parcel of code, marking its RAM line as code first so
+    /// that a store racing with the read invalidates what is decoded from it.
     fn fetch_parcel(&self, addr: u64) -> Result<u16, Trap> {
         let ram = &self.env.ram;
         match ram.offset(addr, 2) {
-            Some(offset) => Ok(ram.read(offset, 2) as u16),
+            Some(offset) => {
+                ram.mark_code(offset);
+                Ok(ram.read(offset, 2) as u16)
+            }
             None => self
                 .env
                 .bus
@@ -421,11 +464,6 @@ impl Hart {
     /// invalidation works per page).
     fn translate(&mut self, pc: u64) -> Result<(Vec<Inst>, bool), Trap> {
         let page_end = (pc | (PAGE_SIZE - 1)).wrapping_add(1);
-        let ram = &self.env.ram;
-        if let Some(offset) = ram.offset(pc, 2) {
-            // Mark before reading, so a store racing with this read invalidates.
-            ram.set_page_flag(offset, page::CODE);
-        }
         let mut insts = Vec::new();
         let mut addr = pc;
         let mut cacheable = true;
@@ -499,19 +537,14 @@ impl Hart {
     }
 }
 
-/// Whether `op` ends a block: control transfers, and instructions that change
+/// Whether `op` ends a block: unconditional control transfers (a taken
+/// conditional branch leaves the block early instead), and instructions that change
 /// state the run loop must look at (privilege, interrupts, code, `wfi`).
 fn ends_block(op: Op) -> bool {
     matches!(
         op,
         Op::Jal
             | Op::Jalr
-            | Op::Beq
-            | Op::Bne
-            | Op::Blt
-            | Op::Bge
-            | Op::Bltu
-            | Op::Bgeu
             | Op::Ecall
             | Op::Ebreak
             | Op::Mret

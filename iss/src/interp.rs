@@ -7,19 +7,63 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
-use crate::cache::Block;
+use crate::cache::{Block, JumpCache};
 use crate::csr::CsrFile;
 use crate::decode::{Inst, Op};
 use crate::hart::{Env, Hart, HartState, Privilege, X0_SINK};
-use crate::memory::{AccessContext, PAGE_SHIFT, page};
+use crate::memory::{AccessContext, PAGE_SHIFT, StoreMarks};
 use crate::trap::{Exception, Trap};
+
+/// Why [`run_blocks`] handed control back to the hart's run loop.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Handback {
+    /// The instruction budget is spent.
+    Budget,
+    /// The next block is not in the jump cache.
+    Miss,
+    /// Another thread asked for attention, or an instruction may have made an
+    /// interrupt deliverable.
+    Event,
+}
+
+/// Executes blocks from the hart's jump cache one after another, for as long
+/// as the next block is there and nothing needs the run loop's attention, and
+/// at most until `retired` reaches `stop_at`.
+pub(crate) fn run_blocks(
+    state: &mut HartState,
+    env: &Env,
+    jump_cache: &JumpCache,
+    stop_at: u64,
+    hits: &mut u64,
+) -> Result<Handback, (Trap, u64)> {
+    let trace_exec = tracing::enabled!(target: "exec", tracing::Level::TRACE);
+    loop {
+        if state.recheck || env.control.attention_pending() {
+            return Ok(Handback::Event);
+        }
+        if state.retired >= stop_at {
+            return Ok(Handback::Budget);
+        }
+        if !jump_cache.contains(state.pc) {
+            return Ok(Handback::Miss);
+        }
+        let block = jump_cache.slot_block(state.pc);
+        *hits += 1;
+        if trace_exec {
+            tracing::trace!(target: "exec", hart = state.csr.mhartid, pc = format_args!("{:#x}", state.pc), "block");
+        }
+        let limit = (stop_at - state.retired).min(block.insts.len() as u64) as usize;
+        execute(state, env, block, limit)?;
+    }
+}
 
 /// Executes the first `limit` instructions of `block` from `state.pc`.
 ///
 /// On return `pc`, the registers and the counters reflect exactly the
 /// instructions that retired. An exception comes back with the address of the
 /// instruction that raised it, which has not retired; the caller takes the trap.
-pub(crate) fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Result<(), (Trap, u64)> {
+#[inline(always)]
+fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Result<(), (Trap, u64)> {
     let start_retired = state.retired;
     let start_cycle = state.cycle;
     let mut pc = state.pc;
@@ -48,6 +92,17 @@ pub(crate) fn execute(state: &mut HartState, env: &Env, block: &Block, limit: us
         };
     }
 
+    // Conditional branches do not end blocks: a taken one leaves the block.
+    macro_rules! taken {
+        ($cond:expr, $offset:expr) => {
+            if $cond {
+                pc = pc.wrapping_add($offset);
+                done += 1;
+                break;
+            }
+        };
+    }
+
     for inst in &block.insts[..limit] {
         let rd = usize::from(inst.rd) & 63;
         let rs1 = usize::from(inst.rs1) & 63;
@@ -67,12 +122,12 @@ pub(crate) fn execute(state: &mut HartState, env: &Env, block: &Block, limit: us
                 state.x[rd] = next;
                 next = a.wrapping_add(imm) & !1;
             }
-            Op::Beq => next = if a == b { pc.wrapping_add(imm) } else { next },
-            Op::Bne => next = if a != b { pc.wrapping_add(imm) } else { next },
-            Op::Blt => next = if (a as i64) < (b as i64) { pc.wrapping_add(imm) } else { next },
-            Op::Bge => next = if (a as i64) >= (b as i64) { pc.wrapping_add(imm) } else { next },
-            Op::Bltu => next = if a < b { pc.wrapping_add(imm) } else { next },
-            Op::Bgeu => next = if a >= b { pc.wrapping_add(imm) } else { next },
+            Op::Beq => taken!(a == b, imm),
+            Op::Bne => taken!(a != b, imm),
+            Op::Blt => taken!((a as i64) < (b as i64), imm),
+            Op::Bge => taken!((a as i64) >= (b as i64), imm),
+            Op::Bltu => taken!(a < b, imm),
+            Op::Bgeu => taken!(a >= b, imm),
             Op::Lb => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1)) as i8 as u64,
             Op::Lh => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2)) as i16 as u64,
             Op::Lw => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4)) as i32 as u64,
@@ -149,6 +204,7 @@ pub(crate) fn execute(state: &mut HartState, env: &Env, block: &Block, limit: us
                     fault!(illegal(inst));
                 }
                 state.mret();
+                state.recheck = true;
                 next = state.pc;
             }
             Op::Wfi => {
@@ -158,12 +214,14 @@ pub(crate) fn execute(state: &mut HartState, env: &Env, block: &Block, limit: us
                     fault!(illegal(inst));
                 }
                 state.waiting = true;
+                state.recheck = true;
             }
             Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
                 sync_counters!();
                 if let Err(trap) = csr_op(state, env, inst, a) {
                     fault!(trap);
                 }
+                state.recheck = true;
             }
             Op::LrW | Op::LrD => {
                 let size = if inst.op == Op::LrW { 4 } else { 8 };
@@ -253,12 +311,11 @@ fn load_bus(state: &HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Tr
 fn store(state: &HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<(), Trap> {
     match env.ram.offset(addr, u64::from(size)) {
         Some(offset) => {
-            let flags = env.ram.page_flags(offset, u64::from(size));
-            if flags == 0 {
+            if env.ram.store_is_plain(offset, u64::from(size)) {
                 env.ram.write(offset, size, value);
                 Ok(())
             } else {
-                store_flagged(state, env, addr, offset, size, value, flags)
+                store_marked(state, env, addr, offset, size, value)
             }
         }
         None => store_bus(state, env, addr, size, value),
@@ -270,33 +327,32 @@ fn store_bus(state: &HartState, env: &Env, addr: u64, size: u8, value: u64) -> R
     env.bus.write(&context(state), addr, size, value).map_err(|_| Trap::new(Exception::StoreAccessFault, addr))
 }
 
-/// A store to a RAM page that holds code or is watched by the machine.
+/// A store to RAM lines that hold code or are watched by the machine.
 #[cold]
-fn store_flagged(state: &HartState, env: &Env, addr: u64, offset: u64, size: u8, value: u64, flags: u8) -> Result<(), Trap> {
-    if flags & page::WATCH != 0 {
+fn store_marked(state: &HartState, env: &Env, addr: u64, offset: u64, size: u8, value: u64) -> Result<(), Trap> {
+    let StoreMarks { code, watch } = env.ram.store_marks(offset, u64::from(size));
+    if watch {
         store_bus(state, env, addr, size, value)?;
     } else {
         env.ram.write(offset, size, value);
     }
-    if flags & page::CODE != 0 {
-        invalidate_code(env, addr, offset, u64::from(size));
+    if code {
+        invalidate_code(env, offset, u64::from(size));
     }
     Ok(())
 }
 
-/// Drops translations of the pages `[addr, addr + len)` touched. The page
-/// flag is cleared before the blocks are dropped: a hart translating the page
-/// meanwhile either sets the flag again after this or has its block refused
-/// by the cache (see [`crate::cache::TranslationCache::insert`]).
+/// Drops the translations of the pages `[offset, offset + len)` of RAM
+/// touches. The marks go before the blocks do: a hart translating the page
+/// meanwhile either marks it again after this or has its block refused by the
+/// cache (see [`crate::cache::TranslationCache::insert`]).
 #[cold]
-fn invalidate_code(env: &Env, addr: u64, offset: u64, len: u64) {
-    let first = addr >> PAGE_SHIFT;
-    let last = (addr + len - 1) >> PAGE_SHIFT;
-    for (i, page_number) in (first..=last).enumerate() {
-        let page_offset = (offset >> PAGE_SHIFT << PAGE_SHIFT) + ((i as u64) << PAGE_SHIFT);
-        if env.ram.page_flags(page_offset, 1) & page::CODE != 0 {
-            env.ram.clear_page_flag(page_offset, page::CODE);
-            env.cache.invalidate_page(page_number);
+fn invalidate_code(env: &Env, offset: u64, len: u64) {
+    let first = offset >> PAGE_SHIFT;
+    let last = (offset + len - 1) >> PAGE_SHIFT;
+    for page in first..=last {
+        if env.ram.take_code_marks(page << PAGE_SHIFT) {
+            env.cache.invalidate_page((env.ram.base() >> PAGE_SHIFT) + page);
         }
     }
 }
@@ -342,14 +398,14 @@ fn store_conditional(state: &mut HartState, env: &Env, addr: u64, size: u8, valu
             .is_some_and(|cell| cell.compare_exchange(expected, value, Ordering::SeqCst, Ordering::SeqCst).is_ok()),
     };
     if ok {
-        after_atomic_store(env, addr, offset, size);
+        after_atomic_store(env, offset, size);
     }
     Ok(ok)
 }
 
-fn after_atomic_store(env: &Env, addr: u64, offset: u64, size: u8) {
-    if env.ram.page_flags(offset, u64::from(size)) & page::CODE != 0 {
-        invalidate_code(env, addr, offset, u64::from(size));
+fn after_atomic_store(env: &Env, offset: u64, size: u8) {
+    if env.ram.store_marks(offset, u64::from(size)).code {
+        invalidate_code(env, offset, u64::from(size));
     }
 }
 
@@ -369,7 +425,7 @@ fn amo32(env: &Env, op: Op, addr: u64, operand: u64) -> Result<u64, Trap> {
         Op::AmominW => update(cell, |v| (v as i32).min(b as i32) as u32),
         _ => update(cell, |v| (v as i32).max(b as i32) as u32),
     };
-    after_atomic_store(env, addr, offset, 4);
+    after_atomic_store(env, offset, 4);
     Ok(u64::from(old))
 }
 
@@ -388,7 +444,7 @@ fn amo64(env: &Env, op: Op, addr: u64, b: u64) -> Result<u64, Trap> {
         Op::AmominD => update64(cell, |v| (v as i64).min(b as i64) as u64),
         _ => update64(cell, |v| (v as i64).max(b as i64) as u64),
     };
-    after_atomic_store(env, addr, offset, 8);
+    after_atomic_store(env, offset, 8);
     Ok(old)
 }
 

@@ -52,17 +52,40 @@ pub trait Bus: Send + Sync {
     fn time(&self, ctx: &AccessContext) -> u64;
 }
 
-/// Flags kept per RAM page.
-pub mod page {
-    /// The page holds translated code: stores must invalidate it.
-    pub const CODE: u8 = 1;
-    /// Stores to the page go through [`super::Bus::write`] so the machine
-    /// sees them (HTIF `tohost`).
-    pub const WATCH: u8 = 2;
+/// log2 of the granule in which RAM tracks code and watched bytes: 64-byte
+/// lines, so one page's lines fit one `u64` mask.
+pub const LINE_SHIFT: u32 = 6;
+
+/// What stores to a range of RAM must also do.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreMarks {
+    /// The range overlaps translated code: invalidate it.
+    pub code: bool,
+    /// The range is watched by the machine: route the store through [`Bus::write`].
+    pub watch: bool,
+}
+
+/// Per-page masks of 64-byte lines that a store must not write silently.
+#[derive(Debug, Default)]
+struct PageMarks {
+    code: AtomicU64,
+    watch: AtomicU64,
+}
+
+/// The bit of each 64-byte line that `[offset, offset + len)` touches within
+/// its page; the range must not cross the page.
+#[inline(always)]
+fn line_bits(offset: u64, len: u64) -> u64 {
+    let first = (offset >> LINE_SHIFT) & 63;
+    let last = ((offset + len - 1) >> LINE_SHIFT) & 63;
+    (u64::MAX >> (63 - last)) & (u64::MAX << first)
 }
 
 /// Guest RAM as host memory: one contiguous range of guest physical addresses
-/// backed by host memory that outlives this value, with a flag byte per page.
+/// backed by host memory that outlives this value, with masks per page of the
+/// 64-byte lines that hold translated code or are watched. Tracking lines
+/// rather than pages keeps stores to data that shares a page with code (as in
+/// every small bare-metal program) on the fast path.
 ///
 /// Accesses are made with atomic operations of the access size, so harts on
 /// several host threads can share it without data races; on x86-64 an aligned
@@ -71,7 +94,7 @@ pub struct Ram {
     base: u64,
     size: u64,
     host: *mut u8,
-    pages: Box<[AtomicU8]>,
+    pages: Box<[PageMarks]>,
     _owner: Arc<dyn Any + Send + Sync>,
 }
 
@@ -96,7 +119,7 @@ impl Ram {
     /// for as long as `owner` lives, and not accessed by anything else except
     /// through atomic operations or while no hart runs.
     pub unsafe fn new(base: u64, host: *mut u8, size: u64, owner: Arc<dyn Any + Send + Sync>) -> Ram {
-        let pages = (0..size.div_ceil(PAGE_SIZE)).map(|_| AtomicU8::new(0)).collect();
+        let pages = (0..size.div_ceil(PAGE_SIZE)).map(|_| PageMarks::default()).collect();
         Ram { base, size, host, pages, _owner: owner }
     }
 
@@ -117,23 +140,61 @@ impl Ram {
         (offset < self.size && len <= self.size - offset).then_some(offset)
     }
 
-    /// The flags of the pages that `[offset, offset + len)` touches, or-ed.
+    /// Whether a store to `[offset, offset + len)` (at most 8 bytes) may
+    /// simply be written: it touches no code and nothing watched.
     #[inline(always)]
-    pub fn page_flags(&self, offset: u64, len: u64) -> u8 {
-        let first = (offset >> PAGE_SHIFT) as usize;
-        let last = ((offset + len - 1) >> PAGE_SHIFT) as usize;
-        let flags = self.pages[first].load(Ordering::Acquire);
-        if first == last { flags } else { flags | self.pages[last].load(Ordering::Acquire) }
+    pub fn store_is_plain(&self, offset: u64, len: u64) -> bool {
+        let page = (offset >> PAGE_SHIFT) as usize;
+        if (offset + len - 1) >> PAGE_SHIFT != page as u64 {
+            return false;
+        }
+        let marks = &self.pages[page];
+        let bits = line_bits(offset, len);
+        (marks.code.load(Ordering::Acquire) | marks.watch.load(Ordering::Acquire)) & bits == 0
     }
 
-    /// Sets `flag` on the page holding `offset`.
-    pub fn set_page_flag(&self, offset: u64, flag: u8) {
-        self.pages[(offset >> PAGE_SHIFT) as usize].fetch_or(flag, Ordering::AcqRel);
+    /// What a store to `[offset, offset + len)` touches.
+    pub fn store_marks(&self, offset: u64, len: u64) -> StoreMarks {
+        let mut marks = StoreMarks::default();
+        let mut at = offset;
+        let end = offset + len;
+        while at < end {
+            let page_end = (at | (PAGE_SIZE - 1)) + 1;
+            let chunk_end = end.min(page_end);
+            let page = &self.pages[(at >> PAGE_SHIFT) as usize];
+            let bits = line_bits(at, chunk_end - at);
+            marks.code |= page.code.load(Ordering::Acquire) & bits != 0;
+            marks.watch |= page.watch.load(Ordering::Acquire) & bits != 0;
+            at = chunk_end;
+        }
+        marks
     }
 
-    /// Clears `flag` on the page holding `offset`.
-    pub fn clear_page_flag(&self, offset: u64, flag: u8) {
-        self.pages[(offset >> PAGE_SHIFT) as usize].fetch_and(!flag, Ordering::AcqRel);
+    /// Records that the line holding `offset` contains translated code.
+    /// Translators call this before reading the code.
+    pub fn mark_code(&self, offset: u64) {
+        let bit = line_bits(offset, 1);
+        let marks = &self.pages[(offset >> PAGE_SHIFT) as usize];
+        if marks.code.load(Ordering::Relaxed) & bit == 0 {
+            marks.code.fetch_or(bit, Ordering::AcqRel);
+        }
+    }
+
+    /// Forgets the code marks of the page holding `offset`; returns whether
+    /// there were any. Done before the page's translations are dropped.
+    pub fn take_code_marks(&self, offset: u64) -> bool {
+        self.pages[(offset >> PAGE_SHIFT) as usize].code.swap(0, Ordering::AcqRel) != 0
+    }
+
+    /// Routes stores to `[offset, offset + len)` through the bus from now on.
+    pub fn mark_watched(&self, offset: u64, len: u64) {
+        let mut at = offset;
+        let end = offset + len;
+        while at < end {
+            let chunk_end = end.min((at | (PAGE_SIZE - 1)) + 1);
+            self.pages[(at >> PAGE_SHIFT) as usize].watch.fetch_or(line_bits(at, chunk_end - at), Ordering::AcqRel);
+            at = chunk_end;
+        }
     }
 
     /// Reads `size` bytes at `offset`, little-endian, zero-extended.

@@ -113,11 +113,7 @@ impl SystemBus {
     /// as well. Returns `false` if the range is not RAM.
     pub fn watch(&mut self, addr: u64, len: u64, watcher: Arc<dyn StoreWatcher>) -> bool {
         let Some(offset) = self.ram.offset(addr, len) else { return false };
-        let mut page = offset & !0xfff;
-        while page < offset + len {
-            self.ram.set_page_flag(page, polyhart_iss::memory::page::WATCH);
-            page += 0x1000;
-        }
+        self.ram.mark_watched(offset, len);
         self.watches.push((addr, len, watcher));
         true
     }
