@@ -95,8 +95,19 @@ mod tests {
 
     #[test]
     fn run_options_parse_like_qemu() {
-        let cli = Cli::try_parse_from(["polyhart", "run", "--kernel", "k.elf", "--harts", "4", "-m", "256M", "-d", "in_asm,int"])
-            .expect("valid command line");
+        let cli = Cli::try_parse_from([
+            "polyhart",
+            "run",
+            "--kernel",
+            "k.elf",
+            "--harts",
+            "4",
+            "-m",
+            "256M",
+            "-d",
+            "in_asm,int",
+        ])
+        .expect("valid command line");
         let Command::Run(args) = cli.command;
         assert_eq!(args.harts, 4);
         assert_eq!(args.ram, 256 << 20);

@@ -2,7 +2,7 @@
 
 mod cli;
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -32,15 +32,20 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(categories: &[String]) {
-    let mut filter = tracing_subscriber::EnvFilter::builder()
-        .with_default_directive(tracing::Level::WARN.into())
-        .from_env_lossy();
+    let mut filter =
+        tracing_subscriber::EnvFilter::builder().with_default_directive(tracing::Level::WARN.into()).from_env_lossy();
     for category in categories {
         if let Ok(directive) = format!("{category}=trace").parse() {
             filter = filter.add_directive(directive);
         }
     }
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true).without_time().init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(true)
+        .without_time()
+        .init();
 }
 
 fn read_image(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
@@ -90,8 +95,9 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             let mips = instructions as f64 / elapsed.max(1e-9) / 1e6;
             let lookups = (stats.jump_cache_hits + stats.jump_cache_misses).max(1);
             eprintln!(
-                "hart {id}: {instructions} instructions, {} blocks translated, {mips:.1} MIPS, {:.2}% jump cache hits, {} traps",
+                "hart {id}: {instructions} instructions, {} blocks translated, {mips:.1} MIPS, {} blocks executed, {:.2}% jump cache hits, {} traps",
                 stats.blocks_translated,
+                lookups,
                 100.0 * stats.jump_cache_hits as f64 / lookups as f64,
                 stats.traps
             );
@@ -117,7 +123,9 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             STATUS_LIMIT
         }
         StopReason::TrapLoop { hart, pc, cause } => {
-            eprintln!("polyhart: hart {hart} is stuck: it took {cause} and its trap handler at {pc:#x} cannot be fetched");
+            eprintln!(
+                "polyhart: hart {hart} is stuck: it took {cause} and its trap handler at {pc:#x} cannot be fetched"
+            );
             STATUS_STUCK
         }
         StopReason::Deadlock => {

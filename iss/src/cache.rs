@@ -175,7 +175,9 @@ impl TranslationCache {
     pub fn invalidate_page(&self, page: u64) -> usize {
         let mut shard = self.shard(page);
         shard.generation += 1;
-        let Some(blocks) = shard.pages.remove(&page) else { return 0 };
+        let Some(blocks) = shard.pages.remove(&page) else {
+            return 0;
+        };
         for block in blocks.values() {
             block.valid.store(false, Ordering::Release);
         }

@@ -54,19 +54,67 @@ csr_numbers! {
 }
 
 const HPM_COUNTER_NAMES: [&str; 29] = [
-    "hpmcounter3", "hpmcounter4", "hpmcounter5", "hpmcounter6", "hpmcounter7", "hpmcounter8", "hpmcounter9",
-    "hpmcounter10", "hpmcounter11", "hpmcounter12", "hpmcounter13", "hpmcounter14", "hpmcounter15",
-    "hpmcounter16", "hpmcounter17", "hpmcounter18", "hpmcounter19", "hpmcounter20", "hpmcounter21",
-    "hpmcounter22", "hpmcounter23", "hpmcounter24", "hpmcounter25", "hpmcounter26", "hpmcounter27",
-    "hpmcounter28", "hpmcounter29", "hpmcounter30", "hpmcounter31",
+    "hpmcounter3",
+    "hpmcounter4",
+    "hpmcounter5",
+    "hpmcounter6",
+    "hpmcounter7",
+    "hpmcounter8",
+    "hpmcounter9",
+    "hpmcounter10",
+    "hpmcounter11",
+    "hpmcounter12",
+    "hpmcounter13",
+    "hpmcounter14",
+    "hpmcounter15",
+    "hpmcounter16",
+    "hpmcounter17",
+    "hpmcounter18",
+    "hpmcounter19",
+    "hpmcounter20",
+    "hpmcounter21",
+    "hpmcounter22",
+    "hpmcounter23",
+    "hpmcounter24",
+    "hpmcounter25",
+    "hpmcounter26",
+    "hpmcounter27",
+    "hpmcounter28",
+    "hpmcounter29",
+    "hpmcounter30",
+    "hpmcounter31",
 ];
 
 const MHPM_COUNTER_NAMES: [&str; 29] = [
-    "mhpmcounter3", "mhpmcounter4", "mhpmcounter5", "mhpmcounter6", "mhpmcounter7", "mhpmcounter8",
-    "mhpmcounter9", "mhpmcounter10", "mhpmcounter11", "mhpmcounter12", "mhpmcounter13", "mhpmcounter14",
-    "mhpmcounter15", "mhpmcounter16", "mhpmcounter17", "mhpmcounter18", "mhpmcounter19", "mhpmcounter20",
-    "mhpmcounter21", "mhpmcounter22", "mhpmcounter23", "mhpmcounter24", "mhpmcounter25", "mhpmcounter26",
-    "mhpmcounter27", "mhpmcounter28", "mhpmcounter29", "mhpmcounter30", "mhpmcounter31",
+    "mhpmcounter3",
+    "mhpmcounter4",
+    "mhpmcounter5",
+    "mhpmcounter6",
+    "mhpmcounter7",
+    "mhpmcounter8",
+    "mhpmcounter9",
+    "mhpmcounter10",
+    "mhpmcounter11",
+    "mhpmcounter12",
+    "mhpmcounter13",
+    "mhpmcounter14",
+    "mhpmcounter15",
+    "mhpmcounter16",
+    "mhpmcounter17",
+    "mhpmcounter18",
+    "mhpmcounter19",
+    "mhpmcounter20",
+    "mhpmcounter21",
+    "mhpmcounter22",
+    "mhpmcounter23",
+    "mhpmcounter24",
+    "mhpmcounter25",
+    "mhpmcounter26",
+    "mhpmcounter27",
+    "mhpmcounter28",
+    "mhpmcounter29",
+    "mhpmcounter30",
+    "mhpmcounter31",
 ];
 
 /// A CSR number that prints as its name when it has one, as hex otherwise.
@@ -103,17 +151,17 @@ pub mod mstatus {
 }
 
 /// `misa` for RV64IMAC with U-mode: MXL = 64, extensions A, C, I, M, U.
-pub const MISA_RV64IMACU: u64 = (2 << 62)
-    | (1 << (b'A' - b'A'))
-    | (1 << (b'C' - b'A'))
-    | (1 << (b'I' - b'A'))
-    | (1 << (b'M' - b'A'))
-    | (1 << (b'U' - b'A'));
+pub const MISA_RV64IMACU: u64 =
+    (2 << 62) | extension(b'A') | extension(b'C') | extension(b'I') | extension(b'M') | extension(b'U');
+
+/// The `misa` bit of extension `letter`.
+const fn extension(letter: u8) -> u64 {
+    1 << (letter - b'A')
+}
 
 /// Interrupt bits M-mode software may enable in `mie`.
-const MIE_WRITABLE: u64 = Interrupt::MachineSoftware.mask()
-    | Interrupt::MachineTimer.mask()
-    | Interrupt::MachineExternal.mask();
+const MIE_WRITABLE: u64 =
+    Interrupt::MachineSoftware.mask() | Interrupt::MachineTimer.mask() | Interrupt::MachineExternal.mask();
 
 /// `mstatus` bits software may write; UXL is fixed.
 const MSTATUS_WRITABLE: u64 = mstatus::MIE | mstatus::MPIE | mstatus::MPP | mstatus::MPRV | mstatus::TW;
@@ -192,11 +240,7 @@ impl CsrFile {
     pub fn check_access(number: u16, privilege: Privilege, write: bool) -> Result<(), CsrAccessDenied> {
         let required = (number >> 8) & 3;
         let read_only = number >> 10 == 3;
-        if (privilege as u16) < required || (write && read_only) {
-            Err(CsrAccessDenied)
-        } else {
-            Ok(())
-        }
+        if (privilege as u16) < required || (write && read_only) { Err(CsrAccessDenied) } else { Ok(()) }
     }
 
     /// Reads a storage CSR; `None` for a number this file does not hold.
@@ -287,9 +331,7 @@ fn legalize_pmpcfg(old: u64, value: u64) -> u64 {
     (0..8).fold(0, |acc, byte| {
         let previous = (old >> (8 * byte)) as u8;
         let mut next = (value >> (8 * byte)) as u8 & 0x9f;
-        if previous & 0x80 != 0 {
-            next = previous;
-        } else if next & 0b11 == 0b10 {
+        if previous & 0x80 != 0 || next & 0b11 == 0b10 {
             next = previous;
         }
         acc | u64::from(next) << (8 * byte)

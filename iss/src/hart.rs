@@ -42,8 +42,9 @@ pub(crate) const X0_SINK: u8 = 32;
 /// comparison needs. Plain data.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HartState {
-    /// Integer registers; slots 32 and up are scratch (see [`X0_SINK`]).
-    pub(crate) x: [u64; 64],
+    /// Integer registers; slots 32 and up are scratch (see [`X0_SINK`]). 256
+    /// slots make every `u8` register index in range, so indexing needs no check.
+    pub(crate) x: [u64; 256],
     /// Address of the next instruction.
     pub pc: u64,
     /// Current privilege mode.
@@ -52,8 +53,9 @@ pub struct HartState {
     pub csr: CsrFile,
     /// Instructions retired since reset (drives budgets; not guest-writable).
     pub retired: u64,
-    /// Local time in cycles since reset: retired instructions plus idle cycles.
-    pub cycle: u64,
+    /// Cycles spent idle (in `wfi`) since reset; local time is
+    /// [`HartState::cycle`].
+    pub idle_cycles: u64,
     /// `minstret` minus `retired`, so that guest writes to `minstret` do not
     /// disturb budgets.
     pub(crate) instret_offset: u64,
@@ -75,7 +77,11 @@ impl fmt::Debug for HartState {
             write!(f, "{:>4} {value:#018x}", decode::register_name(i as u8))?;
             f.write_str(if i % 4 == 3 { "\n" } else { "  " })?;
         }
-        write!(f, "mstatus {:#x} mcause {:#x} mepc {:#x} mtval {:#x}", self.csr.mstatus, self.csr.mcause, self.csr.mepc, self.csr.mtval)
+        write!(
+            f,
+            "mstatus {:#x} mcause {:#x} mepc {:#x} mtval {:#x}",
+            self.csr.mstatus, self.csr.mcause, self.csr.mepc, self.csr.mtval
+        )
     }
 }
 
@@ -83,12 +89,12 @@ impl HartState {
     /// The state of hart `hart_id` at reset: M-mode, registers zero, `pc` 0.
     pub fn new(hart_id: u64) -> HartState {
         HartState {
-            x: [0; 64],
+            x: [0; 256],
             pc: 0,
             privilege: Privilege::Machine,
             csr: CsrFile::new(hart_id),
             retired: 0,
-            cycle: 0,
+            idle_cycles: 0,
             instret_offset: 0,
             cycle_offset: 0,
             reservation: None,
@@ -116,6 +122,13 @@ impl HartState {
         regs
     }
 
+    /// Local time in cycles since reset: one cycle per retired instruction,
+    /// plus idle cycles.
+    #[inline(always)]
+    pub fn cycle(&self) -> u64 {
+        self.retired + self.idle_cycles
+    }
+
     /// `minstret` as the guest reads it.
     pub fn minstret(&self) -> u64 {
         self.retired.wrapping_add(self.instret_offset)
@@ -123,7 +136,7 @@ impl HartState {
 
     /// `mcycle` as the guest reads it.
     pub fn mcycle(&self) -> u64 {
-        self.cycle.wrapping_add(self.cycle_offset)
+        self.cycle().wrapping_add(self.cycle_offset)
     }
 
     /// Enters the trap handler for `cause`, raised by the instruction at `pc`
@@ -335,12 +348,12 @@ impl Hart {
 
     /// The access context for the hart's next access.
     pub fn access_context(&self) -> AccessContext {
-        AccessContext { hart_id: self.state.csr.mhartid as usize, cycle: self.state.cycle }
+        AccessContext { hart_id: self.state.csr.mhartid as usize, cycle: self.state.cycle() }
     }
 
     /// Advances local time by `cycles` without executing (the hart was idle).
     pub fn idle(&mut self, cycles: u64) {
-        self.state.cycle += cycles;
+        self.state.idle_cycles += cycles;
     }
 
     /// Runs until `budget` more instructions have retired or something else
@@ -363,8 +376,13 @@ impl Hart {
             if self.state.retired >= stop_at {
                 return Exit::BudgetSpent;
             }
-            let handback =
-                interp::run_blocks(&mut self.state, &self.env, &self.jump_cache, stop_at, &mut self.stats.jump_cache_hits);
+            let handback = interp::run_blocks(
+                &mut self.state,
+                &self.env,
+                &self.jump_cache,
+                stop_at,
+                &mut self.stats.jump_cache_hits,
+            );
             match handback {
                 Ok(Handback::Budget) => return Exit::BudgetSpent,
                 Ok(Handback::Event) => {}
@@ -493,6 +511,7 @@ impl Hart {
             if inst.rd == 0 {
                 inst.rd = X0_SINK;
             }
+            inst.offset = (addr - pc) as u16;
             addr = addr.wrapping_add(u64::from(inst.len));
             let ends = ends_block(inst.op);
             insts.push(inst);
@@ -509,7 +528,7 @@ impl Hart {
         let value = match number {
             csr::CYCLE if counter_allowed(0) => state.mcycle(),
             csr::TIME if counter_allowed(1) => {
-                env.bus.time(&AccessContext { hart_id: state.csr.mhartid as usize, cycle: state.cycle })
+                env.bus.time(&AccessContext { hart_id: state.csr.mhartid as usize, cycle: state.cycle() })
             }
             csr::INSTRET if counter_allowed(2) => state.minstret(),
             0xc03..=0xc1f if counter_allowed(number - 0xc00) => 0,
@@ -525,7 +544,7 @@ impl Hart {
     /// retires after the write: counters are set so the next read sees `value`.
     pub(crate) fn csr_write(state: &mut HartState, number: u16, value: u64) -> Result<(), Trap> {
         match number {
-            csr::MCYCLE => state.cycle_offset = value.wrapping_sub(state.cycle + 1),
+            csr::MCYCLE => state.cycle_offset = value.wrapping_sub(state.cycle() + 1),
             csr::MINSTRET => state.instret_offset = value.wrapping_sub(state.retired + 1),
             _ => {
                 if !state.csr.write(number, value) {

@@ -65,200 +65,205 @@ pub(crate) fn run_blocks(
 #[inline(always)]
 fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Result<(), (Trap, u64)> {
     let start_retired = state.retired;
-    let start_cycle = state.cycle;
-    let mut pc = state.pc;
-    let mut done = 0u64;
+    let block_pc = state.pc;
+    let insts = &block.insts[..limit];
 
-    // Counters are brought up to date only where something can observe them.
-    macro_rules! sync_counters {
-        () => {
-            state.retired = start_retired + done;
-            state.cycle = start_cycle + done;
-        };
-    }
-    macro_rules! fault {
-        ($trap:expr) => {{
-            sync_counters!();
-            state.pc = pc;
-            return Err(($trap, pc));
-        }};
-    }
-    macro_rules! try_mem {
-        ($access:expr) => {
-            match $access {
-                Ok(value) => value,
-                Err(trap) => fault!(trap),
-            }
-        };
-    }
-
-    // Conditional branches do not end blocks: a taken one leaves the block.
-    macro_rules! taken {
-        ($cond:expr, $offset:expr) => {
-            if $cond {
-                pc = pc.wrapping_add($offset);
-                done += 1;
-                break;
-            }
-        };
-    }
-
-    for inst in &block.insts[..limit] {
-        let rd = usize::from(inst.rd) & 63;
-        let rs1 = usize::from(inst.rs1) & 63;
-        let rs2 = usize::from(inst.rs2) & 63;
-        let imm = i64::from(inst.imm) as u64;
-        let a = state.x[rs1];
-        let b = state.x[rs2];
-        let mut next = pc.wrapping_add(u64::from(inst.len));
-        match inst.op {
-            Op::Lui => state.x[rd] = imm,
-            Op::Auipc => state.x[rd] = pc.wrapping_add(imm),
-            Op::Jal => {
-                state.x[rd] = next;
-                next = pc.wrapping_add(imm);
-            }
-            Op::Jalr => {
-                state.x[rd] = next;
-                next = a.wrapping_add(imm) & !1;
-            }
-            Op::Beq => taken!(a == b, imm),
-            Op::Bne => taken!(a != b, imm),
-            Op::Blt => taken!((a as i64) < (b as i64), imm),
-            Op::Bge => taken!((a as i64) >= (b as i64), imm),
-            Op::Bltu => taken!(a < b, imm),
-            Op::Bgeu => taken!(a >= b, imm),
-            Op::Lb => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1)) as i8 as u64,
-            Op::Lh => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2)) as i16 as u64,
-            Op::Lw => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4)) as i32 as u64,
-            Op::Ld => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 8)),
-            Op::Lbu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1)),
-            Op::Lhu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2)),
-            Op::Lwu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4)),
-            Op::Sb => try_mem!(store(state, env, a.wrapping_add(imm), 1, b)),
-            Op::Sh => try_mem!(store(state, env, a.wrapping_add(imm), 2, b)),
-            Op::Sw => try_mem!(store(state, env, a.wrapping_add(imm), 4, b)),
-            Op::Sd => try_mem!(store(state, env, a.wrapping_add(imm), 8, b)),
-            Op::Addi => state.x[rd] = a.wrapping_add(imm),
-            Op::Slti => state.x[rd] = u64::from((a as i64) < (imm as i64)),
-            Op::Sltiu => state.x[rd] = u64::from(a < imm),
-            Op::Xori => state.x[rd] = a ^ imm,
-            Op::Ori => state.x[rd] = a | imm,
-            Op::Andi => state.x[rd] = a & imm,
-            Op::Slli => state.x[rd] = a << (imm & 63),
-            Op::Srli => state.x[rd] = a >> (imm & 63),
-            Op::Srai => state.x[rd] = ((a as i64) >> (imm & 63)) as u64,
-            Op::Add => state.x[rd] = a.wrapping_add(b),
-            Op::Sub => state.x[rd] = a.wrapping_sub(b),
-            Op::Sll => state.x[rd] = a << (b & 63),
-            Op::Slt => state.x[rd] = u64::from((a as i64) < (b as i64)),
-            Op::Sltu => state.x[rd] = u64::from(a < b),
-            Op::Xor => state.x[rd] = a ^ b,
-            Op::Srl => state.x[rd] = a >> (b & 63),
-            Op::Sra => state.x[rd] = ((a as i64) >> (b & 63)) as u64,
-            Op::Or => state.x[rd] = a | b,
-            Op::And => state.x[rd] = a & b,
-            Op::Addiw => state.x[rd] = sext32(a.wrapping_add(imm)),
-            Op::Slliw => state.x[rd] = sext32((a as u32 as u64) << (imm & 31)),
-            Op::Srliw => state.x[rd] = sext32(u64::from(a as u32 >> (imm & 31))),
-            Op::Sraiw => state.x[rd] = ((a as i32) >> (imm & 31)) as u64,
-            Op::Addw => state.x[rd] = sext32(a.wrapping_add(b)),
-            Op::Subw => state.x[rd] = sext32(a.wrapping_sub(b)),
-            Op::Sllw => state.x[rd] = sext32((a as u32 as u64) << (b & 31)),
-            Op::Srlw => state.x[rd] = sext32(u64::from(a as u32 >> (b & 31))),
-            Op::Sraw => state.x[rd] = ((a as i32) >> (b & 31)) as u64,
-            Op::Mul => state.x[rd] = a.wrapping_mul(b),
-            Op::Mulh => state.x[rd] = ((i128::from(a as i64) * i128::from(b as i64)) >> 64) as u64,
-            Op::Mulhsu => state.x[rd] = ((i128::from(a as i64) * i128::from(b)) >> 64) as u64,
-            Op::Mulhu => state.x[rd] = ((u128::from(a) * u128::from(b)) >> 64) as u64,
-            Op::Div => state.x[rd] = div(a as i64, b as i64) as u64,
-            Op::Divu => state.x[rd] = a.checked_div(b).unwrap_or(u64::MAX),
-            Op::Rem => state.x[rd] = rem(a as i64, b as i64) as u64,
-            Op::Remu => state.x[rd] = if b == 0 { a } else { a % b },
-            Op::Mulw => state.x[rd] = sext32(a.wrapping_mul(b)),
-            Op::Divw => state.x[rd] = i64::from(div32(a as i32, b as i32)) as u64,
-            Op::Divuw => state.x[rd] = sext32(u64::from((a as u32).checked_div(b as u32).unwrap_or(u32::MAX))),
-            Op::Remw => state.x[rd] = i64::from(rem32(a as i32, b as i32)) as u64,
-            Op::Remuw => {
-                let (a, b) = (a as u32, b as u32);
-                state.x[rd] = sext32(u64::from(if b == 0 { a } else { a % b }));
-            }
-            // Harts on other host threads must see this hart's accesses in the
-            // order RVWMO requires around a fence; a full host fence is enough.
-            Op::Fence => fence(Ordering::SeqCst),
-            // Stores invalidate translated code as they happen, so the only work
-            // left for fence.i is ending the block, which the translator did.
-            Op::FenceI => {}
-            Op::Ecall => {
-                let exception = match state.privilege {
-                    Privilege::User => Exception::EnvironmentCallFromU,
-                    Privilege::Supervisor => Exception::EnvironmentCallFromS,
-                    Privilege::Machine => Exception::EnvironmentCallFromM,
+    let (end_pc, done) = 'block: {
+        for (index, inst) in insts.iter().enumerate() {
+            // The address of this instruction, computed only where an
+            // operation needs it.
+            let pc = block_pc.wrapping_add(u64::from(inst.offset));
+            // Counters are brought up to date only where something can observe them.
+            macro_rules! sync_counters {
+                () => {
+                    state.retired = start_retired + index as u64
                 };
-                fault!(Trap::new(exception, 0));
             }
-            // mtval may be the address or zero (privileged spec 3.1.16); zero, as QEMU does.
-            Op::Ebreak => fault!(Trap::new(Exception::Breakpoint, 0)),
-            Op::Mret => {
-                if state.privilege != Privilege::Machine {
-                    fault!(illegal(inst));
+            macro_rules! fault {
+                ($trap:expr) => {{
+                    sync_counters!();
+                    state.pc = pc;
+                    return Err(($trap, pc));
+                }};
+            }
+            macro_rules! try_mem {
+                ($access:expr) => {
+                    match $access {
+                        Ok(value) => value,
+                        Err(trap) => fault!(trap),
+                    }
+                };
+            }
+            // Leaves the block for `target` after this instruction retires.
+            macro_rules! jump {
+                ($target:expr) => {
+                    break 'block ($target, index + 1)
+                };
+            }
+            // Conditional branches do not end blocks: a taken one leaves it.
+            macro_rules! taken {
+                ($cond:expr, $offset:expr) => {
+                    if $cond {
+                        jump!(pc.wrapping_add($offset));
+                    }
+                };
+            }
+            let rd = usize::from(inst.rd);
+            let rs1 = usize::from(inst.rs1);
+            let rs2 = usize::from(inst.rs2);
+            let imm = i64::from(inst.imm) as u64;
+            let a = state.x[rs1];
+            let b = state.x[rs2];
+            let next = pc.wrapping_add(u64::from(inst.len));
+            match inst.op {
+                Op::Lui => state.x[rd] = imm,
+                Op::Auipc => state.x[rd] = pc.wrapping_add(imm),
+                Op::Jal => {
+                    state.x[rd] = next;
+                    jump!(pc.wrapping_add(imm));
                 }
-                state.mret();
-                state.recheck = true;
-                next = state.pc;
-            }
-            Op::Wfi => {
-                // Without S-mode, wfi is an M-mode instruction; TW only
-                // matters for lower modes, which cannot execute it here.
-                if state.privilege != Privilege::Machine {
-                    fault!(illegal(inst));
+                Op::Jalr => {
+                    state.x[rd] = next;
+                    jump!(a.wrapping_add(imm) & !1);
                 }
-                state.waiting = true;
-                state.recheck = true;
-            }
-            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
-                sync_counters!();
-                if let Err(trap) = csr_op(state, env, inst, a) {
-                    fault!(trap);
+                Op::Beq => taken!(a == b, imm),
+                Op::Bne => taken!(a != b, imm),
+                Op::Blt => taken!((a as i64) < (b as i64), imm),
+                Op::Bge => taken!((a as i64) >= (b as i64), imm),
+                Op::Bltu => taken!(a < b, imm),
+                Op::Bgeu => taken!(a >= b, imm),
+                Op::Lb => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1)) as i8 as u64,
+                Op::Lh => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2)) as i16 as u64,
+                Op::Lw => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4)) as i32 as u64,
+                Op::Ld => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 8)),
+                Op::Lbu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1)),
+                Op::Lhu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2)),
+                Op::Lwu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4)),
+                Op::Sb => try_mem!(store(state, env, a.wrapping_add(imm), 1, b)),
+                Op::Sh => try_mem!(store(state, env, a.wrapping_add(imm), 2, b)),
+                Op::Sw => try_mem!(store(state, env, a.wrapping_add(imm), 4, b)),
+                Op::Sd => try_mem!(store(state, env, a.wrapping_add(imm), 8, b)),
+                Op::Addi => state.x[rd] = a.wrapping_add(imm),
+                Op::Slti => state.x[rd] = u64::from((a as i64) < (imm as i64)),
+                Op::Sltiu => state.x[rd] = u64::from(a < imm),
+                Op::Xori => state.x[rd] = a ^ imm,
+                Op::Ori => state.x[rd] = a | imm,
+                Op::Andi => state.x[rd] = a & imm,
+                Op::Slli => state.x[rd] = a << (imm & 63),
+                Op::Srli => state.x[rd] = a >> (imm & 63),
+                Op::Srai => state.x[rd] = ((a as i64) >> (imm & 63)) as u64,
+                Op::Add => state.x[rd] = a.wrapping_add(b),
+                Op::Sub => state.x[rd] = a.wrapping_sub(b),
+                Op::Sll => state.x[rd] = a << (b & 63),
+                Op::Slt => state.x[rd] = u64::from((a as i64) < (b as i64)),
+                Op::Sltu => state.x[rd] = u64::from(a < b),
+                Op::Xor => state.x[rd] = a ^ b,
+                Op::Srl => state.x[rd] = a >> (b & 63),
+                Op::Sra => state.x[rd] = ((a as i64) >> (b & 63)) as u64,
+                Op::Or => state.x[rd] = a | b,
+                Op::And => state.x[rd] = a & b,
+                Op::Addiw => state.x[rd] = sext32(a.wrapping_add(imm)),
+                Op::Slliw => state.x[rd] = sext32((a as u32 as u64) << (imm & 31)),
+                Op::Srliw => state.x[rd] = sext32(u64::from(a as u32 >> (imm & 31))),
+                Op::Sraiw => state.x[rd] = ((a as i32) >> (imm & 31)) as u64,
+                Op::Addw => state.x[rd] = sext32(a.wrapping_add(b)),
+                Op::Subw => state.x[rd] = sext32(a.wrapping_sub(b)),
+                Op::Sllw => state.x[rd] = sext32((a as u32 as u64) << (b & 31)),
+                Op::Srlw => state.x[rd] = sext32(u64::from(a as u32 >> (b & 31))),
+                Op::Sraw => state.x[rd] = ((a as i32) >> (b & 31)) as u64,
+                Op::Mul => state.x[rd] = a.wrapping_mul(b),
+                Op::Mulh => state.x[rd] = ((i128::from(a as i64) * i128::from(b as i64)) >> 64) as u64,
+                Op::Mulhsu => state.x[rd] = ((i128::from(a as i64) * i128::from(b)) >> 64) as u64,
+                Op::Mulhu => state.x[rd] = ((u128::from(a) * u128::from(b)) >> 64) as u64,
+                Op::Div => state.x[rd] = div(a as i64, b as i64) as u64,
+                Op::Divu => state.x[rd] = a.checked_div(b).unwrap_or(u64::MAX),
+                Op::Rem => state.x[rd] = rem(a as i64, b as i64) as u64,
+                Op::Remu => state.x[rd] = if b == 0 { a } else { a % b },
+                Op::Mulw => state.x[rd] = sext32(a.wrapping_mul(b)),
+                Op::Divw => state.x[rd] = i64::from(div32(a as i32, b as i32)) as u64,
+                Op::Divuw => state.x[rd] = sext32(u64::from((a as u32).checked_div(b as u32).unwrap_or(u32::MAX))),
+                Op::Remw => state.x[rd] = i64::from(rem32(a as i32, b as i32)) as u64,
+                Op::Remuw => {
+                    let (a, b) = (a as u32, b as u32);
+                    state.x[rd] = sext32(u64::from(if b == 0 { a } else { a % b }));
                 }
-                state.recheck = true;
+                // Harts on other host threads must see this hart's accesses in the
+                // order RVWMO requires around a fence; a full host fence is enough.
+                Op::Fence => fence(Ordering::SeqCst),
+                // Stores invalidate translated code as they happen, so the only work
+                // left for fence.i is ending the block, which the translator did.
+                Op::FenceI => {}
+                Op::Ecall => {
+                    let exception = match state.privilege {
+                        Privilege::User => Exception::EnvironmentCallFromU,
+                        Privilege::Supervisor => Exception::EnvironmentCallFromS,
+                        Privilege::Machine => Exception::EnvironmentCallFromM,
+                    };
+                    fault!(Trap::new(exception, 0));
+                }
+                // mtval may be the address or zero (privileged spec 3.1.16); zero, as QEMU does.
+                Op::Ebreak => fault!(Trap::new(Exception::Breakpoint, 0)),
+                Op::Mret => {
+                    if state.privilege != Privilege::Machine {
+                        fault!(illegal(inst));
+                    }
+                    state.mret();
+                    state.recheck = true;
+                    jump!(state.pc);
+                }
+                Op::Wfi => {
+                    // Without S-mode, wfi is an M-mode instruction; TW only
+                    // matters for lower modes, which cannot execute it here.
+                    if state.privilege != Privilege::Machine {
+                        fault!(illegal(inst));
+                    }
+                    state.waiting = true;
+                    state.recheck = true;
+                }
+                Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
+                    sync_counters!();
+                    if let Err(trap) = csr_op(state, env, inst, a) {
+                        fault!(trap);
+                    }
+                    state.recheck = true;
+                }
+                Op::LrW | Op::LrD => {
+                    let size = if inst.op == Op::LrW { 4 } else { 8 };
+                    let value = try_mem!(load_reserved(state, env, a, size));
+                    state.x[rd] = if size == 4 { sext32(value) } else { value };
+                }
+                Op::ScW | Op::ScD => {
+                    let size = if inst.op == Op::ScW { 4 } else { 8 };
+                    let ok = try_mem!(store_conditional(state, env, a, size, b));
+                    state.x[rd] = u64::from(!ok);
+                }
+                Op::AmoswapW
+                | Op::AmoaddW
+                | Op::AmoxorW
+                | Op::AmoandW
+                | Op::AmoorW
+                | Op::AmominW
+                | Op::AmomaxW
+                | Op::AmominuW
+                | Op::AmomaxuW => state.x[rd] = sext32(try_mem!(amo32(env, inst.op, a, b))),
+                Op::AmoswapD
+                | Op::AmoaddD
+                | Op::AmoxorD
+                | Op::AmoandD
+                | Op::AmoorD
+                | Op::AmominD
+                | Op::AmomaxD
+                | Op::AmominuD
+                | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(env, inst.op, a, b)),
+                // Not without S-mode.
+                Op::Sret | Op::SfenceVma | Op::Illegal => fault!(illegal(inst)),
             }
-            Op::LrW | Op::LrD => {
-                let size = if inst.op == Op::LrW { 4 } else { 8 };
-                let value = try_mem!(load_reserved(state, env, a, size));
-                state.x[rd] = if size == 4 { sext32(value) } else { value };
-            }
-            Op::ScW | Op::ScD => {
-                let size = if inst.op == Op::ScW { 4 } else { 8 };
-                let ok = try_mem!(store_conditional(state, env, a, size, b));
-                state.x[rd] = u64::from(!ok);
-            }
-            Op::AmoswapW
-            | Op::AmoaddW
-            | Op::AmoxorW
-            | Op::AmoandW
-            | Op::AmoorW
-            | Op::AmominW
-            | Op::AmomaxW
-            | Op::AmominuW
-            | Op::AmomaxuW => state.x[rd] = sext32(try_mem!(amo32(env, inst.op, a, b))),
-            Op::AmoswapD
-            | Op::AmoaddD
-            | Op::AmoxorD
-            | Op::AmoandD
-            | Op::AmoorD
-            | Op::AmominD
-            | Op::AmomaxD
-            | Op::AmominuD
-            | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(env, inst.op, a, b)),
-            // Not without S-mode.
-            Op::Sret | Op::SfenceVma | Op::Illegal => fault!(illegal(inst)),
         }
-        pc = next;
-        done += 1;
-    }
-    sync_counters!();
-    state.pc = pc;
+        let last = &insts[insts.len() - 1];
+        (block_pc.wrapping_add(u64::from(last.offset) + u64::from(last.len)), insts.len())
+    };
+    state.retired = start_retired + done as u64;
+    state.pc = end_pc;
     Ok(())
 }
 
@@ -291,7 +296,7 @@ fn illegal(inst: &Inst) -> Trap {
 }
 
 fn context(state: &HartState) -> AccessContext {
-    AccessContext { hart_id: state.csr.mhartid as usize, cycle: state.cycle }
+    AccessContext { hart_id: state.csr.mhartid as usize, cycle: state.cycle() }
 }
 
 #[inline(always)]
@@ -363,7 +368,7 @@ fn ram_offset_for_atomic(env: &Env, addr: u64, size: u8, load: bool) -> Result<u
     } else {
         (Exception::StoreAddressMisaligned, Exception::StoreAccessFault)
     };
-    if addr % u64::from(size) != 0 {
+    if !addr.is_multiple_of(u64::from(size)) {
         return Err(Trap::new(misaligned, addr));
     }
     // Atomics are performed on RAM only: device registers do not support them.
@@ -383,15 +388,16 @@ fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Resul
 /// the check and the store one atomic step against other harts.
 fn store_conditional(state: &mut HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<bool, Trap> {
     let offset = ram_offset_for_atomic(env, addr, size, false)?;
-    let Some((reserved, reserved_size, expected)) = state.reservation.take() else { return Ok(false) };
+    let Some((reserved, reserved_size, expected)) = state.reservation.take() else {
+        return Ok(false);
+    };
     if reserved != addr || reserved_size != size {
         return Ok(false);
     }
     let ok = match size {
-        4 => env
-            .ram
-            .atomic_u32(offset)
-            .is_some_and(|cell| cell.compare_exchange(expected as u32, value as u32, Ordering::SeqCst, Ordering::SeqCst).is_ok()),
+        4 => env.ram.atomic_u32(offset).is_some_and(|cell| {
+            cell.compare_exchange(expected as u32, value as u32, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        }),
         _ => env
             .ram
             .atomic_u64(offset)
@@ -488,6 +494,6 @@ fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Resu
         };
         Hart::csr_write(state, number, value).map_err(|_| illegal(inst))?;
     }
-    state.x[usize::from(inst.rd) & 63] = old;
+    state.x[usize::from(inst.rd)] = old;
     Ok(())
 }

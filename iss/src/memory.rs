@@ -203,7 +203,7 @@ impl Ram {
     pub fn read(&self, offset: u64, size: u8) -> u64 {
         debug_assert!(offset + u64::from(size) <= self.size);
         if offset & (u64::from(size) - 1) != 0 {
-            return (0..u64::from(size)).fold(0, |v, i| v | self.read(offset + i, 1) << (8 * i));
+            return self.read_misaligned(offset, size);
         }
         // SAFETY: `offset + size <= self.size` (checked by the caller through
         // `offset`), so the pointer is inside the host block `new` was given;
@@ -226,9 +226,7 @@ impl Ram {
     pub fn write(&self, offset: u64, size: u8, value: u64) {
         debug_assert!(offset + u64::from(size) <= self.size);
         if offset & (u64::from(size) - 1) != 0 {
-            for i in 0..u64::from(size) {
-                self.write(offset + i, 1, value >> (8 * i));
-            }
+            self.write_misaligned(offset, size, value);
             return;
         }
         // SAFETY: as in `read`: in bounds and aligned for the atomic type.
@@ -243,10 +241,24 @@ impl Ram {
         }
     }
 
+    /// A misaligned access is made of byte accesses: RISC-V guarantees no
+    /// atomicity for it.
+    #[cold]
+    fn read_misaligned(&self, offset: u64, size: u8) -> u64 {
+        (0..u64::from(size)).fold(0, |v, i| v | self.read(offset + i, 1) << (8 * i))
+    }
+
+    #[cold]
+    fn write_misaligned(&self, offset: u64, size: u8, value: u64) {
+        for i in 0..u64::from(size) {
+            self.write(offset + i, 1, value >> (8 * i));
+        }
+    }
+
     /// The 32-bit word at `offset` as an atomic, for AMOs and LR/SC.
     /// `None` unless `offset` is 4-aligned and inside RAM.
     pub fn atomic_u32(&self, offset: u64) -> Option<&AtomicU32> {
-        (offset % 4 == 0 && offset + 4 <= self.size).then(|| {
+        (offset.is_multiple_of(4) && offset + 4 <= self.size).then(|| {
             // SAFETY: in bounds and 4-aligned (checked above) within the
             // 8-aligned host block, which lives as long as `self`.
             unsafe { &*self.host.add(offset as usize).cast::<AtomicU32>() }
@@ -255,7 +267,7 @@ impl Ram {
 
     /// The 64-bit word at `offset` as an atomic. `None` unless 8-aligned and inside RAM.
     pub fn atomic_u64(&self, offset: u64) -> Option<&AtomicU64> {
-        (offset % 8 == 0 && offset + 8 <= self.size).then(|| {
+        (offset.is_multiple_of(8) && offset + 8 <= self.size).then(|| {
             // SAFETY: in bounds and 8-aligned (checked above) within the
             // 8-aligned host block, which lives as long as `self`.
             unsafe { &*self.host.add(offset as usize).cast::<AtomicU64>() }

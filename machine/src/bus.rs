@@ -95,7 +95,13 @@ impl SystemBus {
     }
 
     /// Maps `device` at `[base, base + size)`.
-    pub fn map(&mut self, name: &'static str, base: u64, size: u64, device: Arc<dyn Device>) -> Result<(), OverlapError> {
+    pub fn map(
+        &mut self,
+        name: &'static str,
+        base: u64,
+        size: u64,
+        device: Arc<dyn Device>,
+    ) -> Result<(), OverlapError> {
         let end = base.saturating_add(size);
         let overlaps = |b: u64, e: u64| base < e && b < end;
         if overlaps(self.ram.base(), self.ram.base() + self.ram.size()) {

@@ -97,10 +97,7 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
     fdt.end_node(serial)?;
 
     let test = fdt.begin_node(&format!("test@{:x}", config.test.0))?;
-    fdt.property_string_list(
-        "compatible",
-        vec!["sifive,test1".into(), "sifive,test0".into(), "syscon".into()],
-    )?;
+    fdt.property_string_list("compatible", vec!["sifive,test1".into(), "sifive,test0".into(), "syscon".into()])?;
     fdt.property_array_u64("reg", &reg(config.test.0, config.test.1))?;
     fdt.property_u32("phandle", syscon_phandle)?;
     fdt.end_node(test)?;

@@ -26,15 +26,13 @@ pub enum MemoryError {
 
 /// Allocates `size` bytes of zeroed guest RAM at guest physical address `base`.
 pub fn allocate_ram(base: u64, size: u64) -> Result<Arc<Ram>, MemoryError> {
-    if size == 0 || size % 4096 != 0 || base.checked_add(size).is_none() {
+    if size == 0 || !size.is_multiple_of(4096) || base.checked_add(size).is_none() {
         return Err(MemoryError::BadSize(size));
     }
     let len = usize::try_from(size).map_err(|_| MemoryError::BadSize(size))?;
     let guest_memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(base), len)])
         .map_err(|source| MemoryError::Allocation { base, size, source })?;
-    let host = guest_memory
-        .get_host_address(GuestAddress(base))
-        .map_err(|_| MemoryError::BadSize(size))?;
+    let host = guest_memory.get_host_address(GuestAddress(base)).map_err(|_| MemoryError::BadSize(size))?;
     let owner: Arc<GuestMemoryMmap> = Arc::new(guest_memory);
     // SAFETY: `host` is the start of one anonymous mapping of `size` bytes
     // made by `from_ranges` above (page-aligned, so 8-aligned); `owner` keeps

@@ -144,7 +144,7 @@ impl Machine {
     }
 
     fn run_rounds(&mut self, limit: Option<u64>) -> StopReason {
-        let mut now = self.harts.iter().map(|h| h.state.cycle).min().unwrap_or(0);
+        let mut now = self.harts.iter().map(|h| h.state.cycle()).min().unwrap_or(0);
         let mut retired = self.instructions();
         loop {
             let round_end = now + self.quantum;
@@ -159,7 +159,7 @@ impl Machine {
                 match self.earliest_deadline() {
                     Some(deadline) if deadline > now => {
                         for hart in &mut self.harts {
-                            let lag = deadline.saturating_sub(hart.state.cycle);
+                            let lag = deadline.saturating_sub(hart.state.cycle());
                             hart.idle(lag);
                         }
                         now = deadline;
@@ -176,18 +176,24 @@ impl Machine {
         self.harts
             .iter()
             .enumerate()
-            .filter_map(|(i, h)| self.aclint.sync_timer(i, h.state.cycle).map(|d| h.state.cycle + d))
+            .filter_map(|(i, h)| self.aclint.sync_timer(i, h.state.cycle()).map(|d| h.state.cycle() + d))
             .min()
     }
 
-    fn run_hart_until(&mut self, index: usize, round_end: u64, retired: &mut u64, limit: Option<u64>) -> Option<StopReason> {
+    fn run_hart_until(
+        &mut self,
+        index: usize,
+        round_end: u64,
+        retired: &mut u64,
+        limit: Option<u64>,
+    ) -> Option<StopReason> {
         let hart = &mut self.harts[index];
-        while hart.state.cycle < round_end {
+        while hart.state.cycle() < round_end {
             if let Some(reason) = self.stop.reason() {
                 return Some(reason);
             }
-            let deadline = self.aclint.sync_timer(index, hart.state.cycle);
-            let mut budget = round_end - hart.state.cycle;
+            let deadline = self.aclint.sync_timer(index, hart.state.cycle());
+            let mut budget = round_end - hart.state.cycle();
             if let Some(cycles) = deadline {
                 budget = budget.min(cycles.max(1));
             }
@@ -203,8 +209,8 @@ impl Machine {
             match exit {
                 Exit::BudgetSpent => {}
                 Exit::WaitingForInterrupt => {
-                    let wake = deadline.map_or(round_end, |d| (hart.state.cycle + d.max(1)).min(round_end));
-                    let lag = wake - hart.state.cycle;
+                    let wake = deadline.map_or(round_end, |d| (hart.state.cycle() + d.max(1)).min(round_end));
+                    let lag = wake - hart.state.cycle();
                     hart.idle(lag);
                 }
                 Exit::ExitRequested => {

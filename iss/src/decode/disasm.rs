@@ -10,8 +10,8 @@ use super::{Format, Inst, Op};
 use crate::csr;
 
 const ABI_NAMES: [&str; 32] = [
-    "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7",
-    "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6",
+    "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "s2",
+    "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6",
 ];
 
 /// The ABI name of integer register `index` (`x10` is `a0`).
@@ -48,12 +48,7 @@ fn ordering_suffix(aq_rl: u8) -> &'static str {
 }
 
 fn fence_set(bits: i32) -> String {
-    let set: String = "iorw"
-        .chars()
-        .enumerate()
-        .filter(|(i, _)| bits & (8 >> i) != 0)
-        .map(|(_, c)| c)
-        .collect();
+    let set: String = "iorw".chars().enumerate().filter(|(i, _)| bits & (8 >> i) != 0).map(|(_, c)| c).collect();
     if set.is_empty() { "0".to_string() } else { set }
 }
 

@@ -31,6 +31,10 @@ pub struct Inst {
     pub aq_rl: u8,
     /// Length of the encoding in bytes: 2 or 4.
     pub len: u8,
+    /// Byte offset from the start of the block holding the instruction (0
+    /// outside a block), so the interpreter knows each instruction's address
+    /// without counting.
+    pub offset: u16,
     /// Immediate operand.
     pub imm: i32,
 }
@@ -38,7 +42,7 @@ pub struct Inst {
 impl Inst {
     /// An instruction with every operand zero.
     pub const fn new(op: Op, len: u8) -> Inst {
-        Inst { op, rd: 0, rs1: 0, rs2: 0, aq_rl: 0, len, imm: 0 }
+        Inst { op, rd: 0, rs1: 0, rs2: 0, aq_rl: 0, len, offset: 0, imm: 0 }
     }
 
     /// The instruction that traps as illegal, remembering its encoding.
@@ -97,11 +101,7 @@ pub const fn instruction_length(low: u16) -> u8 {
 /// Decodes one instruction. `raw` holds its bits in the low 16 or 32 bits;
 /// for a compressed instruction the upper half is ignored.
 pub fn decode(raw: u32) -> Inst {
-    if raw & 3 == 3 {
-        decode32(raw)
-    } else {
-        compressed::expand(raw as u16)
-    }
+    if raw & 3 == 3 { decode32(raw) } else { compressed::expand(raw as u16) }
 }
 
 fn decode32(raw: u32) -> Inst {

@@ -211,7 +211,12 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
 
     let mut bus = SystemBus::new(ram.clone(), aclint.clone());
     let uart = Arc::new(Uart::new(console.clone(), Unconnected));
-    bus.map("mrom", MROM_BASE, MROM_SIZE, Arc::new(Rom::new(&reset_rom(start, fdt_addr, next_stage), MROM_SIZE as usize)))?;
+    bus.map(
+        "mrom",
+        MROM_BASE,
+        MROM_SIZE,
+        Arc::new(Rom::new(&reset_rom(start, fdt_addr, next_stage), MROM_SIZE as usize)),
+    )?;
     bus.map("test", TEST_BASE, TEST_SIZE, Arc::new(TestFinisher::new(stop.clone())))?;
     bus.map("clint", CLINT_BASE, aclint::SIZE, aclint.clone())?;
     bus.map("uart", UART_BASE, UART_SIZE, uart.clone())?;
@@ -240,7 +245,13 @@ fn place_device_tree(ram_size: u64, fdt_size: u64) -> Option<u64> {
     (addr >= RAM_BASE).then_some(addr)
 }
 
-fn watch_htif(bus: &mut SystemBus, image: &LoadedImage, ram: &Arc<polyhart_iss::Ram>, console: &Arc<Console>, stop: &Arc<StopSignal>) {
+fn watch_htif(
+    bus: &mut SystemBus,
+    image: &LoadedImage,
+    ram: &Arc<polyhart_iss::Ram>,
+    console: &Arc<Console>,
+    stop: &Arc<StopSignal>,
+) {
     if let Some(tohost) = image.tohost {
         let htif = Arc::new(Htif::new(tohost, image.fromhost, ram.clone(), console.clone(), stop.clone()));
         bus.watch(tohost, 8, htif);

@@ -46,10 +46,8 @@ impl Aclint {
     /// A CLINT for `harts` (indexed by hart ID), with `cycles_per_tick` hart
     /// cycles per `mtime` tick.
     pub fn new(harts: Vec<Arc<HartControl>>, cycles_per_tick: u64) -> Aclint {
-        let compares = harts
-            .iter()
-            .map(|_| TimerCompare { value: AtomicU64::new(0), armed: AtomicBool::new(false) })
-            .collect();
+        let compares =
+            harts.iter().map(|_| TimerCompare { value: AtomicU64::new(0), armed: AtomicBool::new(false) }).collect();
         Aclint { harts, compares, cycles_per_tick: cycles_per_tick.max(1), offset: AtomicU64::new(0) }
     }
 

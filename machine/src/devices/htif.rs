@@ -30,7 +30,13 @@ pub struct Htif {
 impl Htif {
     /// HTIF with the guest's `tohost` (and, if it has one, `fromhost`) at
     /// these RAM addresses.
-    pub fn new(tohost: u64, fromhost: Option<u64>, ram: Arc<Ram>, console: Arc<Console>, stop: Arc<StopSignal>) -> Htif {
+    pub fn new(
+        tohost: u64,
+        fromhost: Option<u64>,
+        ram: Arc<Ram>,
+        console: Arc<Console>,
+        stop: Arc<StopSignal>,
+    ) -> Htif {
         Htif { tohost, fromhost, ram, console, stop }
     }
 
