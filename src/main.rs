@@ -122,10 +122,14 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             eprintln!("polyhart: stopped after {} instructions (--max-insns)", machine.instructions());
             STATUS_LIMIT
         }
-        StopReason::TrapLoop { hart, pc, cause } => {
-            eprintln!(
-                "polyhart: hart {hart} is stuck: it took {cause} and its trap handler at {pc:#x} cannot be fetched"
-            );
+        StopReason::TrapLoop { hart, pc, cause, origin } => {
+            match origin {
+                Some((first, at)) => eprintln!(
+                    "polyhart: hart {hart} is stuck: {first} at {at:#x} sent it to the trap handler at {pc:#x}, \
+                     which cannot be fetched ({cause})"
+                ),
+                None => eprintln!("polyhart: hart {hart} is stuck: its trap handler at {pc:#x} cannot be fetched ({cause})"),
+            }
             STATUS_STUCK
         }
         StopReason::Deadlock => {

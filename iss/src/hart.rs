@@ -273,8 +273,11 @@ pub enum Exit {
     TrapLoop {
         /// The unfetchable handler address.
         pc: u64,
-        /// The trap that led there.
+        /// The fetch fault taken there.
         cause: Cause,
+        /// The trap before it, which sent the hart to the handler, with the
+        /// address it was raised at (none if the hart started there).
+        origin: Option<(Cause, u64)>,
     },
 }
 
@@ -309,6 +312,8 @@ pub struct Hart {
     pub(crate) env: Env,
     jump_cache: JumpCache,
     stats: HartStats,
+    /// The last trap taken and where, to explain a trap loop.
+    last_trap: Option<(Cause, u64)>,
 }
 
 impl fmt::Debug for Hart {
@@ -333,6 +338,7 @@ impl Hart {
             env: Env { ram, bus, cache, control },
             jump_cache: JumpCache::new(),
             stats: HartStats::default(),
+            last_trap: None,
         }
     }
 
@@ -419,6 +425,7 @@ impl Hart {
             self.state.waiting = false;
             self.stats.traps += 1;
             let pc = self.state.pc;
+            self.last_trap = Some((Cause::Interrupt(irq), pc));
             self.state.take_trap(Cause::Interrupt(irq), 0, pc);
         } else if self.state.waiting {
             // An interrupt that is pending and enabled in mie wakes wfi
@@ -439,10 +446,11 @@ impl Hart {
         let cause = Cause::Exception(trap.exception);
         tracing::debug!(target: "int", hart = self.state.csr.mhartid, %cause, pc = format_args!("{pc:#x}"), tval = format_args!("{:#x}", trap.tval), "exception");
         self.stats.traps += 1;
+        let origin = self.last_trap.replace((cause, pc));
         let fetch_fault = matches!(trap.exception, Exception::InstructionAccessFault | Exception::InstructionPageFault);
         self.state.take_trap(cause, trap.tval, pc);
         if fetch_fault && self.state.pc == pc {
-            return Some(Exit::TrapLoop { pc, cause });
+            return Some(Exit::TrapLoop { pc, cause, origin });
         }
         None
     }

@@ -41,3 +41,86 @@ impl Console {
         let _ = self.out.lock().unwrap_or_else(|e| e.into_inner()).flush();
     }
 }
+
+/// An in-memory console sink for tests: every byte the guest prints, in
+/// order, readable while the machine still holds the writer.
+#[cfg(test)]
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl Captured {
+    /// A console writing into a fresh capture, and the capture.
+    pub(crate) fn console() -> (std::sync::Arc<Console>, Captured) {
+        let captured = Captured::default();
+        (std::sync::Arc::new(Console::new(Box::new(captured.clone()))), captured)
+    }
+
+    /// What was written so far.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[cfg(test)]
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts flushes, to see when the console pushes bytes to the host.
+    #[derive(Clone, Default)]
+    struct FlushCounter(std::sync::Arc<Mutex<(Vec<u8>, usize)>>);
+
+    impl Write for FlushCounter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().0.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.0.lock().unwrap().1 += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn bytes_arrive_in_order_and_a_newline_flushes() {
+        let sink = FlushCounter::default();
+        let console = Console::new(Box::new(sink.clone()));
+        console.write(b"ab");
+        console.write(b"c");
+        assert_eq!(*sink.0.lock().unwrap(), (b"abc".to_vec(), 0), "no newline yet, so no flush");
+        console.write(b"d\ne");
+        assert_eq!(*sink.0.lock().unwrap(), (b"abcd\ne".to_vec(), 1));
+        console.flush();
+        assert_eq!(sink.0.lock().unwrap().1, 2);
+    }
+
+    /// A host that refuses output must not stop the guest.
+    #[test]
+    fn host_write_errors_are_dropped() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("broken pipe"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Err(std::io::Error::other("broken pipe"))
+            }
+        }
+        let console = Console::new(Box::new(Broken));
+        console.write(b"lost\n");
+        console.flush();
+    }
+}

@@ -115,3 +115,164 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
     fdt.end_node(root)?;
     fdt.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn config(harts: usize) -> FdtConfig {
+        FdtConfig {
+            harts,
+            isa: "rv64imac_zicsr_zifencei".into(),
+            ram: (0x8000_0000, 128 << 20),
+            timebase_frequency: 10_000_000,
+            clint: (0x200_0000, 0x10000),
+            uart: (0x1000_0000, 0x100),
+            uart_clock: 3_686_400,
+            test: (0x10_0000, 0x1000),
+            bootargs: None,
+        }
+    }
+
+    fn be32(blob: &[u8], at: usize) -> u32 {
+        u32::from_be_bytes(blob[at..at + 4].try_into().unwrap())
+    }
+
+    fn nul_terminated(bytes: &[u8]) -> &str {
+        let end = bytes.iter().position(|&b| b == 0).expect("NUL-terminated");
+        std::str::from_utf8(&bytes[..end]).expect("ASCII")
+    }
+
+    /// Reads a flattened device tree (version 17) into a map from property
+    /// path (`/cpus/cpu@0/reg`) to value, checking its header on the way.
+    fn parse(blob: &[u8]) -> BTreeMap<String, Vec<u8>> {
+        assert_eq!(be32(blob, 0), 0xd00d_feed, "magic");
+        assert_eq!(be32(blob, 4) as usize, blob.len(), "totalsize");
+        let (structs, strings) = (be32(blob, 8) as usize, be32(blob, 12) as usize);
+        assert_eq!(be32(blob, 20), 17, "version");
+        let mut properties = BTreeMap::new();
+        let mut path: Vec<String> = Vec::new();
+        let mut at = structs;
+        loop {
+            let token = be32(blob, at);
+            at += 4;
+            match token {
+                1 => {
+                    let name = nul_terminated(&blob[at..]);
+                    at += (name.len() + 1).next_multiple_of(4);
+                    path.push(name.to_string());
+                }
+                2 => {
+                    path.pop().expect("END_NODE matches a BEGIN_NODE");
+                }
+                3 => {
+                    let len = be32(blob, at) as usize;
+                    let name = nul_terminated(&blob[strings + be32(blob, at + 4) as usize..]);
+                    let value = blob[at + 8..at + 8 + len].to_vec();
+                    at += 8 + len.next_multiple_of(4);
+                    let key = format!("{}/{name}", path.join("/"));
+                    assert!(properties.insert(key.clone(), value).is_none(), "{key} twice");
+                }
+                4 => {}
+                9 => break,
+                other => panic!("bad token {other} at {at:#x}"),
+            }
+        }
+        assert!(path.is_empty(), "every node is closed");
+        properties
+    }
+
+    fn cells(value: &[u8]) -> Vec<u32> {
+        value.chunks(4).map(|c| u32::from_be_bytes(c.try_into().unwrap())).collect()
+    }
+
+    fn u64s(value: &[u8]) -> Vec<u64> {
+        value.chunks(8).map(|c| u64::from_be_bytes(c.try_into().unwrap())).collect()
+    }
+
+    fn string(value: &[u8]) -> &str {
+        nul_terminated(value)
+    }
+
+    fn strings(value: &[u8]) -> Vec<&str> {
+        value.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| std::str::from_utf8(s).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_blob_is_a_device_tree() {
+        let blob = build(&config(1)).unwrap();
+        assert_eq!(blob[..4], [0xd0, 0x0d, 0xfe, 0xed]);
+        let found = |needle: &[u8]| blob.windows(needle.len()).any(|w| w == needle);
+        for name in ["cpu@0", "memory@80000000", "clint@2000000", "serial@10000000", "test@100000", "ns16550a"] {
+            assert!(found(name.as_bytes()), "{name} missing");
+        }
+        assert!(!found(b"cpu@1"));
+    }
+
+    #[test]
+    fn one_hart() {
+        let tree = parse(&build(&config(1)).unwrap());
+        assert_eq!(string(&tree["/compatible"]), "riscv-virtio");
+        assert_eq!(cells(&tree["/#address-cells"]), [2]);
+        assert_eq!(string(&tree["/chosen/stdout-path"]), "/soc/serial@10000000");
+        assert!(!tree.contains_key("/chosen/bootargs"));
+        assert_eq!(string(&tree["/memory@80000000/device_type"]), "memory");
+        assert_eq!(u64s(&tree["/memory@80000000/reg"]), [0x8000_0000, 128 << 20]);
+        assert_eq!(cells(&tree["/cpus/timebase-frequency"]), [10_000_000]);
+        assert_eq!(cells(&tree["/cpus/cpu@0/reg"]), [0]);
+        assert_eq!(string(&tree["/cpus/cpu@0/riscv,isa"]), "rv64imac_zicsr_zifencei");
+        assert_eq!(string(&tree["/cpus/cpu@0/device_type"]), "cpu");
+        assert_eq!(cells(&tree["/cpus/cpu@0/interrupt-controller/phandle"]), [1]);
+        assert!(tree["/cpus/cpu@0/interrupt-controller/interrupt-controller"].is_empty());
+        assert!(!tree.keys().any(|k| k.starts_with("/cpus/cpu@1")));
+        assert_eq!(strings(&tree["/soc/clint@2000000/compatible"]), ["sifive,clint0", "riscv,clint0"]);
+        assert_eq!(u64s(&tree["/soc/clint@2000000/reg"]), [0x200_0000, 0x10000]);
+        assert_eq!(cells(&tree["/soc/clint@2000000/interrupts-extended"]), [1, 3, 1, 7]);
+        assert_eq!(string(&tree["/soc/serial@10000000/compatible"]), "ns16550a");
+        assert_eq!(u64s(&tree["/soc/serial@10000000/reg"]), [0x1000_0000, 0x100]);
+        assert_eq!(cells(&tree["/soc/serial@10000000/clock-frequency"]), [3_686_400]);
+        assert_eq!(strings(&tree["/soc/test@100000/compatible"]), ["sifive,test1", "sifive,test0", "syscon"]);
+        assert_eq!(u64s(&tree["/soc/test@100000/reg"]), [0x10_0000, 0x1000]);
+        let syscon = cells(&tree["/soc/test@100000/phandle"]);
+        assert_eq!(syscon, [2], "after the one interrupt controller");
+        assert_eq!(cells(&tree["/poweroff/regmap"]), syscon);
+        assert_eq!(cells(&tree["/poweroff/value"]), [0x5555]);
+        assert_eq!(cells(&tree["/reboot/regmap"]), syscon);
+        assert_eq!(cells(&tree["/reboot/value"]), [0x7777]);
+    }
+
+    #[test]
+    fn four_harts() {
+        let tree = parse(&build(&config(4)).unwrap());
+        for hart in 0..4u32 {
+            let cpu = format!("/cpus/cpu@{hart}");
+            assert_eq!(cells(&tree[&format!("{cpu}/reg")]), [hart]);
+            assert_eq!(string(&tree[&format!("{cpu}/status")]), "okay");
+            assert_eq!(cells(&tree[&format!("{cpu}/interrupt-controller/phandle")]), [hart + 1]);
+        }
+        assert!(!tree.keys().any(|k| k.starts_with("/cpus/cpu@4")));
+        assert_eq!(
+            cells(&tree["/soc/clint@2000000/interrupts-extended"]),
+            [1, 3, 1, 7, 2, 3, 2, 7, 3, 3, 3, 7, 4, 3, 4, 7],
+            "each hart's software (3) and timer (7) interrupt, through its controller's phandle"
+        );
+        let syscon = cells(&tree["/soc/test@100000/phandle"]);
+        assert_eq!(syscon, [5]);
+        assert_eq!(cells(&tree["/poweroff/regmap"]), syscon);
+        // Every phandle is unique.
+        let mut phandles: Vec<_> =
+            tree.iter().filter(|(k, _)| k.ends_with("/phandle")).map(|(_, v)| cells(v)).collect();
+        let count = phandles.len();
+        phandles.sort();
+        phandles.dedup();
+        assert_eq!(phandles.len(), count);
+    }
+
+    #[test]
+    fn bootargs_go_to_chosen() {
+        let tree = parse(&build(&FdtConfig { bootargs: Some("console=ttyS0 quiet".into()), ..config(1) }).unwrap());
+        assert_eq!(string(&tree["/chosen/bootargs"]), "console=ttyS0 quiet");
+    }
+}

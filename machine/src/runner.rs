@@ -33,8 +33,11 @@ pub enum StopReason {
         hart: usize,
         /// The handler address it cannot fetch.
         pc: u64,
-        /// The trap that sent it there.
+        /// The fetch fault taken there.
         cause: Cause,
+        /// The trap before it, which sent the hart to the handler, and the
+        /// address it was raised at.
+        origin: Option<(Cause, u64)>,
     },
     /// Every hart waits in `wfi` and nothing can ever interrupt any of them.
     Deadlock,
@@ -216,7 +219,9 @@ impl Machine {
                 Exit::ExitRequested => {
                     hart.control().take_exit_request();
                 }
-                Exit::TrapLoop { pc, cause } => return Some(StopReason::TrapLoop { hart: index, pc, cause }),
+                Exit::TrapLoop { pc, cause, origin } => {
+                    return Some(StopReason::TrapLoop { hart: index, pc, cause, origin });
+                }
             }
         }
         None

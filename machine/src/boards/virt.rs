@@ -83,6 +83,24 @@ pub enum BuildError {
     /// The device tree does not fit in RAM.
     #[error("the device tree does not fit in RAM")]
     DeviceTreeTooLarge,
+    /// Two of firmware, kernel and device tree claim the same RAM (QEMU
+    /// refuses this too): with little RAM, the device tree, which goes at the
+    /// highest 2 MiB boundary below the end of RAM, lands on the image.
+    #[error(
+        "the {first} at [{:#x}, {:#x}) and the {second} at [{:#x}, {:#x}) overlap in RAM: \
+         give the machine more RAM, or load the images at other addresses",
+        .first_range.0, .first_range.1, .second_range.0, .second_range.1
+    )]
+    ImagesOverlap {
+        /// What lies lower: "firmware", "kernel" or "device tree".
+        first: &'static str,
+        /// Its `[start, end)`.
+        first_range: (u64, u64),
+        /// What it overlaps.
+        second: &'static str,
+        /// Its `[start, end)`.
+        second_range: (u64, u64),
+    },
     /// A board bug: two windows overlap.
     #[error(transparent)]
     Overlap(#[from] OverlapError),
@@ -173,12 +191,18 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
     let cycles_per_tick = (config.cpu_frequency / TIMEBASE_FREQUENCY).max(1);
     let aclint = Arc::new(Aclint::new(controls.clone(), cycles_per_tick));
 
+    // Everything put in RAM, to check that nothing overwrote anything else.
+    let mut placed: Vec<(&'static str, (u64, u64))> = Vec::new();
     let (start, next_stage, loaded) = match (&config.firmware, &config.kernel) {
         (Some(firmware), kernel) => {
             let fw = loader::load_image(&ram, firmware, RAM_BASE).map_err(BuildError::Firmware)?;
+            placed.extend(fw.segments.iter().map(|&segment| ("firmware", segment)));
             let next = match kernel {
                 Some(image) => {
-                    loader::load_image(&ram, image, KERNEL_BASE_WITH_FIRMWARE).map_err(BuildError::Kernel)?.entry
+                    let image =
+                        loader::load_image(&ram, image, KERNEL_BASE_WITH_FIRMWARE).map_err(BuildError::Kernel)?;
+                    placed.extend(image.segments.iter().map(|&segment| ("kernel", segment)));
+                    image.entry
                 }
                 None => KERNEL_BASE_WITH_FIRMWARE,
             };
@@ -186,6 +210,7 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
         }
         (None, Some(kernel)) => {
             let image = loader::load_image(&ram, kernel, RAM_BASE).map_err(BuildError::Kernel)?;
+            placed.extend(image.segments.iter().map(|&segment| ("kernel", segment)));
             (image.entry, 0, image)
         }
         (None, None) => return Err(BuildError::NothingToRun),
@@ -205,6 +230,8 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
     })
     .map_err(|e| BuildError::DeviceTree(e.to_string()))?;
     let fdt_addr = place_device_tree(config.ram_size, dtb.len() as u64).ok_or(BuildError::DeviceTreeTooLarge)?;
+    placed.push(("device tree", (fdt_addr, fdt_addr + dtb.len() as u64)));
+    check_disjoint(&mut placed)?;
     if !ram.write_bytes(fdt_addr - RAM_BASE, &dtb) {
         return Err(BuildError::DeviceTreeTooLarge);
     }
@@ -245,6 +272,18 @@ fn place_device_tree(ram_size: u64, fdt_size: u64) -> Option<u64> {
     (addr >= RAM_BASE).then_some(addr)
 }
 
+/// Fails if any two of `placed` overlap. The segments of one image never
+/// overlap each other (the loader checks), so a clash is between images.
+fn check_disjoint(placed: &mut [(&'static str, (u64, u64))]) -> Result<(), BuildError> {
+    placed.sort_by_key(|&(_, (start, _))| start);
+    match placed.windows(2).find(|pair| pair[0].1.1 > pair[1].1.0) {
+        Some(&[(first, first_range), (second, second_range)]) => {
+            Err(BuildError::ImagesOverlap { first, first_range, second, second_range })
+        }
+        _ => Ok(()),
+    }
+}
+
 fn watch_htif(
     bus: &mut SystemBus,
     image: &LoadedImage,
@@ -255,5 +294,194 @@ fn watch_htif(
     if let Some(tohost) = image.tohost {
         let htif = Arc::new(Htif::new(tohost, image.fromhost, ram.clone(), console.clone(), stop.clone()));
         bus.watch(tohost, 8, htif);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polyhart_iss::decode::{Disassembly, decode};
+    use polyhart_iss::{AccessContext, Bus};
+
+    use super::*;
+    use crate::runner::StopReason;
+
+    const CTX: AccessContext = AccessContext { hart_id: 0, cycle: 0 };
+    const HELLO: &[u8] = include_bytes!("../../../tests/guest/hello.elf");
+    const HTIF: &[u8] = include_bytes!("../../../tests/guest/htif.elf");
+
+    fn kernel(image: &[u8]) -> VirtConfig {
+        VirtConfig { kernel: Some(image.to_vec()), console: Some(Box::new(std::io::sink())), ..VirtConfig::default() }
+    }
+
+    fn word(bytes: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+    }
+
+    #[test]
+    fn reset_rom_code_is_qemus() {
+        let rom = reset_rom(0x8000_0000, 0x87e0_0000, 0);
+        let code: Vec<String> = rom[..24]
+            .chunks(4)
+            .enumerate()
+            .map(|(i, w)| {
+                let raw = u32::from_le_bytes(w.try_into().unwrap());
+                Disassembly::new(decode(raw), MROM_BASE + 4 * i as u64).to_string()
+            })
+            .collect();
+        assert_eq!(
+            code,
+            [
+                "auipc t0, 0x0",
+                "addi a2, t0, 40",
+                "csrrs a0, mhartid, zero",
+                "ld a1, 32(t0)",
+                "ld t0, 24(t0)",
+                "jalr zero, 0(t0)"
+            ]
+        );
+        // The words of QEMU's hw/riscv/boot.c reset_vec for RV64.
+        let words: Vec<u32> = rom[..24].chunks(4).map(|w| u32::from_le_bytes(w.try_into().unwrap())).collect();
+        assert_eq!(words, [0x0000_0297, 0x0282_8613, 0xf140_2573, 0x0202_b583, 0x0182_b283, 0x0002_8067]);
+    }
+
+    #[test]
+    fn reset_rom_data_follows_the_code() {
+        let rom = reset_rom(0x8000_1234, 0x87e0_0000, 0x8020_0000);
+        assert_eq!(rom.len(), 24 + 8 * 8);
+        assert_eq!(word(&rom, 24), 0x8000_1234, "start address, loaded by `ld t0, 24(t0)`");
+        assert_eq!(word(&rom, 32), 0x87e0_0000, "device tree, loaded by `ld a1, 32(t0)`");
+        // fw_dynamic_info at 40, a2's value.
+        assert_eq!(word(&rom, 40), 0x4942_534f, "magic \"OSBI\"");
+        assert_eq!(word(&rom, 48), 2, "version");
+        assert_eq!(word(&rom, 56), 0x8020_0000, "next_addr");
+        assert_eq!(word(&rom, 64), 1, "next_mode: S");
+        assert_eq!((word(&rom, 72), word(&rom, 80)), (0, 0), "options, boot_hart");
+    }
+
+    #[test]
+    fn the_device_tree_goes_where_qemu_puts_it() {
+        assert_eq!(place_device_tree(128 << 20, 0x1000), Some(0x87e0_0000));
+        assert_eq!(place_device_tree(128 << 20, 2 << 20), Some(0x87e0_0000), "exactly 2 MiB still fits");
+        assert_eq!(place_device_tree(128 << 20, (2 << 20) + 1), Some(0x87c0_0000));
+        assert_eq!(place_device_tree(256 << 20, 0x1000), Some(0x8fe0_0000));
+        // Below 3 GiB however much RAM there is.
+        assert_eq!(place_device_tree(4 << 30, 0x1000), Some(0xbfe0_0000));
+        assert_eq!(place_device_tree(1 << 20, 0x1000), Some(RAM_BASE));
+        assert_eq!(place_device_tree(0x1000, 0x2000), None);
+    }
+
+    #[test]
+    fn a_built_machine_boots_from_the_reset_rom() {
+        let machine = build(kernel(HELLO)).unwrap();
+        let bus = machine.bus();
+        assert!(machine.harts().iter().all(|h| h.state.pc == MROM_BASE));
+        assert_eq!(bus.read(&CTX, MROM_BASE, 4), Ok(0x0000_0297));
+        assert_eq!(bus.read(&CTX, MROM_BASE + 24, 8), Ok(RAM_BASE), "hello.elf's entry");
+        assert_eq!(bus.read(&CTX, MROM_BASE + 32, 8), Ok(0x87e0_0000));
+        assert_eq!(bus.read(&CTX, MROM_BASE + 56, 8), Ok(0), "no next stage without firmware");
+        assert_eq!(bus.read(&CTX, 0x87e0_0000, 4), Ok(0xedfe_0dd0), "the FDT magic, big-endian in memory");
+        assert!(bus.fetch(&CTX, MROM_BASE).is_ok());
+        assert_eq!(bus.read(&CTX, UART_BASE + 5, 1), Ok(0x60), "UART LSR");
+        assert!(bus.read(&CTX, CLINT_BASE + aclint::MTIME, 8).is_ok());
+        assert_eq!(bus.read(&CTX, TEST_BASE, 4), Ok(0));
+        assert_eq!(bus.read(&CTX, 0x0, 4), Err(polyhart_iss::BusError::Unmapped(0)));
+    }
+
+    #[test]
+    fn every_hart_gets_the_same_rom_and_its_own_control() {
+        let machine = build(VirtConfig { harts: 4, ..kernel(HELLO) }).unwrap();
+        assert_eq!(machine.harts().len(), 4);
+        assert!(machine.harts().iter().all(|h| h.state.pc == MROM_BASE));
+        let dtb_addr = machine.bus().read(&CTX, MROM_BASE + 32, 8).unwrap();
+        let mut dtb = vec![0; 4096];
+        assert!(machine.bus().ram().read_bytes(dtb_addr - RAM_BASE, &mut dtb));
+        let found = |needle: &[u8]| dtb.windows(needle.len()).any(|w| w == needle);
+        assert!(found(b"cpu@3") && !found(b"cpu@4"));
+    }
+
+    #[test]
+    fn with_firmware_the_kernel_goes_at_2_mib() {
+        // A raw "firmware" and a raw kernel: both are loaded as given.
+        let firmware = vec![0x13, 0, 0, 0];
+        let image = vec![0x6f, 0, 0, 0];
+        let machine = build(VirtConfig {
+            firmware: Some(firmware),
+            kernel: Some(image),
+            console: Some(Box::new(std::io::sink())),
+            ..VirtConfig::default()
+        })
+        .unwrap();
+        let bus = machine.bus();
+        assert_eq!(bus.read(&CTX, MROM_BASE + 24, 8), Ok(RAM_BASE), "the firmware starts");
+        assert_eq!(bus.read(&CTX, MROM_BASE + 56, 8), Ok(KERNEL_BASE_WITH_FIRMWARE), "fw_dynamic next_addr");
+        assert_eq!(bus.read(&CTX, RAM_BASE, 4), Ok(0x13));
+        assert_eq!(bus.read(&CTX, KERNEL_BASE_WITH_FIRMWARE, 4), Ok(0x6f));
+    }
+
+    #[test]
+    fn htif_is_watched_only_when_the_elf_has_tohost() {
+        let mut machine = build(kernel(HTIF)).unwrap();
+        assert_eq!(machine.run(Some(1_000_000)), StopReason::Exit(13));
+    }
+
+    #[test]
+    fn hart_counts_outside_the_board_are_refused() {
+        for harts in [0, MAX_HARTS + 1, usize::MAX] {
+            let error = build(VirtConfig { harts, ..kernel(HELLO) }).unwrap_err();
+            assert!(matches!(error, BuildError::HartCount(n) if n == harts), "{harts}: {error:?}");
+        }
+        assert_eq!(BuildError::HartCount(0).to_string(), "0 harts requested: the virt board supports 1 to 512");
+        assert!(build(VirtConfig { harts: MAX_HARTS, ..kernel(HELLO) }).is_ok());
+    }
+
+    #[test]
+    fn nothing_to_run_is_refused() {
+        let error = build(VirtConfig { console: Some(Box::new(std::io::sink())), ..VirtConfig::default() });
+        assert!(matches!(error, Err(BuildError::NothingToRun)), "{error:?}");
+    }
+
+    #[test]
+    fn ram_sizes_that_are_not_whole_pages_are_refused() {
+        for ram_size in [0, 4095, (128 << 20) + 1, (128 << 20) + 2048] {
+            let error = build(VirtConfig { ram_size, ..kernel(HELLO) }).unwrap_err();
+            assert!(
+                matches!(error, BuildError::Memory(MemoryError::BadSize(n)) if n == ram_size),
+                "{ram_size}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn images_that_do_not_fit_are_refused() {
+        let error = build(VirtConfig { ram_size: 4096, ..kernel(HELLO) }).unwrap_err();
+        assert!(matches!(error, BuildError::Kernel(LoadError::OutsideRam { .. })), "{error:?}");
+        let error = build(VirtConfig { firmware: Some(b"\x7fELF".to_vec()), ..kernel(HELLO) }).unwrap_err();
+        assert!(matches!(error, BuildError::Firmware(LoadError::Malformed(_))), "{error:?}");
+    }
+
+    /// With 2 MiB of RAM or less, QEMU's placement puts the device tree at
+    /// the start of RAM, on top of the kernel: refused, as QEMU does.
+    #[test]
+    fn a_device_tree_on_top_of_the_kernel_is_refused() {
+        let error = build(VirtConfig { ram_size: 2 << 20, ..kernel(HELLO) }).unwrap_err();
+        let BuildError::ImagesOverlap { first, first_range, second, second_range } = error else { panic!("{error:?}") };
+        assert_eq!((first, second), ("kernel", "device tree"));
+        assert_eq!(first_range.0, RAM_BASE);
+        assert_eq!(second_range.0, RAM_BASE);
+        // With room above the kernel it runs.
+        let mut machine = build(VirtConfig { ram_size: 3 << 20, ..kernel(HELLO) }).unwrap();
+        assert_eq!(machine.run(Some(1_000_000)), StopReason::Exit(0));
+    }
+
+    #[test]
+    fn a_kernel_on_top_of_the_firmware_is_refused() {
+        let firmware = vec![0x13; (2 << 20) + 8];
+        let error = build(VirtConfig { firmware: Some(firmware), ..kernel(&[0x6f, 0, 0, 0]) }).unwrap_err();
+        assert!(matches!(error, BuildError::ImagesOverlap { first: "firmware", second: "kernel", .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "the firmware at [0x80000000, 0x80200008) and the kernel at [0x80200000, 0x80200004) overlap in RAM: \
+             give the machine more RAM, or load the images at other addresses"
+        );
     }
 }

@@ -158,3 +158,209 @@ impl Device for Aclint {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSIP: u64 = Interrupt::MachineSoftware.mask();
+    const MTIP: u64 = Interrupt::MachineTimer.mask();
+
+    fn at(cycle: u64) -> AccessContext {
+        AccessContext { hart_id: 0, cycle }
+    }
+
+    fn clint(harts: usize, cycles_per_tick: u64) -> (Aclint, Vec<Arc<HartControl>>) {
+        let controls: Vec<_> = (0..harts).map(|_| Arc::new(HartControl::new())).collect();
+        (Aclint::new(controls.clone(), cycles_per_tick), controls)
+    }
+
+    fn refused(offset: u64, size: u8) -> DeviceError {
+        DeviceError::NoRegister { offset, size }
+    }
+
+    fn mtimecmp(hart: u64) -> u64 {
+        MTIMECMP_BASE + 8 * hart
+    }
+
+    #[test]
+    fn msip_drives_the_software_interrupt_of_its_own_hart() {
+        let (clint, harts) = clint(3, 1);
+        clint.write(&at(0), MSIP_BASE + 4, 4, 1).unwrap();
+        assert_eq!(harts[1].lines(), MSIP);
+        assert_eq!(harts[0].lines() | harts[2].lines(), 0, "other harts untouched");
+        assert_eq!(clint.read(&at(0), MSIP_BASE + 4, 4), Ok(1));
+        assert_eq!(clint.read(&at(0), MSIP_BASE, 4), Ok(0));
+        // Only bit 0 is writable.
+        clint.write(&at(0), MSIP_BASE + 8, 4, 0xffff_fffe).unwrap();
+        assert_eq!(harts[2].lines(), 0);
+        clint.write(&at(0), MSIP_BASE + 4, 4, 0).unwrap();
+        assert_eq!(harts[1].lines(), 0);
+        assert_eq!(clint.read(&at(0), MSIP_BASE + 4, 4), Ok(0));
+    }
+
+    #[test]
+    fn msip_beyond_the_last_hart_or_of_the_wrong_size_is_refused() {
+        let (clint, harts) = clint(2, 1);
+        assert_eq!(clint.write(&at(0), MSIP_BASE + 8, 4, 1), Err(refused(8, 4)));
+        assert_eq!(clint.read(&at(0), MSIP_BASE + 8, 4), Err(refused(8, 4)));
+        assert_eq!(clint.write(&at(0), MSIP_BASE, 8, 1), Err(refused(0, 8)));
+        assert_eq!(clint.write(&at(0), MSIP_BASE, 1, 1), Err(refused(0, 1)));
+        assert_eq!(clint.write(&at(0), MSIP_BASE + 2, 4, 1), Err(refused(2, 4)));
+        assert_eq!(clint.read(&at(0), MSIP_BASE, 2), Err(refused(0, 2)));
+        assert_eq!(clint.read(&at(0), MSIP_BASE + 1, 4), Err(refused(1, 4)));
+        assert!(harts.iter().all(|h| h.lines() == 0));
+    }
+
+    #[test]
+    fn mtime_follows_the_cycle_count() {
+        let (clint, _) = clint(1, 100);
+        for (cycle, mtime) in [(0, 0), (99, 0), (100, 1), (250, 2), (1_000_000, 10_000)] {
+            assert_eq!(clint.read(&at(cycle), MTIME, 8), Ok(mtime), "cycle {cycle}");
+            assert_eq!(clint.mtime(&at(cycle)), mtime);
+            assert_eq!(clint.mtime_at(cycle), mtime);
+        }
+        let cycle = (0x1_0000_0002 * 100) + 7;
+        assert_eq!(clint.read(&at(cycle), MTIME, 4), Ok(2), "low half");
+        assert_eq!(clint.read(&at(cycle), MTIME + 4, 4), Ok(1), "high half");
+    }
+
+    #[test]
+    fn zero_cycles_per_tick_means_one() {
+        let (clint, _) = clint(1, 0);
+        assert_eq!(clint.mtime_at(12345), 12345);
+    }
+
+    #[test]
+    fn writing_mtime_moves_it_and_time_keeps_running() {
+        let (clint, harts) = clint(2, 10);
+        clint.write(&at(55), MTIME, 8, 1000).unwrap();
+        assert_eq!(clint.mtime_at(55), 1000);
+        assert_eq!(clint.mtime_at(65), 1001);
+        assert!(harts.iter().all(|h| h.take_exit_request()), "every hart recomputes its deadline");
+        // Half writes keep the other half.
+        clint.write(&at(55), MTIME + 4, 4, 0xabcd).unwrap();
+        assert_eq!(clint.mtime_at(55), 0xabcd_0000_03e8);
+        clint.write(&at(55), MTIME, 4, 0x10).unwrap();
+        assert_eq!(clint.mtime_at(55), 0xabcd_0000_0010);
+        // Going back in time works too (the offset wraps).
+        clint.write(&at(1_000_000), MTIME, 8, 5).unwrap();
+        assert_eq!(clint.mtime_at(1_000_000), 5);
+        assert_eq!(clint.mtime_at(1_000_020), 7);
+    }
+
+    #[test]
+    fn mtimecmp_full_and_half_writes() {
+        let (clint, _) = clint(2, 1);
+        clint.write(&at(0), mtimecmp(1), 8, 0x1122_3344_5566_7788).unwrap();
+        assert_eq!(clint.read(&at(0), mtimecmp(1), 8), Ok(0x1122_3344_5566_7788));
+        assert_eq!(clint.read(&at(0), mtimecmp(1), 4), Ok(0x5566_7788));
+        assert_eq!(clint.read(&at(0), mtimecmp(1) + 4, 4), Ok(0x1122_3344));
+        assert_eq!(clint.read(&at(0), mtimecmp(0), 8), Ok(0), "hart 0's compare is separate");
+        clint.write(&at(0), mtimecmp(1), 4, 0xdead_beef).unwrap();
+        assert_eq!(clint.read(&at(0), mtimecmp(1), 8), Ok(0x1122_3344_dead_beef));
+        clint.write(&at(0), mtimecmp(1) + 4, 4, 0xffff_ffff_0000_0001).unwrap();
+        assert_eq!(clint.read(&at(0), mtimecmp(1), 8), Ok(0x0000_0001_dead_beef), "upper bits of value ignored");
+    }
+
+    #[test]
+    fn mtimecmp_write_raises_or_lowers_mtip_at_once() {
+        let (clint, harts) = clint(2, 1);
+        clint.write(&at(100), mtimecmp(1), 8, 100).unwrap();
+        assert_eq!(harts[1].lines(), MTIP, "due now");
+        assert!(harts[1].take_exit_request());
+        assert_eq!(harts[0].lines(), 0);
+        assert!(!harts[0].exit_requested());
+        clint.write(&at(100), mtimecmp(1), 8, u64::MAX).unwrap();
+        assert_eq!(harts[1].lines(), 0, "pushed into the future");
+        assert!(harts[1].take_exit_request(), "the hart's budget must be recomputed");
+    }
+
+    #[test]
+    fn sync_timer_counts_the_exact_cycles_to_the_deadline() {
+        let (clint, harts) = clint(1, 100);
+        clint.write(&at(0), mtimecmp(0), 8, 5).unwrap();
+        // mtime reaches 5 at cycle 500.
+        for cycle in [0, 1, 99, 100, 250, 299, 300, 401, 499] {
+            assert_eq!(clint.sync_timer(0, cycle), Some(500 - cycle), "cycle {cycle}");
+            assert_eq!(harts[0].lines(), 0, "cycle {cycle}");
+        }
+        for cycle in [500, 501, 599, 10_000] {
+            assert_eq!(clint.sync_timer(0, cycle), None, "cycle {cycle}");
+            assert_eq!(harts[0].lines(), MTIP, "cycle {cycle}");
+        }
+        // Lowered again when the compare moves on.
+        clint.write(&at(500), mtimecmp(0), 8, 7).unwrap();
+        assert_eq!(harts[0].lines(), 0);
+        assert_eq!(clint.sync_timer(0, 500), Some(200));
+        assert_eq!(harts[0].lines(), 0);
+    }
+
+    #[test]
+    fn sync_timer_sees_mtime_writes() {
+        let (clint, harts) = clint(1, 10);
+        clint.write(&at(0), mtimecmp(0), 8, 1000).unwrap();
+        assert_eq!(clint.sync_timer(0, 0), Some(10_000));
+        clint.write(&at(0), MTIME, 8, 990).unwrap();
+        assert_eq!(clint.sync_timer(0, 3), Some(97));
+        clint.write(&at(3), MTIME, 8, 2000).unwrap();
+        assert_eq!(clint.sync_timer(0, 3), None);
+        assert_eq!(harts[0].lines(), MTIP);
+    }
+
+    #[test]
+    fn sync_timer_does_not_overflow_for_far_deadlines() {
+        let (clint, _) = clint(1, 100);
+        clint.write(&at(0), mtimecmp(0), 8, u64::MAX).unwrap();
+        assert_eq!(clint.sync_timer(0, 0), Some(u64::MAX));
+    }
+
+    #[test]
+    fn an_unarmed_timer_never_fires() {
+        let (clint, harts) = clint(2, 1);
+        for cycle in [0, 1, u64::MAX] {
+            assert_eq!(clint.sync_timer(0, cycle), None);
+            assert_eq!(clint.sync_timer(1, cycle), None);
+        }
+        assert!(harts.iter().all(|h| h.lines() == 0), "compare 0 is not a deadline until written");
+        // Arming hart 1 leaves hart 0 unarmed.
+        clint.write(&at(0), mtimecmp(1), 8, 0).unwrap();
+        assert_eq!(harts[1].lines(), MTIP);
+        assert_eq!(clint.sync_timer(0, 1000), None);
+        assert_eq!(harts[0].lines(), 0);
+    }
+
+    #[test]
+    fn timer_and_software_interrupts_are_independent() {
+        let (clint, harts) = clint(1, 1);
+        clint.write(&at(0), MSIP_BASE, 4, 1).unwrap();
+        clint.write(&at(10), mtimecmp(0), 8, 10).unwrap();
+        assert_eq!(harts[0].lines(), MSIP | MTIP);
+        clint.write(&at(10), MSIP_BASE, 4, 0).unwrap();
+        assert_eq!(harts[0].lines(), MTIP);
+        assert_eq!(clint.read(&at(10), MSIP_BASE, 4), Ok(0), "msip reads its own bit, not MTIP");
+    }
+
+    #[test]
+    fn bad_sizes_and_offsets_are_refused() {
+        let (clint, harts) = clint(2, 1);
+        for (offset, size) in [
+            (mtimecmp(0), 2),
+            (mtimecmp(0), 1),
+            (mtimecmp(0) + 2, 4),
+            (mtimecmp(0) + 4, 8),
+            (mtimecmp(2), 8),
+            (MTIME, 2),
+            (MTIME + 4, 8),
+            (MTIME + 1, 1),
+            (0x8000, 4),
+            (SIZE - 4, 4),
+        ] {
+            assert_eq!(clint.read(&at(0), offset, size), Err(refused(offset, size)), "read {offset:#x}/{size}");
+            assert_eq!(clint.write(&at(0), offset, size, 1), Err(refused(offset, size)), "write {offset:#x}/{size}");
+        }
+        assert_eq!(clint.read(&at(0), mtimecmp(0), 8), Ok(0), "refused writes changed nothing");
+        assert_eq!(clint.read(&at(0), MTIME, 8), Ok(0));
+        assert!(harts.iter().all(|h| h.lines() == 0 && !h.exit_requested()));
+    }
+}

@@ -46,3 +46,86 @@ impl Device for TestFinisher {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use polyhart_iss::HartControl;
+
+    use super::*;
+
+    const CTX: AccessContext = AccessContext { hart_id: 0, cycle: 0 };
+
+    fn finisher() -> (TestFinisher, Arc<StopSignal>, Arc<HartControl>) {
+        let hart = Arc::new(HartControl::new());
+        let stop = Arc::new(StopSignal::new(vec![hart.clone()]));
+        (TestFinisher::new(stop.clone()), stop, hart)
+    }
+
+    fn stop_for(value: u64) -> Option<StopReason> {
+        let (finisher, stop, _) = finisher();
+        finisher.write(&CTX, 0, 4, value).expect("a 32-bit write at offset 0 is accepted");
+        stop.reason()
+    }
+
+    #[test]
+    fn pass_fail_and_reset() {
+        assert_eq!(stop_for(0x5555), Some(StopReason::Exit(0)));
+        assert_eq!(stop_for(42 << 16 | 0x3333), Some(StopReason::Exit(42)));
+        assert_eq!(stop_for(0xffff << 16 | 0x3333), Some(StopReason::Exit(0xffff)));
+        assert_eq!(stop_for(0x3333), Some(StopReason::Exit(0)), "fail with code 0");
+        assert_eq!(stop_for(0x7777), Some(StopReason::Reset));
+    }
+
+    #[test]
+    fn the_code_is_bits_31_to_16() {
+        // A 32-bit register: bits above 31 never reach it.
+        assert_eq!(stop_for(0x1_0005_3333), Some(StopReason::Exit(5)));
+    }
+
+    #[test]
+    fn a_stop_request_asks_the_harts_to_leave_their_blocks() {
+        let (finisher, _, hart) = finisher();
+        assert!(!hart.exit_requested());
+        finisher.write(&CTX, 0, 4, 0x5555).unwrap();
+        assert!(hart.exit_requested());
+    }
+
+    #[test]
+    fn other_values_are_ignored() {
+        for value in [0, 1, 0x4444, 0x5556, 0x3334, 0x7778, 0x5555_0000, 0xffff_ffff] {
+            let (finisher, stop, hart) = finisher();
+            assert_eq!(finisher.write(&CTX, 0, 4, value), Ok(()), "{value:#x}");
+            assert_eq!(stop.reason(), None, "{value:#x}");
+            assert!(!hart.exit_requested());
+        }
+    }
+
+    #[test]
+    fn the_first_request_wins() {
+        let (finisher, stop, _) = finisher();
+        finisher.write(&CTX, 0, 4, 3 << 16 | 0x3333).unwrap();
+        finisher.write(&CTX, 0, 4, 0x5555).unwrap();
+        finisher.write(&CTX, 0, 4, 0x7777).unwrap();
+        assert_eq!(stop.reason(), Some(StopReason::Exit(3)));
+        stop.request(StopReason::Stopped);
+        assert_eq!(stop.reason(), Some(StopReason::Exit(3)));
+    }
+
+    #[test]
+    fn reads_give_zero() {
+        let (finisher, stop, _) = finisher();
+        assert_eq!(finisher.read(&CTX, 0, 4), Ok(0));
+        assert_eq!(stop.reason(), None);
+    }
+
+    #[test]
+    fn other_sizes_and_offsets_are_refused() {
+        let (finisher, stop, _) = finisher();
+        for (offset, size) in [(0, 1), (0, 2), (0, 8), (4, 4), (2, 4), (0xffc, 4)] {
+            let refused = Err(DeviceError::NoRegister { offset, size });
+            assert_eq!(finisher.write(&CTX, offset, size, 0x5555), refused, "write {offset:#x}/{size}");
+            assert_eq!(finisher.read(&CTX, offset, size), refused.map(|()| 0), "read {offset:#x}/{size}");
+        }
+        assert_eq!(stop.reason(), None, "no refused write stopped the machine");
+    }
+}

@@ -168,3 +168,196 @@ impl<L: InterruptLine> Device for Uart<L> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::Captured;
+
+    const CTX: AccessContext = AccessContext { hart_id: 0, cycle: 0 };
+
+    /// An interrupt line that remembers every level it was driven to.
+    #[derive(Clone, Default)]
+    struct RecordingLine(Arc<Mutex<Vec<bool>>>);
+
+    impl RecordingLine {
+        fn level(&self) -> bool {
+            self.0.lock().unwrap().last().copied().unwrap_or(false)
+        }
+    }
+
+    impl InterruptLine for RecordingLine {
+        fn set(&self, level: bool) {
+            self.0.lock().unwrap().push(level);
+        }
+    }
+
+    fn uart() -> (Uart<RecordingLine>, Captured, RecordingLine) {
+        let (console, captured) = Captured::console();
+        let line = RecordingLine::default();
+        (Uart::new(console, line.clone()), captured, line)
+    }
+
+    fn read(uart: &Uart<RecordingLine>, offset: u64) -> u8 {
+        let value = uart.read(&CTX, offset, 1).expect("register exists");
+        u8::try_from(value).expect("UART registers are 8 bits wide")
+    }
+
+    fn write(uart: &Uart<RecordingLine>, offset: u64, value: u8) {
+        uart.write(&CTX, offset, 1, u64::from(value)).expect("register exists");
+    }
+
+    #[test]
+    fn thr_bytes_reach_the_console() {
+        let (uart, captured, _) = uart();
+        for &b in b"hi\n" {
+            write(&uart, RBR_THR_DLL, b);
+        }
+        // Only the low byte of a wider value is transmitted.
+        uart.write(&CTX, RBR_THR_DLL, 4, 0x1234_5621).unwrap();
+        assert_eq!(captured.bytes(), b"hi\n!");
+    }
+
+    #[test]
+    fn lsr_shows_an_idle_transmitter_and_received_data() {
+        let (uart, _, _) = uart();
+        assert_eq!(read(&uart, LSR), 0x60, "THRE | TEMT, no data");
+        uart.receive(b"xy");
+        assert!(uart.has_input());
+        assert_eq!(read(&uart, LSR), 0x61, "data ready");
+        assert_eq!(read(&uart, RBR_THR_DLL), b'x');
+        assert_eq!(read(&uart, LSR), 0x61, "one byte still waits");
+        assert_eq!(read(&uart, RBR_THR_DLL), b'y');
+        assert_eq!(read(&uart, LSR), 0x60);
+        assert!(!uart.has_input());
+    }
+
+    #[test]
+    fn rbr_returns_received_bytes_in_order_then_zero() {
+        let (uart, _, _) = uart();
+        uart.receive(b"ab");
+        uart.receive(b"c");
+        let got: Vec<u8> = (0..3).map(|_| read(&uart, RBR_THR_DLL)).collect();
+        assert_eq!(got, b"abc");
+        assert_eq!(read(&uart, RBR_THR_DLL), 0, "empty FIFO reads 0");
+    }
+
+    #[test]
+    fn fifo_reset_drops_received_bytes() {
+        let (uart, _, _) = uart();
+        uart.receive(b"stale");
+        write(&uart, IIR_FCR, 0x01);
+        assert!(uart.has_input(), "enabling the FIFO alone keeps the bytes");
+        write(&uart, IIR_FCR, 0x03);
+        assert!(!uart.has_input());
+        assert_eq!(read(&uart, LSR) & LSR_DATA_READY, 0);
+    }
+
+    #[test]
+    fn divisor_latch_reads_back_and_hides_thr_and_ier() {
+        let (uart, captured, _) = uart();
+        write(&uart, IER_DLM, 0x05);
+        write(&uart, LCR, 0x83);
+        write(&uart, RBR_THR_DLL, 0x0c);
+        write(&uart, IER_DLM, 0x01);
+        assert_eq!(read(&uart, RBR_THR_DLL), 0x0c);
+        assert_eq!(read(&uart, IER_DLM), 0x01);
+        assert_eq!(read(&uart, LCR), 0x83);
+        write(&uart, LCR, 0x03);
+        assert_eq!(read(&uart, IER_DLM), 0x05, "IER kept its value under the latch");
+        assert!(captured.bytes().is_empty(), "a divisor write is not a transmitted byte");
+        uart.receive(b"z");
+        assert_eq!(read(&uart, RBR_THR_DLL), b'z');
+        write(&uart, LCR, 0x83);
+        assert_eq!(read(&uart, RBR_THR_DLL), 0x0c, "the latch survives DLAB going off and on");
+    }
+
+    #[test]
+    fn iir_with_no_interrupt_and_with_the_fifo() {
+        let (uart, _, line) = uart();
+        assert_eq!(read(&uart, IIR_FCR), 0x01);
+        write(&uart, IIR_FCR, 0x07);
+        assert_eq!(read(&uart, IIR_FCR), 0xc1);
+        // Data waits but its interrupt is disabled.
+        uart.receive(b"q");
+        assert_eq!(read(&uart, IIR_FCR), 0xc1);
+        assert!(!line.level());
+    }
+
+    #[test]
+    fn thr_empty_interrupt_is_raised_by_enabling_it_and_cleared_by_reading_iir() {
+        let (uart, _, line) = uart();
+        write(&uart, IER_DLM, IER_THR_EMPTY);
+        assert!(line.level(), "line raised when the interrupt is enabled");
+        assert_eq!(read(&uart, IIR_FCR), 0x02);
+        assert!(!line.level(), "reading IIR acknowledged it");
+        assert_eq!(read(&uart, IIR_FCR), 0x01);
+        // Each transmitted byte empties the transmitter again.
+        write(&uart, RBR_THR_DLL, b'.');
+        assert!(line.level());
+        assert_eq!(read(&uart, IIR_FCR), 0x02);
+        assert_eq!(read(&uart, IIR_FCR), 0x01);
+        // Disabling it lowers the line even with an interrupt owed.
+        write(&uart, RBR_THR_DLL, b'.');
+        assert!(line.level());
+        write(&uart, IER_DLM, 0);
+        assert!(!line.level());
+        assert_eq!(read(&uart, IIR_FCR), 0x01);
+    }
+
+    #[test]
+    fn received_data_interrupt_lasts_until_the_fifo_is_empty() {
+        let (uart, _, line) = uart();
+        write(&uart, IER_DLM, IER_RECEIVED);
+        assert!(!line.level());
+        assert_eq!(read(&uart, IIR_FCR), 0x01);
+        uart.receive(b"ok");
+        assert!(line.level());
+        assert_eq!(read(&uart, IIR_FCR), 0x04);
+        assert_eq!(read(&uart, IIR_FCR), 0x04, "reading IIR does not acknowledge received data");
+        read(&uart, RBR_THR_DLL);
+        assert!(line.level());
+        read(&uart, RBR_THR_DLL);
+        assert!(!line.level());
+        assert_eq!(read(&uart, IIR_FCR), 0x01);
+    }
+
+    #[test]
+    fn received_data_outranks_thr_empty() {
+        let (uart, _, line) = uart();
+        write(&uart, IER_DLM, IER_RECEIVED | IER_THR_EMPTY);
+        uart.receive(b"!");
+        assert_eq!(read(&uart, IIR_FCR), 0x04);
+        read(&uart, RBR_THR_DLL);
+        assert_eq!(read(&uart, IIR_FCR), 0x02, "the THR-empty interrupt was still owed");
+        assert!(!line.level());
+    }
+
+    #[test]
+    fn ier_mcr_msr_scr() {
+        let (uart, _, _) = uart();
+        write(&uart, IER_DLM, 0xff);
+        assert_eq!(read(&uart, IER_DLM), 0x0f, "only the four defined enables");
+        write(&uart, MCR, 0xff);
+        assert_eq!(read(&uart, MCR), 0x1f);
+        assert_eq!(read(&uart, MSR), 0xb0);
+        write(&uart, MSR, 0);
+        write(&uart, LSR, 0);
+        assert_eq!(read(&uart, MSR), 0xb0, "MSR is read-only");
+        assert_eq!(read(&uart, LSR), 0x60, "LSR is read-only");
+        for value in [0x00, 0x5a, 0xa5, 0xff] {
+            write(&uart, SCR, value);
+            assert_eq!(read(&uart, SCR), value);
+        }
+    }
+
+    #[test]
+    fn offsets_beyond_the_registers_are_refused() {
+        let (uart, captured, _) = uart();
+        for offset in [8, 9, 0x10, 0xff, u64::MAX] {
+            assert_eq!(uart.read(&CTX, offset, 1), Err(DeviceError::NoRegister { offset, size: 1 }));
+            assert_eq!(uart.write(&CTX, offset, 1, 0x41), Err(DeviceError::NoRegister { offset, size: 1 }));
+        }
+        assert!(captured.bytes().is_empty());
+    }
+}

@@ -1,0 +1,315 @@
+//! The `polyhart` command as a user runs it: guest output and exit statuses,
+//! and a one-line message with a non-zero status, never a panic or a hang,
+//! for every bad input.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Exit statuses the tool documents (src/main.rs).
+const STATUS_ERROR: i32 = 1;
+const STATUS_USAGE: i32 = 2;
+const STATUS_LIMIT: i32 = 124;
+const STATUS_STUCK: i32 = 125;
+
+/// Longer than any of these runs needs by far: past it the tool hangs.
+const HANG: Duration = Duration::from_secs(60);
+
+fn guest(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guest").join(name)
+}
+
+struct Outcome {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "status {}\n--- stdout\n{}\n--- stderr\n{}", self.status, self.stdout, self.stderr)
+    }
+}
+
+/// Runs `polyhart ARGS` with no input, killing it if it hangs.
+fn polyhart(args: &[&str]) -> Outcome {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_polyhart"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the polyhart binary starts");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            pipe.read_to_end(&mut text).expect("read the pipe");
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for polyhart") {
+            break status;
+        }
+        if started.elapsed() > HANG {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("polyhart {args:?} hung (killed after {HANG:?})");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let outcome = Outcome {
+        status: status.code().unwrap_or_else(|| panic!("polyhart {args:?} was killed by a signal: {status}")),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    assert!(!outcome.stderr.contains("panicked"), "polyhart {args:?} panicked: {outcome:?}");
+    assert_ne!(outcome.status, 101, "polyhart {args:?} panicked: {outcome:?}");
+    outcome
+}
+
+/// Checks that the tool refused with exactly one line, `polyhart: ...`,
+/// and returns that line.
+fn one_line_error(outcome: &Outcome, status: i32) -> &str {
+    assert_eq!(outcome.status, status, "{outcome:?}");
+    let lines: Vec<&str> = outcome.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line of explanation: {outcome:?}");
+    assert!(lines[0].starts_with("polyhart: "), "{outcome:?}");
+    lines[0]
+}
+
+/// A usage error from the argument parser: status 2, says what was wrong
+/// on its first line, and where to look for help.
+fn usage_error(outcome: &Outcome, complaint: &str) {
+    assert_eq!(outcome.status, STATUS_USAGE, "{outcome:?}");
+    let first = outcome.stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: ") && first.contains(complaint), "expected '{complaint}' in: {outcome:?}");
+    assert!(outcome.stderr.contains("--help"), "{outcome:?}");
+    assert!(outcome.stdout.is_empty(), "{outcome:?}");
+}
+
+/// A file under the system's temporary directory, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(what: &str, contents: &[u8]) -> TempFile {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("polyhart-cli-test-{}-{n}-{what}", std::process::id()));
+        std::fs::write(&path, contents).expect("write a temporary file");
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        std::fs::remove_file(&self.0).ok();
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+fn expected_output(name: &str) -> String {
+    std::fs::read_to_string(guest(&format!("{name}.expected"))).expect("committed expected output")
+}
+
+#[test]
+fn hello_prints_and_exits_0() {
+    let out = polyhart(&["run", "--kernel", path(&guest("hello.elf"))]);
+    assert_eq!(out.status, 0, "{out:?}");
+    assert_eq!(out.stdout, expected_output("hello"));
+    assert_eq!(out.stdout, "hello\n");
+    assert!(out.stderr.is_empty(), "{out:?}");
+}
+
+#[test]
+fn the_guest_exit_code_is_the_status() {
+    let out = polyhart(&["run", "--kernel", path(&guest("exit_code.elf"))]);
+    assert_eq!(out.status, 42, "{out:?}");
+    assert_eq!(out.stdout, expected_output("exit_code"));
+    assert!(out.stderr.is_empty(), "a guest's own failure is not the tool's: {out:?}");
+}
+
+#[test]
+fn htif_exit_is_the_status() {
+    let out = polyhart(&["run", "--kernel", path(&guest("htif.elf"))]);
+    assert_eq!(out.status, 13, "{out:?}");
+    assert_eq!(out.stdout, expected_output("htif"));
+}
+
+#[test]
+fn harts_option_runs_every_hart() {
+    let out = polyhart(&["run", "--kernel", path(&guest("multihart.elf")), "--harts", "4", "--stats"]);
+    assert_eq!(out.status, 0, "{out:?}");
+    assert_eq!(out.stdout, expected_output("multihart"));
+    for hart in 0..4 {
+        assert!(out.stderr.contains(&format!("hart {hart}: ")), "{out:?}");
+    }
+    assert!(!out.stderr.contains("hart 4: "), "{out:?}");
+}
+
+#[test]
+fn stats_go_to_stderr() {
+    let out = polyhart(&["run", "--kernel", path(&guest("hello.elf")), "--stats"]);
+    assert_eq!(out.status, 0, "{out:?}");
+    assert_eq!(out.stdout, "hello\n", "statistics stay out of the guest's output");
+    let hart0 = out.stderr.lines().find(|l| l.starts_with("hart 0: ")).unwrap_or_else(|| panic!("{out:?}"));
+    let count: u64 = hart0["hart 0: ".len()..]
+        .split_once(" instructions, ")
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("'hart 0: N instructions, ...' expected: {hart0}"));
+    assert!(count > 20, "hello runs more than a few instructions: {hart0}");
+    for what in ["blocks translated", "MIPS", "blocks executed", "jump cache hits", "traps"] {
+        assert!(hart0.contains(what), "{what} missing: {hart0}");
+    }
+    let total = out.stderr.lines().find(|l| l.starts_with("total: ")).unwrap_or_else(|| panic!("{out:?}"));
+    assert!(total.starts_with(&format!("total: {count} instructions in ")), "one hart: {total}");
+}
+
+#[test]
+fn instruction_limit_stops_with_124() {
+    let out = polyhart(&["run", "--kernel", path(&guest("demo.elf")), "--max-insns", "1000"]);
+    let line = one_line_error(&out, STATUS_LIMIT);
+    assert_eq!(line, "polyhart: stopped after 1000 instructions (--max-insns)");
+}
+
+#[test]
+fn a_trap_loop_stops_with_125_and_says_why() {
+    let out = polyhart(&["run", "--kernel", path(&guest("jump_unmapped.elf"))]);
+    assert_eq!(out.stdout, "jump_unmapped: jumping to 0x200 with mtvec = 0\n", "output before the loop is kept");
+    let line = one_line_error(&out, STATUS_STUCK);
+    assert_eq!(
+        line,
+        "polyhart: hart 0 is stuck: InstructionAccessFault (mcause 1) at 0x200 sent it to the trap handler at 0x0, \
+         which cannot be fetched (InstructionAccessFault (mcause 1))"
+    );
+}
+
+/// A file that is not an ELF is a raw binary loaded at 0x8000_0000, as with
+/// QEMU's `-kernel`: garbage runs as code and must end, not hang.
+#[test]
+fn a_raw_binary_of_illegal_instructions_ends_in_a_trap_loop() {
+    let garbage = TempFile::new("ones.bin", &[0xff; 256]);
+    let out = polyhart(&["run", "--kernel", garbage.path()]);
+    let line = one_line_error(&out, STATUS_STUCK);
+    // The illegal instruction sends it to mtvec = 0, where nothing is mapped.
+    assert_eq!(
+        line,
+        "polyhart: hart 0 is stuck: IllegalInstruction (mcause 2) at 0x80000000 sent it to the trap handler at 0x0, \
+         which cannot be fetched (InstructionAccessFault (mcause 1))"
+    );
+}
+
+#[test]
+fn a_text_file_as_kernel_ends_and_says_why() {
+    let text = TempFile::new("notes.txt", b"This is not a kernel, only some text.\n".repeat(20).as_slice());
+    let out = polyhart(&["run", "--kernel", text.path(), "--max-insns", "10000000"]);
+    assert!(matches!(out.status, STATUS_LIMIT | STATUS_STUCK), "{out:?}");
+    let line = one_line_error(&out, out.status);
+    assert!(line.contains("stuck") || line.contains("--max-insns"), "{line}");
+}
+
+#[test]
+fn a_missing_kernel_file() {
+    let out = polyhart(&["run", "--kernel", "/nonexistent/kernel.elf"]);
+    let line = one_line_error(&out, STATUS_ERROR);
+    assert!(line.starts_with("polyhart: cannot read the kernel '/nonexistent/kernel.elf': "), "{line}");
+}
+
+#[test]
+fn a_missing_firmware_file() {
+    let out = polyhart(&["run", "--bios", "/nonexistent", "--kernel", path(&guest("hello.elf"))]);
+    let line = one_line_error(&out, STATUS_ERROR);
+    assert!(line.starts_with("polyhart: cannot read the firmware '/nonexistent': "), "{line}");
+}
+
+#[test]
+fn a_kernel_for_another_architecture() {
+    // This test program is an ELF for the host (x86-64, aarch64, ...).
+    let host_elf = std::env::current_exe().unwrap();
+    let out = polyhart(&["run", "--kernel", path(&host_elf)]);
+    let line = one_line_error(&out, STATUS_ERROR);
+    assert!(line.starts_with("polyhart: cannot load the kernel: ELF file is for machine type "), "{line}");
+    assert!(line.ends_with(", not RISC-V (243)"), "{line}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_truncated_elf() {
+    let hello = std::fs::read(guest("hello.elf")).unwrap();
+    let cut = TempFile::new("cut.elf", &hello[..100]);
+    let out = polyhart(&["run", "--kernel", cut.path()]);
+    let line = one_line_error(&out, STATUS_ERROR);
+    assert!(line.starts_with("polyhart: cannot load the kernel: malformed ELF file: "), "{line}");
+}
+
+#[test]
+fn an_elf_that_does_not_fit_in_ram() {
+    let out = polyhart(&["run", "--kernel", path(&guest("hello.elf")), "--ram", "4K"]);
+    let line = one_line_error(&out, STATUS_ERROR);
+    assert!(
+        line.starts_with("polyhart: cannot load the kernel: segment at 0x80000000 (")
+            && line.ends_with("bytes) lies outside RAM [0x80000000, 0x80001000)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_device_tree_that_would_overwrite_the_kernel() {
+    let out = polyhart(&["run", "--kernel", path(&guest("hello.elf")), "--ram", "2M"]);
+    let line = one_line_error(&out, STATUS_ERROR);
+    assert!(line.contains("the kernel at [0x80000000, ") && line.contains("overlap in RAM"), "{line}");
+}
+
+#[test]
+fn nothing_to_run() {
+    let out = polyhart(&["run"]);
+    assert_eq!(one_line_error(&out, STATUS_ERROR), "polyhart: nothing to run: give a kernel, or firmware");
+}
+
+#[test]
+fn zero_harts() {
+    let out = polyhart(&["run", "--kernel", path(&guest("hello.elf")), "--harts", "0"]);
+    let line = one_line_error(&out, STATUS_ERROR);
+    assert_eq!(line, "polyhart: 0 harts requested: the virt board supports 1 to 512");
+}
+
+#[test]
+fn a_ram_size_of_odd_bytes() {
+    let out = polyhart(&["run", "--kernel", path(&guest("hello.elf")), "--ram", "1000"]);
+    let line = one_line_error(&out, STATUS_ERROR);
+    assert!(line.contains("1000 bytes is not usable") && line.contains("multiple of 4 KiB"), "{line}");
+}
+
+#[test]
+fn an_unknown_option() {
+    usage_error(&polyhart(&["run", "--frobnicate"]), "unexpected argument '--frobnicate'");
+}
+
+#[test]
+fn a_ram_size_that_is_not_a_size() {
+    usage_error(&polyhart(&["run", "--kernel", "k.elf", "--ram", "big"]), "'big' is not a size (try 128M or 1G)");
+}
+
+#[test]
+fn a_hart_count_that_is_not_a_number() {
+    usage_error(&polyhart(&["run", "--kernel", "k.elf", "--harts", "two"]), "invalid value 'two' for '--harts <N>'");
+}
+
+#[test]
+fn no_subcommand() {
+    let out = polyhart(&[]);
+    assert_eq!(out.status, STATUS_USAGE, "{out:?}");
+    assert!(out.stderr.contains("Usage: polyhart"), "{out:?}");
+}

@@ -1,0 +1,138 @@
+//! The guest programs of `tests/guest/manifest.txt`, run on the virt machine
+//! through the library: each must print exactly its `NAME.expected` and exit
+//! with the manifest's status. One test per program, so a failure names it.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use polyhart::machine::{StopReason, VirtConfig, build_virt};
+
+/// Instructions a program may retire before it counts as hung: a few times
+/// what the largest needs (demo ~80 M, bench_int ~1.9 G).
+const LIMIT: u64 = 400_000_000;
+const BENCH_LIMIT: u64 = 3_000_000_000;
+
+fn guest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guest")
+}
+
+/// One line of the manifest.
+#[derive(Debug)]
+struct Program {
+    name: String,
+    status: i32,
+    harts: usize,
+}
+
+fn manifest() -> Vec<Program> {
+    let path = guest_dir().join("manifest.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [name, status, harts, qemu] = fields[..] else { panic!("manifest line '{line}': want 4 fields") };
+            assert!(matches!(qemu, "yes" | "no"), "manifest line '{line}': QEMU must be yes or no");
+            Program {
+                name: name.to_string(),
+                status: status.parse().unwrap_or_else(|_| panic!("manifest line '{line}': bad status")),
+                harts: harts.parse().unwrap_or_else(|_| panic!("manifest line '{line}': bad hart count")),
+            }
+        })
+        .collect()
+}
+
+/// The guest's console, kept in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn run_program(name: &str) {
+    let program = manifest().into_iter().find(|p| p.name == name).unwrap_or_else(|| panic!("{name} not in manifest"));
+    let dir = guest_dir();
+    let kernel = std::fs::read(dir.join(format!("{name}.elf"))).expect("the ELF is committed");
+    let expected = std::fs::read(dir.join(format!("{name}.expected"))).expect("the expected output is committed");
+    let console = Captured::default();
+    let mut machine = build_virt(VirtConfig {
+        harts: program.harts,
+        kernel: Some(kernel),
+        console: Some(Box::new(console.clone())),
+        ..VirtConfig::default()
+    })
+    .expect("the virt machine builds");
+
+    let limit = if name == "bench_int" { BENCH_LIMIT } else { LIMIT };
+    let reason = machine.run(Some(limit));
+
+    let output = console.0.lock().unwrap().clone();
+    let shown = String::from_utf8_lossy(&output);
+    assert_eq!(reason, StopReason::Exit(program.status), "{name} stopped wrongly; its output:\n{shown}");
+    if output != expected {
+        let expected_text = String::from_utf8_lossy(&expected);
+        let line = shown.lines().zip(expected_text.lines()).position(|(a, b)| a != b);
+        panic!(
+            "{name}: output differs from {name}.expected (first differing line: {}):\n--- got\n{shown}\n--- expected\n{expected_text}",
+            line.map_or("none; one is a prefix of the other".to_string(), |n| (n + 1).to_string())
+        );
+    }
+    assert!(machine.instructions() > 0);
+}
+
+macro_rules! guest_programs {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run_program(stringify!($name));
+            }
+        )*
+        const TESTED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+guest_programs!(
+    hello, rv64i, rv64m, rv64a, compressed, csr, traps, smc, timer, uart, exit_code, htif, amo_faults, multihart, demo,
+    bench_int,
+);
+
+#[test]
+fn every_manifest_program_has_a_test() {
+    let mut listed: Vec<String> = manifest().into_iter().map(|p| p.name).collect();
+    let mut tested: Vec<String> = TESTED.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    tested.sort();
+    assert_eq!(listed, tested, "add the program to guest_programs! in this file");
+}
+
+/// A machine runs again after an instruction limit stopped it, and the
+/// limit counts instructions exactly.
+#[test]
+fn a_run_resumes_after_the_instruction_limit() {
+    let kernel = std::fs::read(guest_dir().join("demo.elf")).unwrap();
+    let console = Captured::default();
+    let mut machine = build_virt(VirtConfig {
+        kernel: Some(kernel),
+        console: Some(Box::new(console.clone())),
+        ..VirtConfig::default()
+    })
+    .unwrap();
+    assert_eq!(machine.run(Some(1_000_000)), StopReason::InstructionLimit);
+    assert_eq!(machine.instructions(), 1_000_000);
+    assert_eq!(machine.run(Some(1)), StopReason::InstructionLimit);
+    assert_eq!(machine.instructions(), 1_000_001);
+    assert_eq!(machine.run(Some(LIMIT)), StopReason::Exit(0));
+    let expected = std::fs::read(guest_dir().join("demo.expected")).unwrap();
+    assert_eq!(*console.0.lock().unwrap(), expected, "stopping and resuming changes nothing the guest sees");
+}
