@@ -128,7 +128,9 @@ fn run(args: &RunArgs) -> Result<u8, String> {
                     "polyhart: hart {hart} is stuck: {first} at {at:#x} sent it to the trap handler at {pc:#x}, \
                      which cannot be fetched ({cause})"
                 ),
-                None => eprintln!("polyhart: hart {hart} is stuck: its trap handler at {pc:#x} cannot be fetched ({cause})"),
+                None => {
+                    eprintln!("polyhart: hart {hart} is stuck: its trap handler at {pc:#x} cannot be fetched ({cause})")
+                }
             }
             STATUS_STUCK
         }
