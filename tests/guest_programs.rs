@@ -2,10 +2,9 @@
 //! through the library: each must print exactly its `NAME.expected` and exit
 //! with the manifest's status. One test per program, so a failure names it.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
+use polyhart::machine::console::CapturedOutput;
 use polyhart::machine::{StopReason, VirtConfig, build_virt};
 
 /// Instructions a program may retire before it counts as hung: a few times
@@ -44,27 +43,12 @@ fn manifest() -> Vec<Program> {
         .collect()
 }
 
-/// The guest's console, kept in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn run_program(name: &str) {
     let program = manifest().into_iter().find(|p| p.name == name).unwrap_or_else(|| panic!("{name} not in manifest"));
     let dir = guest_dir();
     let kernel = std::fs::read(dir.join(format!("{name}.elf"))).expect("the ELF is committed");
     let expected = std::fs::read(dir.join(format!("{name}.expected"))).expect("the expected output is committed");
-    let console = Captured::default();
+    let console = CapturedOutput::default();
     let mut machine = build_virt(VirtConfig {
         harts: program.harts,
         kernel: Some(kernel),
@@ -76,7 +60,7 @@ fn run_program(name: &str) {
     let limit = if name == "bench_int" { BENCH_LIMIT } else { LIMIT };
     let reason = machine.run(Some(limit));
 
-    let output = console.0.lock().unwrap().clone();
+    let output = console.bytes();
     let shown = String::from_utf8_lossy(&output);
     assert_eq!(reason, StopReason::Exit(program.status), "{name} stopped wrongly; its output:\n{shown}");
     if output != expected {
@@ -121,7 +105,7 @@ fn every_manifest_program_has_a_test() {
 #[test]
 fn a_run_resumes_after_the_instruction_limit() {
     let kernel = std::fs::read(guest_dir().join("demo.elf")).unwrap();
-    let console = Captured::default();
+    let console = CapturedOutput::default();
     let mut machine = build_virt(VirtConfig {
         kernel: Some(kernel),
         console: Some(Box::new(console.clone())),
@@ -134,5 +118,5 @@ fn a_run_resumes_after_the_instruction_limit() {
     assert_eq!(machine.instructions(), 1_000_001);
     assert_eq!(machine.run(Some(LIMIT)), StopReason::Exit(0));
     let expected = std::fs::read(guest_dir().join("demo.expected")).unwrap();
-    assert_eq!(*console.0.lock().unwrap(), expected, "stopping and resuming changes nothing the guest sees");
+    assert_eq!(console.bytes(), expected, "stopping and resuming changes nothing the guest sees");
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A shared, line-buffered output stream for guest console bytes.
 pub struct Console {
@@ -42,30 +42,33 @@ impl Console {
     }
 }
 
-/// An in-memory console sink for tests: every byte the guest prints, in
-/// order, readable while the machine still holds the writer.
-#[cfg(test)]
+/// An in-memory console sink: every byte the guest prints, in order, readable
+/// while the machine still holds the writer. Clones share one buffer, so keep
+/// a clone and hand the other to the machine.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+pub struct CapturedOutput(Arc<Mutex<Vec<u8>>>);
 
-#[cfg(test)]
-impl Captured {
+impl CapturedOutput {
+    /// A fresh, empty capture.
+    pub fn new() -> CapturedOutput {
+        CapturedOutput::default()
+    }
+
     /// A console writing into a fresh capture, and the capture.
-    pub(crate) fn console() -> (std::sync::Arc<Console>, Captured) {
-        let captured = Captured::default();
-        (std::sync::Arc::new(Console::new(Box::new(captured.clone()))), captured)
+    pub fn console() -> (Arc<Console>, CapturedOutput) {
+        let captured = CapturedOutput::new();
+        (Arc::new(Console::new(Box::new(captured.clone()))), captured)
     }
 
     /// What was written so far.
-    pub(crate) fn bytes(&self) -> Vec<u8> {
-        self.0.lock().unwrap().clone()
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
-#[cfg(test)]
-impl Write for Captured {
+impl Write for CapturedOutput {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -80,7 +83,7 @@ mod tests {
 
     /// Counts flushes, to see when the console pushes bytes to the host.
     #[derive(Clone, Default)]
-    struct FlushCounter(std::sync::Arc<Mutex<(Vec<u8>, usize)>>);
+    struct FlushCounter(Arc<Mutex<(Vec<u8>, usize)>>);
 
     impl Write for FlushCounter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

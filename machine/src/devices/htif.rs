@@ -102,7 +102,7 @@ impl StoreWatcher for Htif {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::console::Captured;
+    use crate::console::CapturedOutput;
     use crate::memory::allocate_ram;
 
     const RAM_BASE: u64 = 0x8000_0000;
@@ -114,13 +114,13 @@ mod tests {
     struct Setup {
         htif: Htif,
         ram: Arc<Ram>,
-        captured: Captured,
+        captured: CapturedOutput,
         stop: Arc<StopSignal>,
     }
 
     fn setup(fromhost: Option<u64>) -> Setup {
         let ram = allocate_ram(RAM_BASE, 0x4000).unwrap();
-        let (console, captured) = Captured::console();
+        let (console, captured) = CapturedOutput::console();
         let stop = Arc::new(StopSignal::new(Vec::new()));
         let htif = Htif::new(TOHOST, fromhost, ram.clone(), console, stop.clone());
         Setup { htif, ram, captured, stop }

@@ -172,7 +172,7 @@ impl<L: InterruptLine> Device for Uart<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::console::Captured;
+    use crate::console::CapturedOutput;
 
     const CTX: AccessContext = AccessContext { hart_id: 0, cycle: 0 };
 
@@ -192,8 +192,8 @@ mod tests {
         }
     }
 
-    fn uart() -> (Uart<RecordingLine>, Captured, RecordingLine) {
-        let (console, captured) = Captured::console();
+    fn uart() -> (Uart<RecordingLine>, CapturedOutput, RecordingLine) {
+        let (console, captured) = CapturedOutput::console();
         let line = RecordingLine::default();
         (Uart::new(console, line.clone()), captured, line)
     }
