@@ -12,12 +12,11 @@ macro_rules! csr_numbers {
             pub const $name: u16 = $number;
         )*
 
-        /// The assembler name of a CSR number, if polyhart knows one.
+        /// The assembler name of a CSR number with a fixed name; numbered families
+        /// (`pmpaddr0..15`, the performance counters) print through [`CsrName`].
         pub fn name(number: u16) -> Option<&'static str> {
             match number {
                 $($number => Some($text),)*
-                0xc03..=0xc1f => Some(HPM_COUNTER_NAMES[usize::from(number - 0xc03)]),
-                0xb03..=0xb1f => Some(MHPM_COUNTER_NAMES[usize::from(number - 0xb03)]),
                 _ => None,
             }
         }
@@ -53,78 +52,27 @@ csr_numbers! {
     MINSTRET = 0xb02 "minstret";
 }
 
-const HPM_COUNTER_NAMES: [&str; 29] = [
-    "hpmcounter3",
-    "hpmcounter4",
-    "hpmcounter5",
-    "hpmcounter6",
-    "hpmcounter7",
-    "hpmcounter8",
-    "hpmcounter9",
-    "hpmcounter10",
-    "hpmcounter11",
-    "hpmcounter12",
-    "hpmcounter13",
-    "hpmcounter14",
-    "hpmcounter15",
-    "hpmcounter16",
-    "hpmcounter17",
-    "hpmcounter18",
-    "hpmcounter19",
-    "hpmcounter20",
-    "hpmcounter21",
-    "hpmcounter22",
-    "hpmcounter23",
-    "hpmcounter24",
-    "hpmcounter25",
-    "hpmcounter26",
-    "hpmcounter27",
-    "hpmcounter28",
-    "hpmcounter29",
-    "hpmcounter30",
-    "hpmcounter31",
+/// Numbered CSR families, `(first number, last number, name prefix, first index)`:
+/// `0xc03` is `hpmcounter3`.
+const NUMBERED: [(u16, u16, &str, u16); 4] = [
+    (0xc03, 0xc1f, "hpmcounter", 3),
+    (0xb03, 0xb1f, "mhpmcounter", 3),
+    (0x323, 0x33f, "mhpmevent", 3),
+    (PMPADDR0, PMPADDR0 + PMP_ENTRIES as u16 - 1, "pmpaddr", 0),
 ];
 
-const MHPM_COUNTER_NAMES: [&str; 29] = [
-    "mhpmcounter3",
-    "mhpmcounter4",
-    "mhpmcounter5",
-    "mhpmcounter6",
-    "mhpmcounter7",
-    "mhpmcounter8",
-    "mhpmcounter9",
-    "mhpmcounter10",
-    "mhpmcounter11",
-    "mhpmcounter12",
-    "mhpmcounter13",
-    "mhpmcounter14",
-    "mhpmcounter15",
-    "mhpmcounter16",
-    "mhpmcounter17",
-    "mhpmcounter18",
-    "mhpmcounter19",
-    "mhpmcounter20",
-    "mhpmcounter21",
-    "mhpmcounter22",
-    "mhpmcounter23",
-    "mhpmcounter24",
-    "mhpmcounter25",
-    "mhpmcounter26",
-    "mhpmcounter27",
-    "mhpmcounter28",
-    "mhpmcounter29",
-    "mhpmcounter30",
-    "mhpmcounter31",
-];
-
-/// A CSR number that prints as its name when it has one, as hex otherwise.
+/// A CSR number that prints as its name when it has one (a fixed name from
+/// [`name`], or a numbered one such as `pmpaddr3`), as hex otherwise.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct CsrName(pub u16);
 
 impl fmt::Display for CsrName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match name(self.0) {
-            Some(text) => f.write_str(text),
+        if let Some(text) = name(self.0) {
+            return f.write_str(text);
+        }
+        match NUMBERED.iter().find(|(first, last, _, _)| (*first..=*last).contains(&self.0)) {
+            Some((first, _, prefix, index)) => write!(f, "{prefix}{}", self.0 - first + index),
             None => write!(f, "{:#x}", self.0),
         }
     }

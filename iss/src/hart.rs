@@ -396,7 +396,14 @@ impl Hart {
                     let pc = self.state.pc;
                     self.stats.jump_cache_misses += 1;
                     match self.find_block(pc) {
-                        Ok(block) => self.jump_cache.put(pc, block),
+                        Ok((block, true)) => self.jump_cache.put(pc, block),
+                        Ok((block, false)) => {
+                            if let Err((trap, at)) = interp::execute_once(&mut self.state, &self.env, &block, stop_at) {
+                                if let Some(exit) = self.raise(trap, at) {
+                                    return exit;
+                                }
+                            }
+                        }
                         Err(trap) => {
                             if let Some(exit) = self.raise(trap, pc) {
                                 return exit;
@@ -455,17 +462,20 @@ impl Hart {
         None
     }
 
-    /// Finds the block at `pc` in the shared cache or translates it.
-    fn find_block(&mut self, pc: u64) -> Result<Arc<Block>, Trap> {
+    /// Finds the block at `pc` in the shared cache or translates it, and
+    /// says whether it may be cached: a block of one instruction that
+    /// straddles two pages may not, because invalidation works per page; it
+    /// is decoded afresh each time it runs.
+    fn find_block(&mut self, pc: u64) -> Result<(Arc<Block>, bool), Trap> {
         let key = BlockKey { pc, mode: 0 };
         if let Some(block) = self.env.cache.lookup(&key) {
-            return Ok(block);
+            return Ok((block, true));
         }
         let ticket = self.env.cache.begin(&key);
         let (insts, cacheable) = self.translate(pc)?;
         self.stats.blocks_translated += 1;
         let block = Block::new(key, insts.into_boxed_slice());
-        Ok(if cacheable { self.env.cache.insert(block, ticket) } else { Arc::new(block) })
+        Ok(if cacheable { (self.env.cache.insert(block, ticket), true) } else { (Arc::new(block), false) })
     }
 
     /// Reads a 16-bit parcel of code, marking its RAM line as code first so
@@ -523,7 +533,7 @@ impl Hart {
             addr = addr.wrapping_add(u64::from(inst.len));
             let ends = ends_block(inst.op);
             insts.push(inst);
-            if ends || addr == page_end {
+            if ends || addr == page_end || !cacheable {
                 break;
             }
         }

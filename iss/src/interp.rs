@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::cache::{Block, JumpCache};
-use crate::csr::CsrFile;
+use crate::csr::{CsrFile, mstatus};
 use crate::decode::{Inst, Op};
 use crate::hart::{Env, Hart, HartState, Privilege, X0_SINK};
 use crate::memory::{AccessContext, PAGE_SHIFT, StoreMarks};
@@ -55,6 +55,15 @@ pub(crate) fn run_blocks(
         let limit = (stop_at - state.retired).min(block.insts.len() as u64) as usize;
         execute(state, env, block, limit)?;
     }
+}
+
+/// Executes one block that is not in the jump cache, within the budget.
+pub(crate) fn execute_once(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Result<(), (Trap, u64)> {
+    let limit = (stop_at.saturating_sub(state.retired)).min(block.insts.len() as u64) as usize;
+    if limit == 0 {
+        return Ok(());
+    }
+    execute(state, env, block, limit)
 }
 
 /// Executes the first `limit` instructions of `block` from `state.pc`.
@@ -115,6 +124,9 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
             let a = state.x[rs1];
             let b = state.x[rs2];
             let next = pc.wrapping_add(u64::from(inst.len));
+            // Instructions retired before this one: what a device it reaches
+            // sees as the time of the access.
+            let now = start_retired + index as u64;
             match inst.op {
                 Op::Lui => state.x[rd] = imm,
                 Op::Auipc => state.x[rd] = pc.wrapping_add(imm),
@@ -132,17 +144,17 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
                 Op::Bge => taken!((a as i64) >= (b as i64), imm),
                 Op::Bltu => taken!(a < b, imm),
                 Op::Bgeu => taken!(a >= b, imm),
-                Op::Lb => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1)) as i8 as u64,
-                Op::Lh => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2)) as i16 as u64,
-                Op::Lw => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4)) as i32 as u64,
-                Op::Ld => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 8)),
-                Op::Lbu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1)),
-                Op::Lhu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2)),
-                Op::Lwu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4)),
-                Op::Sb => try_mem!(store(state, env, a.wrapping_add(imm), 1, b)),
-                Op::Sh => try_mem!(store(state, env, a.wrapping_add(imm), 2, b)),
-                Op::Sw => try_mem!(store(state, env, a.wrapping_add(imm), 4, b)),
-                Op::Sd => try_mem!(store(state, env, a.wrapping_add(imm), 8, b)),
+                Op::Lb => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1, now)) as i8 as u64,
+                Op::Lh => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2, now)) as i16 as u64,
+                Op::Lw => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4, now)) as i32 as u64,
+                Op::Ld => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 8, now)),
+                Op::Lbu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1, now)),
+                Op::Lhu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2, now)),
+                Op::Lwu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4, now)),
+                Op::Sb => try_mem!(store(state, env, a.wrapping_add(imm), 1, b, now)),
+                Op::Sh => try_mem!(store(state, env, a.wrapping_add(imm), 2, b, now)),
+                Op::Sw => try_mem!(store(state, env, a.wrapping_add(imm), 4, b, now)),
+                Op::Sd => try_mem!(store(state, env, a.wrapping_add(imm), 8, b, now)),
                 Op::Addi => state.x[rd] = a.wrapping_add(imm),
                 Op::Slti => state.x[rd] = u64::from((a as i64) < (imm as i64)),
                 Op::Sltiu => state.x[rd] = u64::from(a < imm),
@@ -212,9 +224,9 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
                     jump!(state.pc);
                 }
                 Op::Wfi => {
-                    // Without S-mode, wfi is an M-mode instruction; TW only
-                    // matters for lower modes, which cannot execute it here.
-                    if state.privilege != Privilege::Machine {
+                    // Without S-mode, U-mode may wait too unless mstatus.TW
+                    // forbids it (privileged spec 3.1.6.6), as on QEMU.
+                    if state.privilege != Privilege::Machine && state.csr.mstatus & mstatus::TW != 0 {
                         fault!(illegal(inst));
                     }
                     state.waiting = true;
@@ -295,49 +307,58 @@ fn illegal(inst: &Inst) -> Trap {
     Trap::new(Exception::IllegalInstruction, u64::from(bits))
 }
 
-fn context(state: &HartState) -> AccessContext {
-    AccessContext { hart_id: state.csr.mhartid as usize, cycle: state.cycle() }
+/// The context of an access made after `retired` instructions.
+fn context(state: &HartState, retired: u64) -> AccessContext {
+    AccessContext { hart_id: state.csr.mhartid as usize, cycle: retired + state.idle_cycles }
 }
 
 #[inline(always)]
-fn load(state: &HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
+fn load(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
     match env.ram.offset(addr, u64::from(size)) {
         Some(offset) => Ok(env.ram.read(offset, size)),
-        None => load_bus(state, env, addr, size),
+        None => load_bus(state, env, addr, size, retired),
     }
 }
 
 #[cold]
-fn load_bus(state: &HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
-    env.bus.read(&context(state), addr, size).map_err(|_| Trap::new(Exception::LoadAccessFault, addr))
+fn load_bus(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
+    env.bus.read(&context(state, retired), addr, size).map_err(|_| Trap::new(Exception::LoadAccessFault, addr))
 }
 
 #[inline(always)]
-fn store(state: &HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<(), Trap> {
+fn store(state: &HartState, env: &Env, addr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
     match env.ram.offset(addr, u64::from(size)) {
         Some(offset) => {
             if env.ram.store_is_plain(offset, u64::from(size)) {
                 env.ram.write(offset, size, value);
                 Ok(())
             } else {
-                store_marked(state, env, addr, offset, size, value)
+                store_marked(state, env, addr, offset, size, value, retired)
             }
         }
-        None => store_bus(state, env, addr, size, value),
+        None => store_bus(state, env, addr, size, value, retired),
     }
 }
 
 #[cold]
-fn store_bus(state: &HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<(), Trap> {
-    env.bus.write(&context(state), addr, size, value).map_err(|_| Trap::new(Exception::StoreAccessFault, addr))
+fn store_bus(state: &HartState, env: &Env, addr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
+    env.bus.write(&context(state, retired), addr, size, value).map_err(|_| Trap::new(Exception::StoreAccessFault, addr))
 }
 
 /// A store to RAM lines that hold code or are watched by the machine.
 #[cold]
-fn store_marked(state: &HartState, env: &Env, addr: u64, offset: u64, size: u8, value: u64) -> Result<(), Trap> {
+fn store_marked(
+    state: &HartState,
+    env: &Env,
+    addr: u64,
+    offset: u64,
+    size: u8,
+    value: u64,
+    retired: u64,
+) -> Result<(), Trap> {
     let StoreMarks { code, watch } = env.ram.store_marks(offset, u64::from(size));
     if watch {
-        store_bus(state, env, addr, size, value)?;
+        store_bus(state, env, addr, size, value, retired)?;
     } else {
         env.ram.write(offset, size, value);
     }
@@ -348,7 +369,7 @@ fn store_marked(state: &HartState, env: &Env, addr: u64, offset: u64, size: u8, 
 }
 
 /// Drops the translations of the pages `[offset, offset + len)` of RAM
-/// touches. The marks go before the blocks do: a hart translating the page
+/// touches (RAM starts on a page boundary, so RAM pages are guest pages). The marks go before the blocks do: a hart translating the page
 /// meanwhile either marks it again after this or has its block refused by the
 /// cache (see [`crate::cache::TranslationCache::insert`]).
 #[cold]

@@ -29,5 +29,5 @@ pub mod trap;
 
 pub use cache::TranslationCache;
 pub use hart::{Exit, Hart, HartControl, HartState, HartStats, Privilege};
-pub use memory::{AccessContext, Bus, BusError, Ram};
+pub use memory::{AccessContext, Bus, BusError, Ram, RamError};
 pub use trap::{Cause, Exception, Interrupt, Trap};

@@ -81,6 +81,22 @@ fn line_bits(offset: u64, len: u64) -> u64 {
     (u64::MAX >> (63 - last)) & (u64::MAX << first)
 }
 
+/// Why host memory cannot serve as guest RAM.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RamError {
+    /// The base address is not page-aligned.
+    #[error("RAM must start on a 4 KiB boundary, not at {0:#x}")]
+    MisalignedBase(u64),
+    /// `base + size` overflows the physical address space.
+    #[error("RAM of {size} bytes at {base:#x} runs past the end of the address space")]
+    BeyondAddressSpace {
+        /// Base address.
+        base: u64,
+        /// Size in bytes.
+        size: u64,
+    },
+}
+
 /// Guest RAM as host memory: one contiguous range of guest physical addresses
 /// backed by host memory that outlives this value, with masks per page of the
 /// 64-byte lines that hold translated code or are watched. Tracking lines
@@ -112,15 +128,23 @@ impl fmt::Debug for Ram {
 }
 
 impl Ram {
-    /// Wraps host memory as guest RAM at guest physical address `base`.
+    /// Wraps host memory as guest RAM at guest physical address `base`,
+    /// which must be aligned to a page ([`PAGE_SIZE`]) so that RAM pages and
+    /// guest physical pages coincide.
     ///
     /// # Safety
     /// `host` must point to `size` bytes, aligned to 8, readable and writable
     /// for as long as `owner` lives, and not accessed by anything else except
     /// through atomic operations or while no hart runs.
-    pub unsafe fn new(base: u64, host: *mut u8, size: u64, owner: Arc<dyn Any + Send + Sync>) -> Ram {
+    pub unsafe fn new(base: u64, host: *mut u8, size: u64, owner: Arc<dyn Any + Send + Sync>) -> Result<Ram, RamError> {
+        if !base.is_multiple_of(PAGE_SIZE) {
+            return Err(RamError::MisalignedBase(base));
+        }
+        if base.checked_add(size).is_none() {
+            return Err(RamError::BeyondAddressSpace { base, size });
+        }
         let pages = (0..size.div_ceil(PAGE_SIZE)).map(|_| PageMarks::default()).collect();
-        Ram { base, size, host, pages, _owner: owner }
+        Ok(Ram { base, size, host, pages, _owner: owner })
     }
 
     /// First guest physical address.

@@ -19,6 +19,9 @@ pub enum MemoryError {
         #[source]
         source: vm_memory::mmap::FromRangesError,
     },
+    /// The RAM window itself is unusable (misaligned base).
+    #[error(transparent)]
+    Window(#[from] polyhart_iss::RamError),
     /// Zero bytes, or a size that does not fit the address space.
     #[error("a RAM size of {0} bytes is not usable: it must be a non-zero multiple of 4 KiB")]
     BadSize(u64),
@@ -38,6 +41,6 @@ pub fn allocate_ram(base: u64, size: u64) -> Result<Arc<Ram>, MemoryError> {
     // made by `from_ranges` above (page-aligned, so 8-aligned); `owner` keeps
     // the mapping alive for as long as the `Ram` exists, and nothing else gets
     // a pointer into it: the machine reaches RAM only through this `Ram`.
-    let ram = unsafe { Ram::new(base, host, size, owner) };
+    let ram = unsafe { Ram::new(base, host, size, owner) }?;
     Ok(Arc::new(ram))
 }

@@ -60,7 +60,9 @@ impl fmt::Display for Disassembly {
         let target = self.pc.wrapping_add(imm as i64 as u64);
         match op.format() {
             Format::R => write!(f, "{name} {rd}, {rs1}, {rs2}"),
-            Format::I | Format::Shift64 | Format::Shift32 => write!(f, "{name} {rd}, {rs1}, {imm}"),
+            Format::I => write!(f, "{name} {rd}, {rs1}, {imm}"),
+            // Shift amounts in hex, as GNU objdump prints them.
+            Format::Shift64 | Format::Shift32 => write!(f, "{name} {rd}, {rs1}, {imm:#x}"),
             Format::Load => write!(f, "{name} {rd}, {imm}({rs1})"),
             Format::Store => write!(f, "{name} {rs2}, {imm}({rs1})"),
             Format::Branch => write!(f, "{name} {rs1}, {rs2}, {target:#x}"),
@@ -70,7 +72,8 @@ impl fmt::Display for Disassembly {
             Format::LoadReserved => write!(f, "{name}{} {rd}, ({rs1})", ordering_suffix(aq_rl)),
             Format::Csr => write!(f, "{name} {rd}, {}, {rs1}", csr::CsrName(imm as u16 & 0xfff)),
             Format::CsrImm => write!(f, "{name} {rd}, {}, {}", csr::CsrName(imm as u16 & 0xfff), self.inst.rs1),
-            Format::Fence if imm >> 8 == 0b1000 => f.write_str("fence.tso"),
+            // Other `fm` values are reserved and execute as a plain fence.
+            Format::Fence if imm == 0x833 => f.write_str("fence.tso"),
             Format::Fence => write!(f, "{name} {}, {}", fence_set(imm >> 4 & 15), fence_set(imm & 15)),
             Format::Sfence => write!(f, "{name} {rs1}, {rs2}"),
             Format::Bare if op == Op::Illegal => {
