@@ -398,10 +398,10 @@ impl Hart {
                     match self.find_block(pc) {
                         Ok((block, true)) => self.jump_cache.put(pc, block),
                         Ok((block, false)) => {
-                            if let Err((trap, at)) = interp::execute_once(&mut self.state, &self.env, &block, stop_at) {
-                                if let Some(exit) = self.raise(trap, at) {
-                                    return exit;
-                                }
+                            if let Err((trap, at)) = interp::execute_once(&mut self.state, &self.env, &block, stop_at)
+                                && let Some(exit) = self.raise(trap, at)
+                            {
+                                return exit;
                             }
                         }
                         Err(trap) => {
