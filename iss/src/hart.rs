@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::cache::{Block, BlockKey, JumpCache, TranslationCache};
-use crate::csr::{self, CsrFile, mstatus};
+use crate::csr::{CsrFile, mstatus};
 use crate::decode::{self, Disassembly, Inst, Op};
 use crate::interp::{self, Handback};
 use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram};
@@ -538,39 +538,6 @@ impl Hart {
             }
         }
         Ok((insts, cacheable))
-    }
-
-    /// Reads a CSR for the instruction at hand, or says why it may not.
-    pub(crate) fn csr_read(state: &HartState, env: &Env, number: u16) -> Result<u64, Trap> {
-        let counter_allowed = |bit: u16| state.privilege == Privilege::Machine || state.csr.mcounteren >> bit & 1 == 1;
-        let value = match number {
-            csr::CYCLE if counter_allowed(0) => state.mcycle(),
-            csr::TIME if counter_allowed(1) => {
-                env.bus.time(&AccessContext { hart_id: state.csr.mhartid as usize, cycle: state.cycle() })
-            }
-            csr::INSTRET if counter_allowed(2) => state.minstret(),
-            0xc03..=0xc1f if counter_allowed(number - 0xc00) => 0,
-            csr::MCYCLE => state.mcycle(),
-            csr::MINSTRET => state.minstret(),
-            csr::MIP => state.csr.mip | env.control.lines(),
-            _ => state.csr.read(number).ok_or(Trap::new(Exception::IllegalInstruction, 0))?,
-        };
-        Ok(value)
-    }
-
-    /// Writes a CSR. `retiring` is true because the writing instruction itself
-    /// retires after the write: counters are set so the next read sees `value`.
-    pub(crate) fn csr_write(state: &mut HartState, number: u16, value: u64) -> Result<(), Trap> {
-        match number {
-            csr::MCYCLE => state.cycle_offset = value.wrapping_sub(state.cycle() + 1),
-            csr::MINSTRET => state.instret_offset = value.wrapping_sub(state.retired + 1),
-            _ => {
-                if !state.csr.write(number, value) {
-                    return Err(Trap::new(Exception::IllegalInstruction, 0));
-                }
-            }
-        }
-        Ok(())
     }
 }
 

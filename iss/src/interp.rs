@@ -8,9 +8,9 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::cache::{Block, JumpCache};
-use crate::csr::{CsrFile, mstatus};
+use crate::csr::{self, CsrFile, mstatus};
 use crate::decode::{Inst, Op};
-use crate::hart::{Env, Hart, HartState, Privilege, X0_SINK};
+use crate::hart::{Env, HartState, Privilege, X0_SINK};
 use crate::memory::{AccessContext, PAGE_SHIFT, StoreMarks};
 use crate::trap::{Exception, Trap};
 
@@ -503,7 +503,7 @@ fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Resu
     };
     CsrFile::check_access(number, state.privilege, writes).map_err(|_| illegal(inst))?;
     let old = if reads || inst.op != Op::Csrrw && inst.op != Op::Csrrwi {
-        Hart::csr_read(state, env, number).map_err(|_| illegal(inst))?
+        read_csr(state, env, number).ok_or_else(|| illegal(inst))?
     } else {
         0
     };
@@ -513,8 +513,40 @@ fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Resu
             Op::Csrrc | Op::Csrrci => old & !source,
             _ => source,
         };
-        Hart::csr_write(state, number, value).map_err(|_| illegal(inst))?;
+        if !write_csr(state, number, value) {
+            return Err(illegal(inst));
+        }
     }
     state.x[usize::from(inst.rd)] = old;
     Ok(())
+}
+
+/// Reads a CSR for a CSR instruction: the storage CSRs of [`CsrFile`], plus
+/// those that depend on the rest of the hart (counters, time, `mip`).
+/// `None` if it does not exist or the mode may not read it.
+fn read_csr(state: &HartState, env: &Env, number: u16) -> Option<u64> {
+    let counter_allowed = |bit: u16| state.privilege == Privilege::Machine || state.csr.mcounteren >> bit & 1 == 1;
+    match number {
+        csr::CYCLE if counter_allowed(0) => Some(state.mcycle()),
+        csr::TIME if counter_allowed(1) => Some(env.bus.time(&context(state, state.retired))),
+        csr::INSTRET if counter_allowed(2) => Some(state.minstret()),
+        0xc03..=0xc1f if counter_allowed(number - 0xc00) => Some(0),
+        csr::CYCLE | csr::TIME | csr::INSTRET | 0xc03..=0xc1f => None,
+        csr::MCYCLE => Some(state.mcycle()),
+        csr::MINSTRET => Some(state.minstret()),
+        csr::MIP => Some(state.csr.mip | env.control.lines()),
+        _ => state.csr.read(number),
+    }
+}
+
+/// Writes a CSR for a CSR instruction; `false` if it does not exist. The
+/// writing instruction retires after the write, so a counter is set such that
+/// the next instruction reads exactly `value`.
+fn write_csr(state: &mut HartState, number: u16, value: u64) -> bool {
+    match number {
+        csr::MCYCLE => state.cycle_offset = value.wrapping_sub(state.cycle() + 1),
+        csr::MINSTRET => state.instret_offset = value.wrapping_sub(state.retired + 1),
+        _ => return state.csr.write(number, value),
+    }
+    true
 }
