@@ -79,9 +79,34 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
 
     let (end_pc, done) = 'block: {
         for (index, inst) in insts.iter().enumerate() {
-            // The address of this instruction, computed only where an
-            // operation needs it.
-            let pc = block_pc.wrapping_add(u64::from(inst.offset));
+            // Operands that only some operations need are macros, so that
+            // they are computed in those arms alone rather than hoisted in
+            // front of the dispatch for every instruction.
+            // The address of this instruction.
+            macro_rules! pc {
+                () => {
+                    block_pc.wrapping_add(u64::from(inst.offset))
+                };
+            }
+            // The address after it.
+            macro_rules! next {
+                () => {
+                    pc!().wrapping_add(u64::from(inst.len))
+                };
+            }
+            // The second source register's value.
+            macro_rules! b {
+                () => {
+                    state.x[usize::from(inst.rs2)]
+                };
+            }
+            // Instructions retired before this one: what a device it
+            // reaches sees as the time of the access.
+            macro_rules! now {
+                () => {
+                    start_retired + index as u64
+                };
+            }
             // Counters are brought up to date only where something can observe them.
             macro_rules! sync_counters {
                 () => {
@@ -91,8 +116,8 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
             macro_rules! fault {
                 ($trap:expr) => {{
                     sync_counters!();
-                    state.pc = pc;
-                    return Err(($trap, pc));
+                    state.pc = pc!();
+                    return Err(($trap, pc!()));
                 }};
             }
             macro_rules! try_mem {
@@ -113,48 +138,42 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
             macro_rules! taken {
                 ($cond:expr, $offset:expr) => {
                     if $cond {
-                        jump!(pc.wrapping_add($offset));
+                        jump!(pc!().wrapping_add($offset));
                     }
                 };
             }
             let rd = usize::from(inst.rd);
             let rs1 = usize::from(inst.rs1);
-            let rs2 = usize::from(inst.rs2);
             let imm = i64::from(inst.imm) as u64;
             let a = state.x[rs1];
-            let b = state.x[rs2];
-            let next = pc.wrapping_add(u64::from(inst.len));
-            // Instructions retired before this one: what a device it reaches
-            // sees as the time of the access.
-            let now = start_retired + index as u64;
             match inst.op {
                 Op::Lui => state.x[rd] = imm,
-                Op::Auipc => state.x[rd] = pc.wrapping_add(imm),
+                Op::Auipc => state.x[rd] = pc!().wrapping_add(imm),
                 Op::Jal => {
-                    state.x[rd] = next;
-                    jump!(pc.wrapping_add(imm));
+                    state.x[rd] = next!();
+                    jump!(pc!().wrapping_add(imm));
                 }
                 Op::Jalr => {
-                    state.x[rd] = next;
+                    state.x[rd] = next!();
                     jump!(a.wrapping_add(imm) & !1);
                 }
-                Op::Beq => taken!(a == b, imm),
-                Op::Bne => taken!(a != b, imm),
-                Op::Blt => taken!((a as i64) < (b as i64), imm),
-                Op::Bge => taken!((a as i64) >= (b as i64), imm),
-                Op::Bltu => taken!(a < b, imm),
-                Op::Bgeu => taken!(a >= b, imm),
-                Op::Lb => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1, now)) as i8 as u64,
-                Op::Lh => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2, now)) as i16 as u64,
-                Op::Lw => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4, now)) as i32 as u64,
-                Op::Ld => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 8, now)),
-                Op::Lbu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1, now)),
-                Op::Lhu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2, now)),
-                Op::Lwu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4, now)),
-                Op::Sb => try_mem!(store(state, env, a.wrapping_add(imm), 1, b, now)),
-                Op::Sh => try_mem!(store(state, env, a.wrapping_add(imm), 2, b, now)),
-                Op::Sw => try_mem!(store(state, env, a.wrapping_add(imm), 4, b, now)),
-                Op::Sd => try_mem!(store(state, env, a.wrapping_add(imm), 8, b, now)),
+                Op::Beq => taken!(a == b!(), imm),
+                Op::Bne => taken!(a != b!(), imm),
+                Op::Blt => taken!((a as i64) < (b!() as i64), imm),
+                Op::Bge => taken!((a as i64) >= (b!() as i64), imm),
+                Op::Bltu => taken!(a < b!(), imm),
+                Op::Bgeu => taken!(a >= b!(), imm),
+                Op::Lb => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1, now!())) as i8 as u64,
+                Op::Lh => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2, now!())) as i16 as u64,
+                Op::Lw => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4, now!())) as i32 as u64,
+                Op::Ld => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 8, now!())),
+                Op::Lbu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1, now!())),
+                Op::Lhu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2, now!())),
+                Op::Lwu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4, now!())),
+                Op::Sb => try_mem!(store(state, env, a.wrapping_add(imm), 1, b!(), now!())),
+                Op::Sh => try_mem!(store(state, env, a.wrapping_add(imm), 2, b!(), now!())),
+                Op::Sw => try_mem!(store(state, env, a.wrapping_add(imm), 4, b!(), now!())),
+                Op::Sd => try_mem!(store(state, env, a.wrapping_add(imm), 8, b!(), now!())),
                 Op::Addi => state.x[rd] = a.wrapping_add(imm),
                 Op::Slti => state.x[rd] = u64::from((a as i64) < (imm as i64)),
                 Op::Sltiu => state.x[rd] = u64::from(a < imm),
@@ -164,39 +183,39 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
                 Op::Slli => state.x[rd] = a << (imm & 63),
                 Op::Srli => state.x[rd] = a >> (imm & 63),
                 Op::Srai => state.x[rd] = ((a as i64) >> (imm & 63)) as u64,
-                Op::Add => state.x[rd] = a.wrapping_add(b),
-                Op::Sub => state.x[rd] = a.wrapping_sub(b),
-                Op::Sll => state.x[rd] = a << (b & 63),
-                Op::Slt => state.x[rd] = u64::from((a as i64) < (b as i64)),
-                Op::Sltu => state.x[rd] = u64::from(a < b),
-                Op::Xor => state.x[rd] = a ^ b,
-                Op::Srl => state.x[rd] = a >> (b & 63),
-                Op::Sra => state.x[rd] = ((a as i64) >> (b & 63)) as u64,
-                Op::Or => state.x[rd] = a | b,
-                Op::And => state.x[rd] = a & b,
+                Op::Add => state.x[rd] = a.wrapping_add(b!()),
+                Op::Sub => state.x[rd] = a.wrapping_sub(b!()),
+                Op::Sll => state.x[rd] = a << (b!() & 63),
+                Op::Slt => state.x[rd] = u64::from((a as i64) < (b!() as i64)),
+                Op::Sltu => state.x[rd] = u64::from(a < b!()),
+                Op::Xor => state.x[rd] = a ^ b!(),
+                Op::Srl => state.x[rd] = a >> (b!() & 63),
+                Op::Sra => state.x[rd] = ((a as i64) >> (b!() & 63)) as u64,
+                Op::Or => state.x[rd] = a | b!(),
+                Op::And => state.x[rd] = a & b!(),
                 Op::Addiw => state.x[rd] = sext32(a.wrapping_add(imm)),
                 Op::Slliw => state.x[rd] = sext32((a as u32 as u64) << (imm & 31)),
                 Op::Srliw => state.x[rd] = sext32(u64::from(a as u32 >> (imm & 31))),
                 Op::Sraiw => state.x[rd] = ((a as i32) >> (imm & 31)) as u64,
-                Op::Addw => state.x[rd] = sext32(a.wrapping_add(b)),
-                Op::Subw => state.x[rd] = sext32(a.wrapping_sub(b)),
-                Op::Sllw => state.x[rd] = sext32((a as u32 as u64) << (b & 31)),
-                Op::Srlw => state.x[rd] = sext32(u64::from(a as u32 >> (b & 31))),
-                Op::Sraw => state.x[rd] = ((a as i32) >> (b & 31)) as u64,
-                Op::Mul => state.x[rd] = a.wrapping_mul(b),
-                Op::Mulh => state.x[rd] = ((i128::from(a as i64) * i128::from(b as i64)) >> 64) as u64,
-                Op::Mulhsu => state.x[rd] = ((i128::from(a as i64) * i128::from(b)) >> 64) as u64,
-                Op::Mulhu => state.x[rd] = ((u128::from(a) * u128::from(b)) >> 64) as u64,
-                Op::Div => state.x[rd] = div(a as i64, b as i64) as u64,
-                Op::Divu => state.x[rd] = a.checked_div(b).unwrap_or(u64::MAX),
-                Op::Rem => state.x[rd] = rem(a as i64, b as i64) as u64,
-                Op::Remu => state.x[rd] = if b == 0 { a } else { a % b },
-                Op::Mulw => state.x[rd] = sext32(a.wrapping_mul(b)),
-                Op::Divw => state.x[rd] = i64::from(div32(a as i32, b as i32)) as u64,
-                Op::Divuw => state.x[rd] = sext32(u64::from((a as u32).checked_div(b as u32).unwrap_or(u32::MAX))),
-                Op::Remw => state.x[rd] = i64::from(rem32(a as i32, b as i32)) as u64,
+                Op::Addw => state.x[rd] = sext32(a.wrapping_add(b!())),
+                Op::Subw => state.x[rd] = sext32(a.wrapping_sub(b!())),
+                Op::Sllw => state.x[rd] = sext32((a as u32 as u64) << (b!() & 31)),
+                Op::Srlw => state.x[rd] = sext32(u64::from(a as u32 >> (b!() & 31))),
+                Op::Sraw => state.x[rd] = ((a as i32) >> (b!() & 31)) as u64,
+                Op::Mul => state.x[rd] = a.wrapping_mul(b!()),
+                Op::Mulh => state.x[rd] = ((i128::from(a as i64) * i128::from(b!() as i64)) >> 64) as u64,
+                Op::Mulhsu => state.x[rd] = ((i128::from(a as i64) * i128::from(b!())) >> 64) as u64,
+                Op::Mulhu => state.x[rd] = ((u128::from(a) * u128::from(b!())) >> 64) as u64,
+                Op::Div => state.x[rd] = div(a as i64, b!() as i64) as u64,
+                Op::Divu => state.x[rd] = a.checked_div(b!()).unwrap_or(u64::MAX),
+                Op::Rem => state.x[rd] = rem(a as i64, b!() as i64) as u64,
+                Op::Remu => state.x[rd] = if b!() == 0 { a } else { a % b!() },
+                Op::Mulw => state.x[rd] = sext32(a.wrapping_mul(b!())),
+                Op::Divw => state.x[rd] = i64::from(div32(a as i32, b!() as i32)) as u64,
+                Op::Divuw => state.x[rd] = sext32(u64::from((a as u32).checked_div(b!() as u32).unwrap_or(u32::MAX))),
+                Op::Remw => state.x[rd] = i64::from(rem32(a as i32, b!() as i32)) as u64,
                 Op::Remuw => {
-                    let (a, b) = (a as u32, b as u32);
+                    let (a, b) = (a as u32, b!() as u32);
                     state.x[rd] = sext32(u64::from(if b == 0 { a } else { a % b }));
                 }
                 // Harts on other host threads must see this hart's accesses in the
@@ -246,7 +265,7 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
                 }
                 Op::ScW | Op::ScD => {
                     let size = if inst.op == Op::ScW { 4 } else { 8 };
-                    let ok = try_mem!(store_conditional(state, env, a, size, b));
+                    let ok = try_mem!(store_conditional(state, env, a, size, b!()));
                     state.x[rd] = u64::from(!ok);
                 }
                 Op::AmoswapW
@@ -257,7 +276,7 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
                 | Op::AmominW
                 | Op::AmomaxW
                 | Op::AmominuW
-                | Op::AmomaxuW => state.x[rd] = sext32(try_mem!(amo32(env, inst.op, a, b))),
+                | Op::AmomaxuW => state.x[rd] = sext32(try_mem!(amo32(env, inst.op, a, b!()))),
                 Op::AmoswapD
                 | Op::AmoaddD
                 | Op::AmoxorD
@@ -266,7 +285,7 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
                 | Op::AmominD
                 | Op::AmomaxD
                 | Op::AmominuD
-                | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(env, inst.op, a, b)),
+                | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(env, inst.op, a, b!())),
                 // Not without S-mode.
                 Op::Sret | Op::SfenceVma | Op::Illegal => fault!(illegal(inst)),
             }
