@@ -72,7 +72,9 @@ fn run(args: &RunArgs) -> Result<u8, String> {
 
     // The guest's console input: a host thread feeds standard input to the
     // UART; it ends at end of input and dies with the process otherwise.
+    // While input is open, a guest waiting for it is not deadlocked.
     let uart = machine.uart().clone();
+    uart.set_input_open(true);
     std::thread::Builder::new()
         .name("polyhart-stdin".into())
         .spawn(move || {
@@ -81,6 +83,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             while let Ok(n @ 1..) = stdin.read(&mut buf) {
                 uart.receive(&buf[..n]);
             }
+            uart.set_input_open(false);
         })
         .map_err(|e| format!("cannot start the console input thread: {e}"))?;
 

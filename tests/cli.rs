@@ -2,7 +2,7 @@
 //! and a one-line message with a non-zero status, never a panic or a hang,
 //! for every bad input.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,13 +35,31 @@ impl std::fmt::Debug for Outcome {
 
 /// Runs `polyhart ARGS` with no input, killing it if it hangs.
 fn polyhart(args: &[&str]) -> Outcome {
+    run_polyhart(args, None)
+}
+
+/// Runs `polyhart ARGS`, writing `input` to its standard input after
+/// `delay` and then closing it.
+fn polyhart_with_input(args: &[&str], delay: Duration, input: &'static [u8]) -> Outcome {
+    run_polyhart(args, Some((delay, input)))
+}
+
+fn run_polyhart(args: &[&str], input: Option<(Duration, &'static [u8])>) -> Outcome {
     let mut child = Command::new(env!("CARGO_BIN_EXE_polyhart"))
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the polyhart binary starts");
+    if let Some((delay, bytes)) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            // polyhart may have exited already: a broken pipe is fine.
+            stdin.write_all(bytes).ok();
+        });
+    }
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut text = Vec::new();
@@ -194,6 +212,31 @@ fn a_trap_loop_stops_with_125_and_says_why() {
         "polyhart: hart 0 is stuck: InstructionAccessFault (mcause 1) at 0x200 sent it to the trap handler at 0x0, \
          which cannot be fetched (InstructionAccessFault (mcause 1))"
     );
+}
+
+/// The guest waits in `wfi` for console input, which arrives through the
+/// UART's interrupt; its status is the byte it read.
+#[test]
+fn console_input_wakes_a_waiting_guest() {
+    let kernel = guest("console_input.elf");
+    let out = polyhart_with_input(&["run", "--kernel", path(&kernel)], Duration::ZERO, b"A");
+    assert_eq!((out.status, out.stdout.as_str()), (65, "console_input: waiting for a byte\n"), "{out:?}");
+    // Input that comes later, while every hart waits, still wakes it.
+    let out = polyhart_with_input(&["run", "--kernel", path(&kernel)], Duration::from_millis(300), b"B");
+    assert_eq!(out.status, 66, "{out:?}");
+}
+
+/// With no input to come, a guest waiting for it can never be woken.
+#[test]
+fn waiting_for_input_that_never_comes_is_a_deadlock() {
+    for out in [
+        polyhart(&["run", "--kernel", path(&guest("console_input.elf"))]),
+        polyhart_with_input(&["run", "--kernel", path(&guest("console_input.elf"))], Duration::from_millis(200), b""),
+    ] {
+        assert_eq!(out.stdout, "console_input: waiting for a byte\n");
+        let line = one_line_error(&out, STATUS_STUCK);
+        assert_eq!(line, "polyhart: every hart waits for an interrupt that nothing can raise");
+    }
 }
 
 /// A file that is not an ELF is a raw binary loaded at 0x8000_0000, as with

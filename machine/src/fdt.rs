@@ -15,8 +15,14 @@ pub struct FdtConfig {
     pub timebase_frequency: u32,
     /// `(base, size)` of the CLINT.
     pub clint: (u64, u64),
+    /// `(base, size)` of the PLIC.
+    pub plic: (u64, u64),
+    /// The PLIC's highest source number (`riscv,ndev`).
+    pub plic_ndev: u32,
     /// `(base, size)` of the UART.
     pub uart: (u64, u64),
+    /// The PLIC source the UART drives.
+    pub uart_irq: u32,
     /// UART input clock in Hz.
     pub uart_clock: u32,
     /// `(base, size)` of the test finisher.
@@ -51,7 +57,8 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
     fdt.property_array_u64("reg", &reg(config.ram.0, config.ram.1))?;
     fdt.end_node(memory)?;
 
-    // phandle of hart N's interrupt controller is N + 1.
+    // phandle of hart N's interrupt controller is N + 1; the PLIC and the
+    // test finisher (a syscon) follow.
     let cpus = fdt.begin_node("cpus")?;
     fdt.property_u32("#address-cells", 1)?;
     fdt.property_u32("#size-cells", 0)?;
@@ -73,7 +80,8 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
     }
     fdt.end_node(cpus)?;
 
-    let syscon_phandle = config.harts as u32 + 1;
+    let plic_phandle = config.harts as u32 + 1;
+    let syscon_phandle = config.harts as u32 + 2;
     let soc = fdt.begin_node("soc")?;
     fdt.property_u32("#address-cells", 2)?;
     fdt.property_u32("#size-cells", 2)?;
@@ -90,10 +98,28 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
     fdt.property_array_u32("interrupts-extended", &lines)?;
     fdt.end_node(clint)?;
 
+    // As QEMU: context 2N is hart N's M-mode context, 2N + 1 its S-mode one.
+    let plic = fdt.begin_node(&format!("plic@{:x}", config.plic.0))?;
+    fdt.property_u32("#address-cells", 0)?;
+    fdt.property_u32("#interrupt-cells", 1)?;
+    fdt.property_string_list("compatible", vec!["sifive,plic-1.0.0".into(), "riscv,plic0".into()])?;
+    fdt.property_null("interrupt-controller")?;
+    let machine_external = 11;
+    let supervisor_external = 9;
+    let contexts: Vec<u32> =
+        (0..config.harts as u32).flat_map(|h| [h + 1, machine_external, h + 1, supervisor_external]).collect();
+    fdt.property_array_u32("interrupts-extended", &contexts)?;
+    fdt.property_array_u64("reg", &reg(config.plic.0, config.plic.1))?;
+    fdt.property_u32("riscv,ndev", config.plic_ndev)?;
+    fdt.property_u32("phandle", plic_phandle)?;
+    fdt.end_node(plic)?;
+
     let serial = fdt.begin_node(&format!("serial@{:x}", config.uart.0))?;
     fdt.property_string("compatible", "ns16550a")?;
     fdt.property_array_u64("reg", &reg(config.uart.0, config.uart.1))?;
     fdt.property_u32("clock-frequency", config.uart_clock)?;
+    fdt.property_u32("interrupts", config.uart_irq)?;
+    fdt.property_u32("interrupt-parent", plic_phandle)?;
     fdt.end_node(serial)?;
 
     let test = fdt.begin_node(&format!("test@{:x}", config.test.0))?;
@@ -129,7 +155,10 @@ mod tests {
             ram: (0x8000_0000, 128 << 20),
             timebase_frequency: 10_000_000,
             clint: (0x200_0000, 0x10000),
+            plic: (0xc00_0000, 0x60_0000),
+            plic_ndev: 95,
             uart: (0x1000_0000, 0x100),
+            uart_irq: 10,
             uart_clock: 3_686_400,
             test: (0x10_0000, 0x1000),
             bootargs: None,
@@ -205,7 +234,9 @@ mod tests {
         let blob = build(&config(1)).unwrap();
         assert_eq!(blob[..4], [0xd0, 0x0d, 0xfe, 0xed]);
         let found = |needle: &[u8]| blob.windows(needle.len()).any(|w| w == needle);
-        for name in ["cpu@0", "memory@80000000", "clint@2000000", "serial@10000000", "test@100000", "ns16550a"] {
+        for name in
+            ["cpu@0", "memory@80000000", "clint@2000000", "plic@c000000", "serial@10000000", "test@100000", "ns16550a"]
+        {
             assert!(found(name.as_bytes()), "{name} missing");
         }
         assert!(!found(b"cpu@1"));
@@ -233,10 +264,21 @@ mod tests {
         assert_eq!(string(&tree["/soc/serial@10000000/compatible"]), "ns16550a");
         assert_eq!(u64s(&tree["/soc/serial@10000000/reg"]), [0x1000_0000, 0x100]);
         assert_eq!(cells(&tree["/soc/serial@10000000/clock-frequency"]), [3_686_400]);
+        assert_eq!(strings(&tree["/soc/plic@c000000/compatible"]), ["sifive,plic-1.0.0", "riscv,plic0"]);
+        assert_eq!(u64s(&tree["/soc/plic@c000000/reg"]), [0xc00_0000, 0x60_0000]);
+        assert_eq!(cells(&tree["/soc/plic@c000000/#address-cells"]), [0]);
+        assert_eq!(cells(&tree["/soc/plic@c000000/#interrupt-cells"]), [1]);
+        assert!(tree["/soc/plic@c000000/interrupt-controller"].is_empty());
+        assert_eq!(cells(&tree["/soc/plic@c000000/riscv,ndev"]), [95]);
+        assert_eq!(cells(&tree["/soc/plic@c000000/interrupts-extended"]), [1, 11, 1, 9]);
+        let plic = cells(&tree["/soc/plic@c000000/phandle"]);
+        assert_eq!(plic, [2], "after the one interrupt controller");
+        assert_eq!(cells(&tree["/soc/serial@10000000/interrupt-parent"]), plic);
+        assert_eq!(cells(&tree["/soc/serial@10000000/interrupts"]), [10]);
         assert_eq!(strings(&tree["/soc/test@100000/compatible"]), ["sifive,test1", "sifive,test0", "syscon"]);
         assert_eq!(u64s(&tree["/soc/test@100000/reg"]), [0x10_0000, 0x1000]);
         let syscon = cells(&tree["/soc/test@100000/phandle"]);
-        assert_eq!(syscon, [2], "after the one interrupt controller");
+        assert_eq!(syscon, [3], "after the PLIC");
         assert_eq!(cells(&tree["/poweroff/regmap"]), syscon);
         assert_eq!(cells(&tree["/poweroff/value"]), [0x5555]);
         assert_eq!(cells(&tree["/reboot/regmap"]), syscon);
@@ -258,13 +300,22 @@ mod tests {
             [1, 3, 1, 7, 2, 3, 2, 7, 3, 3, 3, 7, 4, 3, 4, 7],
             "each hart's software (3) and timer (7) interrupt, through its controller's phandle"
         );
+        assert_eq!(
+            cells(&tree["/soc/plic@c000000/interrupts-extended"]),
+            [1, 11, 1, 9, 2, 11, 2, 9, 3, 11, 3, 9, 4, 11, 4, 9],
+            "each hart's M (11) and S (9) external interrupt: contexts 0 to 7"
+        );
+        let plic = cells(&tree["/soc/plic@c000000/phandle"]);
+        assert_eq!(plic, [5]);
+        assert_eq!(cells(&tree["/soc/serial@10000000/interrupt-parent"]), plic);
         let syscon = cells(&tree["/soc/test@100000/phandle"]);
-        assert_eq!(syscon, [5]);
+        assert_eq!(syscon, [6]);
         assert_eq!(cells(&tree["/poweroff/regmap"]), syscon);
         // Every phandle is unique.
         let mut phandles: Vec<_> =
             tree.iter().filter(|(k, _)| k.ends_with("/phandle")).map(|(_, v)| cells(v)).collect();
         let count = phandles.len();
+        assert_eq!(count, 6, "four interrupt controllers, the PLIC, the syscon");
         phandles.sort();
         phandles.dedup();
         assert_eq!(phandles.len(), count);

@@ -6,15 +6,24 @@
 //! is each hart's local cycle count; a hart waiting in `wfi` lets its time
 //! jump to its next timer deadline, and when every hart waits, time skips
 //! forward to the earliest deadline.
+//!
+//! When every hart waits and no timer is armed, only something outside the
+//! harts can wake one: an interrupt already raised by a hart that ran later
+//! in the round, or console input from the host. With the UART's input open
+//! ([`Uart::set_input_open`]), the runner then sleeps on the host, a
+//! millisecond at a time, until an enabled interrupt is pending, the machine
+//! is stopped or input closes; simulated time stands still meanwhile. Only
+//! with input closed and nothing pending is the machine deadlocked.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use polyhart_iss::{Cause, Exit, Hart, HartControl, HartStats, TranslationCache};
 
 use crate::bus::SystemBus;
 use crate::console::Console;
-use crate::devices::{Aclint, Uart, Unconnected};
+use crate::devices::{Aclint, Plic, PlicLine, Uart};
 
 /// Why a machine stopped running.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -39,7 +48,9 @@ pub enum StopReason {
         /// address it was raised at.
         origin: Option<(Cause, u64)>,
     },
-    /// Every hart waits in `wfi` and nothing can ever interrupt any of them.
+    /// Every hart waits in `wfi` and nothing can ever interrupt any of them:
+    /// no timer is armed, no enabled interrupt is pending, and the console's
+    /// input is closed.
     Deadlock,
     /// [`StopSignal::request`] was called from outside the guest.
     Stopped,
@@ -89,8 +100,9 @@ pub const DEFAULT_QUANTUM: u64 = 10_000;
 pub struct Machine {
     pub(crate) harts: Vec<Hart>,
     pub(crate) aclint: Arc<Aclint>,
+    pub(crate) plic: Arc<Plic>,
     pub(crate) bus: Arc<SystemBus>,
-    pub(crate) uart: Arc<Uart<Unconnected>>,
+    pub(crate) uart: Arc<Uart<PlicLine>>,
     pub(crate) console: Arc<Console>,
     pub(crate) stop: Arc<StopSignal>,
     pub(crate) cache: Arc<TranslationCache>,
@@ -124,8 +136,13 @@ impl Machine {
     }
 
     /// The console UART, to feed it input.
-    pub fn uart(&self) -> &Arc<Uart<Unconnected>> {
+    pub fn uart(&self) -> &Arc<Uart<PlicLine>> {
         &self.uart
+    }
+
+    /// The interrupt controller, to drive its sources from outside.
+    pub fn plic(&self) -> &Arc<Plic> {
+        &self.plic
     }
 
     /// The translation cache the harts share.
@@ -168,9 +185,36 @@ impl Machine {
                         now = deadline;
                     }
                     Some(_) => {}
-                    None => return StopReason::Deadlock,
+                    None => {
+                        if let Some(reason) = self.wait_for_wakeup() {
+                            return reason;
+                        }
+                    }
                 }
             }
+        }
+    }
+
+    /// Every hart waits and no timer is armed: returns once a hart has an
+    /// enabled interrupt pending, or why the machine stops instead.
+    fn wait_for_wakeup(&self) -> Option<StopReason> {
+        /// How long the host sleeps before looking again.
+        const POLL: Duration = Duration::from_millis(1);
+        loop {
+            // Read before looking at the harts: input that arrived before it
+            // closed has raised its interrupt by then.
+            let input_open = self.uart.input_open();
+            let wakeable = self.harts.iter().any(|h| (h.state.csr.mip | h.control().lines()) & h.state.csr.mie != 0);
+            if wakeable {
+                return None;
+            }
+            if let Some(reason) = self.stop.reason() {
+                return Some(reason);
+            }
+            if !input_open {
+                return Some(StopReason::Deadlock);
+            }
+            std::thread::sleep(POLL);
         }
     }
 
@@ -225,5 +269,83 @@ impl Machine {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::boards::virt::{self, VirtConfig};
+
+    /// Waits in `wfi` for a console byte (UART interrupt through the PLIC)
+    /// and exits with it as its status.
+    const CONSOLE_INPUT: &[u8] = include_bytes!("../../tests/guest/console_input.elf");
+    const LIMIT: Option<u64> = Some(10_000_000);
+
+    fn waiting_machine() -> Machine {
+        virt::build(VirtConfig {
+            kernel: Some(CONSOLE_INPUT.to_vec()),
+            console: Some(Box::new(std::io::sink())),
+            ..VirtConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// Runs `machine` while `host` acts on it from another thread.
+    fn run_with(machine: &mut Machine, host: impl FnOnce(Arc<Uart<PlicLine>>, Arc<StopSignal>) + Send) -> StopReason {
+        let (uart, stop) = (machine.uart().clone(), machine.stop_signal().clone());
+        std::thread::scope(|scope| {
+            scope.spawn(move || host(uart, stop));
+            machine.run(LIMIT)
+        })
+    }
+
+    #[test]
+    fn waiting_with_input_closed_is_a_deadlock() {
+        let mut machine = waiting_machine();
+        assert_eq!(machine.run(LIMIT), StopReason::Deadlock);
+        assert!(machine.harts()[0].state.waiting);
+        // Input that arrives before the next run is taken by it.
+        machine.uart().receive(b"C");
+        assert_eq!(machine.run(LIMIT), StopReason::Exit(i32::from(b'C')));
+    }
+
+    #[test]
+    fn input_from_another_thread_wakes_a_waiting_hart() {
+        let mut machine = waiting_machine();
+        machine.uart().set_input_open(true);
+        let reason = run_with(&mut machine, |uart, _| {
+            std::thread::sleep(Duration::from_millis(50));
+            uart.receive(b"A");
+            uart.set_input_open(false);
+        });
+        assert_eq!(reason, StopReason::Exit(i32::from(b'A')));
+    }
+
+    #[test]
+    fn input_that_closes_without_a_byte_ends_in_a_deadlock() {
+        let mut machine = waiting_machine();
+        machine.uart().set_input_open(true);
+        let started = Instant::now();
+        let reason = run_with(&mut machine, |uart, _| {
+            std::thread::sleep(Duration::from_millis(50));
+            uart.set_input_open(false);
+        });
+        assert_eq!(reason, StopReason::Deadlock);
+        assert!(started.elapsed() >= Duration::from_millis(50), "the runner waited for the input to close");
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_wait_for_input() {
+        let mut machine = waiting_machine();
+        machine.uart().set_input_open(true);
+        let reason = run_with(&mut machine, |_, stop| {
+            std::thread::sleep(Duration::from_millis(20));
+            stop.request(StopReason::Stopped);
+        });
+        assert_eq!(reason, StopReason::Stopped);
+        assert!(machine.uart().input_open());
     }
 }

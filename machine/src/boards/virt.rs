@@ -6,7 +6,8 @@
 //! | test finisher (`sifive,test0`) | `0x0010_0000` |
 //! | reset ROM (`mrom`) | `0x0000_1000` |
 //! | CLINT (ACLINT MSWI + MTIMER) | `0x0200_0000` |
-//! | UART (ns16550a) | `0x1000_0000` |
+//! | PLIC (`sifive,plic-1.0.0`) | `0x0c00_0000` |
+//! | UART (ns16550a), PLIC source 10 | `0x1000_0000` |
 //! | RAM | `0x8000_0000` |
 //!
 //! Every hart starts in the reset ROM at `0x1000`, which, as on QEMU, loads
@@ -21,7 +22,8 @@ use polyhart_iss::{Hart, HartControl, TranslationCache};
 
 use crate::bus::{OverlapError, SystemBus};
 use crate::console::Console;
-use crate::devices::{Aclint, Htif, Rom, TestFinisher, Uart, Unconnected, aclint};
+use crate::devices::plic::{self, NoSuchSource};
+use crate::devices::{Aclint, Htif, Plic, Rom, TestFinisher, Uart, aclint};
 use crate::fdt::{self, FdtConfig};
 use crate::loader::{self, LoadError, LoadedImage};
 use crate::memory::{self, MemoryError};
@@ -37,6 +39,10 @@ pub const TEST_BASE: u64 = 0x10_0000;
 pub const TEST_SIZE: u64 = 0x1000;
 /// Base of the CLINT.
 pub const CLINT_BASE: u64 = 0x200_0000;
+/// Base of the PLIC.
+pub const PLIC_BASE: u64 = 0xc00_0000;
+/// The PLIC source the UART drives.
+pub const UART_IRQ: u32 = 10;
 /// Base of the UART.
 pub const UART_BASE: u64 = 0x1000_0000;
 /// Size of the UART window.
@@ -104,6 +110,9 @@ pub enum BuildError {
     /// A board bug: two windows overlap.
     #[error(transparent)]
     Overlap(#[from] OverlapError),
+    /// A board bug: a device is wired to a PLIC source that does not exist.
+    #[error(transparent)]
+    Interrupt(#[from] NoSuchSource),
 }
 
 /// How to build a virt machine.
@@ -223,7 +232,10 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
         ram: (RAM_BASE, config.ram_size),
         timebase_frequency: TIMEBASE_FREQUENCY as u32,
         clint: (CLINT_BASE, aclint::SIZE),
+        plic: (PLIC_BASE, plic::SIZE),
+        plic_ndev: plic::SOURCES - 1,
         uart: (UART_BASE, UART_SIZE),
+        uart_irq: UART_IRQ,
         uart_clock: 3_686_400,
         test: (TEST_BASE, TEST_SIZE),
         bootargs: config.bootargs.clone(),
@@ -237,7 +249,8 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
     }
 
     let mut bus = SystemBus::new(ram.clone(), aclint.clone());
-    let uart = Arc::new(Uart::new(console.clone(), Unconnected));
+    let plic = Arc::new(Plic::new(controls.clone()));
+    let uart = Arc::new(Uart::new(console.clone(), plic.line(UART_IRQ)?));
     bus.map(
         "mrom",
         MROM_BASE,
@@ -246,6 +259,7 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
     )?;
     bus.map("test", TEST_BASE, TEST_SIZE, Arc::new(TestFinisher::new(stop.clone())))?;
     bus.map("clint", CLINT_BASE, aclint::SIZE, aclint.clone())?;
+    bus.map("plic", PLIC_BASE, plic::SIZE, plic.clone())?;
     bus.map("uart", UART_BASE, UART_SIZE, uart.clone())?;
     watch_htif(&mut bus, &loaded, &ram, &console, &stop);
     let bus = Arc::new(bus);
@@ -260,7 +274,7 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
             hart
         })
         .collect();
-    Ok(Machine { harts, aclint, bus, uart, console, stop, cache, quantum: config.quantum.max(1) })
+    Ok(Machine { harts, aclint, plic, bus, uart, console, stop, cache, quantum: config.quantum.max(1) })
 }
 
 /// QEMU's placement: the highest 2 MiB-aligned address below the end of RAM
@@ -300,7 +314,7 @@ fn watch_htif(
 #[cfg(test)]
 mod tests {
     use polyhart_iss::decode::{Disassembly, decode};
-    use polyhart_iss::{AccessContext, Bus};
+    use polyhart_iss::{AccessContext, Bus, BusError, Interrupt};
 
     use super::*;
     use crate::runner::StopReason;
@@ -385,6 +399,43 @@ mod tests {
         assert!(bus.read(&CTX, CLINT_BASE + aclint::MTIME, 8).is_ok());
         assert_eq!(bus.read(&CTX, TEST_BASE, 4), Ok(0));
         assert_eq!(bus.read(&CTX, 0x0, 4), Err(polyhart_iss::BusError::Unmapped(0)));
+    }
+
+    #[test]
+    fn the_uart_interrupts_through_plic_source_10() {
+        let machine = build(VirtConfig { harts: 2, ..kernel(HELLO) }).unwrap();
+        let (bus, meip, seip) =
+            (machine.bus(), Interrupt::MachineExternal.mask(), Interrupt::SupervisorExternal.mask());
+        let lines = || -> Vec<u64> { machine.harts().iter().map(|h| h.control().lines()).collect() };
+        bus.write(&CTX, PLIC_BASE + 4 * 10, 4, 1).unwrap();
+        // Hart 1's S context (3) enables source 10.
+        bus.write(&CTX, PLIC_BASE + plic::ENABLE_BASE + 3 * plic::ENABLE_STRIDE, 4, 1 << 10).unwrap();
+        bus.write(&CTX, UART_BASE + 1, 1, 0x02).unwrap();
+        assert_eq!(bus.read(&CTX, PLIC_BASE + plic::PENDING_BASE, 4), Ok(1 << 10), "THR empty is pending");
+        assert_eq!(lines(), [0, seip]);
+        // Hart 0's M context (0) too.
+        bus.write(&CTX, PLIC_BASE + plic::ENABLE_BASE, 4, 1 << 10).unwrap();
+        assert_eq!(lines(), [meip, seip]);
+        assert_eq!(bus.read(&CTX, PLIC_BASE + plic::CONTEXT_BASE + 4, 4), Ok(10), "hart 0 claims it");
+        assert_eq!(lines(), [0, 0]);
+        assert_eq!(bus.read(&CTX, UART_BASE + 2, 1), Ok(0x02), "IIR: THR empty; reading it lowers the line");
+        bus.write(&CTX, PLIC_BASE + plic::CONTEXT_BASE + 4, 4, 10).unwrap();
+        assert_eq!(lines(), [0, 0]);
+        assert_eq!(bus.read(&CTX, PLIC_BASE + plic::PENDING_BASE, 4), Ok(0));
+        // Received bytes raise it again; hart 1 serves them this time.
+        bus.write(&CTX, UART_BASE + 1, 1, 0x01).unwrap();
+        machine.uart().receive(b"x");
+        assert_eq!(lines(), [meip, seip]);
+        assert_eq!(bus.read(&CTX, PLIC_BASE + plic::CONTEXT_BASE + 3 * plic::CONTEXT_STRIDE + 4, 4), Ok(10));
+        assert_eq!(lines(), [0, 0]);
+        assert_eq!(bus.read(&CTX, UART_BASE, 1), Ok(u64::from(b'x')));
+        bus.write(&CTX, PLIC_BASE + plic::CONTEXT_BASE + 3 * plic::CONTEXT_STRIDE + 4, 4, 10).unwrap();
+        assert_eq!(lines(), [0, 0], "the byte was read before the completion");
+        // Only 32-bit accesses reach the PLIC.
+        assert!(bus.read(&CTX, PLIC_BASE + 4 * 10, 8).is_err());
+        let end = PLIC_BASE + plic::SIZE;
+        assert_eq!(bus.read(&CTX, end - 4, 4), Err(BusError::Denied(end - 4)), "in the window, no such context");
+        assert_eq!(bus.read(&CTX, end, 4), Err(BusError::Unmapped(end)));
     }
 
     #[test]

@@ -2,12 +2,14 @@
 
 pub mod aclint;
 pub mod htif;
+pub mod plic;
 pub mod rom;
 pub mod test_finisher;
 pub mod uart;
 
 pub use aclint::Aclint;
 pub use htif::Htif;
+pub use plic::{Plic, PlicLine};
 pub use rom::Rom;
 pub use test_finisher::TestFinisher;
 pub use uart::Uart;

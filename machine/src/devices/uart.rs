@@ -3,8 +3,12 @@
 //! Transmission is instantaneous: THR bytes go straight to the [`Console`],
 //! so the transmitter is always empty (LSR.THRE and LSR.TEMT set). Received
 //! bytes come from the host through [`Uart::receive`] and wait in a FIFO.
+//! Whoever feeds it says whether more may come ([`Uart::set_input_open`]),
+//! so that the runner knows whether a guest waiting for input can still be
+//! woken.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use polyhart_iss::memory::AccessContext;
@@ -68,6 +72,7 @@ pub struct Uart<L: InterruptLine> {
     regs: Mutex<Registers>,
     console: Arc<Console>,
     irq: L,
+    input_open: AtomicBool,
 }
 
 impl<L: InterruptLine> std::fmt::Debug for Uart<L> {
@@ -79,7 +84,7 @@ impl<L: InterruptLine> std::fmt::Debug for Uart<L> {
 impl<L: InterruptLine> Uart<L> {
     /// A UART that transmits to `console` and signals on `irq`.
     pub fn new(console: Arc<Console>, irq: L) -> Uart<L> {
-        Uart { regs: Mutex::new(Registers::default()), console, irq }
+        Uart { regs: Mutex::new(Registers::default()), console, irq, input_open: AtomicBool::new(false) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Registers> {
@@ -96,6 +101,20 @@ impl<L: InterruptLine> Uart<L> {
     /// Whether received bytes wait to be read.
     pub fn has_input(&self) -> bool {
         !self.lock().rx.is_empty()
+    }
+
+    /// Says whether the host may still send bytes (closed by default). While
+    /// input is open, a machine whose harts all wait for an interrupt waits
+    /// on the host for input instead of stopping with
+    /// [`StopReason::Deadlock`](crate::runner::StopReason::Deadlock). Close it
+    /// after the last [`Uart::receive`].
+    pub fn set_input_open(&self, open: bool) {
+        self.input_open.store(open, Ordering::Release);
+    }
+
+    /// Whether the host may still send bytes.
+    pub fn input_open(&self) -> bool {
+        self.input_open.load(Ordering::Acquire)
     }
 
     fn update_irq(&self, regs: &Registers) {
@@ -240,6 +259,16 @@ mod tests {
         let got: Vec<u8> = (0..3).map(|_| read(&uart, RBR_THR_DLL)).collect();
         assert_eq!(got, b"abc");
         assert_eq!(read(&uart, RBR_THR_DLL), 0, "empty FIFO reads 0");
+    }
+
+    #[test]
+    fn input_is_closed_until_opened() {
+        let (uart, _, _) = uart();
+        assert!(!uart.input_open());
+        uart.set_input_open(true);
+        assert!(uart.input_open());
+        uart.set_input_open(false);
+        assert!(!uart.input_open());
     }
 
     #[test]
