@@ -126,14 +126,12 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             STATUS_LIMIT
         }
         StopReason::TrapLoop { hart, pc, cause, origin } => {
+            let repeat = format!("takes {cause} at {pc:#x} again and again, retiring nothing");
             match origin {
                 Some((first, at)) => eprintln!(
-                    "polyhart: hart {hart} is stuck: {first} at {at:#x} sent it to the trap handler at {pc:#x}, \
-                     which cannot be fetched ({cause})"
+                    "polyhart: hart {hart} is stuck: {first} at {at:#x} sent it to its trap handler, which {repeat}"
                 ),
-                None => {
-                    eprintln!("polyhart: hart {hart} is stuck: its trap handler at {pc:#x} cannot be fetched ({cause})")
-                }
+                None => eprintln!("polyhart: hart {hart} is stuck: it {repeat}"),
             }
             STATUS_STUCK
         }

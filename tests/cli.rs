@@ -209,8 +209,8 @@ fn a_trap_loop_stops_with_125_and_says_why() {
     let line = one_line_error(&out, STATUS_STUCK);
     assert_eq!(
         line,
-        "polyhart: hart 0 is stuck: InstructionAccessFault (mcause 1) at 0x200 sent it to the trap handler at 0x0, \
-         which cannot be fetched (InstructionAccessFault (mcause 1))"
+        "polyhart: hart 0 is stuck: InstructionAccessFault (mcause 1) at 0x200 sent it to its trap handler, \
+         which takes InstructionAccessFault (mcause 1) at 0x0 again and again, retiring nothing"
     );
 }
 
@@ -249,8 +249,8 @@ fn a_raw_binary_of_illegal_instructions_ends_in_a_trap_loop() {
     // The illegal instruction sends it to mtvec = 0, where nothing is mapped.
     assert_eq!(
         line,
-        "polyhart: hart 0 is stuck: IllegalInstruction (mcause 2) at 0x80000000 sent it to the trap handler at 0x0, \
-         which cannot be fetched (InstructionAccessFault (mcause 1))"
+        "polyhart: hart 0 is stuck: IllegalInstruction (mcause 2) at 0x80000000 sent it to its trap handler, \
+         which takes InstructionAccessFault (mcause 1) at 0x0 again and again, retiring nothing"
     );
 }
 

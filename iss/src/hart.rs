@@ -268,15 +268,16 @@ pub enum Exit {
     WaitingForInterrupt,
     /// Someone called [`HartControl::request_exit`].
     ExitRequested,
-    /// A trap was taken to a handler that cannot even be fetched, so the hart
-    /// would trap at the same place forever.
+    /// The trap handler itself faults, identically each time, without
+    /// retiring an instruction: the hart would trap at the same place forever.
     TrapLoop {
-        /// The unfetchable handler address.
+        /// Where the repeating exception is raised.
         pc: u64,
-        /// The fetch fault taken there.
+        /// The repeating exception.
         cause: Cause,
-        /// The trap before it, which sent the hart to the handler, with the
-        /// address it was raised at (none if the hart started there).
+        /// The first trap since an instruction last retired, which sent the
+        /// hart into the loop, with the address it was raised at (none if the
+        /// loop began with the repeating exception itself).
         origin: Option<(Cause, u64)>,
     },
 }
@@ -312,8 +313,21 @@ pub struct Hart {
     pub(crate) env: Env,
     jump_cache: JumpCache,
     stats: HartStats,
-    /// The last trap taken and where, to explain a trap loop.
-    last_trap: Option<(Cause, u64)>,
+    /// The last exception taken, to recognise one that repeats forever.
+    last_exception: Option<TrapSignature>,
+    /// The first trap since an instruction last retired, where it was
+    /// raised, and the retired count then: what sent the hart into a loop.
+    stall_origin: Option<(Cause, u64, u64)>,
+}
+
+/// What an exception depends on, and when it happened.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct TrapSignature {
+    trap: Trap,
+    pc: u64,
+    privilege: Privilege,
+    mstatus: u64,
+    retired: u64,
 }
 
 impl fmt::Debug for Hart {
@@ -338,7 +352,8 @@ impl Hart {
             env: Env { ram, bus, cache, control },
             jump_cache: JumpCache::new(),
             stats: HartStats::default(),
-            last_trap: None,
+            last_exception: None,
+            stall_origin: None,
         }
     }
 
@@ -432,7 +447,8 @@ impl Hart {
             self.state.waiting = false;
             self.stats.traps += 1;
             let pc = self.state.pc;
-            self.last_trap = Some((Cause::Interrupt(irq), pc));
+            self.last_exception = None;
+            self.note_stall(Cause::Interrupt(irq), pc);
             self.state.take_trap(Cause::Interrupt(irq), 0, pc);
         } else if self.state.waiting {
             // An interrupt that is pending and enabled in mie wakes wfi
@@ -447,19 +463,44 @@ impl Hart {
         None
     }
 
-    /// Takes an exception raised at `pc`; reports a trap loop instead if the
-    /// exception is a fetch fault at the very handler address.
+    /// Takes an exception raised at `pc`; reports a trap loop instead when the
+    /// hart is certain to repeat it forever.
+    ///
+    /// Between two exceptions with nothing retired, only the trap CSRs and
+    /// the privilege change, and they settle after one round (`mstatus` takes
+    /// its post-trap form, `mepc` is the faulting pc). So when an exception
+    /// repeats with the same pc, cause, value, privilege and `mstatus` and no
+    /// instruction retired in between, the next round is the same again: the
+    /// handler itself faults, with interrupts masked, and nothing can change
+    /// that. Reporting it beats spinning without ever retiring, which no
+    /// instruction limit would stop.
     fn raise(&mut self, trap: Trap, pc: u64) -> Option<Exit> {
         let cause = Cause::Exception(trap.exception);
         tracing::debug!(target: "int", hart = self.state.csr.mhartid, %cause, pc = format_args!("{pc:#x}"), tval = format_args!("{:#x}", trap.tval), "exception");
         self.stats.traps += 1;
-        let origin = self.last_trap.replace((cause, pc));
-        let fetch_fault = matches!(trap.exception, Exception::InstructionAccessFault | Exception::InstructionPageFault);
-        self.state.take_trap(cause, trap.tval, pc);
-        if fetch_fault && self.state.pc == pc {
+        let signature = TrapSignature {
+            trap,
+            pc,
+            privilege: self.state.privilege,
+            mstatus: self.state.csr.mstatus,
+            retired: self.state.retired,
+        };
+        self.note_stall(cause, pc);
+        if self.last_exception == Some(signature) {
+            let origin = self.stall_origin.map(|(cause, pc, _)| (cause, pc)).filter(|&origin| origin != (cause, pc));
             return Some(Exit::TrapLoop { pc, cause, origin });
         }
+        self.last_exception = Some(signature);
+        self.state.take_trap(cause, trap.tval, pc);
         None
+    }
+
+    /// Remembers a trap as the origin of a possible loop if it is the first
+    /// since an instruction last retired.
+    fn note_stall(&mut self, cause: Cause, pc: u64) {
+        if self.stall_origin.is_none_or(|(_, _, retired)| retired != self.state.retired) {
+            self.stall_origin = Some((cause, pc, self.state.retired));
+        }
     }
 
     /// Finds the block at `pc` in the shared cache or translates it, and

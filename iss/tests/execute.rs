@@ -1387,6 +1387,49 @@ fn a_handler_that_cannot_be_fetched_is_a_trap_loop() {
 }
 
 #[test]
+fn a_handler_whose_first_instruction_is_illegal_is_a_trap_loop() {
+    // The handler is an ecall-free illegal word at DATA; ecall sends the hart there.
+    let mut m = Machine::new(&[i(Op::Addi, A0, A0, 1), sys(Op::Ecall)]);
+    m.hart.state.csr.mtvec = DATA;
+    m.hart.state.csr.mstatus |= mstatus::MIE;
+    m.load(DATA, &[0xffff_ffff]);
+    let exit = m.hart.run(1000);
+    assert_eq!(
+        exit,
+        Exit::TrapLoop {
+            pc: DATA,
+            cause: Cause::Exception(Exception::IllegalInstruction),
+            origin: Some((Cause::Exception(Exception::EnvironmentCallFromM), RAM_BASE + 4)),
+        }
+    );
+    assert_eq!(m.hart.state.retired, 1, "only the addi retired");
+}
+
+#[test]
+fn a_fault_that_the_handler_repairs_is_no_trap_loop() {
+    // A load faults twice at the same place with nothing retired in between
+    // except the handler's work: the handler fixes the address and returns.
+    let mut m = Machine::new(&[i(Op::Ld, A1, A0, 0), i(Op::Addi, A2, A2, 1)]);
+    m.set(A0, UNMAPPED);
+    m.set(A4, DATA);
+    m.hart.state.csr.mtvec = DATA;
+    m.load(
+        DATA,
+        &[
+            i(Op::Addi, A3, A3, 1),
+            // After the second fault, point a0 at RAM.
+            i(Op::Slti, T0, A3, 2),
+            b(Op::Bne, T0, ZERO, 8),
+            i(Op::Addi, A0, A4, 0),
+            sys(Op::Mret),
+        ],
+    );
+    // Handler rounds of 4 and 5 instructions, then the load and the addi.
+    m.run(11);
+    assert_eq!((m.reg(A3), m.reg(A2), m.pc()), (2, 1, RAM_BASE + 8), "two faults, then the load succeeded");
+}
+
+#[test]
 fn stored_code_runs_after_fence_i() {
     // main: call f; overwrite f's first instruction; fence.i; call f.
     let mut m = Machine::new(&[jal(RA, 0x100), s(Op::Sw, T1, T0, 0), sys(Op::FenceI), jal(RA, 0x100 - 12)]);
@@ -1492,4 +1535,41 @@ fn ram_that_does_not_start_on_a_page_is_refused() {
     // SAFETY: as above; this one is only checked for acceptance.
     let accepted = unsafe { Ram::new(RAM_BASE + 0x1000, pointer, 8192, memory) };
     assert!(accepted.is_ok());
+}
+
+/// Random words run as code, with traps sent back into the same random code:
+/// whatever the guest does, the hart keeps to its budget and the host never
+/// panics. Also a check that random code cannot corrupt the hart's own
+/// bookkeeping: `retired` and `minstret` stay consistent.
+#[test]
+fn random_code_never_panics_the_host() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..40 {
+        let words: Vec<u32> = (0..1024).map(|_| next() as u32).collect();
+        let mut m = Machine::new(&words);
+        // Traps land in the random code too; registers point into RAM half of
+        // the time so that loads and stores hit memory, code included.
+        m.hart.state.csr.mtvec = RAM_BASE + 4 * (next() % 1024);
+        for reg in 1..32 {
+            let value = if next() % 2 == 0 { RAM_BASE + next() % RAM_SIZE } else { next() };
+            m.set(reg, value);
+        }
+        let budget = 20_000;
+        let exit = m.hart.run(budget);
+        let retired = m.hart.state.retired;
+        assert!(retired <= budget, "round {round}: {retired} instructions retired for a budget of {budget}");
+        assert!(
+            matches!(exit, Exit::BudgetSpent | Exit::WaitingForInterrupt | Exit::TrapLoop { .. }),
+            "round {round}: {exit:?}"
+        );
+        if exit == Exit::BudgetSpent {
+            assert_eq!(retired, budget, "round {round}: a spent budget means exactly the budget retired");
+        }
+    }
 }

@@ -35,17 +35,17 @@ pub enum StopReason {
     Reset,
     /// The instruction limit given to [`Machine::run`] was reached.
     InstructionLimit,
-    /// A hart took a trap to a handler that cannot be fetched, and would
-    /// repeat that forever.
+    /// A hart's trap handler faults identically each time without retiring
+    /// an instruction, so it would trap forever (see
+    /// [`polyhart_iss::Exit::TrapLoop`]).
     TrapLoop {
         /// The hart.
         hart: usize,
-        /// The handler address it cannot fetch.
+        /// Where the repeating exception is raised.
         pc: u64,
-        /// The fetch fault taken there.
+        /// The repeating exception.
         cause: Cause,
-        /// The trap before it, which sent the hart to the handler, and the
-        /// address it was raised at.
+        /// The trap that sent the hart into the loop, and where it was raised.
         origin: Option<(Cause, u64)>,
     },
     /// Every hart waits in `wfi` and nothing can ever interrupt any of them:
