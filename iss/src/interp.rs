@@ -52,18 +52,16 @@ pub(crate) fn run_blocks(
         if trace_exec {
             tracing::trace!(target: "exec", hart = state.csr.mhartid, pc = format_args!("{:#x}", state.pc), "block");
         }
-        let limit = (stop_at - state.retired).min(block.insts.len() as u64) as usize;
-        execute(state, env, block, limit)?;
+        execute(state, env, block, stop_at)?;
     }
 }
 
 /// Executes one block that is not in the jump cache, within the budget.
 pub(crate) fn execute_once(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Result<(), (Trap, u64)> {
-    let limit = (stop_at.saturating_sub(state.retired)).min(block.insts.len() as u64) as usize;
-    if limit == 0 {
+    if state.retired >= stop_at {
         return Ok(());
     }
-    execute(state, env, block, limit)
+    execute(state, env, block, stop_at)
 }
 
 /// Executes the first `limit` instructions of `block` from `state.pc`.
@@ -72,12 +70,15 @@ pub(crate) fn execute_once(state: &mut HartState, env: &Env, block: &Block, stop
 /// instructions that retired. An exception comes back with the address of the
 /// instruction that raised it, which has not retired; the caller takes the trap.
 #[inline(always)]
-fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Result<(), (Trap, u64)> {
-    let start_retired = state.retired;
+fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Result<(), (Trap, u64)> {
+    // `retired` at the start of the current pass over the block: a taken
+    // branch back to the block's start runs it again without leaving here.
+    let mut start_retired = state.retired;
     let block_pc = state.pc;
-    let insts = &block.insts[..limit];
+    let len = block.insts.len() as u64;
 
-    let (end_pc, done) = 'block: {
+    let end_pc = 'block: loop {
+        let insts = &block.insts[..(stop_at - start_retired).min(len) as usize];
         for (index, inst) in insts.iter().enumerate() {
             // Operands that only some operations need are macros, so that
             // they are computed in those arms alone rather than hoisted in
@@ -130,15 +131,24 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
             }
             // Leaves the block for `target` after this instruction retires.
             macro_rules! jump {
-                ($target:expr) => {
-                    break 'block ($target, index + 1)
-                };
+                ($target:expr) => {{
+                    state.retired = start_retired + index as u64 + 1;
+                    break 'block $target;
+                }};
             }
-            // Conditional branches do not end blocks: a taken one leaves it.
+            // Conditional branches do not end blocks: a taken one leaves it,
+            // or, back to the block's own start (a loop), runs it again while
+            // budget remains and nobody asks for attention.
             macro_rules! taken {
                 ($cond:expr, $offset:expr) => {
                     if $cond {
-                        jump!(pc!().wrapping_add($offset));
+                        let target = pc!().wrapping_add($offset);
+                        let retired = start_retired + index as u64 + 1;
+                        if target == block_pc && retired < stop_at && !env.control.attention_pending() {
+                            start_retired = retired;
+                            continue 'block;
+                        }
+                        jump!(target);
                     }
                 };
             }
@@ -290,10 +300,10 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, limit: usize) -> Res
                 Op::Sret | Op::SfenceVma | Op::Illegal => fault!(illegal(inst)),
             }
         }
+        state.retired = start_retired + insts.len() as u64;
         let last = &insts[insts.len() - 1];
-        (block_pc.wrapping_add(u64::from(last.offset) + u64::from(last.len)), insts.len())
+        break block_pc.wrapping_add(u64::from(last.offset) + u64::from(last.len));
     };
-    state.retired = start_retired + done as u64;
     state.pc = end_pc;
     Ok(())
 }

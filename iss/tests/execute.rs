@@ -1573,3 +1573,17 @@ fn random_code_never_panics_the_host() {
         }
     }
 }
+
+/// A block that branches back to its own start runs again without leaving the
+/// interpreter; budgets stay exact inside such a loop.
+#[test]
+fn a_self_loop_keeps_exact_budgets() {
+    let mut m = Machine::new(&[i(Op::Addi, A0, A0, 1), b(Op::Bne, A0, A1, -4), i(Op::Addi, A2, A2, 7)]);
+    m.set(A1, 100);
+    m.run(37);
+    assert_eq!((m.reg(A0), m.pc()), (19, RAM_BASE + 4), "18 rounds and one addi");
+    m.run(163);
+    assert_eq!((m.reg(A0), m.reg(A2), m.pc()), (100, 0, RAM_BASE + 8), "the loop ran out; the addi after it is next");
+    m.run(1);
+    assert_eq!(m.reg(A2), 7);
+}
