@@ -33,28 +33,14 @@ esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 guest=$root/tests/guest
 manifest=$guest/manifest.txt
+. "$root/scripts/manifest.sh"
 limit=120
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-# Unknown names are an error rather than silently comparing nothing.
-for n in "$@"; do
-    if ! grep -q "^$n[[:space:]]" "$manifest"; then
-        echo "$n: not in $manifest" >&2
-        exit 2
-    fi
-done
+check_names "$@"
 
-selected() {
-    [ $# -eq 1 ] && return 0
-    want=$1
-    shift
-    for n in "$@"; do
-        [ "$n" = "$want" ] && return 0
-    done
-    return 1
-}
 
 differences=0
 compared=0

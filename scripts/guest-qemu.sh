@@ -22,6 +22,7 @@ case $mode in check|update) ;; *) usage ;; esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 guest=$root/tests/guest
 manifest=$guest/manifest.txt
+. "$root/scripts/manifest.sh"
 qemu=${QEMU:-qemu-system-riscv64}
 
 if ! command -v "$qemu" >/dev/null 2>&1; then
@@ -32,16 +33,6 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-# selected NAME: true when no names were given, or NAME is among them
-selected() {
-    [ $# -eq 1 ] && return 0
-    want=$1
-    shift
-    for n in "$@"; do
-        [ "$n" = "$want" ] && return 0
-    done
-    return 1
-}
 
 failures=0
 while read -r name status harts onqemu rest; do
