@@ -64,7 +64,9 @@ pub(crate) fn execute_once(state: &mut HartState, env: &Env, block: &Block, stop
     execute(state, env, block, stop_at)
 }
 
-/// Executes the first `limit` instructions of `block` from `state.pc`.
+/// Executes `block` from `state.pc` (its start) until it ends, leaves
+/// through a jump or taken branch, or `retired` reaches `stop_at`. The caller
+/// makes sure some budget is left.
 ///
 /// On return `pc`, the registers and the counters reflect exactly the
 /// instructions that retired. An exception comes back with the address of the
