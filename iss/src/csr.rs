@@ -32,6 +32,17 @@ csr_numbers! {
     MIMPID = 0xf13 "mimpid";
     MHARTID = 0xf14 "mhartid";
     MCONFIGPTR = 0xf15 "mconfigptr";
+    SSTATUS = 0x100 "sstatus";
+    SIE = 0x104 "sie";
+    STVEC = 0x105 "stvec";
+    SCOUNTEREN = 0x106 "scounteren";
+    SENVCFG = 0x10a "senvcfg";
+    SSCRATCH = 0x140 "sscratch";
+    SEPC = 0x141 "sepc";
+    SCAUSE = 0x142 "scause";
+    STVAL = 0x143 "stval";
+    SIP = 0x144 "sip";
+    SATP = 0x180 "satp";
     MSTATUS = 0x300 "mstatus";
     MISA = 0x301 "misa";
     MEDELEG = 0x302 "medeleg";
@@ -80,8 +91,14 @@ impl fmt::Display for CsrName {
 
 /// `mstatus` fields.
 pub mod mstatus {
+    /// Supervisor interrupt enable.
+    pub const SIE: u64 = 1 << 1;
     /// Machine interrupt enable.
     pub const MIE: u64 = 1 << 3;
+    /// SIE before the last trap into S-mode.
+    pub const SPIE: u64 = 1 << 5;
+    /// Privilege before the last trap into S-mode (0 = U, 1 = S).
+    pub const SPP: u64 = 1 << 8;
     /// MIE before the last trap into M-mode.
     pub const MPIE: u64 = 1 << 7;
     /// Privilege before the last trap into M-mode (two bits).
@@ -90,29 +107,77 @@ pub mod mstatus {
     pub const MPP_SHIFT: u32 = 11;
     /// Loads and stores use the privilege in MPP.
     pub const MPRV: u64 = 1 << 17;
+    /// Supervisor user-memory access.
+    pub const SUM: u64 = 1 << 18;
+    /// Make executable readable.
+    pub const MXR: u64 = 1 << 19;
+    /// Trap virtual memory: `satp` and `sfence.vma` trap in S-mode.
+    pub const TVM: u64 = 1 << 20;
     /// Timeout wait: `wfi` in lower modes traps.
     pub const TW: u64 = 1 << 21;
+    /// Trap `sret` in S-mode.
+    pub const TSR: u64 = 1 << 22;
+    /// S-mode XLEN (read-only 64-bit).
+    pub const SXL: u64 = 3 << 34;
+    /// The SXL value meaning 64 bits.
+    pub const SXL_64: u64 = 2 << 34;
     /// U-mode XLEN (read-only 64-bit).
     pub const UXL: u64 = 3 << 32;
     /// The UXL value meaning 64 bits.
     pub const UXL_64: u64 = 2 << 32;
 }
 
-/// `misa` for RV64IMAC with U-mode: MXL = 64, extensions A, C, I, M, U.
-pub const MISA_RV64IMACU: u64 =
-    (2 << 62) | extension(b'A') | extension(b'C') | extension(b'I') | extension(b'M') | extension(b'U');
+/// `misa` for RV64IMAC with S- and U-mode: MXL = 64, extensions A, C, I, M, S, U.
+pub const MISA_RV64IMACSU: u64 = (2 << 62)
+    | extension(b'A')
+    | extension(b'C')
+    | extension(b'I')
+    | extension(b'M')
+    | extension(b'S')
+    | extension(b'U');
 
 /// The `misa` bit of extension `letter`.
 const fn extension(letter: u8) -> u64 {
     1 << (letter - b'A')
 }
 
-/// Interrupt bits M-mode software may enable in `mie`.
-const MIE_WRITABLE: u64 =
-    Interrupt::MachineSoftware.mask() | Interrupt::MachineTimer.mask() | Interrupt::MachineExternal.mask();
+/// The supervisor-level interrupts: those `mideleg` can hand to S-mode.
+pub const SUPERVISOR_INTERRUPTS: u64 =
+    Interrupt::SupervisorSoftware.mask() | Interrupt::SupervisorTimer.mask() | Interrupt::SupervisorExternal.mask();
 
-/// `mstatus` bits software may write; UXL is fixed.
-const MSTATUS_WRITABLE: u64 = mstatus::MIE | mstatus::MPIE | mstatus::MPP | mstatus::MPRV | mstatus::TW;
+/// Interrupt bits software may enable in `mie`.
+const MIE_WRITABLE: u64 = Interrupt::MachineSoftware.mask()
+    | Interrupt::MachineTimer.mask()
+    | Interrupt::MachineExternal.mask()
+    | SUPERVISOR_INTERRUPTS;
+
+/// `mip` bits M-mode software may write (without Sstc, STIP is software's).
+const MIP_WRITABLE: u64 = SUPERVISOR_INTERRUPTS;
+
+/// Exceptions `medeleg` can delegate: all but ecall from M-mode (and the
+/// reserved causes).
+const MEDELEG_WRITABLE: u64 = 0xb3ff;
+
+/// `mstatus` bits software may write; UXL and SXL are fixed.
+const MSTATUS_WRITABLE: u64 = mstatus::SIE
+    | mstatus::MIE
+    | mstatus::SPIE
+    | mstatus::MPIE
+    | mstatus::SPP
+    | mstatus::MPP
+    | mstatus::MPRV
+    | mstatus::SUM
+    | mstatus::MXR
+    | mstatus::TVM
+    | mstatus::TW
+    | mstatus::TSR;
+
+/// The `mstatus` bits `sstatus` shows.
+pub const SSTATUS_VISIBLE: u64 =
+    mstatus::SIE | mstatus::SPIE | mstatus::SPP | mstatus::SUM | mstatus::MXR | mstatus::UXL | (1 << 63);
+
+/// The `mstatus` bits S-mode may write through `sstatus`.
+const SSTATUS_WRITABLE: u64 = mstatus::SIE | mstatus::SPIE | mstatus::SPP | mstatus::SUM | mstatus::MXR;
 
 /// Number of PMP entries, as on QEMU's virt machine.
 pub const PMP_ENTRIES: usize = 16;
@@ -133,7 +198,7 @@ pub struct CsrFile {
     pub mstatus: u64,
     /// `mtvec`.
     pub mtvec: u64,
-    /// `medeleg` (stored for S-mode; no lower mode handles traps yet).
+    /// `medeleg`.
     pub medeleg: u64,
     /// `mideleg`.
     pub mideleg: u64,
@@ -154,6 +219,22 @@ pub struct CsrFile {
     pub mcause: u64,
     /// `mtval`.
     pub mtval: u64,
+    /// `stvec`.
+    pub stvec: u64,
+    /// `scounteren`.
+    pub scounteren: u64,
+    /// `senvcfg`.
+    pub senvcfg: u64,
+    /// `sscratch`.
+    pub sscratch: u64,
+    /// `sepc`.
+    pub sepc: u64,
+    /// `scause`.
+    pub scause: u64,
+    /// `stval`.
+    pub stval: u64,
+    /// `satp` (only Bare translation is implemented, so its MODE stays 0).
+    pub satp: u64,
     /// `pmpcfg0` and `pmpcfg2` (RV64 has only the even ones).
     pub pmpcfg: [u64; PMP_ENTRIES / 8],
     /// `pmpaddr0..15`.
@@ -165,8 +246,8 @@ impl CsrFile {
     pub fn new(hart_id: u64) -> CsrFile {
         CsrFile {
             mhartid: hart_id,
-            misa: MISA_RV64IMACU,
-            mstatus: mstatus::UXL_64,
+            misa: MISA_RV64IMACSU,
+            mstatus: mstatus::UXL_64 | mstatus::SXL_64,
             mtvec: 0,
             medeleg: 0,
             mideleg: 0,
@@ -178,6 +259,14 @@ impl CsrFile {
             mepc: 0,
             mcause: 0,
             mtval: 0,
+            stvec: 0,
+            scounteren: 0,
+            senvcfg: 0,
+            sscratch: 0,
+            sepc: 0,
+            scause: 0,
+            stval: 0,
+            satp: 0,
             pmpcfg: [0; PMP_ENTRIES / 8],
             pmpaddr: [0; PMP_ENTRIES],
         }
@@ -196,6 +285,17 @@ impl CsrFile {
         Some(match number {
             MVENDORID | MARCHID | MIMPID | MCONFIGPTR => 0,
             MHARTID => self.mhartid,
+            SSTATUS => self.mstatus & SSTATUS_VISIBLE,
+            SIE => self.mie & self.mideleg,
+            STVEC => self.stvec,
+            SCOUNTEREN => self.scounteren,
+            SENVCFG => self.senvcfg,
+            SSCRATCH => self.sscratch,
+            SEPC => self.sepc,
+            SCAUSE => self.scause,
+            STVAL => self.stval,
+            SIP => self.mip & self.mideleg,
+            SATP => self.satp,
             MSTATUS => self.mstatus,
             MISA => self.misa,
             MEDELEG => self.medeleg,
@@ -232,8 +332,33 @@ impl CsrFile {
             }
             // misa is fixed: the extensions cannot be switched off.
             MISA => {}
-            MEDELEG => self.medeleg = value & 0xb3ff,
-            MIDELEG => self.mideleg = value & 0x222,
+            SSTATUS => self.mstatus = (self.mstatus & !SSTATUS_WRITABLE) | (value & SSTATUS_WRITABLE),
+            SIE => self.mie = (self.mie & !self.mideleg) | (value & self.mideleg & MIE_WRITABLE),
+            // Of the supervisor bits only SSIP is S-mode's to write.
+            SIP => {
+                let writable = self.mideleg & Interrupt::SupervisorSoftware.mask();
+                self.mip = (self.mip & !writable) | (value & writable);
+            }
+            STVEC => {
+                if value & 3 < 2 {
+                    self.stvec = value;
+                }
+            }
+            SCOUNTEREN => self.scounteren = value & 0xffff_ffff,
+            SENVCFG => self.senvcfg = value & 1,
+            SSCRATCH => self.sscratch = value,
+            SEPC => self.sepc = value & !1,
+            SCAUSE => self.scause = value,
+            STVAL => self.stval = value,
+            // Only Bare is implemented; a write asking for another mode has
+            // no effect at all, as the privileged spec requires.
+            SATP => {
+                if value >> 60 == 0 {
+                    self.satp = value;
+                }
+            }
+            MEDELEG => self.medeleg = value & MEDELEG_WRITABLE,
+            MIDELEG => self.mideleg = value & SUPERVISOR_INTERRUPTS,
             MIE => self.mie = value & MIE_WRITABLE,
             // Modes 2 and 3 are reserved: such a write leaves mtvec as it was.
             MTVEC => {
@@ -248,8 +373,7 @@ impl CsrFile {
             MEPC => self.mepc = value & !1,
             MCAUSE => self.mcause = value,
             MTVAL => self.mtval = value,
-            // No mip bit is software-writable without S-mode.
-            MIP => {}
+            MIP => self.mip = (self.mip & !MIP_WRITABLE) | (value & MIP_WRITABLE),
             PMPCFG0 | PMPCFG2 => {
                 let index = usize::from(number - PMPCFG0) / 2;
                 self.pmpcfg[index] = legalize_pmpcfg(self.pmpcfg[index], value);

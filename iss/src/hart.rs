@@ -18,7 +18,7 @@ use crate::trap::{Cause, Exception, Interrupt, Trap};
 pub enum Privilege {
     /// U-mode.
     User = 0,
-    /// S-mode (not implemented yet: `misa.S` is clear).
+    /// S-mode.
     Supervisor = 1,
     /// M-mode.
     Machine = 3,
@@ -29,6 +29,7 @@ impl Privilege {
     pub fn from_bits(bits: u64) -> Option<Privilege> {
         match bits {
             0 => Some(Privilege::User),
+            1 => Some(Privilege::Supervisor),
             3 => Some(Privilege::Machine),
             _ => None,
         }
@@ -140,22 +141,45 @@ impl HartState {
     }
 
     /// Enters the trap handler for `cause`, raised by the instruction at `pc`
-    /// (for an interrupt, the instruction that would have run next).
+    /// (for an interrupt, the instruction that would have run next). A trap
+    /// raised below M-mode goes to S-mode when `medeleg`/`mideleg` delegate
+    /// its cause; everything else goes to M-mode.
     pub fn take_trap(&mut self, cause: Cause, tval: u64, pc: u64) {
+        let delegated = self.privilege != Privilege::Machine
+            && match cause {
+                Cause::Exception(e) => self.csr.medeleg >> (e as u8) & 1 == 1,
+                Cause::Interrupt(i) => self.csr.mideleg >> (i as u8) & 1 == 1,
+            };
         let csr = &mut self.csr;
-        csr.mepc = pc;
-        csr.mcause = cause.code();
-        csr.mtval = tval;
-        let mie = csr.mstatus & mstatus::MIE != 0;
-        csr.mstatus &= !(mstatus::MIE | mstatus::MPIE | mstatus::MPP);
-        if mie {
-            csr.mstatus |= mstatus::MPIE;
+        let vector = if delegated { csr.stvec } else { csr.mtvec };
+        if delegated {
+            csr.sepc = pc;
+            csr.scause = cause.code();
+            csr.stval = tval;
+            let sie = csr.mstatus & mstatus::SIE != 0;
+            csr.mstatus &= !(mstatus::SIE | mstatus::SPIE | mstatus::SPP);
+            if sie {
+                csr.mstatus |= mstatus::SPIE;
+            }
+            if self.privilege == Privilege::Supervisor {
+                csr.mstatus |= mstatus::SPP;
+            }
+            self.privilege = Privilege::Supervisor;
+        } else {
+            csr.mepc = pc;
+            csr.mcause = cause.code();
+            csr.mtval = tval;
+            let mie = csr.mstatus & mstatus::MIE != 0;
+            csr.mstatus &= !(mstatus::MIE | mstatus::MPIE | mstatus::MPP);
+            if mie {
+                csr.mstatus |= mstatus::MPIE;
+            }
+            csr.mstatus |= (self.privilege as u64) << mstatus::MPP_SHIFT;
+            self.privilege = Privilege::Machine;
         }
-        csr.mstatus |= (self.privilege as u64) << mstatus::MPP_SHIFT;
-        self.privilege = Privilege::Machine;
-        let base = csr.mtvec & !3;
+        let base = vector & !3;
         self.pc = match cause {
-            Cause::Interrupt(irq) if csr.mtvec & 1 == 1 => base + 4 * irq as u64,
+            Cause::Interrupt(irq) if vector & 1 == 1 => base + 4 * irq as u64,
             _ => base,
         };
     }
@@ -178,18 +202,47 @@ impl HartState {
         self.pc = csr.mepc;
     }
 
+    /// `sret`: return to the mode and address saved by the last S-mode trap.
+    pub fn sret(&mut self) {
+        let csr = &mut self.csr;
+        let target = if csr.mstatus & mstatus::SPP != 0 { Privilege::Supervisor } else { Privilege::User };
+        let spie = csr.mstatus & mstatus::SPIE != 0;
+        csr.mstatus &= !(mstatus::SIE | mstatus::SPP);
+        if spie {
+            csr.mstatus |= mstatus::SIE;
+        }
+        csr.mstatus |= mstatus::SPIE;
+        // Returning below M-mode always leaves MPRV clear.
+        csr.mstatus &= !mstatus::MPRV;
+        self.privilege = target;
+        self.pc = csr.sepc;
+    }
+
     /// The highest-priority interrupt that is pending, enabled and not masked
     /// by the current mode, given the device-driven `mip` bits `external`.
+    ///
+    /// Interrupts not delegated to S-mode are taken in M-mode: always from a
+    /// lower mode, from M-mode only with `mstatus.MIE`. Delegated ones are
+    /// taken in S-mode: always from U-mode, from S-mode only with
+    /// `mstatus.SIE`, never from M-mode. M-level interrupts come first, then
+    /// the spec's order: MEI, MSI, MTI, SEI, SSI, STI.
     pub fn deliverable_interrupt(&self, external: u64) -> Option<Interrupt> {
         let pending = (self.csr.mip | external) & self.csr.mie;
         if pending == 0 {
             return None;
         }
-        let enabled = self.privilege < Privilege::Machine || self.csr.mstatus & mstatus::MIE != 0;
-        if !enabled {
-            return None;
+        let status = self.csr.mstatus;
+        let machine_enabled = self.privilege < Privilege::Machine || status & mstatus::MIE != 0;
+        let supervisor_enabled = self.privilege < Privilege::Supervisor
+            || (self.privilege == Privilege::Supervisor && status & mstatus::SIE != 0);
+        let mut candidates = 0;
+        if machine_enabled {
+            candidates = pending & !self.csr.mideleg;
         }
-        Interrupt::BY_PRIORITY.into_iter().find(|irq| pending & irq.mask() != 0)
+        if candidates == 0 && supervisor_enabled {
+            candidates = pending & self.csr.mideleg;
+        }
+        Interrupt::BY_PRIORITY.into_iter().find(|irq| candidates & irq.mask() != 0)
     }
 }
 

@@ -254,14 +254,37 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                     state.recheck = true;
                     jump!(state.pc);
                 }
+                Op::Sret => {
+                    let trapped = state.privilege == Privilege::Supervisor && state.csr.mstatus & mstatus::TSR != 0;
+                    if state.privilege == Privilege::User || trapped {
+                        fault!(illegal(inst));
+                    }
+                    state.sret();
+                    state.recheck = true;
+                    jump!(state.pc);
+                }
                 Op::Wfi => {
-                    // Without S-mode, U-mode may wait too unless mstatus.TW
-                    // forbids it (privileged spec 3.1.6.6), as on QEMU.
-                    if state.privilege != Privilege::Machine && state.csr.mstatus & mstatus::TW != 0 {
+                    // With S-mode present, U-mode may not wait, and S-mode
+                    // only while mstatus.TW is clear (privileged spec
+                    // 3.1.6.6), as on QEMU.
+                    let trapped = match state.privilege {
+                        Privilege::User => true,
+                        Privilege::Supervisor => state.csr.mstatus & mstatus::TW != 0,
+                        Privilege::Machine => false,
+                    };
+                    if trapped {
                         fault!(illegal(inst));
                     }
                     state.waiting = true;
                     state.recheck = true;
+                }
+                // No address translation is cached yet (satp is Bare only), so
+                // there is nothing to flush; the legality checks are the spec's.
+                Op::SfenceVma => {
+                    let trapped = state.privilege == Privilege::Supervisor && state.csr.mstatus & mstatus::TVM != 0;
+                    if state.privilege == Privilege::User || trapped {
+                        fault!(illegal(inst));
+                    }
                 }
                 Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
                     sync_counters!();
@@ -298,8 +321,7 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                 | Op::AmomaxD
                 | Op::AmominuD
                 | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(env, inst.op, a, b!())),
-                // Not without S-mode.
-                Op::Sret | Op::SfenceVma | Op::Illegal => fault!(illegal(inst)),
+                Op::Illegal => fault!(illegal(inst)),
             }
         }
         state.retired = start_retired + insts.len() as u64;
@@ -539,9 +561,16 @@ fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Resu
         0
     };
     if writes {
+        // Read-modify-write of mip/sip works on the software-written bits, not
+        // on the lines devices drive (privileged spec 3.1.9, on SEIP).
+        let base = match number {
+            csr::MIP => state.csr.mip,
+            csr::SIP => state.csr.mip & state.csr.mideleg,
+            _ => old,
+        };
         let value = match inst.op {
-            Op::Csrrs | Op::Csrrsi => old | source,
-            Op::Csrrc | Op::Csrrci => old & !source,
+            Op::Csrrs | Op::Csrrsi => base | source,
+            Op::Csrrc | Op::Csrrci => base & !source,
             _ => source,
         };
         if !write_csr(state, number, value) {
@@ -556,7 +585,13 @@ fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Resu
 /// those that depend on the rest of the hart (counters, time, `mip`).
 /// `None` if it does not exist or the mode may not read it.
 fn read_csr(state: &HartState, env: &Env, number: u16) -> Option<u64> {
-    let counter_allowed = |bit: u16| state.privilege == Privilege::Machine || state.csr.mcounteren >> bit & 1 == 1;
+    // A counter is readable in S-mode if mcounteren allows it, in U-mode if
+    // scounteren allows it too.
+    let counter_allowed = |bit: u16| match state.privilege {
+        Privilege::Machine => true,
+        Privilege::Supervisor => state.csr.mcounteren >> bit & 1 == 1,
+        Privilege::User => (state.csr.mcounteren & state.csr.scounteren) >> bit & 1 == 1,
+    };
     match number {
         csr::CYCLE if counter_allowed(0) => Some(state.mcycle()),
         csr::TIME if counter_allowed(1) => Some(env.bus.time(&context(state, state.retired))),
@@ -566,8 +601,15 @@ fn read_csr(state: &HartState, env: &Env, number: u16) -> Option<u64> {
         csr::MCYCLE => Some(state.mcycle()),
         csr::MINSTRET => Some(state.minstret()),
         csr::MIP => Some(state.csr.mip | env.control.lines()),
+        csr::SIP => Some((state.csr.mip | env.control.lines()) & state.csr.mideleg),
+        csr::SATP if satp_trapped(state) => None,
         _ => state.csr.read(number),
     }
+}
+
+/// `mstatus.TVM` makes `satp` accesses from S-mode illegal.
+fn satp_trapped(state: &HartState) -> bool {
+    state.privilege == Privilege::Supervisor && state.csr.mstatus & mstatus::TVM != 0
 }
 
 /// Writes a CSR for a CSR instruction; `false` if it does not exist. The
@@ -577,6 +619,7 @@ fn write_csr(state: &mut HartState, number: u16, value: u64) -> bool {
     match number {
         csr::MCYCLE => state.cycle_offset = value.wrapping_sub(state.cycle() + 1),
         csr::MINSTRET => state.instret_offset = value.wrapping_sub(state.retired + 1),
+        csr::SATP if satp_trapped(state) => return false,
         _ => return state.csr.write(number, value),
     }
     true

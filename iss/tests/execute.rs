@@ -730,9 +730,10 @@ fn illegal_instructions_trap_with_their_encoding() {
         m.run_to_trap();
         m.assert_trapped(Exception::IllegalInstruction, u64::from(bits), RAM_BASE + 4);
     }
-    // Implemented encodings that need S-mode.
+    // Implemented encodings that U-mode may not execute.
     for bits in [sys(Op::Sret), r(Op::SfenceVma, ZERO, A0, A1)] {
         let mut m = Machine::new(&[bits]);
+        m.hart.state.privilege = Privilege::User;
         m.run_to_trap();
         m.assert_trapped(Exception::IllegalInstruction, u64::from(bits), RAM_BASE);
     }
@@ -800,11 +801,21 @@ fn mret_restores_privilege_and_interrupt_enable() {
 }
 
 #[test]
-fn mret_is_illegal_in_user_mode_and_wfi_when_tw_is_set() {
-    for (bits, tw) in [(sys(Op::Mret), 0), (sys(Op::Wfi), mstatus::TW)] {
+fn privileged_returns_and_wfi_are_illegal_where_the_spec_says() {
+    let cases = [
+        (sys(Op::Mret), Privilege::User, 0),
+        (sys(Op::Mret), Privilege::Supervisor, 0),
+        (sys(Op::Sret), Privilege::User, 0),
+        (sys(Op::Sret), Privilege::Supervisor, mstatus::TSR),
+        (sys(Op::Wfi), Privilege::User, 0),
+        (sys(Op::Wfi), Privilege::Supervisor, mstatus::TW),
+        (r(Op::SfenceVma, ZERO, ZERO, ZERO), Privilege::Supervisor, mstatus::TVM),
+        (csr(Op::Csrrs, A0, csr::SATP, ZERO), Privilege::Supervisor, mstatus::TVM),
+    ];
+    for (bits, privilege, status) in cases {
         let mut m = Machine::new(&[bits]);
-        m.hart.state.privilege = Privilege::User;
-        m.hart.state.csr.mstatus |= tw;
+        m.hart.state.privilege = privilege;
+        m.hart.state.csr.mstatus |= status;
         m.run_to_trap();
         m.assert_trapped(Exception::IllegalInstruction, u64::from(bits), RAM_BASE);
         assert_eq!(m.hart.state.privilege, Privilege::Machine);
@@ -812,11 +823,65 @@ fn mret_is_illegal_in_user_mode_and_wfi_when_tw_is_set() {
 }
 
 #[test]
-fn wfi_waits_in_user_mode_when_tw_is_clear() {
+fn wfi_waits_in_supervisor_mode_when_tw_is_clear() {
     let mut m = Machine::new(&[sys(Op::Wfi)]);
-    m.hart.state.privilege = Privilege::User;
+    m.hart.state.privilege = Privilege::Supervisor;
     assert_eq!(m.hart.run(10), Exit::WaitingForInterrupt);
-    assert_eq!((m.pc(), m.hart.state.privilege), (RAM_BASE + 4, Privilege::User));
+    assert_eq!((m.pc(), m.hart.state.privilege), (RAM_BASE + 4, Privilege::Supervisor));
+}
+
+#[test]
+fn delegated_exceptions_go_to_supervisor_mode_and_sret_returns() {
+    // U-mode: an illegal word, delegated; the S handler skips it with sret.
+    let mut m = Machine::new(&[0xffff_ffff, i(Op::Addi, A0, A0, 1)]);
+    m.hart.state.privilege = Privilege::User;
+    m.hart.state.csr.medeleg = 1 << Exception::IllegalInstruction as u8;
+    m.hart.state.csr.stvec = DATA;
+    m.hart.state.csr.mstatus |= mstatus::SIE;
+    m.load(
+        DATA,
+        &[
+            csr(Op::Csrrs, T0, csr::SEPC, ZERO),
+            i(Op::Addi, T0, T0, 4),
+            csr(Op::Csrrw, ZERO, csr::SEPC, T0),
+            csr(Op::Csrrs, T1, csr::SSTATUS, ZERO),
+            sys(Op::Sret),
+        ],
+    );
+    m.hart.run(4);
+    let state = &m.hart.state;
+    assert_eq!(state.privilege, Privilege::Supervisor);
+    assert_eq!((state.csr.scause, state.csr.stval, state.csr.mcause), (2, 0xffff_ffff, 0), "taken in S, not M");
+    assert_eq!(m.reg(T1) & (mstatus::SIE | mstatus::SPIE | mstatus::SPP), mstatus::SPIE, "SPIE = old SIE, SPP = U");
+    m.run(2);
+    assert_eq!((m.hart.state.privilege, m.reg(A0), m.pc()), (Privilege::User, 1, RAM_BASE + 8));
+    assert_eq!(m.hart.state.csr.mstatus & (mstatus::SIE | mstatus::SPIE), mstatus::SIE | mstatus::SPIE);
+}
+
+#[test]
+fn delegated_interrupts_are_taken_in_supervisor_mode_and_machine_ones_first() {
+    let mut m = Machine::new(&[nop(), nop()]);
+    m.hart.state.privilege = Privilege::Supervisor;
+    m.hart.state.csr.mideleg = csr::SUPERVISOR_INTERRUPTS;
+    m.hart.state.csr.mie = csr::SUPERVISOR_INTERRUPTS | Interrupt::MachineTimer.mask();
+    m.hart.state.csr.stvec = DATA;
+    // Pending supervisor software interrupt, but SIE clear in S-mode: masked.
+    m.hart.state.csr.mip = Interrupt::SupervisorSoftware.mask();
+    m.run(1);
+    assert_eq!(m.pc(), RAM_BASE + 4);
+    // A machine timer interrupt is taken in M even from S with MIE clear,
+    // ahead of the supervisor one.
+    m.control.set_interrupt(Interrupt::MachineTimer, true);
+    m.run(0);
+    assert_eq!((m.hart.state.privilege, m.hart.state.csr.mcause), (Privilege::Machine, TIMER_CAUSE));
+    m.control.set_interrupt(Interrupt::MachineTimer, false);
+    // Back in S with SIE set: the supervisor software interrupt goes to stvec.
+    m.hart.state.privilege = Privilege::Supervisor;
+    m.hart.state.pc = RAM_BASE + 4;
+    m.hart.state.csr.mstatus |= mstatus::SIE;
+    m.run(0);
+    assert_eq!((m.hart.state.privilege, m.pc()), (Privilege::Supervisor, DATA));
+    assert_eq!(m.hart.state.csr.scause, (1 << 63) | 1);
 }
 
 #[test]
@@ -904,7 +969,7 @@ fn unknown_csrs_trap() {
         csr(Op::Csrrs, A0, 0x7c0, ZERO),
         csr(Op::Csrrw, ZERO, 0x7c0, A1),
         csr(Op::Csrrs, A0, 0x320, ZERO), // mcountinhibit is not implemented
-        csr(Op::Csrrs, A0, 0x100, ZERO), // sstatus: no S-mode
+        csr(Op::Csrrs, A0, 0x600, ZERO), // hstatus: no hypervisor extension
         csr(Op::Csrrs, A0, 0x3c0, ZERO), // pmpaddr16: 16 entries only
     ] {
         let mut m = Machine::new(&[bits]);
@@ -932,12 +997,14 @@ fn mcounteren_gates_user_counters() {
         let mut m = Machine::new(&[bits]);
         m.hart.state.privilege = Privilege::User;
         m.hart.state.csr.mcounteren = !(1 << bit) & 0xffff_ffff;
+        m.hart.state.csr.scounteren = 0xffff_ffff;
         m.run_to_trap();
         m.assert_trapped(Exception::IllegalInstruction, u64::from(bits), RAM_BASE);
 
         let mut m = Machine::new(&[nop(), nop(), bits]);
         m.hart.state.privilege = Privilege::User;
         m.hart.state.csr.mcounteren = 1 << bit;
+        m.hart.state.csr.scounteren = 1 << bit;
         m.set(A0, 0x66);
         m.run(3);
         let expected = match number {
@@ -985,20 +1052,31 @@ fn csr_fields_keep_their_warl_rules() {
         csr(Op::Csrrw, ZERO, csr::MIP, A5),
         csr(Op::Csrrw, ZERO, csr::MIE, A5),
     ]);
-    // MPP = 1 (S) is not a mode this hart has: MPP keeps its old value (U).
-    m.set(A0, ALL & !(2 << 11));
+    // MPP = 2 is reserved: MPP keeps its old value (U). MIE stays clear so
+    // the interrupts enabled below are not taken.
+    m.set(A0, ALL & !(1 << 11) & !mstatus::MIE);
     m.set(A3, RAM_BASE + 0x123);
     m.set(A4, DATA | 2);
     m.set(A5, ALL);
     m.run(8);
-    let writable = mstatus::MIE | mstatus::MPIE | mstatus::MPRV | mstatus::TW;
-    assert_eq!(m.reg(A1), writable | mstatus::UXL_64);
-    assert_eq!(m.reg(A2), csr::MISA_RV64IMACU);
+    let writable = mstatus::SIE
+        | mstatus::MIE
+        | mstatus::SPIE
+        | mstatus::MPIE
+        | mstatus::SPP
+        | mstatus::MPRV
+        | mstatus::SUM
+        | mstatus::MXR
+        | mstatus::TVM
+        | mstatus::TW
+        | mstatus::TSR;
+    assert_eq!(m.reg(A1), (writable & !mstatus::MIE) | mstatus::UXL_64 | mstatus::SXL_64);
+    assert_eq!(m.reg(A2), csr::MISA_RV64IMACSU);
     let csr = &m.hart.state.csr;
     assert_eq!(csr.mepc, RAM_BASE + 0x122);
     assert_eq!(csr.mtvec, HANDLER, "mode 2 is reserved");
-    assert_eq!(csr.mip, 0);
-    assert_eq!(csr.mie, (1 << 3) | (1 << 7) | (1 << 11));
+    assert_eq!(csr.mip, csr::SUPERVISOR_INTERRUPTS, "only the supervisor bits of mip are software's");
+    assert_eq!(csr.mie, 0xaaa, "the machine and supervisor enables");
 }
 
 #[test]

@@ -310,7 +310,9 @@ fn disassembly_matches_objdump() {
         (0xfe000033, 0x80000258, ".insn 4, 0xfe000033"),
         (0x4000103b, 0x8000025c, ".insn 4, 0x4000103b"),
         (0x0200d03b, 0x80000260, "divuw zero, ra, zero"),
-        (0x10002073, 0x80000264, "csrrs zero, 0x100, zero"), // objdump: sstatus (no S-mode here)
+        (0x10002073, 0x80000264, "csrrs zero, sstatus, zero"),
+        (0x18051073, 0x80000264, "csrrw zero, satp, a0"),
+        (0x14102573, 0x80000264, "csrrs a0, sepc, zero"),
         (0x1fe0, 0x80000268, "addi s0, sp, 1020"),
         (0x5fe4, 0x8000026a, "lw s1, 124(a5)"),
         (0x6050, 0x8000026c, "ld a2, 128(s0)"),
