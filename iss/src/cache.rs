@@ -212,18 +212,22 @@ const JUMP_CACHE_ENTRIES: usize = 4096;
 
 /// A hart's private, direct-mapped cache of recently executed blocks, keyed by
 /// the address the hart fetched from.
+///
+/// Clearing it is O(1): it bumps an epoch, and entries of an older epoch no
+/// longer match (harts clear it at every change of address space).
 pub struct JumpCache {
-    /// `(tag, block)`; empty slots hold an invalid placeholder block under a
-    /// tag no instruction address can have (odd), so every slot holds a block.
-    entries: Box<[(u64, Arc<Block>)]>,
-    placeholder: Arc<Block>,
+    /// `(tag, epoch, block)`; empty slots hold an invalid placeholder block
+    /// under a tag no instruction address can have (odd), so every slot
+    /// holds a block.
+    entries: Box<[(u64, u64, Arc<Block>)]>,
+    epoch: u64,
 }
 
 const EMPTY_TAG: u64 = 1;
 
 impl fmt::Debug for JumpCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let occupied = self.entries.iter().filter(|(tag, _)| *tag != EMPTY_TAG).count();
+        let occupied = self.entries.iter().filter(|(tag, epoch, _)| *tag != EMPTY_TAG && *epoch == self.epoch).count();
         f.debug_struct("JumpCache").field("occupied", &occupied).finish()
     }
 }
@@ -239,8 +243,8 @@ impl JumpCache {
     pub fn new() -> JumpCache {
         let placeholder = Arc::new(Block::new(BlockKey { pc: EMPTY_TAG, mode: 0 }, Box::new([])));
         placeholder.valid.store(false, Ordering::Relaxed);
-        let entries = (0..JUMP_CACHE_ENTRIES).map(|_| (EMPTY_TAG, placeholder.clone())).collect();
-        JumpCache { entries, placeholder }
+        let entries = (0..JUMP_CACHE_ENTRIES).map(|_| (EMPTY_TAG, 0, placeholder.clone())).collect();
+        JumpCache { entries, epoch: 0 }
     }
 
     #[inline(always)]
@@ -251,28 +255,24 @@ impl JumpCache {
     /// The valid block cached for `pc`, if any.
     #[inline(always)]
     pub fn contains(&self, pc: u64) -> bool {
-        let (tag, block) = &self.entries[Self::slot(pc)];
-        *tag == pc && block.is_valid()
+        let (tag, epoch, block) = &self.entries[Self::slot(pc)];
+        *tag == pc && *epoch == self.epoch && block.is_valid()
     }
 
     /// The block in `pc`'s slot, whatever its tag: after [`JumpCache::put`]
     /// for `pc`, or when [`JumpCache::contains`] said yes, it is `pc`'s block.
     #[inline(always)]
     pub fn slot_block(&self, pc: u64) -> &Arc<Block> {
-        &self.entries[Self::slot(pc)].1
+        &self.entries[Self::slot(pc)].2
     }
 
     /// Caches `block` for `pc`.
     pub fn put(&mut self, pc: u64, block: Arc<Block>) {
-        self.entries[Self::slot(pc)] = (pc, block);
+        self.entries[Self::slot(pc)] = (pc, self.epoch, block);
     }
 
     /// Forgets everything (the address space changed).
     pub fn clear(&mut self) {
-        for entry in self.entries.iter_mut() {
-            if entry.0 != EMPTY_TAG {
-                *entry = (EMPTY_TAG, self.placeholder.clone());
-            }
-        }
+        self.epoch += 1;
     }
 }

@@ -233,7 +233,7 @@ pub struct CsrFile {
     pub scause: u64,
     /// `stval`.
     pub stval: u64,
-    /// `satp` (only Bare translation is implemented, so its MODE stays 0).
+    /// `satp`.
     pub satp: u64,
     /// `pmpcfg0` and `pmpcfg2` (RV64 has only the even ones).
     pub pmpcfg: [u64; PMP_ENTRIES / 8],
@@ -350,10 +350,10 @@ impl CsrFile {
             SEPC => self.sepc = value & !1,
             SCAUSE => self.scause = value,
             STVAL => self.stval = value,
-            // Only Bare is implemented; a write asking for another mode has
-            // no effect at all, as the privileged spec requires.
+            // Bare, Sv39 and Sv48 are implemented; a write asking for another
+            // mode has no effect at all, as the privileged spec requires.
             SATP => {
-                if value >> 60 == 0 {
+                if matches!(value >> 60, 0 | 8 | 9) {
                     self.satp = value;
                 }
             }

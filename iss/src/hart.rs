@@ -10,6 +10,7 @@ use crate::csr::{CsrFile, mstatus};
 use crate::decode::{self, Disassembly, Inst, Op};
 use crate::interp::{self, Handback};
 use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram};
+use crate::mmu::{self, Access, Tlb, satp};
 use crate::trap::{Cause, Exception, Interrupt, Trap};
 
 /// A privilege mode.
@@ -69,6 +70,16 @@ pub struct HartState {
     /// Something may have made an interrupt deliverable (a CSR write, `mret`,
     /// `wfi`): the run loop looks before the next block.
     pub(crate) recheck: bool,
+    /// Translations cached from the page tables.
+    pub(crate) tlb: Tlb,
+    /// Loads and stores go through the page tables (derived from `satp`,
+    /// the privilege and MPRV/MPP by [`HartState::update_translation`]).
+    pub(crate) data_paging: bool,
+    /// Instruction fetches go through the page tables.
+    pub(crate) fetch_paging: bool,
+    /// `satp` was written or `sfence.vma` executed: the run loop drops cached
+    /// translations before the next block.
+    pub(crate) flush_translations: bool,
 }
 
 impl fmt::Debug for HartState {
@@ -101,6 +112,10 @@ impl HartState {
             reservation: None,
             waiting: false,
             recheck: true,
+            tlb: Tlb::new(),
+            data_paging: false,
+            fetch_paging: false,
+            flush_translations: false,
         }
     }
 
@@ -128,6 +143,40 @@ impl HartState {
     #[inline(always)]
     pub fn cycle(&self) -> u64 {
         self.retired + self.idle_cycles
+    }
+
+    /// The privilege loads and stores are checked at: MPP's when M-mode sets
+    /// MPRV.
+    pub fn data_privilege(&self) -> Privilege {
+        if self.privilege == Privilege::Machine && self.csr.mstatus & mstatus::MPRV != 0 {
+            let mpp = (self.csr.mstatus & mstatus::MPP) >> mstatus::MPP_SHIFT;
+            Privilege::from_bits(mpp).unwrap_or(Privilege::User)
+        } else {
+            self.privilege
+        }
+    }
+
+    /// Recomputes whether fetches and data accesses are translated, after
+    /// anything that changes `satp`, the privilege or `mstatus`.
+    pub(crate) fn update_translation(&mut self) {
+        let paging = self.csr.satp >> satp::MODE_SHIFT != satp::BARE;
+        self.fetch_paging = paging && self.privilege != Privilege::Machine;
+        self.data_paging = paging && self.data_privilege() != Privilege::Machine;
+    }
+
+    /// The translation context of a data access.
+    pub(crate) fn data_context(&self) -> mmu::Context {
+        mmu::Context {
+            satp: self.csr.satp,
+            privilege: self.data_privilege(),
+            sum: self.csr.mstatus & mstatus::SUM != 0,
+            mxr: self.csr.mstatus & mstatus::MXR != 0,
+        }
+    }
+
+    /// The translation context of an instruction fetch.
+    pub(crate) fn fetch_context(&self) -> mmu::Context {
+        mmu::Context { privilege: self.privilege, ..self.data_context() }
     }
 
     /// `minstret` as the guest reads it.
@@ -182,6 +231,7 @@ impl HartState {
             Cause::Interrupt(irq) if vector & 1 == 1 => base + 4 * irq as u64,
             _ => base,
         };
+        self.update_translation();
     }
 
     /// `mret`: return to the mode and address saved by the last M-mode trap.
@@ -200,6 +250,7 @@ impl HartState {
         }
         self.privilege = target;
         self.pc = csr.mepc;
+        self.update_translation();
     }
 
     /// `sret`: return to the mode and address saved by the last S-mode trap.
@@ -216,6 +267,7 @@ impl HartState {
         csr.mstatus &= !mstatus::MPRV;
         self.privilege = target;
         self.pc = csr.sepc;
+        self.update_translation();
     }
 
     /// The highest-priority interrupt that is pending, enabled and not masked
@@ -365,6 +417,9 @@ pub struct Hart {
     pub state: HartState,
     pub(crate) env: Env,
     jump_cache: JumpCache,
+    /// The fetch context the jump cache's entries were made in (`None`:
+    /// physical addresses).
+    jump_context: Option<(u64, Privilege)>,
     stats: HartStats,
     /// The last exception taken, to recognise one that repeats forever.
     last_exception: Option<TrapSignature>,
@@ -404,6 +459,7 @@ impl Hart {
             state: HartState::new(hart_id),
             env: Env { ram, bus, cache, control },
             jump_cache: JumpCache::new(),
+            jump_context: None,
             stats: HartStats::default(),
             last_exception: None,
             stall_origin: None,
@@ -494,6 +550,7 @@ impl Hart {
         if self.env.control.exit_requested() {
             return Some(Exit::ExitRequested);
         }
+        self.sync_translations();
         let lines = self.env.control.lines();
         if let Some(irq) = self.state.deliverable_interrupt(lines) {
             tracing::debug!(target: "int", hart = self.state.csr.mhartid, ?irq, pc = format_args!("{:#x}", self.state.pc), "interrupt");
@@ -503,6 +560,7 @@ impl Hart {
             self.last_exception = None;
             self.note_stall(Cause::Interrupt(irq), pc);
             self.state.take_trap(Cause::Interrupt(irq), 0, pc);
+            self.sync_translations();
         } else if self.state.waiting {
             // An interrupt that is pending and enabled in mie wakes wfi
             // even when the mode masks it (mstatus.MIE clear).
@@ -514,6 +572,23 @@ impl Hart {
             self.state.waiting = false;
         }
         None
+    }
+
+    /// Drops cached translations that no longer hold: the TLB after `satp`
+    /// writes and `sfence.vma`, and the jump cache (keyed by virtual address,
+    /// and skipping fetch permission checks) whenever the fetch context —
+    /// paging on or off, `satp`, privilege — changed.
+    fn sync_translations(&mut self) {
+        self.state.update_translation();
+        let context = self.state.fetch_paging.then_some((self.state.csr.satp, self.state.privilege));
+        if self.state.flush_translations {
+            self.state.flush_translations = false;
+            self.state.tlb.flush();
+            self.jump_cache.clear();
+        } else if context != self.jump_context {
+            self.jump_cache.clear();
+        }
+        self.jump_context = context;
     }
 
     /// Takes an exception raised at `pc`; reports a trap loop instead when the
@@ -545,6 +620,8 @@ impl Hart {
         }
         self.last_exception = Some(signature);
         self.state.take_trap(cause, trap.tval, pc);
+        // The privilege changed: translation and interrupts need a look.
+        self.state.recheck = true;
         None
     }
 
@@ -561,20 +638,31 @@ impl Hart {
     /// straddles two pages may not, because invalidation works per page; it
     /// is decoded afresh each time it runs.
     fn find_block(&mut self, pc: u64) -> Result<(Arc<Block>, bool), Trap> {
-        let key = BlockKey { pc, mode: 0 };
+        let physical = self.translate_fetch(pc)?;
+        let key = BlockKey { pc: physical, mode: 0 };
         if let Some(block) = self.env.cache.lookup(&key) {
             return Ok((block, true));
         }
         let ticket = self.env.cache.begin(&key);
-        let (insts, cacheable) = self.translate(pc)?;
+        let (insts, cacheable) = self.translate(pc, physical)?;
         self.stats.blocks_translated += 1;
         let block = Block::new(key, insts.into_boxed_slice());
         Ok(if cacheable { (self.env.cache.insert(block, ticket), true) } else { (Arc::new(block), false) })
     }
 
-    /// Reads a 16-bit parcel of code, marking its RAM line as code first so
-    /// that a store racing with the read invalidates what is decoded from it.
-    fn fetch_parcel(&self, addr: u64) -> Result<u16, Trap> {
+    /// The physical address of an instruction fetch from `vaddr`.
+    fn translate_fetch(&mut self, vaddr: u64) -> Result<u64, Trap> {
+        if !self.state.fetch_paging {
+            return Ok(vaddr);
+        }
+        let ctx = self.state.fetch_context();
+        self.state.tlb.translate(&self.env.ram, vaddr, Access::Fetch, &ctx)
+    }
+
+    /// Reads the 16-bit parcel of code at physical address `addr` (fetched
+    /// from `vaddr`), marking its RAM line as code first so that a store
+    /// racing with the read invalidates what is decoded from it.
+    fn fetch_parcel(&self, addr: u64, vaddr: u64) -> Result<u16, Trap> {
         let ram = &self.env.ram;
         match ram.offset(addr, 2) {
             Some(offset) => {
@@ -585,20 +673,21 @@ impl Hart {
                 .env
                 .bus
                 .fetch(&self.access_context(), addr)
-                .map_err(|_| Trap::new(Exception::InstructionAccessFault, addr)),
+                .map_err(|_| Trap::new(Exception::InstructionAccessFault, vaddr)),
         }
     }
 
-    /// Decodes the block at `pc`. Returns its instructions and whether it may
-    /// be cached (a lone instruction straddling two pages is not, since
-    /// invalidation works per page).
-    fn translate(&mut self, pc: u64) -> Result<(Vec<Inst>, bool), Trap> {
+    /// Decodes the block at virtual address `pc`, physical `physical`.
+    /// Returns its instructions and whether it may be cached (a lone
+    /// instruction straddling two pages is not, since invalidation works per
+    /// page and the second page's mapping may change).
+    fn translate(&mut self, pc: u64, physical: u64) -> Result<(Vec<Inst>, bool), Trap> {
         let page_end = (pc | (PAGE_SIZE - 1)).wrapping_add(1);
         let mut insts = Vec::new();
         let mut addr = pc;
         let mut cacheable = true;
         while insts.len() < MAX_BLOCK_INSTS {
-            let low = match self.fetch_parcel(addr) {
+            let low = match self.fetch_parcel(physical + (addr - pc), addr) {
                 Ok(low) => low,
                 Err(trap) if insts.is_empty() => return Err(trap),
                 Err(_) => break,
@@ -612,7 +701,12 @@ impl Hart {
                     }
                     cacheable = false;
                 }
-                match self.fetch_parcel(high_addr) {
+                let high = if high_addr == page_end {
+                    self.translate_fetch(high_addr).and_then(|p| self.fetch_parcel(p, high_addr))
+                } else {
+                    self.fetch_parcel(physical + (high_addr - pc), high_addr)
+                };
+                match high {
                     Ok(high) => raw |= u32::from(high) << 16,
                     Err(trap) if insts.is_empty() => return Err(trap),
                     Err(_) => break,

@@ -11,7 +11,8 @@ use crate::cache::{Block, JumpCache};
 use crate::csr::{self, CsrFile, mstatus};
 use crate::decode::{Inst, Op};
 use crate::hart::{Env, HartState, Privilege, X0_SINK};
-use crate::memory::{AccessContext, PAGE_SHIFT, StoreMarks};
+use crate::memory::{AccessContext, PAGE_SHIFT, PAGE_SIZE, StoreMarks};
+use crate::mmu::Access;
 use crate::trap::{Exception, Trap};
 
 /// Why [`run_blocks`] handed control back to the hart's run loop.
@@ -278,13 +279,14 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                     state.waiting = true;
                     state.recheck = true;
                 }
-                // No address translation is cached yet (satp is Bare only), so
-                // there is nothing to flush; the legality checks are the spec's.
                 Op::SfenceVma => {
                     let trapped = state.privilege == Privilege::Supervisor && state.csr.mstatus & mstatus::TVM != 0;
                     if state.privilege == Privilege::User || trapped {
                         fault!(illegal(inst));
                     }
+                    // Flushing every translation is allowed for any rs1/rs2.
+                    state.flush_translations = true;
+                    state.recheck = true;
                 }
                 Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {
                     sync_counters!();
@@ -311,7 +313,7 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                 | Op::AmominW
                 | Op::AmomaxW
                 | Op::AmominuW
-                | Op::AmomaxuW => state.x[rd] = sext32(try_mem!(amo32(env, inst.op, a, b!()))),
+                | Op::AmomaxuW => state.x[rd] = sext32(try_mem!(amo32(state, env, inst.op, a, b!()))),
                 Op::AmoswapD
                 | Op::AmoaddD
                 | Op::AmoxorD
@@ -320,7 +322,7 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                 | Op::AmominD
                 | Op::AmomaxD
                 | Op::AmominuD
-                | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(env, inst.op, a, b!())),
+                | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(state, env, inst.op, a, b!())),
                 Op::Illegal => fault!(illegal(inst)),
             }
         }
@@ -366,40 +368,122 @@ fn context(state: &HartState, retired: u64) -> AccessContext {
 }
 
 #[inline(always)]
-fn load(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
+fn load(state: &mut HartState, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
+    if state.data_paging {
+        return load_virtual(state, env, vaddr, size, retired);
+    }
+    load_physical(state, env, vaddr, size, retired, vaddr)
+}
+
+/// Whether `[vaddr, vaddr + size)` spans two pages.
+fn crosses_page(vaddr: u64, size: u8) -> bool {
+    (vaddr & (PAGE_SIZE - 1)) + u64::from(size) > PAGE_SIZE
+}
+
+/// The physical address of a data access, through the TLB.
+fn translate_data(state: &mut HartState, env: &Env, vaddr: u64, access: Access) -> Result<u64, Trap> {
+    let ctx = state.data_context();
+    state.tlb.translate(&env.ram, vaddr, access, &ctx)
+}
+
+/// A load with paging on; a misaligned one across two pages is made of byte
+/// loads, since the pages need not be adjacent in physical memory.
+#[inline(never)]
+fn load_virtual(state: &mut HartState, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
+    if !crosses_page(vaddr, size) {
+        let addr = translate_data(state, env, vaddr, Access::Load)?;
+        return load_physical(state, env, addr, size, retired, vaddr);
+    }
+    let mut value = 0;
+    for i in 0..u64::from(size) {
+        let addr = translate_data(state, env, vaddr.wrapping_add(i), Access::Load)?;
+        value |= load_physical(state, env, addr, 1, retired, vaddr.wrapping_add(i))? << (8 * i);
+    }
+    Ok(value)
+}
+
+/// A load from physical address `addr`; a fault reports `vaddr`.
+#[inline(always)]
+fn load_physical(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64, vaddr: u64) -> Result<u64, Trap> {
     match env.ram.offset(addr, u64::from(size)) {
         Some(offset) => Ok(env.ram.read(offset, size)),
-        None => load_bus(state, env, addr, size, retired),
+        None => load_bus(state, env, addr, size, retired, vaddr),
     }
 }
 
 #[cold]
-fn load_bus(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
-    env.bus.read(&context(state, retired), addr, size).map_err(|_| Trap::new(Exception::LoadAccessFault, addr))
+fn load_bus(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64, vaddr: u64) -> Result<u64, Trap> {
+    env.bus.read(&context(state, retired), addr, size).map_err(|_| Trap::new(Exception::LoadAccessFault, vaddr))
 }
 
 #[inline(always)]
-fn store(state: &HartState, env: &Env, addr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
+fn store(state: &mut HartState, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
+    if state.data_paging {
+        return store_virtual(state, env, vaddr, size, value, retired);
+    }
+    store_physical(state, env, vaddr, size, value, retired, vaddr)
+}
+
+/// A store with paging on. One across two pages translates both before it
+/// writes a byte, so a page fault leaves memory untouched.
+#[inline(never)]
+fn store_virtual(state: &mut HartState, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
+    if !crosses_page(vaddr, size) {
+        let addr = translate_data(state, env, vaddr, Access::Store)?;
+        return store_physical(state, env, addr, size, value, retired, vaddr);
+    }
+    let mut addrs = [0u64; 8];
+    for (i, addr) in addrs.iter_mut().enumerate().take(usize::from(size)) {
+        *addr = translate_data(state, env, vaddr.wrapping_add(i as u64), Access::Store)?;
+    }
+    for (i, &addr) in addrs.iter().enumerate().take(usize::from(size)) {
+        store_physical(state, env, addr, 1, value >> (8 * i), retired, vaddr.wrapping_add(i as u64))?;
+    }
+    Ok(())
+}
+
+/// A store to physical address `addr`; a fault reports `vaddr`.
+#[inline(always)]
+fn store_physical(
+    state: &HartState,
+    env: &Env,
+    addr: u64,
+    size: u8,
+    value: u64,
+    retired: u64,
+    vaddr: u64,
+) -> Result<(), Trap> {
     match env.ram.offset(addr, u64::from(size)) {
         Some(offset) => {
             if env.ram.store_is_plain(offset, u64::from(size)) {
                 env.ram.write(offset, size, value);
                 Ok(())
             } else {
-                store_marked(state, env, addr, offset, size, value, retired)
+                store_marked(state, env, addr, offset, size, value, retired, vaddr)
             }
         }
-        None => store_bus(state, env, addr, size, value, retired),
+        None => store_bus(state, env, addr, size, value, retired, vaddr),
     }
 }
 
 #[cold]
-fn store_bus(state: &HartState, env: &Env, addr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
-    env.bus.write(&context(state, retired), addr, size, value).map_err(|_| Trap::new(Exception::StoreAccessFault, addr))
+fn store_bus(
+    state: &HartState,
+    env: &Env,
+    addr: u64,
+    size: u8,
+    value: u64,
+    retired: u64,
+    vaddr: u64,
+) -> Result<(), Trap> {
+    env.bus
+        .write(&context(state, retired), addr, size, value)
+        .map_err(|_| Trap::new(Exception::StoreAccessFault, vaddr))
 }
 
 /// A store to RAM lines that hold code or are watched by the machine.
 #[cold]
+#[allow(clippy::too_many_arguments)]
 fn store_marked(
     state: &HartState,
     env: &Env,
@@ -408,10 +492,11 @@ fn store_marked(
     size: u8,
     value: u64,
     retired: u64,
+    vaddr: u64,
 ) -> Result<(), Trap> {
     let StoreMarks { code, watch } = env.ram.store_marks(offset, u64::from(size));
     if watch {
-        store_bus(state, env, addr, size, value, retired)?;
+        store_bus(state, env, addr, size, value, retired, vaddr)?;
     } else {
         env.ram.write(offset, size, value);
     }
@@ -436,21 +521,23 @@ fn invalidate_code(env: &Env, offset: u64, len: u64) {
     }
 }
 
-fn ram_offset_for_atomic(env: &Env, addr: u64, size: u8, load: bool) -> Result<u64, Trap> {
-    let (misaligned, fault) = if load {
-        (Exception::LoadAddressMisaligned, Exception::LoadAccessFault)
-    } else {
-        (Exception::StoreAddressMisaligned, Exception::StoreAccessFault)
+/// The RAM offset an LR, SC or AMO at `vaddr` works on: aligned (checked
+/// first, as the spec's exception priority says), translated, and in RAM,
+/// since device registers do not support atomics.
+fn atomic_target(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access: Access) -> Result<u64, Trap> {
+    let (misaligned, fault) = match access {
+        Access::Load => (Exception::LoadAddressMisaligned, Exception::LoadAccessFault),
+        _ => (Exception::StoreAddressMisaligned, Exception::StoreAccessFault),
     };
-    if !addr.is_multiple_of(u64::from(size)) {
-        return Err(Trap::new(misaligned, addr));
+    if !vaddr.is_multiple_of(u64::from(size)) {
+        return Err(Trap::new(misaligned, vaddr));
     }
-    // Atomics are performed on RAM only: device registers do not support them.
-    env.ram.offset(addr, u64::from(size)).ok_or(Trap::new(fault, addr))
+    let addr = if state.data_paging { translate_data(state, env, vaddr, access)? } else { vaddr };
+    env.ram.offset(addr, u64::from(size)).ok_or(Trap::new(fault, vaddr))
 }
 
 fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
-    let offset = ram_offset_for_atomic(env, addr, size, true)?;
+    let offset = atomic_target(state, env, addr, size, Access::Load)?;
     fence(Ordering::SeqCst);
     let value = env.ram.read(offset, size);
     state.reservation = Some((addr, size, value));
@@ -461,7 +548,7 @@ fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Resul
 /// size and memory still holds the value LR read; the compare-and-swap makes
 /// the check and the store one atomic step against other harts.
 fn store_conditional(state: &mut HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<bool, Trap> {
-    let offset = ram_offset_for_atomic(env, addr, size, false)?;
+    let offset = atomic_target(state, env, addr, size, Access::Store)?;
     let Some((reserved, reserved_size, expected)) = state.reservation.take() else {
         return Ok(false);
     };
@@ -489,8 +576,8 @@ fn after_atomic_store(env: &Env, offset: u64, size: u8) {
     }
 }
 
-fn amo32(env: &Env, op: Op, addr: u64, operand: u64) -> Result<u64, Trap> {
-    let offset = ram_offset_for_atomic(env, addr, 4, false)?;
+fn amo32(state: &mut HartState, env: &Env, op: Op, addr: u64, operand: u64) -> Result<u64, Trap> {
+    let offset = atomic_target(state, env, addr, 4, Access::Store)?;
     let cell: &AtomicU32 = env.ram.atomic_u32(offset).ok_or(Trap::new(Exception::StoreAccessFault, addr))?;
     let b = operand as u32;
     let order = Ordering::SeqCst;
@@ -509,8 +596,8 @@ fn amo32(env: &Env, op: Op, addr: u64, operand: u64) -> Result<u64, Trap> {
     Ok(u64::from(old))
 }
 
-fn amo64(env: &Env, op: Op, addr: u64, b: u64) -> Result<u64, Trap> {
-    let offset = ram_offset_for_atomic(env, addr, 8, false)?;
+fn amo64(state: &mut HartState, env: &Env, op: Op, addr: u64, b: u64) -> Result<u64, Trap> {
+    let offset = atomic_target(state, env, addr, 8, Access::Store)?;
     let cell: &AtomicU64 = env.ram.atomic_u64(offset).ok_or(Trap::new(Exception::StoreAccessFault, addr))?;
     let order = Ordering::SeqCst;
     let old = match op {
@@ -575,6 +662,10 @@ fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Resu
         };
         if !write_csr(state, number, value) {
             return Err(illegal(inst));
+        }
+        state.update_translation();
+        if number == csr::SATP {
+            state.flush_translations = true;
         }
     }
     state.x[usize::from(inst.rd)] = old;

@@ -1665,3 +1665,115 @@ fn a_self_loop_keeps_exact_budgets() {
     m.run(1);
     assert_eq!(m.reg(A2), 7);
 }
+
+/// Page tables for the paging tests, in the test RAM: a root table whose
+/// entry 2 maps VA 0x8000_0000.. to itself with a 1 GiB page (so the code runs
+/// in S-mode), and whose entry 1 leads, through two more levels, to 4 KiB
+/// pages at VA 0x4000_0000 (`DATA`, read-write, A and D clear) and
+/// 0x4000_1000 (`DATA`, read-only).
+const ROOT: u64 = RAM_BASE + 0x8000;
+const VA_RW: u64 = 0x4000_0000;
+const VA_RO: u64 = 0x4000_1000;
+
+fn paging_machine(program: &[u32]) -> Machine {
+    const V: u64 = 1;
+    const R: u64 = 2;
+    const W: u64 = 4;
+    const X: u64 = 8;
+    const A: u64 = 0x40;
+    const D: u64 = 0x80;
+    let pte = |addr: u64, flags: u64| (addr >> 12) << 10 | flags;
+    let (level1, level0) = (ROOT + 0x1000, ROOT + 0x2000);
+    let mut m = Machine::new(program);
+    m.write(ROOT + 2 * 8, 8, pte(0x8000_0000, V | R | W | X | A | D));
+    m.write(ROOT + 8, 8, pte(level1, V));
+    m.write(level1, 8, pte(level0, V));
+    m.write(level0, 8, pte(DATA, V | R | W));
+    m.write(level0 + 8, 8, pte(DATA, V | R | A));
+    m.hart.state.csr.satp = 8 << 60 | ROOT >> 12;
+    m.hart.state.privilege = Privilege::Supervisor;
+    m
+}
+
+#[test]
+fn sv39_translates_loads_and_stores_and_sets_accessed_and_dirty() {
+    let mut m = paging_machine(&[
+        u(Op::Lui, T0, 0x4000_0000),
+        i(Op::Ld, A0, T0, 0),
+        s(Op::Sd, A1, T0, 8),
+        u(Op::Lui, T1, 0x4000_1000),
+        i(Op::Ld, A2, T1, 8),
+    ]);
+    m.write(DATA, 8, 0x1111);
+    m.set(A1, 0x2222);
+    let level0 = ROOT + 0x2000;
+    m.run(2);
+    assert_eq!(m.reg(A0), 0x1111);
+    assert_eq!(m.read(level0, 8) & 0xc0, 0x40, "a load sets A only");
+    m.run(3);
+    assert_eq!(m.read(DATA + 8, 8), 0x2222, "the store went through the mapping");
+    assert_eq!(m.read(level0, 8) & 0xc0, 0xc0, "a store sets D too");
+    assert_eq!(m.reg(A2), 0x2222, "the read-only alias sees it");
+}
+
+#[test]
+fn sv39_page_faults_carry_the_virtual_address() {
+    // A store to the read-only page, a load from an unmapped page, and a
+    // non-canonical address, each taken in M with mtval = the address.
+    let cases: [(u32, u64, Exception); 3] = [
+        (s(Op::Sd, A1, T1, 0), VA_RO, Exception::StorePageFault),
+        (i(Op::Ld, A0, T1, 0), VA_RW + 0x2000, Exception::LoadPageFault),
+        (i(Op::Ld, A0, T1, 0), 1 << 40, Exception::LoadPageFault),
+    ];
+    for (bits, address, cause) in cases {
+        let mut m = paging_machine(&[bits]);
+        m.set(T1, address);
+        m.run_to_trap();
+        m.assert_trapped(cause, address, RAM_BASE);
+        assert_eq!(m.read(DATA, 8), 0, "nothing was written");
+    }
+}
+
+#[test]
+fn sv39_fetch_needs_execute_permission() {
+    // Jump to the data page, which is not executable: an instruction page
+    // fault at the target.
+    let mut m = paging_machine(&[u(Op::Lui, T0, 0x4000_0000), i(Op::Jalr, ZERO, T0, 0)]);
+    m.run_to_trap();
+    m.assert_trapped(Exception::InstructionPageFault, VA_RW, VA_RW);
+}
+
+#[test]
+fn sv39_remapping_is_seen_after_sfence_vma() {
+    let level0 = ROOT + 0x2000;
+    let mut m = paging_machine(&[
+        u(Op::Lui, T0, 0x4000_0000),
+        i(Op::Ld, A0, T0, 0),
+        r(Op::SfenceVma, ZERO, ZERO, ZERO),
+        i(Op::Ld, A1, T0, 0),
+    ]);
+    m.write(DATA, 8, 1);
+    m.write(DATA + 0x1000, 8, 2);
+    m.run(2);
+    // Point VA_RW at the next page.
+    m.write(level0, 8, ((DATA + 0x1000) >> 12) << 10 | 0xc7);
+    m.run(2);
+    assert_eq!((m.reg(A0), m.reg(A1)), (1, 2));
+}
+
+#[test]
+fn satp_takes_sv39_and_sv48_and_ignores_other_modes() {
+    let mut m = Machine::new(&[
+        csr(Op::Csrrw, ZERO, csr::SATP, A0),
+        csr(Op::Csrrs, A3, csr::SATP, ZERO),
+        csr(Op::Csrrw, ZERO, csr::SATP, A1),
+        csr(Op::Csrrs, A4, csr::SATP, ZERO),
+        csr(Op::Csrrw, ZERO, csr::SATP, A2),
+        csr(Op::Csrrs, A5, csr::SATP, ZERO),
+    ]);
+    m.set(A0, 8 << 60 | 0x1234);
+    m.set(A1, 9 << 60 | 0x5678);
+    m.set(A2, 10 << 60 | 0x9abc);
+    m.run(6);
+    assert_eq!((m.reg(A3), m.reg(A4), m.reg(A5)), (8 << 60 | 0x1234, 9 << 60 | 0x5678, 9 << 60 | 0x5678));
+}

@@ -1,0 +1,221 @@
+//! Address translation: Sv39 and Sv48 page-table walks and the hart's TLB.
+//!
+//! A walk follows the privileged spec's algorithm (section 4.3.2): it checks
+//! the address is canonical, walks three or four levels of 8-byte PTEs in
+//! RAM, checks the leaf's permissions against the effective privilege, `SUM`
+//! and `MXR`, refuses misaligned superpages, and sets the A and D bits in
+//! hardware with a compare-and-swap, so a concurrent update by another hart
+//! is never lost. The TLB caches leaf translations per 4 KiB page with their
+//! permission bits; permissions are checked on every hit, so a change of
+//! privilege, `SUM` or `MXR` needs no flush. `sfence.vma` and `satp` writes
+//! flush it whole.
+
+use std::sync::atomic::Ordering;
+
+use crate::hart::Privilege;
+use crate::memory::Ram;
+use crate::trap::{Exception, Trap};
+
+/// What an access does, which decides the permission it needs and the
+/// exception it raises.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Instruction fetch: needs X.
+    Fetch,
+    /// Load or LR: needs R (or X with MXR).
+    Load,
+    /// Store, SC or AMO: needs W.
+    Store,
+}
+
+impl Access {
+    fn page_fault(self, vaddr: u64) -> Trap {
+        let exception = match self {
+            Access::Fetch => Exception::InstructionPageFault,
+            Access::Load => Exception::LoadPageFault,
+            Access::Store => Exception::StorePageFault,
+        };
+        Trap::new(exception, vaddr)
+    }
+
+    fn access_fault(self, vaddr: u64) -> Trap {
+        let exception = match self {
+            Access::Fetch => Exception::InstructionAccessFault,
+            Access::Load => Exception::LoadAccessFault,
+            Access::Store => Exception::StoreAccessFault,
+        };
+        Trap::new(exception, vaddr)
+    }
+}
+
+/// PTE bits.
+mod pte {
+    pub const V: u64 = 1 << 0;
+    pub const R: u64 = 1 << 1;
+    pub const W: u64 = 1 << 2;
+    pub const X: u64 = 1 << 3;
+    pub const U: u64 = 1 << 4;
+    pub const A: u64 = 1 << 6;
+    pub const D: u64 = 1 << 7;
+    /// Bits 63:54: reserved, Svpbmt and Svnapot, none implemented.
+    pub const RESERVED: u64 = 0x3ff << 54;
+    pub const PPN_SHIFT: u32 = 10;
+    pub const PPN_MASK: u64 = (1 << 44) - 1;
+}
+
+/// `satp.MODE` values.
+pub mod satp {
+    /// No translation.
+    pub const BARE: u64 = 0;
+    /// Sv39: three levels, 39-bit virtual addresses.
+    pub const SV39: u64 = 8;
+    /// Sv48: four levels, 48-bit virtual addresses.
+    pub const SV48: u64 = 9;
+    /// Shift of the MODE field.
+    pub const MODE_SHIFT: u32 = 60;
+    /// The root table's physical page number.
+    pub const PPN_MASK: u64 = (1 << 44) - 1;
+}
+
+/// What translation needs from the hart: the inputs of a walk.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    /// `satp`.
+    pub satp: u64,
+    /// The privilege the access is checked at (for data, MPRV may make it
+    /// MPP's).
+    pub privilege: Privilege,
+    /// `mstatus.SUM`: S-mode may load and store to U pages.
+    pub sum: bool,
+    /// `mstatus.MXR`: loads may read executable pages.
+    pub mxr: bool,
+}
+
+/// Whether a leaf with `flags` allows `access` in `ctx`.
+fn permitted(flags: u64, access: Access, ctx: &Context) -> bool {
+    let user_page = flags & pte::U != 0;
+    match ctx.privilege {
+        Privilege::User if !user_page => return false,
+        Privilege::Supervisor if user_page && (access == Access::Fetch || !ctx.sum) => return false,
+        _ => {}
+    }
+    match access {
+        Access::Fetch => flags & pte::X != 0,
+        Access::Load => flags & pte::R != 0 || (ctx.mxr && flags & pte::X != 0),
+        Access::Store => flags & pte::W != 0,
+    }
+}
+
+/// A 4 KiB translation: the physical page and the leaf's flags (after the
+/// walk set A, and D for a store).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    /// Physical page number.
+    pub ppn: u64,
+    /// The leaf PTE's low flag bits.
+    pub flags: u64,
+}
+
+/// Walks the page table for `vaddr`. `ctx.privilege` must be S or U.
+pub fn walk(ram: &Ram, vaddr: u64, access: Access, ctx: &Context) -> Result<Leaf, Trap> {
+    let levels = match ctx.satp >> satp::MODE_SHIFT {
+        satp::SV39 => 3,
+        _ => 4,
+    };
+    let va_bits = 12 + 9 * levels;
+    let shift = 64 - va_bits;
+    if ((vaddr << shift) as i64 >> shift) as u64 != vaddr {
+        return Err(access.page_fault(vaddr));
+    }
+    'restart: loop {
+        let mut table = (ctx.satp & satp::PPN_MASK) << 12;
+        for level in (0..levels).rev() {
+            let index = (vaddr >> (12 + 9 * level)) & 0x1ff;
+            let pte_addr = table + index * 8;
+            let Some(cell) = ram.offset(pte_addr, 8).and_then(|offset| ram.atomic_u64(offset)) else {
+                return Err(access.access_fault(vaddr));
+            };
+            let entry = cell.load(Ordering::Acquire);
+            if entry & pte::V == 0 || (entry & pte::R == 0 && entry & pte::W != 0) || entry & pte::RESERVED != 0 {
+                return Err(access.page_fault(vaddr));
+            }
+            let ppn = (entry >> pte::PPN_SHIFT) & pte::PPN_MASK;
+            if entry & (pte::R | pte::X) == 0 {
+                table = ppn << 12;
+                continue;
+            }
+            if !permitted(entry, access, ctx) {
+                return Err(access.page_fault(vaddr));
+            }
+            let low_ppn_bits = (1u64 << (9 * level)) - 1;
+            if ppn & low_ppn_bits != 0 {
+                return Err(access.page_fault(vaddr));
+            }
+            let wanted = pte::A | if access == Access::Store { pte::D } else { 0 };
+            if entry & wanted != wanted {
+                // Another hart may change the PTE meanwhile: then walk again.
+                if cell.compare_exchange(entry, entry | wanted, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                    continue 'restart;
+                }
+            }
+            let page = ppn | ((vaddr >> 12) & low_ppn_bits);
+            return Ok(Leaf { ppn: page, flags: (entry | wanted) & 0xff });
+        }
+        return Err(access.page_fault(vaddr));
+    }
+}
+
+const TLB_ENTRIES: usize = 256;
+const TLB_VALID: u64 = 1 << 63;
+
+/// A hart's direct-mapped TLB of 4 KiB translations.
+///
+/// It is a cache, not architectural state: any two TLBs compare equal, so
+/// comparing hart states (lockstep, checkpoints) ignores it.
+#[derive(Clone, Debug)]
+pub struct Tlb {
+    /// `(virtual page number | TLB_VALID, leaf)`.
+    entries: Box<[(u64, Leaf)]>,
+}
+
+impl PartialEq for Tlb {
+    fn eq(&self, _other: &Tlb) -> bool {
+        true
+    }
+}
+
+impl Eq for Tlb {}
+
+impl Default for Tlb {
+    fn default() -> Self {
+        Tlb::new()
+    }
+}
+
+impl Tlb {
+    /// An empty TLB.
+    pub fn new() -> Tlb {
+        Tlb { entries: vec![(0, Leaf { ppn: 0, flags: 0 }); TLB_ENTRIES].into_boxed_slice() }
+    }
+
+    /// Forgets every translation.
+    pub fn flush(&mut self) {
+        self.entries.iter_mut().for_each(|entry| entry.0 = 0);
+    }
+
+    /// Translates `vaddr` for `access`, from the TLB when it holds a
+    /// translation that allows the access, by a walk otherwise.
+    #[inline]
+    pub fn translate(&mut self, ram: &Ram, vaddr: u64, access: Access, ctx: &Context) -> Result<u64, Trap> {
+        let vpn = vaddr >> 12;
+        let slot = &mut self.entries[vpn as usize % TLB_ENTRIES];
+        let hit = slot.0 == (vpn | TLB_VALID)
+            && permitted(slot.1.flags, access, ctx)
+            && (access != Access::Store || slot.1.flags & pte::D != 0);
+        if !hit {
+            let leaf = walk(ram, vaddr, access, ctx)?;
+            *slot = (vpn | TLB_VALID, leaf);
+        }
+        Ok(slot.1.ppn << 12 | (vaddr & 0xfff))
+    }
+}
