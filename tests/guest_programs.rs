@@ -87,8 +87,8 @@ macro_rules! guest_programs {
 }
 
 guest_programs!(
-    hello, rv64i, rv64m, rv64a, compressed, csr, traps, smc, timer, uart, plic, smode, exit_code, htif, amo_faults,
-    multihart, demo, bench_int,
+    hello, rv64i, rv64m, rv64a, compressed, csr, traps, smc, timer, uart, plic, smode, paging, exit_code, htif,
+    amo_faults, multihart, demo, bench_int,
 );
 
 #[test]
