@@ -350,10 +350,10 @@ impl CsrFile {
             SEPC => self.sepc = value & !1,
             SCAUSE => self.scause = value,
             STVAL => self.stval = value,
-            // Bare, Sv39 and Sv48 are implemented; a write asking for another
-            // mode has no effect at all, as the privileged spec requires.
+            // Bare, Sv39, Sv48 and Sv57 are implemented; a write asking for
+            // another mode has no effect at all, as the privileged spec requires.
             SATP => {
-                if matches!(value >> 60, 0 | 8 | 9) {
+                if matches!(value >> 60, 0 | 8 | 9 | 10) {
                     self.satp = value;
                 }
             }

@@ -1,7 +1,7 @@
 //! `polyhart-iss`: one RISC-V hart.
 //!
 //! This crate executes RV64IMAC with Zicsr and Zifencei, in M, S and U modes
-//! with Sv39 and Sv48 paging: the decoder and
+//! with Sv39, Sv48 and Sv57 paging: the decoder and
 //! disassembler ([`decode`]), the hart's state and CSRs ([`hart`], [`csr`]),
 //! traps ([`trap`]), address translation ([`mmu`]), the interpreter, and the [`cache::TranslationCache`] of
 //! decoded blocks that all harts of a machine share. It knows nothing of boards

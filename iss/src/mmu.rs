@@ -1,7 +1,7 @@
-//! Address translation: Sv39 and Sv48 page-table walks and the hart's TLB.
+//! Address translation: Sv39, Sv48 and Sv57 page-table walks and the hart's TLB.
 //!
 //! A walk follows the privileged spec's algorithm (section 4.3.2): it checks
-//! the address is canonical, walks three or four levels of 8-byte PTEs in
+//! the address is canonical, walks three, four or five levels of 8-byte PTEs in
 //! RAM, checks the leaf's permissions against the effective privilege, `SUM`
 //! and `MXR`, refuses misaligned superpages, and sets the A and D bits in
 //! hardware with a compare-and-swap, so a concurrent update by another hart
@@ -71,6 +71,8 @@ pub mod satp {
     pub const SV39: u64 = 8;
     /// Sv48: four levels, 48-bit virtual addresses.
     pub const SV48: u64 = 9;
+    /// Sv57: five levels, 57-bit virtual addresses.
+    pub const SV57: u64 = 10;
     /// Shift of the MODE field.
     pub const MODE_SHIFT: u32 = 60;
     /// The root table's physical page number.
@@ -120,7 +122,8 @@ pub struct Leaf {
 pub fn walk(ram: &Ram, vaddr: u64, access: Access, ctx: &Context) -> Result<Leaf, Trap> {
     let levels = match ctx.satp >> satp::MODE_SHIFT {
         satp::SV39 => 3,
-        _ => 4,
+        satp::SV48 => 4,
+        _ => 5,
     };
     let va_bits = 12 + 9 * levels;
     let shift = 64 - va_bits;

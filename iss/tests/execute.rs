@@ -1762,7 +1762,7 @@ fn sv39_remapping_is_seen_after_sfence_vma() {
 }
 
 #[test]
-fn satp_takes_sv39_and_sv48_and_ignores_other_modes() {
+fn satp_takes_sv39_sv48_and_sv57_and_ignores_other_modes() {
     let mut m = Machine::new(&[
         csr(Op::Csrrw, ZERO, csr::SATP, A0),
         csr(Op::Csrrs, A3, csr::SATP, ZERO),
@@ -1773,7 +1773,27 @@ fn satp_takes_sv39_and_sv48_and_ignores_other_modes() {
     ]);
     m.set(A0, 8 << 60 | 0x1234);
     m.set(A1, 9 << 60 | 0x5678);
-    m.set(A2, 10 << 60 | 0x9abc);
+    m.set(A2, 11 << 60 | 0x9abc);
     m.run(6);
     assert_eq!((m.reg(A3), m.reg(A4), m.reg(A5)), (8 << 60 | 0x1234, 9 << 60 | 0x5678, 9 << 60 | 0x5678));
+    let mut m = Machine::new(&[csr(Op::Csrrw, ZERO, csr::SATP, A0), csr(Op::Csrrs, A3, csr::SATP, ZERO)]);
+    m.set(A0, 10 << 60 | 0x4321);
+    m.run(2);
+    assert_eq!(m.reg(A3), 10 << 60 | 0x4321, "Sv57");
+}
+
+#[test]
+fn sv48_and_sv57_walk_their_extra_levels() {
+    // Tables above the Sv39 root: each level's entry 0 points one level down,
+    // so VA 0x4000_0000 and the code's identity gigapage resolve the same way.
+    let (sv48_root, sv57_root) = (RAM_BASE + 0xb000, RAM_BASE + 0xc000);
+    for (mode, root) in [(9u64, sv48_root), (10, sv57_root)] {
+        let mut m = paging_machine(&[u(Op::Lui, T0, 0x4000_0000), i(Op::Ld, A0, T0, 0)]);
+        m.write(sv48_root, 8, (ROOT >> 12) << 10 | 1);
+        m.write(sv57_root, 8, (sv48_root >> 12) << 10 | 1);
+        m.write(DATA, 8, 0x5757);
+        m.hart.state.csr.satp = mode << 60 | root >> 12;
+        m.run(2);
+        assert_eq!(m.reg(A0), 0x5757, "mode {mode}");
+    }
 }

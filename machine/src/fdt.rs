@@ -70,7 +70,7 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
         fdt.property_string("status", "okay")?;
         fdt.property_string("compatible", "riscv")?;
         fdt.property_string("riscv,isa", &config.isa)?;
-        fdt.property_string("mmu-type", "riscv,sv48")?;
+        fdt.property_string("mmu-type", "riscv,sv57")?;
         let intc = fdt.begin_node("interrupt-controller")?;
         fdt.property_u32("#interrupt-cells", 1)?;
         fdt.property_null("interrupt-controller")?;
