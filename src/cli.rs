@@ -27,8 +27,9 @@ pub struct RunArgs {
     /// The kernel or bare-metal program: an ELF, or a raw binary.
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
-    /// Firmware loaded at the start of RAM: `none` (the default) or a path.
-    #[arg(long, value_name = "none|PATH", default_value = "none")]
+    /// Firmware loaded at the start of RAM: `none` (the default), a path, or
+    /// `--bios` alone for Debian's OpenSBI (`fw_dynamic`, as QEMU's default).
+    #[arg(long, value_name = "none|PATH", default_value = "none", num_args = 0..=1, default_missing_value = DEFAULT_FIRMWARE)]
     pub bios: String,
     /// Number of harts.
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -53,6 +54,11 @@ pub struct RunArgs {
     #[arg(short = 'd', long = "log", value_name = "CATEGORIES", value_delimiter = ',', value_parser = ["in_asm", "exec", "int"])]
     pub log: Vec<String>,
 }
+
+/// The firmware `--bios` with no value loads: Debian's OpenSBI (package
+/// `opensbi`), the generic platform's `fw_dynamic`, which QEMU also loads by
+/// default and which reads the next stage from the reset ROM's `a2`.
+pub const DEFAULT_FIRMWARE: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin";
 
 /// Parses a size such as `128M`, `1G`, `65536` or `512KiB`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -113,6 +119,14 @@ mod tests {
         assert_eq!(args.ram, 256 << 20);
         assert_eq!(args.log, ["in_asm", "int"]);
         assert_eq!(args.bios, "none");
+    }
+
+    #[test]
+    fn bios_alone_means_debians_opensbi() {
+        let cli = Cli::try_parse_from(["polyhart", "run", "--bios", "--kernel", "k.bin"]).expect("valid command line");
+        let Command::Run(args) = cli.command;
+        assert_eq!(args.bios, DEFAULT_FIRMWARE);
+        assert_eq!(args.kernel.as_deref(), Some(std::path::Path::new("k.bin")));
     }
 
     #[test]
