@@ -59,6 +59,7 @@ csr_numbers! {
     PMPCFG0 = 0x3a0 "pmpcfg0";
     PMPCFG2 = 0x3a2 "pmpcfg2";
     PMPADDR0 = 0x3b0 "pmpaddr0";
+    MCOUNTINHIBIT = 0x320 "mcountinhibit";
     MCYCLE = 0xb00 "mcycle";
     MINSTRET = 0xb02 "minstret";
 }

@@ -37,6 +37,11 @@ impl Privilege {
     }
 }
 
+/// `mcountinhibit.CY`.
+pub(crate) const INHIBIT_CY: u64 = 1 << 0;
+/// `mcountinhibit.IR`.
+pub(crate) const INHIBIT_IR: u64 = 1 << 2;
+
 /// Index of the scratch register slot that writes to `x0` are redirected to.
 pub(crate) const X0_SINK: u8 = 32;
 
@@ -63,6 +68,13 @@ pub struct HartState {
     pub(crate) instret_offset: u64,
     /// `mcycle` minus `cycle`.
     pub(crate) cycle_offset: u64,
+    /// `mcountinhibit`: while CY (bit 0) or IR (bit 2) is set, `mcycle` or
+    /// `minstret` holds still at the value kept below.
+    pub(crate) mcountinhibit: u64,
+    /// `mcycle` while inhibited.
+    pub(crate) frozen_cycle: u64,
+    /// `minstret` while inhibited.
+    pub(crate) frozen_instret: u64,
     /// The LR/SC reservation: address, size and the value LR loaded.
     pub(crate) reservation: Option<(u64, u8, u64)>,
     /// Stalled in `wfi` until an enabled interrupt is pending.
@@ -109,6 +121,9 @@ impl HartState {
             idle_cycles: 0,
             instret_offset: 0,
             cycle_offset: 0,
+            mcountinhibit: 0,
+            frozen_cycle: 0,
+            frozen_instret: 0,
             reservation: None,
             waiting: false,
             recheck: true,
@@ -181,11 +196,17 @@ impl HartState {
 
     /// `minstret` as the guest reads it.
     pub fn minstret(&self) -> u64 {
+        if self.mcountinhibit & INHIBIT_IR != 0 {
+            return self.frozen_instret;
+        }
         self.retired.wrapping_add(self.instret_offset)
     }
 
     /// `mcycle` as the guest reads it.
     pub fn mcycle(&self) -> u64 {
+        if self.mcountinhibit & INHIBIT_CY != 0 {
+            return self.frozen_cycle;
+        }
         self.cycle().wrapping_add(self.cycle_offset)
     }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use crate::cache::{Block, JumpCache};
 use crate::csr::{self, CsrFile, mstatus};
 use crate::decode::{Inst, Op};
-use crate::hart::{Env, HartState, Privilege, X0_SINK};
+use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege, X0_SINK};
 use crate::memory::{AccessContext, PAGE_SHIFT, PAGE_SIZE, StoreMarks};
 use crate::mmu::Access;
 use crate::trap::{Exception, Trap};
@@ -691,6 +691,7 @@ fn read_csr(state: &HartState, env: &Env, number: u16) -> Option<u64> {
         csr::CYCLE | csr::TIME | csr::INSTRET | 0xc03..=0xc1f => None,
         csr::MCYCLE => Some(state.mcycle()),
         csr::MINSTRET => Some(state.minstret()),
+        csr::MCOUNTINHIBIT => Some(state.mcountinhibit),
         csr::MIP => Some(state.csr.mip | env.control.lines()),
         csr::SIP => Some((state.csr.mip | env.control.lines()) & state.csr.mideleg),
         csr::SATP if satp_trapped(state) => None,
@@ -708,8 +709,30 @@ fn satp_trapped(state: &HartState) -> bool {
 /// the next instruction reads exactly `value`.
 fn write_csr(state: &mut HartState, number: u16, value: u64) -> bool {
     match number {
+        csr::MCYCLE if state.mcountinhibit & INHIBIT_CY != 0 => state.frozen_cycle = value,
+        csr::MINSTRET if state.mcountinhibit & INHIBIT_IR != 0 => state.frozen_instret = value,
         csr::MCYCLE => state.cycle_offset = value.wrapping_sub(state.cycle() + 1),
         csr::MINSTRET => state.instret_offset = value.wrapping_sub(state.retired + 1),
+        csr::MCOUNTINHIBIT => {
+            // Stopping a counter freezes its value now; starting it again
+            // resumes from there with the next instruction. Bit 1 (time)
+            // is read-only zero.
+            let value = value & 0xffff_fffd;
+            let (starting, stopping) = (state.mcountinhibit & !value, value & !state.mcountinhibit);
+            if stopping & INHIBIT_CY != 0 {
+                state.frozen_cycle = state.mcycle();
+            }
+            if stopping & INHIBIT_IR != 0 {
+                state.frozen_instret = state.minstret();
+            }
+            state.mcountinhibit = value;
+            if starting & INHIBIT_CY != 0 {
+                state.cycle_offset = state.frozen_cycle.wrapping_sub(state.cycle() + 1);
+            }
+            if starting & INHIBIT_IR != 0 {
+                state.instret_offset = state.frozen_instret.wrapping_sub(state.retired + 1);
+            }
+        }
         csr::SATP if satp_trapped(state) => return false,
         _ => return state.csr.write(number, value),
     }

@@ -968,7 +968,6 @@ fn unknown_csrs_trap() {
     for bits in [
         csr(Op::Csrrs, A0, 0x7c0, ZERO),
         csr(Op::Csrrw, ZERO, 0x7c0, A1),
-        csr(Op::Csrrs, A0, 0x320, ZERO), // mcountinhibit is not implemented
         csr(Op::Csrrs, A0, 0x600, ZERO), // hstatus: no hypervisor extension
         csr(Op::Csrrs, A0, 0x3c0, ZERO), // pmpaddr16: 16 entries only
     ] {
@@ -1796,4 +1795,24 @@ fn sv48_and_sv57_walk_their_extra_levels() {
         m.run(2);
         assert_eq!(m.reg(A0), 0x5757, "mode {mode}");
     }
+}
+
+#[test]
+fn mcountinhibit_stops_and_resumes_minstret() {
+    let mut m = Machine::new(&[
+        csr(Op::Csrrs, A0, csr::MINSTRET, ZERO),
+        csr(Op::Csrrwi, ZERO, csr::MCOUNTINHIBIT, 4),
+        nop(),
+        nop(),
+        csr(Op::Csrrs, A1, csr::MINSTRET, ZERO),
+        csr(Op::Csrrwi, ZERO, csr::MCOUNTINHIBIT, 0),
+        nop(),
+        csr(Op::Csrrs, A2, csr::MINSTRET, ZERO),
+        csr(Op::Csrrs, A3, csr::MCOUNTINHIBIT, ZERO),
+    ]);
+    m.run(9);
+    let (before, stopped, resumed) = (m.reg(A0), m.reg(A1), m.reg(A2));
+    assert_eq!(stopped, before + 1, "frozen when IR was set, after the csrr retired");
+    assert_eq!(resumed, stopped + 1, "counting again from the frozen value: the nop in between");
+    assert_eq!(m.reg(A3), 0);
 }
