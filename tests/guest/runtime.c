@@ -256,3 +256,54 @@ size_t strlen(const char *s)
         n++;
     return n;
 }
+
+/*
+ * trap_entry: a machine-mode trap vector for programs that handle traps in C.
+ * Saves the registers a C function may clobber, calls
+ * handle_trap(mcause, mepc, mtval), restores them and returns with mret.
+ * In a section of its own, so programs that do not use it drop it.
+ */
+__asm__(
+    "    .section .text.trap_entry, \"ax\", @progbits\n"
+    "    .globl trap_entry\n"
+    "    .balign 4\n"
+    "trap_entry:\n"
+    "    addi sp, sp, -128\n"
+    "    sd   ra,   0(sp)\n"
+    "    sd   t0,   8(sp)\n"
+    "    sd   t1,  16(sp)\n"
+    "    sd   t2,  24(sp)\n"
+    "    sd   t3,  32(sp)\n"
+    "    sd   t4,  40(sp)\n"
+    "    sd   t5,  48(sp)\n"
+    "    sd   t6,  56(sp)\n"
+    "    sd   a0,  64(sp)\n"
+    "    sd   a1,  72(sp)\n"
+    "    sd   a2,  80(sp)\n"
+    "    sd   a3,  88(sp)\n"
+    "    sd   a4,  96(sp)\n"
+    "    sd   a5, 104(sp)\n"
+    "    sd   a6, 112(sp)\n"
+    "    sd   a7, 120(sp)\n"
+    "    csrr a0, mcause\n"
+    "    csrr a1, mepc\n"
+    "    csrr a2, mtval\n"
+    "    call handle_trap\n"
+    "    ld   ra,   0(sp)\n"
+    "    ld   t0,   8(sp)\n"
+    "    ld   t1,  16(sp)\n"
+    "    ld   t2,  24(sp)\n"
+    "    ld   t3,  32(sp)\n"
+    "    ld   t4,  40(sp)\n"
+    "    ld   t5,  48(sp)\n"
+    "    ld   t6,  56(sp)\n"
+    "    ld   a0,  64(sp)\n"
+    "    ld   a1,  72(sp)\n"
+    "    ld   a2,  80(sp)\n"
+    "    ld   a3,  88(sp)\n"
+    "    ld   a4,  96(sp)\n"
+    "    ld   a5, 104(sp)\n"
+    "    ld   a6, 112(sp)\n"
+    "    ld   a7, 120(sp)\n"
+    "    addi sp, sp, 128\n"
+    "    mret\n");

@@ -57,4 +57,9 @@ size_t strlen(const char *s);
 /* Report a failed check: prints "FAIL: <what>" and exits with `code`. */
 void fail(int code, const char *what) __attribute__((noreturn));
 
+/* The C trap vector in runtime.c: set mtvec to trap_entry and define
+   handle_trap to use it. */
+extern char trap_entry[];
+void handle_trap(uint64_t cause, uint64_t epc, uint64_t tval);
+
 #endif

@@ -37,7 +37,7 @@ static void arm(uint64_t delta)
     set_mtimecmp(armed_at);
 }
 
-/* Called from trap_entry below with all caller-saved registers saved. */
+/* Called from trap_entry (runtime.c) with all caller-saved registers saved. */
 void handle_trap(uint64_t cause, uint64_t epc, uint64_t tval)
 {
     last_cause = cause;
@@ -59,51 +59,6 @@ void handle_trap(uint64_t cause, uint64_t epc, uint64_t tval)
     }
 }
 
-/* Saves the registers a C function may clobber, calls handle_trap, mret. */
-__asm__(
-    "    .text\n"
-    "    .balign 4\n"
-    "trap_entry:\n"
-    "    addi sp, sp, -128\n"
-    "    sd   ra,   0(sp)\n"
-    "    sd   t0,   8(sp)\n"
-    "    sd   t1,  16(sp)\n"
-    "    sd   t2,  24(sp)\n"
-    "    sd   t3,  32(sp)\n"
-    "    sd   t4,  40(sp)\n"
-    "    sd   t5,  48(sp)\n"
-    "    sd   t6,  56(sp)\n"
-    "    sd   a0,  64(sp)\n"
-    "    sd   a1,  72(sp)\n"
-    "    sd   a2,  80(sp)\n"
-    "    sd   a3,  88(sp)\n"
-    "    sd   a4,  96(sp)\n"
-    "    sd   a5, 104(sp)\n"
-    "    sd   a6, 112(sp)\n"
-    "    sd   a7, 120(sp)\n"
-    "    csrr a0, mcause\n"
-    "    csrr a1, mepc\n"
-    "    csrr a2, mtval\n"
-    "    call handle_trap\n"
-    "    ld   ra,   0(sp)\n"
-    "    ld   t0,   8(sp)\n"
-    "    ld   t1,  16(sp)\n"
-    "    ld   t2,  24(sp)\n"
-    "    ld   t3,  32(sp)\n"
-    "    ld   t4,  40(sp)\n"
-    "    ld   t5,  48(sp)\n"
-    "    ld   t6,  56(sp)\n"
-    "    ld   a0,  64(sp)\n"
-    "    ld   a1,  72(sp)\n"
-    "    ld   a2,  80(sp)\n"
-    "    ld   a3,  88(sp)\n"
-    "    ld   a4,  96(sp)\n"
-    "    ld   a5, 104(sp)\n"
-    "    ld   a6, 112(sp)\n"
-    "    ld   a7, 120(sp)\n"
-    "    addi sp, sp, 128\n"
-    "    mret\n");
-extern char trap_entry[];
 
 static const char *yn(int b) { return b ? "yes" : "no"; }
 
