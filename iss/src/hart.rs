@@ -194,6 +194,12 @@ impl HartState {
         mmu::Context { privilege: self.privilege, ..self.data_context() }
     }
 
+    /// The context of an access made once `retired` instructions have
+    /// retired (inside a block, `self.retired` lags until the block ends).
+    pub(crate) fn access_context_at(&self, retired: u64) -> AccessContext {
+        AccessContext { hart_id: self.csr.mhartid as usize, cycle: retired + self.idle_cycles }
+    }
+
     /// `minstret` as the guest reads it.
     pub fn minstret(&self) -> u64 {
         if self.mcountinhibit & INHIBIT_IR != 0 {
@@ -499,7 +505,7 @@ impl Hart {
 
     /// The access context for the hart's next access.
     pub fn access_context(&self) -> AccessContext {
-        AccessContext { hart_id: self.state.csr.mhartid as usize, cycle: self.state.cycle() }
+        self.state.access_context_at(self.state.retired)
     }
 
     /// Advances local time by `cycles` without executing (the hart was idle).

@@ -11,7 +11,7 @@ use crate::cache::{Block, JumpCache};
 use crate::csr::{self, CsrFile, mstatus};
 use crate::decode::{Inst, Op};
 use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege, X0_SINK};
-use crate::memory::{AccessContext, PAGE_SHIFT, PAGE_SIZE, StoreMarks};
+use crate::memory::{PAGE_SHIFT, PAGE_SIZE, StoreMarks};
 use crate::mmu::Access;
 use crate::trap::{Exception, Trap};
 
@@ -362,11 +362,6 @@ fn illegal(inst: &Inst) -> Trap {
     Trap::new(Exception::IllegalInstruction, u64::from(bits))
 }
 
-/// The context of an access made after `retired` instructions.
-fn context(state: &HartState, retired: u64) -> AccessContext {
-    AccessContext { hart_id: state.csr.mhartid as usize, cycle: retired + state.idle_cycles }
-}
-
 #[inline(always)]
 fn load(state: &mut HartState, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
     if state.data_paging {
@@ -413,7 +408,9 @@ fn load_physical(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64
 
 #[cold]
 fn load_bus(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64, vaddr: u64) -> Result<u64, Trap> {
-    env.bus.read(&context(state, retired), addr, size).map_err(|_| Trap::new(Exception::LoadAccessFault, vaddr))
+    env.bus
+        .read(&state.access_context_at(retired), addr, size)
+        .map_err(|_| Trap::new(Exception::LoadAccessFault, vaddr))
 }
 
 #[inline(always)]
@@ -477,7 +474,7 @@ fn store_bus(
     vaddr: u64,
 ) -> Result<(), Trap> {
     env.bus
-        .write(&context(state, retired), addr, size, value)
+        .write(&state.access_context_at(retired), addr, size, value)
         .map_err(|_| Trap::new(Exception::StoreAccessFault, vaddr))
 }
 
@@ -685,7 +682,7 @@ fn read_csr(state: &HartState, env: &Env, number: u16) -> Option<u64> {
     };
     match number {
         csr::CYCLE if counter_allowed(0) => Some(state.mcycle()),
-        csr::TIME if counter_allowed(1) => Some(env.bus.time(&context(state, state.retired))),
+        csr::TIME if counter_allowed(1) => Some(env.bus.time(&state.access_context_at(state.retired))),
         csr::INSTRET if counter_allowed(2) => Some(state.minstret()),
         0xc03..=0xc1f if counter_allowed(number - 0xc00) => Some(0),
         csr::CYCLE | csr::TIME | csr::INSTRET | 0xc03..=0xc1f => None,
