@@ -24,6 +24,9 @@ macro_rules! csr_numbers {
 }
 
 csr_numbers! {
+    FFLAGS = 0x001 "fflags";
+    FRM = 0x002 "frm";
+    FCSR = 0x003 "fcsr";
     CYCLE = 0xc00 "cycle";
     TIME = 0xc01 "time";
     INSTRET = 0xc02 "instret";
@@ -106,6 +109,11 @@ pub mod mstatus {
     pub const MPP: u64 = 3 << 11;
     /// Shift of [`MPP`].
     pub const MPP_SHIFT: u32 = 11;
+    /// Floating-point state: Off (0), Initial, Clean, Dirty (3). With Off, F
+    /// and D instructions and the `fcsr` CSRs are illegal.
+    pub const FS: u64 = 3 << 13;
+    /// FS = Dirty: some instruction changed the floating-point state.
+    pub const FS_DIRTY: u64 = 3 << 13;
     /// Loads and stores use the privilege in MPP.
     pub const MPRV: u64 = 1 << 17;
     /// Supervisor user-memory access.
@@ -126,12 +134,23 @@ pub mod mstatus {
     pub const UXL: u64 = 3 << 32;
     /// The UXL value meaning 64 bits.
     pub const UXL_64: u64 = 2 << 32;
+    /// State dirty: set exactly while FS (or XS or VS, which polyhart does not
+    /// have) is Dirty.
+    pub const SD: u64 = 1 << 63;
+
+    /// `value` with SD made to agree with FS.
+    pub const fn with_sd(value: u64) -> u64 {
+        if value & FS == FS_DIRTY { value | SD } else { value & !SD }
+    }
 }
 
-/// `misa` for RV64IMAC with S- and U-mode: MXL = 64, extensions A, C, I, M, S, U.
-pub const MISA_RV64IMACSU: u64 = (2 << 62)
+/// `misa` for RV64GC with S- and U-mode: MXL = 64, extensions A, C, D, F,
+/// I, M, S, U.
+pub const MISA_RV64IMAFDCSU: u64 = (2 << 62)
     | extension(b'A')
     | extension(b'C')
+    | extension(b'D')
+    | extension(b'F')
     | extension(b'I')
     | extension(b'M')
     | extension(b'S')
@@ -166,6 +185,7 @@ const MSTATUS_WRITABLE: u64 = mstatus::SIE
     | mstatus::MPIE
     | mstatus::SPP
     | mstatus::MPP
+    | mstatus::FS
     | mstatus::MPRV
     | mstatus::SUM
     | mstatus::MXR
@@ -174,11 +194,17 @@ const MSTATUS_WRITABLE: u64 = mstatus::SIE
     | mstatus::TSR;
 
 /// The `mstatus` bits `sstatus` shows.
-pub const SSTATUS_VISIBLE: u64 =
-    mstatus::SIE | mstatus::SPIE | mstatus::SPP | mstatus::SUM | mstatus::MXR | mstatus::UXL | (1 << 63);
+pub const SSTATUS_VISIBLE: u64 = mstatus::SIE
+    | mstatus::SPIE
+    | mstatus::SPP
+    | mstatus::FS
+    | mstatus::SUM
+    | mstatus::MXR
+    | mstatus::UXL
+    | mstatus::SD;
 
 /// The `mstatus` bits S-mode may write through `sstatus`.
-const SSTATUS_WRITABLE: u64 = mstatus::SIE | mstatus::SPIE | mstatus::SPP | mstatus::SUM | mstatus::MXR;
+const SSTATUS_WRITABLE: u64 = mstatus::SIE | mstatus::SPIE | mstatus::SPP | mstatus::FS | mstatus::SUM | mstatus::MXR;
 
 /// Number of PMP entries, as on QEMU's virt machine.
 pub const PMP_ENTRIES: usize = 16;
@@ -247,7 +273,7 @@ impl CsrFile {
     pub fn new(hart_id: u64) -> CsrFile {
         CsrFile {
             mhartid: hart_id,
-            misa: MISA_RV64IMACSU,
+            misa: MISA_RV64IMAFDCSU,
             mstatus: mstatus::UXL_64 | mstatus::SXL_64,
             mtvec: 0,
             medeleg: 0,
@@ -329,11 +355,13 @@ impl CsrFile {
                 if Privilege::from_bits(mpp).is_none() {
                     next = (next & !mstatus::MPP) | (self.mstatus & mstatus::MPP);
                 }
-                self.mstatus = next;
+                self.mstatus = mstatus::with_sd(next);
             }
             // misa is fixed: the extensions cannot be switched off.
             MISA => {}
-            SSTATUS => self.mstatus = (self.mstatus & !SSTATUS_WRITABLE) | (value & SSTATUS_WRITABLE),
+            SSTATUS => {
+                self.mstatus = mstatus::with_sd((self.mstatus & !SSTATUS_WRITABLE) | (value & SSTATUS_WRITABLE));
+            }
             SIE => self.mie = (self.mie & !self.mideleg) | (value & self.mideleg & MIE_WRITABLE),
             // Of the supervisor bits only SSIP is S-mode's to write.
             SIP => {

@@ -52,6 +52,13 @@ pub struct HartState {
     /// Integer registers; slots 32 and up are scratch (see [`X0_SINK`]). 256
     /// slots make every `u8` register index in range, so indexing needs no check.
     pub(crate) x: [u64; 256],
+    /// Floating-point registers; singles are NaN-boxed.
+    pub(crate) f: [u64; 32],
+    /// `fflags`: the accrued exception flags (see [`crate::fpu::flags`]).
+    pub fflags: u8,
+    /// `frm`: the dynamic rounding mode (3 bits; 5 to 7 are invalid, and an
+    /// instruction using one is illegal).
+    pub frm: u8,
     /// Address of the next instruction.
     pub pc: u64,
     /// Current privilege mode.
@@ -114,6 +121,9 @@ impl HartState {
     pub fn new(hart_id: u64) -> HartState {
         HartState {
             x: [0; 256],
+            f: [0; 32],
+            fflags: 0,
+            frm: 0,
             pc: 0,
             privilege: Privilege::Machine,
             csr: CsrFile::new(hart_id),
@@ -137,6 +147,17 @@ impl HartState {
     /// Integer register `index` (0 to 31).
     pub fn reg(&self, index: u8) -> u64 {
         self.x[usize::from(index & 31)]
+    }
+
+    /// Floating-point register `index` (0 to 31), all 64 bits (a single is
+    /// NaN-boxed).
+    pub fn freg(&self, index: u8) -> u64 {
+        self.f[usize::from(index & 31)]
+    }
+
+    /// Sets floating-point register `index` (0 to 31).
+    pub fn set_freg(&mut self, index: u8, value: u64) {
+        self.f[usize::from(index & 31)] = value;
     }
 
     /// Sets integer register `index`; writes to `x0` are ignored.
@@ -741,7 +762,7 @@ impl Hart {
             }
             let mut inst = decode::decode(raw);
             tracing::trace!(target: "in_asm", "{addr:#018x}: {raw:08x}  {}", Disassembly::new(inst, addr));
-            if inst.rd == 0 {
+            if inst.rd == 0 && !inst.op.format().fp_destination() {
                 inst.rd = X0_SINK;
             }
             inst.offset = (addr - pc) as u16;

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::cache::{Block, JumpCache};
 use crate::csr::{self, CsrFile, mstatus};
-use crate::decode::{Inst, Op};
+use crate::decode::{self, Inst, Op};
+use crate::fpu::{self, Compare, Int, Rounding, SignInjection};
 use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege, X0_SINK};
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE, StoreMarks};
 use crate::mmu::Access;
@@ -159,6 +160,112 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
             let rs1 = usize::from(inst.rs1);
             let imm = i64::from(inst.imm) as u64;
             let a = state.x[rs1];
+            // Floating point: with mstatus.FS Off every F and D instruction
+            // is illegal; one that changes the F state makes FS Dirty.
+            macro_rules! fp_on {
+                () => {
+                    if state.csr.mstatus & mstatus::FS == 0 {
+                        fault!(illegal(inst));
+                    }
+                };
+            }
+            macro_rules! fp_dirty {
+                () => {
+                    state.csr.mstatus |= mstatus::FS_DIRTY | mstatus::SD
+                };
+            }
+            // The instruction's rounding mode; a reserved one is illegal.
+            macro_rules! rm {
+                () => {
+                    match Rounding::select(inst.rounding_mode(), state.frm) {
+                        Some(rm) => rm,
+                        None => fault!(illegal(inst)),
+                    }
+                };
+            }
+            macro_rules! fa {
+                () => {
+                    state.f[rs1 & 31]
+                };
+            }
+            macro_rules! fb {
+                () => {
+                    state.f[usize::from(inst.rs2) & 31]
+                };
+            }
+            macro_rules! set_f {
+                ($value:expr) => {{
+                    let value = $value;
+                    state.f[rd & 31] = value;
+                    fp_dirty!();
+                }};
+            }
+            macro_rules! fp_arith {
+                ($operation:ident, $float:ty) => {{
+                    fp_on!();
+                    let rm = rm!();
+                    set_f!(fpu::$operation::<$float>(fa!(), fb!(), rm, &mut state.fflags));
+                }};
+            }
+            macro_rules! fp_unary {
+                ($operation:path) => {{
+                    fp_on!();
+                    let rm = rm!();
+                    set_f!($operation(fa!(), rm, &mut state.fflags));
+                }};
+            }
+            macro_rules! fp_fma {
+                ($float:ty, $negate_product:expr, $negate_addend:expr) => {{
+                    fp_on!();
+                    let rm = rm!();
+                    let c = state.f[usize::from(inst.rs3())];
+                    let result =
+                        fpu::fma::<$float>(fa!(), fb!(), c, $negate_product, $negate_addend, rm, &mut state.fflags);
+                    set_f!(result);
+                }};
+            }
+            macro_rules! fp_sign {
+                ($float:ty, $kind:expr) => {{
+                    fp_on!();
+                    set_f!(fpu::inject_sign::<$float>(fa!(), fb!(), $kind));
+                }};
+            }
+            macro_rules! fp_min_max {
+                ($float:ty, $max:expr) => {{
+                    fp_on!();
+                    set_f!(fpu::min_max::<$float>(fa!(), fb!(), $max, &mut state.fflags));
+                }};
+            }
+            // Integer results: FS becomes Dirty only if a flag was raised.
+            macro_rules! fp_to_x {
+                ($value:expr) => {{
+                    let before = state.fflags;
+                    state.x[rd] = $value;
+                    if state.fflags != before {
+                        fp_dirty!();
+                    }
+                }};
+            }
+            macro_rules! fp_to_int {
+                ($float:ty, $to:expr) => {{
+                    fp_on!();
+                    let rm = rm!();
+                    fp_to_x!(fpu::to_int::<$float>(fa!(), $to, rm, &mut state.fflags));
+                }};
+            }
+            macro_rules! fp_from_int {
+                ($float:ty, $from:expr) => {{
+                    fp_on!();
+                    let rm = rm!();
+                    set_f!(fpu::from_int::<$float>(a, $from, rm, &mut state.fflags));
+                }};
+            }
+            macro_rules! fp_compare {
+                ($float:ty, $compare:expr) => {{
+                    fp_on!();
+                    fp_to_x!(fpu::compare::<$float>(fa!(), fb!(), $compare, &mut state.fflags));
+                }};
+            }
             match inst.op {
                 Op::Lui => state.x[rd] = imm,
                 Op::Auipc => state.x[rd] = pc!().wrapping_add(imm),
@@ -324,6 +431,102 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                 | Op::AmominuD
                 | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(state, env, inst.op, a, b!())),
                 Op::Illegal => fault!(illegal(inst)),
+                // F and D.
+                Op::Flw => {
+                    fp_on!();
+                    let value = try_mem!(load(state, env, a.wrapping_add(imm), 4, now!()));
+                    set_f!(fpu::box_single(value));
+                }
+                Op::Fld => {
+                    fp_on!();
+                    let value = try_mem!(load(state, env, a.wrapping_add(imm), 8, now!()));
+                    set_f!(value);
+                }
+                Op::Fsw => {
+                    fp_on!();
+                    try_mem!(store(state, env, a.wrapping_add(imm), 4, fb!(), now!()));
+                }
+                Op::Fsd => {
+                    fp_on!();
+                    try_mem!(store(state, env, a.wrapping_add(imm), 8, fb!(), now!()));
+                }
+                Op::FaddS => fp_arith!(add, f32),
+                Op::FsubS => fp_arith!(sub, f32),
+                Op::FmulS => fp_arith!(mul, f32),
+                Op::FdivS => fp_arith!(div, f32),
+                Op::FaddD => fp_arith!(add, f64),
+                Op::FsubD => fp_arith!(sub, f64),
+                Op::FmulD => fp_arith!(mul, f64),
+                Op::FdivD => fp_arith!(div, f64),
+                Op::FsqrtS => fp_unary!(fpu::sqrt::<f32>),
+                Op::FsqrtD => fp_unary!(fpu::sqrt::<f64>),
+                Op::FcvtSD => fp_unary!(fpu::narrow),
+                Op::FcvtDS => fp_unary!(fpu::widen),
+                Op::FmaddS => fp_fma!(f32, false, false),
+                Op::FmsubS => fp_fma!(f32, false, true),
+                Op::FnmsubS => fp_fma!(f32, true, false),
+                Op::FnmaddS => fp_fma!(f32, true, true),
+                Op::FmaddD => fp_fma!(f64, false, false),
+                Op::FmsubD => fp_fma!(f64, false, true),
+                Op::FnmsubD => fp_fma!(f64, true, false),
+                Op::FnmaddD => fp_fma!(f64, true, true),
+                Op::FsgnjS => fp_sign!(f32, SignInjection::Copy),
+                Op::FsgnjnS => fp_sign!(f32, SignInjection::Negate),
+                Op::FsgnjxS => fp_sign!(f32, SignInjection::Xor),
+                Op::FsgnjD => fp_sign!(f64, SignInjection::Copy),
+                Op::FsgnjnD => fp_sign!(f64, SignInjection::Negate),
+                Op::FsgnjxD => fp_sign!(f64, SignInjection::Xor),
+                Op::FminS => fp_min_max!(f32, false),
+                Op::FmaxS => fp_min_max!(f32, true),
+                Op::FminD => fp_min_max!(f64, false),
+                Op::FmaxD => fp_min_max!(f64, true),
+                Op::FcvtWS => fp_to_int!(f32, Int::W),
+                Op::FcvtWuS => fp_to_int!(f32, Int::Wu),
+                Op::FcvtLS => fp_to_int!(f32, Int::L),
+                Op::FcvtLuS => fp_to_int!(f32, Int::Lu),
+                Op::FcvtWD => fp_to_int!(f64, Int::W),
+                Op::FcvtWuD => fp_to_int!(f64, Int::Wu),
+                Op::FcvtLD => fp_to_int!(f64, Int::L),
+                Op::FcvtLuD => fp_to_int!(f64, Int::Lu),
+                Op::FcvtSW => fp_from_int!(f32, Int::W),
+                Op::FcvtSWu => fp_from_int!(f32, Int::Wu),
+                Op::FcvtSL => fp_from_int!(f32, Int::L),
+                Op::FcvtSLu => fp_from_int!(f32, Int::Lu),
+                Op::FcvtDW => fp_from_int!(f64, Int::W),
+                Op::FcvtDWu => fp_from_int!(f64, Int::Wu),
+                Op::FcvtDL => fp_from_int!(f64, Int::L),
+                Op::FcvtDLu => fp_from_int!(f64, Int::Lu),
+                Op::FeqS => fp_compare!(f32, Compare::Eq),
+                Op::FltS => fp_compare!(f32, Compare::Lt),
+                Op::FleS => fp_compare!(f32, Compare::Le),
+                Op::FeqD => fp_compare!(f64, Compare::Eq),
+                Op::FltD => fp_compare!(f64, Compare::Lt),
+                Op::FleD => fp_compare!(f64, Compare::Le),
+                Op::FclassS => {
+                    fp_on!();
+                    state.x[rd] = fpu::classify::<f32>(fa!());
+                }
+                Op::FclassD => {
+                    fp_on!();
+                    state.x[rd] = fpu::classify::<f64>(fa!());
+                }
+                // fmv.x.w takes the low 32 bits whether or not they are NaN-boxed.
+                Op::FmvXW => {
+                    fp_on!();
+                    state.x[rd] = sext32(fa!());
+                }
+                Op::FmvXD => {
+                    fp_on!();
+                    state.x[rd] = fa!();
+                }
+                Op::FmvWX => {
+                    fp_on!();
+                    set_f!(fpu::box_single(a));
+                }
+                Op::FmvDX => {
+                    fp_on!();
+                    set_f!(a);
+                }
             }
         }
         state.retired = start_retired + insts.len() as u64;
@@ -355,10 +558,15 @@ fn rem32(a: i32, b: i32) -> i32 {
     if b == 0 { a } else { a.wrapping_rem(b) }
 }
 
-/// The illegal-instruction trap for `inst`, with its encoding in `tval`.
+/// The illegal-instruction trap for `inst`, with its encoding in `tval`
+/// (the 16-bit one for a compressed instruction).
 #[cold]
 fn illegal(inst: &Inst) -> Trap {
-    let bits = if inst.op == Op::Illegal { inst.imm as u32 } else { inst.encode() };
+    let bits = match inst.op {
+        Op::Illegal => inst.imm as u32,
+        _ if inst.len == 2 => u32::from(decode::compress(inst).unwrap_or(0)),
+        _ => inst.encode(),
+    };
     Trap::new(Exception::IllegalInstruction, u64::from(bits))
 }
 
@@ -689,6 +897,10 @@ fn read_csr(state: &HartState, env: &Env, number: u16) -> Option<u64> {
         csr::MCYCLE => Some(state.mcycle()),
         csr::MINSTRET => Some(state.minstret()),
         csr::MCOUNTINHIBIT => Some(state.mcountinhibit),
+        csr::FFLAGS | csr::FRM | csr::FCSR if state.csr.mstatus & mstatus::FS == 0 => None,
+        csr::FFLAGS => Some(u64::from(state.fflags)),
+        csr::FRM => Some(u64::from(state.frm)),
+        csr::FCSR => Some(u64::from(state.frm) << 5 | u64::from(state.fflags)),
         csr::MIP => Some(state.csr.mip | env.control.lines()),
         csr::SIP => Some((state.csr.mip | env.control.lines()) & state.csr.mideleg),
         csr::SATP if satp_trapped(state) => None,
@@ -731,6 +943,15 @@ fn write_csr(state: &mut HartState, number: u16, value: u64) -> bool {
             }
         }
         csr::SATP if satp_trapped(state) => return false,
+        csr::FFLAGS | csr::FRM | csr::FCSR if state.csr.mstatus & mstatus::FS == 0 => return false,
+        csr::FFLAGS | csr::FRM | csr::FCSR => {
+            match number {
+                csr::FFLAGS => state.fflags = value as u8 & 0x1f,
+                csr::FRM => state.frm = value as u8 & 7,
+                _ => (state.frm, state.fflags) = (value as u8 >> 5 & 7, value as u8 & 0x1f),
+            }
+            state.csr.mstatus |= mstatus::FS_DIRTY | mstatus::SD;
+        }
         _ => return state.csr.write(number, value),
     }
     true

@@ -23,6 +23,7 @@
 pub mod cache;
 pub mod csr;
 pub mod decode;
+pub mod fpu;
 pub mod hart;
 mod interp;
 pub mod memory;

@@ -1068,9 +1068,11 @@ fn csr_fields_keep_their_warl_rules() {
         | mstatus::MXR
         | mstatus::TVM
         | mstatus::TW
-        | mstatus::TSR;
-    assert_eq!(m.reg(A1), (writable & !mstatus::MIE) | mstatus::UXL_64 | mstatus::SXL_64);
-    assert_eq!(m.reg(A2), csr::MISA_RV64IMACSU);
+        | mstatus::TSR
+        | mstatus::FS;
+    // FS = Dirty (all ones) makes SD read as set.
+    assert_eq!(m.reg(A1), (writable & !mstatus::MIE) | mstatus::UXL_64 | mstatus::SXL_64 | mstatus::SD);
+    assert_eq!(m.reg(A2), csr::MISA_RV64IMAFDCSU);
     let csr = &m.hart.state.csr;
     assert_eq!(csr.mepc, RAM_BASE + 0x122);
     assert_eq!(csr.mtvec, HANDLER, "mode 2 is reserved");

@@ -152,7 +152,7 @@ mod tests {
     fn config(harts: usize) -> FdtConfig {
         FdtConfig {
             harts,
-            isa: "rv64imac_zicsr_zifencei".into(),
+            isa: "rv64imafdc_zicsr_zifencei".into(),
             ram: (0x8000_0000, 128 << 20),
             timebase_frequency: 10_000_000,
             clint: (0x200_0000, 0x10000),
@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(u64s(&tree["/memory@80000000/reg"]), [0x8000_0000, 128 << 20]);
         assert_eq!(cells(&tree["/cpus/timebase-frequency"]), [10_000_000]);
         assert_eq!(cells(&tree["/cpus/cpu@0/reg"]), [0]);
-        assert_eq!(string(&tree["/cpus/cpu@0/riscv,isa"]), "rv64imac_zicsr_zifencei");
+        assert_eq!(string(&tree["/cpus/cpu@0/riscv,isa"]), "rv64imafdc_zicsr_zifencei");
         assert_eq!(string(&tree["/cpus/cpu@0/device_type"]), "cpu");
         assert_eq!(cells(&tree["/cpus/cpu@0/interrupt-controller/phandle"]), [1]);
         assert!(tree["/cpus/cpu@0/interrupt-controller/interrupt-controller"].is_empty());

@@ -68,8 +68,10 @@ fn expand_valid(raw: u16) -> Option<Inst> {
             }
             inst(Op::Addi, short_reg(raw, 2), 2, 0, imm as i32)
         }
+        (0, 0b001) => inst(Op::Fld, short_reg(raw, 2), short_reg(raw, 7), 0, double_offset(raw)),
         (0, 0b010) => inst(Op::Lw, short_reg(raw, 2), short_reg(raw, 7), 0, word_offset(raw)),
         (0, 0b011) => inst(Op::Ld, short_reg(raw, 2), short_reg(raw, 7), 0, double_offset(raw)),
+        (0, 0b101) => inst(Op::Fsd, 0, short_reg(raw, 7), short_reg(raw, 2), double_offset(raw)),
         (0, 0b110) => inst(Op::Sw, 0, short_reg(raw, 7), short_reg(raw, 2), word_offset(raw)),
         (0, 0b111) => inst(Op::Sd, 0, short_reg(raw, 7), short_reg(raw, 2), double_offset(raw)),
         // Quadrant 1
@@ -138,6 +140,11 @@ fn expand_valid(raw: u16) -> Option<Inst> {
             let rd = full_reg(raw, 7);
             inst(Op::Slli, rd, rd, 0, ci_shamt(raw))
         }
+        // c.fldsp: any f register, f0 included.
+        (2, 0b001) => {
+            let imm = gather(raw, &[(12, 5), (6, 4), (5, 3), (4, 8), (3, 7), (2, 6)]);
+            inst(Op::Fld, full_reg(raw, 7), 2, 0, imm as i32)
+        }
         (2, 0b010) => {
             let rd = full_reg(raw, 7);
             if rd == 0 {
@@ -165,6 +172,10 @@ fn expand_valid(raw: u16) -> Option<Inst> {
                 (_, _, _) => inst(Op::Add, rs1, rs1, rs2, 0),
             }
         }
+        (2, 0b101) => {
+            let imm = gather(raw, &[(12, 5), (11, 4), (10, 3), (9, 8), (8, 7), (7, 6)]);
+            inst(Op::Fsd, 0, 2, full_reg(raw, 2), imm as i32)
+        }
         (2, 0b110) => {
             let imm = gather(raw, &[(12, 5), (11, 4), (10, 3), (9, 2), (8, 7), (7, 6)]);
             inst(Op::Sw, 0, 2, full_reg(raw, 2), imm as i32)
@@ -173,8 +184,49 @@ fn expand_valid(raw: u16) -> Option<Inst> {
             let imm = gather(raw, &[(12, 5), (11, 4), (10, 3), (9, 8), (8, 7), (7, 6)]);
             inst(Op::Sd, 0, 2, full_reg(raw, 2), imm as i32)
         }
-        // c.fld, c.fsd, c.fldsp, c.fsdsp (D), and the reserved encodings.
+        // The reserved encodings.
         _ => return None,
     };
     Some(inst)
+}
+
+/// Places the bits of `value` given by `(bit_in_value, bit_in_raw)` pairs.
+fn scatter(value: u32, places: &[(u32, u32)]) -> u16 {
+    places.iter().fold(0, |raw, &(from, to)| raw | ((value >> from & 1) << to) as u16)
+}
+
+/// The compressed encoding of `c.fld`, `c.fsd`, `c.fldsp` or `c.fsdsp` (the
+/// only compressed instructions that can be illegal after decoding). Which
+/// form applies follows from the registers: `sp` is not one of the eight
+/// registers the short forms reach.
+pub(super) fn compress(inst: &Inst) -> Option<u16> {
+    let imm = inst.imm as u32;
+    let short = |reg: u8| u16::from(reg - 8);
+    match (inst.op, inst.rs1) {
+        (Op::Fld, 2) => Some(
+            0b001 << 13
+                | u16::from(inst.rd) << 7
+                | 0b10
+                | scatter(imm, &[(5, 12), (4, 6), (3, 5), (8, 4), (7, 3), (6, 2)]),
+        ),
+        (Op::Fsd, 2) => Some(
+            0b101 << 13
+                | u16::from(inst.rs2) << 2
+                | 0b10
+                | scatter(imm, &[(5, 12), (4, 11), (3, 10), (8, 9), (7, 8), (6, 7)]),
+        ),
+        (Op::Fld, 8..=15) => Some(
+            0b001 << 13
+                | short(inst.rs1) << 7
+                | short(inst.rd) << 2
+                | scatter(imm, &[(5, 12), (4, 11), (3, 10), (7, 6), (6, 5)]),
+        ),
+        (Op::Fsd, 8..=15) => Some(
+            0b101 << 13
+                | short(inst.rs1) << 7
+                | short(inst.rs2) << 2
+                | scatter(imm, &[(5, 12), (4, 11), (3, 10), (7, 6), (6, 5)]),
+        ),
+        _ => None,
+    }
 }

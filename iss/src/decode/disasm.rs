@@ -14,9 +14,33 @@ const ABI_NAMES: [&str; 32] = [
     "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6",
 ];
 
+const FP_ABI_NAMES: [&str; 32] = [
+    "ft0", "ft1", "ft2", "ft3", "ft4", "ft5", "ft6", "ft7", "fs0", "fs1", "fa0", "fa1", "fa2", "fa3", "fa4", "fa5",
+    "fa6", "fa7", "fs2", "fs3", "fs4", "fs5", "fs6", "fs7", "fs8", "fs9", "fs10", "fs11", "ft8", "ft9", "ft10", "ft11",
+];
+
 /// The ABI name of integer register `index` (`x10` is `a0`).
 pub fn register_name(index: u8) -> &'static str {
     ABI_NAMES[usize::from(index & 31)]
+}
+
+/// The ABI name of floating-point register `index` (`f10` is `fa0`).
+pub fn fp_register_name(index: u8) -> &'static str {
+    FP_ABI_NAMES[usize::from(index & 31)]
+}
+
+/// The rounding-mode operand as objdump prints it: nothing for dynamic.
+fn rounding_suffix(rm: u8) -> &'static str {
+    match rm {
+        0 => ", rne",
+        1 => ", rtz",
+        2 => ", rdn",
+        3 => ", rup",
+        4 => ", rmm",
+        5 => ", rm5",
+        6 => ", rm6",
+        _ => "",
+    }
 }
 
 /// An instruction at an address, printable as assembly.
@@ -54,8 +78,13 @@ fn fence_set(bits: i32) -> String {
 
 impl fmt::Display for Disassembly {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Inst { op, rd, rs1, rs2, aq_rl, imm, .. } = self.inst;
-        let (rd, rs1, rs2) = (register_name(rd), register_name(rs1), register_name(rs2));
+        let Inst { op, rd: rd_index, rs1: rs1_index, rs2: rs2_index, aq_rl, imm, .. } = self.inst;
+        let (rd, rs1, rs2) = (register_name(rd_index), register_name(rs1_index), register_name(rs2_index));
+        let (frd, frs1, frs2) = (fp_register_name(rd_index), fp_register_name(rs1_index), fp_register_name(rs2_index));
+        // Conversions that are always exact print no rounding mode for rne,
+        // as objdump prints them.
+        let exact = matches!(op, Op::FcvtDS | Op::FcvtDW | Op::FcvtDWu) && self.inst.rounding_mode() == 0;
+        let rm = if exact { "" } else { rounding_suffix(self.inst.rounding_mode()) };
         let name = op.mnemonic();
         let target = self.pc.wrapping_add(imm as i64 as u64);
         match op.format() {
@@ -84,6 +113,17 @@ impl fmt::Display for Disassembly {
                 }
             }
             Format::Bare => f.write_str(name),
+            Format::FpR => write!(f, "{name} {frd}, {frs1}, {frs2}{rm}"),
+            Format::FpR2 => write!(f, "{name} {frd}, {frs1}, {frs2}"),
+            Format::FpR4 => write!(f, "{name} {frd}, {frs1}, {frs2}, {}{rm}", fp_register_name(self.inst.rs3())),
+            Format::FpUnary => write!(f, "{name} {frd}, {frs1}{rm}"),
+            Format::FpToInt => write!(f, "{name} {rd}, {frs1}{rm}"),
+            Format::IntToFp => write!(f, "{name} {frd}, {rs1}{rm}"),
+            Format::FpCmp => write!(f, "{name} {rd}, {frs1}, {frs2}"),
+            Format::FpToIntBits => write!(f, "{name} {rd}, {frs1}"),
+            Format::IntToFpBits => write!(f, "{name} {frd}, {rs1}"),
+            Format::FpLoad => write!(f, "{name} {frd}, {imm}({rs1})"),
+            Format::FpStore => write!(f, "{name} {frs2}, {imm}({rs1})"),
         }
     }
 }

@@ -8,15 +8,17 @@ mod compressed;
 pub mod disasm;
 pub mod table;
 
-pub use disasm::{Disassembly, register_name};
+pub use disasm::{Disassembly, fp_register_name, register_name};
 pub use table::{Format, Op};
 
 /// One decoded instruction: the pre-decoded form the interpreter executes.
 ///
 /// Field meaning depends on [`Op::format`]: `imm` is the sign-extended
 /// immediate (the CSR number for CSR operations, the raw bits for
-/// [`Op::Illegal`]); `rs1` holds the 5-bit immediate of `csrr*i`; `aq_rl` holds
-/// the acquire (bit 1) and release (bit 0) bits of atomics.
+/// [`Op::Illegal`], the rounding mode and `rs3` of floating-point operations,
+/// see [`Inst::rounding_mode`] and [`Inst::rs3`]); `rs1` holds the 5-bit
+/// immediate of `csrr*i`; `aq_rl` holds the acquire (bit 1) and release
+/// (bit 0) bits of atomics.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Inst {
     /// The operation.
@@ -50,6 +52,16 @@ impl Inst {
         Inst { imm: raw as i32, ..Inst::new(Op::Illegal, len) }
     }
 
+    /// The `rm` field of a floating-point operation (7: dynamic, `frm`).
+    pub const fn rounding_mode(&self) -> u8 {
+        (self.imm & 7) as u8
+    }
+
+    /// The third source register of a fused multiply-add.
+    pub const fn rs3(&self) -> u8 {
+        (self.imm >> 3 & 31) as u8
+    }
+
     /// Encodes a 32-bit instruction; the inverse of [`decode`] for every
     /// operation but [`Op::Illegal`]. Compressed instructions encode as the
     /// 32-bit instruction they expand to.
@@ -61,8 +73,8 @@ impl Inst {
         let imm = self.imm as u32;
         let fields = match self.op.format() {
             Format::R => rd | rs1 | rs2,
-            Format::I | Format::Load => rd | rs1 | (imm << 20),
-            Format::Store => rs1 | rs2 | ((imm & 0x1f) << 7) | ((imm >> 5 & 0x7f) << 25),
+            Format::I | Format::Load | Format::FpLoad => rd | rs1 | (imm << 20),
+            Format::Store | Format::FpStore => rs1 | rs2 | ((imm & 0x1f) << 7) | ((imm >> 5 & 0x7f) << 25),
             Format::Branch => {
                 rs1 | rs2
                     | ((imm >> 11 & 1) << 7)
@@ -85,6 +97,11 @@ impl Inst {
             Format::Fence => imm << 20,
             Format::Sfence => rs1 | rs2,
             Format::Bare => 0,
+            Format::FpR => rd | rs1 | rs2 | ((imm & 7) << 12),
+            Format::FpR4 => rd | rs1 | rs2 | ((imm & 7) << 12) | ((imm >> 3 & 31) << 27),
+            Format::FpR2 | Format::FpCmp => rd | rs1 | rs2,
+            Format::FpUnary | Format::FpToInt | Format::IntToFp => rd | rs1 | ((imm & 7) << 12),
+            Format::FpToIntBits | Format::IntToFpBits => rd | rs1,
         };
         bits | fields
     }
@@ -96,6 +113,14 @@ impl Inst {
 /// and then decode as illegal.
 pub const fn instruction_length(low: u16) -> u8 {
     if low & 3 == 3 { 4 } else { 2 }
+}
+
+/// The 16-bit encoding of a compressed instruction that can trap as illegal
+/// once decoded (the floating-point loads and stores, when `mstatus.FS` is
+/// Off), so the trap can report the bits that were fetched; `None` for other
+/// instructions.
+pub fn compress(inst: &Inst) -> Option<u16> {
+    compressed::compress(inst)
 }
 
 /// Decodes one instruction. `raw` holds its bits in the low 16 or 32 bits;
@@ -115,8 +140,8 @@ fn decode32(raw: u32) -> Inst {
     let mut inst = Inst::new(op, 4);
     match op.format() {
         Format::R => (inst.rd, inst.rs1, inst.rs2) = (rd, rs1, rs2),
-        Format::I | Format::Load => (inst.rd, inst.rs1, inst.imm) = (rd, rs1, signed >> 20),
-        Format::Store => {
+        Format::I | Format::Load | Format::FpLoad => (inst.rd, inst.rs1, inst.imm) = (rd, rs1, signed >> 20),
+        Format::Store | Format::FpStore => {
             (inst.rs1, inst.rs2) = (rs1, rs2);
             inst.imm = (signed >> 25 << 5) | (raw >> 7 & 0x1f) as i32;
         }
@@ -149,6 +174,16 @@ fn decode32(raw: u32) -> Inst {
         Format::Fence => inst.imm = (raw >> 20) as i32,
         Format::Sfence => (inst.rs1, inst.rs2) = (rs1, rs2),
         Format::Bare => {}
+        Format::FpR => (inst.rd, inst.rs1, inst.rs2, inst.imm) = (rd, rs1, rs2, (raw >> 12 & 7) as i32),
+        Format::FpR4 => {
+            (inst.rd, inst.rs1, inst.rs2) = (rd, rs1, rs2);
+            inst.imm = (raw >> 12 & 7 | (raw >> 27) << 3) as i32;
+        }
+        Format::FpR2 | Format::FpCmp => (inst.rd, inst.rs1, inst.rs2) = (rd, rs1, rs2),
+        Format::FpUnary | Format::FpToInt | Format::IntToFp => {
+            (inst.rd, inst.rs1, inst.imm) = (rd, rs1, (raw >> 12 & 7) as i32);
+        }
+        Format::FpToIntBits | Format::IntToFpBits => (inst.rd, inst.rs1) = (rd, rs1),
     }
     inst
 }

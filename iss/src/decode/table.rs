@@ -40,6 +40,65 @@ pub enum Format {
     Sfence,
     /// No operands: `ecall`, `mret`, `fence.i`, ...
     Bare,
+    /// `op fd, fs1, fs2, rm`: floating-point arithmetic; `imm` holds `rm`.
+    FpR,
+    /// `op fd, fs1, fs2`: sign injection, min and max.
+    FpR2,
+    /// `op fd, fs1, fs2, fs3, rm`: fused multiply-adds; `imm` holds `rm`
+    /// in bits 2:0 and `rs3` in bits 7:3.
+    FpR4,
+    /// `op fd, fs1, rm`: square root and conversions between formats.
+    FpUnary,
+    /// `op rd, fs1, rm`: conversions to integers.
+    FpToInt,
+    /// `op fd, rs1, rm`: conversions from integers.
+    IntToFp,
+    /// `op rd, fs1, fs2`: comparisons.
+    FpCmp,
+    /// `op rd, fs1`: `fmv.x.w`, `fmv.x.d`, `fclass`.
+    FpToIntBits,
+    /// `op fd, rs1`: `fmv.w.x`, `fmv.d.x`.
+    IntToFpBits,
+    /// `op fd, imm(rs1)`: `flw`, `fld`.
+    FpLoad,
+    /// `op fs2, imm(rs1)`: `fsw`, `fsd`.
+    FpStore,
+}
+
+impl Format {
+    /// Whether `rd` names a floating-point register (so a zero `rd` is `f0`,
+    /// not `x0`).
+    pub const fn fp_destination(self) -> bool {
+        matches!(
+            self,
+            Format::FpR
+                | Format::FpR2
+                | Format::FpR4
+                | Format::FpUnary
+                | Format::IntToFp
+                | Format::IntToFpBits
+                | Format::FpLoad
+        )
+    }
+
+    /// Whether `rs1` names a floating-point register.
+    pub const fn fp_source1(self) -> bool {
+        matches!(
+            self,
+            Format::FpR
+                | Format::FpR2
+                | Format::FpR4
+                | Format::FpUnary
+                | Format::FpToInt
+                | Format::FpCmp
+                | Format::FpToIntBits
+        )
+    }
+
+    /// Whether the encoding has a rounding-mode field.
+    pub const fn has_rounding_mode(self) -> bool {
+        matches!(self, Format::FpR | Format::FpR4 | Format::FpUnary | Format::FpToInt | Format::IntToFp)
+    }
 }
 
 macro_rules! encodings {
@@ -187,6 +246,70 @@ encodings! {
     AmomaxD "amomax.d"  Amo     0xf800707f 0xa000302f;
     AmominuD "amominu.d" Amo    0xf800707f 0xc000302f;
     AmomaxuD "amomaxu.d" Amo    0xf800707f 0xe000302f;
+    // F
+    Flw     "flw"       FpLoad  0x0000707f 0x00002007;
+    Fsw     "fsw"       FpStore 0x0000707f 0x00002027;
+    FmaddS  "fmadd.s"   FpR4    0x0600007f 0x00000043;
+    FmsubS  "fmsub.s"   FpR4    0x0600007f 0x00000047;
+    FnmsubS "fnmsub.s"  FpR4    0x0600007f 0x0000004b;
+    FnmaddS "fnmadd.s"  FpR4    0x0600007f 0x0000004f;
+    FaddS   "fadd.s"    FpR     0xfe00007f 0x00000053;
+    FsubS   "fsub.s"    FpR     0xfe00007f 0x08000053;
+    FmulS   "fmul.s"    FpR     0xfe00007f 0x10000053;
+    FdivS   "fdiv.s"    FpR     0xfe00007f 0x18000053;
+    FsqrtS  "fsqrt.s"   FpUnary 0xfff0007f 0x58000053;
+    FsgnjS  "fsgnj.s"   FpR2    0xfe00707f 0x20000053;
+    FsgnjnS "fsgnjn.s"  FpR2    0xfe00707f 0x20001053;
+    FsgnjxS "fsgnjx.s"  FpR2    0xfe00707f 0x20002053;
+    FminS   "fmin.s"    FpR2    0xfe00707f 0x28000053;
+    FmaxS   "fmax.s"    FpR2    0xfe00707f 0x28001053;
+    FcvtWS  "fcvt.w.s"  FpToInt 0xfff0007f 0xc0000053;
+    FcvtWuS "fcvt.wu.s" FpToInt 0xfff0007f 0xc0100053;
+    FcvtLS  "fcvt.l.s"  FpToInt 0xfff0007f 0xc0200053;
+    FcvtLuS "fcvt.lu.s" FpToInt 0xfff0007f 0xc0300053;
+    FmvXW   "fmv.x.w"   FpToIntBits 0xfff0707f 0xe0000053;
+    FeqS    "feq.s"     FpCmp   0xfe00707f 0xa0002053;
+    FltS    "flt.s"     FpCmp   0xfe00707f 0xa0001053;
+    FleS    "fle.s"     FpCmp   0xfe00707f 0xa0000053;
+    FclassS "fclass.s"  FpToIntBits 0xfff0707f 0xe0001053;
+    FcvtSW  "fcvt.s.w"  IntToFp 0xfff0007f 0xd0000053;
+    FcvtSWu "fcvt.s.wu" IntToFp 0xfff0007f 0xd0100053;
+    FcvtSL  "fcvt.s.l"  IntToFp 0xfff0007f 0xd0200053;
+    FcvtSLu "fcvt.s.lu" IntToFp 0xfff0007f 0xd0300053;
+    FmvWX   "fmv.w.x"   IntToFpBits 0xfff0707f 0xf0000053;
+    // D
+    Fld     "fld"       FpLoad  0x0000707f 0x00003007;
+    Fsd     "fsd"       FpStore 0x0000707f 0x00003027;
+    FmaddD  "fmadd.d"   FpR4    0x0600007f 0x02000043;
+    FmsubD  "fmsub.d"   FpR4    0x0600007f 0x02000047;
+    FnmsubD "fnmsub.d"  FpR4    0x0600007f 0x0200004b;
+    FnmaddD "fnmadd.d"  FpR4    0x0600007f 0x0200004f;
+    FaddD   "fadd.d"    FpR     0xfe00007f 0x02000053;
+    FsubD   "fsub.d"    FpR     0xfe00007f 0x0a000053;
+    FmulD   "fmul.d"    FpR     0xfe00007f 0x12000053;
+    FdivD   "fdiv.d"    FpR     0xfe00007f 0x1a000053;
+    FsqrtD  "fsqrt.d"   FpUnary 0xfff0007f 0x5a000053;
+    FsgnjD  "fsgnj.d"   FpR2    0xfe00707f 0x22000053;
+    FsgnjnD "fsgnjn.d"  FpR2    0xfe00707f 0x22001053;
+    FsgnjxD "fsgnjx.d"  FpR2    0xfe00707f 0x22002053;
+    FminD   "fmin.d"    FpR2    0xfe00707f 0x2a000053;
+    FmaxD   "fmax.d"    FpR2    0xfe00707f 0x2a001053;
+    FcvtSD  "fcvt.s.d"  FpUnary 0xfff0007f 0x40100053;
+    FcvtDS  "fcvt.d.s"  FpUnary 0xfff0007f 0x42000053;
+    FeqD    "feq.d"     FpCmp   0xfe00707f 0xa2002053;
+    FltD    "flt.d"     FpCmp   0xfe00707f 0xa2001053;
+    FleD    "fle.d"     FpCmp   0xfe00707f 0xa2000053;
+    FclassD "fclass.d"  FpToIntBits 0xfff0707f 0xe2001053;
+    FcvtWD  "fcvt.w.d"  FpToInt 0xfff0007f 0xc2000053;
+    FcvtWuD "fcvt.wu.d" FpToInt 0xfff0007f 0xc2100053;
+    FcvtLD  "fcvt.l.d"  FpToInt 0xfff0007f 0xc2200053;
+    FcvtLuD "fcvt.lu.d" FpToInt 0xfff0007f 0xc2300053;
+    FmvXD   "fmv.x.d"   FpToIntBits 0xfff0707f 0xe2000053;
+    FcvtDW  "fcvt.d.w"  IntToFp 0xfff0007f 0xd2000053;
+    FcvtDWu "fcvt.d.wu" IntToFp 0xfff0007f 0xd2100053;
+    FcvtDL  "fcvt.d.l"  IntToFp 0xfff0007f 0xd2200053;
+    FcvtDLu "fcvt.d.lu" IntToFp 0xfff0007f 0xd2300053;
+    FmvDX   "fmv.d.x"   IntToFpBits 0xfff0707f 0xf2000053;
     // Not an instruction: what the decoder yields for an encoding no line above
     // matches. Its mask/match pair can never match, and the raw bits travel in
     // the immediate so the trap can report them in `mtval`.

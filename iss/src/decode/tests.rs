@@ -1,5 +1,5 @@
 //! Decoder, encoder and disassembler tests. Reference encodings and texts come
-//! from GNU as/objdump 2.40 (`-march=rv64imac_zicsr_zifencei`,
+//! from GNU as/objdump 2.40 (`-march=rv64imafdc_zicsr_zifencei`,
 //! `objdump -d -M no-aliases`), with objdump's spacing normalised to ours.
 
 use super::compressed;
@@ -53,6 +53,20 @@ fn random_inst(op: Op, rng: &mut Rng) -> Inst {
         Format::Fence => inst.imm = rng.range(0, 4095) as i32,
         Format::Sfence => (inst.rs1, inst.rs2) = (rng.reg(), rng.reg()),
         Format::Bare => {}
+        Format::FpR | Format::FpUnary | Format::FpToInt | Format::IntToFp => {
+            (inst.rd, inst.rs1, inst.imm) = (rng.reg(), rng.reg(), rng.range(0, 7) as i32);
+            if op.format() == Format::FpR {
+                inst.rs2 = rng.reg();
+            }
+        }
+        Format::FpR4 => {
+            (inst.rd, inst.rs1, inst.rs2) = (rng.reg(), rng.reg(), rng.reg());
+            inst.imm = rng.range(0, 7) as i32 | i32::from(rng.reg()) << 3;
+        }
+        Format::FpR2 | Format::FpCmp => (inst.rd, inst.rs1, inst.rs2) = (rng.reg(), rng.reg(), rng.reg()),
+        Format::FpToIntBits | Format::IntToFpBits => (inst.rd, inst.rs1) = (rng.reg(), rng.reg()),
+        Format::FpLoad => (inst.rd, inst.rs1, inst.imm) = (rng.reg(), rng.reg(), rng.range(-2048, 2047) as i32),
+        Format::FpStore => (inst.rs1, inst.rs2, inst.imm) = (rng.reg(), rng.reg(), rng.range(-2048, 2047) as i32),
     }
     inst
 }
@@ -346,9 +360,52 @@ fn disassembly_matches_objdump() {
         (0x9f8a, 0x800002a4, "add t6, t6, sp"),
         (0xdffe, 0x800002a6, "sw t6, 252(sp)"),
         (0xff86, 0x800002a8, "sd ra, 504(sp)"),
+        // F and D (objdump -march=rv64imafdc): the rounding mode prints
+        // unless it is dynamic.
+        (0x0085a507, 0x80000400, "flw fa0, 8(a1)"),
+        (0xfeb12e27, 0x80000404, "fsw fa1, -4(sp)"),
+        (0x7f82b407, 0x80000408, "fld fs0, 2040(t0)"),
+        (0x81f7b027, 0x8000040c, "fsd ft11, -2048(a5)"),
+        (0x68c5f543, 0x80000410, "fmadd.s fa0, fa1, fa2, fa3"),
+        (0x1a209047, 0x80000414, "fmsub.d ft0, ft1, ft2, ft3, rtz"),
+        (0xa13904cb, 0x80000418, "fnmsub.s fs1, fs2, fs3, fs4, rne"),
+        (0xebcdc8cf, 0x8000041c, "fnmadd.d fa7, fs11, ft8, ft9, rmm"),
+        (0x00c5f553, 0x80000420, "fadd.s fa0, fa1, fa2"),
+        (0x0ac5a553, 0x80000424, "fsub.d fa0, fa1, fa2, rdn"),
+        (0x1020b053, 0x80000428, "fmul.s ft0, ft1, ft2, rup"),
+        (0x1ac5f553, 0x8000042c, "fdiv.d fa0, fa1, fa2"),
+        (0x5805f553, 0x80000430, "fsqrt.s fa0, fa1"),
+        (0x5a059553, 0x80000434, "fsqrt.d fa0, fa1, rtz"),
+        (0x20c58553, 0x80000438, "fsgnj.s fa0, fa1, fa2"),
+        (0x22c59553, 0x8000043c, "fsgnjn.d fa0, fa1, fa2"),
+        (0x20c5a553, 0x80000440, "fsgnjx.s fa0, fa1, fa2"),
+        (0x2ac58553, 0x80000444, "fmin.d fa0, fa1, fa2"),
+        (0x28c59553, 0x80000448, "fmax.s fa0, fa1, fa2"),
+        (0x4015f553, 0x8000044c, "fcvt.s.d fa0, fa1"),
+        (0x42058553, 0x80000450, "fcvt.d.s fa0, fa1"),
+        (0xc0059553, 0x80000454, "fcvt.w.s a0, fa1, rtz"),
+        (0xc215f553, 0x80000458, "fcvt.wu.d a0, fa1"),
+        (0xc02002d3, 0x8000045c, "fcvt.l.s t0, ft0, rne"),
+        (0xc234c4d3, 0x80000460, "fcvt.lu.d s1, fs1, rmm"),
+        (0xd0057553, 0x80000464, "fcvt.s.w fa0, a0"),
+        (0xd2150553, 0x80000468, "fcvt.d.wu fa0, a0"),
+        (0xd0252553, 0x8000046c, "fcvt.s.l fa0, a0, rdn"),
+        (0xd2357553, 0x80000470, "fcvt.d.lu fa0, a0"),
+        (0xe0050553, 0x80000474, "fmv.x.w a0, fa0"),
+        (0xe2050553, 0x80000478, "fmv.x.d a0, fa0"),
+        (0xf0050553, 0x8000047c, "fmv.w.x fa0, a0"),
+        (0xf2050553, 0x80000480, "fmv.d.x fa0, a0"),
+        (0xa0b52553, 0x80000484, "feq.s a0, fa0, fa1"),
+        (0xa2b51553, 0x80000488, "flt.d a0, fa0, fa1"),
+        (0xa0b50553, 0x8000048c, "fle.s a0, fa0, fa1"),
+        (0xe2051553, 0x80000490, "fclass.d a0, fa0"),
+        (0x2588, 0x80000494, "fld fa0, 8(a1)"),
+        (0xbfe4, 0x80000496, "fsd fs1, 248(a5)"),
+        (0x27c2, 0x80000498, "fld fa5, 16(sp)"),
+        (0xbf82, 0x8000049a, "fsd ft0, 504(sp)"),
         (0x0000, 0x800002aa, ".insn 2, 0x0000"),
         (0x6101, 0x800002ac, ".insn 2, 0x6101"), // objdump: c.addi16sp sp,0 (reserved)
-        (0x2000, 0x800002ae, ".insn 2, 0x2000"),
+        (0x2000, 0x800002ae, "fld fs0, 0(s0)"),
         (0x8000, 0x800002b0, ".insn 2, 0x8000"),
         (0x9c41, 0x800002b2, ".insn 2, 0x9c41"),
         (0x4002, 0x800002b4, ".insn 2, 0x4002"),
@@ -625,10 +682,6 @@ fn reserved_and_unimplemented_compressed_encodings_are_illegal() {
         (0x9c61, "reserved in the c.subw/c.addw space (funct2 11)"),
         (0x9fed, "reserved in the c.subw/c.addw space, other registers"),
         (0x8000, "quadrant 0 funct3 100: reserved"),
-        (0x2588, "c.fld fa0,8(a1)"),
-        (0xbfe4, "c.fsd fs1,248(a5)"),
-        (0x27c2, "c.fldsp fa5,16(sp)"),
-        (0xbf82, "c.fsdsp ft0,504(sp)"),
     ];
     for &(raw, text) in cases {
         assert_eq!(decode(u32::from(raw)), Inst::illegal(u32::from(raw), 2), "{raw:#06x} {text}");
@@ -653,8 +706,24 @@ fn every_compressed_expansion_is_a_valid_32_bit_instruction() {
     }
     // objdump 2.40 (rv64imac) leaves 10599 encodings undecoded and prints two
     // more that are not instructions: c.unimp (0x0000) and c.addi16sp with a
-    // zero immediate (0x6101, reserved).
-    assert_eq!(illegal, 10_601);
+    // zero immediate (0x6101, reserved); the D extension's c.fld, c.fsd,
+    // c.fldsp and c.fsdsp take 4 × 2048 of those.
+    assert_eq!(illegal, 10_601 - 4 * 2048);
+}
+
+#[test]
+fn compressed_floating_point_loads_and_stores_compress_back() {
+    let mut count = 0;
+    for raw in (0..=u16::MAX).filter(|raw| raw & 3 != 3) {
+        let inst = compressed::expand(raw);
+        if matches!(inst.op, Op::Fld | Op::Fsd) {
+            assert_eq!(compress(&inst), Some(raw), "{raw:#06x} {inst:?}");
+            count += 1;
+        } else {
+            assert_eq!(compress(&inst), None, "{raw:#06x} {inst:?}");
+        }
+    }
+    assert_eq!(count, 4 * 2048);
 }
 
 #[test]
