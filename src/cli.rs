@@ -46,9 +46,16 @@ pub struct RunArgs {
     /// Stop after the harts together retire this many instructions.
     #[arg(long, value_name = "N")]
     pub max_insns: Option<u64>,
-    /// Instructions a hart runs before the next hart's turn.
+    /// Quantum: cycles of simulated time harts run between synchronisations
+    /// (no hart gets more than one quantum ahead of another); 0 lets them run
+    /// free of each other, like QEMU's MTTCG (not with --deterministic).
     #[arg(long, value_name = "N", default_value_t = polyhart::machine::runner::DEFAULT_QUANTUM)]
     pub quantum: u64,
+    /// Run all harts on one host thread, in turn, a quantum each: the same
+    /// guest gives bit-identical output and instruction counts every run.
+    /// Without it each hart has its own host thread.
+    #[arg(long)]
+    pub deterministic: bool,
     /// Log categories, comma-separated: in_asm (guest code as translated),
     /// exec (each block executed), int (traps and interrupts).
     #[arg(short = 'd', long = "log", value_name = "CATEGORIES", value_delimiter = ',', value_parser = ["in_asm", "exec", "int"])]
@@ -119,6 +126,7 @@ mod tests {
         assert_eq!(args.ram, 256 << 20);
         assert_eq!(args.log, ["in_asm", "int"]);
         assert_eq!(args.bios, "none");
+        assert!(!args.deterministic);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{StopReason, VirtConfig, build_virt};
 
 use cli::{Cli, Command, RunArgs};
@@ -65,7 +66,8 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         firmware,
         kernel,
         bootargs: args.append.clone(),
-        quantum: args.quantum,
+        quantum: if args.quantum == 0 { UNBOUNDED_QUANTUM } else { args.quantum },
+        scheduling: if args.deterministic { Scheduling::Deterministic } else { Scheduling::Parallel },
         ..VirtConfig::default()
     };
     let mut machine = build_virt(config).map_err(|e| e.to_string())?;

@@ -2,8 +2,9 @@
 //! the run loop that finds blocks and hands them to the interpreter.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
 
 use crate::cache::{Block, BlockKey, JumpCache, TranslationCache};
 use crate::csr::{CsrFile, mstatus};
@@ -348,12 +349,15 @@ impl HartState {
 
 /// What other threads and devices use to reach a running hart: interrupt
 /// lines and the exit request. Both raise an attention flag, the one thing
-/// every block entry checks.
+/// every block entry checks, and unpark the hart's thread if it parked while
+/// asleep in `wfi` (see [`HartControl::set_waker`]).
 #[derive(Debug, Default)]
 pub struct HartControl {
     lines: AtomicU64,
     exit: AtomicBool,
     attention: AtomicBool,
+    /// The thread to unpark when the hart is wanted.
+    waker: Mutex<Option<Thread>>,
 }
 
 impl HartControl {
@@ -368,6 +372,7 @@ impl HartControl {
         if level {
             if self.lines.fetch_or(irq.mask(), Ordering::AcqRel) & irq.mask() == 0 {
                 self.attention.store(true, Ordering::Release);
+                self.wake();
             }
         } else {
             self.lines.fetch_and(!irq.mask(), Ordering::AcqRel);
@@ -384,6 +389,20 @@ impl HartControl {
     pub fn request_exit(&self) {
         self.exit.store(true, Ordering::Release);
         self.attention.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// Names the thread that parks while the hart sleeps in `wfi`, to be
+    /// unparked when a line rises or an exit is requested; `None` when no
+    /// thread parks for it.
+    pub fn set_waker(&self, thread: Option<Thread>) {
+        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = thread;
+    }
+
+    fn wake(&self) {
+        if let Some(thread) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            thread.unpark();
+        }
     }
 
     /// Whether the attention flag is set.

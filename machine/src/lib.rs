@@ -23,7 +23,8 @@ pub mod devices;
 pub mod fdt;
 pub mod loader;
 pub mod memory;
+mod parallel;
 pub mod runner;
 
 pub use boards::virt::{VirtConfig, build as build_virt};
-pub use runner::{Machine, StopReason, StopSignal};
+pub use runner::{Machine, Scheduling, StopReason, StopSignal};

@@ -15,7 +15,7 @@
 //! is stopped or input closes; simulated time stands still meanwhile. Only
 //! with input closed and nothing pending is the machine deadlocked.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,6 +95,24 @@ impl StopSignal {
 /// Default quantum: instructions a hart runs before the next hart's turn.
 pub const DEFAULT_QUANTUM: u64 = 10_000;
 
+/// The quantum that never ends: with [`Scheduling::Parallel`], harts run
+/// free of each other, as QEMU's MTTCG does.
+pub const UNBOUNDED_QUANTUM: u64 = u64::MAX;
+
+/// How a machine's harts share the host.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Scheduling {
+    /// Each hart on its own host thread, synchronised at quantum boundaries
+    /// of simulated time (or not at all with [`UNBOUNDED_QUANTUM`]): for
+    /// speed; runs of a multi-hart guest may interleave differently.
+    #[default]
+    Parallel,
+    /// All harts on the calling thread, one after the other in hart order,
+    /// a quantum each: two runs give bit-identical output, instruction counts
+    /// and final state.
+    Deterministic,
+}
+
 /// A machine: harts, memory and devices, ready to run.
 #[derive(Debug)]
 pub struct Machine {
@@ -107,6 +125,7 @@ pub struct Machine {
     pub(crate) stop: Arc<StopSignal>,
     pub(crate) cache: Arc<TranslationCache>,
     pub(crate) quantum: u64,
+    pub(crate) scheduling: Scheduling,
 }
 
 impl Machine {
@@ -155,22 +174,45 @@ impl Machine {
         &self.bus
     }
 
+    /// How the harts share the host.
+    pub fn scheduling(&self) -> Scheduling {
+        self.scheduling
+    }
+
+    /// The quantum, in cycles of simulated time ([`UNBOUNDED_QUANTUM`]: none).
+    pub fn quantum(&self) -> u64 {
+        self.quantum
+    }
+
     /// Runs until the guest or someone stops the machine, or until the harts
-    /// together have retired `limit` more instructions.
+    /// together have retired `limit` more instructions. With
+    /// [`Scheduling::Deterministic`] (or one hart) the limit is exact; in
+    /// parallel each hart checks it between its slices, so the harts may
+    /// together pass it by up to a quantum each.
     pub fn run(&mut self, limit: Option<u64>) -> StopReason {
-        let reason = self.run_rounds(limit.map(|n| self.instructions().saturating_add(n)));
+        let limit = limit.map(|n| self.instructions().saturating_add(n));
+        let parallel =
+            self.scheduling == Scheduling::Parallel && (self.harts.len() > 1 || self.quantum == UNBOUNDED_QUANTUM);
+        let reason = if parallel { self.run_parallel(limit) } else { self.run_rounds(limit) };
         self.console.flush();
         reason
     }
 
     fn run_rounds(&mut self, limit: Option<u64>) -> StopReason {
         let mut now = self.harts.iter().map(|h| h.state.cycle()).min().unwrap_or(0);
-        let mut retired = self.instructions();
+        let retired = AtomicU64::new(self.instructions());
+        let ending = AtomicBool::new(false);
+        let slices = Slices { aclint: &self.aclint, stop: &self.stop, retired: &retired, limit, ending: &ending };
         loop {
-            let round_end = now + self.quantum;
-            for index in 0..self.harts.len() {
-                if let Some(reason) = self.run_hart_until(index, round_end, &mut retired, limit) {
-                    return reason;
+            let round_end = now.saturating_add(self.quantum);
+            for (index, hart) in self.harts.iter_mut().enumerate() {
+                match slices.run(hart, index, round_end) {
+                    Slice::Done => {}
+                    // Deterministic rounds idle a sleeping hart through the
+                    // round, as the parallel runner does in effect.
+                    Slice::Asleep => hart.idle(round_end - hart.state.cycle()),
+                    Slice::Stop(reason) => return reason,
+                    Slice::Ended => unreachable!("only the parallel runner ends slices"),
                 }
             }
             now = round_end;
@@ -186,35 +228,14 @@ impl Machine {
                     }
                     Some(_) => {}
                     None => {
-                        if let Some(reason) = self.wait_for_wakeup() {
+                        if let Some(reason) = wait_for_wakeup(&self.uart, &self.stop, || {
+                            self.harts.iter().any(|h| wakeable(h.control(), h.state.csr.mip, h.state.csr.mie))
+                        }) {
                             return reason;
                         }
                     }
                 }
             }
-        }
-    }
-
-    /// Every hart waits and no timer is armed: returns once a hart has an
-    /// enabled interrupt pending, or why the machine stops instead.
-    fn wait_for_wakeup(&self) -> Option<StopReason> {
-        /// How long the host sleeps before looking again.
-        const POLL: Duration = Duration::from_millis(1);
-        loop {
-            // Read before looking at the harts: input that arrived before it
-            // closed has raised its interrupt by then.
-            let input_open = self.uart.input_open();
-            let wakeable = self.harts.iter().any(|h| (h.state.csr.mip | h.control().lines()) & h.state.csr.mie != 0);
-            if wakeable {
-                return None;
-            }
-            if let Some(reason) = self.stop.reason() {
-                return Some(reason);
-            }
-            if !input_open {
-                return Some(StopReason::Deadlock);
-            }
-            std::thread::sleep(POLL);
         }
     }
 
@@ -226,49 +247,117 @@ impl Machine {
             .filter_map(|(i, h)| self.aclint.sync_timer(i, h.state.cycle()).map(|d| h.state.cycle() + d))
             .min()
     }
+}
 
-    fn run_hart_until(
-        &mut self,
-        index: usize,
-        round_end: u64,
-        retired: &mut u64,
-        limit: Option<u64>,
-    ) -> Option<StopReason> {
-        let hart = &mut self.harts[index];
+/// Whether a waiting hart with these `mip` and `mie` would wake: an
+/// interrupt pending and enabled in `mie` wakes `wfi` whatever the global
+/// enables say.
+pub(crate) fn wakeable(control: &HartControl, mip: u64, mie: u64) -> bool {
+    (mip | control.lines()) & mie != 0
+}
+
+/// Every hart waits and no timer is armed: returns once `any_wakeable` says
+/// a hart has an enabled interrupt pending, or why the machine stops instead.
+/// With the UART's input open the host sleeps a millisecond at a time
+/// between looks; with it closed nothing can ever wake a hart.
+pub(crate) fn wait_for_wakeup(
+    uart: &Uart<PlicLine>,
+    stop: &StopSignal,
+    mut any_wakeable: impl FnMut() -> bool,
+) -> Option<StopReason> {
+    /// How long the host sleeps before looking again.
+    const POLL: Duration = Duration::from_millis(1);
+    loop {
+        // Read before looking at the harts: input that arrived before it
+        // closed has raised its interrupt by then.
+        let input_open = uart.input_open();
+        if any_wakeable() {
+            return None;
+        }
+        if let Some(reason) = stop.reason() {
+            return Some(reason);
+        }
+        if !input_open {
+            return Some(StopReason::Deadlock);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// How a hart's slice of a round ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Slice {
+    /// The hart's local time reached the end of the round.
+    Done,
+    /// The hart waits in `wfi` with nothing pending and no timer armed: only
+    /// another hart or a device can wake it.
+    Asleep,
+    /// The machine stops.
+    Stop(StopReason),
+    /// Another hart's thread ended the run (parallel runner only).
+    Ended,
+}
+
+/// What running a hart's slice needs besides the hart: shared by the
+/// deterministic and the parallel runner.
+pub(crate) struct Slices<'a> {
+    pub(crate) aclint: &'a Aclint,
+    pub(crate) stop: &'a StopSignal,
+    /// Instructions retired by all harts.
+    pub(crate) retired: &'a AtomicU64,
+    /// Stop when `retired` reaches this.
+    pub(crate) limit: Option<u64>,
+    /// Set when some thread has ended the run.
+    pub(crate) ending: &'a AtomicBool,
+}
+
+impl Slices<'_> {
+    /// Runs hart `index` until its local time reaches `round_end`, it falls
+    /// asleep, or the machine stops. Timer deadlines cut the slices so that
+    /// timer interrupts land on their exact cycle; a hart waiting for its
+    /// timer idles up to it.
+    pub(crate) fn run(&self, hart: &mut Hart, index: usize, round_end: u64) -> Slice {
         while hart.state.cycle() < round_end {
+            if self.ending.load(Ordering::Acquire) {
+                return Slice::Ended;
+            }
             if let Some(reason) = self.stop.reason() {
-                return Some(reason);
+                return Slice::Stop(reason);
             }
             let deadline = self.aclint.sync_timer(index, hart.state.cycle());
             let mut budget = round_end - hart.state.cycle();
             if let Some(cycles) = deadline {
                 budget = budget.min(cycles.max(1));
             }
-            if let Some(limit) = limit {
-                if *retired >= limit {
-                    return Some(StopReason::InstructionLimit);
+            if let Some(limit) = self.limit {
+                let retired = self.retired.load(Ordering::Relaxed);
+                if retired >= limit {
+                    return Slice::Stop(StopReason::InstructionLimit);
                 }
-                budget = budget.min(limit - *retired);
+                budget = budget.min(limit - retired);
             }
             let before = hart.state.retired;
             let exit = hart.run(budget);
-            *retired += hart.state.retired - before;
+            self.retired.fetch_add(hart.state.retired - before, Ordering::Relaxed);
             match exit {
                 Exit::BudgetSpent => {}
-                Exit::WaitingForInterrupt => {
-                    let wake = deadline.map_or(round_end, |d| (hart.state.cycle() + d.max(1)).min(round_end));
-                    let lag = wake - hart.state.cycle();
-                    hart.idle(lag);
-                }
+                Exit::WaitingForInterrupt => match deadline {
+                    Some(d) => {
+                        let wake = hart.state.cycle().saturating_add(d.max(1)).min(round_end);
+                        let lag = wake - hart.state.cycle();
+                        hart.idle(lag);
+                    }
+                    None => return Slice::Asleep,
+                },
                 Exit::ExitRequested => {
                     hart.control().take_exit_request();
                 }
                 Exit::TrapLoop { pc, cause, origin } => {
-                    return Some(StopReason::TrapLoop { hart: index, pc, cause, origin });
+                    return Slice::Stop(StopReason::TrapLoop { hart: index, pc, cause, origin });
                 }
             }
         }
-        None
+        Slice::Done
     }
 }
 

@@ -27,7 +27,7 @@ use crate::devices::{Aclint, Htif, Plic, Rom, TestFinisher, Uart, aclint};
 use crate::fdt::{self, FdtConfig};
 use crate::loader::{self, LoadError, LoadedImage};
 use crate::memory::{self, MemoryError};
-use crate::runner::{DEFAULT_QUANTUM, Machine, StopSignal};
+use crate::runner::{DEFAULT_QUANTUM, Machine, Scheduling, StopSignal, UNBOUNDED_QUANTUM};
 
 /// Base of the reset ROM.
 pub const MROM_BASE: u64 = 0x1000;
@@ -71,6 +71,10 @@ pub enum BuildError {
     /// Zero harts, or more than the board supports.
     #[error("{0} harts requested: the virt board supports 1 to {MAX_HARTS}")]
     HartCount(usize),
+    /// Deterministic scheduling runs harts in turn, a quantum each: an
+    /// unbounded quantum would never give the second hart a turn.
+    #[error("an unbounded quantum needs parallel scheduling")]
+    UnboundedDeterministic,
     /// RAM could not be set up.
     #[error(transparent)]
     Memory(#[from] MemoryError),
@@ -134,8 +138,12 @@ pub struct VirtConfig {
     /// Hart clock in Hz: with one instruction per cycle, how fast simulated
     /// time passes per instruction.
     pub cpu_frequency: u64,
-    /// Instructions a hart runs before the next hart's turn.
+    /// The quantum in cycles of simulated time: how far harts may run
+    /// before they synchronise ([`crate::runner::UNBOUNDED_QUANTUM`]: never,
+    /// parallel scheduling only).
     pub quantum: u64,
+    /// One host thread per hart, or all on one thread, deterministically.
+    pub scheduling: Scheduling,
 }
 
 impl std::fmt::Debug for VirtConfig {
@@ -147,6 +155,7 @@ impl std::fmt::Debug for VirtConfig {
             .field("kernel", &self.kernel.as_ref().map(Vec::len))
             .field("cpu_frequency", &self.cpu_frequency)
             .field("quantum", &self.quantum)
+            .field("scheduling", &self.scheduling)
             .finish()
     }
 }
@@ -162,6 +171,7 @@ impl Default for VirtConfig {
             console: None,
             cpu_frequency: DEFAULT_CPU_FREQUENCY,
             quantum: DEFAULT_QUANTUM,
+            scheduling: Scheduling::default(),
         }
     }
 }
@@ -189,6 +199,9 @@ fn reset_rom(start: u64, fdt_addr: u64, next_addr: u64) -> Vec<u8> {
 pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
     if config.harts == 0 || config.harts > MAX_HARTS {
         return Err(BuildError::HartCount(config.harts));
+    }
+    if config.quantum == UNBOUNDED_QUANTUM && config.scheduling == Scheduling::Deterministic {
+        return Err(BuildError::UnboundedDeterministic);
     }
     let ram = memory::allocate_ram(RAM_BASE, config.ram_size)?;
     let console = Arc::new(match config.console {
@@ -274,7 +287,9 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
             hart
         })
         .collect();
-    Ok(Machine { harts, aclint, plic, bus, uart, console, stop, cache, quantum: config.quantum.max(1) })
+    let quantum = config.quantum.max(1);
+    let scheduling = config.scheduling;
+    Ok(Machine { harts, aclint, plic, bus, uart, console, stop, cache, quantum, scheduling })
 }
 
 /// QEMU's placement: the highest 2 MiB-aligned address below the end of RAM
