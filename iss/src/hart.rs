@@ -83,8 +83,9 @@ pub struct HartState {
     pub(crate) frozen_cycle: u64,
     /// `minstret` while inhibited.
     pub(crate) frozen_instret: u64,
-    /// The LR/SC reservation: address, size and the value LR loaded.
-    pub(crate) reservation: Option<(u64, u8, u64)>,
+    /// The LR/SC reservation: address, size, the value LR loaded and the
+    /// stamp of [`Ram::reserve`].
+    pub(crate) reservation: Option<(u64, u8, u64, u64)>,
     /// Stalled in `wfi` until an enabled interrupt is pending.
     pub waiting: bool,
     /// Something may have made an interrupt deliverable (a CSR write, `mret`,

@@ -699,11 +699,14 @@ fn store_marked(
     retired: u64,
     vaddr: u64,
 ) -> Result<(), Trap> {
-    let StoreMarks { code, watch } = env.ram.store_marks(offset, u64::from(size));
+    let StoreMarks { code, watch, reserved } = env.ram.store_marks(offset, u64::from(size));
     if watch {
         store_bus(state, env, addr, size, value, retired, vaddr)?;
     } else {
         env.ram.write(offset, size, value);
+    }
+    if reserved {
+        env.ram.break_reservations(offset, u64::from(size));
     }
     if code {
         invalidate_code(env, offset, u64::from(size));
@@ -743,21 +746,24 @@ fn atomic_target(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access:
 
 fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
     let offset = atomic_target(state, env, addr, size, Access::Load)?;
+    let stamp = env.ram.reserve(offset);
     fence(Ordering::SeqCst);
     let value = env.ram.read(offset, size);
-    state.reservation = Some((addr, size, value));
+    state.reservation = Some((addr, size, value, stamp));
     Ok(value)
 }
 
 /// SC succeeds when this hart holds a reservation for exactly this address and
-/// size and memory still holds the value LR read; the compare-and-swap makes
-/// the check and the store one atomic step against other harts.
+/// size, no store has broken it since (stores to a reserved line leave the
+/// fast path and break reservations: [`crate::Ram::break_reservations`]), and
+/// memory still holds the value LR read; the compare-and-swap makes the last
+/// check and the store one atomic step against other harts.
 fn store_conditional(state: &mut HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<bool, Trap> {
     let offset = atomic_target(state, env, addr, size, Access::Store)?;
-    let Some((reserved, reserved_size, expected)) = state.reservation.take() else {
+    let Some((reserved, reserved_size, expected, stamp)) = state.reservation.take() else {
         return Ok(false);
     };
-    if reserved != addr || reserved_size != size {
+    if reserved != addr || reserved_size != size || !env.ram.reservation_intact(offset, stamp) {
         return Ok(false);
     }
     let ok = match size {
@@ -776,7 +782,11 @@ fn store_conditional(state: &mut HartState, env: &Env, addr: u64, size: u8, valu
 }
 
 fn after_atomic_store(env: &Env, offset: u64, size: u8) {
-    if env.ram.store_marks(offset, u64::from(size)).code {
+    let marks = env.ram.store_marks(offset, u64::from(size));
+    if marks.reserved {
+        env.ram.break_reservations(offset, u64::from(size));
+    }
+    if marks.code {
         invalidate_code(env, offset, u64::from(size));
     }
 }

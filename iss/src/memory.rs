@@ -63,6 +63,8 @@ pub struct StoreMarks {
     pub code: bool,
     /// The range is watched by the machine: route the store through [`Bus::write`].
     pub watch: bool,
+    /// The range may hold an LR reservation: break it.
+    pub reserved: bool,
 }
 
 /// Per-page masks of 64-byte lines that a store must not write silently.
@@ -70,6 +72,11 @@ pub struct StoreMarks {
 struct PageMarks {
     code: AtomicU64,
     watch: AtomicU64,
+    /// Lines an LR reserved that no store has touched since.
+    reserved: AtomicU64,
+    /// Bumped by every store to a reserved line: an SC whose LR saw another
+    /// value fails.
+    generation: AtomicU64,
 }
 
 /// The bit of each 64-byte line that `[offset, offset + len)` touches within
@@ -174,7 +181,10 @@ impl Ram {
         }
         let marks = &self.pages[page];
         let bits = line_bits(offset, len);
-        (marks.code.load(Ordering::Acquire) | marks.watch.load(Ordering::Acquire)) & bits == 0
+        let special = marks.code.load(Ordering::Acquire)
+            | marks.watch.load(Ordering::Acquire)
+            | marks.reserved.load(Ordering::Acquire);
+        special & bits == 0
     }
 
     /// What a store to `[offset, offset + len)` touches.
@@ -189,9 +199,44 @@ impl Ram {
             let bits = line_bits(at, chunk_end - at);
             marks.code |= page.code.load(Ordering::Acquire) & bits != 0;
             marks.watch |= page.watch.load(Ordering::Acquire) & bits != 0;
+            marks.reserved |= page.reserved.load(Ordering::Acquire) & bits != 0;
             at = chunk_end;
         }
         marks
+    }
+
+    /// Marks the line holding `offset` as reserved by an LR, before the LR
+    /// reads it, and returns the stamp [`Ram::reservation_intact`] checks:
+    /// from then on stores to the line leave the fast path and break the
+    /// reservation ([`Ram::break_reservations`]).
+    pub fn reserve(&self, offset: u64) -> u64 {
+        let marks = &self.pages[(offset >> PAGE_SHIFT) as usize];
+        marks.reserved.fetch_or(line_bits(offset, 1), Ordering::AcqRel);
+        marks.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether no store has broken a reservation on the page of `offset`
+    /// since the LR that got `stamp`. A store to another reserved line of the
+    /// same page counts too: the SC then fails spuriously, as it may.
+    pub fn reservation_intact(&self, offset: u64, stamp: u64) -> bool {
+        self.pages[(offset >> PAGE_SHIFT) as usize].generation.load(Ordering::Acquire) == stamp
+    }
+
+    /// Breaks every reservation on the lines `[offset, offset + len)`
+    /// touches; called after a store to them (including AMOs and SCs).
+    pub fn break_reservations(&self, offset: u64, len: u64) {
+        let mut at = offset;
+        let end = offset + len;
+        while at < end {
+            let chunk_end = end.min((at | (PAGE_SIZE - 1)) + 1);
+            let page = &self.pages[(at >> PAGE_SHIFT) as usize];
+            let bits = line_bits(at, chunk_end - at);
+            if page.reserved.load(Ordering::Acquire) & bits != 0 {
+                page.reserved.fetch_and(!bits, Ordering::AcqRel);
+                page.generation.fetch_add(1, Ordering::AcqRel);
+            }
+            at = chunk_end;
+        }
     }
 
     /// Records that the line holding `offset` contains translated code.

@@ -1115,6 +1115,30 @@ fn lr_sc_pairs() {
     assert_eq!((m.reg(A1), m.read(DATA, 8)), (0, 0x9abc_def0));
 }
 
+/// Another hart's store to the reserved line makes the SC fail, even one
+/// that writes the value the LR read (a compare-and-swap alone would miss
+/// it); a store to another line does not.
+#[test]
+fn a_store_by_another_hart_breaks_the_reservation() {
+    for (target, sc_result) in [(DATA, 1), (DATA + 64, 0)] {
+        let mut m = Machine::new(&[amo(Op::LrD, A0, T0, ZERO, 0), amo(Op::ScD, A2, T0, A1, 0)]);
+        m.write(DATA, 8, 7);
+        m.set(T0, DATA);
+        m.set(A1, 99);
+        let other_code = RAM_BASE + 0x3000;
+        m.load(other_code, &[s(Op::Sd, A1, T0, 0)]);
+        let mut other = Hart::new(0, m.ram.clone(), m.bus.clone(), m.cache.clone(), Arc::new(HartControl::new()));
+        other.state.pc = other_code;
+        other.state.set_reg(T0, target);
+        other.state.set_reg(A1, 7);
+        m.run(1);
+        assert_eq!(other.run(1), Exit::BudgetSpent);
+        m.run(1);
+        assert_eq!(m.reg(A2), sc_result, "store to {target:#x}");
+        assert_eq!(m.read(DATA, 8), if sc_result == 0 { 99 } else { 7 });
+    }
+}
+
 #[test]
 fn lr_sc_faults() {
     let cases = [
