@@ -160,6 +160,67 @@ impl std::fmt::Debug for VirtConfig {
     }
 }
 
+/// Builder-style setters: `VirtConfig::new().harts(4).kernel(elf).build()`.
+impl VirtConfig {
+    /// The default configuration (one hart, 128 MiB, parallel scheduling).
+    pub fn new() -> VirtConfig {
+        VirtConfig::default()
+    }
+
+    /// Sets the number of harts.
+    pub fn harts(mut self, harts: usize) -> VirtConfig {
+        self.harts = harts;
+        self
+    }
+
+    /// Sets the RAM size in bytes.
+    pub fn ram_size(mut self, bytes: u64) -> VirtConfig {
+        self.ram_size = bytes;
+        self
+    }
+
+    /// Sets the firmware image (ELF or raw binary).
+    pub fn firmware(mut self, image: Vec<u8>) -> VirtConfig {
+        self.firmware = Some(image);
+        self
+    }
+
+    /// Sets the kernel image (ELF or raw binary).
+    pub fn kernel(mut self, image: Vec<u8>) -> VirtConfig {
+        self.kernel = Some(image);
+        self
+    }
+
+    /// Sets the kernel command line.
+    pub fn bootargs(mut self, text: impl Into<String>) -> VirtConfig {
+        self.bootargs = Some(text.into());
+        self
+    }
+
+    /// Sends guest console output to `out` instead of standard output.
+    pub fn console(mut self, out: impl Write + Send + 'static) -> VirtConfig {
+        self.console = Some(Box::new(out));
+        self
+    }
+
+    /// Sets the quantum in cycles ([`UNBOUNDED_QUANTUM`]: free-running).
+    pub fn quantum(mut self, cycles: u64) -> VirtConfig {
+        self.quantum = cycles;
+        self
+    }
+
+    /// Sets how harts share the host.
+    pub fn scheduling(mut self, scheduling: Scheduling) -> VirtConfig {
+        self.scheduling = scheduling;
+        self
+    }
+
+    /// Builds the machine ([`build`]).
+    pub fn build(self) -> Result<Machine, BuildError> {
+        build(self)
+    }
+}
+
 impl Default for VirtConfig {
     fn default() -> Self {
         VirtConfig {
