@@ -57,7 +57,7 @@ fn run_program(name: &str) {
     })
     .expect("the virt machine builds");
 
-    let limit = if name == "bench_int" { BENCH_LIMIT } else { LIMIT };
+    let limit = if name.starts_with("bench_") { BENCH_LIMIT } else { LIMIT };
     let reason = machine.run(Some(limit));
 
     let output = console.bytes();
@@ -88,7 +88,8 @@ macro_rules! guest_programs {
 
 guest_programs!(
     hello, rv64i, rv64m, rv64a, compressed, csr, traps, smc, timer, uart, plic, smode, paging, exit_code, htif,
-    amo_faults, multihart, demo, bench_int, fp_arith, fp_fma, fp_convert, fp_misc, fp_csr, bench_fp,
+    amo_faults, multihart, demo, bench_int, fp_arith, fp_fma, fp_convert, fp_misc, fp_csr, bench_fp, atomics, litmus,
+    bench_par,
 );
 
 #[test]

@@ -23,7 +23,7 @@
 //! it at once; an asleep one parks its thread until an interrupt line or an
 //! exit request unparks it ([`HartControl::set_waker`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -43,6 +43,8 @@ struct Arrival {
     /// Its `mip` and `mie`, which only the hart itself changes.
     mip: u64,
     mie: u64,
+    /// Its local time.
+    cycle: u64,
 }
 
 /// The rounds, under one lock.
@@ -103,7 +105,7 @@ impl Machine {
             turn: Condvar::new(),
             quantum: self.quantum,
         };
-        let parked = AtomicUsize::new(0);
+        let parked = Mutex::new(vec![None; harts]);
         std::thread::scope(|scope| {
             for (index, hart) in self.harts.iter_mut().enumerate() {
                 let shared = &shared;
@@ -174,8 +176,8 @@ impl Shared<'_> {
                 Slice::Stop(reason) => return self.end(&mut rounds, reason),
                 Slice::Ended => return,
                 Slice::Done | Slice::Asleep => {
-                    let (mip, mie) = (hart.state.csr.mip, hart.state.csr.mie);
-                    rounds.arrivals[index] = Arrival { asleep: slice == Slice::Asleep, mip, mie };
+                    let (mip, mie, cycle) = (hart.state.csr.mip, hart.state.csr.mie, hart.state.cycle());
+                    rounds.arrivals[index] = Arrival { asleep: slice == Slice::Asleep, mip, mie, cycle };
                 }
             }
             done = rounds.closed + 1;
@@ -238,7 +240,7 @@ impl Shared<'_> {
 
     /// A hart's thread with the unbounded quantum: no rounds; an asleep hart
     /// parks until something wakes it.
-    fn run_free(&self, hart: &mut Hart, index: usize, parked: &AtomicUsize) {
+    fn run_free(&self, hart: &mut Hart, index: usize, parked: &Mutex<Vec<Option<Arrival>>>) {
         let control = hart.control().clone();
         control.set_waker(Some(std::thread::current()));
         loop {
@@ -263,10 +265,12 @@ impl Shared<'_> {
     }
 
     /// Parks an asleep free-running hart until it can run again; `Some`
-    /// when the run must end instead.
-    fn park(&self, hart: &mut Hart, index: usize, parked: &AtomicUsize) -> Option<StopReason> {
+    /// when the run must end instead. While parked, the hart's `mip` and
+    /// `mie` (which only it changes) stay in `parked`, so whichever hart
+    /// parks last can tell for certain that nothing can wake any of them.
+    fn park(&self, hart: &mut Hart, index: usize, parked: &Mutex<Vec<Option<Arrival>>>) -> Option<StopReason> {
         let slices = &self.machine.slices;
-        parked.fetch_add(1, Ordering::AcqRel);
+        let lock = || parked.lock().unwrap_or_else(|e| e.into_inner());
         let reason = loop {
             if slices.ending.load(Ordering::Acquire) {
                 break None;
@@ -274,19 +278,34 @@ impl Shared<'_> {
             if let Some(reason) = slices.stop.reason() {
                 break Some(reason);
             }
+            let (mip, mie) = (hart.state.csr.mip, hart.state.csr.mie);
+            let mut slots = lock();
             let timer = slices.aclint.sync_timer(index, hart.state.cycle());
-            if timer.is_some() || wakeable(hart.control(), hart.state.csr.mip, hart.state.csr.mie) {
+            if timer.is_some() || wakeable(hart.control(), mip, mie) {
                 break None;
             }
-            // Read before counting: input that arrived before it closed has
-            // raised its interrupt by now.
+            slots[index] = Some(Arrival { asleep: true, mip, mie, cycle: hart.state.cycle() });
+            // Read before looking at the harts: input that arrived before it
+            // closed has raised its interrupt by then.
             let input_open = self.machine.uart.input_open();
-            if parked.load(Ordering::Acquire) == self.machine.controls.len() && !input_open {
+            let all_stuck = slots
+                .iter()
+                .zip(&self.machine.controls)
+                .all(|(slot, control)| slot.is_some_and(|a| !wakeable(control, a.mip, a.mie)));
+            if all_stuck && !input_open && !self.any_timer_armed(&slots) {
                 break Some(StopReason::Deadlock);
             }
+            drop(slots);
             std::thread::park_timeout(STOP_POLL);
         };
-        parked.fetch_sub(1, Ordering::AcqRel);
+        lock()[index] = None;
         reason
+    }
+
+    /// Whether some parked hart's timer was armed (by another hart) since
+    /// it parked: that hart will see it when it next looks.
+    fn any_timer_armed(&self, slots: &[Option<Arrival>]) -> bool {
+        let aclint = self.machine.slices.aclint;
+        slots.iter().enumerate().any(|(index, slot)| slot.is_some_and(|a| aclint.sync_timer(index, a.cycle).is_some()))
     }
 }
