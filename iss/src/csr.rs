@@ -144,6 +144,28 @@ pub mod mstatus {
     }
 }
 
+/// Fields of one entry's byte in `pmpcfg`.
+pub mod pmpcfg {
+    /// Reads allowed.
+    pub const R: u8 = 1 << 0;
+    /// Writes allowed.
+    pub const W: u8 = 1 << 1;
+    /// Instruction fetches allowed.
+    pub const X: u8 = 1 << 2;
+    /// Shift of the address-matching mode A (two bits).
+    pub const A_SHIFT: u32 = 3;
+    /// A: the entry is off.
+    pub const OFF: u8 = 0;
+    /// A: top of range, from the previous entry's address to this one's.
+    pub const TOR: u8 = 1;
+    /// A: naturally aligned four bytes.
+    pub const NA4: u8 = 2;
+    /// A: naturally aligned power of two, eight bytes or more.
+    pub const NAPOT: u8 = 3;
+    /// Locked: writes are ignored and the permissions bind M-mode too.
+    pub const L: u8 = 1 << 7;
+}
+
 /// `misa` for RV64GC with S- and U-mode: MXL = 64, extensions A, C, D, F,
 /// I, M, S, U.
 pub const MISA_RV64IMAFDCSU: u64 = (2 << 62)
@@ -409,7 +431,10 @@ impl CsrFile {
             }
             0x3b0..=0x3bf => {
                 let index = usize::from(number - PMPADDR0);
-                if !self.pmp_locked(index) {
+                // A locked TOR entry locks the address below it too: its base.
+                let base_of_locked_tor =
+                    index + 1 < PMP_ENTRIES && self.pmp_locked(index + 1) && self.pmp_mode(index + 1) == pmpcfg::TOR;
+                if !self.pmp_locked(index) && !base_of_locked_tor {
                     // Physical addresses are 56 bits: pmpaddr holds bits 55:2.
                     self.pmpaddr[index] = value & ((1 << 54) - 1);
                 }
@@ -420,10 +445,25 @@ impl CsrFile {
         true
     }
 
-    fn pmp_locked(&self, index: usize) -> bool {
-        let cfg = (self.pmpcfg[index / 8] >> (8 * (index % 8))) as u8;
-        cfg & 0x80 != 0
+    /// The `pmpcfg` byte of PMP entry `index`.
+    pub fn pmp_config(&self, index: usize) -> u8 {
+        (self.pmpcfg[index / 8] >> (8 * (index % 8))) as u8
     }
+
+    fn pmp_locked(&self, index: usize) -> bool {
+        self.pmp_config(index) & pmpcfg::L != 0
+    }
+
+    /// The address-matching mode (`pmpcfg.A`) of PMP entry `index`.
+    pub fn pmp_mode(&self, index: usize) -> u8 {
+        (self.pmp_config(index) >> pmpcfg::A_SHIFT) & 3
+    }
+}
+
+/// Whether CSR `number` is one of the PMP registers, whose writes change
+/// what every cached translation and fetch check depends on.
+pub fn is_pmp(number: u16) -> bool {
+    matches!(number, PMPCFG0 | PMPCFG2) || (PMPADDR0..PMPADDR0 + PMP_ENTRIES as u16).contains(&number)
 }
 
 /// Applies the WARL rules of each byte of a `pmpcfg` register: locked entries

@@ -3,7 +3,8 @@
 //! This crate executes RV64IMAC with Zicsr and Zifencei, in M, S and U modes
 //! with Sv39, Sv48 and Sv57 paging: the decoder and
 //! disassembler ([`decode`]), the hart's state and CSRs ([`hart`], [`csr`]),
-//! traps ([`trap`]), address translation ([`mmu`]), the interpreter, and the [`cache::TranslationCache`] of
+//! traps ([`trap`]), address translation ([`mmu`]), physical memory
+//! protection ([`pmp`]), the interpreter, and the [`cache::TranslationCache`] of
 //! decoded blocks that all harts of a machine share. It knows nothing of boards
 //! or devices: RAM is handed in as host memory ([`memory::Ram`]) and everything
 //! else is reached through the [`memory::Bus`] trait the machine implements.
@@ -28,6 +29,7 @@ pub mod hart;
 mod interp;
 pub mod memory;
 pub mod mmu;
+pub mod pmp;
 pub mod trap;
 
 pub use cache::TranslationCache;
