@@ -11,7 +11,8 @@ use crate::csr::{CsrFile, mstatus};
 use crate::decode::{self, Disassembly, Inst, Op};
 use crate::interp::{self, Handback};
 use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram};
-use crate::mmu::{self, Access, Tlb, satp};
+use crate::mmu::{self, Access, Physical, Tlb};
+use crate::pmp::Pmp;
 use crate::trap::{Cause, Exception, Interrupt, Trap};
 
 /// A privilege mode.
@@ -91,15 +92,16 @@ pub struct HartState {
     /// Something may have made an interrupt deliverable (a CSR write, `mret`,
     /// `wfi`): the run loop looks before the next block.
     pub(crate) recheck: bool,
-    /// Translations cached from the page tables.
+    /// Translations cached from the page tables, and PMP's answers.
     pub(crate) tlb: Tlb,
-    /// Loads and stores go through the page tables (derived from `satp`,
-    /// the privilege and MPRV/MPP by [`HartState::update_translation`]).
-    pub(crate) data_paging: bool,
-    /// Instruction fetches go through the page tables.
-    pub(crate) fetch_paging: bool,
-    /// `satp` was written or `sfence.vma` executed: the run loop drops cached
-    /// translations before the next block.
+    /// Loads and stores go through the TLB, for paging or PMP: they are not
+    /// plain M-mode accesses (derived from the privilege, MPRV/MPP and the
+    /// PMP lock bits by [`HartState::update_translation`]).
+    pub(crate) data_checked: bool,
+    /// Instruction fetches go through the TLB.
+    pub(crate) fetch_checked: bool,
+    /// `satp` or a PMP register was written, or `sfence.vma` executed: the
+    /// run loop drops cached translations before the next block.
     pub(crate) flush_translations: bool,
 }
 
@@ -140,8 +142,8 @@ impl HartState {
             waiting: false,
             recheck: true,
             tlb: Tlb::new(),
-            data_paging: false,
-            fetch_paging: false,
+            data_checked: false,
+            fetch_checked: false,
             flush_translations: false,
         }
     }
@@ -194,12 +196,15 @@ impl HartState {
         }
     }
 
-    /// Recomputes whether fetches and data accesses are translated, after
-    /// anything that changes `satp`, the privilege or `mstatus`.
+    /// Recomputes whether fetches and data accesses are checked (translated
+    /// by the page tables or checked against PMP), after anything that
+    /// changes the privilege, `mstatus` or a PMP register. Accesses below
+    /// M-mode are always checked, since PMP refuses those that no entry
+    /// allows; M-mode's only while a locked PMP entry binds it.
     pub(crate) fn update_translation(&mut self) {
-        let paging = self.csr.satp >> satp::MODE_SHIFT != satp::BARE;
-        self.fetch_paging = paging && self.privilege != Privilege::Machine;
-        self.data_paging = paging && self.data_privilege() != Privilege::Machine;
+        let machine_checked = Pmp::new(&self.csr).restricts_machine_mode();
+        self.fetch_checked = self.privilege != Privilege::Machine || machine_checked;
+        self.data_checked = self.data_privilege() != Privilege::Machine || machine_checked;
     }
 
     /// The translation context of a data access.
@@ -643,12 +648,12 @@ impl Hart {
     }
 
     /// Drops cached translations that no longer hold: the TLB after `satp`
-    /// writes and `sfence.vma`, and the jump cache (keyed by virtual address,
-    /// and skipping fetch permission checks) whenever the fetch context —
-    /// paging on or off, `satp`, privilege — changed.
+    /// and PMP writes and `sfence.vma`, and the jump cache (keyed by virtual
+    /// address, and skipping fetch permission checks) whenever the fetch
+    /// context — fetches checked or not, `satp`, privilege — changed.
     fn sync_translations(&mut self) {
         self.state.update_translation();
-        let context = self.state.fetch_paging.then_some((self.state.csr.satp, self.state.privilege));
+        let context = self.state.fetch_checked.then_some((self.state.csr.satp, self.state.privilege));
         if self.state.flush_translations {
             self.state.flush_translations = false;
             self.state.tlb.flush();
@@ -703,28 +708,38 @@ impl Hart {
 
     /// Finds the block at `pc` in the shared cache or translates it, and
     /// says whether it may be cached: a block of one instruction that
-    /// straddles two pages may not, because invalidation works per page; it
-    /// is decoded afresh each time it runs.
+    /// straddles two pages may not, because invalidation works per page, nor
+    /// may a block on a page that PMP entries split, since a cached block
+    /// (perhaps decoded at another privilege) may run past what this fetch
+    /// may execute. Those are decoded afresh each time they run.
     fn find_block(&mut self, pc: u64) -> Result<(Arc<Block>, bool), Trap> {
-        let physical = self.translate_fetch(pc)?;
+        let fetch = self.translate_fetch(pc)?;
+        let physical = fetch.addr;
         let key = BlockKey { pc: physical, mode: 0 };
+        if !fetch.whole_page {
+            let (insts, _) = self.translate(pc, physical, true)?;
+            self.stats.blocks_translated += 1;
+            return Ok((Arc::new(Block::new(key, insts.into_boxed_slice())), false));
+        }
         if let Some(block) = self.env.cache.lookup(&key) {
             return Ok((block, true));
         }
         let ticket = self.env.cache.begin(&key);
-        let (insts, cacheable) = self.translate(pc, physical)?;
+        let (insts, cacheable) = self.translate(pc, physical, false)?;
         self.stats.blocks_translated += 1;
         let block = Block::new(key, insts.into_boxed_slice());
         Ok(if cacheable { (self.env.cache.insert(block, ticket), true) } else { (Arc::new(block), false) })
     }
 
-    /// The physical address of an instruction fetch from `vaddr`.
-    fn translate_fetch(&mut self, vaddr: u64) -> Result<u64, Trap> {
-        if !self.state.fetch_paging {
-            return Ok(vaddr);
+    /// The physical address of an instruction fetch of the parcel at
+    /// `vaddr`, checked against the page table and PMP unless fetches are
+    /// plain M-mode ones.
+    fn translate_fetch(&mut self, vaddr: u64) -> Result<Physical, Trap> {
+        if !self.state.fetch_checked {
+            return Ok(Physical { addr: vaddr, whole_page: true });
         }
         let ctx = self.state.fetch_context();
-        self.state.tlb.translate(&self.env.ram, vaddr, Access::Fetch, &ctx)
+        self.state.tlb.translate(&self.env.ram, Pmp::new(&self.state.csr), vaddr, 2, Access::Fetch, &ctx)
     }
 
     /// Reads the 16-bit parcel of code at physical address `addr` (fetched
@@ -745,17 +760,26 @@ impl Hart {
         }
     }
 
-    /// Decodes the block at virtual address `pc`, physical `physical`.
-    /// Returns its instructions and whether it may be cached (a lone
-    /// instruction straddling two pages is not, since invalidation works per
-    /// page and the second page's mapping may change).
-    fn translate(&mut self, pc: u64, physical: u64) -> Result<(Vec<Inst>, bool), Trap> {
+    /// Decodes the block at virtual address `pc`, physical `physical`,
+    /// checking each parcel against PMP if `check_parcels` (PMP entries
+    /// split the page). Returns its instructions and whether it may be
+    /// cached (a lone instruction straddling two pages is not, since
+    /// invalidation works per page and the second page's mapping may change).
+    fn translate(&mut self, pc: u64, physical: u64, check_parcels: bool) -> Result<(Vec<Inst>, bool), Trap> {
         let page_end = (pc | (PAGE_SIZE - 1)).wrapping_add(1);
         let mut insts = Vec::new();
         let mut addr = pc;
         let mut cacheable = true;
+        let privilege = self.state.privilege;
+        let fetch_on_page = |this: &Self, addr: u64| {
+            let at = physical + (addr - pc);
+            if check_parcels && !Pmp::new(&this.state.csr).allows(at, 2, Access::Fetch, privilege) {
+                return Err(Access::Fetch.access_fault(addr));
+            }
+            this.fetch_parcel(at, addr)
+        };
         while insts.len() < MAX_BLOCK_INSTS {
-            let low = match self.fetch_parcel(physical + (addr - pc), addr) {
+            let low = match fetch_on_page(self, addr) {
                 Ok(low) => low,
                 Err(trap) if insts.is_empty() => return Err(trap),
                 Err(_) => break,
@@ -770,9 +794,9 @@ impl Hart {
                     cacheable = false;
                 }
                 let high = if high_addr == page_end {
-                    self.translate_fetch(high_addr).and_then(|p| self.fetch_parcel(p, high_addr))
+                    self.translate_fetch(high_addr).and_then(|p| self.fetch_parcel(p.addr, high_addr))
                 } else {
-                    self.fetch_parcel(physical + (high_addr - pc), high_addr)
+                    fetch_on_page(self, high_addr)
                 };
                 match high {
                     Ok(high) => raw |= u32::from(high) << 16,

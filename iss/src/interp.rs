@@ -14,6 +14,7 @@ use crate::fpu::{self, Compare, Int, Rounding, SignInjection};
 use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege, X0_SINK};
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE, StoreMarks};
 use crate::mmu::Access;
+use crate::pmp::Pmp;
 use crate::trap::{Exception, Trap};
 
 /// Why [`run_blocks`] handed control back to the hart's run loop.
@@ -572,7 +573,7 @@ fn illegal(inst: &Inst) -> Trap {
 
 #[inline(always)]
 fn load(state: &mut HartState, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
-    if state.data_paging {
+    if state.data_checked {
         return load_virtual(state, env, vaddr, size, retired);
     }
     load_physical(state, env, vaddr, size, retired, vaddr)
@@ -583,23 +584,24 @@ fn crosses_page(vaddr: u64, size: u8) -> bool {
     (vaddr & (PAGE_SIZE - 1)) + u64::from(size) > PAGE_SIZE
 }
 
-/// The physical address of a data access, through the TLB.
-fn translate_data(state: &mut HartState, env: &Env, vaddr: u64, access: Access) -> Result<u64, Trap> {
+/// The physical address of a data access of `size` bytes within one page,
+/// through the TLB, which checks paging and PMP permissions.
+fn translate_data(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access: Access) -> Result<u64, Trap> {
     let ctx = state.data_context();
-    state.tlb.translate(&env.ram, vaddr, access, &ctx)
+    state.tlb.translate(&env.ram, Pmp::new(&state.csr), vaddr, size, access, &ctx).map(|physical| physical.addr)
 }
 
-/// A load with paging on; a misaligned one across two pages is made of byte
-/// loads, since the pages need not be adjacent in physical memory.
+/// A load that paging or PMP checks; a misaligned one across two pages is
+/// made of byte loads, since the pages need not be adjacent in physical memory.
 #[inline(never)]
 fn load_virtual(state: &mut HartState, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
     if !crosses_page(vaddr, size) {
-        let addr = translate_data(state, env, vaddr, Access::Load)?;
+        let addr = translate_data(state, env, vaddr, size, Access::Load)?;
         return load_physical(state, env, addr, size, retired, vaddr);
     }
     let mut value = 0;
     for i in 0..u64::from(size) {
-        let addr = translate_data(state, env, vaddr.wrapping_add(i), Access::Load)?;
+        let addr = translate_data(state, env, vaddr.wrapping_add(i), 1, Access::Load)?;
         value |= load_physical(state, env, addr, 1, retired, vaddr.wrapping_add(i))? << (8 * i);
     }
     Ok(value)
@@ -623,23 +625,23 @@ fn load_bus(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64, vad
 
 #[inline(always)]
 fn store(state: &mut HartState, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
-    if state.data_paging {
+    if state.data_checked {
         return store_virtual(state, env, vaddr, size, value, retired);
     }
     store_physical(state, env, vaddr, size, value, retired, vaddr)
 }
 
-/// A store with paging on. One across two pages translates both before it
-/// writes a byte, so a page fault leaves memory untouched.
+/// A store that paging or PMP checks. One across two pages translates both
+/// before it writes a byte, so a fault leaves memory untouched.
 #[inline(never)]
 fn store_virtual(state: &mut HartState, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
     if !crosses_page(vaddr, size) {
-        let addr = translate_data(state, env, vaddr, Access::Store)?;
+        let addr = translate_data(state, env, vaddr, size, Access::Store)?;
         return store_physical(state, env, addr, size, value, retired, vaddr);
     }
     let mut addrs = [0u64; 8];
     for (i, addr) in addrs.iter_mut().enumerate().take(usize::from(size)) {
-        *addr = translate_data(state, env, vaddr.wrapping_add(i as u64), Access::Store)?;
+        *addr = translate_data(state, env, vaddr.wrapping_add(i as u64), 1, Access::Store)?;
     }
     for (i, &addr) in addrs.iter().enumerate().take(usize::from(size)) {
         store_physical(state, env, addr, 1, value >> (8 * i), retired, vaddr.wrapping_add(i as u64))?;
@@ -740,7 +742,7 @@ fn atomic_target(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access:
     if !vaddr.is_multiple_of(u64::from(size)) {
         return Err(Trap::new(misaligned, vaddr));
     }
-    let addr = if state.data_paging { translate_data(state, env, vaddr, access)? } else { vaddr };
+    let addr = if state.data_checked { translate_data(state, env, vaddr, size, access)? } else { vaddr };
     env.ram.offset(addr, u64::from(size)).ok_or(Trap::new(fault, vaddr))
 }
 
@@ -879,7 +881,7 @@ fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Resu
             return Err(illegal(inst));
         }
         state.update_translation();
-        if number == csr::SATP {
+        if number == csr::SATP || csr::is_pmp(number) {
             state.flush_translations = true;
         }
     }

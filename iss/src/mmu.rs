@@ -5,15 +5,22 @@
 //! RAM, checks the leaf's permissions against the effective privilege, `SUM`
 //! and `MXR`, refuses misaligned superpages, and sets the A and D bits in
 //! hardware with a compare-and-swap, so a concurrent update by another hart
-//! is never lost. The TLB caches leaf translations per 4 KiB page with their
+//! is never lost. Its reads and writes of PTEs are checked against PMP as
+//! S-mode accesses. The TLB caches leaf translations per 4 KiB page with their
 //! permission bits; permissions are checked on every hit, so a change of
 //! privilege, `SUM` or `MXR` needs no flush. `sfence.vma` and `satp` writes
 //! flush it whole.
+//!
+//! The TLB also caches what PMP grants each page, for accesses with paging
+//! off too (identity entries), so that S- and U-mode accesses, and M-mode ones
+//! once a locked PMP entry binds M-mode, pay for a PMP check only on a miss.
+//! PMP writes flush it.
 
 use std::sync::atomic::Ordering;
 
 use crate::hart::Privilege;
 use crate::memory::Ram;
+use crate::pmp::{self, Pmp};
 use crate::trap::{Exception, Trap};
 
 /// What an access does, which decides the permission it needs and the
@@ -38,7 +45,8 @@ impl Access {
         Trap::new(exception, vaddr)
     }
 
-    fn access_fault(self, vaddr: u64) -> Trap {
+    /// The access fault of this kind of access at `vaddr`.
+    pub fn access_fault(self, vaddr: u64) -> Trap {
         let exception = match self {
             Access::Fetch => Exception::InstructionAccessFault,
             Access::Load => Exception::LoadAccessFault,
@@ -118,8 +126,10 @@ pub struct Leaf {
     pub flags: u64,
 }
 
-/// Walks the page table for `vaddr`. `ctx.privilege` must be S or U.
-pub fn walk(ram: &Ram, vaddr: u64, access: Access, ctx: &Context) -> Result<Leaf, Trap> {
+/// Walks the page table for `vaddr`. `ctx.privilege` must be S or U. PTE
+/// reads, and the write that sets A or D, must pass `pmp` as S-mode
+/// accesses; if one does not, the walk raises the access fault of `access`.
+pub fn walk(ram: &Ram, pmp: Pmp<'_>, vaddr: u64, access: Access, ctx: &Context) -> Result<Leaf, Trap> {
     let levels = match ctx.satp >> satp::MODE_SHIFT {
         satp::SV39 => 3,
         satp::SV48 => 4,
@@ -135,6 +145,9 @@ pub fn walk(ram: &Ram, vaddr: u64, access: Access, ctx: &Context) -> Result<Leaf
         for level in (0..levels).rev() {
             let index = (vaddr >> (12 + 9 * level)) & 0x1ff;
             let pte_addr = table + index * 8;
+            if !pmp.allows(pte_addr, 8, Access::Load, Privilege::Supervisor) {
+                return Err(access.access_fault(vaddr));
+            }
             let Some(cell) = ram.offset(pte_addr, 8).and_then(|offset| ram.atomic_u64(offset)) else {
                 return Err(access.access_fault(vaddr));
             };
@@ -156,6 +169,9 @@ pub fn walk(ram: &Ram, vaddr: u64, access: Access, ctx: &Context) -> Result<Leaf
             }
             let wanted = pte::A | if access == Access::Store { pte::D } else { 0 };
             if entry & wanted != wanted {
+                if !pmp.allows(pte_addr, 8, Access::Store, Privilege::Supervisor) {
+                    return Err(access.access_fault(vaddr));
+                }
                 // Another hart may change the PTE meanwhile: then walk again.
                 if cell.compare_exchange(entry, entry | wanted, Ordering::AcqRel, Ordering::Acquire).is_err() {
                     continue 'restart;
@@ -169,16 +185,45 @@ pub fn walk(ram: &Ram, vaddr: u64, access: Access, ctx: &Context) -> Result<Leaf
 }
 
 const TLB_ENTRIES: usize = 256;
+/// Tag bit of a used entry.
 const TLB_VALID: u64 = 1 << 63;
+/// Tag bit of an identity entry: no page table is involved (`satp` is Bare,
+/// or the access is M-mode's), the entry only holds PMP's answer.
+const TLB_IDENTITY: u64 = 1 << 62;
+/// Tag bit of an entry for M-mode accesses, whose PMP rules differ.
+const TLB_MACHINE: u64 = 1 << 61;
+/// In an entry's PMP bits: entries split the page, so each access is checked.
+const PMP_SPLIT: u8 = 1 << 7;
 
-/// A hart's direct-mapped TLB of 4 KiB translations.
+/// One cached page.
+#[derive(Copy, Clone, Debug)]
+struct TlbEntry {
+    /// The virtual page number with the `TLB_*` bits.
+    tag: u64,
+    leaf: Leaf,
+    /// The `pmpcfg` R, W and X bits PMP grants the whole physical page, or
+    /// [`PMP_SPLIT`].
+    pmp: u8,
+}
+
+/// A translated address.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Physical {
+    /// The physical address.
+    pub addr: u64,
+    /// PMP treats the whole page alike, so an access elsewhere in it that
+    /// the same permissions allow needs no check of its own.
+    pub whole_page: bool,
+}
+
+/// A hart's direct-mapped TLB of 4 KiB translations and of what PMP grants
+/// their physical pages.
 ///
 /// It is a cache, not architectural state: any two TLBs compare equal, so
 /// comparing hart states (lockstep, checkpoints) ignores it.
 #[derive(Clone, Debug)]
 pub struct Tlb {
-    /// `(virtual page number | TLB_VALID, leaf)`.
-    entries: Box<[(u64, Leaf)]>,
+    entries: Box<[TlbEntry]>,
 }
 
 impl PartialEq for Tlb {
@@ -198,27 +243,56 @@ impl Default for Tlb {
 impl Tlb {
     /// An empty TLB.
     pub fn new() -> Tlb {
-        Tlb { entries: vec![(0, Leaf { ppn: 0, flags: 0 }); TLB_ENTRIES].into_boxed_slice() }
+        let empty = TlbEntry { tag: 0, leaf: Leaf { ppn: 0, flags: 0 }, pmp: 0 };
+        Tlb { entries: vec![empty; TLB_ENTRIES].into_boxed_slice() }
     }
 
     /// Forgets every translation.
     pub fn flush(&mut self) {
-        self.entries.iter_mut().for_each(|entry| entry.0 = 0);
+        self.entries.iter_mut().for_each(|entry| entry.tag = 0);
     }
 
-    /// Translates `vaddr` for `access`, from the TLB when it holds a
-    /// translation that allows the access, by a walk otherwise.
+    /// Translates the `size` bytes at `vaddr`, which lie in one page, for
+    /// `access` at `ctx.privilege`, and checks them against `pmp`: through
+    /// the page table when `satp` asks for paging and the privilege is below
+    /// M, as the identity otherwise. The translation and PMP's answer come
+    /// from the TLB when it holds them, from a walk and a PMP lookup
+    /// otherwise. PMP refusing the access is an access fault, never a page
+    /// fault.
     #[inline]
-    pub fn translate(&mut self, ram: &Ram, vaddr: u64, access: Access, ctx: &Context) -> Result<u64, Trap> {
+    pub fn translate(
+        &mut self,
+        ram: &Ram,
+        pmp: Pmp<'_>,
+        vaddr: u64,
+        size: u8,
+        access: Access,
+        ctx: &Context,
+    ) -> Result<Physical, Trap> {
+        let machine = ctx.privilege == Privilege::Machine;
+        let paged = !machine && ctx.satp >> satp::MODE_SHIFT != satp::BARE;
         let vpn = vaddr >> 12;
+        let tag = vpn | TLB_VALID | if paged { 0 } else { TLB_IDENTITY } | if machine { TLB_MACHINE } else { 0 };
         let slot = &mut self.entries[vpn as usize % TLB_ENTRIES];
-        let hit = slot.0 == (vpn | TLB_VALID)
-            && permitted(slot.1.flags, access, ctx)
-            && (access != Access::Store || slot.1.flags & pte::D != 0);
+        let hit = slot.tag == tag
+            && (!paged
+                || permitted(slot.leaf.flags, access, ctx)
+                    && (access != Access::Store || slot.leaf.flags & pte::D != 0));
         if !hit {
-            let leaf = walk(ram, vaddr, access, ctx)?;
-            *slot = (vpn | TLB_VALID, leaf);
+            let leaf = if paged { walk(ram, pmp, vaddr, access, ctx)? } else { Leaf { ppn: vpn, flags: 0 } };
+            let granted = pmp.page_permissions(leaf.ppn << 12, ctx.privilege).unwrap_or(PMP_SPLIT);
+            *slot = TlbEntry { tag, leaf, pmp: granted };
         }
-        Ok(slot.1.ppn << 12 | (vaddr & 0xfff))
+        let addr = slot.leaf.ppn << 12 | (vaddr & 0xfff);
+        let whole_page = slot.pmp & PMP_SPLIT == 0;
+        let allowed = if whole_page {
+            slot.pmp & pmp::needed(access) != 0
+        } else {
+            pmp.allows(addr, u64::from(size), access, ctx.privilege)
+        };
+        if !allowed {
+            return Err(access.access_fault(vaddr));
+        }
+        Ok(Physical { addr, whole_page })
     }
 }

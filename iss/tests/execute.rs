@@ -27,6 +27,10 @@ const ROM_BASE: u64 = 0x2000_0000;
 const ROM_SIZE: u64 = 0x100;
 /// Nothing is mapped here.
 const UNMAPPED: u64 = 0x4000_0000;
+/// `pmpaddr` of a NAPOT entry that covers every physical address.
+const ALL_MEMORY_NAPOT: u64 = (1 << 54) - 1;
+/// `pmpcfg` byte of an unlocked NAPOT entry allowing reads, writes and fetches.
+const PMP_NAPOT_RWX: u8 = 0x1f;
 /// What `Bus::time` answers.
 const TIME: u64 = 0x1234_5678_9abc;
 const HART_ID: u64 = 3;
@@ -182,6 +186,10 @@ impl Machine {
         let mut hart = Hart::new(HART_ID, ram.clone(), bus.clone(), cache.clone(), control.clone());
         hart.state.pc = ram_base;
         hart.state.csr.mtvec = HANDLER;
+        // As firmware does, the last PMP entry gives S- and U-mode all memory;
+        // without one they could not access any (see the `pmp_` tests).
+        hart.state.csr.pmpaddr[15] = ALL_MEMORY_NAPOT;
+        hart.state.csr.pmpcfg[1] = u64::from(PMP_NAPOT_RWX) << 56;
         let machine = Machine { hart, ram, bus, cache, control };
         machine.load(ram_base, program);
         // Other layouts bring their own code (and take no traps).
@@ -1841,4 +1849,347 @@ fn mcountinhibit_stops_and_resumes_minstret() {
     assert_eq!(stopped, before + 1, "frozen when IR was set, after the csrr retired");
     assert_eq!(resumed, stopped + 1, "counting again from the frozen value: the nop in between");
     assert_eq!(m.reg(A3), 0);
+}
+
+// Physical memory protection.
+
+const PMP_R: u8 = csr::pmpcfg::R;
+const PMP_W: u8 = csr::pmpcfg::W;
+const PMP_X: u8 = csr::pmpcfg::X;
+const PMP_L: u8 = csr::pmpcfg::L;
+const PMP_TOR: u8 = csr::pmpcfg::TOR << csr::pmpcfg::A_SHIFT;
+const PMP_NA4: u8 = csr::pmpcfg::NA4 << csr::pmpcfg::A_SHIFT;
+const PMP_NAPOT: u8 = csr::pmpcfg::NAPOT << csr::pmpcfg::A_SHIFT;
+
+/// The `pmpaddr` of a NAPOT entry for the `size` bytes at `base`.
+fn napot(base: u64, size: u64) -> u64 {
+    (base | (size / 2 - 1)) >> 2
+}
+
+/// Gives `m` exactly the PMP entries `(index, pmpaddr, pmpcfg byte)`.
+fn set_pmp(m: &mut Machine, entries: &[(usize, u64, u8)]) {
+    let csr = &mut m.hart.state.csr;
+    csr.pmpcfg = [0; 2];
+    csr.pmpaddr = [0; 16];
+    for &(index, address, config) in entries {
+        csr.pmpaddr[index] = address;
+        csr.pmpcfg[index / 8] |= u64::from(config) << (8 * (index % 8));
+    }
+}
+
+/// S-mode code at `RAM_BASE` may execute (entry 14), and entry 15 gives all
+/// memory to S and U; `entries` come first.
+fn supervisor_pmp_machine(program: &[u32], entries: &[(usize, u64, u8)]) -> Machine {
+    let mut m = Machine::new(program);
+    let mut all = entries.to_vec();
+    all.push((14, napot(RAM_BASE, 0x1000), PMP_NAPOT | PMP_X));
+    all.push((15, ALL_MEMORY_NAPOT, PMP_NAPOT_RWX));
+    set_pmp(&mut m, &all);
+    m.hart.state.privilege = Privilege::Supervisor;
+    m
+}
+
+#[test]
+fn pmp_tor_na4_and_napot_entries_grant_their_permissions() {
+    let entries = [
+        // 0 is off and only the base of 1: [DATA + 0x100, DATA + 0x200), RW.
+        (0, (DATA + 0x100) >> 2, 0),
+        (1, (DATA + 0x200) >> 2, PMP_TOR | PMP_R | PMP_W),
+        // Four read-only bytes.
+        (2, DATA >> 2, PMP_NA4 | PMP_R),
+        // The rest of the data page: nothing.
+        (3, napot(DATA, 0x1000), PMP_NAPOT),
+    ];
+    let ld = i(Op::Ld, A0, T1, 0);
+    let lw = i(Op::Lw, A0, T1, 0);
+    let sw = s(Op::Sw, A1, T1, 0);
+    let sd = s(Op::Sd, A1, T1, 0);
+    let cases: [(u32, u64, Option<Exception>); 9] = [
+        (lw, DATA, None),
+        (sw, DATA, Some(Exception::StoreAccessFault)),
+        (ld, DATA, Some(Exception::LoadAccessFault)),
+        (lw, DATA + 4, Some(Exception::LoadAccessFault)),
+        (ld, DATA + 0x100, None),
+        (sd, DATA + 0x1f8, None),
+        (sd, DATA + 0x200, Some(Exception::StoreAccessFault)),
+        (lw, DATA + 0xfc, Some(Exception::LoadAccessFault)),
+        (sw, DATA + 0x1000, None),
+    ];
+    for (bits, address, fault) in cases {
+        let mut m = supervisor_pmp_machine(&[bits, sys(Op::Ecall)], &entries);
+        m.write(DATA, 4, 0x1234);
+        m.set(T1, address);
+        m.run_to_trap();
+        match fault {
+            None => m.assert_trapped(Exception::EnvironmentCallFromS, 0, RAM_BASE + 4),
+            Some(cause) => m.assert_trapped(cause, address, RAM_BASE),
+        }
+        if bits == lw && address == DATA {
+            assert_eq!(m.reg(A0), 0x1234);
+        }
+    }
+}
+
+#[test]
+fn pmp_the_lowest_numbered_matching_entry_decides() {
+    // Entry 0 refuses the first 256 bytes of DATA that entry 1 allows; entry
+    // 2 allows what entry 3 refuses.
+    let entries = [
+        (0, napot(DATA, 0x100), PMP_NAPOT | PMP_R),
+        (1, napot(DATA, 0x1000), PMP_NAPOT | PMP_R | PMP_W),
+        (2, napot(DATA + 0x1000, 0x100), PMP_NAPOT | PMP_R | PMP_W),
+        (3, napot(DATA + 0x1000, 0x1000), PMP_NAPOT),
+    ];
+    for (address, fault) in [
+        (DATA, Some(Exception::StoreAccessFault)),
+        (DATA + 0x100, None),
+        (DATA + 0x1000, None),
+        (DATA + 0x1100, Some(Exception::StoreAccessFault)),
+    ] {
+        let mut m = supervisor_pmp_machine(&[s(Op::Sd, A1, T1, 0), sys(Op::Ecall)], &entries);
+        m.set(T1, address);
+        m.set(A1, 7);
+        m.run_to_trap();
+        match fault {
+            None => {
+                m.assert_trapped(Exception::EnvironmentCallFromS, 0, RAM_BASE + 4);
+                assert_eq!(m.read(address, 8), 7);
+            }
+            Some(cause) => m.assert_trapped(cause, address, RAM_BASE),
+        }
+    }
+}
+
+#[test]
+fn pmp_an_access_partly_inside_its_first_entry_fails() {
+    // Entry 0 holds the upper four bytes of a doubleword; entry 15 would
+    // allow all of it, but entry 0 matches first and only in part.
+    let entries = [(0, (DATA + 4) >> 2, PMP_NA4 | PMP_R | PMP_W)];
+    let mut m = supervisor_pmp_machine(&[i(Op::Ld, A0, T1, 0)], &entries);
+    m.set(T1, DATA);
+    m.run_to_trap();
+    m.assert_trapped(Exception::LoadAccessFault, DATA, RAM_BASE);
+    // The same bytes as a word each are fine.
+    let mut m = supervisor_pmp_machine(&[i(Op::Lw, A0, T1, 0), i(Op::Lw, A0, T1, 4)], &entries);
+    m.set(T1, DATA);
+    m.run(2);
+}
+
+#[test]
+fn pmp_supervisor_and_user_accesses_that_no_entry_matches_fail() {
+    // No entry at all: S-mode cannot even fetch.
+    for privilege in [Privilege::Supervisor, Privilege::User] {
+        let mut m = Machine::new(&[nop()]);
+        set_pmp(&mut m, &[]);
+        m.hart.state.privilege = privilege;
+        m.run_to_trap();
+        m.assert_trapped(Exception::InstructionAccessFault, RAM_BASE, RAM_BASE);
+    }
+    // With an entry for the code only, data accesses fail; M-mode's do not.
+    let mut m = Machine::new(&[i(Op::Ld, A0, T1, 0), sys(Op::Ecall)]);
+    set_pmp(&mut m, &[(0, napot(RAM_BASE, 0x1000), PMP_NAPOT | PMP_X)]);
+    m.set(T1, DATA);
+    m.run(1);
+    m.hart.state.pc = RAM_BASE;
+    m.hart.state.privilege = Privilege::User;
+    m.run_to_trap();
+    m.assert_trapped(Exception::LoadAccessFault, DATA, RAM_BASE);
+}
+
+#[test]
+fn pmp_locked_entries_bind_machine_mode() {
+    // M-mode stores to DATA, then locks a read-only entry over it: the
+    // next store faults, a load still works, and the lock holds the entry.
+    let mut m = Machine::new(&[
+        s(Op::Sd, A1, T1, 0),
+        csr(Op::Csrrw, ZERO, 0x3b0, A2), // pmpaddr0
+        csr(Op::Csrrw, ZERO, csr::PMPCFG0, A3),
+        i(Op::Ld, A0, T1, 0),
+        csr(Op::Csrrw, ZERO, csr::PMPCFG0, ZERO),
+        s(Op::Sd, A1, T1, 8),
+    ]);
+    set_pmp(&mut m, &[]);
+    m.set(T1, DATA);
+    m.set(A1, 0x55);
+    m.set(A2, napot(DATA, 0x1000));
+    m.set(A3, u64::from(PMP_NAPOT | PMP_L | PMP_R));
+    m.run(5);
+    assert_eq!(m.reg(A0), 0x55);
+    assert_eq!(
+        m.hart.state.csr.pmpcfg[0],
+        u64::from(PMP_NAPOT | PMP_L | PMP_R),
+        "the write to a locked entry is ignored"
+    );
+    m.run_to_trap();
+    m.assert_trapped(Exception::StoreAccessFault, DATA + 8, RAM_BASE + 20);
+
+    // A locked entry without X stops M-mode fetches; other pages still run.
+    let mut m =
+        Machine::new(&[u(Op::Lui, T0, (DATA - RAM_BASE) as i32), r(Op::Add, T0, T0, T1), i(Op::Jalr, ZERO, T0, 0)]);
+    set_pmp(&mut m, &[(0, napot(DATA, 0x1000), PMP_NAPOT | PMP_L | PMP_R | PMP_W)]);
+    m.set(T1, RAM_BASE);
+    m.run_to_trap();
+    m.assert_trapped(Exception::InstructionAccessFault, DATA, DATA);
+
+    // Locked, M-mode accesses partly inside an entry fail too.
+    let mut m = Machine::new(&[i(Op::Ld, A0, T1, 0)]);
+    set_pmp(&mut m, &[(0, (DATA + 4) >> 2, PMP_NA4 | PMP_L | PMP_R)]);
+    m.set(T1, DATA);
+    m.run_to_trap();
+    m.assert_trapped(Exception::LoadAccessFault, DATA, RAM_BASE);
+}
+
+#[test]
+fn pmp_writes_to_locked_entries_and_to_the_base_of_a_locked_tor_are_ignored() {
+    let mut m = Machine::new(&[
+        csr(Op::Csrrw, ZERO, 0x3b0, A0), // pmpaddr0
+        csr(Op::Csrrw, ZERO, 0x3b1, A1), // pmpaddr1
+        csr(Op::Csrrw, ZERO, csr::PMPCFG0, A2),
+        csr(Op::Csrrw, ZERO, 0x3b0, A3),
+        csr(Op::Csrrw, ZERO, 0x3b1, A3),
+        csr(Op::Csrrw, ZERO, 0x3b2, A3), // pmpaddr2: free
+        csr(Op::Csrrw, ZERO, csr::PMPCFG0, ZERO),
+        csr(Op::Csrrs, A4, csr::PMPCFG0, ZERO),
+    ]);
+    set_pmp(&mut m, &[]);
+    m.set(A0, 0x100);
+    m.set(A1, 0x200);
+    // Entry 1: locked TOR; entry 0 off and unlocked.
+    m.set(A2, u64::from(PMP_TOR | PMP_L | PMP_R) << 8);
+    m.set(A3, 0x999);
+    m.run(8);
+    let csr = &m.hart.state.csr;
+    assert_eq!(&csr.pmpaddr[..3], &[0x100, 0x200, 0x999]);
+    assert_eq!(m.reg(A4), u64::from(PMP_TOR | PMP_L | PMP_R) << 8, "entry 1 kept its byte; entry 0 took zero");
+}
+
+#[test]
+fn pmp_mprv_checks_machine_mode_data_at_mpp() {
+    // DATA's page refuses S and U; M-mode may, until MPRV makes its loads U's.
+    let mut m = Machine::new(&[i(Op::Ld, A0, T1, 0), csr(Op::Csrrs, ZERO, csr::MSTATUS, T0), i(Op::Ld, A0, T1, 0)]);
+    set_pmp(&mut m, &[(0, napot(DATA, 0x1000), PMP_NAPOT), (15, ALL_MEMORY_NAPOT, PMP_NAPOT_RWX)]);
+    m.set(T1, DATA);
+    m.set(T0, mstatus::MPRV);
+    m.run(2);
+    m.run_to_trap();
+    m.assert_trapped(Exception::LoadAccessFault, DATA, RAM_BASE + 8);
+    // With MPP = M the loads are M-mode's again.
+    let mut m = Machine::new(&[csr(Op::Csrrs, ZERO, csr::MSTATUS, T0), i(Op::Ld, A0, T1, 0)]);
+    set_pmp(&mut m, &[(0, napot(DATA, 0x1000), PMP_NAPOT)]);
+    m.set(T1, DATA);
+    m.set(T0, mstatus::MPRV | mstatus::MPP);
+    m.run(2);
+}
+
+#[test]
+fn pmp_register_writes_apply_to_translations_already_cached() {
+    // S-mode loads from DATA (now in the TLB), ecalls; the M handler takes
+    // read permission away and returns; the same load then faults.
+    let entries = [(0, napot(DATA, 0x1000), PMP_NAPOT | PMP_R)];
+    let mut m = supervisor_pmp_machine(&[i(Op::Ld, A0, T1, 0), sys(Op::Ecall), i(Op::Ld, A0, T1, 0)], &entries);
+    let handler = RAM_BASE + 0x4000;
+    m.hart.state.csr.mtvec = handler;
+    m.load(
+        handler,
+        &[
+            csr(Op::Csrrw, ZERO, csr::PMPCFG0, A1),
+            csr(Op::Csrrw, ZERO, csr::MTVEC, A3),
+            csr(Op::Csrrs, T0, csr::MEPC, ZERO),
+            i(Op::Addi, T0, T0, 4),
+            csr(Op::Csrrw, ZERO, csr::MEPC, T0),
+            sys(Op::Mret),
+        ],
+    );
+    m.set(T1, DATA);
+    m.set(A1, u64::from(PMP_NAPOT));
+    m.set(A3, HANDLER);
+    m.run_to_trap();
+    m.assert_trapped(Exception::LoadAccessFault, DATA, RAM_BASE + 8);
+}
+
+#[test]
+fn pmp_fetch_faults_are_access_faults_at_the_instruction() {
+    // A jump to a page PMP does not let S execute.
+    let target = RAM_BASE + 0x3000;
+    let entries = [(0, napot(target, 0x1000), PMP_NAPOT | PMP_R | PMP_W)];
+    let mut m = supervisor_pmp_machine(&[i(Op::Jalr, ZERO, T1, 0)], &entries);
+    m.load(target, &[nop()]);
+    m.set(T1, target);
+    m.run_to_trap();
+    m.assert_trapped(Exception::InstructionAccessFault, target, target);
+}
+
+#[test]
+fn pmp_fetch_stops_where_an_entry_splits_a_code_page() {
+    // M-mode runs the page's first block (so it is cached), then returns to
+    // S at its start; entry 0 refuses S the third instruction.
+    let mut m = Machine::new(&[
+        nop(),
+        nop(),
+        nop(),
+        csr(Op::Csrrw, ZERO, csr::MEPC, T1),
+        csr(Op::Csrrs, ZERO, csr::MSTATUS, T0),
+        sys(Op::Mret),
+    ]);
+    set_pmp(&mut m, &[(0, (RAM_BASE + 8) >> 2, PMP_NA4), (15, ALL_MEMORY_NAPOT, PMP_NAPOT_RWX)]);
+    m.set(T1, RAM_BASE);
+    m.set(T0, 1 << 11); // MPP = S
+    m.run(6);
+    assert_eq!((m.pc(), m.hart.state.privilege), (RAM_BASE, Privilege::Supervisor));
+    assert_eq!(m.run_to_trap(), 8, "two nops ran in S");
+    m.assert_trapped(Exception::InstructionAccessFault, RAM_BASE + 8, RAM_BASE + 8);
+}
+
+#[test]
+fn pmp_checks_page_table_walks_as_supervisor_reads_and_writes() {
+    let level0 = ROOT + 0x2000;
+    // The leaf table's page cannot be read: an access fault, not a page fault.
+    let mut m = paging_machine(&[u(Op::Lui, T0, 0x4000_1000), i(Op::Ld, A0, T0, 0)]);
+    set_pmp(&mut m, &[(0, napot(level0, 0x1000), PMP_NAPOT), (15, ALL_MEMORY_NAPOT, PMP_NAPOT_RWX)]);
+    m.run_to_trap();
+    m.assert_trapped(Exception::LoadAccessFault, VA_RO, RAM_BASE + 4);
+
+    // Read-only: walks that need not set A or D work; setting A is a store.
+    let entries = [(0, napot(level0, 0x1000), PMP_NAPOT | PMP_R), (15, ALL_MEMORY_NAPOT, PMP_NAPOT_RWX)];
+    let mut m = paging_machine(&[
+        u(Op::Lui, T0, 0x4000_1000),
+        i(Op::Ld, A0, T0, 0),
+        u(Op::Lui, T0, 0x4000_0000),
+        i(Op::Ld, A0, T0, 0),
+    ]);
+    set_pmp(&mut m, &entries);
+    m.write(DATA, 8, 0x77);
+    m.run(3);
+    assert_eq!(m.reg(A0), 0x77);
+    m.run_to_trap();
+    m.assert_trapped(Exception::LoadAccessFault, VA_RW, RAM_BASE + 12);
+    assert_eq!(m.read(level0, 8) & 0x40, 0, "A was not set");
+}
+
+#[test]
+fn pmp_checks_the_physical_address_a_page_maps_to() {
+    let entries = [(0, napot(DATA, 0x1000), PMP_NAPOT | PMP_R), (15, ALL_MEMORY_NAPOT, PMP_NAPOT_RWX)];
+    let mut m = paging_machine(&[u(Op::Lui, T0, 0x4000_0000), i(Op::Ld, A0, T0, 0), s(Op::Sd, A0, T0, 0)]);
+    set_pmp(&mut m, &entries);
+    m.run(2);
+    m.run_to_trap();
+    m.assert_trapped(Exception::StoreAccessFault, VA_RW, RAM_BASE + 8);
+}
+
+#[test]
+fn pmp_applies_to_lr_sc_and_amos() {
+    let entries = [(0, napot(DATA, 0x1000), PMP_NAPOT | PMP_R)];
+    let mut m = supervisor_pmp_machine(&[amo(Op::LrD, A0, T1, ZERO, 0), amo(Op::ScD, A2, T1, A1, 0)], &entries);
+    m.set(T1, DATA);
+    m.run(1);
+    m.run_to_trap();
+    m.assert_trapped(Exception::StoreAccessFault, DATA, RAM_BASE + 4);
+    let mut m = supervisor_pmp_machine(&[amo(Op::AmoaddW, A0, T1, A1, 0)], &entries);
+    m.set(T1, DATA);
+    m.run_to_trap();
+    m.assert_trapped(Exception::StoreAccessFault, DATA, RAM_BASE);
+    let mut m = supervisor_pmp_machine(&[amo(Op::LrW, A0, T1, ZERO, 0)], &[(0, napot(DATA, 0x1000), PMP_NAPOT)]);
+    m.set(T1, DATA);
+    m.run_to_trap();
+    m.assert_trapped(Exception::LoadAccessFault, DATA, RAM_BASE);
 }
