@@ -45,6 +45,7 @@ csr_numbers! {
     SCAUSE = 0x142 "scause";
     STVAL = 0x143 "stval";
     SIP = 0x144 "sip";
+    STIMECMP = 0x14d "stimecmp";
     SATP = 0x180 "satp";
     MSTATUS = 0x300 "mstatus";
     MISA = 0x301 "misa";
@@ -144,6 +145,14 @@ pub mod mstatus {
     }
 }
 
+/// `menvcfg` fields.
+pub mod menvcfg {
+    /// Fence of I/O implies memory.
+    pub const FIOM: u64 = 1 << 0;
+    /// Sstc: `stimecmp` drives `mip.STIP` and S-mode may reach it.
+    pub const STCE: u64 = 1 << 63;
+}
+
 /// Fields of one entry's byte in `pmpcfg`.
 pub mod pmpcfg {
     /// Reads allowed.
@@ -165,6 +174,9 @@ pub mod pmpcfg {
     /// Locked: writes are ignored and the permissions bind M-mode too.
     pub const L: u8 = 1 << 7;
 }
+
+/// `mcounteren`/`scounteren` bit of the `time` counter.
+pub const COUNTEREN_TM: u64 = 1 << 1;
 
 /// `misa` for RV64GC with S- and U-mode: MXL = 64, extensions A, C, D, F,
 /// I, M, S, U.
@@ -193,7 +205,8 @@ const MIE_WRITABLE: u64 = Interrupt::MachineSoftware.mask()
     | Interrupt::MachineExternal.mask()
     | SUPERVISOR_INTERRUPTS;
 
-/// `mip` bits M-mode software may write (without Sstc, STIP is software's).
+/// `mip` bits M-mode software may write (STIP only while `menvcfg.STCE` is
+/// clear: with it set, `stimecmp` drives STIP).
 const MIP_WRITABLE: u64 = SUPERVISOR_INTERRUPTS;
 
 /// Exceptions `medeleg` can delegate: all but ecall from M-mode (and the
@@ -284,6 +297,8 @@ pub struct CsrFile {
     pub stval: u64,
     /// `satp`.
     pub satp: u64,
+    /// `stimecmp` (Sstc).
+    pub stimecmp: u64,
     /// `pmpcfg0` and `pmpcfg2` (RV64 has only the even ones).
     pub pmpcfg: [u64; PMP_ENTRIES / 8],
     /// `pmpaddr0..15`.
@@ -316,6 +331,7 @@ impl CsrFile {
             scause: 0,
             stval: 0,
             satp: 0,
+            stimecmp: 0,
             pmpcfg: [0; PMP_ENTRIES / 8],
             pmpaddr: [0; PMP_ENTRIES],
         }
@@ -345,6 +361,7 @@ impl CsrFile {
             STVAL => self.stval,
             SIP => self.mip & self.mideleg,
             SATP => self.satp,
+            STIMECMP => self.stimecmp,
             MSTATUS => self.mstatus,
             MISA => self.misa,
             MEDELEG => self.medeleg,
@@ -408,6 +425,7 @@ impl CsrFile {
                     self.satp = value;
                 }
             }
+            STIMECMP => self.stimecmp = value,
             MEDELEG => self.medeleg = value & MEDELEG_WRITABLE,
             MIDELEG => self.mideleg = value & SUPERVISOR_INTERRUPTS,
             MIE => self.mie = value & MIE_WRITABLE,
@@ -418,13 +436,20 @@ impl CsrFile {
                 }
             }
             MCOUNTEREN => self.mcounteren = value & 0xffff_ffff,
-            MENVCFG => self.menvcfg = value & 1,
+            MENVCFG => self.menvcfg = value & (menvcfg::FIOM | menvcfg::STCE),
             MSCRATCH => self.mscratch = value,
             // IALIGN is 16 with the C extension: only bit 0 is cleared.
             MEPC => self.mepc = value & !1,
             MCAUSE => self.mcause = value,
             MTVAL => self.mtval = value,
-            MIP => self.mip = (self.mip & !MIP_WRITABLE) | (value & MIP_WRITABLE),
+            MIP => {
+                let writable = if self.menvcfg & menvcfg::STCE != 0 {
+                    MIP_WRITABLE & !Interrupt::SupervisorTimer.mask()
+                } else {
+                    MIP_WRITABLE
+                };
+                self.mip = (self.mip & !writable) | (value & writable);
+            }
             PMPCFG0 | PMPCFG2 => {
                 let index = usize::from(number - PMPCFG0) / 2;
                 self.pmpcfg[index] = legalize_pmpcfg(self.pmpcfg[index], value);

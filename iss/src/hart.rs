@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 
 use crate::cache::{Block, BlockKey, JumpCache, TranslationCache};
-use crate::csr::{CsrFile, mstatus};
+use crate::csr::{CsrFile, menvcfg, mstatus};
 use crate::decode::{self, Disassembly, Inst, Op};
 use crate::interp::{self, Handback};
 use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram};
@@ -226,6 +226,26 @@ impl HartState {
     /// retired (inside a block, `self.retired` lags until the block ends).
     pub(crate) fn access_context_at(&self, retired: u64) -> AccessContext {
         AccessContext { hart_id: self.csr.mhartid as usize, cycle: retired + self.idle_cycles }
+    }
+
+    /// The `time` at which `mip.STIP` rises, while `menvcfg.STCE` lets
+    /// `stimecmp` drive it (Sstc); `None` while STIP is software's.
+    pub fn supervisor_timer_compare(&self) -> Option<u64> {
+        (self.csr.menvcfg & menvcfg::STCE != 0).then_some(self.csr.stimecmp)
+    }
+
+    /// Under Sstc, sets `mip.STIP` to whether `time` has reached `stimecmp`,
+    /// with `time` as the hart sees it now.
+    pub(crate) fn sync_supervisor_timer(&mut self, env: &Env) {
+        if let Some(compare) = self.supervisor_timer_compare() {
+            let time = env.bus.time(&self.access_context_at(self.retired));
+            let stip = Interrupt::SupervisorTimer.mask();
+            if time >= compare {
+                self.csr.mip |= stip;
+            } else {
+                self.csr.mip &= !stip;
+            }
+        }
     }
 
     /// `minstret` as the guest reads it.
@@ -624,6 +644,7 @@ impl Hart {
             return Some(Exit::ExitRequested);
         }
         self.sync_translations();
+        self.state.sync_supervisor_timer(&self.env);
         let lines = self.env.control.lines();
         if let Some(irq) = self.state.deliverable_interrupt(lines) {
             tracing::debug!(target: "int", hart = self.state.csr.mhartid, ?irq, pc = format_args!("{:#x}", self.state.pc), "interrupt");

@@ -859,6 +859,9 @@ fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Resu
         _ => (true, inst.rs1 != 0),
     };
     CsrFile::check_access(number, state.privilege, writes).map_err(|_| illegal(inst))?;
+    if matches!(number, csr::MIP | csr::SIP) {
+        state.sync_supervisor_timer(env);
+    }
     let old = if reads || inst.op != Op::Csrrw && inst.op != Op::Csrrwi {
         read_csr(state, env, number).ok_or_else(|| illegal(inst))?
     } else {
@@ -877,12 +880,18 @@ fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Resu
             Op::Csrrc | Op::Csrrci => base & !source,
             _ => source,
         };
+        let timer = state.supervisor_timer_compare();
         if !write_csr(state, number, value) {
             return Err(illegal(inst));
         }
         state.update_translation();
         if number == csr::SATP || csr::is_pmp(number) {
             state.flush_translations = true;
+        }
+        if state.supervisor_timer_compare() != timer {
+            // The run budget was cut to the old Sstc deadline: let the
+            // caller compute a new one.
+            env.control.request_exit();
         }
     }
     state.x[usize::from(inst.rd)] = old;
@@ -916,8 +925,16 @@ fn read_csr(state: &HartState, env: &Env, number: u16) -> Option<u64> {
         csr::MIP => Some(state.csr.mip | env.control.lines()),
         csr::SIP => Some((state.csr.mip | env.control.lines()) & state.csr.mideleg),
         csr::SATP if satp_trapped(state) => None,
+        csr::STIMECMP if stimecmp_trapped(state) => None,
         _ => state.csr.read(number),
     }
+}
+
+/// Below M-mode, `stimecmp` exists only while `mcounteren.TM` and
+/// `menvcfg.STCE` are both set (Sstc).
+fn stimecmp_trapped(state: &HartState) -> bool {
+    let enabled = state.csr.mcounteren & csr::COUNTEREN_TM != 0 && state.csr.menvcfg & csr::menvcfg::STCE != 0;
+    state.privilege != Privilege::Machine && !enabled
 }
 
 /// `mstatus.TVM` makes `satp` accesses from S-mode illegal.
@@ -955,6 +972,7 @@ fn write_csr(state: &mut HartState, number: u16, value: u64) -> bool {
             }
         }
         csr::SATP if satp_trapped(state) => return false,
+        csr::STIMECMP if stimecmp_trapped(state) => return false,
         csr::FFLAGS | csr::FRM | csr::FCSR if state.csr.mstatus & mstatus::FS == 0 => return false,
         csr::FFLAGS | csr::FRM | csr::FCSR => {
             match number {

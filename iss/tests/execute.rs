@@ -2193,3 +2193,122 @@ fn pmp_applies_to_lr_sc_and_amos() {
     m.run_to_trap();
     m.assert_trapped(Exception::LoadAccessFault, DATA, RAM_BASE);
 }
+
+// Sstc: stimecmp and menvcfg.STCE.
+
+const STIP: u64 = Interrupt::SupervisorTimer.mask();
+
+/// Runs `n` instructions, going on after each exit request (a write that
+/// moves the Sstc deadline makes one); returns how many there were.
+fn run_through_exit_requests(m: &mut Machine, n: u64) -> usize {
+    let stop = m.hart.state.retired + n;
+    let mut requests = 0;
+    while m.hart.state.retired < stop {
+        match m.hart.run(stop - m.hart.state.retired) {
+            Exit::ExitRequested => {
+                assert!(m.control.take_exit_request());
+                requests += 1;
+            }
+            exit => assert_eq!(exit, Exit::BudgetSpent, "{:?}", m.hart.state),
+        }
+    }
+    requests
+}
+
+#[test]
+fn sstc_stimecmp_drives_stip_which_software_cannot_write() {
+    let mut m = Machine::new(&[
+        csr(Op::Csrrw, ZERO, csr::MENVCFG, A0),
+        csr(Op::Csrrw, ZERO, csr::STIMECMP, A1),
+        csr(Op::Csrrs, A2, csr::MIP, ZERO),
+        csr(Op::Csrrs, ZERO, csr::MIP, A3),
+        csr(Op::Csrrs, A4, csr::MIP, ZERO),
+        csr(Op::Csrrw, ZERO, csr::STIMECMP, A5),
+        csr(Op::Csrrs, T0, csr::MIP, ZERO),
+        csr(Op::Csrrs, T1, csr::MENVCFG, ZERO),
+        csr(Op::Csrrw, ZERO, csr::MIE, A3),
+        nop(),
+    ]);
+    m.load(DATA, &[csr(Op::Csrrs, T5, csr::MCAUSE, ZERO), csr(Op::Csrrw, ZERO, csr::MIE, ZERO), sys(Op::Wfi)]);
+    m.hart.state.csr.mtvec = DATA;
+    m.hart.state.csr.mstatus |= mstatus::MIE;
+    m.set(A0, ALL);
+    m.set(A1, TIME + 1);
+    m.set(A3, STIP);
+    m.set(A5, TIME);
+    assert_eq!(run_through_exit_requests(&mut m, 9), 3, "STCE set, then two stimecmp writes");
+    assert_eq!((m.reg(A2), m.reg(A4)), (0, 0), "time < stimecmp; software cannot set STIP");
+    assert_eq!(m.reg(T0), STIP, "time >= stimecmp");
+    assert_eq!(m.reg(T1), csr::menvcfg::FIOM | csr::menvcfg::STCE);
+    // Enabling STIE makes the pending interrupt be taken before the nop.
+    assert_eq!(m.hart.run(10), Exit::WaitingForInterrupt);
+    assert_eq!((m.reg(T5), m.hart.state.csr.mepc), ((1 << 63) | 5, RAM_BASE + 36));
+}
+
+#[test]
+fn sstc_moving_stimecmp_lowers_stip_again() {
+    let mut m = Machine::new(&[
+        csr(Op::Csrrw, ZERO, csr::STIMECMP, A1),
+        csr(Op::Csrrs, A2, csr::MIP, ZERO),
+        csr(Op::Csrrw, ZERO, csr::STIMECMP, A3),
+        csr(Op::Csrrs, A4, csr::SIP, ZERO),
+    ]);
+    m.hart.state.csr.menvcfg = csr::menvcfg::STCE;
+    m.hart.state.csr.mideleg = STIP;
+    m.set(A1, 0);
+    m.set(A3, u64::MAX);
+    run_through_exit_requests(&mut m, 4);
+    assert_eq!((m.reg(A2), m.reg(A4)), (STIP, 0));
+}
+
+#[test]
+fn sstc_off_leaves_stip_to_software_and_stimecmp_drives_nothing() {
+    let mut m = Machine::new(&[
+        csr(Op::Csrrw, ZERO, csr::STIMECMP, ZERO),
+        csr(Op::Csrrs, A2, csr::MIP, ZERO),
+        csr(Op::Csrrs, ZERO, csr::MIP, A3),
+        csr(Op::Csrrs, A4, csr::MIP, ZERO),
+        csr(Op::Csrrs, A5, csr::STIMECMP, ZERO),
+    ]);
+    m.set(A3, STIP);
+    // No exit request: the deadline did not move.
+    m.run(5);
+    assert_eq!((m.reg(A2), m.reg(A4), m.reg(A5)), (0, STIP, 0), "M-mode reaches stimecmp without STCE");
+}
+
+#[test]
+fn sstc_stimecmp_below_machine_mode_needs_mcounteren_tm_and_stce() {
+    let read = csr(Op::Csrrs, A0, csr::STIMECMP, ZERO);
+    let write = csr(Op::Csrrw, ZERO, csr::STIMECMP, A1);
+    let (tm, stce) = (csr::COUNTEREN_TM, csr::menvcfg::STCE);
+    for (privilege, mcounteren, menvcfg, allowed) in [
+        (Privilege::Supervisor, 0, 0, false),
+        (Privilege::Supervisor, tm, 0, false),
+        (Privilege::Supervisor, 0, stce, false),
+        (Privilege::Supervisor, tm, stce, true),
+        (Privilege::User, tm, stce, false),
+    ] {
+        for bits in [read, write] {
+            let mut m = Machine::new(&[bits, sys(Op::Ecall)]);
+            m.hart.state.privilege = privilege;
+            m.hart.state.csr.mcounteren = mcounteren;
+            m.hart.state.csr.scounteren = u64::MAX;
+            m.hart.state.csr.menvcfg = menvcfg;
+            m.hart.state.csr.stimecmp = 0x77;
+            m.set(A1, u64::MAX);
+            while m.hart.run(1000) == Exit::ExitRequested {
+                m.control.take_exit_request();
+            }
+            assert_eq!(m.pc(), HANDLER + 8, "{:?}", m.hart.state);
+            let case = format!("{privilege:?} mcounteren {mcounteren} menvcfg {menvcfg:#x}");
+            if allowed {
+                let ecall = if privilege == Privilege::User { 8 } else { 9 };
+                assert_eq!(m.hart.state.csr.mcause, ecall, "{case}");
+                let expected = if bits == read { (0x77, 0x77) } else { (0, u64::MAX) };
+                assert_eq!((m.reg(A0), m.hart.state.csr.stimecmp), expected, "{case}");
+            } else {
+                m.assert_trapped(Exception::IllegalInstruction, u64::from(bits), RAM_BASE);
+            }
+        }
+    }
+}
