@@ -5,7 +5,9 @@
 //! local time reaches the end of the quantum, then hart *n + 1*. Simulated time
 //! is each hart's local cycle count; a hart waiting in `wfi` lets its time
 //! jump to its next timer deadline, and when every hart waits, time skips
-//! forward to the earliest deadline.
+//! forward to the earliest deadline. A hart's timer deadlines are its
+//! ACLINT `mtimecmp` and, under Sstc, its own `stimecmp`; a hart never runs
+//! past one, so timer interrupts are taken at the exact cycle.
 //!
 //! When every hart waits and no timer is armed, only something outside the
 //! harts can wake one: an interrupt already raised by a hart that ran later
@@ -244,7 +246,7 @@ impl Machine {
         self.harts
             .iter()
             .enumerate()
-            .filter_map(|(i, h)| self.aclint.sync_timer(i, h.state.cycle()).map(|d| h.state.cycle() + d))
+            .filter_map(|(i, h)| timer_deadline(&self.aclint, i, h).map(|d| h.state.cycle() + d))
             .min()
     }
 }
@@ -324,7 +326,7 @@ impl Slices<'_> {
             if let Some(reason) = self.stop.reason() {
                 return Slice::Stop(reason);
             }
-            let deadline = self.aclint.sync_timer(index, hart.state.cycle());
+            let deadline = timer_deadline(self.aclint, index, hart);
             let mut budget = round_end - hart.state.cycle();
             if let Some(cycles) = deadline {
                 budget = budget.min(cycles.max(1));
@@ -361,9 +363,26 @@ impl Slices<'_> {
     }
 }
 
+/// Raises or lowers hart `index`'s MTIP for its local time and returns how
+/// many cycles it may run before one of its timers fires: the ACLINT's
+/// `mtimecmp`, or `stimecmp` while Sstc drives STIP with it (`None`: none
+/// armed that has not fired yet).
+fn timer_deadline(aclint: &Aclint, index: usize, hart: &Hart) -> Option<u64> {
+    let cycle = hart.state.cycle();
+    let machine = aclint.sync_timer(index, cycle);
+    let supervisor = hart.state.supervisor_timer_compare().and_then(|due| aclint.cycles_until(cycle, due));
+    match (machine, supervisor) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
+
+    use polyhart_iss::csr;
+    use polyhart_iss::decode::{Inst, Op};
 
     use super::*;
     use crate::boards::virt::{self, VirtConfig};
@@ -436,5 +455,119 @@ mod tests {
         });
         assert_eq!(reason, StopReason::Stopped);
         assert!(machine.uart().input_open());
+    }
+
+    const T0: u8 = 5;
+    const T1: u8 = 6;
+    const T2: u8 = 7;
+    const A0: u8 = 10;
+    const A3: u8 = 13;
+    const A4: u8 = 14;
+
+    fn inst(op: Op, rd: u8, rs1: u8, imm: i32) -> u32 {
+        Inst { rd, rs1, imm, ..Inst::new(op, 4) }.encode()
+    }
+
+    /// `csrr rd, number`.
+    fn csrr(rd: u8, number: u16) -> u32 {
+        inst(Op::Csrrs, rd, 0, i32::from(number))
+    }
+
+    /// `csrw number, rs1`.
+    fn csrw(number: u16, rs1: u8) -> u32 {
+        inst(Op::Csrrw, 0, rs1, i32::from(number))
+    }
+
+    /// A raw M-mode program that enables Sstc, sets `stimecmp` to the time
+    /// now plus `ticks` (in t2), enables STIE, runs `wait` and then records
+    /// `minstret` in a3 and `time` in a4 (both zero at reset) and exits through the test
+    /// finisher (and spins until the machine stops). `wait` either loops counting in a0 with interrupts on
+    /// (the handler is what follows) or waits in `wfi` with them off.
+    fn sstc_program(ticks: i32, wait: &[u32]) -> Vec<u8> {
+        let mut code = vec![
+            inst(Op::Addi, T1, 0, -1),
+            inst(Op::Slli, T1, T1, 63),
+            csrw(csr::MENVCFG, T1),
+            inst(Op::Addi, T1, 0, 1 << 1),
+            csrw(csr::MCOUNTEREN, T1),
+            csrr(T2, csr::TIME),
+            inst(Op::Addi, T2, T2, ticks),
+            csrw(csr::STIMECMP, T2),
+            inst(Op::Addi, T1, 0, 1 << 5),
+            csrw(csr::MIE, T1),
+        ];
+        // mtvec: the instruction after `wait`.
+        let handler = 4 * (code.len() + 3 + wait.len()) as i32;
+        code.extend([inst(Op::Auipc, T0, 0, 0), inst(Op::Addi, T0, T0, handler - 4 * code.len() as i32)]);
+        code.push(csrw(csr::MTVEC, T0));
+        code.extend_from_slice(wait);
+        code.extend([
+            csrr(A3, csr::MINSTRET),
+            csrr(A4, csr::TIME),
+            inst(Op::Lui, T0, 0, 0x10_0000),
+            inst(Op::Lui, T1, 0, 0x5000),
+            inst(Op::Addi, T1, T1, 0x555),
+            Inst { rs1: T0, rs2: T1, ..Inst::new(Op::Sw, 4) }.encode(),
+            inst(Op::Jal, 0, 0, 0),
+        ]);
+        code.iter().flat_map(|word| word.to_le_bytes()).collect()
+    }
+
+    fn run_raw(program: Vec<u8>) -> Machine {
+        run_raw_with(program, VirtConfig::default())
+    }
+
+    fn run_raw_with(program: Vec<u8>, config: VirtConfig) -> Machine {
+        let mut machine =
+            virt::build(VirtConfig { kernel: Some(program), console: Some(Box::new(std::io::sink())), ..config })
+                .unwrap();
+        assert_eq!(machine.run(LIMIT), StopReason::Exit(0));
+        machine
+    }
+
+    #[test]
+    fn an_sstc_timer_interrupt_is_taken_at_the_exact_cycle() {
+        // 100 cycles per tick: the interrupt comes at the cycle where time
+        // reaches stimecmp, before the instruction that would run then.
+        let machine = run_raw(sstc_program(
+            50,
+            &[inst(Op::Csrrsi, 0, 8, i32::from(csr::MSTATUS)), inst(Op::Addi, A0, A0, 1), inst(Op::Jal, 0, 0, -4)],
+        ));
+        let state = &machine.harts()[0].state;
+        let stimecmp = state.reg(T2);
+        assert_eq!(state.csr.mcause, (1 << 63) | 5);
+        assert_eq!(state.reg(A3), 100 * stimecmp, "retired before the handler");
+        assert_eq!(state.reg(A4), stimecmp);
+        assert!(state.reg(A0) > 2000, "the loop ran meanwhile");
+    }
+
+    #[test]
+    fn a_hart_waiting_for_its_sstc_timer_wakes_at_the_deadline() {
+        // No mtimecmp is armed: only stimecmp can wake the hart, and the
+        // runner must let time reach it rather than report a deadlock.
+        let machine = run_raw(sstc_program(1000, &[inst(Op::Wfi, 0, 0, 0)]));
+        let state = &machine.harts()[0].state;
+        let stimecmp = state.reg(T2);
+        assert_eq!(state.csr.mcause, 0, "woken, not interrupted");
+        // Idle until the deadline; then the six instructions after `wfi` and
+        // the jump that was in flight when the finisher stopped the machine.
+        assert_eq!(state.cycle(), 100 * stimecmp + 7);
+        assert_eq!(state.reg(A4), stimecmp);
+    }
+
+    #[test]
+    fn harts_waiting_for_their_sstc_timers_wake_in_the_parallel_runner() {
+        // Two harts run the program on their own threads, in rounds and
+        // free-running; whichever reaches the finisher first ends the run.
+        for quantum in [DEFAULT_QUANTUM, UNBOUNDED_QUANTUM] {
+            let config = VirtConfig::default().harts(2).quantum(quantum).scheduling(Scheduling::Parallel);
+            let machine = run_raw_with(sstc_program(1000, &[inst(Op::Wfi, 0, 0, 0)]), config);
+            let woken: Vec<_> = machine.harts().iter().filter(|h| h.state.reg(A4) != 0).collect();
+            assert!(!woken.is_empty(), "quantum {quantum}");
+            for hart in woken {
+                assert_eq!(hart.state.reg(A4), hart.state.reg(T2), "quantum {quantum}: woken at its deadline");
+                assert_eq!(hart.state.csr.mcause, 0);
+            }
+        }
     }
 }

@@ -299,7 +299,7 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
         (None, None) => return Err(BuildError::NothingToRun),
     };
 
-    let isa = "rv64imafdc_zicsr_zifencei".to_string();
+    let isa = "rv64imafdc_zicsr_zifencei_sstc".to_string();
     let dtb = fdt::build(&FdtConfig {
         harts: config.harts,
         isa,

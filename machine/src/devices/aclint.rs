@@ -69,9 +69,19 @@ impl Aclint {
         if !armed || firing {
             return None;
         }
-        let ticks = due - now;
+        self.cycles_until(cycle, due)
+    }
+
+    /// How many cycles after local cycle `cycle` `mtime` reaches `due`
+    /// (`None`: it already has). Also serves the harts' own timers (Sstc's
+    /// `stimecmp`), which compare against the same time.
+    pub fn cycles_until(&self, cycle: u64, due: u64) -> Option<u64> {
+        let now = self.mtime_at(cycle);
+        if now >= due {
+            return None;
+        }
         let into_tick = cycle % self.cycles_per_tick;
-        Some(ticks.saturating_mul(self.cycles_per_tick).saturating_sub(into_tick))
+        Some((due - now).saturating_mul(self.cycles_per_tick).saturating_sub(into_tick))
     }
 
     fn write_compare(&self, ctx: &AccessContext, hart: usize, value: u64) {
@@ -294,6 +304,20 @@ mod tests {
         assert_eq!(harts[0].lines(), 0);
         assert_eq!(clint.sync_timer(0, 500), Some(200));
         assert_eq!(harts[0].lines(), 0);
+    }
+
+    #[test]
+    fn cycles_until_counts_to_the_tick_that_reaches_a_time() {
+        let (clint, harts) = clint(1, 100);
+        assert_eq!(clint.cycles_until(0, 5), Some(500));
+        assert_eq!(clint.cycles_until(250, 5), Some(250));
+        assert_eq!(clint.cycles_until(499, 5), Some(1));
+        assert_eq!(clint.cycles_until(500, 5), None);
+        assert_eq!(clint.cycles_until(0, 0), None);
+        assert_eq!(clint.cycles_until(0, u64::MAX), Some(u64::MAX));
+        clint.write(&at(0), MTIME, 8, 1000).unwrap();
+        assert_eq!(clint.cycles_until(0, 1001), Some(100), "mtime writes move it");
+        assert_eq!(harts[0].lines(), 0, "no line is touched");
     }
 
     #[test]
