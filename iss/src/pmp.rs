@@ -29,6 +29,27 @@ pub fn needed(access: Access) -> u8 {
     }
 }
 
+/// A range of physical addresses, `len` bytes from `start`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Region {
+    /// First address.
+    pub start: u64,
+    /// Length in bytes; 0 for none.
+    pub len: u64,
+}
+
+impl Region {
+    /// No address.
+    pub const EMPTY: Region = Region { start: 0, len: 0 };
+
+    /// Whether the `size` bytes at `addr` all lie inside.
+    #[inline(always)]
+    pub fn covers(self, addr: u64, size: u8) -> bool {
+        let offset = addr.wrapping_sub(self.start);
+        offset < self.len && u64::from(size) <= self.len - offset
+    }
+}
+
 /// The PMP registers of a hart, read from its CSR file.
 #[derive(Copy, Clone, Debug)]
 pub struct Pmp<'a> {
@@ -124,6 +145,30 @@ impl<'a> Pmp<'a> {
     /// Whether PMP lets `privilege` make `access` to the `len` bytes at `addr`.
     pub fn allows(self, addr: u64, len: u64, access: Access, privilege: Privilege) -> bool {
         self.permissions(addr, len, privilege) & needed(access) != 0
+    }
+
+    /// The widest range around `addr` that PMP treats alike for
+    /// `privilege`, and the permissions it grants there: every access that
+    /// lies inside it gets them. It is the part of the entry that matches
+    /// `addr` (or of the space no entry matches) that no entry before it
+    /// touches.
+    pub fn region(self, addr: u64, privilege: Privilege) -> (Region, u8) {
+        let (mut start, mut end) = (0, u64::MAX);
+        let mut found = Match::None;
+        for index in 0..PMP_ENTRIES {
+            let Some((base, top)) = self.range(index) else { continue };
+            if base <= addr && addr < top {
+                (start, end) = (start.max(base), end.min(top));
+                found = Match::Whole(self.csr.pmp_config(index));
+                break;
+            }
+            if top <= addr {
+                start = start.max(top);
+            } else {
+                end = end.min(base);
+            }
+        }
+        (Region { start, len: end - start }, Self::granted(found, privilege))
     }
 
     /// The permissions of every access by `privilege` inside the page that
@@ -229,6 +274,27 @@ mod tests {
         for mode in [TOR, NA4, NAPOT] {
             assert!(Pmp::new(&csr(&[(15, 0, mode | pmpcfg::L)])).restricts_machine_mode(), "{mode:#x}");
         }
+    }
+
+    #[test]
+    fn a_region_is_what_no_earlier_entry_cuts_from_the_matching_one() {
+        let file = csr(&[
+            (0, napot(0x8000_0000, 0x8_0000), NAPOT),
+            (1, napot(0x200_0000, 0x1_0000), NAPOT),
+            (2, (1 << 54) - 1, NAPOT | RWX),
+        ]);
+        let pmp = Pmp::new(&file);
+        let (region, granted) = pmp.region(0x8020_0000, Privilege::Supervisor);
+        assert_eq!((region.start, region.start + region.len, granted), (0x8008_0000, 1 << 57, RWX));
+        let (region, granted) = pmp.region(0x1000_0000, Privilege::User);
+        assert_eq!((region.start, region.start + region.len, granted), (0x201_0000, 0x8000_0000, RWX));
+        let (region, granted) = pmp.region(0x8000_1000, Privilege::Supervisor);
+        assert_eq!((region.start, region.len, granted), (0x8000_0000, 0x8_0000, 0));
+        let (region, granted) = pmp.region(1 << 58, Privilege::Supervisor);
+        assert_eq!((region.start, region.len, granted), (1 << 57, u64::MAX - (1 << 57), 0), "no entry");
+        assert!(region.covers(1 << 58, 8));
+        assert!(!region.covers((1 << 57) - 4, 8));
+        assert!(!Region::EMPTY.covers(0, 1));
     }
 
     #[test]

@@ -40,6 +40,7 @@ const RA: u8 = 1;
 const SP: u8 = 2;
 const T0: u8 = 5;
 const T1: u8 = 6;
+const T2: u8 = 7;
 const A0: u8 = 10;
 const A1: u8 = 11;
 const A2: u8 = 12;
@@ -2311,4 +2312,65 @@ fn sstc_stimecmp_below_machine_mode_needs_mcounteren_tm_and_stce() {
             }
         }
     }
+}
+
+#[test]
+fn pmp_accesses_with_paging_off_do_not_outlive_it() {
+    // S-mode loads with paging off (unchecked from then on, since entry 15
+    // allows everything), ecalls; the M handler turns Sv39 on and returns;
+    // the next load must go through the page table: VA_RW is DATA there,
+    // and nothing at all as a physical address.
+    let mut m = paging_machine(&[i(Op::Ld, A0, T1, 0), sys(Op::Ecall), i(Op::Ld, A1, T2, 0), sys(Op::Ecall)]);
+    let satp = m.hart.state.csr.satp;
+    m.hart.state.csr.satp = 0;
+    let handler = RAM_BASE + 0x4000;
+    m.hart.state.csr.mtvec = handler;
+    m.load(
+        handler,
+        &[
+            csr(Op::Csrrw, ZERO, csr::SATP, A3),
+            csr(Op::Csrrw, ZERO, csr::MTVEC, A4),
+            csr(Op::Csrrs, T0, csr::MEPC, ZERO),
+            i(Op::Addi, T0, T0, 4),
+            csr(Op::Csrrw, ZERO, csr::MEPC, T0),
+            sys(Op::Mret),
+        ],
+    );
+    m.write(DATA, 8, 0x4242);
+    m.set(T1, DATA);
+    m.set(T2, VA_RW);
+    m.set(A3, satp);
+    m.set(A4, HANDLER);
+    m.run_to_trap();
+    m.assert_trapped(Exception::EnvironmentCallFromS, 0, RAM_BASE + 12);
+    assert_eq!((m.reg(A0), m.reg(A1)), (0x4242, 0x4242));
+}
+
+#[test]
+fn pmp_what_machine_mode_may_store_to_is_checked_again_in_supervisor_mode() {
+    // A locked entry makes M-mode accesses checked; M stores to DATA, which
+    // an unlocked read-only entry covers, then returns to S, whose store
+    // there must fault.
+    let mut m = Machine::new(&[
+        s(Op::Sd, A1, T1, 0),
+        csr(Op::Csrrw, ZERO, csr::MEPC, A2),
+        csr(Op::Csrrs, ZERO, csr::MSTATUS, T0),
+        sys(Op::Mret),
+        s(Op::Sd, A1, T1, 8),
+    ]);
+    set_pmp(
+        &mut m,
+        &[
+            (0, napot(HANDLER, 0x1000), PMP_NAPOT | PMP_L | PMP_R | PMP_X),
+            (1, napot(DATA, 0x1000), PMP_NAPOT | PMP_R),
+            (15, ALL_MEMORY_NAPOT, PMP_NAPOT_RWX),
+        ],
+    );
+    m.set(T1, DATA);
+    m.set(A1, 9);
+    m.set(A2, RAM_BASE + 16);
+    m.set(T0, 1 << 11); // MPP = S
+    m.run_to_trap();
+    m.assert_trapped(Exception::StoreAccessFault, DATA + 8, RAM_BASE + 16);
+    assert_eq!(m.read(DATA, 8), 9, "M-mode's store went through");
 }
