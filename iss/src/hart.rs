@@ -12,7 +12,7 @@ use crate::decode::{self, Disassembly, Inst, Op};
 use crate::interp::{self, Handback};
 use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram};
 use crate::mmu::{self, Access, Physical, Tlb, satp};
-use crate::pmp::{Pmp, Region};
+use crate::pmp::Pmp;
 use crate::trap::{Cause, Exception, Interrupt, Trap};
 
 /// A privilege mode.
@@ -100,15 +100,6 @@ pub struct HartState {
     pub(crate) data_checked: bool,
     /// Instruction fetches go through the TLB.
     pub(crate) fetch_checked: bool,
-    /// Where checked loads need no check after all: paging is off and PMP
-    /// allows reads of the whole range. Filled by the first checked load
-    /// after it was emptied, which happens when the data privilege's class
-    /// (M or below), paging, or PMP changes.
-    pub(crate) load_window: Region,
-    /// The same for stores.
-    pub(crate) store_window: Region,
-    /// Whether the windows hold for M-mode accesses (else S and U ones).
-    pub(crate) windows_machine: bool,
     /// `satp` or a PMP register was written, or `sfence.vma` executed: the
     /// run loop drops cached translations before the next block.
     pub(crate) flush_translations: bool,
@@ -153,9 +144,6 @@ impl HartState {
             tlb: Tlb::new(),
             data_checked: false,
             fetch_checked: false,
-            load_window: Region::EMPTY,
-            store_window: Region::EMPTY,
-            windows_machine: true,
             flush_translations: false,
         }
     }
@@ -219,16 +207,7 @@ impl HartState {
         self.fetch_checked = self.privilege != Privilege::Machine || machine_checked;
         self.data_checked = !machine_data || machine_checked;
         let paging = !machine_data && self.csr.satp >> satp::MODE_SHIFT != satp::BARE;
-        if paging || machine_data != self.windows_machine {
-            self.clear_windows();
-            self.windows_machine = machine_data;
-        }
-    }
-
-    /// Forgets the load and store windows.
-    pub(crate) fn clear_windows(&mut self) {
-        self.load_window = Region::EMPTY;
-        self.store_window = Region::EMPTY;
+        self.tlb.retain_windows(machine_data, paging);
     }
 
     /// The translation context of a data access.
@@ -702,7 +681,6 @@ impl Hart {
         if self.state.flush_translations {
             self.state.flush_translations = false;
             self.state.tlb.flush();
-            self.state.clear_windows();
             self.jump_cache.clear();
         } else if context != self.jump_context {
             self.jump_cache.clear();

@@ -8,12 +8,12 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::cache::{Block, JumpCache};
-use crate::csr::{self, CsrFile, mstatus, pmpcfg};
+use crate::csr::{self, CsrFile, mstatus};
 use crate::decode::{self, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, SignInjection};
 use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege, X0_SINK};
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE, StoreMarks};
-use crate::mmu::{Access, satp};
+use crate::mmu::Access;
 use crate::pmp::Pmp;
 use crate::trap::{Exception, Trap};
 
@@ -573,7 +573,7 @@ fn illegal(inst: &Inst) -> Trap {
 
 #[inline(always)]
 fn load(state: &mut HartState, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
-    if state.data_checked && !state.load_window.covers(vaddr, size) {
+    if state.data_checked && !state.tlb.load_window.covers(vaddr, size) {
         return load_virtual(state, env, vaddr, size, retired);
     }
     load_physical(state, env, vaddr, size, retired, vaddr)
@@ -585,27 +585,10 @@ fn crosses_page(vaddr: u64, size: u8) -> bool {
 }
 
 /// The physical address of a data access of `size` bytes within one page,
-/// through the TLB, which checks paging and PMP permissions. With paging
-/// off, an empty load or store window is filled from the access's PMP
-/// region, so that accesses there skip all this.
+/// through the TLB, which checks paging and PMP permissions.
 fn translate_data(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access: Access) -> Result<u64, Trap> {
     let ctx = state.data_context();
-    let addr = state.tlb.translate(&env.ram, Pmp::new(&state.csr), vaddr, size, access, &ctx)?.addr;
-    let paging = ctx.privilege != Privilege::Machine && ctx.satp >> satp::MODE_SHIFT != satp::BARE;
-    let window = match access {
-        Access::Load => &state.load_window,
-        _ => &state.store_window,
-    };
-    if !paging && window.len == 0 {
-        let (region, granted) = Pmp::new(&state.csr).region(addr, ctx.privilege);
-        if granted & pmpcfg::R != 0 && state.load_window.len == 0 {
-            state.load_window = region;
-        }
-        if granted & pmpcfg::W != 0 && state.store_window.len == 0 {
-            state.store_window = region;
-        }
-    }
-    Ok(addr)
+    state.tlb.translate(&env.ram, Pmp::new(&state.csr), vaddr, size, access, &ctx).map(|physical| physical.addr)
 }
 
 /// A load that paging or PMP checks; a misaligned one across two pages is
@@ -642,7 +625,7 @@ fn load_bus(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64, vad
 
 #[inline(always)]
 fn store(state: &mut HartState, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
-    if state.data_checked && !state.store_window.covers(vaddr, size) {
+    if state.data_checked && !state.tlb.store_window.covers(vaddr, size) {
         return store_virtual(state, env, vaddr, size, value, retired);
     }
     store_physical(state, env, vaddr, size, value, retired, vaddr)

@@ -14,13 +14,16 @@
 //! The TLB also caches what PMP grants each page, for accesses with paging
 //! off too (identity entries), so that S- and U-mode accesses, and M-mode ones
 //! once a locked PMP entry binds M-mode, pay for a PMP check only on a miss.
-//! PMP writes flush it.
+//! With paging off it goes further: a load window and a store window, each a
+//! range PMP treats alike and allows, let the interpreter skip the TLB for
+//! the accesses inside. PMP writes flush it all.
 
 use std::sync::atomic::Ordering;
 
+use crate::csr::pmpcfg;
 use crate::hart::Privilege;
 use crate::memory::Ram;
-use crate::pmp::{self, Pmp};
+use crate::pmp::{self, Pmp, Region};
 use crate::trap::{Exception, Trap};
 
 /// What an access does, which decides the permission it needs and the
@@ -224,6 +227,14 @@ pub struct Physical {
 #[derive(Clone, Debug)]
 pub struct Tlb {
     entries: Box<[TlbEntry]>,
+    /// Where data loads need no check at all: paging is off and PMP allows
+    /// reads of the whole range. Filled by the first identity load or store
+    /// after it was emptied.
+    pub(crate) load_window: Region,
+    /// The same for stores.
+    pub(crate) store_window: Region,
+    /// Whether the windows hold for M-mode accesses (else S- and U-mode ones).
+    windows_machine: bool,
 }
 
 impl PartialEq for Tlb {
@@ -244,12 +255,45 @@ impl Tlb {
     /// An empty TLB.
     pub fn new() -> Tlb {
         let empty = TlbEntry { tag: 0, leaf: Leaf { ppn: 0, flags: 0 }, pmp: 0 };
-        Tlb { entries: vec![empty; TLB_ENTRIES].into_boxed_slice() }
+        Tlb {
+            entries: vec![empty; TLB_ENTRIES].into_boxed_slice(),
+            load_window: Region::EMPTY,
+            store_window: Region::EMPTY,
+            windows_machine: true,
+        }
     }
 
     /// Forgets every translation.
     pub fn flush(&mut self) {
         self.entries.iter_mut().for_each(|entry| entry.tag = 0);
+        self.load_window = Region::EMPTY;
+        self.store_window = Region::EMPTY;
+    }
+
+    /// Keeps the load and store windows only while data accesses stay
+    /// unpaged and of the same class, M-mode (`machine`) or not, since PMP
+    /// grants M-mode more.
+    pub(crate) fn retain_windows(&mut self, machine: bool, paging: bool) {
+        if paging || machine != self.windows_machine {
+            self.load_window = Region::EMPTY;
+            self.store_window = Region::EMPTY;
+            self.windows_machine = machine;
+        }
+    }
+
+    /// Fills whichever window is empty and allowed with the PMP region of
+    /// a data access at physical address `addr`.
+    fn fill_windows(&mut self, pmp: Pmp<'_>, addr: u64, privilege: Privilege) {
+        if (privilege == Privilege::Machine) != self.windows_machine {
+            return;
+        }
+        let (region, granted) = pmp.region(addr, privilege);
+        if granted & pmpcfg::R != 0 && self.load_window.len == 0 {
+            self.load_window = region;
+        }
+        if granted & pmpcfg::W != 0 && self.store_window.len == 0 {
+            self.store_window = region;
+        }
     }
 
     /// Translates the `size` bytes at `vaddr`, which lie in one page, for
@@ -292,6 +336,14 @@ impl Tlb {
         };
         if !allowed {
             return Err(access.access_fault(vaddr));
+        }
+        let window = match access {
+            Access::Fetch => None,
+            Access::Load => Some(self.load_window),
+            Access::Store => Some(self.store_window),
+        };
+        if !paged && window.is_some_and(|window| window.len == 0) {
+            self.fill_windows(pmp, addr, ctx.privilege);
         }
         Ok(Physical { addr, whole_page })
     }
