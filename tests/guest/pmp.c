@@ -25,8 +25,9 @@
  *     entry, and to the address below a locked TOR entry, are ignored
  *
  * Test regions are whole pages of .bss (page[0..3]); code only ever runs
- * from pages PMP treats alike (QEMU checks a fetch up to the end of its
- * page).  Addresses are printed relative to the page they lie in.  Each
+ * from pages PMP treats alike (QEMU 7.2 checks fetches once per page, so
+ * code running into a part of its page that PMP does not let it execute
+ * goes on there, where polyhart, as the spec says, faults).  Addresses are printed relative to the page they lie in.  Each
  * result is checked in the program: a mismatch prints
  * "FAIL: check N (...)" and the program exits with the first failing N.
  */
