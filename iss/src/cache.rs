@@ -46,6 +46,12 @@ pub struct Block {
     /// register of `x0` is redirected to a scratch slot so that no write needs a
     /// check.
     pub insts: Box<[Inst]>,
+    /// The code bytes the instructions were decoded from, when they are in
+    /// RAM (empty otherwise): what `fence.i` checks a block against.
+    pub code: Box<[u8]>,
+    /// Taken from the cache before the code was read ([`Ticket`]): orders
+    /// the block's reading against a hart's `fence.i`.
+    pub serial: u64,
     valid: AtomicBool,
 }
 
@@ -60,9 +66,10 @@ impl fmt::Debug for Block {
 }
 
 impl Block {
-    /// A block of decoded instructions.
-    pub fn new(key: BlockKey, insts: Box<[Inst]>) -> Block {
-        Block { key, insts, valid: AtomicBool::new(true) }
+    /// A block of decoded instructions, with the RAM bytes they came from
+    /// (empty if not from RAM).
+    pub fn new(key: BlockKey, insts: Box<[Inst]>, code: Box<[u8]>) -> Block {
+        Block { key, insts, code, serial: 0, valid: AtomicBool::new(true) }
     }
 
     /// False once the code it was decoded from may have changed.
@@ -99,6 +106,8 @@ pub struct CacheStats {
 /// The translation cache shared by all harts of one machine.
 pub struct TranslationCache {
     shards: Box<[Mutex<Shard>]>,
+    /// The next translation's serial number.
+    serial: AtomicU64,
     inserted: AtomicU64,
     invalidated: AtomicU64,
 }
@@ -120,6 +129,7 @@ impl Default for TranslationCache {
 #[derive(Copy, Clone, Debug)]
 pub struct Ticket {
     generation: u64,
+    serial: u64,
 }
 
 impl TranslationCache {
@@ -127,6 +137,7 @@ impl TranslationCache {
     pub fn new() -> TranslationCache {
         TranslationCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            serial: AtomicU64::new(1),
             inserted: AtomicU64::new(0),
             invalidated: AtomicU64::new(0),
         }
@@ -147,13 +158,21 @@ impl TranslationCache {
     /// Call before reading the code of a block at `key`; pass the ticket to
     /// [`TranslationCache::insert`].
     pub fn begin(&self, key: &BlockKey) -> Ticket {
-        Ticket { generation: self.shard(key.page()).generation }
+        let generation = self.shard(key.page()).generation;
+        Ticket { generation, serial: self.serial.fetch_add(1, Ordering::AcqRel) }
+    }
+
+    /// The serial number the next translation will get: every block with a
+    /// smaller one read its code before this call.
+    pub fn next_serial(&self) -> u64 {
+        self.serial.load(Ordering::Acquire)
     }
 
     /// Publishes a block, unless its page was invalidated since `ticket` was
     /// taken, or another hart published one for the same key first; returns the
     /// block to execute either way.
-    pub fn insert(&self, block: Block, ticket: Ticket) -> Arc<Block> {
+    pub fn insert(&self, mut block: Block, ticket: Ticket) -> Arc<Block> {
+        block.serial = ticket.serial;
         let key = block.key;
         let block = Arc::new(block);
         let mut shard = self.shard(key.page());
@@ -241,7 +260,7 @@ impl Default for JumpCache {
 impl JumpCache {
     /// An empty jump cache.
     pub fn new() -> JumpCache {
-        let placeholder = Arc::new(Block::new(BlockKey { pc: EMPTY_TAG, mode: 0 }, Box::new([])));
+        let placeholder = Arc::new(Block::new(BlockKey { pc: EMPTY_TAG, mode: 0 }, Box::new([]), Box::new([])));
         placeholder.valid.store(false, Ordering::Relaxed);
         let entries = (0..JUMP_CACHE_ENTRIES).map(|_| (EMPTY_TAG, 0, placeholder.clone())).collect();
         JumpCache { entries, epoch: 0 }

@@ -1,6 +1,7 @@
 //! One hart: its architectural state, the handles it executes against, and
 //! the run loop that finds blocks and hands them to the interpreter.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -89,6 +90,9 @@ pub struct HartState {
     pub(crate) reservation: Option<(u64, u8, u64, u64)>,
     /// Stalled in `wfi` until an enabled interrupt is pending.
     pub waiting: bool,
+    /// `fence.i` executed: the run loop makes this hart's translations
+    /// current before the next block.
+    pub(crate) fence_i: bool,
     /// Something may have made an interrupt deliverable (a CSR write, `mret`,
     /// `wfi`): the run loop looks before the next block.
     pub(crate) recheck: bool,
@@ -140,6 +144,7 @@ impl HartState {
             frozen_instret: 0,
             reservation: None,
             waiting: false,
+            fence_i: false,
             recheck: true,
             tlb: Tlb::new(),
             data_checked: false,
@@ -516,6 +521,11 @@ pub struct Hart {
     /// The fetch context the jump cache's entries were made in (`None`:
     /// physical addresses).
     jump_context: Option<(u64, Privilege)>,
+    /// Blocks with a smaller serial read their code before this hart's last
+    /// `fence.i` (see [`Hart::checked_since_fence_i`]).
+    fence_i_serial: u64,
+    /// Blocks compared with memory since that `fence.i`.
+    checked: HashSet<BlockKey>,
     stats: HartStats,
     /// The last exception taken, to recognise one that repeats forever.
     last_exception: Option<TrapSignature>,
@@ -556,6 +566,8 @@ impl Hart {
             env: Env { ram, bus, cache, control },
             jump_cache: JumpCache::new(),
             jump_context: None,
+            fence_i_serial: 0,
+            checked: HashSet::new(),
             stats: HartStats::default(),
             last_exception: None,
             stall_origin: None,
@@ -678,6 +690,15 @@ impl Hart {
     fn sync_translations(&mut self) {
         self.state.update_translation();
         let context = self.state.fetch_checked.then_some((self.state.csr.satp, self.state.privilege));
+        if self.state.fence_i {
+            self.state.fence_i = false;
+            // The other harts' stores this hart must now see are visible:
+            // blocks read before this point are checked before they run again.
+            std::sync::atomic::fence(Ordering::SeqCst);
+            self.fence_i_serial = self.env.cache.next_serial();
+            self.checked.clear();
+            self.jump_cache.clear();
+        }
         if self.state.flush_translations {
             self.state.flush_translations = false;
             self.state.tlb.flush();
@@ -741,18 +762,49 @@ impl Hart {
         let physical = fetch.addr;
         let key = BlockKey { pc: physical, mode: 0 };
         if !fetch.whole_page {
-            let (insts, _) = self.translate(pc, physical, true)?;
+            let (insts, code, _) = self.translate(pc, physical, true)?;
             self.stats.blocks_translated += 1;
-            return Ok((Arc::new(Block::new(key, insts.into_boxed_slice())), false));
+            return Ok((Arc::new(Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice())), false));
         }
-        if let Some(block) = self.env.cache.lookup(&key) {
+        if let Some(block) = self.env.cache.lookup(&key)
+            && self.checked_since_fence_i(&block)
+        {
             return Ok((block, true));
         }
         let ticket = self.env.cache.begin(&key);
-        let (insts, cacheable) = self.translate(pc, physical, false)?;
+        let (insts, code, cacheable) = self.translate(pc, physical, false)?;
         self.stats.blocks_translated += 1;
-        let block = Block::new(key, insts.into_boxed_slice());
+        let block = Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice());
         Ok(if cacheable { (self.env.cache.insert(block, ticket), true) } else { (Arc::new(block), false) })
+    }
+
+    /// Whether `block` may run after this hart's last `fence.i`: blocks
+    /// whose code was read before it are compared once with memory; one that
+    /// differs has its page invalidated and is translated again.
+    ///
+    /// Stores invalidate code as they happen, but a store that looked at the
+    /// code marks just before another hart marked the line, and landed just
+    /// after that hart read it, leaves a stale block behind. RISC-V only
+    /// promises a hart the new code after it executes `fence.i` (once the
+    /// store is visible to it), and at that point this check catches the
+    /// stale block: every block read before the `fence.i` is compared with
+    /// what memory holds now, once per `fence.i`.
+    fn checked_since_fence_i(&mut self, block: &Block) -> bool {
+        if block.serial >= self.fence_i_serial || self.checked.contains(&block.key) {
+            return true;
+        }
+        let mut now = vec![0; block.code.len()];
+        let same = match self.env.ram.offset(block.key.pc, now.len() as u64) {
+            Some(offset) => self.env.ram.read_bytes(offset, &mut now) && now[..] == block.code[..],
+            // Code outside RAM is ROM, which does not change.
+            None => true,
+        };
+        if same {
+            self.checked.insert(block.key);
+        } else {
+            self.env.cache.invalidate_page(block.key.pc >> crate::memory::PAGE_SHIFT);
+        }
+        same
     }
 
     /// The physical address of an instruction fetch of the parcel at
@@ -789,9 +841,11 @@ impl Hart {
     /// split the page). Returns its instructions and whether it may be
     /// cached (a lone instruction straddling two pages is not, since
     /// invalidation works per page and the second page's mapping may change).
-    fn translate(&mut self, pc: u64, physical: u64, check_parcels: bool) -> Result<(Vec<Inst>, bool), Trap> {
+    fn translate(&mut self, pc: u64, physical: u64, check_parcels: bool) -> Result<(Vec<Inst>, Vec<u8>, bool), Trap> {
         let page_end = (pc | (PAGE_SIZE - 1)).wrapping_add(1);
         let mut insts = Vec::new();
+        // The bytes decoded, as read (a second read could see newer ones).
+        let mut code = Vec::new();
         let mut addr = pc;
         let mut cacheable = true;
         let privilege = self.state.privilege;
@@ -809,6 +863,7 @@ impl Hart {
                 Err(_) => break,
             };
             let mut raw = u32::from(low);
+            let mut bytes = low.to_le_bytes().to_vec();
             if decode::instruction_length(low) == 4 {
                 let high_addr = addr.wrapping_add(2);
                 if high_addr == page_end {
@@ -823,7 +878,10 @@ impl Hart {
                     fetch_on_page(self, high_addr)
                 };
                 match high {
-                    Ok(high) => raw |= u32::from(high) << 16,
+                    Ok(high) => {
+                        raw |= u32::from(high) << 16;
+                        bytes.extend(high.to_le_bytes());
+                    }
                     Err(trap) if insts.is_empty() => return Err(trap),
                     Err(_) => break,
                 }
@@ -837,11 +895,12 @@ impl Hart {
             addr = addr.wrapping_add(u64::from(inst.len));
             let ends = ends_block(inst.op);
             insts.push(inst);
+            code.extend(bytes);
             if ends || addr == page_end || !cacheable {
                 break;
             }
         }
-        Ok((insts, cacheable))
+        Ok((insts, code, cacheable))
     }
 }
 

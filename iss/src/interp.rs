@@ -342,9 +342,13 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                 // Harts on other host threads must see this hart's accesses in the
                 // order RVWMO requires around a fence; a full host fence is enough.
                 Op::Fence => fence(Ordering::SeqCst),
-                // Stores invalidate translated code as they happen, so the only work
-                // left for fence.i is ending the block, which the translator did.
-                Op::FenceI => {}
+                // Stores invalidate translated code as they happen; fence.i
+                // (which ends its block) also has the run loop check blocks
+                // read before it (see `Hart::checked_since_fence_i`).
+                Op::FenceI => {
+                    state.fence_i = true;
+                    state.recheck = true;
+                }
                 Op::Ecall => {
                     let exception = match state.privilege {
                         Privilege::User => Exception::EnvironmentCallFromU,

@@ -23,7 +23,7 @@ fn key(page: u64, slot: u64) -> BlockKey {
 fn block(key: BlockKey, epoch: u64, serial: u64) -> Block {
     let carrier = |imm: u64| Inst { imm: imm as i32, ..Inst::new(Op::Addi, 4) };
     let insts = [carrier(epoch), carrier(serial), carrier(key.pc >> 12), carrier(key.pc & 0xfff)];
-    Block::new(key, Box::new(insts))
+    Block::new(key, Box::new(insts), Box::new([]))
 }
 
 fn epoch(block: &Block) -> u64 {

@@ -1124,6 +1124,25 @@ fn lr_sc_pairs() {
     assert_eq!((m.reg(A1), m.read(DATA, 8)), (0, 0x9abc_def0));
 }
 
+/// A store that slipped past the code marks (another hart's store racing
+/// with the translation; here a raw RAM write, which skips them) leaves a
+/// stale block, which `fence.i` catches: the next call runs the new code.
+#[test]
+fn fence_i_catches_code_changed_behind_the_translation() {
+    let sub = RAM_BASE + 0x100;
+    let mut m = Machine::new(&[jal(RA, 0x100), sys(Op::FenceI), jal(RA, 0xf8), jal(RA, 0xf4)]);
+    m.load(sub, &[i(Op::Addi, A0, A0, 1), i(Op::Jalr, ZERO, RA, 0)]);
+    m.run(3);
+    assert_eq!(m.reg(A0), 1);
+    m.write(sub, 4, u64::from(i(Op::Addi, A0, A0, 100)));
+    // fence.i, the call, the new addi, the return.
+    m.run(4);
+    assert_eq!(m.reg(A0), 101);
+    // The block translated anew stays in use.
+    m.run(4);
+    assert_eq!(m.reg(A0), 201);
+}
+
 /// Another hart's store to the reserved line makes the SC fail, even one
 /// that writes the value the LR read (a compare-and-swap alone would miss
 /// it); a store to another line does not.
