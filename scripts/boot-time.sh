@@ -5,6 +5,9 @@
 # autoboot stops at its first check.
 #
 #   scripts/boot-time.sh POLYHART_BINARY [HARTS]
+#
+# POLYHART_ARGS adds options to polyhart's command line (e.g.
+# POLYHART_ARGS=--deterministic).
 set -u
 [ $# -ge 1 ] || { echo "usage: $0 POLYHART_BINARY [HARTS]" >&2; exit 2; }
 polyhart=$1
@@ -30,6 +33,7 @@ prompt_time() {
     awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }'
 }
 
-p=$(prompt_time polyhart "$polyhart" run --harts "$harts" --ram 256M --bios "$bios" --kernel "$kernel")
+# shellcheck disable=SC2086 # POLYHART_ARGS is a list of options
+p=$(prompt_time polyhart "$polyhart" run --harts "$harts" --ram 256M --bios "$bios" --kernel "$kernel" ${POLYHART_ARGS:-})
 q=$(prompt_time qemu qemu-system-riscv64 -M virt -smp "$harts" -m 256M -nographic -bios "$bios" -kernel "$kernel")
 echo "harts=$harts polyhart ${p}s qemu ${q}s"

@@ -72,11 +72,12 @@ struct Shared<'a> {
     /// [`Rounds::closed`], readable without the lock: a hart that arrives
     /// early spins on it for a while before it sleeps on `turn`.
     closed: AtomicU64,
-    /// Whether arriving harts spin at all: only when every hart can have a
-    /// host core to itself, or spinning would steal time from the harts
-    /// still running.
-    spin: bool,
     quantum: u64,
+}
+
+/// The host's cores, as far as this process may use them.
+fn host_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get())
 }
 
 /// How long an early arrival spins before it sleeps: long enough to cover
@@ -116,21 +117,31 @@ impl Machine {
             }),
             turn: Condvar::new(),
             closed: AtomicU64::new(0),
-            spin: std::thread::available_parallelism().is_ok_and(|cores| cores.get() >= harts),
             quantum: self.quantum,
         };
         let parked = Mutex::new(vec![None; harts]);
+        // Rounds: no more threads than host cores, each running its harts in
+        // turn within a round (a hart per thread as long as there are cores
+        // enough); more threads would only take turns on the cores, paying
+        // a wake-up each round. Free-running harts each need a thread.
+        let threads = if self.quantum == UNBOUNDED_QUANTUM { harts } else { harts.min(host_cores()) };
+        let mut groups: Vec<Vec<(usize, &mut Hart)>> = (0..threads).map(|_| Vec::new()).collect();
+        for (index, hart) in self.harts.iter_mut().enumerate() {
+            groups[index % threads].push((index, hart));
+        }
         std::thread::scope(|scope| {
-            for (index, hart) in self.harts.iter_mut().enumerate() {
+            for (thread, group) in groups.into_iter().enumerate() {
                 let shared = &shared;
                 let parked = &parked;
                 std::thread::Builder::new()
-                    .name(format!("hart{index}"))
+                    .name(format!("harts{thread}"))
                     .spawn_scoped(scope, move || {
                         if shared.quantum == UNBOUNDED_QUANTUM {
-                            shared.run_free(hart, index, parked);
+                            for (index, hart) in group {
+                                shared.run_free(hart, index, parked);
+                            }
                         } else {
-                            shared.run_rounds(hart, index);
+                            shared.run_rounds(group);
                         }
                     })
                     .expect("spawning a hart thread");
@@ -159,12 +170,15 @@ impl Shared<'_> {
         self.turn.notify_all();
     }
 
-    /// A hart's thread with a bounded quantum.
-    fn run_rounds(&self, hart: &mut Hart, index: usize) {
+    /// A thread running `group`'s harts with a bounded quantum: each round
+    /// it runs the group's awake harts one after the other, each arriving at
+    /// the round's end on its own.
+    fn run_rounds(&self, mut group: Vec<(usize, &mut Hart)>) {
         let mut done = 0;
         loop {
-            // Wait for a round this hart takes part in.
-            if self.spin && done > 0 {
+            // Wait for a round some hart of the group takes part in; a thread
+            // that arrives early spins a while first (it has a core).
+            if done > 0 {
                 let until = Instant::now() + SPIN;
                 while self.closed.load(Ordering::Acquire) < done
                     && !self.machine.slices.ending.load(Ordering::Acquire)
@@ -173,14 +187,15 @@ impl Shared<'_> {
                     std::hint::spin_loop();
                 }
             }
-            let round_end = {
+            let (round_end, awake) = {
                 let mut rounds = self.lock();
                 loop {
                     if rounds.outcome.is_some() {
                         return;
                     }
-                    if rounds.awake[index] && rounds.closed >= done {
-                        break rounds.round_end;
+                    let awake: Vec<bool> = group.iter().map(|(index, _)| rounds.awake[*index]).collect();
+                    if rounds.closed >= done && awake.contains(&true) {
+                        break (rounds.round_end, awake);
                     }
                     rounds = self.turn.wait_timeout(rounds, STOP_POLL).unwrap_or_else(|e| e.into_inner()).0;
                     if let Some(reason) = self.machine.slices.stop.reason() {
@@ -190,24 +205,32 @@ impl Shared<'_> {
             };
             // An asleep hart's time stood still: it idled until this round.
             let round_start = round_end.saturating_sub(self.quantum);
-            if hart.state.cycle() < round_start {
-                hart.idle(round_start - hart.state.cycle());
-            }
-            let slice = self.machine.slices.run(hart, index, round_end);
-            let mut rounds = self.lock();
-            match slice {
-                Slice::Stop(reason) => return self.end(&mut rounds, reason),
-                Slice::Ended => return,
-                Slice::Done | Slice::Asleep => {
-                    let (mip, mie, cycle) = (hart.state.csr.mip, hart.state.csr.mie, hart.state.cycle());
-                    rounds.arrivals[index] = Arrival { asleep: slice == Slice::Asleep, mip, mie, cycle };
+            for ((index, hart), awake) in group.iter_mut().zip(awake) {
+                if !awake {
+                    continue;
                 }
-            }
-            done = rounds.closed + 1;
-            rounds.arrived += 1;
-            if rounds.arrived == rounds.awake.iter().filter(|&&a| a).count() {
-                self.close_round(&mut rounds);
-                self.turn.notify_all();
+                let index = *index;
+                if hart.state.cycle() < round_start {
+                    hart.idle(round_start - hart.state.cycle());
+                }
+                let slice = self.machine.slices.run(hart, index, round_end);
+                let mut rounds = self.lock();
+                match slice {
+                    Slice::Stop(reason) => return self.end(&mut rounds, reason),
+                    Slice::Ended => return,
+                    Slice::Done | Slice::Asleep => {
+                        let (mip, mie, cycle) = (hart.state.csr.mip, hart.state.csr.mie, hart.state.cycle());
+                        rounds.arrivals[index] = Arrival { asleep: slice == Slice::Asleep, mip, mie, cycle };
+                    }
+                }
+                // The round cannot close before the group's last awake hart
+                // arrives, so this is the same for all of them.
+                done = rounds.closed + 1;
+                rounds.arrived += 1;
+                if rounds.arrived == rounds.awake.iter().filter(|&&a| a).count() {
+                    self.close_round(&mut rounds);
+                    self.turn.notify_all();
+                }
             }
         }
     }
