@@ -2,9 +2,11 @@
 //!
 //! Blocks are keyed by guest physical address. Each hart keeps a small
 //! direct-mapped [`JumpCache`] in front of the shared cache, so the common
-//! lookup takes no lock and touches no shared cache line. The shared cache is
-//! split into shards by page, each behind its own lock, so harts translating
-//! different pages do not contend.
+//! lookup takes no lock and touches no shared cache line. Behind it, a
+//! shared direct-mapped index of `arc-swap` slots answers most other
+//! lookups without a lock too. The blocks themselves live in shards by page,
+//! each behind its own lock, so harts translating different pages do not
+//! contend; the index is only a published view of them.
 //!
 //! Invalidation works per physical page: a store to a page that holds
 //! translated code marks every block of that page invalid and removes it from
@@ -16,6 +18,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwapOption;
 
 use crate::decode::Inst;
 use crate::memory::PAGE_SHIFT;
@@ -86,6 +90,10 @@ impl Block {
 
 const SHARDS: usize = 16;
 
+/// log2 of the number of slots in the lock-free index.
+const INDEX_BITS: u32 = 14;
+const INDEX_SLOTS: usize = 1 << INDEX_BITS;
+
 #[derive(Default)]
 struct Shard {
     pages: HashMap<u64, HashMap<BlockKey, Arc<Block>>>,
@@ -106,6 +114,10 @@ pub struct CacheStats {
 /// The translation cache shared by all harts of one machine.
 pub struct TranslationCache {
     shards: Box<[Mutex<Shard>]>,
+    /// Lock-free view for lookups: each slot holds the block last published
+    /// for a key that hashes there (or one since invalidated, which lookups
+    /// skip).
+    index: Box<[ArcSwapOption<Block>]>,
     /// The next translation's serial number.
     serial: AtomicU64,
     inserted: AtomicU64,
@@ -137,6 +149,7 @@ impl TranslationCache {
     pub fn new() -> TranslationCache {
         TranslationCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            index: (0..INDEX_SLOTS).map(|_| ArcSwapOption::empty()).collect(),
             serial: AtomicU64::new(1),
             inserted: AtomicU64::new(0),
             invalidated: AtomicU64::new(0),
@@ -150,9 +163,24 @@ impl TranslationCache {
         self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Finds a valid block.
+    fn index_slot(&self, key: &BlockKey) -> &ArcSwapOption<Block> {
+        let hash = (key.pc >> 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(key.mode);
+        &self.index[(hash >> (64 - INDEX_BITS)) as usize]
+    }
+
+    /// Finds a valid block: in the lock-free index if it is there, else in
+    /// its shard (and then publishes it in the index).
     pub fn lookup(&self, key: &BlockKey) -> Option<Arc<Block>> {
-        self.shard(key.page()).pages.get(&key.page())?.get(key).cloned()
+        let slot = self.index_slot(key);
+        if let Some(block) = slot.load_full()
+            && block.key == *key
+            && block.is_valid()
+        {
+            return Some(block);
+        }
+        let block = self.shard(key.page()).pages.get(&key.page())?.get(key).cloned()?;
+        slot.store(Some(block.clone()));
+        Some(block)
     }
 
     /// Call before reading the code of a block at `key`; pass the ticket to
@@ -185,6 +213,7 @@ impl TranslationCache {
             return existing.clone();
         }
         blocks.insert(key, block.clone());
+        self.index_slot(&key).store(Some(block.clone()));
         self.inserted.fetch_add(1, Ordering::Relaxed);
         block
     }

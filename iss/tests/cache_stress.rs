@@ -95,6 +95,31 @@ fn invalidating_a_page_drops_its_blocks_only() {
     assert_eq!(cache.stats().blocks_invalidated, 12);
 }
 
+/// More blocks than the lock-free index has slots: lookups that miss there
+/// (a slot holding another key, or an invalidated block) find the block in
+/// its shard, and never return another key's block.
+#[test]
+fn lookups_survive_index_collisions_and_invalidations() {
+    let cache = TranslationCache::new();
+    let keys: Vec<BlockKey> = (0..40_000u64).map(|n| key(n / 512, n % 512)).collect();
+    for (serial, key) in keys.iter().enumerate() {
+        cache.insert(block(*key, 0, serial as u64), cache.begin(key));
+    }
+    for round in 0..2 {
+        for (serial, key) in keys.iter().enumerate() {
+            let found = cache.lookup(key).expect("a published block");
+            assert_for_key(&found, *key);
+            assert_eq!(self::serial(&found), serial as u64, "round {round}");
+        }
+    }
+    // Invalidated blocks stay in index slots but are never returned.
+    let page = keys[1234].pc >> 12;
+    cache.invalidate_page(page);
+    for key in &keys {
+        assert_eq!(cache.lookup(key).is_some(), key.pc >> 12 != page);
+    }
+}
+
 const PAGES: u64 = 4;
 const SLOTS: u64 = 8;
 const WORKERS: u64 = 3;
