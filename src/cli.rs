@@ -56,6 +56,14 @@ pub struct RunArgs {
     /// Without it each hart has its own host thread.
     #[arg(long)]
     pub deterministic: bool,
+    /// Execution engine: `interp` (the interpreter alone) or `jit` (hot
+    /// blocks compiled to host code with Cranelift).
+    #[arg(long, value_name = "interp|jit", default_value = "interp", value_parser = ["interp", "jit"])]
+    pub engine: String,
+    /// With `--engine jit`: interpreted runs after which a block is compiled
+    /// (0: every block at its first run).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub jit_threshold: u32,
     /// Log categories, comma-separated: in_asm (guest code as translated),
     /// exec (each block executed), int (traps and interrupts).
     #[arg(short = 'd', long = "log", value_name = "CATEGORIES", value_delimiter = ',', value_parser = ["in_asm", "exec", "int"])]

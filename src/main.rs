@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use polyhart::machine::boards::virt::Engine;
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{StopReason, VirtConfig, build_virt};
 
@@ -68,6 +69,10 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         bootargs: args.append.clone(),
         quantum: if args.quantum == 0 { UNBOUNDED_QUANTUM } else { args.quantum },
         scheduling: if args.deterministic { Scheduling::Deterministic } else { Scheduling::Parallel },
+        engine: match args.engine.as_str() {
+            "jit" => Engine::Jit { threshold: args.jit_threshold },
+            _ => Engine::Interpreter,
+        },
         ..VirtConfig::default()
     };
     let mut machine = build_virt(config).map_err(|e| e.to_string())?;
@@ -114,6 +119,14 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             cache.blocks_inserted,
             cache.blocks_invalidated
         );
+        if let Some(jit) = machine.jit_stats() {
+            eprintln!(
+                "jit: {} blocks compiled, {} left to the interpreter, {:.3} s compiling",
+                jit.blocks_compiled,
+                jit.blocks_rejected,
+                jit.compile_micros as f64 / 1e6
+            );
+        }
     }
 
     Ok(match reason {

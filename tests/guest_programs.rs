@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use polyhart::machine::boards::virt::Engine;
 use polyhart::machine::console::CapturedOutput;
 use polyhart::machine::{StopReason, VirtConfig, build_virt};
 
@@ -43,7 +44,7 @@ fn manifest() -> Vec<Program> {
         .collect()
 }
 
-fn run_program(name: &str) {
+fn run_program(name: &str, engine: Engine) {
     let program = manifest().into_iter().find(|p| p.name == name).unwrap_or_else(|| panic!("{name} not in manifest"));
     let dir = guest_dir();
     let kernel = std::fs::read(dir.join(format!("{name}.elf"))).expect("the ELF is committed");
@@ -53,6 +54,7 @@ fn run_program(name: &str) {
         harts: program.harts,
         kernel: Some(kernel),
         console: Some(Box::new(console.clone())),
+        engine,
         ..VirtConfig::default()
     })
     .expect("the virt machine builds");
@@ -79,9 +81,19 @@ macro_rules! guest_programs {
         $(
             #[test]
             fn $name() {
-                run_program(stringify!($name));
+                run_program(stringify!($name), Engine::Interpreter);
             }
         )*
+        /// The same programs with every block compiled by the JIT at its
+        /// first run (the blocks it cannot compile stay interpreted).
+        mod jit {
+            $(
+                #[test]
+                fn $name() {
+                    super::run_program(stringify!($name), super::Engine::Jit { threshold: 0 });
+                }
+            )*
+        }
         const TESTED: &[&str] = &[$(stringify!($name)),*];
     };
 }

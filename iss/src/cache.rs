@@ -16,12 +16,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwapOption;
 
 use crate::decode::Inst;
+use crate::jit::BlockFn;
 use crate::memory::PAGE_SHIFT;
 
 /// What a translation depends on besides the code bytes.
@@ -57,6 +58,11 @@ pub struct Block {
     /// the block's reading against a hart's `fence.i`.
     pub serial: u64,
     valid: AtomicBool,
+    /// Interpreted runs so far (the JIT compiles a block once it is hot).
+    pub(crate) heat: AtomicU32,
+    /// The JIT's verdict once it looked: compiled code, or `None` when it
+    /// cannot compile the block.
+    pub(crate) compiled: OnceLock<Option<BlockFn>>,
 }
 
 impl fmt::Debug for Block {
@@ -73,7 +79,15 @@ impl Block {
     /// A block of decoded instructions, with the RAM bytes they came from
     /// (empty if not from RAM).
     pub fn new(key: BlockKey, insts: Box<[Inst]>, code: Box<[u8]>) -> Block {
-        Block { key, insts, code, serial: 0, valid: AtomicBool::new(true) }
+        Block {
+            key,
+            insts,
+            code,
+            serial: 0,
+            valid: AtomicBool::new(true),
+            heat: AtomicU32::new(0),
+            compiled: OnceLock::new(),
+        }
     }
 
     /// False once the code it was decoded from may have changed.

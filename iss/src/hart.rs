@@ -11,6 +11,7 @@ use crate::cache::{Block, BlockKey, JumpCache, TranslationCache};
 use crate::csr::{CsrFile, menvcfg, mstatus};
 use crate::decode::{self, Disassembly, Inst, Op};
 use crate::interp::{self, Handback};
+use crate::jit::Jit;
 use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram};
 use crate::mmu::{self, Access, Physical, Tlb, satp};
 use crate::pmp::Pmp;
@@ -93,6 +94,8 @@ pub struct HartState {
     /// `fence.i` executed: the run loop makes this hart's translations
     /// current before the next block.
     pub(crate) fence_i: bool,
+    /// The exception a compiled block raised, for the run loop to take.
+    pub(crate) jit_trap: Option<Trap>,
     /// Something may have made an interrupt deliverable (a CSR write, `mret`,
     /// `wfi`): the run loop looks before the next block.
     pub(crate) recheck: bool,
@@ -145,6 +148,7 @@ impl HartState {
             reservation: None,
             waiting: false,
             fence_i: false,
+            jit_trap: None,
             recheck: true,
             tlb: Tlb::new(),
             data_checked: false,
@@ -507,6 +511,8 @@ pub(crate) struct Env {
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) cache: Arc<TranslationCache>,
     pub(crate) control: Arc<HartControl>,
+    /// The machine's JIT, when hot blocks are compiled.
+    pub(crate) jit: Option<Arc<Jit>>,
 }
 
 /// Longest block, in instructions.
@@ -563,7 +569,7 @@ impl Hart {
     ) -> Hart {
         Hart {
             state: HartState::new(hart_id),
-            env: Env { ram, bus, cache, control },
+            env: Env { ram, bus, cache, control, jit: None },
             jump_cache: JumpCache::new(),
             jump_context: None,
             fence_i_serial: 0,
@@ -572,6 +578,12 @@ impl Hart {
             last_exception: None,
             stall_origin: None,
         }
+    }
+
+    /// Lets `jit` compile this hart's hot blocks (shared by the harts of a
+    /// machine); `None` interprets everything.
+    pub fn set_jit(&mut self, jit: Option<Arc<Jit>>) {
+        self.env.jit = jit;
     }
 
     /// The handle other threads use to interrupt or stop this hart.

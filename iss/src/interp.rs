@@ -12,6 +12,7 @@ use crate::csr::{self, CsrFile, mstatus};
 use crate::decode::{self, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, SignInjection};
 use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege, X0_SINK};
+use crate::jit;
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE, StoreMarks};
 use crate::mmu::Access;
 use crate::pmp::Pmp;
@@ -54,6 +55,22 @@ pub(crate) fn run_blocks(
         *hits += 1;
         if trace_exec {
             tracing::trace!(target: "exec", hart = state.csr.mhartid, pc = format_args!("{:#x}", state.pc), "block");
+        }
+        if let Some(jit) = &env.jit
+            && state.retired + block.insts.len() as u64 <= stop_at
+            && let Some(code) = jit.code(block)
+        {
+            // SAFETY: `code` was compiled for this block with the signature
+            // `BlockFn`; it gets the hart's own state and environment, which
+            // nothing else uses during the call, and it touches the state
+            // only at the field offsets of `HartState` and through the
+            // helpers, which take these same pointers.
+            let status = unsafe { code(state, env) };
+            if status != jit::DONE {
+                let trap = state.jit_trap.take().expect("a trapped block leaves its trap");
+                return Err((trap, state.pc));
+            }
+            continue;
         }
         execute(state, env, block, stop_at)?;
     }
@@ -576,7 +593,7 @@ fn illegal(inst: &Inst) -> Trap {
 }
 
 #[inline(always)]
-fn load(state: &mut HartState, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
+pub(crate) fn load(state: &mut HartState, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
     if state.data_checked && !state.tlb.load_window.covers(vaddr, size) {
         return load_virtual(state, env, vaddr, size, retired);
     }
@@ -628,7 +645,14 @@ fn load_bus(state: &HartState, env: &Env, addr: u64, size: u8, retired: u64, vad
 }
 
 #[inline(always)]
-fn store(state: &mut HartState, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
+pub(crate) fn store(
+    state: &mut HartState,
+    env: &Env,
+    vaddr: u64,
+    size: u8,
+    value: u64,
+    retired: u64,
+) -> Result<(), Trap> {
     if state.data_checked && !state.tlb.store_window.covers(vaddr, size) {
         return store_virtual(state, env, vaddr, size, value, retired);
     }

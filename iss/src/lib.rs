@@ -27,6 +27,7 @@ pub mod decode;
 pub mod fpu;
 pub mod hart;
 mod interp;
+pub mod jit;
 pub mod memory;
 pub mod mmu;
 pub mod pmp;
@@ -34,5 +35,6 @@ pub mod trap;
 
 pub use cache::TranslationCache;
 pub use hart::{Exit, Hart, HartControl, HartState, HartStats, Privilege};
+pub use jit::{Jit, JitStats};
 pub use memory::{AccessContext, Bus, BusError, Ram, RamError};
 pub use trap::{Cause, Exception, Interrupt, Trap};

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use polyhart_iss::{Cause, Exit, Hart, HartControl, HartStats, TranslationCache};
+use polyhart_iss::{Cause, Exit, Hart, HartControl, HartStats, Jit, JitStats, TranslationCache};
 
 use crate::bus::SystemBus;
 use crate::console::Console;
@@ -128,6 +128,7 @@ pub struct Machine {
     pub(crate) cache: Arc<TranslationCache>,
     pub(crate) quantum: u64,
     pub(crate) scheduling: Scheduling,
+    pub(crate) jit: Option<Arc<Jit>>,
 }
 
 impl Machine {
@@ -174,6 +175,11 @@ impl Machine {
     /// The system bus.
     pub fn bus(&self) -> &Arc<SystemBus> {
         &self.bus
+    }
+
+    /// The JIT's counters, when the machine has one.
+    pub fn jit_stats(&self) -> Option<JitStats> {
+        self.jit.as_ref().map(|jit| jit.stats())
     }
 
     /// How the harts share the host.

@@ -18,7 +18,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use polyhart_iss::{Hart, HartControl, TranslationCache};
+use polyhart_iss::jit::JitError;
+use polyhart_iss::{Hart, HartControl, Jit, TranslationCache};
 
 use crate::bus::{OverlapError, SystemBus};
 use crate::console::Console;
@@ -75,6 +76,9 @@ pub enum BuildError {
     /// unbounded quantum would never give the second hart a turn.
     #[error("an unbounded quantum needs parallel scheduling")]
     UnboundedDeterministic,
+    /// The host has no JIT backend.
+    #[error(transparent)]
+    Jit(#[from] JitError),
     /// RAM could not be set up.
     #[error(transparent)]
     Memory(#[from] MemoryError),
@@ -144,6 +148,22 @@ pub struct VirtConfig {
     pub quantum: u64,
     /// One host thread per hart, or all on one thread, deterministically.
     pub scheduling: Scheduling,
+    /// Which tier runs guest code.
+    pub engine: Engine,
+}
+
+/// Which tier runs guest code.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The interpreter only.
+    #[default]
+    Interpreter,
+    /// The interpreter for cold code; blocks it has run `threshold` times are
+    /// compiled to host code with Cranelift (0: every block, at once).
+    Jit {
+        /// Interpreted runs before a block is compiled.
+        threshold: u32,
+    },
 }
 
 impl std::fmt::Debug for VirtConfig {
@@ -156,6 +176,7 @@ impl std::fmt::Debug for VirtConfig {
             .field("cpu_frequency", &self.cpu_frequency)
             .field("quantum", &self.quantum)
             .field("scheduling", &self.scheduling)
+            .field("engine", &self.engine)
             .finish()
     }
 }
@@ -215,6 +236,12 @@ impl VirtConfig {
         self
     }
 
+    /// Sets which tier runs guest code.
+    pub fn engine(mut self, engine: Engine) -> VirtConfig {
+        self.engine = engine;
+        self
+    }
+
     /// Builds the machine ([`build`]).
     pub fn build(self) -> Result<Machine, BuildError> {
         build(self)
@@ -233,6 +260,7 @@ impl Default for VirtConfig {
             cpu_frequency: DEFAULT_CPU_FREQUENCY,
             quantum: DEFAULT_QUANTUM,
             scheduling: Scheduling::default(),
+            engine: Engine::default(),
         }
     }
 }
@@ -339,18 +367,23 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
     let bus = Arc::new(bus);
 
     let cache = Arc::new(TranslationCache::new());
+    let jit = match config.engine {
+        Engine::Interpreter => None,
+        Engine::Jit { threshold } => Some(Arc::new(Jit::new(threshold)?)),
+    };
     let harts = controls
         .iter()
         .enumerate()
         .map(|(id, control)| {
             let mut hart = Hart::new(id as u64, ram.clone(), bus.clone(), cache.clone(), control.clone());
             hart.state.pc = MROM_BASE;
+            hart.set_jit(jit.clone());
             hart
         })
         .collect();
     let quantum = config.quantum.max(1);
     let scheduling = config.scheduling;
-    Ok(Machine { harts, aclint, plic, bus, uart, console, stop, cache, quantum, scheduling })
+    Ok(Machine { harts, aclint, plic, bus, uart, console, stop, cache, quantum, scheduling, jit })
 }
 
 /// QEMU's placement: the highest 2 MiB-aligned address below the end of RAM

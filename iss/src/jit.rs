@@ -1,0 +1,684 @@
+//! The JIT tier: Cranelift compiles hot blocks to host code.
+//!
+//! A block the interpreter has run `threshold` times is compiled once, by
+//! the hart that finds it hot, into a function of the hart's state and
+//! environment. Inside it the guest registers the block uses live in
+//! Cranelift variables (host registers), loaded on entry and written back at
+//! every exit; `pc` and `retired` are stored at the exit, so instruction
+//! counts stay exact. Loads and stores call back into the interpreter's
+//! memory path, which keeps paging, PMP, devices and code invalidation in
+//! one place; an exception there makes the block exit with the state of
+//! the instructions before it, and the run loop takes the trap exactly as
+//! after an interpreted one.
+//!
+//! The first cut compiles blocks made only of RV64I and M operations
+//! (integer arithmetic, branches, jumps, loads, stores, `fence`); a block
+//! with anything else stays interpreted.
+//!
+//! Code is never freed: `cranelift-jit` cannot free single functions, so a
+//! block that is invalidated leaves its code behind in the module until the
+//! machine goes (retiring whole modules in generations is future work).
+
+use std::mem::offset_of;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use cranelift_codegen::Context;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    AbiParam, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Type, UserFuncName, Value, types,
+};
+use cranelift_codegen::isa::TargetFrontendConfig;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{Linkage, Module, default_libcall_names};
+
+use crate::cache::Block;
+use crate::decode::{Inst, Op};
+use crate::hart::{Env, HartState, X0_SINK};
+use crate::interp;
+
+/// A compiled block: takes the hart's state and environment, returns
+/// [`DONE`] or [`TRAPPED`].
+pub(crate) type BlockFn = unsafe extern "C" fn(*mut HartState, *const Env) -> u32;
+
+/// The block ran to an exit; `pc` and `retired` say where and how far.
+pub(crate) const DONE: u32 = 0;
+/// An instruction raised an exception: it is in `HartState::jit_trap`,
+/// `pc` is the instruction's, `retired` counts those before it.
+pub(crate) const TRAPPED: u32 = 1;
+
+/// Counters of a JIT, over all harts.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct JitStats {
+    /// Blocks compiled.
+    pub blocks_compiled: u64,
+    /// Hot blocks left to the interpreter (an operation the JIT lacks).
+    pub blocks_rejected: u64,
+    /// Time spent compiling, in microseconds.
+    pub compile_micros: u64,
+}
+
+/// The JIT of one machine, shared by its harts.
+pub struct Jit {
+    backend: Mutex<Backend>,
+    /// Interpreted runs after which a block is compiled.
+    threshold: u32,
+    compiled: AtomicU64,
+    rejected: AtomicU64,
+    compile_nanos: AtomicU64,
+}
+
+impl std::fmt::Debug for Jit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jit").field("threshold", &self.threshold).field("stats", &self.stats()).finish()
+    }
+}
+
+struct Backend {
+    module: JITModule,
+    context: Context,
+    builder: FunctionBuilderContext,
+    next_name: u32,
+}
+
+/// Why the host cannot have a JIT.
+#[derive(Debug, thiserror::Error)]
+#[error("no JIT for this host: {0}")]
+pub struct JitError(String);
+
+impl Jit {
+    /// A JIT for the host, compiling blocks after `threshold` interpreted
+    /// runs (0: at the first).
+    pub fn new(threshold: u32) -> Result<Jit, JitError> {
+        let mut flags = settings::builder();
+        let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+            flags.set(name, value).map_err(|e| JitError(format!("{name}={value}: {e}")))
+        };
+        set(&mut flags, "opt_level", "speed")?;
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        set(&mut flags, "is_pic", "false")?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| JitError(e.to_string()))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| JitError(e.to_string()))?;
+        let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let context = module.make_context();
+        Ok(Jit {
+            backend: Mutex::new(Backend { module, context, builder: FunctionBuilderContext::new(), next_name: 0 }),
+            threshold,
+            compiled: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            compile_nanos: AtomicU64::new(0),
+        })
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> JitStats {
+        JitStats {
+            blocks_compiled: self.compiled.load(Ordering::Relaxed),
+            blocks_rejected: self.rejected.load(Ordering::Relaxed),
+            compile_micros: self.compile_nanos.load(Ordering::Relaxed) / 1000,
+        }
+    }
+
+    /// The compiled code of `block`, once it is hot; compiles it when it
+    /// turns hot.
+    #[inline(always)]
+    pub(crate) fn code(&self, block: &Block) -> Option<BlockFn> {
+        match block.compiled.get() {
+            Some(code) => *code,
+            None => {
+                if block.heat.fetch_add(1, Ordering::Relaxed) < self.threshold {
+                    return None;
+                }
+                *block.compiled.get_or_init(|| self.compile(block))
+            }
+        }
+    }
+
+    #[cold]
+    fn compile(&self, block: &Block) -> Option<BlockFn> {
+        if !block.insts.iter().all(|inst| supported(inst.op)) {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let started = Instant::now();
+        let mut backend = self.backend.lock().unwrap_or_else(|e| e.into_inner());
+        let code = backend.compile(&block.insts);
+        drop(backend);
+        self.compile_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        match code {
+            Some(code) => {
+                self.compiled.fetch_add(1, Ordering::Relaxed);
+                Some(code)
+            }
+            None => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+/// Whether the JIT compiles `op`.
+fn supported(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        Lui | Auipc
+            | Jal
+            | Jalr
+            | Beq
+            | Bne
+            | Blt
+            | Bge
+            | Bltu
+            | Bgeu
+            | Lb
+            | Lh
+            | Lw
+            | Ld
+            | Lbu
+            | Lhu
+            | Lwu
+            | Sb
+            | Sh
+            | Sw
+            | Sd
+            | Addi
+            | Slti
+            | Sltiu
+            | Xori
+            | Ori
+            | Andi
+            | Slli
+            | Srli
+            | Srai
+            | Add
+            | Sub
+            | Sll
+            | Slt
+            | Sltu
+            | Xor
+            | Srl
+            | Sra
+            | Or
+            | And
+            | Addiw
+            | Slliw
+            | Srliw
+            | Sraiw
+            | Addw
+            | Subw
+            | Sllw
+            | Srlw
+            | Sraw
+            | Mul
+            | Mulh
+            | Mulhsu
+            | Mulhu
+            | Div
+            | Divu
+            | Rem
+            | Remu
+            | Mulw
+            | Divw
+            | Divuw
+            | Remw
+            | Remuw
+            | Fence
+    )
+}
+
+/// Called by compiled code for a load: the interpreter's load path.
+///
+/// # Safety
+/// `state` and `env` are the pointers the compiled block was called with
+/// (see [`interp::run_blocks`]), valid and not otherwise in use during the
+/// call; `out` points to the block's 8-byte stack slot.
+unsafe extern "C" fn load_helper(
+    state: *mut HartState,
+    env: *const Env,
+    vaddr: u64,
+    size: u64,
+    retired: u64,
+    out: *mut u64,
+) -> u32 {
+    // SAFETY: as the function's contract says.
+    let (state, env) = unsafe { (&mut *state, &*env) };
+    match interp::load(state, env, vaddr, size as u8, retired) {
+        Ok(value) => {
+            // SAFETY: `out` is the block's stack slot (the contract).
+            unsafe { out.write(value) };
+            DONE
+        }
+        Err(trap) => {
+            state.jit_trap = Some(trap);
+            TRAPPED
+        }
+    }
+}
+
+/// Called by compiled code for a store: the interpreter's store path.
+///
+/// # Safety
+/// As [`load_helper`].
+unsafe extern "C" fn store_helper(
+    state: *mut HartState,
+    env: *const Env,
+    vaddr: u64,
+    size: u64,
+    value: u64,
+    retired: u64,
+) -> u32 {
+    // SAFETY: as the function's contract says.
+    let (state, env) = unsafe { (&mut *state, &*env) };
+    match interp::store(state, env, vaddr, size as u8, value, retired) {
+        Ok(()) => DONE,
+        Err(trap) => {
+            state.jit_trap = Some(trap);
+            TRAPPED
+        }
+    }
+}
+
+const X_OFFSET: i32 = offset_of!(HartState, x) as i32;
+const PC_OFFSET: i32 = offset_of!(HartState, pc) as i32;
+const RETIRED_OFFSET: i32 = offset_of!(HartState, retired) as i32;
+
+/// Integer register `r` is a real register the block keeps in a variable.
+fn is_reg(r: u8) -> bool {
+    r != 0 && r < X0_SINK
+}
+
+/// The registers `inst` reads.
+fn sources(inst: &Inst) -> [u8; 2] {
+    use crate::decode::Format;
+    match inst.op.format() {
+        Format::R | Format::Branch | Format::Store => [inst.rs1, inst.rs2],
+        Format::Upper | Format::Jump | Format::Fence => [0, 0],
+        _ => [inst.rs1, 0],
+    }
+}
+
+impl Backend {
+    /// Compiles one block; `None` if Cranelift refuses it.
+    fn compile(&mut self, insts: &[Inst]) -> Option<BlockFn> {
+        let pointer = self.module.target_config().pointer_type();
+        let mut signature = self.module.make_signature();
+        signature.params.push(AbiParam::new(pointer));
+        signature.params.push(AbiParam::new(pointer));
+        signature.returns.push(AbiParam::new(types::I32));
+        let name = format!("block{}", self.next_name);
+        self.next_name += 1;
+        let id = self.module.declare_function(&name, Linkage::Local, &signature).ok()?;
+        self.context.func.signature = signature;
+        self.context.func.name = UserFuncName::user(0, id.as_u32());
+        {
+            let builder = FunctionBuilder::new(&mut self.context.func, &mut self.builder);
+            Translator::new(builder, pointer, &self.module).translate(insts, self.module.target_config());
+        }
+        let defined = self.module.define_function(id, &mut self.context);
+        self.module.clear_context(&mut self.context);
+        defined.ok()?;
+        self.module.finalize_definitions().ok()?;
+        let code = self.module.get_finalized_function(id);
+        // SAFETY: `code` is the finalized function just defined with the
+        // signature `(pointer, pointer) -> i32` in the host's calling
+        // convention, which is `BlockFn`'s.
+        Some(unsafe { std::mem::transmute::<*const u8, BlockFn>(code) })
+    }
+}
+
+/// Builds one block's function.
+struct Translator<'a> {
+    b: FunctionBuilder<'a>,
+    /// Accesses to the hart's state: aligned and never trapping.
+    flags: MemFlagsData,
+    /// A variable per integer register (those the block uses are defined).
+    vars: [Variable; 32],
+    pointer: Type,
+    state: Value,
+    env: Value,
+    base_pc: Value,
+    base_retired: Value,
+    /// Registers the block writes: stored back at every exit.
+    written: Vec<u8>,
+    load_sig: Signature,
+    store_sig: Signature,
+    slot: cranelift_codegen::ir::StackSlot,
+}
+
+impl<'a> Translator<'a> {
+    fn new(mut b: FunctionBuilder<'a>, pointer: Type, module: &JITModule) -> Translator<'a> {
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let (state, env) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let flags = MemFlagsData::trusted();
+        let vars = std::array::from_fn(|_| b.declare_var(types::I64));
+        let base_pc = b.ins().load(types::I64, flags, state, PC_OFFSET);
+        let base_retired = b.ins().load(types::I64, flags, state, RETIRED_OFFSET);
+        let mut load_sig = module.make_signature();
+        load_sig.params.extend([pointer, pointer, types::I64, types::I64, types::I64, pointer].map(AbiParam::new));
+        load_sig.returns.push(AbiParam::new(types::I32));
+        let mut store_sig = module.make_signature();
+        store_sig.params.extend([pointer, pointer, types::I64, types::I64, types::I64, types::I64].map(AbiParam::new));
+        store_sig.returns.push(AbiParam::new(types::I32));
+        let slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
+        Translator {
+            b,
+            flags,
+            vars,
+            pointer,
+            state,
+            env,
+            base_pc,
+            base_retired,
+            written: Vec::new(),
+            load_sig,
+            store_sig,
+            slot,
+        }
+    }
+
+    fn read(&mut self, r: u8) -> Value {
+        if is_reg(r) { self.b.use_var(self.vars[usize::from(r)]) } else { self.b.ins().iconst(types::I64, 0) }
+    }
+
+    fn write(&mut self, r: u8, value: Value) {
+        if is_reg(r) {
+            self.b.def_var(self.vars[usize::from(r)], value);
+        }
+    }
+
+    /// Leaves the block: registers back to the state, `pc`, `retired`.
+    fn exit(&mut self, pc: Value, completed: usize, status: u32) {
+        let flags = self.flags;
+        for r in self.written.clone() {
+            let value = self.b.use_var(self.vars[usize::from(r)]);
+            self.b.ins().store(flags, value, self.state, X_OFFSET + 8 * i32::from(r));
+        }
+        self.b.ins().store(flags, pc, self.state, PC_OFFSET);
+        let retired = self.b.ins().iadd_imm_s(self.base_retired, completed as i64);
+        self.b.ins().store(flags, retired, self.state, RETIRED_OFFSET);
+        let status = self.b.ins().iconst(types::I32, i64::from(status));
+        self.b.ins().return_(&[status]);
+    }
+
+    /// Exits with `pc` when `condition` holds, else carries on.
+    fn exit_if(&mut self, condition: Value, pc: Value, completed: usize, status: u32) {
+        let (leave, stay) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(condition, leave, &[], stay, &[]);
+        self.b.switch_to_block(leave);
+        self.exit(pc, completed, status);
+        self.b.switch_to_block(stay);
+    }
+
+    fn sext32(&mut self, value: Value) -> Value {
+        let narrow = self.b.ins().ireduce(types::I32, value);
+        self.b.ins().sextend(types::I64, narrow)
+    }
+
+    fn bool_to_reg(&mut self, condition: Value) -> Value {
+        self.b.ins().uextend(types::I64, condition)
+    }
+
+    fn translate(mut self, insts: &[Inst], target: TargetFrontendConfig) {
+        // Every register the block touches gets a variable, loaded on entry.
+        let mut used: Vec<u8> = Vec::new();
+        for inst in insts {
+            for r in sources(inst).into_iter().chain([inst.rd]) {
+                if is_reg(r) && !used.contains(&r) {
+                    used.push(r);
+                }
+            }
+            if is_reg(inst.rd) && !self.written.contains(&inst.rd) {
+                self.written.push(inst.rd);
+            }
+        }
+        for &r in &used {
+            let value = self.b.ins().load(types::I64, self.flags, self.state, X_OFFSET + 8 * i32::from(r));
+            self.b.def_var(self.vars[usize::from(r)], value);
+        }
+        let mut ended = false;
+        for (index, inst) in insts.iter().enumerate() {
+            ended = self.instruction(index, inst);
+            if ended {
+                break;
+            }
+        }
+        if !ended {
+            let last = &insts[insts.len() - 1];
+            let end = self.b.ins().iadd_imm_s(self.base_pc, i64::from(last.offset) + i64::from(last.len));
+            self.exit(end, insts.len(), DONE);
+        }
+        self.b.seal_all_blocks();
+        self.b.finalize(target);
+    }
+
+    /// Emits one instruction; `true` if it ends the block.
+    fn instruction(&mut self, index: usize, inst: &Inst) -> bool {
+        use Op::*;
+        let imm = i64::from(inst.imm);
+        let rd = inst.rd;
+        let pc = self.b.ins().iadd_imm_s(self.base_pc, i64::from(inst.offset));
+        let a = self.read(inst.rs1);
+        // Read lazily: only R-type, branches and stores have rs2.
+        let b_of = |this: &mut Self| this.read(inst.rs2);
+        let value = match inst.op {
+            Lui => self.b.ins().iconst(types::I64, imm),
+            Auipc => self.b.ins().iadd_imm_s(pc, imm),
+            Jal => {
+                let link = self.b.ins().iadd_imm_s(pc, i64::from(inst.len));
+                self.write(rd, link);
+                let target = self.b.ins().iadd_imm_s(pc, imm);
+                self.exit(target, index + 1, DONE);
+                return true;
+            }
+            Jalr => {
+                let sum = self.b.ins().iadd_imm_s(a, imm);
+                let target = self.b.ins().band_imm_s(sum, !1);
+                let link = self.b.ins().iadd_imm_s(pc, i64::from(inst.len));
+                self.write(rd, link);
+                self.exit(target, index + 1, DONE);
+                return true;
+            }
+            Beq | Bne | Blt | Bge | Bltu | Bgeu => {
+                let cc = match inst.op {
+                    Beq => IntCC::Equal,
+                    Bne => IntCC::NotEqual,
+                    Blt => IntCC::SignedLessThan,
+                    Bge => IntCC::SignedGreaterThanOrEqual,
+                    Bltu => IntCC::UnsignedLessThan,
+                    _ => IntCC::UnsignedGreaterThanOrEqual,
+                };
+                let b = b_of(self);
+                let taken = self.b.ins().icmp(cc, a, b);
+                let target = self.b.ins().iadd_imm_s(pc, imm);
+                self.exit_if(taken, target, index + 1, DONE);
+                return false;
+            }
+            Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu => {
+                let size = match inst.op {
+                    Lb | Lbu => 1,
+                    Lh | Lhu => 2,
+                    Lw | Lwu => 4,
+                    _ => 8,
+                };
+                let raw = self.load(index, pc, a, imm, size);
+                match inst.op {
+                    Lb => self.sign_extend(raw, types::I8),
+                    Lh => self.sign_extend(raw, types::I16),
+                    Lw => self.sign_extend(raw, types::I32),
+                    _ => raw,
+                }
+            }
+            Sb | Sh | Sw | Sd => {
+                let size = match inst.op {
+                    Sb => 1,
+                    Sh => 2,
+                    Sw => 4,
+                    _ => 8,
+                };
+                let b = b_of(self);
+                self.store(index, pc, a, imm, size, b);
+                return false;
+            }
+            Fence => {
+                self.b.ins().fence();
+                return false;
+            }
+            Addi => self.b.ins().iadd_imm_s(a, imm),
+            Slti => {
+                let c = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, a, imm);
+                self.bool_to_reg(c)
+            }
+            Sltiu => {
+                let c = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, a, imm);
+                self.bool_to_reg(c)
+            }
+            Xori => self.b.ins().bxor_imm_s(a, imm),
+            Ori => self.b.ins().bor_imm_s(a, imm),
+            Andi => self.b.ins().band_imm_s(a, imm),
+            Slli => self.b.ins().ishl_imm_u(a, imm & 63),
+            Srli => self.b.ins().ushr_imm_u(a, imm & 63),
+            Srai => self.b.ins().sshr_imm_u(a, imm & 63),
+            Addiw => {
+                let sum = self.b.ins().iadd_imm_s(a, imm);
+                self.sext32(sum)
+            }
+            Slliw | Srliw | Sraiw => {
+                let narrow = self.b.ins().ireduce(types::I32, a);
+                let shifted = match inst.op {
+                    Slliw => self.b.ins().ishl_imm_u(narrow, imm & 31),
+                    Srliw => self.b.ins().ushr_imm_u(narrow, imm & 31),
+                    _ => self.b.ins().sshr_imm_u(narrow, imm & 31),
+                };
+                self.b.ins().sextend(types::I64, shifted)
+            }
+            _ => {
+                let b = b_of(self);
+                self.register_op(inst.op, a, b)
+            }
+        };
+        self.write(rd, value);
+        false
+    }
+
+    fn sign_extend(&mut self, value: Value, from: Type) -> Value {
+        let narrow = self.b.ins().ireduce(from, value);
+        self.b.ins().sextend(types::I64, narrow)
+    }
+
+    /// R-type arithmetic, RV64I and M.
+    fn register_op(&mut self, op: Op, a: Value, b: Value) -> Value {
+        use Op::*;
+        match op {
+            Add => self.b.ins().iadd(a, b),
+            Sub => self.b.ins().isub(a, b),
+            Sll => self.b.ins().ishl(a, b),
+            Srl => self.b.ins().ushr(a, b),
+            Sra => self.b.ins().sshr(a, b),
+            Xor => self.b.ins().bxor(a, b),
+            Or => self.b.ins().bor(a, b),
+            And => self.b.ins().band(a, b),
+            Slt | Sltu => {
+                let cc = if op == Slt { IntCC::SignedLessThan } else { IntCC::UnsignedLessThan };
+                let c = self.b.ins().icmp(cc, a, b);
+                self.bool_to_reg(c)
+            }
+            Addw | Subw | Mulw => {
+                let r = match op {
+                    Addw => self.b.ins().iadd(a, b),
+                    Subw => self.b.ins().isub(a, b),
+                    _ => self.b.ins().imul(a, b),
+                };
+                self.sext32(r)
+            }
+            Sllw | Srlw | Sraw => {
+                let (a32, b32) = (self.b.ins().ireduce(types::I32, a), self.b.ins().ireduce(types::I32, b));
+                let r = match op {
+                    Sllw => self.b.ins().ishl(a32, b32),
+                    Srlw => self.b.ins().ushr(a32, b32),
+                    _ => self.b.ins().sshr(a32, b32),
+                };
+                self.b.ins().sextend(types::I64, r)
+            }
+            Mul => self.b.ins().imul(a, b),
+            Mulh => self.b.ins().smulhi(a, b),
+            Mulhu => self.b.ins().umulhi(a, b),
+            Mulhsu => {
+                // a × b with a signed: the unsigned high half, less b when a < 0.
+                let high = self.b.ins().umulhi(a, b);
+                let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, a, 0);
+                let zero = self.b.ins().iconst(types::I64, 0);
+                let correction = self.b.ins().select(negative, b, zero);
+                self.b.ins().isub(high, correction)
+            }
+            Div | Divu | Rem | Remu => self.divide(op, a, b, types::I64),
+            _ => {
+                let (a32, b32) = (self.b.ins().ireduce(types::I32, a), self.b.ins().ireduce(types::I32, b));
+                let r = self.divide(op, a32, b32, types::I32);
+                self.b.ins().sextend(types::I64, r)
+            }
+        }
+    }
+
+    /// Division with RISC-V's results where the host would trap: x / 0 is
+    /// all ones, x % 0 is x, MIN / -1 is MIN and MIN % -1 is 0.
+    fn divide(&mut self, op: Op, a: Value, b: Value, ty: Type) -> Value {
+        use Op::*;
+        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+        let signed = matches!(op, Div | Rem | Divw | Remw);
+        let unsafe_divisor = if signed {
+            let min = if ty == types::I32 { i64::from(i32::MIN) } else { i64::MIN };
+            let a_min = self.b.ins().icmp_imm_s(IntCC::Equal, a, min);
+            let b_minus_one = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+            let overflow = self.b.ins().band(a_min, b_minus_one);
+            self.b.ins().bor(zero, overflow)
+        } else {
+            zero
+        };
+        let one = self.b.ins().iconst(ty, 1);
+        // Dividing by 1 instead gives MIN / 1 = MIN and MIN % 1 = 0, as wanted.
+        let divisor = self.b.ins().select(unsafe_divisor, one, b);
+        let (quotient_or_rest, on_zero) = match op {
+            Div | Divw => (self.b.ins().sdiv(a, divisor), self.b.ins().iconst(ty, -1)),
+            Divu | Divuw => (self.b.ins().udiv(a, divisor), self.b.ins().iconst(ty, -1)),
+            Rem | Remw => (self.b.ins().srem(a, divisor), a),
+            _ => (self.b.ins().urem(a, divisor), a),
+        };
+        self.b.ins().select(zero, on_zero, quotient_or_rest)
+    }
+
+    /// A load through [`load_helper`]; exits with the trap if it faults.
+    fn load(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64) -> Value {
+        let address = self.b.ins().iadd_imm_s(base, imm);
+        let size = self.b.ins().iconst(types::I64, size);
+        let retired = self.b.ins().iadd_imm_s(self.base_retired, index as i64);
+        let out = self.b.ins().stack_addr(self.pointer, self.slot, 0);
+        let helper = self.b.ins().iconst(self.pointer, load_helper as *const () as usize as i64);
+        let signature = self.b.import_signature(self.load_sig.clone());
+        let call = self.b.ins().call_indirect(signature, helper, &[self.state, self.env, address, size, retired, out]);
+        let status = self.b.inst_results(call)[0];
+        self.exit_if(status, pc, index, TRAPPED);
+        self.b.ins().stack_load(self.pointer, types::I64, self.slot, 0)
+    }
+
+    /// A store through [`store_helper`]; exits with the trap if it faults.
+    fn store(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64, value: Value) {
+        let address = self.b.ins().iadd_imm_s(base, imm);
+        let size = self.b.ins().iconst(types::I64, size);
+        let retired = self.b.ins().iadd_imm_s(self.base_retired, index as i64);
+        let helper = self.b.ins().iconst(self.pointer, store_helper as *const () as usize as i64);
+        let signature = self.b.import_signature(self.store_sig.clone());
+        let call =
+            self.b.ins().call_indirect(signature, helper, &[self.state, self.env, address, size, value, retired]);
+        let status = self.b.inst_results(call)[0];
+        self.exit_if(status, pc, index, TRAPPED);
+    }
+}
