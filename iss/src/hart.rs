@@ -513,6 +513,29 @@ pub(crate) struct Env {
     pub(crate) control: Arc<HartControl>,
     /// The machine's JIT, when hot blocks are compiled.
     pub(crate) jit: Option<Arc<Jit>>,
+    /// For compiled code, which reaches RAM and the attention flag itself:
+    /// addresses of RAM's first byte and first page's marks, RAM's guest
+    /// base and size, and the address of the attention flag. Plain numbers,
+    /// kept valid by `ram` and `control` above.
+    pub(crate) direct: Direct,
+}
+
+/// See [`Env::direct`].
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Direct {
+    pub(crate) ram_host: usize,
+    pub(crate) ram_marks: usize,
+    pub(crate) ram_base: u64,
+    pub(crate) ram_size: u64,
+    pub(crate) attention: usize,
+}
+
+impl Direct {
+    fn new(ram: &Ram, control: &Arc<HartControl>) -> Direct {
+        let (ram_host, ram_marks) = ram.raw_parts();
+        let attention = Arc::as_ptr(control) as usize + std::mem::offset_of!(HartControl, attention);
+        Direct { ram_host, ram_marks, ram_base: ram.base(), ram_size: ram.size(), attention }
+    }
 }
 
 /// Longest block, in instructions.
@@ -569,7 +592,7 @@ impl Hart {
     ) -> Hart {
         Hart {
             state: HartState::new(hart_id),
-            env: Env { ram, bus, cache, control, jit: None },
+            env: Env { direct: Direct::new(&ram, &control), ram, bus, cache, control, jit: None },
             jump_cache: JumpCache::new(),
             jump_context: None,
             fence_i_serial: 0,

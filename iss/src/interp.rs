@@ -65,7 +65,7 @@ pub(crate) fn run_blocks(
             // nothing else uses during the call, and it touches the state
             // only at the field offsets of `HartState` and through the
             // helpers, which take these same pointers.
-            let status = unsafe { code(state, env) };
+            let status = unsafe { code(state, env, stop_at) };
             if status != jit::DONE {
                 let trap = state.jit_trap.take().expect("a trapped block leaves its trap");
                 return Err((trap, state.pc));

@@ -27,7 +27,8 @@ use std::time::Instant;
 use cranelift_codegen::Context;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    AbiParam, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Type, UserFuncName, Value, types,
+    AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Type, UserFuncName, Value,
+    types,
 };
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_codegen::settings::{self, Configurable};
@@ -37,12 +38,13 @@ use cranelift_module::{Linkage, Module, default_libcall_names};
 
 use crate::cache::Block;
 use crate::decode::{Inst, Op};
-use crate::hart::{Env, HartState, X0_SINK};
+use crate::hart::{Direct, Env, HartState, X0_SINK};
 use crate::interp;
+use crate::memory::{LINE_SHIFT, PAGE_SHIFT, PageMarks};
 
-/// A compiled block: takes the hart's state and environment, returns
-/// [`DONE`] or [`TRAPPED`].
-pub(crate) type BlockFn = unsafe extern "C" fn(*mut HartState, *const Env) -> u32;
+/// A compiled block: takes the hart's state and environment and the
+/// `retired` count it must not pass, returns [`DONE`] or [`TRAPPED`].
+pub(crate) type BlockFn = unsafe extern "C" fn(*mut HartState, *const Env, u64) -> u32;
 
 /// The block ran to an exit; `pc` and `retired` say where and how far.
 pub(crate) const DONE: u32 = 0;
@@ -288,6 +290,17 @@ unsafe extern "C" fn store_helper(
 const X_OFFSET: i32 = offset_of!(HartState, x) as i32;
 const PC_OFFSET: i32 = offset_of!(HartState, pc) as i32;
 const RETIRED_OFFSET: i32 = offset_of!(HartState, retired) as i32;
+const CHECKED_OFFSET: i32 = offset_of!(HartState, data_checked) as i32;
+const DIRECT_OFFSET: usize = offset_of!(Env, direct);
+const RAM_HOST_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_host)) as i32;
+const RAM_MARKS_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_marks)) as i32;
+const RAM_BASE_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_base)) as i32;
+const RAM_SIZE_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_size)) as i32;
+const ATTENTION_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, attention)) as i32;
+const MARKS_SIZE: i64 = std::mem::size_of::<PageMarks>() as i64;
+const CODE_MARKS: i32 = offset_of!(PageMarks, code) as i32;
+const WATCH_MARKS: i32 = offset_of!(PageMarks, watch) as i32;
+const RESERVED_MARKS: i32 = offset_of!(PageMarks, reserved) as i32;
 
 /// Integer register `r` is a real register the block keeps in a variable.
 fn is_reg(r: u8) -> bool {
@@ -311,6 +324,7 @@ impl Backend {
         let mut signature = self.module.make_signature();
         signature.params.push(AbiParam::new(pointer));
         signature.params.push(AbiParam::new(pointer));
+        signature.params.push(AbiParam::new(types::I64));
         signature.returns.push(AbiParam::new(types::I32));
         let name = format!("block{}", self.next_name);
         self.next_name += 1;
@@ -327,7 +341,7 @@ impl Backend {
         self.module.finalize_definitions().ok()?;
         let code = self.module.get_finalized_function(id);
         // SAFETY: `code` is the finalized function just defined with the
-        // signature `(pointer, pointer) -> i32` in the host's calling
+        // signature `(pointer, pointer, i64) -> i32` in the host's calling
         // convention, which is `BlockFn`'s.
         Some(unsafe { std::mem::transmute::<*const u8, BlockFn>(code) })
     }
@@ -345,8 +359,25 @@ struct Translator<'a> {
     env: Value,
     base_pc: Value,
     base_retired: Value,
+    /// The `retired` count no pass through the block may end beyond.
+    stop_at: Value,
+    /// Instructions retired by earlier passes through the block (a loop
+    /// back to its start stays in compiled code).
+    done: Variable,
+    /// Where a pass starts.
+    header: cranelift_codegen::ir::Block,
+    /// `state.data_checked`: loads and stores go through the TLB.
+    checked: Value,
+    ram_host: Value,
+    ram_marks: Value,
+    ram_base: Value,
+    ram_size: Value,
     /// Registers the block writes: stored back at every exit.
     written: Vec<u8>,
+    /// Instructions in the block.
+    len: usize,
+    /// The attention flag, read before looping back.
+    attention: Value,
     load_sig: Signature,
     store_sig: Signature,
     slot: cranelift_codegen::ir::StackSlot,
@@ -357,11 +388,22 @@ impl<'a> Translator<'a> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
-        let (state, env) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let params = b.block_params(entry).to_vec();
+        let (state, env, stop_at) = (params[0], params[1], params[2]);
         let flags = MemFlagsData::trusted();
         let vars = std::array::from_fn(|_| b.declare_var(types::I64));
         let base_pc = b.ins().load(types::I64, flags, state, PC_OFFSET);
         let base_retired = b.ins().load(types::I64, flags, state, RETIRED_OFFSET);
+        let checked = b.ins().uload8(types::I64, flags, state, CHECKED_OFFSET);
+        let ram_host = b.ins().load(pointer, flags, env, RAM_HOST_OFFSET);
+        let ram_marks = b.ins().load(pointer, flags, env, RAM_MARKS_OFFSET);
+        let ram_base = b.ins().load(types::I64, flags, env, RAM_BASE_OFFSET);
+        let ram_size = b.ins().load(types::I64, flags, env, RAM_SIZE_OFFSET);
+        let done = b.declare_var(types::I64);
+        let zero = b.ins().iconst(types::I64, 0);
+        b.def_var(done, zero);
+        let header = b.create_block();
+        let attention = b.ins().load(pointer, flags, env, ATTENTION_OFFSET);
         let mut load_sig = module.make_signature();
         load_sig.params.extend([pointer, pointer, types::I64, types::I64, types::I64, pointer].map(AbiParam::new));
         load_sig.returns.push(AbiParam::new(types::I32));
@@ -378,6 +420,16 @@ impl<'a> Translator<'a> {
             env,
             base_pc,
             base_retired,
+            stop_at,
+            done,
+            header,
+            checked,
+            ram_host,
+            ram_marks,
+            ram_base,
+            ram_size,
+            len: 0,
+            attention,
             written: Vec::new(),
             load_sig,
             store_sig,
@@ -403,7 +455,9 @@ impl<'a> Translator<'a> {
             self.b.ins().store(flags, value, self.state, X_OFFSET + 8 * i32::from(r));
         }
         self.b.ins().store(flags, pc, self.state, PC_OFFSET);
-        let retired = self.b.ins().iadd_imm_s(self.base_retired, completed as i64);
+        let done = self.b.use_var(self.done);
+        let before = self.b.ins().iadd(self.base_retired, done);
+        let retired = self.b.ins().iadd_imm_s(before, completed as i64);
         self.b.ins().store(flags, retired, self.state, RETIRED_OFFSET);
         let status = self.b.ins().iconst(types::I32, i64::from(status));
         self.b.ins().return_(&[status]);
@@ -444,6 +498,9 @@ impl<'a> Translator<'a> {
             let value = self.b.ins().load(types::I64, self.flags, self.state, X_OFFSET + 8 * i32::from(r));
             self.b.def_var(self.vars[usize::from(r)], value);
         }
+        self.len = insts.len();
+        self.b.ins().jump(self.header, &[]);
+        self.b.switch_to_block(self.header);
         let mut ended = false;
         for (index, inst) in insts.iter().enumerate() {
             ended = self.instruction(index, inst);
@@ -476,7 +533,11 @@ impl<'a> Translator<'a> {
                 let link = self.b.ins().iadd_imm_s(pc, i64::from(inst.len));
                 self.write(rd, link);
                 let target = self.b.ins().iadd_imm_s(pc, imm);
-                self.exit(target, index + 1, DONE);
+                if i64::from(inst.offset) + imm == 0 {
+                    self.loop_back(index, target);
+                } else {
+                    self.exit(target, index + 1, DONE);
+                }
                 return true;
             }
             Jalr => {
@@ -499,7 +560,15 @@ impl<'a> Translator<'a> {
                 let b = b_of(self);
                 let taken = self.b.ins().icmp(cc, a, b);
                 let target = self.b.ins().iadd_imm_s(pc, imm);
-                self.exit_if(taken, target, index + 1, DONE);
+                if i64::from(inst.offset) + imm == 0 {
+                    let (back, on) = (self.b.create_block(), self.b.create_block());
+                    self.b.ins().brif(taken, back, &[], on, &[]);
+                    self.b.switch_to_block(back);
+                    self.loop_back(index, target);
+                    self.b.switch_to_block(on);
+                } else {
+                    self.exit_if(taken, target, index + 1, DONE);
+                }
                 return false;
             }
             Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu => {
@@ -567,6 +636,27 @@ impl<'a> Translator<'a> {
         };
         self.write(rd, value);
         false
+    }
+
+    /// A jump from instruction `index` back to the block's start: runs the
+    /// block again in compiled code when another whole pass fits the budget
+    /// and nobody asked for attention, else exits there.
+    fn loop_back(&mut self, index: usize, start: Value) {
+        let done = self.b.use_var(self.done);
+        let next = self.b.ins().iadd_imm_s(done, (index + 1) as i64);
+        let at = self.b.ins().iadd(self.base_retired, next);
+        let after_pass = self.b.ins().iadd_imm_s(at, self.len as i64);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, self.stop_at);
+        let attention = self.b.ins().atomic_load(types::I8, self.flags, self.attention);
+        let quiet = self.b.ins().icmp_imm_s(IntCC::Equal, attention, 0);
+        let again = self.b.ins().band(fits, quiet);
+        let (repeat, leave) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(again, repeat, &[], leave, &[]);
+        self.b.switch_to_block(repeat);
+        self.b.def_var(self.done, next);
+        self.b.ins().jump(self.header, &[]);
+        self.b.switch_to_block(leave);
+        self.exit(start, index + 1, DONE);
     }
 
     fn sign_extend(&mut self, value: Value, from: Type) -> Value {
@@ -655,30 +745,114 @@ impl<'a> Translator<'a> {
         self.b.ins().select(zero, on_zero, quotient_or_rest)
     }
 
-    /// A load through [`load_helper`]; exits with the trap if it faults.
+    /// The RAM offset of an aligned `size`-byte access at `address`, and
+    /// whether compiled code may make it directly: addresses are physical
+    /// (no TLB, no PMP), the access is aligned and inside RAM.
+    fn direct_access(&mut self, address: Value, size: i64) -> (Value, Value) {
+        let offset = self.b.ins().isub(address, self.ram_base);
+        let limit = self.b.ins().iadd_imm_s(self.ram_size, -size);
+        let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, offset, limit);
+        let misaligned_bits = self.b.ins().band_imm_s(address, size - 1);
+        let aligned = self.b.ins().icmp_imm_s(IntCC::Equal, misaligned_bits, 0);
+        let unchecked = self.b.ins().icmp_imm_s(IntCC::Equal, self.checked, 0);
+        let ok = self.b.ins().band(in_ram, aligned);
+        (offset, self.b.ins().band(ok, unchecked))
+    }
+
+    /// A load: straight from host memory when [`Translator::direct_access`]
+    /// allows, else through [`load_helper`], which exits with the trap if it
+    /// faults. The value comes back zero-extended.
     fn load(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64) -> Value {
         let address = self.b.ins().iadd_imm_s(base, imm);
+        let (offset, direct) = self.direct_access(address, size);
+        let (fast, slow, merge) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        let result = self.b.append_block_param(merge, types::I64);
+        self.b.ins().brif(direct, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let host = self.b.ins().iadd(self.ram_host, offset);
+        let value = match size {
+            1 => self.b.ins().uload8(types::I64, self.flags, host, 0),
+            2 => self.b.ins().uload16(types::I64, self.flags, host, 0),
+            4 => self.b.ins().uload32(self.flags, host, 0),
+            _ => self.b.ins().load(types::I64, self.flags, host, 0),
+        };
+        self.b.ins().jump(merge, &[BlockArg::Value(value)]);
+
+        self.b.switch_to_block(slow);
         let size = self.b.ins().iconst(types::I64, size);
-        let retired = self.b.ins().iadd_imm_s(self.base_retired, index as i64);
+        let retired = self.retired_at(index);
         let out = self.b.ins().stack_addr(self.pointer, self.slot, 0);
         let helper = self.b.ins().iconst(self.pointer, load_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.load_sig.clone());
         let call = self.b.ins().call_indirect(signature, helper, &[self.state, self.env, address, size, retired, out]);
         let status = self.b.inst_results(call)[0];
         self.exit_if(status, pc, index, TRAPPED);
-        self.b.ins().stack_load(self.pointer, types::I64, self.slot, 0)
+        let value = self.b.ins().stack_load(self.pointer, types::I64, self.slot, 0);
+        self.b.ins().jump(merge, &[BlockArg::Value(value)]);
+
+        self.b.switch_to_block(merge);
+        result
     }
 
-    /// A store through [`store_helper`]; exits with the trap if it faults.
+    /// A store: straight to host memory when [`Translator::direct_access`]
+    /// allows and the line holds no code, no watched bytes and no
+    /// reservation, else through [`store_helper`], which exits with the
+    /// trap if it faults.
     fn store(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64, value: Value) {
         let address = self.b.ins().iadd_imm_s(base, imm);
+        let (offset, direct) = self.direct_access(address, size);
+        let (marks, fast, slow, done) =
+            (self.b.create_block(), self.b.create_block(), self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(direct, marks, &[], slow, &[]);
+
+        // Aligned, so inside one 64-byte line: its bit in the page's masks.
+        self.b.switch_to_block(marks);
+        let page = self.b.ins().ushr_imm_u(offset, i64::from(PAGE_SHIFT));
+        let page_offset = self.b.ins().imul_imm_s(page, MARKS_SIZE);
+        let page_marks = self.b.ins().iadd(self.ram_marks, page_offset);
+        let code = self.b.ins().atomic_load(types::I64, self.flags, page_marks);
+        let watch_at = self.b.ins().iadd_imm_s(page_marks, i64::from(WATCH_MARKS - CODE_MARKS));
+        let watch = self.b.ins().atomic_load(types::I64, self.flags, watch_at);
+        let reserved_at = self.b.ins().iadd_imm_s(page_marks, i64::from(RESERVED_MARKS - CODE_MARKS));
+        let reserved = self.b.ins().atomic_load(types::I64, self.flags, reserved_at);
+        let special = self.b.ins().bor(code, watch);
+        let special = self.b.ins().bor(special, reserved);
+        let line = self.b.ins().ushr_imm_u(offset, i64::from(LINE_SHIFT));
+        let one = self.b.ins().iconst(types::I64, 1);
+        let bit = self.b.ins().ishl(one, line);
+        let touched = self.b.ins().band(special, bit);
+        self.b.ins().brif(touched, slow, &[], fast, &[]);
+
+        self.b.switch_to_block(fast);
+        let host = self.b.ins().iadd(self.ram_host, offset);
+        match size {
+            1 => self.b.ins().istore8(self.flags, value, host, 0),
+            2 => self.b.ins().istore16(self.flags, value, host, 0),
+            4 => self.b.ins().istore32(self.flags, value, host, 0),
+            _ => self.b.ins().store(self.flags, value, host, 0),
+        };
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(slow);
         let size = self.b.ins().iconst(types::I64, size);
-        let retired = self.b.ins().iadd_imm_s(self.base_retired, index as i64);
+        let retired = self.retired_at(index);
         let helper = self.b.ins().iconst(self.pointer, store_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.store_sig.clone());
         let call =
             self.b.ins().call_indirect(signature, helper, &[self.state, self.env, address, size, value, retired]);
         let status = self.b.inst_results(call)[0];
         self.exit_if(status, pc, index, TRAPPED);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(done);
+    }
+
+    /// `retired` before instruction `index` of the current pass: the time a
+    /// device sees for its access.
+    fn retired_at(&mut self, index: usize) -> Value {
+        let done = self.b.use_var(self.done);
+        let before = self.b.ins().iadd(self.base_retired, done);
+        self.b.ins().iadd_imm_s(before, index as i64)
     }
 }

@@ -68,12 +68,15 @@ pub struct StoreMarks {
 }
 
 /// Per-page masks of 64-byte lines that a store must not write silently.
+/// `repr(C)`: compiled code reads the masks of a page directly (see
+/// [`Ram::raw_parts`]).
 #[derive(Debug, Default)]
-struct PageMarks {
-    code: AtomicU64,
-    watch: AtomicU64,
+#[repr(C)]
+pub(crate) struct PageMarks {
+    pub(crate) code: AtomicU64,
+    pub(crate) watch: AtomicU64,
     /// Lines an LR reserved that no store has touched since.
-    reserved: AtomicU64,
+    pub(crate) reserved: AtomicU64,
     /// Bumped by every store to a reserved line: an SC whose LR saw another
     /// value fails.
     generation: AtomicU64,
@@ -152,6 +155,12 @@ impl Ram {
         }
         let pages = (0..size.div_ceil(PAGE_SIZE)).map(|_| PageMarks::default()).collect();
         Ok(Ram { base, size, host, pages, _owner: owner })
+    }
+
+    /// What compiled code needs to reach RAM directly: the host address of
+    /// its first byte, and that of the first page's [`PageMarks`].
+    pub(crate) fn raw_parts(&self) -> (usize, usize) {
+        (self.host as usize, self.pages.as_ptr() as usize)
     }
 
     /// First guest physical address.

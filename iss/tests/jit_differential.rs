@@ -16,7 +16,8 @@ const RAM_SIZE: u64 = 64 * 1024;
 const HANDLER: u64 = RAM_BASE + 0x8000;
 const DATA: u64 = RAM_BASE + 0xc000;
 const DATA_SIZE: u64 = 0x1000;
-/// Programs that differ: each a few dozen instructions, run twice.
+/// Programs that differ: each a few dozen instructions, run twice with
+/// budgets of up to a few hundred instructions (loops included).
 const PROGRAMS: u64 = 400;
 
 /// Everything outside RAM is unmapped: loads and stores there fault.
@@ -148,8 +149,14 @@ fn program(rng: &mut Rng, len: usize) -> Vec<u32> {
             }
             7 | 8 => {
                 let op = pick(rng, BRANCHES);
-                let ahead = 1 + rng.below(((len - index) as u64).min(8)) as i32;
-                Inst { rs1: rng.below(32) as u8, rs2: rng.below(32) as u8, imm: 4 * ahead, ..Inst::new(op, 4) }
+                // Mostly forward; sometimes back to the start, a loop the
+                // JIT runs inside the compiled block while the budget lasts.
+                let imm = if rng.below(4) == 0 {
+                    -4 * index as i32
+                } else {
+                    4 * (1 + rng.below(((len - index) as u64).min(8)) as i32)
+                };
+                Inst { rs1: rng.below(32) as u8, rs2: rng.below(32) as u8, imm, ..Inst::new(op, 4) }
             }
             _ => {
                 // A forward jump that links, or an indirect one that usually
@@ -206,7 +213,7 @@ fn the_jit_and_the_interpreter_agree_on_random_programs() {
         let (mut compiled, compiled_ram) = hart(&words, &regs, &data, Some(jit.clone()));
         // Twice: the second run starts from the first one's end state.
         for run in 0..2 {
-            let budget = 1 + rng.below(200);
+            let budget = 1 + rng.below(600);
             let a = interp.run(budget);
             let b = compiled.run(budget);
             let context = format!("program {program_index} run {run}: {words:08x?}");
