@@ -3,6 +3,9 @@
 #
 #   scripts/bench-vs-qemu.sh POLYHART_BINARY [NAME...]    (default: bench_int demo)
 #
+# POLYHART_ARGS adds options to polyhart's command line, e.g.
+# POLYHART_ARGS="--engine jit" to time the JIT.
+#
 # Runs tests/guest/NAME.elf three times on each emulator and keeps the best
 # wall-clock time.  The instruction count comes from polyhart's --stats
 # output on stderr, one line per hart:
@@ -65,7 +68,8 @@ for name in "$@"; do
     i=0
     while [ $i -lt $runs ]; do
         t0=$(now)
-        timeout "$limit" "$polyhart" run --kernel "$elf" --harts "$harts" --stats \
+        # shellcheck disable=SC2086 # POLYHART_ARGS is a list of options
+        timeout "$limit" "$polyhart" run --kernel "$elf" --harts "$harts" --stats ${POLYHART_ARGS:-} \
             </dev/null >/dev/null 2>"$tmp/stats"
         rc=$?
         t1=$(now)

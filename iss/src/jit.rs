@@ -102,6 +102,9 @@ impl Jit {
         set(&mut flags, "opt_level", "speed")?;
         set(&mut flags, "use_colocated_libcalls", "false")?;
         set(&mut flags, "is_pic", "false")?;
+        // Cranelift's IR verifier is a check of Cranelift itself (and of this
+        // translator): worth its time in debug builds and tests only.
+        set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
         let isa = cranelift_native::builder()
             .map_err(|e| JitError(e.to_string()))?
             .finish(settings::Flags::new(flags))
