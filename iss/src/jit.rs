@@ -379,6 +379,11 @@ struct Translator<'a> {
     written: Vec<u8>,
     /// Instructions in the block.
     len: usize,
+    /// The shared tail of all exits, and what it stores.
+    exit_block: cranelift_codegen::ir::Block,
+    exit_pc: Variable,
+    exit_retired: Variable,
+    exit_status: Variable,
     /// The attention flag, read before looping back.
     attention: Value,
     load_sig: Signature,
@@ -407,6 +412,9 @@ impl<'a> Translator<'a> {
         b.def_var(done, zero);
         let header = b.create_block();
         let attention = b.ins().load(pointer, flags, env, ATTENTION_OFFSET);
+        let exit_block = b.create_block();
+        let (exit_pc, exit_retired) = (b.declare_var(types::I64), b.declare_var(types::I64));
+        let exit_status = b.declare_var(types::I32);
         let mut load_sig = module.make_signature();
         load_sig.params.extend([pointer, pointer, types::I64, types::I64, types::I64, pointer].map(AbiParam::new));
         load_sig.returns.push(AbiParam::new(types::I32));
@@ -432,6 +440,10 @@ impl<'a> Translator<'a> {
             ram_base,
             ram_size,
             len: 0,
+            exit_block,
+            exit_pc,
+            exit_retired,
+            exit_status,
             attention,
             written: Vec::new(),
             load_sig,
@@ -452,17 +464,34 @@ impl<'a> Translator<'a> {
 
     /// Leaves the block: registers back to the state, `pc`, `retired`.
     fn exit(&mut self, pc: Value, completed: usize, status: u32) {
+        // Every exit jumps to one shared tail that stores the registers: the
+        // SSA builder merges each register's values there, instead of each
+        // exit storing all of them (which made functions large and slow to
+        // compile).
+        let done = self.b.use_var(self.done);
+        let before = self.b.ins().iadd(self.base_retired, done);
+        let retired = self.b.ins().iadd_imm_s(before, completed as i64);
+        let status = self.b.ins().iconst(types::I32, i64::from(status));
+        self.b.def_var(self.exit_pc, pc);
+        self.b.def_var(self.exit_retired, retired);
+        self.b.def_var(self.exit_status, status);
+        self.b.ins().jump(self.exit_block, &[]);
+    }
+
+    /// The shared tail of every exit: registers, `pc` and `retired` back to
+    /// the state, and the status returned.
+    fn emit_exit_block(&mut self) {
         let flags = self.flags;
+        self.b.switch_to_block(self.exit_block);
         for r in self.written.clone() {
             let value = self.b.use_var(self.vars[usize::from(r)]);
             self.b.ins().store(flags, value, self.state, X_OFFSET + 8 * i32::from(r));
         }
+        let pc = self.b.use_var(self.exit_pc);
         self.b.ins().store(flags, pc, self.state, PC_OFFSET);
-        let done = self.b.use_var(self.done);
-        let before = self.b.ins().iadd(self.base_retired, done);
-        let retired = self.b.ins().iadd_imm_s(before, completed as i64);
+        let retired = self.b.use_var(self.exit_retired);
         self.b.ins().store(flags, retired, self.state, RETIRED_OFFSET);
-        let status = self.b.ins().iconst(types::I32, i64::from(status));
+        let status = self.b.use_var(self.exit_status);
         self.b.ins().return_(&[status]);
     }
 
@@ -516,6 +545,7 @@ impl<'a> Translator<'a> {
             let end = self.b.ins().iadd_imm_s(self.base_pc, i64::from(last.offset) + i64::from(last.len));
             self.exit(end, insts.len(), DONE);
         }
+        self.emit_exit_block();
         self.b.seal_all_blocks();
         self.b.finalize(target);
     }
