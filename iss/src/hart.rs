@@ -898,7 +898,6 @@ impl Hart {
                 Err(_) => break,
             };
             let mut raw = u32::from(low);
-            let mut bytes = low.to_le_bytes().to_vec();
             if decode::instruction_length(low) == 4 {
                 let high_addr = addr.wrapping_add(2);
                 if high_addr == page_end {
@@ -913,15 +912,13 @@ impl Hart {
                     fetch_on_page(self, high_addr)
                 };
                 match high {
-                    Ok(high) => {
-                        raw |= u32::from(high) << 16;
-                        bytes.extend(high.to_le_bytes());
-                    }
+                    Ok(high) => raw |= u32::from(high) << 16,
                     Err(trap) if insts.is_empty() => return Err(trap),
                     Err(_) => break,
                 }
             }
             let mut inst = decode::decode(raw);
+            code.extend(&raw.to_le_bytes()[..usize::from(inst.len)]);
             tracing::trace!(target: "in_asm", "{addr:#018x}: {raw:08x}  {}", Disassembly::new(inst, addr));
             if inst.rd == 0 && !inst.op.format().fp_destination() {
                 inst.rd = X0_SINK;
@@ -930,7 +927,6 @@ impl Hart {
             addr = addr.wrapping_add(u64::from(inst.len));
             let ends = ends_block(inst.op);
             insts.push(inst);
-            code.extend(bytes);
             if ends || addr == page_end || !cacheable {
                 break;
             }

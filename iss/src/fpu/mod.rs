@@ -427,8 +427,9 @@ pub fn from_int<H: Host>(value: u64, from: Int, rm: Rounding, fflags: &mut u8) -
     };
     // An exact conversion is the same in every mode; the host rounds to
     // nearest-even.
-    if r.widen() as i128 == exact_value || rm == Rounding::NearestEven {
-        if r.widen() as i128 != exact_value {
+    let exact_result = r.widen() as i128 == exact_value;
+    if exact_result || rm == Rounding::NearestEven {
+        if !exact_result {
             *fflags |= flags::NX;
         }
         return H::rebox(r.bits());
