@@ -135,7 +135,8 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             eprintln!("polyhart: the guest asked for a reset; stopping");
             0
         }
-        StopReason::Stopped => 0,
+        // The CLI runs to no horizon and nothing in it asks to synchronise.
+        StopReason::Stopped | StopReason::Horizon | StopReason::Sync { .. } | StopReason::Paused => 0,
         StopReason::InstructionLimit => {
             eprintln!("polyhart: stopped after {} instructions (--max-insns)", machine.instructions());
             STATUS_LIMIT

@@ -1,12 +1,42 @@
-//! `polyhart-cosim`: simulated time and its synchronisation with an outside
-//! simulator.
+//! `polyhart-cosim`: a polyhart machine driven by an outside simulator.
 //!
-//! For now this crate holds the time base that the rest of the cosimulation
-//! layer (quantum keeper, external regions, DMI, the C ABI) will build on; the
-//! embedded default scheduler is the runner in `polyhart-machine`.
+//! An outside simulator (SystemC, or any discrete-event kernel) owns
+//! simulated time. It builds a machine with [`CosimBuilder`], claiming
+//! address ranges as external [`Region`]s whose accesses become
+//! [`Transaction`]s served by its [`Target`]s, then calls [`Cosim::advance`]
+//! once per quantum: the harts run in parallel up to the time asked for,
+//! and the call says why it stopped and the time reached. Interrupt lines
+//! and hart resets come from outside through [`Interrupts`], stamped with
+//! simulated time. The C ABI over all this is in [`capi`], declared in
+//! `cosim/include/polyhart.h`.
+//!
+//! ```
+//! use polyhart_cosim::{AdvanceEnd, CosimBuilder, SimTime, Status, Transaction};
+//! use polyhart_machine::VirtConfig;
+//!
+//! let elf = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/guest/hello.elf")).unwrap();
+//! let config = VirtConfig::new().kernel(elf).console(std::io::sink());
+//! let mut builder = CosimBuilder::new(config);
+//! builder.region("ext", 0x2000_0000, 0x1000, |tx: &mut Transaction| {
+//!     tx.set_value(0);
+//!     Status::Ok
+//! });
+//! let mut cosim = builder.build().unwrap();
+//! loop {
+//!     let step = cosim.advance(SimTime::from_micros(10));
+//!     if let AdvanceEnd::Stopped(_) = step.end {
+//!         break;
+//!     }
+//! }
+//! ```
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod clock;
+mod driver;
+pub mod region;
 pub mod time;
 
+pub use driver::{Advance, AdvanceEnd, Cosim, CosimBuilder, Interrupts, Line, LineError};
+pub use region::{Command, DmiError, DmiGrant, Region, RegionStats, Status, Target, Transaction};
 pub use time::SimTime;

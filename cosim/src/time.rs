@@ -11,6 +11,16 @@ impl SimTime {
     /// Zero.
     pub const ZERO: SimTime = SimTime(0);
 
+    /// `ns` nanoseconds.
+    pub const fn from_nanos(ns: u64) -> SimTime {
+        SimTime(ns.saturating_mul(1_000))
+    }
+
+    /// `us` microseconds.
+    pub const fn from_micros(us: u64) -> SimTime {
+        SimTime(us.saturating_mul(1_000_000))
+    }
+
     /// The time `cycles` cycles of a clock at `frequency_hz` take.
     pub fn from_cycles(cycles: u64, frequency_hz: u64) -> SimTime {
         let ps = u128::from(cycles) * 1_000_000_000_000 / u128::from(frequency_hz.max(1));

@@ -394,6 +394,9 @@ pub struct HartControl {
     lines: AtomicU64,
     exit: AtomicBool,
     attention: AtomicBool,
+    /// Cycles of simulated time the hart must add to its local time, set
+    /// by devices that model an access's latency (see [`HartControl::stall`]).
+    stall: AtomicU64,
     /// The thread to unpark when the hart is wanted.
     waker: Mutex<Option<Thread>>,
 }
@@ -428,6 +431,30 @@ impl HartControl {
         self.exit.store(true, Ordering::Release);
         self.attention.store(true, Ordering::Release);
         self.wake();
+    }
+
+    /// Adds `cycles` to the hart's local time once the current instruction
+    /// completes, as the latency of an access a device has just served for
+    /// it; the hart then returns from [`Hart::run`] (as for an exit request)
+    /// so whoever runs it can recompute how far it may still go. Meant to be
+    /// called from within a device access on the hart's own thread, or while
+    /// the hart is not running.
+    pub fn stall(&self, cycles: u64) {
+        if cycles != 0 {
+            self.stall.fetch_add(cycles, Ordering::AcqRel);
+            self.request_exit();
+        }
+    }
+
+    /// Stall cycles added by [`HartControl::stall`] and not yet applied to
+    /// the hart's local time: a device serving a later access of the same
+    /// block adds them to the access's cycle to know the hart's time.
+    pub fn pending_stall(&self) -> u64 {
+        self.stall.load(Ordering::Acquire)
+    }
+
+    fn take_stall(&self) -> u64 {
+        if self.stall.load(Ordering::Acquire) == 0 { 0 } else { self.stall.swap(0, Ordering::AcqRel) }
     }
 
     /// Names the thread that parks while the hart sleeps in `wfi`, to be
@@ -609,6 +636,25 @@ impl Hart {
         self.env.jit = jit;
     }
 
+    /// Resets the hart as its reset line would: registers, CSRs and
+    /// privilege to their reset values, any reservation and `wfi` dropped,
+    /// and execution resuming at `pc`. Local time goes on (simulated time
+    /// never runs backwards); `mcycle` and `minstret` read zero again.
+    pub fn reset(&mut self, pc: u64) {
+        let old = &self.state;
+        let mut state = HartState::new(old.csr.mhartid);
+        state.retired = old.retired;
+        state.idle_cycles = old.idle_cycles;
+        state.instret_offset = 0u64.wrapping_sub(state.retired);
+        state.cycle_offset = 0u64.wrapping_sub(state.cycle());
+        state.pc = pc;
+        state.flush_translations = true;
+        self.state = state;
+        self.last_exception = None;
+        self.stall_origin = None;
+        self.jump_cache.clear();
+    }
+
     /// The handle other threads use to interrupt or stop this hart.
     pub fn control(&self) -> &Arc<HartControl> {
         &self.env.control
@@ -690,6 +736,7 @@ impl Hart {
     /// The slow part of the run loop: exit requests, interrupt delivery and
     /// `wfi`. Returns why the hart must stop, if it must.
     fn check_events(&mut self) -> Option<Exit> {
+        self.state.idle_cycles += self.env.control.take_stall();
         if self.env.control.exit_requested() {
             return Some(Exit::ExitRequested);
         }

@@ -13,7 +13,7 @@ use crate::decode::{self, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, SignInjection};
 use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege, X0_SINK};
 use crate::jit;
-use crate::memory::{PAGE_SHIFT, PAGE_SIZE, StoreMarks};
+use crate::memory::{Amo, AmoOp, PAGE_SHIFT, PAGE_SIZE, StoreMarks};
 use crate::mmu::Access;
 use crate::pmp::Pmp;
 use crate::trap::{Exception, Trap};
@@ -442,7 +442,7 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                 | Op::AmominW
                 | Op::AmomaxW
                 | Op::AmominuW
-                | Op::AmomaxuW => state.x[rd] = sext32(try_mem!(amo32(state, env, inst.op, a, b!()))),
+                | Op::AmomaxuW => state.x[rd] = sext32(try_mem!(amo32(state, env, inst.op, a, b!(), now!()))),
                 Op::AmoswapD
                 | Op::AmoaddD
                 | Op::AmoxorD
@@ -451,7 +451,7 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                 | Op::AmominD
                 | Op::AmomaxD
                 | Op::AmominuD
-                | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(state, env, inst.op, a, b!())),
+                | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(state, env, inst.op, a, b!(), now!())),
                 Op::Illegal => fault!(illegal(inst)),
                 // F and D.
                 Op::Flw => {
@@ -759,19 +759,58 @@ fn invalidate_code(env: &Env, offset: u64, len: u64) {
     }
 }
 
-/// The RAM offset an LR, SC or AMO at `vaddr` works on: aligned (checked
-/// first, as the spec's exception priority says), translated, and in RAM,
-/// since device registers do not support atomics.
-fn atomic_target(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access: Access) -> Result<u64, Trap> {
-    let (misaligned, fault) = match access {
-        Access::Load => (Exception::LoadAddressMisaligned, Exception::LoadAccessFault),
-        _ => (Exception::StoreAddressMisaligned, Exception::StoreAccessFault),
+/// The physical address an LR, SC or AMO at `vaddr` works on: aligned
+/// (checked first, as the spec's exception priority says) and translated.
+fn atomic_address(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access: Access) -> Result<u64, Trap> {
+    let misaligned = match access {
+        Access::Load => Exception::LoadAddressMisaligned,
+        _ => Exception::StoreAddressMisaligned,
     };
     if !vaddr.is_multiple_of(u64::from(size)) {
         return Err(Trap::new(misaligned, vaddr));
     }
-    let addr = if state.data_checked { translate_data(state, env, vaddr, size, access)? } else { vaddr };
+    if state.data_checked { translate_data(state, env, vaddr, size, access) } else { Ok(vaddr) }
+}
+
+/// The RAM offset an LR or SC at `vaddr` works on: reservations exist only
+/// in RAM, so anything else is an access fault.
+fn atomic_target(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access: Access) -> Result<u64, Trap> {
+    let fault = match access {
+        Access::Load => Exception::LoadAccessFault,
+        _ => Exception::StoreAccessFault,
+    };
+    let addr = atomic_address(state, env, vaddr, size, access)?;
     env.ram.offset(addr, u64::from(size)).ok_or(Trap::new(fault, vaddr))
+}
+
+/// An AMO outside RAM: the bus performs it as one read-modify-write if the
+/// device there supports atomics (an external region does), else it is a
+/// store/AMO access fault.
+#[cold]
+fn amo_bus(state: &HartState, env: &Env, op: Op, addr: u64, vaddr: u64, b: u64, retired: u64) -> Result<u64, Trap> {
+    let (op, size) = match op {
+        Op::AmoswapW => (AmoOp::Swap, 4),
+        Op::AmoaddW => (AmoOp::Add, 4),
+        Op::AmoxorW => (AmoOp::Xor, 4),
+        Op::AmoandW => (AmoOp::And, 4),
+        Op::AmoorW => (AmoOp::Or, 4),
+        Op::AmominW => (AmoOp::Min, 4),
+        Op::AmomaxW => (AmoOp::Max, 4),
+        Op::AmominuW => (AmoOp::MinU, 4),
+        Op::AmomaxuW => (AmoOp::MaxU, 4),
+        Op::AmoswapD => (AmoOp::Swap, 8),
+        Op::AmoaddD => (AmoOp::Add, 8),
+        Op::AmoxorD => (AmoOp::Xor, 8),
+        Op::AmoandD => (AmoOp::And, 8),
+        Op::AmoorD => (AmoOp::Or, 8),
+        Op::AmominD => (AmoOp::Min, 8),
+        Op::AmomaxD => (AmoOp::Max, 8),
+        Op::AmominuD => (AmoOp::MinU, 8),
+        _ => (AmoOp::MaxU, 8),
+    };
+    env.bus
+        .atomic(&state.access_context_at(retired), addr, Amo { op, size, operand: b })
+        .map_err(|_| Trap::new(Exception::StoreAccessFault, vaddr))
 }
 
 fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
@@ -821,8 +860,11 @@ fn after_atomic_store(env: &Env, offset: u64, size: u8) {
     }
 }
 
-fn amo32(state: &mut HartState, env: &Env, op: Op, addr: u64, operand: u64) -> Result<u64, Trap> {
-    let offset = atomic_target(state, env, addr, 4, Access::Store)?;
+fn amo32(state: &mut HartState, env: &Env, op: Op, addr: u64, operand: u64, retired: u64) -> Result<u64, Trap> {
+    let physical = atomic_address(state, env, addr, 4, Access::Store)?;
+    let Some(offset) = env.ram.offset(physical, 4) else {
+        return amo_bus(state, env, op, physical, addr, operand, retired);
+    };
     let cell: &AtomicU32 = env.ram.atomic_u32(offset).ok_or(Trap::new(Exception::StoreAccessFault, addr))?;
     let b = operand as u32;
     let order = Ordering::SeqCst;
@@ -841,8 +883,11 @@ fn amo32(state: &mut HartState, env: &Env, op: Op, addr: u64, operand: u64) -> R
     Ok(u64::from(old))
 }
 
-fn amo64(state: &mut HartState, env: &Env, op: Op, addr: u64, b: u64) -> Result<u64, Trap> {
-    let offset = atomic_target(state, env, addr, 8, Access::Store)?;
+fn amo64(state: &mut HartState, env: &Env, op: Op, addr: u64, b: u64, retired: u64) -> Result<u64, Trap> {
+    let physical = atomic_address(state, env, addr, 8, Access::Store)?;
+    let Some(offset) = env.ram.offset(physical, 8) else {
+        return amo_bus(state, env, op, physical, addr, b, retired);
+    };
     let cell: &AtomicU64 = env.ram.atomic_u64(offset).ok_or(Trap::new(Exception::StoreAccessFault, addr))?;
     let order = Ordering::SeqCst;
     let old = match op {

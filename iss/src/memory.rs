@@ -50,6 +50,71 @@ pub trait Bus: Send + Sync {
 
     /// The value of `mtime` as the hart making the access sees it.
     fn time(&self, ctx: &AccessContext) -> u64;
+
+    /// An AMO outside RAM: reads `amo.size` bytes at `addr`, writes
+    /// [`Amo::apply`] of them back as one indivisible step, and returns the
+    /// old value. By default nothing outside RAM supports atomics (device
+    /// registers do not), which the hart reports as a store/AMO access fault.
+    fn atomic(&self, _ctx: &AccessContext, addr: u64, _amo: Amo) -> Result<u64, BusError> {
+        Err(BusError::Denied(addr))
+    }
+}
+
+/// What an AMO does to the value in memory.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AmoOp {
+    /// `amoswap`: the operand.
+    Swap,
+    /// `amoadd`: old + operand.
+    Add,
+    /// `amoxor`.
+    Xor,
+    /// `amoand`.
+    And,
+    /// `amoor`.
+    Or,
+    /// `amomin`: signed minimum.
+    Min,
+    /// `amomax`: signed maximum.
+    Max,
+    /// `amominu`: unsigned minimum.
+    MinU,
+    /// `amomaxu`: unsigned maximum.
+    MaxU,
+}
+
+/// An AMO as the bus sees it: the operation, its width and its operand.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Amo {
+    /// The operation.
+    pub op: AmoOp,
+    /// 4 or 8 bytes.
+    pub size: u8,
+    /// The source register's value (its low 32 bits for a word AMO).
+    pub operand: u64,
+}
+
+impl Amo {
+    /// The value written back, given the old value (zero-extended from
+    /// `size` bytes); a word AMO's result is zero-extended too.
+    pub fn apply(&self, old: u64) -> u64 {
+        let word = self.size == 4;
+        let b = self.operand;
+        let (sa, sb) = if word { (old as u32 as i32 as i64, b as u32 as i32 as i64) } else { (old as i64, b as i64) };
+        let (ua, ub) = if word { (old & 0xffff_ffff, b & 0xffff_ffff) } else { (old, b) };
+        let new = match self.op {
+            AmoOp::Swap => ub,
+            AmoOp::Add => ua.wrapping_add(ub),
+            AmoOp::Xor => ua ^ ub,
+            AmoOp::And => ua & ub,
+            AmoOp::Or => ua | ub,
+            AmoOp::Min => sa.min(sb) as u64,
+            AmoOp::Max => sa.max(sb) as u64,
+            AmoOp::MinU => ua.min(ub),
+            AmoOp::MaxU => ua.max(ub),
+        };
+        if word { new & 0xffff_ffff } else { new }
+    }
 }
 
 /// log2 of the granule in which RAM tracks code and watched bytes: 64-byte

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use polyhart_iss::memory::AccessContext;
+use polyhart_iss::memory::{AccessContext, Amo};
 use polyhart_iss::{Bus, BusError, Ram};
 
 /// Why a device refused an access.
@@ -33,6 +33,13 @@ pub trait Device: Send + Sync {
     /// Whether code can execute from this device (ROM).
     fn executable(&self) -> bool {
         false
+    }
+    /// An AMO at `offset`: reads `amo.size` bytes, writes [`Amo::apply`]
+    /// of them back as one indivisible step and returns the old value.
+    /// Device registers do not support atomics unless the device says
+    /// otherwise.
+    fn atomic(&self, _ctx: &AccessContext, offset: u64, amo: Amo) -> Result<u64, DeviceError> {
+        Err(DeviceError::NoRegister { offset, size: amo.size })
     }
 }
 
@@ -171,6 +178,11 @@ impl Bus for SystemBus {
 
     fn time(&self, ctx: &AccessContext) -> u64 {
         self.clock.mtime(ctx)
+    }
+
+    fn atomic(&self, ctx: &AccessContext, addr: u64, amo: Amo) -> Result<u64, BusError> {
+        let (m, offset) = self.find(addr, amo.size).ok_or(BusError::Unmapped(addr))?;
+        m.device.atomic(ctx, offset, amo).map_err(|_| BusError::Denied(addr))
     }
 }
 

@@ -52,7 +52,8 @@ struct Arrival {
 struct Rounds {
     /// Rounds closed so far; a waiting thread watches it change.
     closed: u64,
-    /// The current round's end, in local cycles.
+    /// The current round's start and end, in local cycles.
+    round_start: u64,
     round_end: u64,
     /// Harts that take part in the current round.
     awake: Vec<bool>,
@@ -73,6 +74,8 @@ struct Shared<'a> {
     /// early spins on it for a while before it sleeps on `turn`.
     closed: AtomicU64,
     quantum: u64,
+    /// No round ends past this local time ([`Machine::run_until`]).
+    horizon: u64,
 }
 
 /// The host's cores, as far as this process may use them.
@@ -95,11 +98,14 @@ struct MachineParts<'a> {
 
 impl Machine {
     /// Runs every hart on its own thread until the machine stops.
-    pub(crate) fn run_parallel(&mut self, limit: Option<u64>) -> StopReason {
+    pub(crate) fn run_parallel(&mut self, limit: Option<u64>, horizon: u64, quantum: u64) -> StopReason {
         let retired = AtomicU64::new(self.instructions());
         let ending = AtomicBool::new(false);
         let controls: Vec<Arc<HartControl>> = self.harts.iter().map(|h| h.control().clone()).collect();
-        let start = self.harts.iter().map(|h| h.state.cycle()).min().unwrap_or(0);
+        let start = self.time();
+        if start >= horizon {
+            return StopReason::Horizon;
+        }
         let harts = self.harts.len();
         let shared = Shared {
             machine: MachineParts {
@@ -109,7 +115,8 @@ impl Machine {
             },
             rounds: Mutex::new(Rounds {
                 closed: 0,
-                round_end: start.saturating_add(self.quantum),
+                round_start: start,
+                round_end: start.saturating_add(quantum).min(horizon),
                 awake: vec![true; harts],
                 arrived: 0,
                 arrivals: vec![Arrival::default(); harts],
@@ -117,25 +124,43 @@ impl Machine {
             }),
             turn: Condvar::new(),
             closed: AtomicU64::new(0),
-            quantum: self.quantum,
+            quantum,
+            horizon,
         };
         let parked = Mutex::new(vec![None; harts]);
         // Rounds: no more threads than host cores, each running its harts in
         // turn within a round (a hart per thread as long as there are cores
         // enough); more threads would only take turns on the cores, paying
         // a wake-up each round. Free-running harts each need a thread.
-        let threads = if self.quantum == UNBOUNDED_QUANTUM { harts } else { harts.min(host_cores()) };
+        let threads = if quantum == UNBOUNDED_QUANTUM { harts } else { harts.min(host_cores()) };
         let mut groups: Vec<Vec<(usize, &mut Hart)>> = (0..threads).map(|_| Vec::new()).collect();
         for (index, hart) in self.harts.iter_mut().enumerate() {
             groups[index % threads].push((index, hart));
         }
+        // This thread does the errands the hart threads hand it until the
+        // last of them leaves.
+        let errands = &*self.errands;
+        let running = std::sync::atomic::AtomicUsize::new(threads);
+        errands.begin();
         std::thread::scope(|scope| {
             for (thread, group) in groups.into_iter().enumerate() {
                 let shared = &shared;
                 let parked = &parked;
+                let running = &running;
                 std::thread::Builder::new()
                     .name(format!("harts{thread}"))
                     .spawn_scoped(scope, move || {
+                        /// Tells the driving thread when the last hart thread
+                        /// leaves, even by a panic.
+                        struct Leaving<'a>(&'a std::sync::atomic::AtomicUsize, &'a crate::errands::Errands);
+                        impl Drop for Leaving<'_> {
+                            fn drop(&mut self) {
+                                if self.0.fetch_sub(1, Ordering::AcqRel) == 1 {
+                                    self.1.finish();
+                                }
+                            }
+                        }
+                        let _leaving = Leaving(running, errands);
                         if shared.quantum == UNBOUNDED_QUANTUM {
                             for (index, hart) in group {
                                 shared.run_free(hart, index, parked);
@@ -146,6 +171,7 @@ impl Machine {
                     })
                     .expect("spawning a hart thread");
             }
+            errands.serve();
         });
         let outcome = shared.rounds.into_inner().unwrap_or_else(|e| e.into_inner()).outcome;
         // Every thread returns only once an outcome is recorded.
@@ -187,7 +213,7 @@ impl Shared<'_> {
                     std::hint::spin_loop();
                 }
             }
-            let (round_end, awake) = {
+            let (round_start, round_end, awake) = {
                 let mut rounds = self.lock();
                 loop {
                     if rounds.outcome.is_some() {
@@ -195,7 +221,7 @@ impl Shared<'_> {
                     }
                     let awake: Vec<bool> = group.iter().map(|(index, _)| rounds.awake[*index]).collect();
                     if rounds.closed >= done && awake.contains(&true) {
-                        break (rounds.round_end, awake);
+                        break (rounds.round_start, rounds.round_end, awake);
                     }
                     rounds = self.turn.wait_timeout(rounds, STOP_POLL).unwrap_or_else(|e| e.into_inner()).0;
                     if let Some(reason) = self.machine.slices.stop.reason() {
@@ -204,7 +230,6 @@ impl Shared<'_> {
                 }
             };
             // An asleep hart's time stood still: it idled until this round.
-            let round_start = round_end.saturating_sub(self.quantum);
             for ((index, hart), awake) in group.iter_mut().zip(awake) {
                 if !awake {
                     continue;
@@ -250,7 +275,10 @@ impl Shared<'_> {
         }
         let mut start = rounds.round_end;
         loop {
-            let end = start.saturating_add(self.quantum);
+            if start >= self.horizon {
+                return self.end(rounds, StopReason::Horizon);
+            }
+            let end = start.saturating_add(self.quantum).min(self.horizon);
             let mut any = false;
             for (index, arrival) in rounds.arrivals.iter().enumerate() {
                 let control = &self.machine.controls[index];
@@ -264,6 +292,7 @@ impl Shared<'_> {
                 any |= awake;
             }
             if any {
+                rounds.round_start = start;
                 rounds.round_end = end;
                 return;
             }
@@ -271,6 +300,8 @@ impl Shared<'_> {
             let first_timer = (0..rounds.arrivals.len()).filter_map(|i| slices.aclint.sync_timer(i, start)).min();
             match first_timer {
                 Some(cycles) => start += cycles,
+                // Something outside may still wake them before the horizon.
+                None if self.horizon != u64::MAX => start = self.horizon,
                 None => {
                     let arrivals = &rounds.arrivals;
                     let controls = &self.machine.controls;

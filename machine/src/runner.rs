@@ -26,6 +26,7 @@ use polyhart_iss::{Cause, Exit, Hart, HartControl, HartStats, Jit, JitStats, Tra
 use crate::bus::SystemBus;
 use crate::console::Console;
 use crate::devices::{Aclint, Plic, PlicLine, Uart};
+use crate::errands::Errands;
 
 /// Why a machine stopped running.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -56,6 +57,30 @@ pub enum StopReason {
     Deadlock,
     /// [`StopSignal::request`] was called from outside the guest.
     Stopped,
+    /// Every hart reached the time [`Machine::run_until`] was asked to run
+    /// to.
+    Horizon,
+    /// Hart `hart` asked to synchronise with whoever drives the machine
+    /// ([`StopSignal::request_sync`]), for example because an outside
+    /// simulator served it an access that must be seen at the right time.
+    /// The other harts stopped at their next block boundary. Unlike the other
+    /// reasons this one is consumed: the next run goes on.
+    Sync {
+        /// The hart that asked.
+        hart: usize,
+    },
+    /// Whoever drives the machine asked the harts to pause
+    /// ([`StopSignal::request_pause`]), to act on the machine at a time the
+    /// run was about to pass. Consumed like [`StopReason::Sync`].
+    Paused,
+}
+
+impl StopReason {
+    /// Whether the reason ends only the run in progress ([`StopReason::Sync`],
+    /// [`StopReason::Paused`]); the others stop the machine for good.
+    pub fn is_transient(self) -> bool {
+        matches!(self, StopReason::Sync { .. } | StopReason::Paused)
+    }
 }
 
 /// The shared flag through which devices or other threads stop a machine.
@@ -76,12 +101,44 @@ impl StopSignal {
     /// Stops the machine for `reason`, unless it is already stopping.
     pub fn request(&self, reason: StopReason) {
         let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
+        // A pause gives way to a synchronisation, and both to any reason
+        // that stops the machine for good, so that, say, the guest's exit or
+        // a hart's request to synchronise is not lost to them.
+        let rank = |r: StopReason| match r {
+            StopReason::Paused => 0,
+            StopReason::Sync { .. } => 1,
+            _ => 2,
+        };
+        if slot.is_none_or(|old| rank(reason) > rank(old)) {
             *slot = Some(reason);
             self.requested.store(true, Ordering::Release);
             for hart in &self.harts {
                 hart.request_exit();
             }
+        }
+    }
+
+    /// Asks the machine to stop for hart `hart` to synchronise with the
+    /// driver ([`StopReason::Sync`]), unless it is already stopping. The run
+    /// in progress returns; the request does not outlive it.
+    pub fn request_sync(&self, hart: usize) {
+        self.request(StopReason::Sync { hart });
+    }
+
+    /// Asks the harts to pause ([`StopReason::Paused`]) unless the machine
+    /// is already stopping; the run in progress returns, the request does
+    /// not outlive it.
+    pub fn request_pause(&self) {
+        self.request(StopReason::Paused);
+    }
+
+    /// Forgets a [`StopReason::Sync`] or [`StopReason::Paused`] once the run
+    /// it ended has returned.
+    fn clear_sync(&self) {
+        let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some_and(StopReason::is_transient) {
+            *slot = None;
+            self.requested.store(false, Ordering::Release);
         }
     }
 
@@ -129,6 +186,10 @@ pub struct Machine {
     pub(crate) quantum: u64,
     pub(crate) scheduling: Scheduling,
     pub(crate) jit: Option<Arc<Jit>>,
+    pub(crate) errands: Arc<Errands>,
+    pub(crate) cpu_frequency: u64,
+    /// Where a hart starts after reset.
+    pub(crate) reset_pc: u64,
 }
 
 impl Machine {
@@ -182,6 +243,33 @@ impl Machine {
         self.jit.as_ref().map(|jit| jit.stats())
     }
 
+    /// The queue of work devices hand to the thread driving the machine.
+    pub fn errands(&self) -> &Arc<Errands> {
+        &self.errands
+    }
+
+    /// The harts' clock in Hz: cycles of local time per second of simulated
+    /// time.
+    pub fn cpu_frequency(&self) -> u64 {
+        self.cpu_frequency
+    }
+
+    /// The earliest local time, in cycles, of the harts: how far the whole
+    /// machine has run.
+    pub fn time(&self) -> u64 {
+        self.harts.iter().map(|h| h.state.cycle()).min().unwrap_or(0)
+    }
+
+    /// Resets hart `index` as its reset line would ([`Hart::reset`]): it
+    /// starts again at the board's reset vector, which boots it as at power
+    /// on. Does nothing for a hart that does not exist.
+    pub fn reset_hart(&mut self, index: usize) {
+        let pc = self.reset_pc;
+        if let Some(hart) = self.harts.get_mut(index) {
+            hart.reset(pc);
+        }
+    }
+
     /// How the harts share the host.
     pub fn scheduling(&self) -> Scheduling {
         self.scheduling
@@ -198,27 +286,63 @@ impl Machine {
     /// parallel each hart checks it between its slices, so the harts may
     /// together pass it by up to a quantum each.
     pub fn run(&mut self, limit: Option<u64>) -> StopReason {
+        self.run_until(u64::MAX, limit)
+    }
+
+    /// Runs until every hart's local time reaches `horizon` cycles
+    /// ([`StopReason::Horizon`]), or for the reasons [`Machine::run`] gives,
+    /// or until a hart asks to synchronise ([`StopReason::Sync`]). Rounds of
+    /// the quantum are cut at the horizon; a hart asleep with nothing to wake
+    /// it before the horizon idles up to it (something outside may wake it
+    /// later), so within a horizon there is no deadlock. Harts that ran past
+    /// the horizon (an instruction never stops halfway, and a device may add
+    /// latency) keep their local time.
+    pub fn run_until(&mut self, horizon: u64, limit: Option<u64>) -> StopReason {
         let limit = limit.map(|n| self.instructions().saturating_add(n));
         let parallel =
             self.scheduling == Scheduling::Parallel && (self.harts.len() > 1 || self.quantum == UNBOUNDED_QUANTUM);
-        let reason = if parallel { self.run_parallel(limit) } else { self.run_rounds(limit) };
+        let bounded = horizon != u64::MAX;
+        // Within a horizon an unbounded quantum is one round to it.
+        let quantum = if bounded && self.quantum == UNBOUNDED_QUANTUM {
+            horizon.saturating_sub(self.time()).max(1)
+        } else {
+            self.quantum
+        };
+        let reason = if parallel {
+            self.run_parallel(limit, horizon, quantum)
+        } else {
+            self.errands.begin();
+            let reason = self.run_rounds(limit, horizon);
+            self.errands.end();
+            reason
+        };
+        if reason == StopReason::Horizon {
+            for hart in &mut self.harts {
+                let lag = horizon.saturating_sub(hart.state.cycle());
+                hart.idle(lag);
+            }
+        }
+        self.stop.clear_sync();
         self.console.flush();
         reason
     }
 
-    fn run_rounds(&mut self, limit: Option<u64>) -> StopReason {
-        let mut now = self.harts.iter().map(|h| h.state.cycle()).min().unwrap_or(0);
+    fn run_rounds(&mut self, limit: Option<u64>, horizon: u64) -> StopReason {
+        let mut now = self.time();
         let retired = AtomicU64::new(self.instructions());
         let ending = AtomicBool::new(false);
         let slices = Slices { aclint: &self.aclint, stop: &self.stop, retired: &retired, limit, ending: &ending };
         loop {
-            let round_end = now.saturating_add(self.quantum);
+            if now >= horizon {
+                return StopReason::Horizon;
+            }
+            let round_end = now.saturating_add(self.quantum).min(horizon);
             for (index, hart) in self.harts.iter_mut().enumerate() {
                 match slices.run(hart, index, round_end) {
                     Slice::Done => {}
                     // Deterministic rounds idle a sleeping hart through the
                     // round, as the parallel runner does in effect.
-                    Slice::Asleep => hart.idle(round_end - hart.state.cycle()),
+                    Slice::Asleep => hart.idle(round_end.saturating_sub(hart.state.cycle())),
                     Slice::Stop(reason) => return reason,
                     Slice::Ended => unreachable!("only the parallel runner ends slices"),
                 }
@@ -228,6 +352,7 @@ impl Machine {
                 self.console.flush();
                 match self.earliest_deadline() {
                     Some(deadline) if deadline > now => {
+                        let deadline = deadline.min(horizon);
                         for hart in &mut self.harts {
                             let lag = deadline.saturating_sub(hart.state.cycle());
                             hart.idle(lag);
@@ -235,6 +360,12 @@ impl Machine {
                         now = deadline;
                     }
                     Some(_) => {}
+                    // Something outside may still wake them before the horizon.
+                    None if horizon != u64::MAX => {
+                        if !self.harts.iter().any(|h| wakeable(h.control(), h.state.csr.mip, h.state.csr.mie)) {
+                            return StopReason::Horizon;
+                        }
+                    }
                     None => {
                         if let Some(reason) = wait_for_wakeup(&self.uart, &self.stop, || {
                             self.harts.iter().any(|h| wakeable(h.control(), h.state.csr.mip, h.state.csr.mie))

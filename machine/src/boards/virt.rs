@@ -21,10 +21,11 @@ use std::sync::Arc;
 use polyhart_iss::jit::JitError;
 use polyhart_iss::{Hart, HartControl, Jit, TranslationCache};
 
-use crate::bus::{OverlapError, SystemBus};
+use crate::bus::{Device, OverlapError, SystemBus};
 use crate::console::Console;
 use crate::devices::plic::{self, NoSuchSource};
 use crate::devices::{Aclint, Htif, Plic, Rom, TestFinisher, Uart, aclint};
+use crate::errands::Errands;
 use crate::fdt::{self, FdtConfig};
 use crate::loader::{self, LoadError, LoadedImage};
 use crate::memory::{self, MemoryError};
@@ -150,6 +151,30 @@ pub struct VirtConfig {
     pub scheduling: Scheduling,
     /// Which tier runs guest code.
     pub engine: Engine,
+    /// Devices added to the board's address map, beside its own.
+    pub devices: Vec<ExtraDevice>,
+    /// The queue through which devices reach the thread that runs the
+    /// machine (default: a new one).
+    pub errands: Option<Arc<Errands>>,
+}
+
+/// A device an embedder adds to the board ([`VirtConfig::device`]).
+#[derive(Clone)]
+pub struct ExtraDevice {
+    /// A name for error messages.
+    pub name: &'static str,
+    /// Its window's first address.
+    pub base: u64,
+    /// Its window's size in bytes.
+    pub size: u64,
+    /// The device.
+    pub device: Arc<dyn Device>,
+}
+
+impl std::fmt::Debug for ExtraDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [{:#x}, {:#x})", self.name, self.base, self.base.saturating_add(self.size))
+    }
 }
 
 /// Which tier runs guest code.
@@ -177,6 +202,7 @@ impl std::fmt::Debug for VirtConfig {
             .field("quantum", &self.quantum)
             .field("scheduling", &self.scheduling)
             .field("engine", &self.engine)
+            .field("devices", &self.devices)
             .finish()
     }
 }
@@ -191,6 +217,20 @@ impl VirtConfig {
     /// Sets the number of harts.
     pub fn harts(mut self, harts: usize) -> VirtConfig {
         self.harts = harts;
+        self
+    }
+
+    /// Maps `device` at `[base, base + size)`; building fails if the window
+    /// overlaps RAM or one of the board's devices.
+    pub fn device(mut self, name: &'static str, base: u64, size: u64, device: Arc<dyn Device>) -> VirtConfig {
+        self.devices.push(ExtraDevice { name, base, size, device });
+        self
+    }
+
+    /// Sets the queue through which devices reach the thread that runs the
+    /// machine.
+    pub fn errands(mut self, errands: Arc<Errands>) -> VirtConfig {
+        self.errands = Some(errands);
         self
     }
 
@@ -261,6 +301,8 @@ impl Default for VirtConfig {
             quantum: DEFAULT_QUANTUM,
             scheduling: Scheduling::default(),
             engine: Engine::default(),
+            devices: Vec::new(),
+            errands: None,
         }
     }
 }
@@ -363,6 +405,9 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
     bus.map("clint", CLINT_BASE, aclint::SIZE, aclint.clone())?;
     bus.map("plic", PLIC_BASE, plic::SIZE, plic.clone())?;
     bus.map("uart", UART_BASE, UART_SIZE, uart.clone())?;
+    for extra in &config.devices {
+        bus.map(extra.name, extra.base, extra.size, extra.device.clone())?;
+    }
     watch_htif(&mut bus, &loaded, &ram, &console, &stop);
     let bus = Arc::new(bus);
 
@@ -383,7 +428,24 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
         .collect();
     let quantum = config.quantum.max(1);
     let scheduling = config.scheduling;
-    Ok(Machine { harts, aclint, plic, bus, uart, console, stop, cache, quantum, scheduling, jit })
+    let errands = config.errands.unwrap_or_default();
+    let cpu_frequency = config.cpu_frequency;
+    Ok(Machine {
+        harts,
+        aclint,
+        plic,
+        bus,
+        uart,
+        console,
+        stop,
+        cache,
+        quantum,
+        scheduling,
+        jit,
+        errands,
+        cpu_frequency,
+        reset_pc: MROM_BASE,
+    })
 }
 
 /// QEMU's placement: the highest 2 MiB-aligned address below the end of RAM

@@ -169,7 +169,12 @@ impl Plic {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn set_level(&self, source: u32, level: bool) {
+    /// Drives source `source`'s input line (0 and sources beyond the last
+    /// are ignored).
+    pub fn set_level(&self, source: u32, level: bool) {
+        if source == 0 || source >= SOURCES {
+            return;
+        }
         let (word, bit) = word_and_bit(source);
         let mut state = self.lock();
         if (state.level[word] & bit != 0) == level {

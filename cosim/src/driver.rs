@@ -1,0 +1,395 @@
+//! The machine as an outside simulator drives it: in quanta of simulated
+//! time.
+//!
+//! [`Cosim::advance`] is the one call that runs guest code. It lets every
+//! hart run, in parallel, until its local time reaches the outside's time
+//! plus the duration asked for, and returns why it stopped and the time
+//! reached. The outside's time stands still meanwhile (as SystemC's does
+//! while a process runs); each hart's local time runs ahead of it, and that
+//! offset is what external regions annotate their transactions with. This
+//! is TLM-2.0's temporal decoupling with one quantum keeper per hart: the
+//! machine's quantum bounds how far harts drift apart inside an advance,
+//! [`Transaction::sync`](crate::Transaction::sync) is `need_sync()` turned
+//! into a request, and the outside's `wait()` after an advance is `sync()`.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use polyhart_iss::{HartControl, Interrupt};
+use polyhart_machine::boards::virt::{BuildError, VirtConfig};
+use polyhart_machine::devices::Plic;
+use polyhart_machine::errands::Errands;
+use polyhart_machine::{Machine, StopReason, StopSignal};
+
+use crate::clock::Clock;
+use crate::region::{Link, Region, Target};
+use crate::time::SimTime;
+
+/// An interrupt input the outside drives.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A source of the board's PLIC (1 to 95; the board's UART is 10).
+    Plic(u32),
+    /// One of a hart's `mip` lines, driven directly. The board drives some
+    /// itself (the ACLINT the timer and software interrupts, the PLIC the
+    /// external ones); drive only lines nothing on the board drives.
+    Hart {
+        /// The hart.
+        hart: usize,
+        /// The line.
+        irq: Interrupt,
+    },
+}
+
+/// Something stamped with a time that takes effect when the machine gets
+/// there.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    /// Drive a line.
+    Line { line: LineKey, level: bool },
+    /// Reset a hart.
+    Reset(usize),
+}
+
+/// [`Line`] made orderable for the queue.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum LineKey {
+    Plic(u32),
+    Hart(usize, u64),
+}
+
+/// Timed actions, in time order and, at one time, in the order given.
+#[derive(Debug, Default)]
+struct Schedule {
+    queue: BinaryHeap<Reverse<(SimTime, u64, Action)>>,
+    next_seq: u64,
+    /// The time the harts are running to, while they run.
+    running_until: Option<SimTime>,
+}
+
+impl Schedule {
+    /// Queues `action` for `at`; true when the harts are running past `at`
+    /// and must pause for it to be applied on time.
+    fn push(&mut self, at: SimTime, action: Action) -> bool {
+        self.next_seq += 1;
+        self.queue.push(Reverse((at, self.next_seq, action)));
+        self.running_until.is_some_and(|until| at < until)
+    }
+
+    fn next_time(&self) -> Option<SimTime> {
+        self.queue.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    fn pop_due(&mut self, now: SimTime) -> Option<Action> {
+        if self.next_time()? > now {
+            return None;
+        }
+        self.queue.pop().map(|Reverse((_, _, action))| action)
+    }
+}
+
+/// The handle through which the outside drives interrupt lines and hart
+/// resets, from any thread, including from inside a transaction's target.
+#[derive(Clone)]
+pub struct Interrupts {
+    plic: Arc<Plic>,
+    stop: Arc<StopSignal>,
+    controls: Vec<Arc<HartControl>>,
+    schedule: Arc<Mutex<Schedule>>,
+    clock: Arc<Clock>,
+}
+
+impl fmt::Debug for Interrupts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interrupts").field("harts", &self.controls.len()).finish()
+    }
+}
+
+/// A line or hart that does not exist.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// No such PLIC source.
+    #[error("the PLIC has no source {0} (sources are 1 to {max})", max = polyhart_machine::devices::plic::SOURCES - 1)]
+    NoSource(u32),
+    /// No such hart.
+    #[error("there is no hart {0}")]
+    NoHart(usize),
+}
+
+impl Interrupts {
+    fn key(&self, line: Line) -> Result<LineKey, LineError> {
+        match line {
+            Line::Plic(source) if source == 0 || source >= polyhart_machine::devices::plic::SOURCES => {
+                Err(LineError::NoSource(source))
+            }
+            Line::Plic(source) => Ok(LineKey::Plic(source)),
+            Line::Hart { hart, .. } if hart >= self.controls.len() => Err(LineError::NoHart(hart)),
+            Line::Hart { hart, irq } => Ok(LineKey::Hart(hart, irq.mask())),
+        }
+    }
+
+    fn drive(&self, line: LineKey, level: bool) {
+        match line {
+            LineKey::Plic(source) => self.plic.set_level(source, level),
+            LineKey::Hart(hart, mask) => {
+                if let Some(irq) = Interrupt::BY_PRIORITY.into_iter().find(|irq| irq.mask() == mask) {
+                    self.controls[hart].set_interrupt(irq, level);
+                }
+            }
+        }
+    }
+
+    /// Drives `line` to `level` now: the harts see it at their next block
+    /// boundary (within an advance, at their own local time).
+    pub fn set(&self, line: Line, level: bool) -> Result<(), LineError> {
+        let key = self.key(line)?;
+        self.drive(key, level);
+        Ok(())
+    }
+
+    /// Drives `line` to `level` when simulated time reaches `at`: the
+    /// advance that gets there runs the harts up to `at`, applies it, and
+    /// goes on. A time already reached (the outside's time or earlier)
+    /// applies at once. Scheduled while an advance runs (from inside a
+    /// transaction's target), the harts pause at their next block boundary
+    /// and the advance goes on from there as planned anew: harts whose local
+    /// time is behind `at` see it on time, those already past it at once.
+    pub fn set_at(&self, line: Line, level: bool, at: SimTime) -> Result<(), LineError> {
+        let key = self.key(line)?;
+        if at <= self.clock.now() {
+            self.drive(key, level);
+            return Ok(());
+        }
+        self.schedule(at, Action::Line { line: key, level });
+        Ok(())
+    }
+
+    /// Resets hart `hart` when simulated time reaches `at`, as [`Interrupts::set_at`]
+    /// drives a line (a reset is applied between runs of the harts, so one
+    /// for a time already reached waits for the next advance).
+    pub fn reset_at(&self, hart: usize, at: SimTime) -> Result<(), LineError> {
+        if hart >= self.controls.len() {
+            return Err(LineError::NoHart(hart));
+        }
+        self.schedule(at, Action::Reset(hart));
+        Ok(())
+    }
+
+    fn schedule(&self, at: SimTime, action: Action) {
+        let pause = self.schedule.lock().unwrap_or_else(|e| e.into_inner()).push(at, action);
+        if pause {
+            self.stop.request_pause();
+        }
+    }
+}
+
+/// Why an advance ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AdvanceEnd {
+    /// Every hart reached the time asked for.
+    Reached,
+    /// A hart's transaction asked it to synchronise; the advance ended at
+    /// that hart's local time.
+    Sync {
+        /// The hart.
+        hart: usize,
+    },
+    /// The machine stopped (the guest exited, a trap loop, a stop request,
+    /// a panic in a hart thread is not caught here).
+    Stopped(StopReason),
+}
+
+/// What an advance did.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Advance {
+    /// Why it ended.
+    pub end: AdvanceEnd,
+    /// The simulated time reached: the outside should bring its own time
+    /// here (`wait(time - now)`) before the next advance.
+    pub time: SimTime,
+}
+
+/// Builds a cosimulated machine: the board's configuration plus the
+/// regions the outside serves.
+#[derive(Debug)]
+pub struct CosimBuilder {
+    config: VirtConfig,
+    clock: Arc<Clock>,
+    errands: Arc<Errands>,
+    regions: Vec<Arc<Region>>,
+}
+
+impl CosimBuilder {
+    /// Starts from a board configuration. Its quantum (in cycles) is how far
+    /// harts may drift apart inside an advance; see [`CosimBuilder::quantum`].
+    pub fn new(config: VirtConfig) -> CosimBuilder {
+        let clock = Arc::new(Clock::new(config.cpu_frequency));
+        CosimBuilder { config, clock, errands: Arc::new(Errands::new()), regions: Vec::new() }
+    }
+
+    /// Sets the quantum as simulated time: no hart runs more than this ahead
+    /// of another inside an advance.
+    pub fn quantum(mut self, quantum: SimTime) -> CosimBuilder {
+        self.config.quantum = self.clock.cycles_in(quantum).max(1);
+        self
+    }
+
+    /// Adds an external region at `[base, base + size)` served by `target`.
+    /// The returned handle grants and revokes DMI and reads its counters.
+    pub fn region(&mut self, name: &'static str, base: u64, size: u64, target: impl Target) -> Arc<Region> {
+        self.region_dyn(name, base, size, Arc::new(target))
+    }
+
+    /// [`CosimBuilder::region`] with a shared target.
+    pub fn region_dyn(&mut self, name: &'static str, base: u64, size: u64, target: Arc<dyn Target>) -> Arc<Region> {
+        let region = Arc::new(Region::new(name, base, size, target, self.clock.clone(), self.errands.clone()));
+        self.regions.push(region.clone());
+        region
+    }
+
+    /// Builds the machine. Fails as [`VirtConfig::build`] does, and if a
+    /// region overlaps RAM, a board device or another region.
+    pub fn build(self) -> Result<Cosim, BuildError> {
+        let mut config = self.config.errands(self.errands.clone());
+        for region in &self.regions {
+            config = config.device(region.name(), region.base(), region.size(), region.clone());
+        }
+        let machine = config.build()?;
+        let controls: Vec<Arc<HartControl>> = machine.harts().iter().map(|h| h.control().clone()).collect();
+        for region in &self.regions {
+            region.link(Link { controls: controls.clone(), stop: machine.stop_signal().clone() });
+        }
+        let interrupts = Interrupts {
+            plic: machine.plic().clone(),
+            stop: machine.stop_signal().clone(),
+            controls,
+            schedule: Arc::new(Mutex::new(Schedule::default())),
+            clock: self.clock.clone(),
+        };
+        Ok(Cosim { machine, clock: self.clock, regions: self.regions, interrupts })
+    }
+}
+
+/// A machine driven by an outside simulator.
+#[derive(Debug)]
+pub struct Cosim {
+    machine: Machine,
+    clock: Arc<Clock>,
+    regions: Vec<Arc<Region>>,
+    interrupts: Interrupts,
+}
+
+impl Cosim {
+    /// The outside's time: where the last advance ended.
+    pub fn now(&self) -> SimTime {
+        self.clock.now()
+    }
+
+    /// The quantum: how far harts may drift apart inside an advance.
+    pub fn quantum(&self) -> SimTime {
+        self.clock.at_cycle(self.machine.quantum())
+    }
+
+    /// Hart `hart`'s local time (`None`: no such hart).
+    pub fn local_time(&self, hart: usize) -> Option<SimTime> {
+        self.machine.harts().get(hart).map(|h| self.clock.at_cycle(h.state.cycle()))
+    }
+
+    /// How far hart `hart`'s local time is ahead of the outside's: the
+    /// quantum keeper's local offset.
+    pub fn local_offset(&self, hart: usize) -> Option<SimTime> {
+        self.local_time(hart).map(|t| t - self.now())
+    }
+
+    /// How much simulated time hart `hart` may still run before it must
+    /// synchronise: what is left of one quantum past the outside's time.
+    pub fn time_to_sync(&self, hart: usize) -> Option<SimTime> {
+        self.local_time(hart).map(|t| (self.now() + self.quantum()) - t)
+    }
+
+    /// The handle for interrupt lines and timed resets.
+    pub fn interrupts(&self) -> &Interrupts {
+        &self.interrupts
+    }
+
+    /// The external regions, in the order they were added.
+    pub fn regions(&self) -> &[Arc<Region>] {
+        &self.regions
+    }
+
+    /// The machine, to read or set up hart state and memory between advances.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// Mutable access to the machine between advances.
+    pub fn machine_mut(&mut self) -> &mut Machine {
+        &mut self.machine
+    }
+
+    /// Resets hart `hart` now (between advances): it starts again from the
+    /// board's reset vector.
+    pub fn reset_hart(&mut self, hart: usize) -> Result<(), LineError> {
+        if hart >= self.machine.harts().len() {
+            return Err(LineError::NoHart(hart));
+        }
+        self.machine.reset_hart(hart);
+        Ok(())
+    }
+
+    fn apply_due(&mut self, now: SimTime) {
+        loop {
+            let action = self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner()).pop_due(now);
+            match action {
+                Some(Action::Line { line, level }) => self.interrupts.drive(line, level),
+                Some(Action::Reset(hart)) => self.machine.reset_hart(hart),
+                None => return,
+            }
+        }
+    }
+
+    /// Runs every hart until its local time reaches the outside's time plus
+    /// `duration`, a hart asks to synchronise, or the machine stops. Timed
+    /// line changes and resets that fall inside take effect on time: the
+    /// harts run up to them, they are applied, the harts go on. Transactions
+    /// are served on the calling thread meanwhile. On return the outside's
+    /// time ([`Cosim::now`]) is [`Advance::time`].
+    pub fn advance(&mut self, duration: SimTime) -> Advance {
+        let start = self.clock.now();
+        let target = start + duration;
+        let mut reached = start;
+        let end = loop {
+            self.apply_due(reached);
+            let next = {
+                let mut schedule = self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner());
+                let next = schedule.next_time().map_or(target, |at| at.min(target));
+                schedule.running_until = Some(next);
+                next
+            };
+            let reason = self.machine.run_until(self.clock.cycle_at(next), None);
+            self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner()).running_until = None;
+            match reason {
+                // Something was scheduled before `next`: plan again.
+                StopReason::Paused => {}
+                StopReason::Horizon => {
+                    reached = next;
+                    if reached >= target {
+                        break AdvanceEnd::Reached;
+                    }
+                }
+                StopReason::Sync { hart } => {
+                    reached = self.local_time(hart).unwrap_or(reached).clamp(reached, target);
+                    break AdvanceEnd::Sync { hart };
+                }
+                reason => {
+                    reached = self.clock.at_cycle(self.machine.time()).clamp(reached, target);
+                    break AdvanceEnd::Stopped(reason);
+                }
+            }
+        };
+        self.clock.set_now(reached);
+        Advance { end, time: reached }
+    }
+}
