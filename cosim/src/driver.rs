@@ -287,6 +287,10 @@ impl Cosim {
         self.clock.now()
     }
 
+    pub(crate) fn clock(&self) -> &Arc<Clock> {
+        &self.clock
+    }
+
     /// The quantum: how far harts may drift apart inside an advance.
     pub fn quantum(&self) -> SimTime {
         self.clock.at_cycle(self.machine.quantum())

@@ -32,6 +32,7 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod capi;
 mod clock;
 mod driver;
 pub mod region;

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use polyhart_iss::memory::PAGE_SHIFT;
 use polyhart_iss::{Cause, Exit, Hart, HartControl, HartStats, Jit, JitStats, TranslationCache};
 
 use crate::bus::SystemBus;
@@ -268,6 +269,33 @@ impl Machine {
         if let Some(hart) = self.harts.get_mut(index) {
             hart.reset(pc);
         }
+    }
+
+    /// Writes `bytes` into guest RAM at physical `addr` from outside the
+    /// guest (a debugger, a DMA model), between runs: translated code on the
+    /// pages it touches is dropped and LR reservations there are broken, as
+    /// a hart's store would. False if the range is not all RAM.
+    pub fn write_memory(&self, addr: u64, bytes: &[u8]) -> bool {
+        let ram = self.bus.ram();
+        let Some(offset) = ram.offset(addr, bytes.len() as u64) else { return false };
+        if bytes.is_empty() || !ram.write_bytes(offset, bytes) {
+            return bytes.is_empty();
+        }
+        ram.break_reservations(offset, bytes.len() as u64);
+        let (first, last) = (offset >> PAGE_SHIFT, (offset + bytes.len() as u64 - 1) >> PAGE_SHIFT);
+        for page in first..=last {
+            if ram.take_code_marks(page << PAGE_SHIFT) {
+                self.cache.invalidate_page((ram.base() >> PAGE_SHIFT) + page);
+            }
+        }
+        true
+    }
+
+    /// Reads guest RAM at physical `addr` into `buf`; false if the range is
+    /// not all RAM.
+    pub fn read_memory(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let ram = self.bus.ram();
+        ram.offset(addr, buf.len() as u64).is_some_and(|offset| buf.is_empty() || ram.read_bytes(offset, buf))
     }
 
     /// How the harts share the host.

@@ -1,0 +1,215 @@
+/*
+ * polyhart.h - the C ABI of polyhart's cosimulation layer.
+ *
+ * Link with libpolyhart_cosim.a (and -lpthread -ldl -lm) or
+ * libpolyhart_cosim.so, both built by `cargo build -p polyhart-cosim`.
+ * cosim/src/capi.rs is the implementation; cosim/tests/c_abi.rs checks that
+ * this header declares exactly its functions and lays out its structures
+ * the same way.
+ *
+ * A machine is a RISC-V virt board (QEMU's memory map) whose harts run on
+ * host threads, driven by an outside simulator in quanta of simulated time:
+ *
+ *     polyhart_builder *b;
+ *     polyhart_builder_new(&b);
+ *     polyhart_builder_set_kernel_file(b, "guest.elf");
+ *     polyhart_builder_add_region(b, "devices", 0x20000000, 0x10000, serve, ctx, NULL);
+ *     polyhart_cosim *m;
+ *     if (polyhart_build(b, &m, err, sizeof err) != POLYHART_OK) ...
+ *     for (;;) {
+ *         polyhart_advance_result r;
+ *         polyhart_advance(m, quantum_ps, &r);   // serve() is called in here
+ *         wait(r.time_ps - now);                  // bring the outside's time along
+ *         if (r.end == POLYHART_STOPPED) break;
+ *     }
+ *     polyhart_free(m);
+ *
+ * Time is in picoseconds. The outside's time stands still during
+ * polyhart_advance (as SystemC's does while a process runs); each hart's
+ * local time runs ahead of it, and a transaction's delay_ps is that offset.
+ *
+ * Errors: every call returns a polyhart_status; nothing unwinds across the
+ * boundary. A pointer argument may be null only where a call says so
+ * (null where one is required gives POLYHART_ERR_NULL).
+ *
+ * Threads:
+ *  - A machine is driven from one thread at a time (any thread, but not two
+ *    at once): polyhart_advance and the calls that read or write hart state
+ *    or memory.
+ *  - Transaction callbacks (polyhart_transport_fn) run on the thread inside
+ *    polyhart_advance, one at a time, whichever hart thread made the
+ *    access; so they may call into a single-threaded simulator (SystemC's
+ *    b_transport, even wait()).
+ *  - From inside a transaction callback only the calls marked
+ *    "callback-safe" may be made on the same machine; the others answer
+ *    POLYHART_ERR_BUSY. Callback-safe calls may also be made from any other
+ *    thread at any time.
+ *  - The console callback runs on hart threads, one call at a time.
+ *  - Machines are independent: many may exist in one process, each driven
+ *    from its own thread.
+ */
+#ifndef POLYHART_H
+#define POLYHART_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum polyhart_status {
+    POLYHART_OK = 0,
+    POLYHART_ERR_NULL = 1,      /* a required pointer was null */
+    POLYHART_ERR_INVALID = 2,   /* an argument out of range */
+    POLYHART_ERR_BUILD = 3,     /* the machine could not be built (see the message) */
+    POLYHART_ERR_IO = 4,        /* a file could not be read */
+    POLYHART_ERR_PANIC = 5,     /* polyhart failed inside: free the machine */
+    POLYHART_ERR_BUSY = 6,      /* not callback-safe, called from a callback */
+    POLYHART_ERR_POISONED = 7   /* an earlier call failed inside: only polyhart_free is left */
+} polyhart_status;
+
+/* polyhart_advance_result.end */
+#define POLYHART_REACHED 0u     /* every hart reached the time asked for */
+#define POLYHART_SYNC    1u     /* a hart asked to synchronise (hart says which) */
+#define POLYHART_STOPPED 2u     /* the machine stopped (stop says why) */
+
+/* polyhart_advance_result.stop */
+#define POLYHART_STOP_EXIT      0u  /* the guest exited with exit_code */
+#define POLYHART_STOP_RESET     1u  /* the guest asked for a reset */
+#define POLYHART_STOP_TRAP_LOOP 2u  /* hart `hart` traps forever without retiring */
+#define POLYHART_STOP_DEADLOCK  3u  /* every hart waits and nothing can wake one */
+#define POLYHART_STOP_STOPPED   4u  /* stopped from outside */
+
+typedef struct polyhart_advance_result {
+    uint32_t end;
+    uint32_t hart;
+    uint32_t stop;
+    int32_t exit_code;
+    uint64_t time_ps;           /* the time reached */
+} polyhart_advance_result;
+
+/* polyhart_transaction.command */
+#define POLYHART_READ  0u
+#define POLYHART_WRITE 1u
+
+/* What a transport callback returns (TLM-2.0's response status). Anything
+   but POLYHART_RESP_OK makes the hart take an access fault. */
+#define POLYHART_RESP_OK            0
+#define POLYHART_RESP_ADDRESS_ERROR 1
+#define POLYHART_RESP_COMMAND_ERROR 2
+#define POLYHART_RESP_GENERIC_ERROR 3
+
+typedef struct polyhart_transaction {
+    uint32_t command;           /* POLYHART_READ or POLYHART_WRITE */
+    uint32_t hart;              /* the issuing hart's mhartid */
+    uint64_t address;           /* guest physical address */
+    uint8_t data[8];            /* little-endian; the first `size` bytes count */
+    uint8_t size;               /* 1, 2, 4 or 8 */
+    uint8_t byte_enables;       /* bit i: byte i takes part (all, for a hart) */
+    uint8_t sync;               /* out: non-zero makes the hart synchronise */
+    uint8_t reserved;
+    uint64_t delay_ps;          /* in: the hart's local time offset; out: plus latency */
+} polyhart_transaction;
+
+/* Serves one transaction (b_transport): fills data for a read, may add to
+   delay_ps and set sync. Returns a POLYHART_RESP_* value. An AMO arrives as
+   a read and a write back to back. */
+typedef int32_t (*polyhart_transport_fn)(void *user, polyhart_transaction *tx);
+
+/* Receives `len` bytes of guest console output. */
+typedef void (*polyhart_console_fn)(void *user, const uint8_t *bytes, size_t len);
+
+typedef struct polyhart_builder polyhart_builder;
+typedef struct polyhart_cosim polyhart_cosim;
+
+/* ---- building ---------------------------------------------------------- */
+
+/* A configuration: 1 hart, 128 MiB of RAM, 1 GHz, a 10 us quantum, a host
+   thread per hart, the interpreter, console to standard output. */
+polyhart_status polyhart_builder_new(polyhart_builder **out);
+/* Frees a configuration that was not built. b may be null. */
+void polyhart_builder_free(polyhart_builder *b);
+polyhart_status polyhart_builder_set_harts(polyhart_builder *b, uint32_t harts);
+polyhart_status polyhart_builder_set_ram_size(polyhart_builder *b, uint64_t bytes);
+polyhart_status polyhart_builder_set_cpu_frequency(polyhart_builder *b, uint64_t hz);
+/* How far harts may drift apart inside an advance. */
+polyhart_status polyhart_builder_set_quantum(polyhart_builder *b, uint64_t quantum_ps);
+/* Non-zero: all harts on the thread calling polyhart_advance, in turn
+   (bit-identical runs); zero: a host thread per hart. */
+polyhart_status polyhart_builder_set_deterministic(polyhart_builder *b, int32_t on);
+/* Non-zero: compile blocks run `threshold` times with the JIT. */
+polyhart_status polyhart_builder_set_jit(polyhart_builder *b, int32_t on, uint32_t threshold);
+/* The kernel (ELF or raw binary), copied. */
+polyhart_status polyhart_builder_set_kernel(polyhart_builder *b, const uint8_t *data, size_t len);
+polyhart_status polyhart_builder_set_kernel_file(polyhart_builder *b, const char *path);
+/* Firmware at the start of RAM (e.g. OpenSBI's fw_dynamic). */
+polyhart_status polyhart_builder_set_firmware_file(polyhart_builder *b, const char *path);
+/* Guest console output to write(user, ...) instead of standard output. */
+polyhart_status polyhart_builder_set_console(polyhart_builder *b, polyhart_console_fn write, void *user);
+/* Claims [base, base + size) as an external region served by serve(user,
+   tx); its index (0, 1, ... in order) goes to *index unless index is null.
+   name may be null. */
+polyhart_status polyhart_builder_add_region(polyhart_builder *b, const char *name, uint64_t base, uint64_t size,
+                                            polyhart_transport_fn serve, void *user, uint32_t *index);
+/* Builds the machine; b is consumed either way. On failure a message goes
+   to error (NUL-terminated, cut to error_len bytes) unless it is null. */
+polyhart_status polyhart_build(polyhart_builder *b, polyhart_cosim **out, char *error, size_t error_len);
+/* Frees a machine (not from inside a callback). m may be null. */
+void polyhart_free(polyhart_cosim *m);
+
+/* ---- running ----------------------------------------------------------- */
+
+/* Runs every hart until its local time reaches the outside's time plus
+   duration_ps, a hart asks to synchronise, or the machine stops.
+   Transaction callbacks run on this thread meanwhile. */
+polyhart_status polyhart_advance(const polyhart_cosim *m, uint64_t duration_ps, polyhart_advance_result *result);
+/* The outside's time: where the last advance ended. Callback-safe. */
+polyhart_status polyhart_now(const polyhart_cosim *m, uint64_t *ps);
+/* Hart `hart`'s local time. */
+polyhart_status polyhart_local_time(const polyhart_cosim *m, uint32_t hart, uint64_t *ps);
+
+/* ---- lines, resets, DMI: callback-safe --------------------------------- */
+
+/* PLIC source `source` (1 to 95; 10 is the board's UART) to `level` now. */
+polyhart_status polyhart_set_irq(const polyhart_cosim *m, uint32_t source, int32_t level);
+/* ... when simulated time reaches at_ps (now, if it has): harts behind that
+   time see it on time. */
+polyhart_status polyhart_set_irq_at(const polyhart_cosim *m, uint32_t source, int32_t level, uint64_t at_ps);
+/* Hart `hart`'s mip bit `irq` (1, 3, 5, 7, 9 or 11) now; only lines nothing
+   on the board drives. */
+polyhart_status polyhart_set_hart_irq(const polyhart_cosim *m, uint32_t hart, uint32_t irq, int32_t level);
+/* Resets hart `hart` when simulated time reaches at_ps: it restarts at the
+   reset vector. */
+polyhart_status polyhart_reset_hart_at(const polyhart_cosim *m, uint32_t hart, uint64_t at_ps);
+/* Accesses to [start, start + len) of region `region` go to `host` directly
+   (reads if `read`, writes if `write`), adding the latencies. `host` must
+   stay valid, from any thread, until a revoke covering it returns. */
+polyhart_status polyhart_grant_dmi(const polyhart_cosim *m, uint32_t region, uint64_t start, uint64_t len,
+                                   uint8_t *host, int32_t read, int32_t write, uint64_t read_latency_ps,
+                                   uint64_t write_latency_ps);
+/* Revokes the grants overlapping [start, end) (invalidate_direct_mem_ptr);
+   once it returns no hart touches their memory. */
+polyhart_status polyhart_revoke_dmi(const polyhart_cosim *m, uint32_t region, uint64_t start, uint64_t end);
+
+/* ---- state, between advances -------------------------------------------- */
+
+polyhart_status polyhart_read_reg(const polyhart_cosim *m, uint32_t hart, uint32_t index, uint64_t *value);
+polyhart_status polyhart_write_reg(const polyhart_cosim *m, uint32_t hart, uint32_t index, uint64_t value);
+polyhart_status polyhart_read_pc(const polyhart_cosim *m, uint32_t hart, uint64_t *value);
+polyhart_status polyhart_write_pc(const polyhart_cosim *m, uint32_t hart, uint64_t value);
+/* Instructions retired by all harts together. */
+polyhart_status polyhart_instructions(const polyhart_cosim *m, uint64_t *count);
+/* Guest RAM at physical addresses (translated code there is dropped on a
+   write, as on a hart's store). */
+polyhart_status polyhart_read_memory(const polyhart_cosim *m, uint64_t addr, uint8_t *buf, size_t len);
+polyhart_status polyhart_write_memory(const polyhart_cosim *m, uint64_t addr, const uint8_t *data, size_t len);
+
+/* "POLYHART_OK", "POLYHART_ERR_BUSY", ... (static storage). */
+const char *polyhart_status_name(polyhart_status status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
