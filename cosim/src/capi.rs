@@ -224,7 +224,10 @@ unsafe fn with_cosim(m: *const polyhart_cosim, body: impl FnOnce(&mut Cosim) -> 
 /// # Safety
 /// `b` must be null or a builder from `polyhart_builder_new` not yet built
 /// or freed.
-unsafe fn with_builder(b: *mut polyhart_builder, body: impl FnOnce(&mut polyhart_builder) -> polyhart_status) -> polyhart_status {
+unsafe fn with_builder(
+    b: *mut polyhart_builder,
+    body: impl FnOnce(&mut polyhart_builder) -> polyhart_status,
+) -> polyhart_status {
     // SAFETY: the caller's contract.
     let Some(b) = (unsafe { b.as_mut() }) else { return POLYHART_ERR_NULL };
     guarded(|| body(b))
@@ -292,7 +295,11 @@ pub unsafe extern "C" fn polyhart_builder_new(out: *mut *mut polyhart_builder) -
     if out.is_null() {
         return POLYHART_ERR_NULL;
     }
-    let builder = polyhart_builder { config: Some(VirtConfig::default()), quantum: SimTime::from_micros(10), regions: Vec::new() };
+    let builder = polyhart_builder {
+        config: Some(VirtConfig::default()),
+        quantum: SimTime::from_micros(10),
+        regions: Vec::new(),
+    };
     // SAFETY: checked non-null; the caller's contract.
     unsafe { *out = Box::into_raw(Box::new(builder)) };
     POLYHART_OK
@@ -384,7 +391,11 @@ pub unsafe extern "C" fn polyhart_builder_set_deterministic(b: *mut polyhart_bui
 /// # Safety
 /// `b` must be null or a live builder.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn polyhart_builder_set_jit(b: *mut polyhart_builder, on: i32, threshold: u32) -> polyhart_status {
+pub unsafe extern "C" fn polyhart_builder_set_jit(
+    b: *mut polyhart_builder,
+    on: i32,
+    threshold: u32,
+) -> polyhart_status {
     let engine = if on != 0 { Engine::Jit { threshold } } else { Engine::Interpreter };
     // SAFETY: the caller's contract.
     unsafe { with_builder(b, |b| set(b, |c| c.engine(engine))) }
@@ -395,7 +406,11 @@ pub unsafe extern "C" fn polyhart_builder_set_jit(b: *mut polyhart_builder, on: 
 /// # Safety
 /// `b` must be null or a live builder; `data` null or valid for `len` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn polyhart_builder_set_kernel(b: *mut polyhart_builder, data: *const u8, len: usize) -> polyhart_status {
+pub unsafe extern "C" fn polyhart_builder_set_kernel(
+    b: *mut polyhart_builder,
+    data: *const u8,
+    len: usize,
+) -> polyhart_status {
     // SAFETY: the caller's contract.
     match unsafe { bytes(data, len) } {
         // SAFETY: the caller's contract.
@@ -409,7 +424,10 @@ pub unsafe extern "C" fn polyhart_builder_set_kernel(b: *mut polyhart_builder, d
 /// # Safety
 /// `b` must be null or a live builder; `path` null or a C string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn polyhart_builder_set_kernel_file(b: *mut polyhart_builder, path: *const c_char) -> polyhart_status {
+pub unsafe extern "C" fn polyhart_builder_set_kernel_file(
+    b: *mut polyhart_builder,
+    path: *const c_char,
+) -> polyhart_status {
     // SAFETY: the caller's contract.
     match unsafe { read_file(path) } {
         // SAFETY: the caller's contract.
@@ -423,7 +441,10 @@ pub unsafe extern "C" fn polyhart_builder_set_kernel_file(b: *mut polyhart_build
 /// # Safety
 /// `b` must be null or a live builder; `path` null or a C string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn polyhart_builder_set_firmware_file(b: *mut polyhart_builder, path: *const c_char) -> polyhart_status {
+pub unsafe extern "C" fn polyhart_builder_set_firmware_file(
+    b: *mut polyhart_builder,
+    path: *const c_char,
+) -> polyhart_status {
     // SAFETY: the caller's contract.
     match unsafe { read_file(path) } {
         // SAFETY: the caller's contract.
@@ -758,7 +779,12 @@ pub unsafe extern "C" fn polyhart_grant_dmi(
 /// # Safety
 /// `m` must be null or a live machine.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn polyhart_revoke_dmi(m: *const polyhart_cosim, region: u32, start: u64, end: u64) -> polyhart_status {
+pub unsafe extern "C" fn polyhart_revoke_dmi(
+    m: *const polyhart_cosim,
+    region: u32,
+    start: u64,
+    end: u64,
+) -> polyhart_status {
     // SAFETY: the caller's contract.
     let Some(m) = (unsafe { m.as_ref() }) else { return POLYHART_ERR_NULL };
     let Some(region) = m.regions.get(region as usize) else { return POLYHART_ERR_INVALID };
@@ -773,7 +799,12 @@ pub unsafe extern "C" fn polyhart_revoke_dmi(m: *const polyhart_cosim, region: u
 /// # Safety
 /// `m` must be null or a live machine; `value` null or valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn polyhart_read_reg(m: *const polyhart_cosim, hart: u32, index: u32, value: *mut u64) -> polyhart_status {
+pub unsafe extern "C" fn polyhart_read_reg(
+    m: *const polyhart_cosim,
+    hart: u32,
+    index: u32,
+    value: *mut u64,
+) -> polyhart_status {
     if value.is_null() {
         return POLYHART_ERR_NULL;
     }
@@ -794,7 +825,12 @@ pub unsafe extern "C" fn polyhart_read_reg(m: *const polyhart_cosim, hart: u32, 
 /// # Safety
 /// `m` must be null or a live machine.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn polyhart_write_reg(m: *const polyhart_cosim, hart: u32, index: u32, value: u64) -> polyhart_status {
+pub unsafe extern "C" fn polyhart_write_reg(
+    m: *const polyhart_cosim,
+    hart: u32,
+    index: u32,
+    value: u64,
+) -> polyhart_status {
     // SAFETY: the caller's contract.
     unsafe {
         with_cosim(m, |cosim| match cosim.machine_mut().harts_mut().get_mut(hart as usize) {
@@ -869,7 +905,12 @@ pub unsafe extern "C" fn polyhart_instructions(m: *const polyhart_cosim, count: 
 /// # Safety
 /// `m` must be null or a live machine; `buf` null or valid for `len` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn polyhart_read_memory(m: *const polyhart_cosim, addr: u64, buf: *mut u8, len: usize) -> polyhart_status {
+pub unsafe extern "C" fn polyhart_read_memory(
+    m: *const polyhart_cosim,
+    addr: u64,
+    buf: *mut u8,
+    len: usize,
+) -> polyhart_status {
     if buf.is_null() {
         return POLYHART_ERR_NULL;
     }
@@ -935,7 +976,10 @@ mod tests {
             let mut r = polyhart_advance_result::default();
             assert_eq!(polyhart_advance(std::ptr::null(), 1, &mut r), POLYHART_ERR_NULL);
             assert_eq!(polyhart_set_irq(std::ptr::null(), 3, 1), POLYHART_ERR_NULL);
-            assert_eq!(polyhart_build(std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), 0), POLYHART_ERR_NULL);
+            assert_eq!(
+                polyhart_build(std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), 0),
+                POLYHART_ERR_NULL
+            );
             polyhart_free(std::ptr::null_mut());
             polyhart_builder_free(std::ptr::null_mut());
         }
