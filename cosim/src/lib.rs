@@ -7,6 +7,8 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod kernel;
 pub mod time;
 
+pub use kernel::{Event, Kernel, KernelHandle, ProcessId};
 pub use time::SimTime;
