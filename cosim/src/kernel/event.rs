@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::process::ProcessId;
-use super::schedule::{Activation, Scheduler, Shared};
+use super::schedule::{Activation, RunQueue, Shared};
 use crate::time::SimTime;
 
 /// Something that happens at a point of simulated time, which processes can
@@ -98,7 +98,7 @@ impl Event {
         }
         let mut state = self.cell.state.borrow_mut();
         state.pending = None;
-        state.fire(&mut scheduler);
+        state.fire(&mut scheduler.run);
     }
 
     /// Fires the event `delay` from now: in the next delta cycle if `delay` is
@@ -150,11 +150,11 @@ impl fmt::Debug for Event {
 impl EventCell {
     /// Fires the pending notification named by `ticket`; does nothing if it
     /// was cancelled or overridden since.
-    pub(super) fn fire_pending(&self, scheduler: &mut Scheduler, ticket: u64) {
+    pub(super) fn fire_pending(&self, run: &mut RunQueue, ticket: u64) {
         let mut state = self.state.borrow_mut();
         if state.pending.is_some_and(|pending| pending.ticket == ticket) {
             state.pending = None;
-            state.fire(scheduler);
+            state.fire(run);
         }
     }
 
@@ -165,10 +165,10 @@ impl EventCell {
 }
 
 impl EventState {
-    fn fire(&mut self, scheduler: &mut Scheduler) {
+    fn fire(&mut self, run: &mut RunQueue) {
         self.fired += 1;
         for id in self.waiters.drain(..) {
-            scheduler.make_runnable(id);
+            run.make_runnable(id);
         }
     }
 }
@@ -186,6 +186,7 @@ pub struct EventWait<'a> {
 impl Future for EventWait<'_> {
     type Output = ();
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
         let cell = &self.event.cell;
         let mut state = cell.state.borrow_mut();

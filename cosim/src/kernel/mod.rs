@@ -193,7 +193,7 @@ impl Kernel {
 
     /// How many processes have not finished (waiting ones included).
     pub fn process_count(&self) -> usize {
-        self.handle.shared.scheduler.borrow().processes.live()
+        self.handle.shared.scheduler.borrow().run.processes.live()
     }
 
     /// When the next activity is: the current time if a process can run now
@@ -254,33 +254,31 @@ impl Kernel {
 /// Runs the current evaluation phase: every runnable process, in order, each
 /// until it waits or returns, including processes made runnable meanwhile.
 fn evaluate(shared: &Shared) -> Result<(), RunError> {
-    loop {
-        let (id, mut body, waker) = {
-            let mut scheduler = shared.scheduler.borrow_mut();
-            let Some(id) = scheduler.runnable.pop_front() else { return Ok(()) };
-            let Some((body, waker)) = scheduler.processes.start(id) else { continue };
-            scheduler.current = Some(id);
-            (id, body, waker)
-        };
+    let mut scheduler = shared.scheduler.borrow_mut();
+    while let Some(id) = scheduler.run.queue.pop_front() {
+        let Some((mut body, waker)) = scheduler.run.processes.start(id) else { continue };
+        scheduler.current = Some(id);
+        drop(scheduler);
         // Unwind safety: after a panic the body is dropped, never polled
         // again, and the scheduler is only reached through `RefCell` guards
         // that are released while unwinding; none of its invariants spans a
         // call into a process.
         let polled = panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(&mut Context::from_waker(&waker))));
-        let mut scheduler = shared.scheduler.borrow_mut();
+        scheduler = shared.scheduler.borrow_mut();
         scheduler.current = None;
         let time = scheduler.now;
         match polled {
-            Ok(Poll::Pending) => scheduler.processes.suspend(id, body, waker),
+            Ok(Poll::Pending) => scheduler.run.processes.suspend(id, body, waker),
             Ok(Poll::Ready(())) => {
-                scheduler.processes.finish(id, waker);
+                scheduler.run.processes.finish(id, waker);
                 drop(scheduler);
                 // The body's destructors are the process's code too.
                 panic::catch_unwind(AssertUnwindSafe(|| drop(body)))
                     .map_err(|payload| RunError::panicked(id, time, payload))?;
+                scheduler = shared.scheduler.borrow_mut();
             }
             Err(payload) => {
-                scheduler.processes.finish(id, waker);
+                scheduler.run.processes.finish(id, waker);
                 drop(scheduler);
                 // A destructor that panics again while the body unwinds its
                 // state is the same failure: the first message is the one to keep.
@@ -289,6 +287,7 @@ fn evaluate(shared: &Shared) -> Result<(), RunError> {
             }
         }
     }
+    Ok(())
 }
 
 impl RunError {
@@ -367,8 +366,8 @@ impl KernelHandle {
             drop(process);
             return ProcessId { index: u32::MAX, generation: u32::MAX };
         }
-        let id = scheduler.processes.insert(Box::pin(process), &self.shared.inbox);
-        scheduler.make_runnable(id);
+        let id = scheduler.run.processes.insert(Box::pin(process), &self.shared.inbox);
+        scheduler.run.make_runnable(id);
         id
     }
 
@@ -379,7 +378,7 @@ impl KernelHandle {
 
     /// Whether process `id` has not finished.
     pub fn is_alive(&self, id: ProcessId) -> bool {
-        self.shared.scheduler.borrow().processes.is_live(id)
+        self.shared.scheduler.borrow().run.processes.is_live(id)
     }
 
     /// The process being run, when called from one.

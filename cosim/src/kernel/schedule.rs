@@ -22,11 +22,14 @@ impl Shared {
     /// about to park. Panics when polled outside a process of this kernel:
     /// such a future could never be woken.
     pub(super) fn current_process(&self, what: &str) -> ProcessId {
-        self.scheduler
-            .borrow()
-            .current
-            .unwrap_or_else(|| panic!("{what} was awaited outside a process of the kernel it belongs to"))
+        self.scheduler.borrow().current.unwrap_or_else(|| outside_a_process(what))
     }
+}
+
+/// The panic of a kernel future polled outside a process of its kernel.
+#[cold]
+pub(super) fn outside_a_process(what: &str) -> ! {
+    panic!("{what} was awaited outside a process of the kernel it belongs to")
 }
 
 /// Something due in a later delta cycle or at a later time.
@@ -77,9 +80,7 @@ pub(super) struct Scheduler {
     sequence: u64,
     /// The process being polled, which the kernel's futures park.
     pub(super) current: Option<ProcessId>,
-    pub(super) processes: ProcessTable,
-    /// Processes to run in the current evaluation phase, in order.
-    pub(super) runnable: VecDeque<ProcessId>,
+    pub(super) run: RunQueue,
     /// What becomes runnable in the next delta cycle, in order.
     pub(super) next_delta: Vec<Activation>,
     timed: BinaryHeap<Timed>,
@@ -96,8 +97,7 @@ impl Scheduler {
             delta: 0,
             sequence: 0,
             current: None,
-            processes: ProcessTable::new(),
-            runnable: VecDeque::new(),
+            run: RunQueue { processes: ProcessTable::new(), queue: VecDeque::new() },
             next_delta: Vec::new(),
             timed: BinaryHeap::new(),
             woken: Vec::new(),
@@ -111,14 +111,6 @@ impl Scheduler {
         self.sequence
     }
 
-    /// Queues `id` to run in the current evaluation phase, unless it has
-    /// finished or is queued already.
-    pub(super) fn make_runnable(&mut self, id: ProcessId) {
-        if self.processes.mark_queued(id) {
-            self.runnable.push_back(id);
-        }
-    }
-
     /// Schedules `activation` at `time`, after everything already scheduled then.
     pub(super) fn schedule_at(&mut self, time: SimTime, activation: Activation) {
         let sequence = self.next_sequence();
@@ -130,13 +122,6 @@ impl Scheduler {
         self.timed.push(Timed { time, sequence, activation });
     }
 
-    fn activate(&mut self, activation: Activation) {
-        match activation {
-            Activation::Resume(id) => self.make_runnable(id),
-            Activation::Fire(event, ticket) => event.fire_pending(self, ticket),
-        }
-    }
-
     /// Collects wakes that came through wakers: their processes run in the
     /// current evaluation phase.
     fn collect_inbox(&mut self, inbox: &Inbox) {
@@ -146,8 +131,8 @@ impl Scheduler {
         let mut woken = std::mem::take(&mut self.woken);
         inbox.drain_into(&mut woken);
         for index in woken.drain(..) {
-            if let Some(id) = self.processes.idle_in(index) {
-                self.make_runnable(id);
+            if let Some(id) = self.run.processes.idle_in(index) {
+                self.run.make_runnable(id);
             }
         }
         self.woken = woken;
@@ -157,26 +142,21 @@ impl Scheduler {
     /// it. Returns whether any process is runnable now.
     pub(super) fn begin_delta(&mut self, inbox: &Inbox) -> bool {
         if self.next_delta.is_empty() && !inbox.is_pending() {
-            return !self.runnable.is_empty();
+            return !self.run.queue.is_empty();
         }
         self.delta += 1;
-        let mut due = std::mem::take(&mut self.next_delta);
-        for activation in due.drain(..) {
-            self.activate(activation);
+        for activation in self.next_delta.drain(..) {
+            self.run.activate(activation);
         }
-        // Activating only fills the run queue, so `next_delta` is still empty:
-        // hand the buffer back to keep its capacity.
-        debug_assert!(self.next_delta.is_empty());
-        self.next_delta = due;
         self.collect_inbox(inbox);
-        !self.runnable.is_empty()
+        !self.run.queue.is_empty()
     }
 
     /// The time of the earliest live timed activation, dropping stale ones.
     pub(super) fn next_timed(&mut self) -> Option<SimTime> {
         while let Some(top) = self.timed.peek() {
             let live = match &top.activation {
-                Activation::Resume(id) => self.processes.is_live(*id),
+                Activation::Resume(id) => self.run.processes.is_live(*id),
                 Activation::Fire(event, ticket) => event.is_pending_with(*ticket),
             };
             if live {
@@ -193,7 +173,7 @@ impl Scheduler {
         self.delta += 1;
         while self.timed.peek().is_some_and(|top| top.time == time) {
             if let Some(Timed { activation, .. }) = self.timed.pop() {
-                self.activate(activation);
+                self.run.activate(activation);
             }
         }
     }
@@ -201,7 +181,7 @@ impl Scheduler {
     /// When the next activity is: now if anything can run at the current
     /// time, else the earliest timed activation.
     pub(super) fn next_time(&mut self, inbox: &Inbox) -> Option<SimTime> {
-        if !self.runnable.is_empty() || !self.next_delta.is_empty() || inbox.is_pending() {
+        if !self.run.queue.is_empty() || !self.next_delta.is_empty() || inbox.is_pending() {
             return Some(self.now);
         }
         self.next_timed()
@@ -211,11 +191,36 @@ impl Scheduler {
     /// they hold go out outside the scheduler's borrow.
     pub(super) fn close(&mut self) -> Closed {
         self.closed = true;
-        self.runnable.clear();
+        self.run.queue.clear();
         Closed {
-            bodies: self.processes.take_all(),
+            bodies: self.run.processes.take_all(),
             _next_delta: std::mem::take(&mut self.next_delta),
             _timed: std::mem::take(&mut self.timed),
+        }
+    }
+}
+
+/// The processes, and those of them to run in the current evaluation phase:
+/// what activations and event notifications act on.
+pub(super) struct RunQueue {
+    pub(super) processes: ProcessTable,
+    /// Processes to run in the current evaluation phase, in order.
+    pub(super) queue: VecDeque<ProcessId>,
+}
+
+impl RunQueue {
+    /// Queues `id` to run in the current evaluation phase, unless it has
+    /// finished or is queued already.
+    pub(super) fn make_runnable(&mut self, id: ProcessId) {
+        if self.processes.mark_queued(id) {
+            self.queue.push_back(id);
+        }
+    }
+
+    fn activate(&mut self, activation: Activation) {
+        match activation {
+            Activation::Resume(id) => self.make_runnable(id),
+            Activation::Fire(event, ticket) => event.fire_pending(self, ticket),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::schedule::{Activation, Shared};
+use super::schedule::{Activation, Shared, outside_a_process};
 use crate::time::SimTime;
 
 /// The future of [`KernelHandle::wait`](super::KernelHandle::wait) and
@@ -40,6 +40,7 @@ impl std::fmt::Debug for Wait<'_> {
 impl Future for Wait<'_> {
     type Output = ();
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
         if let Some((until, delta)) = self.armed {
             let scheduler = self.shared.scheduler.borrow();
@@ -47,8 +48,11 @@ impl Future for Wait<'_> {
             // anything else is a spurious wake and the activation stays queued.
             return if scheduler.now >= until && scheduler.delta != delta { Poll::Ready(()) } else { Poll::Pending };
         }
-        let id = self.shared.current_process("KernelHandle::wait");
         let mut scheduler = self.shared.scheduler.borrow_mut();
+        let Some(id) = scheduler.current else {
+            drop(scheduler);
+            outside_a_process("KernelHandle::wait")
+        };
         let until = scheduler.now + self.duration;
         if self.duration == SimTime::ZERO {
             scheduler.next_delta.push(Activation::Resume(id));
