@@ -109,7 +109,8 @@ impl Event {
         if scheduler.closed {
             return;
         }
-        let when = if delay == SimTime::ZERO { When::Delta } else { When::At(scheduler.now + delay) };
+        let when =
+            if delay == SimTime::ZERO { When::Delta } else { When::At(self.cell.shared.clock.now.get() + delay) };
         let mut state = self.cell.state.borrow_mut();
         if state.pending.is_some_and(|pending| pending.when <= when) {
             return;
@@ -117,10 +118,10 @@ impl Event {
         let ticket = scheduler.next_sequence();
         state.pending = Some(Pending { when, ticket });
         drop(state);
-        let activation = Activation::Fire(Rc::clone(&self.cell), ticket);
+        let event = Rc::clone(&self.cell);
         match when {
-            When::Delta => scheduler.next_delta.push(activation),
-            When::At(time) => scheduler.schedule_with(time, ticket, activation),
+            When::Delta => scheduler.fire_next_delta(event, ticket),
+            When::At(time) => scheduler.schedule_with(time, ticket, Activation::Fire(event, ticket)),
         }
     }
 

@@ -100,12 +100,14 @@
 //!
 //! Spawning allocates the process's box (and, the first time a slot is used,
 //! its waker); waiting, yielding, notifying and resuming allocate nothing once
-//! the queues have grown to their working size. The run queue is a
-//! `VecDeque` of process ids, the timed queue a binary heap keyed by (time,
-//! sequence number); the kernel's futures park their process directly, without
+//! the queues have grown to their working size. The run queue and the next
+//! delta cycle are vectors of process ids, the timed queue a binary heap
+//! keyed by (time, sequence number); the time and the running process sit in
+//! `Cell`s, and the kernel's futures park their process directly, without
 //! going through a waker. Waits given up early (a future dropped by a
 //! `select`) may leave an activation behind that resumes its process once for
-//! nothing, which futures tolerate.
+//! nothing, which futures tolerate. `benches/coroutines.rs` measures all of
+//! this.
 
 mod event;
 mod process;
@@ -117,7 +119,6 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pub use event::{Event, EventWait};
@@ -125,7 +126,7 @@ pub use process::ProcessId;
 pub use wait::Wait;
 
 use crate::time::SimTime;
-use schedule::{Scheduler, Shared};
+use schedule::Shared;
 
 /// Why a run stopped before it was done.
 #[derive(Debug, thiserror::Error)]
@@ -162,8 +163,7 @@ pub struct KernelHandle {
 impl Kernel {
     /// A kernel at time zero with no processes.
     pub fn new() -> Kernel {
-        let shared = Shared { scheduler: std::cell::RefCell::new(Scheduler::new()), inbox: Arc::default() };
-        Kernel { handle: KernelHandle { shared: Rc::new(shared) } }
+        Kernel { handle: KernelHandle { shared: Rc::new(Shared::new()) } }
     }
 
     /// A handle for processes and devices to reach this kernel.
@@ -202,7 +202,7 @@ impl Kernel {
     /// wait on events nobody has notified).
     pub fn next_time(&self) -> Option<SimTime> {
         let shared = &*self.handle.shared;
-        shared.scheduler.borrow_mut().next_time(&shared.inbox)
+        shared.scheduler.borrow_mut().next_time(&shared.clock, &shared.inbox)
     }
 
     /// Runs every process due up to and including `time`, in time order, and
@@ -233,16 +233,16 @@ impl Kernel {
         loop {
             evaluate(shared)?;
             let mut scheduler = shared.scheduler.borrow_mut();
-            if scheduler.begin_delta(&shared.inbox) {
+            if scheduler.begin_delta(&shared.clock, &shared.inbox) {
                 continue;
             }
             match scheduler.next_timed() {
-                Some(next) if limit.is_none_or(|limit| next <= limit) => scheduler.advance_to(next),
+                Some(next) if limit.is_none_or(|limit| next <= limit) => scheduler.advance_to(&shared.clock, next),
                 _ => {
                     if let Some(limit) = limit
-                        && limit > scheduler.now
+                        && limit > shared.clock.now.get()
                     {
-                        scheduler.advance_to(limit);
+                        scheduler.advance_to(&shared.clock, limit);
                     }
                     return Ok(());
                 }
@@ -255,18 +255,18 @@ impl Kernel {
 /// until it waits or returns, including processes made runnable meanwhile.
 fn evaluate(shared: &Shared) -> Result<(), RunError> {
     let mut scheduler = shared.scheduler.borrow_mut();
-    while let Some(id) = scheduler.run.queue.pop_front() {
+    while let Some(id) = scheduler.run.pop() {
         let Some((mut body, waker)) = scheduler.run.processes.start(id) else { continue };
-        scheduler.current = Some(id);
+        shared.current.set(Some(id));
         drop(scheduler);
         // Unwind safety: after a panic the body is dropped, never polled
         // again, and the scheduler is only reached through `RefCell` guards
         // that are released while unwinding; none of its invariants spans a
         // call into a process.
         let polled = panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(&mut Context::from_waker(&waker))));
+        shared.current.set(None);
         scheduler = shared.scheduler.borrow_mut();
-        scheduler.current = None;
-        let time = scheduler.now;
+        let time = shared.clock.now.get();
         match polled {
             Ok(Poll::Pending) => scheduler.run.processes.suspend(id, body, waker),
             Ok(Poll::Ready(())) => {
@@ -334,7 +334,7 @@ impl fmt::Debug for Kernel {
 impl KernelHandle {
     /// Current simulated time.
     pub fn now(&self) -> SimTime {
-        self.shared.scheduler.borrow().now
+        self.shared.clock.now.get()
     }
 
     /// Waits for `duration` of simulated time: the process resumes at
@@ -383,7 +383,7 @@ impl KernelHandle {
 
     /// The process being run, when called from one.
     pub fn current(&self) -> Option<ProcessId> {
-        self.shared.scheduler.borrow().current
+        self.shared.current.get()
     }
 }
 

@@ -1,9 +1,9 @@
 //! The scheduler's state: simulated time, the run queue, the next delta cycle
 //! and the timed queue, and the steps that move processes between them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -12,17 +12,47 @@ use super::process::{Inbox, ProcessId, ProcessTable};
 use crate::time::SimTime;
 
 /// What a kernel and all its handles, events and futures share.
+///
+/// What every wait reads (the time, the process being polled) sits in
+/// `Cell`s beside the scheduler, so reading it takes no borrow.
 pub(super) struct Shared {
+    pub(super) clock: Clock,
+    /// The process being polled, which the kernel's futures park.
+    pub(super) current: Cell<Option<ProcessId>>,
     pub(super) scheduler: RefCell<Scheduler>,
     pub(super) inbox: Arc<Inbox>,
 }
 
 impl Shared {
+    pub(super) fn new() -> Shared {
+        Shared {
+            clock: Clock { now: Cell::new(SimTime::ZERO), delta: Cell::new(0) },
+            current: Cell::new(None),
+            scheduler: RefCell::new(Scheduler::new()),
+            inbox: Arc::default(),
+        }
+    }
+
     /// The process being polled, which a kernel future named `what` is
     /// about to park. Panics when polled outside a process of this kernel:
     /// such a future could never be woken.
     pub(super) fn current_process(&self, what: &str) -> ProcessId {
-        self.scheduler.borrow().current.unwrap_or_else(|| outside_a_process(what))
+        self.current.get().unwrap_or_else(|| outside_a_process(what))
+    }
+}
+
+/// Where the kernel is in simulated time.
+pub(super) struct Clock {
+    /// Current simulated time.
+    pub(super) now: Cell<SimTime>,
+    /// Delta cycles begun so far, time advances included: a wait that began
+    /// in one delta cycle is over only in a later one.
+    pub(super) delta: Cell<u64>,
+}
+
+impl Clock {
+    fn next_delta(&self) {
+        self.delta.set(self.delta.get() + 1);
     }
 }
 
@@ -39,6 +69,14 @@ pub(super) enum Activation {
     /// Fire an event's pending notification, if `ticket` still names it
     /// (a cancelled or overridden notification leaves a stale entry behind).
     Fire(Rc<EventCell>, u64),
+}
+
+/// An entry of the next delta cycle. Most are resumes, so entries are small
+/// and copied: an event's notification names its place in `delta_events`.
+#[derive(Copy, Clone)]
+enum DeltaEntry {
+    Resume(ProcessId),
+    Fire(u32),
 }
 
 /// An activation in the timed queue, ordered by time, then by when it was
@@ -70,19 +108,15 @@ impl Ord for Timed {
     }
 }
 
+/// The queues: what runs now, in the next delta cycle, and later.
 pub(super) struct Scheduler {
-    /// Current simulated time.
-    pub(super) now: SimTime,
-    /// Delta cycles begun so far, time advances included: a wait that began
-    /// in one delta cycle is over only in a later one.
-    pub(super) delta: u64,
     /// Source of timed-queue sequence numbers and notification tickets.
     sequence: u64,
-    /// The process being polled, which the kernel's futures park.
-    pub(super) current: Option<ProcessId>,
     pub(super) run: RunQueue,
     /// What becomes runnable in the next delta cycle, in order.
-    pub(super) next_delta: Vec<Activation>,
+    next_delta: Vec<DeltaEntry>,
+    /// The events notified for the next delta cycle, with their tickets.
+    delta_events: Vec<(Rc<EventCell>, u64)>,
     timed: BinaryHeap<Timed>,
     /// Scratch for slot indices collected from the inbox.
     woken: Vec<u32>,
@@ -93,12 +127,10 @@ pub(super) struct Scheduler {
 impl Scheduler {
     pub(super) fn new() -> Scheduler {
         Scheduler {
-            now: SimTime::ZERO,
-            delta: 0,
             sequence: 0,
-            current: None,
-            run: RunQueue { processes: ProcessTable::new(), queue: VecDeque::new() },
+            run: RunQueue { processes: ProcessTable::new(), queue: Vec::new(), head: 0 },
             next_delta: Vec::new(),
+            delta_events: Vec::new(),
             timed: BinaryHeap::new(),
             woken: Vec::new(),
             closed: false,
@@ -109,6 +141,18 @@ impl Scheduler {
     pub(super) fn next_sequence(&mut self) -> u64 {
         self.sequence += 1;
         self.sequence
+    }
+
+    /// Resumes `id` in the next delta cycle.
+    pub(super) fn resume_next_delta(&mut self, id: ProcessId) {
+        self.next_delta.push(DeltaEntry::Resume(id));
+    }
+
+    /// Fires `event`'s notification `ticket` in the next delta cycle.
+    pub(super) fn fire_next_delta(&mut self, event: Rc<EventCell>, ticket: u64) {
+        let index = u32::try_from(self.delta_events.len()).expect("fewer than 2^32 notifications in one delta cycle");
+        self.delta_events.push((event, ticket));
+        self.next_delta.push(DeltaEntry::Fire(index));
     }
 
     /// Schedules `activation` at `time`, after everything already scheduled then.
@@ -128,28 +172,35 @@ impl Scheduler {
         if !inbox.is_pending() {
             return;
         }
-        let mut woken = std::mem::take(&mut self.woken);
-        inbox.drain_into(&mut woken);
-        for index in woken.drain(..) {
+        inbox.drain_into(&mut self.woken);
+        for index in self.woken.drain(..) {
             if let Some(id) = self.run.processes.idle_in(index) {
                 self.run.make_runnable(id);
             }
         }
-        self.woken = woken;
     }
 
     /// Starts the next delta cycle at the current time if anything is due in
     /// it. Returns whether any process is runnable now.
-    pub(super) fn begin_delta(&mut self, inbox: &Inbox) -> bool {
+    pub(super) fn begin_delta(&mut self, clock: &Clock, inbox: &Inbox) -> bool {
         if self.next_delta.is_empty() && !inbox.is_pending() {
-            return !self.run.queue.is_empty();
+            return !self.run.is_empty();
         }
-        self.delta += 1;
-        for activation in self.next_delta.drain(..) {
-            self.run.activate(activation);
+        clock.next_delta();
+        let Scheduler { next_delta, delta_events, run, .. } = self;
+        for entry in next_delta.iter() {
+            match *entry {
+                DeltaEntry::Resume(id) => run.make_runnable(id),
+                DeltaEntry::Fire(index) => {
+                    let (event, ticket) = &delta_events[index as usize];
+                    event.fire_pending(run, *ticket);
+                }
+            }
         }
+        next_delta.clear();
+        delta_events.clear();
         self.collect_inbox(inbox);
-        !self.run.queue.is_empty()
+        !self.run.is_empty()
     }
 
     /// The time of the earliest live timed activation, dropping stale ones.
@@ -168,9 +219,9 @@ impl Scheduler {
     }
 
     /// Advances time to `time` and makes runnable everything due then.
-    pub(super) fn advance_to(&mut self, time: SimTime) {
-        self.now = time;
-        self.delta += 1;
+    pub(super) fn advance_to(&mut self, clock: &Clock, time: SimTime) {
+        clock.now.set(time);
+        clock.next_delta();
         while self.timed.peek().is_some_and(|top| top.time == time) {
             if let Some(Timed { activation, .. }) = self.timed.pop() {
                 self.run.activate(activation);
@@ -180,9 +231,9 @@ impl Scheduler {
 
     /// When the next activity is: now if anything can run at the current
     /// time, else the earliest timed activation.
-    pub(super) fn next_time(&mut self, inbox: &Inbox) -> Option<SimTime> {
-        if !self.run.queue.is_empty() || !self.next_delta.is_empty() || inbox.is_pending() {
-            return Some(self.now);
+    pub(super) fn next_time(&mut self, clock: &Clock, inbox: &Inbox) -> Option<SimTime> {
+        if !self.run.is_empty() || !self.next_delta.is_empty() || inbox.is_pending() {
+            return Some(clock.now.get());
         }
         self.next_timed()
     }
@@ -192,9 +243,11 @@ impl Scheduler {
     pub(super) fn close(&mut self) -> Closed {
         self.closed = true;
         self.run.queue.clear();
+        self.run.head = 0;
+        self.next_delta.clear();
         Closed {
             bodies: self.run.processes.take_all(),
-            _next_delta: std::mem::take(&mut self.next_delta),
+            _delta_events: std::mem::take(&mut self.delta_events),
             _timed: std::mem::take(&mut self.timed),
         }
     }
@@ -204,16 +257,35 @@ impl Scheduler {
 /// what activations and event notifications act on.
 pub(super) struct RunQueue {
     pub(super) processes: ProcessTable,
-    /// Processes to run in the current evaluation phase, in order.
-    pub(super) queue: VecDeque<ProcessId>,
+    /// Processes to run in the current evaluation phase, in order, from
+    /// `head` on: a `Vec` emptied when the phase ends is cheaper than a ring.
+    queue: Vec<ProcessId>,
+    head: usize,
 }
 
 impl RunQueue {
+    /// The next process to run in this evaluation phase.
+    pub(super) fn pop(&mut self) -> Option<ProcessId> {
+        let id = self.queue.get(self.head).copied();
+        if id.is_some() {
+            self.head += 1;
+        } else {
+            self.queue.clear();
+            self.head = 0;
+        }
+        id
+    }
+
+    /// Whether no process is left to run in this evaluation phase.
+    pub(super) fn is_empty(&self) -> bool {
+        self.head == self.queue.len()
+    }
+
     /// Queues `id` to run in the current evaluation phase, unless it has
     /// finished or is queued already.
     pub(super) fn make_runnable(&mut self, id: ProcessId) {
         if self.processes.mark_queued(id) {
-            self.queue.push_back(id);
+            self.queue.push(id);
         }
     }
 
@@ -228,6 +300,6 @@ impl RunQueue {
 /// What a closed scheduler held, to be dropped by the caller.
 pub(super) struct Closed {
     pub(super) bodies: Vec<super::process::ProcessFuture>,
-    _next_delta: Vec<Activation>,
+    _delta_events: Vec<(Rc<EventCell>, u64)>,
     _timed: BinaryHeap<Timed>,
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::schedule::{Activation, Shared, outside_a_process};
+use super::schedule::{Activation, Shared};
 use crate::time::SimTime;
 
 /// The future of [`KernelHandle::wait`](super::KernelHandle::wait) and
@@ -40,26 +40,27 @@ impl std::fmt::Debug for Wait<'_> {
 impl Future for Wait<'_> {
     type Output = ();
 
-    #[inline]
+    // Inlined into the process's state machine, where it runs on every wait.
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        let clock = &self.shared.clock;
         if let Some((until, delta)) = self.armed {
-            let scheduler = self.shared.scheduler.borrow();
             // Time and delta both move on before the process is resumed;
             // anything else is a spurious wake and the activation stays queued.
-            return if scheduler.now >= until && scheduler.delta != delta { Poll::Ready(()) } else { Poll::Pending };
+            return if clock.now.get() >= until && clock.delta.get() != delta {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
         }
+        let id = self.shared.current_process("KernelHandle::wait");
+        let (until, delta) = (clock.now.get() + self.duration, clock.delta.get());
         let mut scheduler = self.shared.scheduler.borrow_mut();
-        let Some(id) = scheduler.current else {
-            drop(scheduler);
-            outside_a_process("KernelHandle::wait")
-        };
-        let until = scheduler.now + self.duration;
         if self.duration == SimTime::ZERO {
-            scheduler.next_delta.push(Activation::Resume(id));
+            scheduler.resume_next_delta(id);
         } else {
             scheduler.schedule_at(until, Activation::Resume(id));
         }
-        let delta = scheduler.delta;
         drop(scheduler);
         self.armed = Some((until, delta));
         Poll::Pending
