@@ -24,7 +24,9 @@ use crate::time::SimTime;
 /// - [`notify`](Event::notify), *immediate*: the processes waiting now become
 ///   runnable in the current evaluation phase (after the processes already
 ///   queued in it). Called from outside a run, they run at the current time
-///   when the kernel next runs.
+///   when the kernel next runs. Unlike SystemC, this includes the notifying
+///   process itself if it waits on the event through a combinator (a
+///   `select` over this event and something else): it is polled again.
 /// - [`notify_after`](Event::notify_after)`(SimTime::ZERO)`, *delta*: the
 ///   event fires in the next delta cycle, at the same simulated time; it wakes
 ///   the processes waiting *then*, including those that began to wait after

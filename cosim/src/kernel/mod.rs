@@ -88,6 +88,11 @@
 //! run if it had gone idle), which depends on the host's timing. A
 //! deterministic model waits only on the kernel's own futures.
 //!
+//! ```compile_fail
+//! fn send<T: Send>(_: T) {}
+//! send(polyhart_cosim::kernel::Kernel::new()); // a kernel stays on its thread
+//! ```
+//!
 //! # Panics
 //!
 //! A process that panics is caught: it is dropped, the run stops right after
@@ -186,7 +191,7 @@ impl Kernel {
         self.handle.event()
     }
 
-    /// Whether process `id` has not finished.
+    /// Whether process `id` (of this kernel) has not finished.
     pub fn is_alive(&self, id: ProcessId) -> bool {
         self.handle.is_alive(id)
     }
@@ -376,7 +381,7 @@ impl KernelHandle {
         Event::new(Rc::clone(&self.shared))
     }
 
-    /// Whether process `id` has not finished.
+    /// Whether process `id` (of this kernel) has not finished.
     pub fn is_alive(&self, id: ProcessId) -> bool {
         self.shared.scheduler.borrow().run.processes.is_live(id)
     }
