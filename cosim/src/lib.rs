@@ -8,7 +8,9 @@
 //! and the call says why it stopped and the time reached. Interrupt lines
 //! and hart resets come from outside through [`Interrupts`], stamped with
 //! simulated time. The C ABI over all this is in [`capi`], declared in
-//! `cosim/include/polyhart.h`.
+//! `cosim/include/polyhart.h`. Without an outside simulator, device models
+//! written in Rust can be `async` processes on the embedded discrete-event
+//! [`kernel`].
 //!
 //! ```
 //! use polyhart_cosim::{AdvanceEnd, CosimBuilder, SimTime, Status, Transaction};
@@ -35,9 +37,11 @@
 pub mod capi;
 mod clock;
 mod driver;
+pub mod kernel;
 pub mod region;
 pub mod time;
 
 pub use driver::{Advance, AdvanceEnd, Cosim, CosimBuilder, Interrupts, Line, LineError};
+pub use kernel::{Event, Kernel, KernelHandle, ProcessId};
 pub use region::{Command, DmiError, DmiGrant, Region, RegionStats, Status, Target, Transaction};
 pub use time::SimTime;

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -255,6 +256,7 @@ struct PolyhartCpu : sc_module {
         polyhart_builder *b;
         check(polyhart_builder_new(&b), "builder");
         check(polyhart_builder_set_harts(b, harts), "harts");
+        use_jit_if_asked(b);
         if (!echo) check(polyhart_builder_set_console(b, discard, nullptr), "console");
         check(polyhart_builder_set_kernel_file(b, guest), guest);
         check(polyhart_builder_set_quantum(b, ps_of(tlm::tlm_global_quantum::instance().get())), "quantum");
@@ -271,6 +273,8 @@ struct PolyhartCpu : sc_module {
     }
 
     ~PolyhartCpu() { polyhart_free(m); }
+
+    static void use_jit_if_asked(polyhart_builder *b);
 
     static void discard(void *, const uint8_t *, size_t) {}
 
@@ -397,6 +401,13 @@ struct Platform : sc_module {
     }
 };
 
+// POLYHART_JIT=N in the environment: the JIT with threshold N.
+void PolyhartCpu::use_jit_if_asked(polyhart_builder *b)
+{
+    if (const char *threshold = std::getenv("POLYHART_JIT"))
+        PolyhartCpu::check(polyhart_builder_set_jit(b, 1, uint32_t(std::atoi(threshold))), "jit");
+}
+
 static const char *EXPECTED =
     "cosim: hello from the guest\n"
     "scratch sum 6112\n"
@@ -418,6 +429,7 @@ static int standalone(const char *guest)
     polyhart_builder *b;
     polyhart_builder_new(&b);
     polyhart_builder_set_console(b, PolyhartCpu::discard, nullptr);
+    PolyhartCpu::use_jit_if_asked(b);
     if (polyhart_builder_set_kernel_file(b, guest) != POLYHART_OK) return 1;
     polyhart_cosim *m;
     char error[256];
