@@ -599,7 +599,7 @@ pub unsafe extern "C" fn polyhart_advance(
             let advance = cosim.advance(SimTime(duration_ps));
             let mut r = polyhart_advance_result { time_ps: advance.time.0, ..Default::default() };
             match advance.end {
-                AdvanceEnd::Reached => r.end = POLYHART_REACHED,
+                AdvanceEnd::Reached | AdvanceEnd::Scheduled => r.end = POLYHART_REACHED,
                 AdvanceEnd::Sync { hart } => {
                     r.end = POLYHART_SYNC;
                     r.hart = hart as u32;

@@ -51,6 +51,8 @@ enum Action {
     Line { line: LineKey, level: bool },
     /// Reset a hart.
     Reset(usize),
+    /// End the advance that gets there ([`Interrupts::stop_at`]).
+    Stop,
 }
 
 /// [`Line`] made orderable for the queue.
@@ -166,6 +168,15 @@ impl Interrupts {
         Ok(())
     }
 
+    /// Ends the advance that reaches `at` there ([`AdvanceEnd::Scheduled`]),
+    /// so that whoever drives the machine can act at that time: an outside
+    /// model that has just been told (by a transaction) of something it
+    /// will do at `at` asks for this. A time already reached ends the next
+    /// advance at once.
+    pub fn stop_at(&self, at: SimTime) {
+        self.schedule(at, Action::Stop);
+    }
+
     /// Resets hart `hart` when simulated time reaches `at`, as [`Interrupts::set_at`]
     /// drives a line (a reset is applied between runs of the harts, so one
     /// for a time already reached waits for the next advance).
@@ -190,6 +201,8 @@ impl Interrupts {
 pub enum AdvanceEnd {
     /// Every hart reached the time asked for.
     Reached,
+    /// A point scheduled with [`Interrupts::stop_at`] was reached.
+    Scheduled,
     /// A hart's transaction asked it to synchronise; the advance ended at
     /// that hart's local time.
     Sync {
@@ -343,13 +356,17 @@ impl Cosim {
         Ok(())
     }
 
-    fn apply_due(&mut self, now: SimTime) {
+    /// Applies the actions due at `now`; true if one of them ends the
+    /// advance.
+    fn apply_due(&mut self, now: SimTime) -> bool {
+        let mut stop = false;
         loop {
             let action = self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner()).pop_due(now);
             match action {
                 Some(Action::Line { line, level }) => self.interrupts.drive(line, level),
                 Some(Action::Reset(hart)) => self.machine.reset_hart(hart),
-                None => return,
+                Some(Action::Stop) => stop = true,
+                None => return stop,
             }
         }
     }
@@ -365,7 +382,9 @@ impl Cosim {
         let target = start + duration;
         let mut reached = start;
         let end = loop {
-            self.apply_due(reached);
+            if self.apply_due(reached) {
+                break AdvanceEnd::Scheduled;
+            }
             let next = {
                 let mut schedule = self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner());
                 let next = schedule.next_time().map_or(target, |at| at.min(target));

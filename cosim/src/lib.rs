@@ -37,11 +37,13 @@
 pub mod capi;
 mod clock;
 mod driver;
+pub mod embedded;
 pub mod kernel;
 pub mod region;
 pub mod time;
 
 pub use driver::{Advance, AdvanceEnd, Cosim, CosimBuilder, Interrupts, Line, LineError};
+pub use embedded::{Embedded, OnDriver};
 pub use kernel::{Event, Kernel, KernelHandle, ProcessId};
 pub use region::{Command, DmiError, DmiGrant, Region, RegionStats, Status, Target, Transaction};
 pub use time::SimTime;
