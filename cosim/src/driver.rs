@@ -326,6 +326,13 @@ impl Cosim {
         self.local_time(hart).map(|t| (self.now() + self.quantum()) - t)
     }
 
+    /// Whether hart `hart` has used up its quantum past the outside's time
+    /// (the quantum keeper's `need_sync()`): the outside should bring its
+    /// time up before the hart runs further.
+    pub fn need_sync(&self, hart: usize) -> Option<bool> {
+        self.time_to_sync(hart).map(|left| left == SimTime::ZERO)
+    }
+
     /// The handle for interrupt lines and timed resets.
     pub fn interrupts(&self) -> &Interrupts {
         &self.interrupts

@@ -148,6 +148,11 @@ fn the_guest_runs_against_the_outside_devices_at_several_quanta() {
                 assert_eq!(advance.time.0 % SimTime::from_micros(step).0, 0, "{what}");
             }
             assert_eq!(region.stats().transactions, model.transactions.load(Ordering::Relaxed));
+            // The quantum keeper's view after the last advance: the harts
+            // stopped (exited) at or after the outside's time.
+            let offset = cosim.local_offset(0).unwrap();
+            assert_eq!(cosim.time_to_sync(0).unwrap(), cosim.quantum() - offset, "{what}");
+            assert_eq!(cosim.need_sync(0).unwrap(), offset >= cosim.quantum(), "{what}");
             assert_eq!(region.stats().dmi_accesses, 0);
         }
     }
