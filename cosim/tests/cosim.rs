@@ -11,19 +11,10 @@ use polyhart_cosim::{
 };
 use polyhart_machine::{Scheduling, StopReason, VirtConfig};
 
-const GUEST: &[u8] = include_bytes!("../../tests/guest/cosim.elf");
-const EXT_BASE: u64 = 0x2000_0000;
-const SCRATCH: u64 = EXT_BASE + 0x2000;
-const ALARM_IRQ: u32 = 32;
+mod common;
+use common::{ALARM_IRQ, EXPECTED, EXT_BASE, GUEST};
 
-const EXPECTED: &str = "cosim: hello from the guest\n\
-scratch sum 6112\n\
-amo old 40 then 42, now 7\n\
-time advances: yes\n\
-load fault: cause 5 tval 0x20003000\n\
-store fault: cause 7 tval 0x20003004\n\
-alarm: source 32, not early: yes\n\
-cosim: done\n";
+const SCRATCH: u64 = EXT_BASE + 0x2000;
 
 /// Something the model does once, given the transaction's time.
 type Hook = Box<dyn FnOnce(SimTime) + Send>;
@@ -194,6 +185,24 @@ fn latency_the_outside_adds_moves_the_harts_local_time() {
     assert!(slow_reads[0] > fast_reads[0] + SimTime::from_nanos(100 * 100));
 }
 
+/// Grants `host` as the whole scratch memory, with `latency` per access.
+///
+/// # Safety
+/// `host` must outlive the machine's use of it (4096 bytes).
+unsafe fn grant_scratch(region: &Region, host: &mut [u8], latency: SimTime) {
+    let grant = DmiGrant {
+        start: SCRATCH,
+        len: 4096,
+        host: host.as_mut_ptr(),
+        read: true,
+        write: true,
+        read_latency: latency,
+        write_latency: latency,
+    };
+    // SAFETY: the caller's contract.
+    unsafe { region.grant_dmi(grant) }.unwrap();
+}
+
 #[test]
 fn dmi_memory_is_used_directly_and_revocation_takes_effect_at_once() {
     // Granted: scratch accesses go to host memory, not to the target.
@@ -202,19 +211,7 @@ fn dmi_memory_is_used_directly_and_revocation_takes_effect_at_once() {
     let mut host = vec![0u8; 4096];
     // SAFETY: `host` outlives the machine's use of it: it is dropped after
     // `cosim`, which is dropped first at the end of this block.
-    unsafe {
-        region
-            .grant_dmi(DmiGrant {
-                start: SCRATCH,
-                len: 4096,
-                host: host.as_mut_ptr(),
-                read: true,
-                write: true,
-                read_latency: SimTime::from_nanos(1),
-                write_latency: SimTime::from_nanos(1),
-            })
-            .unwrap();
-    }
+    unsafe { grant_scratch(&region, &mut host, SimTime::from_nanos(1)) };
     let (reason, _) = run(&mut cosim, &model, SimTime::from_micros(10));
     assert_eq!(reason, StopReason::Exit(0));
     assert_eq!(model.output(), EXPECTED);
@@ -231,19 +228,7 @@ fn dmi_memory_is_used_directly_and_revocation_takes_effect_at_once() {
     let (mut cosim, region) = cosim_with(&model, VirtConfig::new().harts(2), SimTime::from_micros(10));
     let mut host = vec![0u8; 4096];
     // SAFETY: as above.
-    unsafe {
-        region
-            .grant_dmi(DmiGrant {
-                start: SCRATCH,
-                len: 4096,
-                host: host.as_mut_ptr(),
-                read: true,
-                write: true,
-                read_latency: SimTime::ZERO,
-                write_latency: SimTime::ZERO,
-            })
-            .unwrap();
-    }
+    unsafe { grant_scratch(&region, &mut host, SimTime::ZERO) };
     let revoker = region.clone();
     *model.on_first_line.lock().unwrap() = Some(Box::new(move |_| revoker.revoke_dmi(SCRATCH, SCRATCH + 4096)));
     let (reason, _) = run(&mut cosim, &model, SimTime::from_micros(10));

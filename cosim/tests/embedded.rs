@@ -11,17 +11,8 @@ use polyhart_cosim::{
 };
 use polyhart_machine::{Scheduling, StopReason, VirtConfig};
 
-const GUEST: &[u8] = include_bytes!("../../tests/guest/cosim.elf");
-const EXT_BASE: u64 = 0x2000_0000;
-const ALARM_IRQ: u32 = 32;
-const EXPECTED: &str = "cosim: hello from the guest\n\
-scratch sum 6112\n\
-amo old 40 then 42, now 7\n\
-time advances: yes\n\
-load fault: cause 5 tval 0x20003000\n\
-store fault: cause 7 tval 0x20003004\n\
-alarm: source 32, not early: yes\n\
-cosim: done\n";
+mod common;
+use common::{ALARM_IRQ, EXPECTED, EXT_BASE, GUEST};
 
 /// The devices: registers served synchronously, the timer's behaviour a
 /// kernel process.
