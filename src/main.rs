@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use polyhart::machine::boards::virt::Engine;
+use polyhart::machine::boards::virt::{Engine, JitConfig};
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{StopReason, VirtConfig, build_virt};
 
@@ -70,7 +70,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         quantum: if args.quantum == 0 { UNBOUNDED_QUANTUM } else { args.quantum },
         scheduling: if args.deterministic { Scheduling::Deterministic } else { Scheduling::Parallel },
         engine: match args.engine.as_str() {
-            "jit" => Engine::Jit { threshold: args.jit_threshold },
+            "jit" => Engine::Jit(JitConfig::new(args.jit_threshold)),
             _ => Engine::Interpreter,
         },
         ..VirtConfig::default()
@@ -149,6 +149,13 @@ fn run(args: &RunArgs) -> Result<u8, String> {
                 None => eprintln!("polyhart: hart {hart} is stuck: it {repeat}"),
             }
             STATUS_STUCK
+        }
+        StopReason::JitDivergence { hart, pc } => {
+            match machine.harts()[hart].jit_divergence() {
+                Some(divergence) => eprintln!("polyhart: hart {hart}: --jit-lockstep: {divergence}"),
+                None => eprintln!("polyhart: hart {hart}: --jit-lockstep: the block at {pc:#x} diverged"),
+            }
+            STATUS_ERROR
         }
         StopReason::Deadlock => {
             eprintln!("polyhart: every hart waits for an interrupt that nothing can raise");
