@@ -1,6 +1,7 @@
 //! Command-line parsing for the `polyhart` tool, kept apart from `main` so it
 //! can be tested.
 
+use std::ops::Range;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -62,18 +63,73 @@ pub struct RunArgs {
     pub engine: String,
     /// With `--engine jit`: interpreted runs after which a block is compiled
     /// (0: every block at its first run).
-    #[arg(long, value_name = "N", default_value_t = 50)]
+    #[arg(long, value_name = "N", default_value_t = polyhart::iss::jit::DEFAULT_THRESHOLD)]
     pub jit_threshold: u32,
+    /// With `--engine jit`: compile only blocks entered at a guest address
+    /// in [LO, HI) (hex with 0x, or decimal), to bisect a miscompiled
+    /// block; may be given more than once.
+    #[arg(long, value_name = "LO-HI", value_parser = parse_range)]
+    pub jit_range: Vec<Range<u64>>,
+    /// With `--engine jit`: run each compiled block again in the
+    /// interpreter and stop at the first difference (slow; for debugging
+    /// the JIT).
+    #[arg(long)]
+    pub jit_lockstep: bool,
+    /// Fault injection for testing --jit-lockstep: the compiled code of the
+    /// instruction at this address adds one to its result.
+    #[arg(long, value_name = "ADDR", value_parser = parse_address, hide = true)]
+    pub jit_miscompile: Option<u64>,
     /// Log categories, comma-separated: in_asm (guest code as translated),
-    /// exec (each block executed), int (traps and interrupts).
-    #[arg(short = 'd', long = "log", value_name = "CATEGORIES", value_delimiter = ',', value_parser = ["in_asm", "exec", "int"])]
+    /// out_asm (each compiled block: guest code and host code), exec (each
+    /// block executed), int (traps and interrupts).
+    #[arg(short = 'd', long = "log", value_name = "CATEGORIES", value_delimiter = ',', value_parser = ["in_asm", "out_asm", "exec", "int"])]
     pub log: Vec<String>,
+}
+
+impl RunArgs {
+    /// The first option given that only means something with `--engine
+    /// jit`, when the engine is not the JIT.
+    pub fn jit_option_without_jit(&self) -> Option<&'static str> {
+        if self.engine == "jit" {
+            return None;
+        }
+        [
+            ("--jit-range", !self.jit_range.is_empty()),
+            ("--jit-lockstep", self.jit_lockstep),
+            ("--jit-miscompile", self.jit_miscompile.is_some()),
+            ("-d out_asm", self.log.iter().any(|category| category == "out_asm")),
+        ]
+        .into_iter()
+        .find_map(|(option, given)| given.then_some(option))
+    }
 }
 
 /// The firmware `--bios` with no value loads: Debian's OpenSBI (package
 /// `opensbi`), the generic platform's `fw_dynamic`, which QEMU also loads by
 /// default and which reads the next stage from the reset ROM's `a2`.
 pub const DEFAULT_FIRMWARE: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin";
+
+/// Parses a guest address: hex with `0x`, or decimal.
+pub fn parse_address(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let parsed = match trimmed.strip_prefix("0x").or_else(|| trimmed.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+        None => trimmed.replace('_', "").parse(),
+    };
+    parsed.map_err(|_| format!("'{text}' is not an address (try 0x80000000)"))
+}
+
+/// Parses an address range `LO-HI` (`HI` excluded), such as
+/// `0x80000000-0x80001000`.
+pub fn parse_range(text: &str) -> Result<Range<u64>, String> {
+    let (low, high) =
+        text.split_once('-').ok_or_else(|| format!("'{text}' is not a range LO-HI (try 0x80000000-0x80001000)"))?;
+    let range = parse_address(low)?..parse_address(high)?;
+    if range.is_empty() {
+        return Err(format!("'{text}' is empty: LO must be below HI"));
+    }
+    Ok(range)
+}
 
 /// Parses a size such as `128M`, `1G`, `65536` or `512KiB`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -143,6 +199,47 @@ mod tests {
         let Command::Run(args) = cli.command;
         assert_eq!(args.bios, DEFAULT_FIRMWARE);
         assert_eq!(args.kernel.as_deref(), Some(std::path::Path::new("k.bin")));
+    }
+
+    #[test]
+    fn addresses_and_ranges() {
+        assert_eq!(parse_address("0x8000_1000"), Ok(0x8000_1000));
+        assert_eq!(parse_address("4096"), Ok(4096));
+        assert_eq!(parse_range("0x80000000-0x80001000"), Ok(0x8000_0000..0x8000_1000));
+        assert_eq!(parse_range("16-0x20"), Ok(16..32));
+        for bad in ["0x1000", "0x2000-0x1000", "0x1000-0x1000", "zz-0x10", "0x10-", "-0x10", "0x10-0x20-0x30"] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from([
+            "polyhart",
+            "run",
+            "--engine",
+            "jit",
+            "--jit-range",
+            "0x80000000-0x80000100",
+            "--jit-range",
+            "0x80002000-0x80003000",
+            "--jit-lockstep",
+            "-d",
+            "out_asm",
+        ])
+        .expect("valid command line");
+        let Command::Run(args) = cli.command;
+        assert_eq!(args.jit_range, [0x8000_0000..0x8000_0100, 0x8000_2000..0x8000_3000]);
+        assert!(args.jit_lockstep);
+        assert_eq!(args.jit_option_without_jit(), None);
+    }
+
+    #[test]
+    fn jit_options_need_the_jit() {
+        for option in [&["--jit-range", "0-16"][..], &["--jit-lockstep"], &["-d", "in_asm,out_asm"]] {
+            let cli = Cli::try_parse_from(["polyhart", "run"].iter().chain(option)).expect("parses");
+            let Command::Run(args) = cli.command;
+            assert!(args.jit_option_without_jit().is_some(), "{option:?}");
+        }
+        let cli = Cli::try_parse_from(["polyhart", "run", "-d", "in_asm"]).expect("parses");
+        let Command::Run(args) = cli.command;
+        assert_eq!(args.jit_option_without_jit(), None);
     }
 
     #[test]

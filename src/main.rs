@@ -6,8 +6,8 @@ use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Parser;
-use polyhart::machine::boards::virt::Engine;
+use clap::{CommandFactory, Parser};
+use polyhart::machine::boards::virt::{Engine, JitConfig};
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{StopReason, VirtConfig, build_virt};
 
@@ -17,11 +17,16 @@ use cli::{Cli, Command, RunArgs};
 const STATUS_LIMIT: u8 = 124;
 /// Exit status when the guest can make no progress (trap loop, deadlock).
 const STATUS_STUCK: u8 = 125;
-/// Exit status for host-side failures: unreadable or invalid images.
+/// Exit status for host-side failures: unreadable or invalid images, and
+/// code the JIT got wrong (`--jit-lockstep`).
 const STATUS_ERROR: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let Command::Run(args) = &cli.command;
+    if let Some(option) = args.jit_option_without_jit() {
+        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, format!("{option} needs --engine jit")).exit();
+    }
     match cli.command {
         Command::Run(args) => match run(&args) {
             Ok(status) => ExitCode::from(status),
@@ -70,7 +75,12 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         quantum: if args.quantum == 0 { UNBOUNDED_QUANTUM } else { args.quantum },
         scheduling: if args.deterministic { Scheduling::Deterministic } else { Scheduling::Parallel },
         engine: match args.engine.as_str() {
-            "jit" => Engine::Jit { threshold: args.jit_threshold },
+            "jit" => Engine::Jit(JitConfig {
+                threshold: args.jit_threshold,
+                ranges: args.jit_range.clone(),
+                lockstep: args.jit_lockstep,
+                miscompile_at: args.jit_miscompile,
+            }),
             _ => Engine::Interpreter,
         },
         ..VirtConfig::default()
@@ -120,12 +130,27 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             cache.blocks_invalidated
         );
         if let Some(jit) = machine.jit_stats() {
-            eprintln!(
-                "jit: {} blocks compiled, {} left to the interpreter, {:.3} s compiling",
+            let mut line = format!(
+                "jit: {} blocks compiled ({} bytes of host code, {:.3} s compiling), {} left to the interpreter",
                 jit.blocks_compiled,
+                jit.code_bytes,
+                jit.compile_micros as f64 / 1e6,
                 jit.blocks_rejected,
-                jit.compile_micros as f64 / 1e6
             );
+            if !args.jit_range.is_empty() {
+                line += &format!(", {} outside --jit-range", jit.blocks_outside_range);
+            }
+            line += &format!(
+                "; exits: {} to the next block, {} stopped by the budget or an event, {} traps; {} helper calls",
+                jit.exits_to_next_block, jit.exits_stopped, jit.exits_trapped, jit.helper_calls
+            );
+            if args.jit_lockstep {
+                line += &format!(
+                    "; lockstep: {} blocks checked, {} unchecked",
+                    jit.lockstep_checked, jit.lockstep_unchecked
+                );
+            }
+            eprintln!("{line}");
         }
     }
 
@@ -150,6 +175,13 @@ fn run(args: &RunArgs) -> Result<u8, String> {
                 None => eprintln!("polyhart: hart {hart} is stuck: it {repeat}"),
             }
             STATUS_STUCK
+        }
+        StopReason::JitDivergence { hart, pc } => {
+            match machine.harts()[hart].jit_divergence() {
+                Some(divergence) => eprintln!("polyhart: hart {hart}: --jit-lockstep: {divergence}"),
+                None => eprintln!("polyhart: hart {hart}: --jit-lockstep: the block at {pc:#x} diverged"),
+            }
+            STATUS_ERROR
         }
         StopReason::Deadlock => {
             eprintln!("polyhart: every hart waits for an interrupt that nothing can raise");

@@ -356,3 +356,149 @@ fn no_subcommand() {
     assert_eq!(out.status, STATUS_USAGE, "{out:?}");
     assert!(out.stderr.contains("Usage: polyhart"), "{out:?}");
 }
+
+/// The JIT's `--stats` line, where `--stats` printed one.
+fn jit_stats_line(out: &Outcome) -> &str {
+    out.stderr.lines().find(|l| l.starts_with("jit: ")).unwrap_or_else(|| panic!("no jit line: {out:?}"))
+}
+
+/// The number just before `what` in `line`.
+fn count_before(line: &str, what: &str) -> u64 {
+    let (head, _) = line.split_once(what).unwrap_or_else(|| panic!("'{what}' missing: {line}"));
+    let number = head.trim_end().rsplit([' ', '(']).next().unwrap_or_default();
+    number.parse().unwrap_or_else(|_| panic!("no count before '{what}': {line}"))
+}
+
+#[test]
+fn jit_stats_count_compiled_code_and_its_exits() {
+    let out = polyhart(&["run", "--kernel", path(&guest("demo.elf")), "--engine", "jit", "--stats"]);
+    assert_eq!((out.status, out.stdout.as_str()), (0, expected_output("demo").as_str()), "{out:?}");
+    let line = jit_stats_line(&out);
+    assert!(count_before(line, "blocks compiled") > 10, "{line}");
+    assert!(count_before(line, "bytes of host code") > 1000, "{line}");
+    assert!(count_before(line, "to the next block") > 1000, "{line}");
+    for what in ["left to the interpreter", "stopped by the budget or an event", "traps", "helper calls"] {
+        count_before(line, what);
+    }
+    assert!(!line.contains("lockstep") && !line.contains("--jit-range"), "only when asked for: {line}");
+}
+
+#[test]
+fn jit_range_compiles_only_blocks_inside_it() {
+    // The reset ROM (at 0x1000) has one block the JIT compiles; hello's own
+    // code starts at 0x80000000.
+    let hello = path(&guest("hello.elf")).to_string();
+    let run = |ranges: &[&str]| {
+        let mut args = vec!["run", "--kernel", &hello, "--engine", "jit", "--jit-threshold", "0", "--stats"];
+        for range in ranges {
+            args.extend(["--jit-range", range]);
+        }
+        let out = polyhart(&args);
+        assert_eq!((out.status, out.stdout.as_str()), (0, "hello\n"), "{out:?}");
+        let line = jit_stats_line(&out).to_string();
+        (count_before(&line, "blocks compiled"), count_before(&line, "outside --jit-range"))
+    };
+    let (none, outside) = run(&["0x2000-0x3000"]);
+    assert_eq!(none, 0);
+    assert!(outside > 0);
+    let (rom, _) = run(&["0x1000-0x2000"]);
+    assert_eq!(rom, 1);
+    let (program, outside) = run(&["0x80000000-0x90000000"]);
+    assert!(program > 1 && outside > 0, "the reset ROM's block is outside");
+    let (both, _) = run(&["0x1000-0x2000", "0x80000000-0x90000000"]);
+    assert_eq!(both, rom + program, "ranges add up");
+}
+
+#[test]
+fn bad_jit_ranges_are_usage_errors() {
+    let hello = path(&guest("hello.elf")).to_string();
+    for (range, complaint) in [
+        ("0x80000000", "'0x80000000' is not a range LO-HI (try 0x80000000-0x80001000)"),
+        ("0x2000-0x1000", "'0x2000-0x1000' is empty: LO must be below HI"),
+        ("0x80000000-end", "'end' is not an address (try 0x80000000)"),
+    ] {
+        usage_error(&polyhart(&["run", "--kernel", &hello, "--engine", "jit", "--jit-range", range]), complaint);
+    }
+    usage_error(&polyhart(&["run", "--kernel", &hello, "--jit-range", "0-16"]), "--jit-range needs --engine jit");
+    usage_error(&polyhart(&["run", "--kernel", &hello, "--jit-lockstep"]), "--jit-lockstep needs --engine jit");
+    usage_error(&polyhart(&["run", "--kernel", &hello, "-d", "out_asm"]), "-d out_asm needs --engine jit");
+}
+
+#[test]
+fn out_asm_shows_guest_and_host_code_of_each_compiled_block() {
+    let out = polyhart(&[
+        "run",
+        "--kernel",
+        path(&guest("hello.elf")),
+        "--engine",
+        "jit",
+        "--jit-threshold",
+        "0",
+        "-d",
+        "out_asm",
+    ]);
+    assert_eq!((out.status, out.stdout.as_str()), (0, "hello\n"), "{out:?}");
+    let header = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("block at 0x80000014: "))
+        .unwrap_or_else(|| panic!("a block of hello's start-up code is listed: {out:?}"));
+    assert!(header.contains(" guest instructions, ") && header.contains(" bytes of host code at 0x"), "{header}");
+    assert!(out.stderr.contains("  0x0000000080000014: addi t0, zero, 8\n"), "guest instructions: {out:?}");
+    if cfg!(target_arch = "x86_64") {
+        assert!(out.stderr.lines().any(|l| l.trim_end().ends_with(" ret")), "host code, disassembled: {out:?}");
+    }
+}
+
+#[test]
+fn jit_lockstep_checks_blocks_and_finds_none_wrong() {
+    let out = polyhart(&[
+        "run",
+        "--kernel",
+        path(&guest("atomics.elf")),
+        "--harts",
+        "4",
+        "--engine",
+        "jit",
+        "--jit-threshold",
+        "0",
+        "--jit-lockstep",
+        "--stats",
+    ]);
+    assert_eq!((out.status, out.stdout.as_str()), (0, expected_output("atomics").as_str()), "{out:?}");
+    let line = jit_stats_line(&out);
+    assert!(count_before(line, "blocks checked") > 100, "{line}");
+    count_before(line, "unchecked");
+}
+
+/// A block compiled wrong on purpose (the hidden fault injection): lockstep
+/// stops the machine there with status 1 and says what differs.
+#[test]
+fn jit_lockstep_stops_at_a_miscompiled_block() {
+    // In hello's start-up code (crt0), the block at 0x80000014 sets up the
+    // stack pointer: `addi sp, sp, -2044` at 0x80000020 comes out wrong.
+    let out = polyhart(&[
+        "run",
+        "--kernel",
+        path(&guest("hello.elf")),
+        "--engine",
+        "jit",
+        "--jit-threshold",
+        "0",
+        "--jit-lockstep",
+        "--jit-miscompile",
+        "0x80000020",
+    ]);
+    assert_eq!(out.status, STATUS_ERROR, "{out:?}");
+    let mut lines = out.stderr.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "polyhart: hart 0: --jit-lockstep: the JIT's code for the block at 0x80000014 and the interpreter disagree:"
+        ),
+        "{out:?}"
+    );
+    assert!(lines.next().is_some_and(|l| l.starts_with("  sp (x2): compiled 0x")), "{out:?}");
+    assert!(out.stderr.contains("block:\n  0x0000000080000014: addi t0, zero, 8\n"), "{out:?}");
+    assert!(out.stderr.contains("state the compiled code left:") && out.stderr.contains("state the interpreter left:"));
+}

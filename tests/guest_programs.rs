@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use polyhart::machine::boards::virt::Engine;
+use polyhart::machine::boards::virt::{Engine, JitConfig};
 use polyhart::machine::console::CapturedOutput;
 use polyhart::machine::{StopReason, VirtConfig, build_virt};
 
@@ -90,7 +90,7 @@ macro_rules! guest_programs {
             $(
                 #[test]
                 fn $name() {
-                    super::run_program(stringify!($name), super::Engine::Jit { threshold: 0 });
+                    super::run_program(stringify!($name), super::Engine::Jit(super::JitConfig::new(0)));
                 }
             )*
         }
@@ -103,6 +103,80 @@ guest_programs!(
     htif, amo_faults, multihart, demo, bench_int, fp_arith, fp_fma, fp_convert, fp_misc, fp_csr, bench_fp, atomics,
     litmus, bench_par,
 );
+
+/// Lockstep over real programs: every block the JIT compiles is run again
+/// by the interpreter and compared, on every hart (parallel harts for the
+/// SMP programs). Long programs run for a budget only.
+mod jit_lockstep {
+    use polyhart::machine::console::CapturedOutput;
+    use polyhart::machine::{StopReason, VirtConfig, build_virt};
+
+    use super::{Engine, JitConfig, guest_dir, manifest};
+
+    fn run_checked(name: &str, budget: Option<u64>) {
+        let program = manifest().into_iter().find(|p| p.name == name).expect("in the manifest");
+        let dir = guest_dir();
+        let console = CapturedOutput::default();
+        let mut machine = build_virt(VirtConfig {
+            harts: program.harts,
+            kernel: Some(std::fs::read(dir.join(format!("{name}.elf"))).unwrap()),
+            console: Some(Box::new(console.clone())),
+            engine: Engine::Jit(JitConfig::new(0).lockstep(true)),
+            ..VirtConfig::default()
+        })
+        .expect("the virt machine builds");
+        let reason = machine.run(Some(budget.unwrap_or(super::LIMIT)));
+        if let StopReason::JitDivergence { hart, .. } = reason {
+            panic!("{name}: {}", machine.harts()[hart].jit_divergence().expect("a report"));
+        }
+        if budget.is_some() {
+            assert_eq!(reason, StopReason::InstructionLimit, "{name}");
+        } else {
+            assert_eq!(reason, StopReason::Exit(program.status), "{name}");
+            let expected = std::fs::read(dir.join(format!("{name}.expected"))).unwrap();
+            assert!(console.bytes() == expected, "{name}: output differs from {name}.expected");
+        }
+        let stats = machine.jit_stats().expect("a JIT");
+        assert!(stats.lockstep_checked > 100, "{name}: {stats:?}");
+        let exits = stats.exits_to_next_block + stats.exits_stopped + stats.exits_trapped;
+        assert_eq!(stats.lockstep_checked + stats.lockstep_unchecked, exits, "every compiled run counted: {stats:?}");
+    }
+
+    #[test]
+    fn demo() {
+        run_checked("demo", None);
+    }
+
+    #[test]
+    fn bench_int() {
+        run_checked("bench_int", Some(30_000_000));
+    }
+
+    #[test]
+    fn atomics() {
+        run_checked("atomics", None);
+    }
+
+    #[test]
+    fn paging() {
+        run_checked("paging", None);
+    }
+
+    #[test]
+    fn smc() {
+        run_checked("smc", None);
+    }
+
+    #[test]
+    fn traps() {
+        run_checked("traps", None);
+    }
+
+    #[test]
+    fn compressed() {
+        run_checked("compressed", None);
+    }
+}
 
 #[test]
 fn every_manifest_program_has_a_test() {

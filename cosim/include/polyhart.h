@@ -80,6 +80,7 @@ typedef enum polyhart_status {
 #define POLYHART_STOP_TRAP_LOOP 2u  /* hart `hart` traps forever without retiring */
 #define POLYHART_STOP_DEADLOCK  3u  /* every hart waits and nothing can wake one */
 #define POLYHART_STOP_STOPPED   4u  /* stopped from outside */
+#define POLYHART_STOP_JIT_DIVERGENCE 5u  /* lockstep: the JIT and the interpreter disagree on hart `hart` */
 
 typedef struct polyhart_advance_result {
     uint32_t end;

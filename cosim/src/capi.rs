@@ -17,7 +17,7 @@ use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, TryLockError};
 
-use polyhart_iss::Interrupt;
+use polyhart_iss::{Interrupt, JitConfig};
 use polyhart_machine::boards::virt::Engine;
 use polyhart_machine::{Scheduling, StopReason, VirtConfig};
 
@@ -69,6 +69,9 @@ pub const POLYHART_STOP_TRAP_LOOP: u32 = 2;
 pub const POLYHART_STOP_DEADLOCK: u32 = 3;
 /// Stopped from outside.
 pub const POLYHART_STOP_STOPPED: u32 = 4;
+/// Lockstep found the JIT and the interpreter disagreeing on a block
+/// (`hart` says where).
+pub const POLYHART_STOP_JIT_DIVERGENCE: u32 = 5;
 
 /// The result of `polyhart_advance`.
 #[repr(C)]
@@ -396,7 +399,7 @@ pub unsafe extern "C" fn polyhart_builder_set_jit(
     on: i32,
     threshold: u32,
 ) -> polyhart_status {
-    let engine = if on != 0 { Engine::Jit { threshold } } else { Engine::Interpreter };
+    let engine = if on != 0 { Engine::Jit(JitConfig::new(threshold)) } else { Engine::Interpreter };
     // SAFETY: the caller's contract.
     unsafe { with_builder(b, |b| set(b, |c| c.engine(engine))) }
 }
@@ -617,6 +620,10 @@ pub unsafe extern "C" fn polyhart_advance(
                             POLYHART_STOP_TRAP_LOOP
                         }
                         StopReason::Deadlock => POLYHART_STOP_DEADLOCK,
+                        StopReason::JitDivergence { hart, .. } => {
+                            r.hart = hart as u32;
+                            POLYHART_STOP_JIT_DIVERGENCE
+                        }
                         _ => POLYHART_STOP_STOPPED,
                     };
                 }

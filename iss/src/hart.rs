@@ -11,7 +11,8 @@ use crate::cache::{Block, BlockKey, JumpCache, TranslationCache};
 use crate::csr::{CsrFile, menvcfg, mstatus};
 use crate::decode::{self, Disassembly, Inst, Op};
 use crate::interp::{self, Handback};
-use crate::jit::Jit;
+use crate::jit::lockstep::Lockstep;
+use crate::jit::{Divergence, Jit, JitStats};
 use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram};
 use crate::mmu::{self, Access, Physical, Tlb, satp};
 use crate::pmp::Pmp;
@@ -155,6 +156,62 @@ impl HartState {
             fetch_checked: false,
             flush_translations: false,
         }
+    }
+
+    /// Makes `self` equal to `from` without cloning the TLB, a cache that
+    /// equality ignores: lockstep's copies of the state, made for every
+    /// block, then cost no allocation. Scratch register slots above
+    /// [`X0_SINK`] are never written, so they are not copied either.
+    pub(crate) fn copy_without_tlb(&mut self, from: &HartState) {
+        // Named one by one, so that a new field cannot be forgotten here.
+        let HartState {
+            x,
+            f,
+            fflags,
+            frm,
+            pc,
+            privilege,
+            csr,
+            retired,
+            idle_cycles,
+            instret_offset,
+            cycle_offset,
+            mcountinhibit,
+            frozen_cycle,
+            frozen_instret,
+            reservation,
+            waiting,
+            fence_i,
+            jit_trap,
+            recheck,
+            tlb: _,
+            data_checked,
+            fetch_checked,
+            flush_translations,
+        } = from;
+        let written = usize::from(X0_SINK) + 1;
+        self.x[..written].copy_from_slice(&x[..written]);
+        self.f = *f;
+        self.fflags = *fflags;
+        self.frm = *frm;
+        self.pc = *pc;
+        self.privilege = *privilege;
+        self.csr.clone_from(csr);
+        self.retired = *retired;
+        self.idle_cycles = *idle_cycles;
+        self.instret_offset = *instret_offset;
+        self.cycle_offset = *cycle_offset;
+        self.mcountinhibit = *mcountinhibit;
+        self.frozen_cycle = *frozen_cycle;
+        self.frozen_instret = *frozen_instret;
+        self.reservation = *reservation;
+        self.waiting = *waiting;
+        self.fence_i = *fence_i;
+        self.jit_trap = *jit_trap;
+        self.recheck = *recheck;
+        self.data_checked = *data_checked;
+        self.fetch_checked = *fetch_checked;
+        self.flush_translations = *flush_translations;
     }
 
     /// Integer register `index` (0 to 31).
@@ -517,6 +574,14 @@ pub enum Exit {
         /// loop began with the repeating exception itself).
         origin: Option<(Cause, u64)>,
     },
+    /// Lockstep ([`crate::JitConfig::lockstep`]) found the compiled code of
+    /// the block entered at `pc` and the interpreter disagreeing;
+    /// [`Hart::jit_divergence`] says how. The hart holds the state the
+    /// compiled code left.
+    JitDivergence {
+        /// Where the block was entered.
+        pc: u64,
+    },
 }
 
 /// Per-hart counters.
@@ -540,6 +605,11 @@ pub(crate) struct Env {
     pub(crate) control: Arc<HartControl>,
     /// The machine's JIT, when hot blocks are compiled.
     pub(crate) jit: Option<Arc<Jit>>,
+    /// This hart's log of compiled code's accesses, in lockstep mode.
+    pub(crate) lockstep: Option<Lockstep>,
+    /// Loads and stores of compiled code that called the helpers. Only the
+    /// hart's own thread writes it.
+    pub(crate) helper_calls: AtomicU64,
     /// For compiled code, which reaches RAM and the attention flag itself:
     /// addresses of RAM's first byte and first page's marks, RAM's guest
     /// base and size, and the address of the attention flag. Plain numbers,
@@ -555,13 +625,26 @@ pub(crate) struct Direct {
     pub(crate) ram_base: u64,
     pub(crate) ram_size: u64,
     pub(crate) attention: usize,
+    /// Compiled code takes the helper path for every load and store
+    /// (lockstep logs them there).
+    pub(crate) helpers_only: bool,
+}
+
+impl Env {
+    /// Counts a call of compiled code to a load or store helper.
+    #[inline(always)]
+    pub(crate) fn count_helper_call(&self) {
+        // Only this hart's thread writes the counter: no atomic add needed.
+        let calls = self.helper_calls.load(Ordering::Relaxed);
+        self.helper_calls.store(calls + 1, Ordering::Relaxed);
+    }
 }
 
 impl Direct {
     fn new(ram: &Ram, control: &Arc<HartControl>) -> Direct {
         let (ram_host, ram_marks) = ram.raw_parts();
         let attention = Arc::as_ptr(control) as usize + std::mem::offset_of!(HartControl, attention);
-        Direct { ram_host, ram_marks, ram_base: ram.base(), ram_size: ram.size(), attention }
+        Direct { ram_host, ram_marks, ram_base: ram.base(), ram_size: ram.size(), attention, helpers_only: false }
     }
 }
 
@@ -583,6 +666,10 @@ pub struct Hart {
     /// Blocks compared with memory since that `fence.i`.
     checked: HashSet<BlockKey>,
     stats: HartStats,
+    /// What this hart counted of the JIT's work.
+    jit_stats: JitStats,
+    /// What lockstep found, once it found compiled code wrong.
+    divergence: Option<Box<Divergence>>,
     /// The last exception taken, to recognise one that repeats forever.
     last_exception: Option<TrapSignature>,
     /// The first trap since an instruction last retired, where it was
@@ -619,12 +706,23 @@ impl Hart {
     ) -> Hart {
         Hart {
             state: HartState::new(hart_id),
-            env: Env { direct: Direct::new(&ram, &control), ram, bus, cache, control, jit: None },
+            env: Env {
+                direct: Direct::new(&ram, &control),
+                ram,
+                bus,
+                cache,
+                control,
+                jit: None,
+                lockstep: None,
+                helper_calls: AtomicU64::new(0),
+            },
             jump_cache: JumpCache::new(),
             jump_context: None,
             fence_i_serial: 0,
             checked: HashSet::new(),
             stats: HartStats::default(),
+            jit_stats: JitStats::default(),
+            divergence: None,
             last_exception: None,
             stall_origin: None,
         }
@@ -633,6 +731,9 @@ impl Hart {
     /// Lets `jit` compile this hart's hot blocks (shared by the harts of a
     /// machine); `None` interprets everything.
     pub fn set_jit(&mut self, jit: Option<Arc<Jit>>) {
+        let lockstep = jit.as_ref().is_some_and(|jit| jit.config().lockstep);
+        self.env.lockstep = lockstep.then(Lockstep::default);
+        self.env.direct.helpers_only = lockstep;
         self.env.jit = jit;
     }
 
@@ -663,6 +764,17 @@ impl Hart {
     /// Counters so far.
     pub fn stats(&self) -> HartStats {
         self.stats
+    }
+
+    /// What this hart counted running compiled code: exits, helper calls and
+    /// lockstep checks (the compile-time counters are the [`Jit`]'s).
+    pub fn jit_stats(&self) -> JitStats {
+        JitStats { helper_calls: self.env.helper_calls.load(Ordering::Relaxed), ..self.jit_stats }
+    }
+
+    /// What lockstep found after [`Exit::JitDivergence`].
+    pub fn jit_divergence(&self) -> Option<&Divergence> {
+        self.divergence.as_deref()
     }
 
     /// The access context for the hart's next access.
@@ -701,9 +813,15 @@ impl Hart {
                 &self.jump_cache,
                 stop_at,
                 &mut self.stats.jump_cache_hits,
+                &mut self.jit_stats,
             );
             match handback {
                 Ok(Handback::Budget) => return Exit::BudgetSpent,
+                Ok(Handback::Divergence) => {
+                    self.divergence = self.env.lockstep.as_ref().and_then(Lockstep::take_divergence);
+                    let pc = self.divergence.as_ref().map_or(self.state.pc, |divergence| divergence.pc);
+                    return Exit::JitDivergence { pc };
+                }
                 Ok(Handback::Event) => {}
                 Ok(Handback::Miss) => {
                     let pc = self.state.pc;

@@ -12,7 +12,7 @@ use crate::csr::{self, CsrFile, mstatus};
 use crate::decode::{self, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, SignInjection};
 use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege, X0_SINK};
-use crate::jit;
+use crate::jit::{self, JitStats};
 use crate::memory::{Amo, AmoOp, PAGE_SHIFT, PAGE_SIZE, StoreMarks};
 use crate::mmu::Access;
 use crate::pmp::Pmp;
@@ -28,17 +28,22 @@ pub(crate) enum Handback {
     /// Another thread asked for attention, or an instruction may have made an
     /// interrupt deliverable.
     Event,
+    /// Lockstep found compiled code and the interpreter disagreeing (see
+    /// [`jit::lockstep`]).
+    Divergence,
 }
 
 /// Executes blocks from the hart's jump cache one after another, for as long
 /// as the next block is there and nothing needs the run loop's attention, and
-/// at most until `retired` reaches `stop_at`.
+/// at most until `retired` reaches `stop_at`. Counts jump-cache hits in
+/// `hits` and what compiled code did in `jit_stats`.
 pub(crate) fn run_blocks(
     state: &mut HartState,
     env: &Env,
     jump_cache: &JumpCache,
     stop_at: u64,
     hits: &mut u64,
+    jit_stats: &mut JitStats,
 ) -> Result<Handback, (Trap, u64)> {
     let trace_exec = tracing::enabled!(target: "exec", tracing::Level::TRACE);
     loop {
@@ -58,21 +63,39 @@ pub(crate) fn run_blocks(
         }
         if let Some(jit) = &env.jit
             && state.retired + block.insts.len() as u64 <= stop_at
-            && let Some(code) = jit.code(block)
+            && let Some(code) = jit.code(block, state.pc)
         {
-            // SAFETY: `code` was compiled for this block with the signature
-            // `BlockFn`; it gets the hart's own state and environment, which
-            // nothing else uses during the call, and it touches the state
-            // only at the field offsets of `HartState` and through the
-            // helpers, which take these same pointers.
-            let status = unsafe { code(state, env, stop_at) };
+            let block_pc = state.pc;
+            let status = match &env.lockstep {
+                None => {
+                    // SAFETY: `code` was compiled for this block with the
+                    // signature `BlockFn`; it gets the hart's own state and
+                    // environment, which nothing else uses during the call,
+                    // and it touches the state only at the field offsets of
+                    // `HartState` and through the helpers, which take these
+                    // same pointers.
+                    unsafe { code(state, env, stop_at) }
+                }
+                Some(lockstep) => match lockstep.run(state, env, block, code, stop_at, jit_stats) {
+                    Some(status) => status,
+                    None => return Ok(Handback::Divergence),
+                },
+            };
             if status != jit::DONE {
+                jit_stats.exits_trapped += 1;
                 let trap = state.jit_trap.take().expect("a trapped block leaves its trap");
                 return Err((trap, state.pc));
             }
+            // Compiled code loops back to its start in place, so it leaves
+            // there only when the budget or attention stopped the loop.
+            if state.pc == block_pc {
+                jit_stats.exits_stopped += 1;
+            } else {
+                jit_stats.exits_to_next_block += 1;
+            }
             continue;
         }
-        execute(state, env, block, stop_at)?;
+        execute(state, env, block, stop_at, &mut Memory)?;
     }
 }
 
@@ -81,7 +104,59 @@ pub(crate) fn execute_once(state: &mut HartState, env: &Env, block: &Block, stop
     if state.retired >= stop_at {
         return Ok(());
     }
-    execute(state, env, block, stop_at)
+    execute(state, env, block, stop_at, &mut Memory)
+}
+
+/// Executes `block` as [`execute`] does, with its loads and stores (integer
+/// and floating point) answered by `memory`: lockstep replays the compiled
+/// code's accesses this way.
+pub(crate) fn execute_with(
+    state: &mut HartState,
+    env: &Env,
+    block: &Block,
+    stop_at: u64,
+    memory: &mut impl DataAccess,
+) -> Result<(), (Trap, u64)> {
+    execute(state, env, block, stop_at, memory)
+}
+
+/// How [`execute`] reaches data memory for plain loads and stores.
+pub(crate) trait DataAccess {
+    /// As [`load`].
+    fn load(&mut self, state: &mut HartState, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap>;
+    /// As [`store`].
+    fn store(
+        &mut self,
+        state: &mut HartState,
+        env: &Env,
+        vaddr: u64,
+        size: u8,
+        value: u64,
+        retired: u64,
+    ) -> Result<(), Trap>;
+}
+
+/// Memory itself: [`load`] and [`store`].
+struct Memory;
+
+impl DataAccess for Memory {
+    #[inline(always)]
+    fn load(&mut self, state: &mut HartState, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
+        load(state, env, vaddr, size, retired)
+    }
+
+    #[inline(always)]
+    fn store(
+        &mut self,
+        state: &mut HartState,
+        env: &Env,
+        vaddr: u64,
+        size: u8,
+        value: u64,
+        retired: u64,
+    ) -> Result<(), Trap> {
+        store(state, env, vaddr, size, value, retired)
+    }
 }
 
 /// Executes `block` from `state.pc` (its start) until it ends, leaves
@@ -92,7 +167,13 @@ pub(crate) fn execute_once(state: &mut HartState, env: &Env, block: &Block, stop
 /// instructions that retired. An exception comes back with the address of the
 /// instruction that raised it, which has not retired; the caller takes the trap.
 #[inline(always)]
-fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Result<(), (Trap, u64)> {
+fn execute<M: DataAccess>(
+    state: &mut HartState,
+    env: &Env,
+    block: &Block,
+    stop_at: u64,
+    memory: &mut M,
+) -> Result<(), (Trap, u64)> {
     // `retired` at the start of the current pass over the block: a taken
     // branch back to the block's start runs it again without leaving here.
     let mut start_retired = state.retired;
@@ -301,17 +382,17 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                 Op::Bge => taken!((a as i64) >= (b!() as i64), imm),
                 Op::Bltu => taken!(a < b!(), imm),
                 Op::Bgeu => taken!(a >= b!(), imm),
-                Op::Lb => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1, now!())) as i8 as u64,
-                Op::Lh => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2, now!())) as i16 as u64,
-                Op::Lw => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4, now!())) as i32 as u64,
-                Op::Ld => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 8, now!())),
-                Op::Lbu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 1, now!())),
-                Op::Lhu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 2, now!())),
-                Op::Lwu => state.x[rd] = try_mem!(load(state, env, a.wrapping_add(imm), 4, now!())),
-                Op::Sb => try_mem!(store(state, env, a.wrapping_add(imm), 1, b!(), now!())),
-                Op::Sh => try_mem!(store(state, env, a.wrapping_add(imm), 2, b!(), now!())),
-                Op::Sw => try_mem!(store(state, env, a.wrapping_add(imm), 4, b!(), now!())),
-                Op::Sd => try_mem!(store(state, env, a.wrapping_add(imm), 8, b!(), now!())),
+                Op::Lb => state.x[rd] = try_mem!(memory.load(state, env, a.wrapping_add(imm), 1, now!())) as i8 as u64,
+                Op::Lh => state.x[rd] = try_mem!(memory.load(state, env, a.wrapping_add(imm), 2, now!())) as i16 as u64,
+                Op::Lw => state.x[rd] = try_mem!(memory.load(state, env, a.wrapping_add(imm), 4, now!())) as i32 as u64,
+                Op::Ld => state.x[rd] = try_mem!(memory.load(state, env, a.wrapping_add(imm), 8, now!())),
+                Op::Lbu => state.x[rd] = try_mem!(memory.load(state, env, a.wrapping_add(imm), 1, now!())),
+                Op::Lhu => state.x[rd] = try_mem!(memory.load(state, env, a.wrapping_add(imm), 2, now!())),
+                Op::Lwu => state.x[rd] = try_mem!(memory.load(state, env, a.wrapping_add(imm), 4, now!())),
+                Op::Sb => try_mem!(memory.store(state, env, a.wrapping_add(imm), 1, b!(), now!())),
+                Op::Sh => try_mem!(memory.store(state, env, a.wrapping_add(imm), 2, b!(), now!())),
+                Op::Sw => try_mem!(memory.store(state, env, a.wrapping_add(imm), 4, b!(), now!())),
+                Op::Sd => try_mem!(memory.store(state, env, a.wrapping_add(imm), 8, b!(), now!())),
                 Op::Addi => state.x[rd] = a.wrapping_add(imm),
                 Op::Slti => state.x[rd] = u64::from((a as i64) < (imm as i64)),
                 Op::Sltiu => state.x[rd] = u64::from(a < imm),
@@ -456,21 +537,21 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
                 // F and D.
                 Op::Flw => {
                     fp_on!();
-                    let value = try_mem!(load(state, env, a.wrapping_add(imm), 4, now!()));
+                    let value = try_mem!(memory.load(state, env, a.wrapping_add(imm), 4, now!()));
                     set_f!(fpu::box_single(value));
                 }
                 Op::Fld => {
                     fp_on!();
-                    let value = try_mem!(load(state, env, a.wrapping_add(imm), 8, now!()));
+                    let value = try_mem!(memory.load(state, env, a.wrapping_add(imm), 8, now!()));
                     set_f!(value);
                 }
                 Op::Fsw => {
                     fp_on!();
-                    try_mem!(store(state, env, a.wrapping_add(imm), 4, fb!(), now!()));
+                    try_mem!(memory.store(state, env, a.wrapping_add(imm), 4, fb!(), now!()));
                 }
                 Op::Fsd => {
                     fp_on!();
-                    try_mem!(store(state, env, a.wrapping_add(imm), 8, fb!(), now!()));
+                    try_mem!(memory.store(state, env, a.wrapping_add(imm), 8, fb!(), now!()));
                 }
                 Op::FaddS => fp_arith!(add, f32),
                 Op::FsubS => fp_arith!(sub, f32),

@@ -20,6 +20,7 @@
 //! machine goes (retiring whole modules in generations is future work).
 
 use std::mem::offset_of;
+use std::ops::{AddAssign, Range};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -42,6 +43,11 @@ use crate::hart::{Direct, Env, HartState, X0_SINK};
 use crate::interp;
 use crate::memory::{LINE_SHIFT, PAGE_SHIFT, PageMarks};
 
+mod listing;
+pub(crate) mod lockstep;
+
+pub use lockstep::{Divergence, MemoryAccess, MemoryOutcome};
+
 /// A compiled block: takes the hart's state and environment and the
 /// `retired` count it must not pass, returns [`DONE`] or [`TRAPPED`].
 pub(crate) type BlockFn = unsafe extern "C" fn(*mut HartState, *const Env, u64) -> u32;
@@ -52,30 +58,137 @@ pub(crate) const DONE: u32 = 0;
 /// `pc` is the instruction's, `retired` counts those before it.
 pub(crate) const TRAPPED: u32 = 1;
 
-/// Counters of a JIT, over all harts.
+/// Interpreted runs after which a block is compiled, unless told otherwise.
+pub const DEFAULT_THRESHOLD: u32 = 50;
+
+/// How a [`Jit`] works: when it compiles a block, which blocks it may
+/// compile, and whether it checks its code against the interpreter.
+///
+/// ```
+/// use polyhart_iss::JitConfig;
+///
+/// // Compile at once, only the blocks of one function, and check them.
+/// let config = JitConfig::new(0).range(0x8000_1000..0x8000_1400).lockstep(true);
+/// assert!(config.compiles(0x8000_1000) && !config.compiles(0x8000_1400));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JitConfig {
+    /// Interpreted runs after which a block is compiled (0: at its first run).
+    pub threshold: u32,
+    /// Only blocks entered at a guest address inside one of these ranges are
+    /// compiled, the others stay interpreted; empty: every block. The address
+    /// is the `pc` the hart enters the block at when it turns hot (virtual
+    /// when paging is on), as `-d in_asm` prints it. To bisect a miscompiled
+    /// block, halve the range until the fault follows one block.
+    pub ranges: Vec<Range<u64>>,
+    /// Lockstep: each time compiled code runs a block, the interpreter runs
+    /// it again from the same state and the results must agree, or the hart
+    /// stops with [`crate::Exit::JitDivergence`] (see [`Divergence`]). Slow:
+    /// for debugging the JIT.
+    pub lockstep: bool,
+    /// Fault injection for the tests of lockstep: the compiled code of the
+    /// instruction at this guest address adds one to its result.
+    #[doc(hidden)]
+    pub miscompile_at: Option<u64>,
+}
+
+impl Default for JitConfig {
+    fn default() -> JitConfig {
+        JitConfig::new(DEFAULT_THRESHOLD)
+    }
+}
+
+impl JitConfig {
+    /// Compiles every block after `threshold` interpreted runs; no range
+    /// limit, no lockstep.
+    pub fn new(threshold: u32) -> JitConfig {
+        JitConfig { threshold, ranges: Vec::new(), lockstep: false, miscompile_at: None }
+    }
+
+    /// Adds `range` to the guest addresses whose blocks may be compiled.
+    pub fn range(mut self, range: Range<u64>) -> JitConfig {
+        self.ranges.push(range);
+        self
+    }
+
+    /// Turns lockstep checking on or off.
+    pub fn lockstep(mut self, on: bool) -> JitConfig {
+        self.lockstep = on;
+        self
+    }
+
+    /// Whether a block entered at `pc` may be compiled.
+    pub fn compiles(&self, pc: u64) -> bool {
+        self.ranges.is_empty() || self.ranges.iter().any(|range| range.contains(&pc))
+    }
+}
+
+/// Counters of a JIT.
+///
+/// [`Jit::stats`] gives what is counted at compile time, over all harts;
+/// [`crate::Hart::jit_stats`] what one hart counted running compiled code
+/// (exits, helper calls, lockstep checks); a machine adds them up.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct JitStats {
     /// Blocks compiled.
     pub blocks_compiled: u64,
     /// Hot blocks left to the interpreter (an operation the JIT lacks).
     pub blocks_rejected: u64,
+    /// Hot blocks left to the interpreter because they lie outside
+    /// [`JitConfig::ranges`].
+    pub blocks_outside_range: u64,
     /// Time spent compiling, in microseconds.
     pub compile_micros: u64,
+    /// Bytes of host code generated.
+    pub code_bytes: u64,
+    /// Runs of compiled code that left their block for the next one: at its
+    /// end, by a jump, or by a branch out of it.
+    pub exits_to_next_block: u64,
+    /// Runs of compiled code that stopped at the start of their own block, a
+    /// loop the budget or a request for attention cut short.
+    pub exits_stopped: u64,
+    /// Runs of compiled code that ended in an exception.
+    pub exits_trapped: u64,
+    /// Loads and stores of compiled code that took the interpreter's path
+    /// (devices, paging or PMP, misaligned, lines holding code, lockstep).
+    pub helper_calls: u64,
+    /// Runs of compiled code that lockstep checked against the interpreter.
+    pub lockstep_checked: u64,
+    /// Runs of compiled code lockstep could not check (their block holds
+    /// atomics or CSR accesses, whose effects a second run would repeat).
+    pub lockstep_unchecked: u64,
+}
+
+impl AddAssign for JitStats {
+    fn add_assign(&mut self, other: JitStats) {
+        self.blocks_compiled += other.blocks_compiled;
+        self.blocks_rejected += other.blocks_rejected;
+        self.blocks_outside_range += other.blocks_outside_range;
+        self.compile_micros += other.compile_micros;
+        self.code_bytes += other.code_bytes;
+        self.exits_to_next_block += other.exits_to_next_block;
+        self.exits_stopped += other.exits_stopped;
+        self.exits_trapped += other.exits_trapped;
+        self.helper_calls += other.helper_calls;
+        self.lockstep_checked += other.lockstep_checked;
+        self.lockstep_unchecked += other.lockstep_unchecked;
+    }
 }
 
 /// The JIT of one machine, shared by its harts.
 pub struct Jit {
     backend: Mutex<Backend>,
-    /// Interpreted runs after which a block is compiled.
-    threshold: u32,
+    config: JitConfig,
     compiled: AtomicU64,
     rejected: AtomicU64,
+    outside_range: AtomicU64,
     compile_nanos: AtomicU64,
+    code_bytes: AtomicU64,
 }
 
 impl std::fmt::Debug for Jit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jit").field("threshold", &self.threshold).field("stats", &self.stats()).finish()
+        f.debug_struct("Jit").field("config", &self.config).field("stats", &self.stats()).finish()
     }
 }
 
@@ -84,6 +197,13 @@ struct Backend {
     context: Context,
     builder: FunctionBuilderContext,
     next_name: u32,
+}
+
+/// A block's host code.
+struct Compiled {
+    code: BlockFn,
+    /// Its size in bytes.
+    size: usize,
 }
 
 /// Why the host cannot have a JIT.
@@ -95,6 +215,11 @@ impl Jit {
     /// A JIT for the host, compiling blocks after `threshold` interpreted
     /// runs (0: at the first).
     pub fn new(threshold: u32) -> Result<Jit, JitError> {
+        Jit::with_config(JitConfig::new(threshold))
+    }
+
+    /// A JIT for the host that works as `config` says.
+    pub fn with_config(config: JitConfig) -> Result<Jit, JitError> {
         let mut flags = settings::builder();
         let set = |flags: &mut settings::Builder, name: &str, value: &str| {
             flags.set(name, value).map_err(|e| JitError(format!("{name}={value}: {e}")))
@@ -113,58 +238,81 @@ impl Jit {
         let context = module.make_context();
         Ok(Jit {
             backend: Mutex::new(Backend { module, context, builder: FunctionBuilderContext::new(), next_name: 0 }),
-            threshold,
+            config,
             compiled: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            outside_range: AtomicU64::new(0),
             compile_nanos: AtomicU64::new(0),
+            code_bytes: AtomicU64::new(0),
         })
     }
 
-    /// Counters so far.
+    /// How this JIT works.
+    pub fn config(&self) -> &JitConfig {
+        &self.config
+    }
+
+    /// The counters kept at compile time, over all harts (the others are
+    /// zero here: see [`JitStats`]).
     pub fn stats(&self) -> JitStats {
         JitStats {
             blocks_compiled: self.compiled.load(Ordering::Relaxed),
             blocks_rejected: self.rejected.load(Ordering::Relaxed),
+            blocks_outside_range: self.outside_range.load(Ordering::Relaxed),
             compile_micros: self.compile_nanos.load(Ordering::Relaxed) / 1000,
+            code_bytes: self.code_bytes.load(Ordering::Relaxed),
+            ..JitStats::default()
         }
     }
 
-    /// The compiled code of `block`, once it is hot; compiles it when it
-    /// turns hot.
+    /// The compiled code of `block`, entered at `pc`, once it is hot;
+    /// compiles it when it turns hot.
     #[inline(always)]
-    pub(crate) fn code(&self, block: &Block) -> Option<BlockFn> {
+    pub(crate) fn code(&self, block: &Block, pc: u64) -> Option<BlockFn> {
         match block.compiled.get() {
             Some(code) => *code,
             None => {
-                if block.heat.fetch_add(1, Ordering::Relaxed) < self.threshold {
+                if block.heat.fetch_add(1, Ordering::Relaxed) < self.config.threshold {
                     return None;
                 }
-                *block.compiled.get_or_init(|| self.compile(block))
+                *block.compiled.get_or_init(|| self.compile(block, pc))
             }
         }
     }
 
     #[cold]
-    fn compile(&self, block: &Block) -> Option<BlockFn> {
+    fn compile(&self, block: &Block, pc: u64) -> Option<BlockFn> {
+        if !self.config.compiles(pc) {
+            self.outside_range.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
         if !block.insts.iter().all(|inst| supported(inst.op)) {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        let miscompile = self
+            .config
+            .miscompile_at
+            .and_then(|at| block.insts.iter().position(|inst| pc.wrapping_add(u64::from(inst.offset)) == at));
         let started = Instant::now();
         let mut backend = self.backend.lock().unwrap_or_else(|e| e.into_inner());
-        let code = backend.compile(&block.insts);
+        let compiled = backend.compile(&block.insts, miscompile);
         drop(backend);
         self.compile_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        match code {
-            Some(code) => {
-                self.compiled.fetch_add(1, Ordering::Relaxed);
-                Some(code)
-            }
-            None => {
-                self.rejected.fetch_add(1, Ordering::Relaxed);
-                None
-            }
+        let Some(compiled) = compiled else {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        self.code_bytes.fetch_add(compiled.size as u64, Ordering::Relaxed);
+        if tracing::enabled!(target: "out_asm", tracing::Level::TRACE) {
+            // SAFETY: the module keeps every function it finalized mapped,
+            // readable and executable, and never frees one (see the module
+            // documentation); `size` is this function's length.
+            let host = unsafe { std::slice::from_raw_parts(compiled.code as *const u8, compiled.size) };
+            tracing::trace!(target: "out_asm", "{}", listing::Listing { pc, insts: &block.insts, host });
         }
+        Some(compiled.code)
     }
 }
 
@@ -254,7 +402,12 @@ unsafe extern "C" fn load_helper(
 ) -> u32 {
     // SAFETY: as the function's contract says.
     let (state, env) = unsafe { (&mut *state, &*env) };
-    match interp::load(state, env, vaddr, size as u8, retired) {
+    env.count_helper_call();
+    let result = interp::load(state, env, vaddr, size as u8, retired);
+    if let Some(lockstep) = &env.lockstep {
+        lockstep.record(MemoryAccess::load(vaddr, size as u8, retired), result);
+    }
+    match result {
         Ok(value) => {
             // SAFETY: `out` is the block's stack slot (the contract).
             unsafe { out.write(value) };
@@ -281,7 +434,12 @@ unsafe extern "C" fn store_helper(
 ) -> u32 {
     // SAFETY: as the function's contract says.
     let (state, env) = unsafe { (&mut *state, &*env) };
-    match interp::store(state, env, vaddr, size as u8, value, retired) {
+    env.count_helper_call();
+    let result = interp::store(state, env, vaddr, size as u8, value, retired);
+    if let Some(lockstep) = &env.lockstep {
+        lockstep.record(MemoryAccess::store(vaddr, size as u8, value, retired), result.map(|()| 0));
+    }
+    match result {
         Ok(()) => DONE,
         Err(trap) => {
             state.jit_trap = Some(trap);
@@ -300,6 +458,7 @@ const RAM_MARKS_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_marks)) as
 const RAM_BASE_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_base)) as i32;
 const RAM_SIZE_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_size)) as i32;
 const ATTENTION_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, attention)) as i32;
+const HELPERS_ONLY_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, helpers_only)) as i32;
 const MARKS_SIZE: i64 = std::mem::size_of::<PageMarks>() as i64;
 const CODE_MARKS: i32 = offset_of!(PageMarks, code) as i32;
 const WATCH_MARKS: i32 = offset_of!(PageMarks, watch) as i32;
@@ -321,8 +480,10 @@ fn sources(inst: &Inst) -> [u8; 2] {
 }
 
 impl Backend {
-    /// Compiles one block; `None` if Cranelift refuses it.
-    fn compile(&mut self, insts: &[Inst]) -> Option<BlockFn> {
+    /// Compiles one block; `None` if Cranelift refuses it. With
+    /// `miscompile`, that instruction's result is off by one (fault
+    /// injection, see [`JitConfig::miscompile_at`]).
+    fn compile(&mut self, insts: &[Inst], miscompile: Option<usize>) -> Option<Compiled> {
         let pointer = self.module.target_config().pointer_type();
         let mut signature = self.module.make_signature();
         signature.params.push(AbiParam::new(pointer));
@@ -336,9 +497,10 @@ impl Backend {
         self.context.func.name = UserFuncName::user(0, id.as_u32());
         {
             let builder = FunctionBuilder::new(&mut self.context.func, &mut self.builder);
-            Translator::new(builder, pointer, &self.module).translate(insts, self.module.target_config());
+            Translator::new(builder, pointer, &self.module).translate(insts, self.module.target_config(), miscompile);
         }
         let defined = self.module.define_function(id, &mut self.context);
+        let size = self.context.compiled_code().map_or(0, |code| code.code_buffer().len());
         self.module.clear_context(&mut self.context);
         defined.ok()?;
         self.module.finalize_definitions().ok()?;
@@ -346,7 +508,8 @@ impl Backend {
         // SAFETY: `code` is the finalized function just defined with the
         // signature `(pointer, pointer, i64) -> i32` in the host's calling
         // convention, which is `BlockFn`'s.
-        Some(unsafe { std::mem::transmute::<*const u8, BlockFn>(code) })
+        let code = unsafe { std::mem::transmute::<*const u8, BlockFn>(code) };
+        Some(Compiled { code, size })
     }
 }
 
@@ -402,7 +565,10 @@ impl<'a> Translator<'a> {
         let vars = std::array::from_fn(|_| b.declare_var(types::I64));
         let base_pc = b.ins().load(types::I64, flags, state, PC_OFFSET);
         let base_retired = b.ins().load(types::I64, flags, state, RETIRED_OFFSET);
-        let checked = b.ins().uload8(types::I64, flags, state, CHECKED_OFFSET);
+        // Lockstep sends every access through the helpers, which log them.
+        let data_checked = b.ins().uload8(types::I64, flags, state, CHECKED_OFFSET);
+        let helpers_only = b.ins().uload8(types::I64, flags, env, HELPERS_ONLY_OFFSET);
+        let checked = b.ins().bor(data_checked, helpers_only);
         let ram_host = b.ins().load(pointer, flags, env, RAM_HOST_OFFSET);
         let ram_marks = b.ins().load(pointer, flags, env, RAM_MARKS_OFFSET);
         let ram_base = b.ins().load(types::I64, flags, env, RAM_BASE_OFFSET);
@@ -513,7 +679,7 @@ impl<'a> Translator<'a> {
         self.b.ins().uextend(types::I64, condition)
     }
 
-    fn translate(mut self, insts: &[Inst], target: TargetFrontendConfig) {
+    fn translate(mut self, insts: &[Inst], target: TargetFrontendConfig, miscompile: Option<usize>) {
         // Every register the block touches gets a variable, loaded on entry.
         let mut used: Vec<u8> = Vec::new();
         for inst in insts {
@@ -538,6 +704,11 @@ impl<'a> Translator<'a> {
             ended = self.instruction(index, inst);
             if ended {
                 break;
+            }
+            if miscompile == Some(index) && is_reg(inst.rd) && !inst.op.format().fp_destination() {
+                let right = self.b.use_var(self.vars[usize::from(inst.rd)]);
+                let wrong = self.b.ins().iadd_imm_s(right, 1);
+                self.b.def_var(self.vars[usize::from(inst.rd)], wrong);
             }
         }
         if !ended {

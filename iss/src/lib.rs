@@ -35,6 +35,6 @@ pub mod trap;
 
 pub use cache::TranslationCache;
 pub use hart::{Exit, Hart, HartControl, HartState, HartStats, Privilege};
-pub use jit::{Jit, JitStats};
+pub use jit::{Divergence, Jit, JitConfig, JitStats, MemoryAccess};
 pub use memory::{AccessContext, Bus, BusError, Ram, RamError};
 pub use trap::{Cause, Exception, Interrupt, Trap};

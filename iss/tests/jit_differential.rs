@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicU64;
 
 use polyhart_iss::decode::{Format, Inst, Op};
 use polyhart_iss::memory::{AccessContext, Bus, BusError, Ram};
-use polyhart_iss::{Hart, HartControl, Jit, TranslationCache};
+use polyhart_iss::{Hart, HartControl, Jit, JitConfig, TranslationCache};
 
 const RAM_BASE: u64 = 0x8000_0000;
 const RAM_SIZE: u64 = 64 * 1024;
@@ -232,4 +232,31 @@ fn the_jit_and_the_interpreter_agree_on_random_programs() {
         }
     }
     assert!(jit.stats().blocks_compiled > PROGRAMS, "the JIT compiled the blocks: {:?}", jit.stats());
+}
+
+/// Lockstep finds nothing wrong in the same random programs, and checks the
+/// blocks it runs; the hart ends as the interpreter alone would.
+#[test]
+fn lockstep_finds_the_random_programs_right() {
+    let mut rng = Rng(0x0bad_5eed_1234_5679);
+    let jit = Arc::new(Jit::with_config(JitConfig::new(0).lockstep(true)).expect("a JIT for this host"));
+    let mut checked = 0;
+    for program_index in 0..PROGRAMS / 4 {
+        let len = 8 + rng.below(40) as usize;
+        let words = program(&mut rng, len);
+        let regs: [u64; 32] = std::array::from_fn(|_| rng.value());
+        let data: Vec<u8> = (0..DATA_SIZE).map(|_| rng.next() as u8).collect();
+        let (mut interp, _) = hart(&words, &regs, &data, None);
+        let (mut compiled, _) = hart(&words, &regs, &data, Some(jit.clone()));
+        let budget = 1 + rng.below(600);
+        let exit = compiled.run(budget);
+        let context = format!("program {program_index}: {words:08x?}");
+        if let Some(divergence) = compiled.jit_divergence() {
+            panic!("{context}:\n{divergence}");
+        }
+        assert_eq!(interp.run(budget), exit, "{context}");
+        assert_eq!(interp.state.regs(), compiled.state.regs(), "{context}");
+        checked += compiled.jit_stats().lockstep_checked;
+    }
+    assert!(checked > PROGRAMS / 4, "lockstep checked the blocks: {checked}");
 }

@@ -52,6 +52,15 @@ pub enum StopReason {
         /// The trap that sent the hart into the loop, and where it was raised.
         origin: Option<(Cause, u64)>,
     },
+    /// Lockstep ([`polyhart_iss::JitConfig::lockstep`]) found the JIT's code
+    /// for a block and the interpreter disagreeing;
+    /// [`Hart::jit_divergence`] of the hart says how.
+    JitDivergence {
+        /// The hart.
+        hart: usize,
+        /// Where the block was entered.
+        pc: u64,
+    },
     /// Every hart waits in `wfi` and nothing can ever interrupt any of them:
     /// no timer is armed, no enabled interrupt is pending, and the console's
     /// input is closed.
@@ -239,9 +248,14 @@ impl Machine {
         &self.bus
     }
 
-    /// The JIT's counters, when the machine has one.
+    /// The JIT's counters, when the machine has one: the JIT's own and
+    /// those of every hart, added up.
     pub fn jit_stats(&self) -> Option<JitStats> {
-        self.jit.as_ref().map(|jit| jit.stats())
+        let mut stats = self.jit.as_ref()?.stats();
+        for hart in &self.harts {
+            stats += hart.jit_stats();
+        }
+        Some(stats)
     }
 
     /// The queue of work devices hand to the thread driving the machine.
@@ -521,6 +535,9 @@ impl Slices<'_> {
                 }
                 Exit::TrapLoop { pc, cause, origin } => {
                     return Slice::Stop(StopReason::TrapLoop { hart: index, pc, cause, origin });
+                }
+                Exit::JitDivergence { pc } => {
+                    return Slice::Stop(StopReason::JitDivergence { hart: index, pc });
                 }
             }
         }

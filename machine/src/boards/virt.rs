@@ -18,6 +18,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
+/// How the JIT of [`Engine::Jit`] works.
+pub use polyhart_iss::JitConfig;
 use polyhart_iss::jit::JitError;
 use polyhart_iss::{Hart, HartControl, Jit, TranslationCache};
 
@@ -178,17 +180,24 @@ impl std::fmt::Debug for ExtraDevice {
 }
 
 /// Which tier runs guest code.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+///
+/// ```
+/// use polyhart_machine::boards::virt::{Engine, JitConfig};
+///
+/// // Compile blocks at their 10th run, and check each against the interpreter.
+/// let engine = Engine::Jit(JitConfig::new(10).lockstep(true));
+/// # assert_ne!(engine, Engine::Interpreter);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Engine {
     /// The interpreter only.
     #[default]
     Interpreter,
-    /// The interpreter for cold code; blocks it has run `threshold` times are
-    /// compiled to host code with Cranelift (0: every block, at once).
-    Jit {
-        /// Interpreted runs before a block is compiled.
-        threshold: u32,
-    },
+    /// The interpreter for cold code; blocks it has run
+    /// [`JitConfig::threshold`] times are compiled to host code with
+    /// Cranelift (0: every block, at once), with the debugging aids the
+    /// configuration asks for.
+    Jit(JitConfig),
 }
 
 impl std::fmt::Debug for VirtConfig {
@@ -412,9 +421,9 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
     let bus = Arc::new(bus);
 
     let cache = Arc::new(TranslationCache::new());
-    let jit = match config.engine {
+    let jit = match &config.engine {
         Engine::Interpreter => None,
-        Engine::Jit { threshold } => Some(Arc::new(Jit::new(threshold)?)),
+        Engine::Jit(jit) => Some(Arc::new(Jit::with_config(jit.clone())?)),
     };
     let harts = controls
         .iter()

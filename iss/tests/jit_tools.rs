@@ -1,0 +1,289 @@
+//! The JIT's debugging tools on small hand-written programs: `--jit-range`
+//! ([`JitConfig::ranges`]), lockstep against the interpreter (passing on
+//! right code, catching code made wrong on purpose, never repeating an
+//! access to memory or a device) and the counters of [`JitStats`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use polyhart_iss::decode::{Inst, Op};
+use polyhart_iss::memory::{AccessContext, Bus, BusError, Ram};
+use polyhart_iss::{Exit, Hart, HartControl, Jit, JitConfig, JitStats, TranslationCache};
+
+const RAM_BASE: u64 = 0x8000_0000;
+const RAM_SIZE: u64 = 64 * 1024;
+const HANDLER: u64 = RAM_BASE + 0x8000;
+const DATA: u64 = RAM_BASE + 0xc000;
+/// A device: loads of its first word count up from 1, stores to its second
+/// word are recorded; everything else there is unmapped.
+const DEVICE: u64 = 0x1000_0000;
+
+/// Registers, by ABI name.
+const T0: u8 = 5;
+const T1: u8 = 6;
+const A0: u8 = 10;
+const A1: u8 = 11;
+const A2: u8 = 12;
+/// Holds `DATA`.
+const DATA_REG: u8 = 31;
+
+#[derive(Default)]
+struct Device {
+    loads: AtomicU64,
+    stores: Mutex<Vec<u64>>,
+}
+
+impl Bus for Device {
+    fn read(&self, _: &AccessContext, addr: u64, _: u8) -> Result<u64, BusError> {
+        if addr != DEVICE {
+            return Err(BusError::Unmapped(addr));
+        }
+        Ok(self.loads.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+    fn write(&self, _: &AccessContext, addr: u64, _: u8, value: u64) -> Result<(), BusError> {
+        if addr != DEVICE + 4 {
+            return Err(BusError::Unmapped(addr));
+        }
+        self.stores.lock().unwrap().push(value);
+        Ok(())
+    }
+    fn fetch(&self, _: &AccessContext, addr: u64) -> Result<u16, BusError> {
+        Err(BusError::Unmapped(addr))
+    }
+    fn time(&self, _: &AccessContext) -> u64 {
+        0
+    }
+}
+
+fn i(op: Op, rd: u8, rs1: u8, imm: i32) -> Inst {
+    Inst { rd, rs1, imm, ..Inst::new(op, 4) }
+}
+
+fn r(op: Op, rd: u8, rs1: u8, rs2: u8) -> Inst {
+    Inst { rd, rs1, rs2, ..Inst::new(op, 4) }
+}
+
+/// A store of `rs2` to `imm(rs1)`, or a branch comparing `rs1` and `rs2`.
+fn s(op: Op, rs1: u8, rs2: u8, imm: i32) -> Inst {
+    Inst { rs1, rs2, imm, ..Inst::new(op, 4) }
+}
+
+/// `jal zero` from `from` to `to`.
+fn jump(from: u64, to: u64) -> (u64, Inst) {
+    (from, i(Op::Jal, 0, 0, (to as i64 - from as i64) as i32))
+}
+
+/// A hart on its own RAM and a [`Device`], with `code` placed at the
+/// addresses given (one instruction after the other from each), `x31` =
+/// `DATA`, and a trap handler that waits in `wfi`.
+fn new_hart(code: &[(u64, &[Inst])], jit: Option<Arc<Jit>>) -> (Hart, Arc<Ram>, Arc<Device>) {
+    let host: Arc<Box<[AtomicU64]>> = Arc::new((0..RAM_SIZE / 8).map(|_| AtomicU64::new(0)).collect());
+    let pointer = host.as_ptr() as *mut u8;
+    // SAFETY: `pointer` is the start of `RAM_SIZE` bytes of `AtomicU64`s
+    // (8-aligned, writable through a shared pointer), kept alive by `host`,
+    // which the `Ram` owns; nothing else touches them.
+    let ram = Arc::new(unsafe { Ram::new(RAM_BASE, pointer, RAM_SIZE, host) }.expect("page-aligned RAM"));
+    for &(at, insts) in code {
+        let bytes: Vec<u8> = insts.iter().flat_map(|inst| inst.encode().to_le_bytes()).collect();
+        assert!(ram.write_bytes(at - RAM_BASE, &bytes));
+    }
+    assert!(ram.write_bytes(HANDLER - RAM_BASE, &Inst::new(Op::Wfi, 4).encode().to_le_bytes()));
+    let device = Arc::new(Device::default());
+    let mut hart =
+        Hart::new(0, ram.clone(), device.clone(), Arc::new(TranslationCache::new()), Arc::new(HartControl::new()));
+    hart.set_jit(jit);
+    hart.state.pc = RAM_BASE;
+    hart.state.csr.mtvec = HANDLER;
+    hart.state.set_reg(DATA_REG, DATA);
+    (hart, ram, device)
+}
+
+fn new_jit(config: JitConfig) -> Arc<Jit> {
+    Arc::new(Jit::with_config(config).expect("a JIT for this host"))
+}
+
+fn read_u64(ram: &Ram, addr: u64) -> u64 {
+    let mut bytes = [0; 8];
+    assert!(ram.read_bytes(addr - RAM_BASE, &mut bytes));
+    u64::from_le_bytes(bytes)
+}
+
+/// The JIT's counters and the hart's, added up.
+fn all_stats(jit: &Jit, hart: &Hart) -> JitStats {
+    let mut stats = jit.stats();
+    stats += hart.jit_stats();
+    stats
+}
+
+const B: u64 = RAM_BASE + 0x100;
+const C: u64 = RAM_BASE + 0x200;
+
+/// Block A sets a loop count and jumps to block B, which loops `a0 += 1`
+/// that many times and jumps to C, which stops (`ebreak`).
+fn counting_loop() -> Vec<(u64, Vec<Inst>)> {
+    let (_, to_b) = jump(RAM_BASE + 4, B);
+    let (_, to_c) = jump(B + 12, C);
+    vec![
+        (RAM_BASE, vec![i(Op::Addi, T0, 0, 100), to_b]),
+        (B, vec![i(Op::Addi, A0, A0, 1), i(Op::Addi, T0, T0, -1), s(Op::Bne, T0, 0, -8), to_c]),
+        (C, vec![Inst::new(Op::Ebreak, 4)]),
+    ]
+}
+
+fn placed(code: &[(u64, Vec<Inst>)]) -> Vec<(u64, &[Inst])> {
+    code.iter().map(|(at, insts)| (*at, insts.as_slice())).collect()
+}
+
+#[test]
+fn only_blocks_inside_the_ranges_are_compiled() {
+    let code = counting_loop();
+    let cases: [(&[(u64, u64)], u64); 5] = [
+        (&[], 2),
+        (&[(B, B + 4)], 1),
+        (&[(B + 4, C)], 0),
+        (&[(RAM_BASE, RAM_BASE + 1)], 1),
+        (&[(RAM_BASE, RAM_BASE + 1), (B, B + 1)], 2),
+    ];
+    for (ranges, compiled) in cases {
+        let config = ranges.iter().fold(JitConfig::new(0), |config, &(low, high)| config.range(low..high));
+        let jit = new_jit(config);
+        let (mut hart, _, _) = new_hart(&placed(&code), Some(jit.clone()));
+        assert_eq!(hart.run(10_000), Exit::WaitingForInterrupt, "{ranges:x?}");
+        assert_eq!(hart.state.reg(A0), 100, "{ranges:x?}");
+        let stats = all_stats(&jit, &hart);
+        assert_eq!(stats.blocks_compiled, compiled, "{ranges:x?}: {stats:?}");
+        // C (ebreak) and the handler (wfi) cannot be compiled: outside a
+        // range they count as outside, inside as rejected.
+        assert_eq!(stats.blocks_compiled + stats.blocks_outside_range + stats.blocks_rejected, 4, "{stats:?}");
+        if ranges.is_empty() {
+            assert_eq!(stats.blocks_outside_range, 0);
+        }
+        // Compiled code ran exactly when something was compiled.
+        assert_eq!(stats.exits_to_next_block > 0, compiled > 0, "{ranges:x?}: {stats:?}");
+    }
+}
+
+#[test]
+fn exits_are_counted_by_cause() {
+    let code = counting_loop();
+    let jit = new_jit(JitConfig::new(0));
+    let (mut hart, _, _) = new_hart(&placed(&code), Some(jit.clone()));
+    // A budget that ends inside B's loop: the compiled loop stops at B's
+    // start when another pass would not fit.
+    assert_eq!(hart.run(50), Exit::BudgetSpent);
+    assert_eq!(hart.state.pc, B);
+    let stats = all_stats(&jit, &hart);
+    assert_eq!((stats.exits_stopped, stats.exits_to_next_block, stats.exits_trapped), (1, 1, 0), "{stats:?}");
+    assert!(stats.code_bytes > 0 && stats.blocks_compiled == 2, "{stats:?}");
+
+    // A load from an unmapped device address traps inside a compiled block.
+    let fault =
+        vec![(RAM_BASE, vec![i(Op::Lui, T1, 0, DEVICE as i32), i(Op::Ld, A2, T1, 16), jump(RAM_BASE + 8, C).1])];
+    let jit = Arc::new(Jit::new(0).unwrap());
+    let (mut hart, _, _) = new_hart(&placed(&fault), Some(jit.clone()));
+    assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
+    assert_eq!(hart.state.csr.mepc, RAM_BASE + 4);
+    let stats = all_stats(&jit, &hart);
+    assert_eq!((stats.exits_trapped, stats.helper_calls), (1, 1), "{stats:?}");
+}
+
+/// Loads a device register and stores the running sum back (to the device
+/// and to RAM), 50 times, then faults on an unmapped device address.
+fn device_loop() -> Vec<(u64, Vec<Inst>)> {
+    vec![
+        (RAM_BASE, vec![i(Op::Lui, T1, 0, DEVICE as i32), i(Op::Addi, T0, 0, 50), jump(RAM_BASE + 8, B).1]),
+        (
+            B,
+            vec![
+                i(Op::Lw, A0, T1, 0),
+                r(Op::Add, A1, A1, A0),
+                s(Op::Sw, T1, A1, 4),
+                s(Op::Sd, DATA_REG, A1, 0),
+                i(Op::Addi, T0, T0, -1),
+                s(Op::Bne, T0, 0, -20),
+                i(Op::Ld, A2, T1, 16),
+                jump(B + 28, C).1,
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn lockstep_passes_right_code_and_touches_devices_once() {
+    let code = device_loop();
+    let (mut interpreted, interpreted_ram, interpreted_device) = new_hart(&placed(&code), None);
+    assert_eq!(interpreted.run(10_000), Exit::WaitingForInterrupt);
+
+    let jit = new_jit(JitConfig::new(0).lockstep(true));
+    let (mut checked, checked_ram, checked_device) = new_hart(&placed(&code), Some(jit.clone()));
+    assert_eq!(checked.run(10_000), Exit::WaitingForInterrupt);
+    assert_eq!(checked.jit_divergence().map(ToString::to_string), None);
+
+    assert_eq!(checked.state.regs(), interpreted.state.regs());
+    assert_eq!(checked.state.csr.mepc, B + 24, "the last load faulted");
+    assert_eq!(checked_device.loads.load(Ordering::Relaxed), 50, "each device load made once");
+    assert_eq!(*checked_device.stores.lock().unwrap(), *interpreted_device.stores.lock().unwrap());
+    assert_eq!(checked_device.stores.lock().unwrap().len(), 50, "each device store made once");
+    assert_eq!(read_u64(&checked_ram, DATA), read_u64(&interpreted_ram, DATA));
+    let stats = all_stats(&jit, &checked);
+    assert!(stats.lockstep_checked >= 2 && stats.lockstep_unchecked == 0, "{stats:?}");
+    assert_eq!(stats.exits_trapped, 1, "{stats:?}");
+    assert!(stats.helper_calls >= 150, "every access on the helper path: {stats:?}");
+}
+
+#[test]
+fn lockstep_stops_at_a_block_computed_wrong() {
+    let program = |store_base| {
+        vec![(
+            RAM_BASE,
+            vec![
+                i(Op::Addi, A0, 0, 5),
+                i(Op::Addi, A1, A0, 1),
+                i(Op::Addi, A2, DATA_REG, 8),
+                s(Op::Sd, store_base, A1, 0),
+                jump(RAM_BASE + 16, C).1,
+            ],
+        )]
+    };
+    let code = program(DATA_REG);
+    let wrong = JitConfig { miscompile_at: Some(RAM_BASE + 4), ..JitConfig::new(0) };
+
+    // Without lockstep the wrong result goes unnoticed: the injection works.
+    let (mut unchecked, ram, _) = new_hart(&placed(&code), Some(new_jit(wrong.clone())));
+    assert_eq!(unchecked.run(100), Exit::WaitingForInterrupt);
+    assert_eq!((unchecked.state.reg(A1), read_u64(&ram, DATA)), (7, 7));
+
+    let jit = new_jit(wrong.clone().lockstep(true));
+    let (mut checked, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
+    assert_eq!(checked.run(100), Exit::JitDivergence { pc: RAM_BASE });
+    let divergence = checked.jit_divergence().expect("a report");
+    assert_eq!(divergence.pc, RAM_BASE);
+    assert_eq!((divergence.compiled.reg(A1), divergence.interpreted.reg(A1)), (7, 6));
+    assert_eq!(divergence.compiled_accesses[0].0.stored, Some(7));
+    assert_eq!(divergence.interpreted_accesses[0].stored, Some(6));
+    assert_eq!(checked.state.reg(A1), 7, "the hart keeps what the compiled code did");
+    assert_eq!(read_u64(&ram, DATA), 7, "the compiled code's store, made once; the interpreter's not at all");
+    let report = divergence.to_string();
+    for line in [
+        "the JIT's code for the block at 0x80000000 and the interpreter disagree:",
+        "  a1 (x11): compiled 0x7, interpreted 0x6 (before the block 0x0)",
+        "  memory access 1: compiled store of 0x7 (8 bytes) at 0x8000c000 after 3 instructions, \
+         interpreted store of 0x6 (8 bytes) at 0x8000c000 after 3 instructions",
+        "  0x0000000080000004: addi a1, a0, 1",
+    ] {
+        assert!(report.lines().any(|l| l == line), "'{line}' missing from:\n{report}");
+    }
+    assert_eq!(all_stats(&jit, &checked).lockstep_checked, 0);
+
+    // A wrong address: the store lands where the compiled code put it, and
+    // the interpreter's right one is never made.
+    let code = program(A2);
+    let wrong_address = JitConfig { miscompile_at: Some(RAM_BASE + 8), ..JitConfig::new(0).lockstep(true) };
+    let (mut checked, ram, _) = new_hart(&placed(&code), Some(new_jit(wrong_address)));
+    assert_eq!(checked.run(100), Exit::JitDivergence { pc: RAM_BASE });
+    let report = checked.jit_divergence().unwrap().to_string();
+    assert!(report.contains("memory access 1: compiled store of 0x6 (8 bytes) at 0x8000c009"), "{report}");
+    assert!(report.contains("interpreted store of 0x6 (8 bytes) at 0x8000c008"), "{report}");
+    assert_eq!(read_u64(&ram, DATA + 8) & 0xff, 0);
+    assert_eq!(read_u64(&ram, DATA + 9) & 0xff, 6);
+}
