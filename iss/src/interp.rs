@@ -560,7 +560,7 @@ fn execute(state: &mut HartState, env: &Env, block: &Block, stop_at: u64) -> Res
 }
 
 #[inline(always)]
-fn sext32(value: u64) -> u64 {
+pub(crate) fn sext32(value: u64) -> u64 {
     value as i32 as i64 as u64
 }
 
@@ -583,7 +583,7 @@ fn rem32(a: i32, b: i32) -> i32 {
 /// The illegal-instruction trap for `inst`, with its encoding in `tval`
 /// (the 16-bit one for a compressed instruction).
 #[cold]
-fn illegal(inst: &Inst) -> Trap {
+pub(crate) fn illegal(inst: &Inst) -> Trap {
     let bits = match inst.op {
         Op::Illegal => inst.imm as u32,
         _ if inst.len == 2 => u32::from(decode::compress(inst).unwrap_or(0)),
@@ -774,7 +774,7 @@ fn atomic_target(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access:
     env.ram.offset(addr, u64::from(size)).ok_or(Trap::new(fault, vaddr))
 }
 
-fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
+pub(crate) fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
     let offset = atomic_target(state, env, addr, size, Access::Load)?;
     let stamp = env.ram.reserve(offset);
     fence(Ordering::SeqCst);
@@ -788,7 +788,13 @@ fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Resul
 /// fast path and break reservations: [`crate::Ram::break_reservations`]), and
 /// memory still holds the value LR read; the compare-and-swap makes the last
 /// check and the store one atomic step against other harts.
-fn store_conditional(state: &mut HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<bool, Trap> {
+pub(crate) fn store_conditional(
+    state: &mut HartState,
+    env: &Env,
+    addr: u64,
+    size: u8,
+    value: u64,
+) -> Result<bool, Trap> {
     let offset = atomic_target(state, env, addr, size, Access::Store)?;
     let Some((reserved, reserved_size, expected, stamp)) = state.reservation.take() else {
         return Ok(false);
@@ -811,7 +817,7 @@ fn store_conditional(state: &mut HartState, env: &Env, addr: u64, size: u8, valu
     Ok(ok)
 }
 
-fn after_atomic_store(env: &Env, offset: u64, size: u8) {
+pub(crate) fn after_atomic_store(env: &Env, offset: u64, size: u8) {
     let marks = env.ram.store_marks(offset, u64::from(size));
     if marks.reserved {
         env.ram.break_reservations(offset, u64::from(size));
@@ -821,7 +827,7 @@ fn after_atomic_store(env: &Env, offset: u64, size: u8) {
     }
 }
 
-fn amo32(state: &mut HartState, env: &Env, op: Op, addr: u64, operand: u64) -> Result<u64, Trap> {
+pub(crate) fn amo32(state: &mut HartState, env: &Env, op: Op, addr: u64, operand: u64) -> Result<u64, Trap> {
     let offset = atomic_target(state, env, addr, 4, Access::Store)?;
     let cell: &AtomicU32 = env.ram.atomic_u32(offset).ok_or(Trap::new(Exception::StoreAccessFault, addr))?;
     let b = operand as u32;
@@ -841,7 +847,7 @@ fn amo32(state: &mut HartState, env: &Env, op: Op, addr: u64, operand: u64) -> R
     Ok(u64::from(old))
 }
 
-fn amo64(state: &mut HartState, env: &Env, op: Op, addr: u64, b: u64) -> Result<u64, Trap> {
+pub(crate) fn amo64(state: &mut HartState, env: &Env, op: Op, addr: u64, b: u64) -> Result<u64, Trap> {
     let offset = atomic_target(state, env, addr, 8, Access::Store)?;
     let cell: &AtomicU64 = env.ram.atomic_u64(offset).ok_or(Trap::new(Exception::StoreAccessFault, addr))?;
     let order = Ordering::SeqCst;

@@ -11,9 +11,12 @@
 //! the instructions before it, and the run loop takes the trap exactly as
 //! after an interpreted one.
 //!
-//! The first cut compiles blocks made only of RV64I and M operations
-//! (integer arithmetic, branches, jumps, loads, stores, `fence`); a block
-//! with anything else stays interpreted.
+//! Blocks made of RV64I, M, A, F and D operations (integer arithmetic,
+//! branches, jumps, loads, stores, `fence`, atomics, floating point) are
+//! compiled; a block with anything else (CSR and system instructions,
+//! `fence.i`) stays interpreted. Floating point ([`float`]) runs on the host
+//! FPU inline where that is provably exact and calls the interpreter's
+//! exact code otherwise; AMOs on RAM ([`atomic`]) are host atomics.
 //!
 //! Code is never freed: `cranelift-jit` cannot free single functions, so a
 //! block that is invalidated leaves its code behind in the module until the
@@ -41,6 +44,9 @@ use crate::decode::{Inst, Op};
 use crate::hart::{Direct, Env, HartState, X0_SINK};
 use crate::interp;
 use crate::memory::{LINE_SHIFT, PAGE_SHIFT, PageMarks};
+
+mod atomic;
+mod float;
 
 /// A compiled block: takes the hart's state and environment and the
 /// `retired` count it must not pass, returns [`DONE`] or [`TRAPPED`].
@@ -171,71 +177,73 @@ impl Jit {
 /// Whether the JIT compiles `op`.
 fn supported(op: Op) -> bool {
     use Op::*;
-    matches!(
-        op,
-        Lui | Auipc
-            | Jal
-            | Jalr
-            | Beq
-            | Bne
-            | Blt
-            | Bge
-            | Bltu
-            | Bgeu
-            | Lb
-            | Lh
-            | Lw
-            | Ld
-            | Lbu
-            | Lhu
-            | Lwu
-            | Sb
-            | Sh
-            | Sw
-            | Sd
-            | Addi
-            | Slti
-            | Sltiu
-            | Xori
-            | Ori
-            | Andi
-            | Slli
-            | Srli
-            | Srai
-            | Add
-            | Sub
-            | Sll
-            | Slt
-            | Sltu
-            | Xor
-            | Srl
-            | Sra
-            | Or
-            | And
-            | Addiw
-            | Slliw
-            | Srliw
-            | Sraiw
-            | Addw
-            | Subw
-            | Sllw
-            | Srlw
-            | Sraw
-            | Mul
-            | Mulh
-            | Mulhsu
-            | Mulhu
-            | Div
-            | Divu
-            | Rem
-            | Remu
-            | Mulw
-            | Divw
-            | Divuw
-            | Remw
-            | Remuw
-            | Fence
-    )
+    float::supported(op)
+        || atomic::is_atomic(op)
+        || matches!(
+            op,
+            Lui | Auipc
+                | Jal
+                | Jalr
+                | Beq
+                | Bne
+                | Blt
+                | Bge
+                | Bltu
+                | Bgeu
+                | Lb
+                | Lh
+                | Lw
+                | Ld
+                | Lbu
+                | Lhu
+                | Lwu
+                | Sb
+                | Sh
+                | Sw
+                | Sd
+                | Addi
+                | Slti
+                | Sltiu
+                | Xori
+                | Ori
+                | Andi
+                | Slli
+                | Srli
+                | Srai
+                | Add
+                | Sub
+                | Sll
+                | Slt
+                | Sltu
+                | Xor
+                | Srl
+                | Sra
+                | Or
+                | And
+                | Addiw
+                | Slliw
+                | Srliw
+                | Sraiw
+                | Addw
+                | Subw
+                | Sllw
+                | Srlw
+                | Sraw
+                | Mul
+                | Mulh
+                | Mulhsu
+                | Mulhu
+                | Div
+                | Divu
+                | Rem
+                | Remu
+                | Mulw
+                | Divw
+                | Divuw
+                | Remw
+                | Remuw
+                | Fence
+        )
 }
 
 /// Called by compiled code for a load: the interpreter's load path.
@@ -291,6 +299,7 @@ unsafe extern "C" fn store_helper(
 }
 
 const X_OFFSET: i32 = offset_of!(HartState, x) as i32;
+const F_OFFSET: i32 = offset_of!(HartState, f) as i32;
 const PC_OFFSET: i32 = offset_of!(HartState, pc) as i32;
 const RETIRED_OFFSET: i32 = offset_of!(HartState, retired) as i32;
 const CHECKED_OFFSET: i32 = offset_of!(HartState, data_checked) as i32;
@@ -310,13 +319,36 @@ fn is_reg(r: u8) -> bool {
     r != 0 && r < X0_SINK
 }
 
-/// The registers `inst` reads.
-fn sources(inst: &Inst) -> [u8; 2] {
-    use crate::decode::Format;
-    match inst.op.format() {
-        Format::R | Format::Branch | Format::Store => [inst.rs1, inst.rs2],
-        Format::Upper | Format::Jump | Format::Fence => [0, 0],
+/// The registers an instruction reads and writes: integer ones (0 for
+/// none, [`X0_SINK`] for a write to `x0`) and f registers.
+struct Operands {
+    x_read: [u8; 2],
+    x_written: u8,
+    f_read: [Option<u8>; 3],
+    f_written: Option<u8>,
+}
+
+fn operands(inst: &Inst) -> Operands {
+    use crate::decode::Format::*;
+    let format = inst.op.format();
+    let x_read = match format {
+        R | Branch | Store | Amo => [inst.rs1, inst.rs2],
+        Upper | Jump | Fence | FpR | FpR2 | FpR4 | FpUnary | FpToInt | FpCmp | FpToIntBits => [0, 0],
         _ => [inst.rs1, 0],
+    };
+    let f_read = match format {
+        FpR | FpR2 | FpCmp => [Some(inst.rs1), Some(inst.rs2), None],
+        FpR4 => [Some(inst.rs1), Some(inst.rs2), Some(inst.rs3())],
+        FpUnary | FpToInt | FpToIntBits => [Some(inst.rs1), None, None],
+        FpStore => [Some(inst.rs2), None, None],
+        _ => [None; 3],
+    };
+    let fp_destination = format.fp_destination();
+    Operands {
+        x_read,
+        x_written: if fp_destination { 0 } else { inst.rd },
+        f_read,
+        f_written: fp_destination.then_some(inst.rd),
     }
 }
 
@@ -357,6 +389,13 @@ struct Translator<'a> {
     flags: MemFlagsData,
     /// A variable per integer register (those the block uses are defined).
     vars: [Variable; 32],
+    /// A variable per f register, its bits as an `f64` (a single NaN-boxed).
+    fvars: [Variable; 32],
+    /// f registers the block writes: stored back at every exit.
+    fwritten: Vec<u8>,
+    /// What the F and D instructions of the block share.
+    float: float::BlockFloat,
+    atomic_signatures: atomic::AtomicSignatures,
     pointer: Type,
     state: Value,
     env: Value,
@@ -400,6 +439,9 @@ impl<'a> Translator<'a> {
         let (state, env, stop_at) = (params[0], params[1], params[2]);
         let flags = MemFlagsData::trusted();
         let vars = std::array::from_fn(|_| b.declare_var(types::I64));
+        let fvars = std::array::from_fn(|_| b.declare_var(types::F64));
+        let float = float::BlockFloat::new(module);
+        let atomic_signatures = atomic::AtomicSignatures::new(module);
         let base_pc = b.ins().load(types::I64, flags, state, PC_OFFSET);
         let base_retired = b.ins().load(types::I64, flags, state, RETIRED_OFFSET);
         let checked = b.ins().uload8(types::I64, flags, state, CHECKED_OFFSET);
@@ -426,6 +468,10 @@ impl<'a> Translator<'a> {
             b,
             flags,
             vars,
+            fvars,
+            fwritten: Vec::new(),
+            float,
+            atomic_signatures,
             pointer,
             state,
             env,
@@ -487,6 +533,10 @@ impl<'a> Translator<'a> {
             let value = self.b.use_var(self.vars[usize::from(r)]);
             self.b.ins().store(flags, value, self.state, X_OFFSET + 8 * i32::from(r));
         }
+        for r in self.fwritten.clone() {
+            let value = self.b.use_var(self.fvars[usize::from(r)]);
+            self.b.ins().store(flags, value, self.state, F_OFFSET + 8 * i32::from(r));
+        }
         let pc = self.b.use_var(self.exit_pc);
         self.b.ins().store(flags, pc, self.state, PC_OFFSET);
         let retired = self.b.use_var(self.exit_retired);
@@ -515,24 +565,41 @@ impl<'a> Translator<'a> {
 
     fn translate(mut self, insts: &[Inst], target: TargetFrontendConfig) {
         // Every register the block touches gets a variable, loaded on entry.
-        let mut used: Vec<u8> = Vec::new();
+        let (mut used, mut fused): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
         for inst in insts {
-            for r in sources(inst).into_iter().chain([inst.rd]) {
+            let operands = operands(inst);
+            for r in operands.x_read.into_iter().chain([operands.x_written]) {
                 if is_reg(r) && !used.contains(&r) {
                     used.push(r);
                 }
             }
-            if is_reg(inst.rd) && !self.written.contains(&inst.rd) {
-                self.written.push(inst.rd);
+            if is_reg(operands.x_written) && !self.written.contains(&operands.x_written) {
+                self.written.push(operands.x_written);
+            }
+            for r in operands.f_read.into_iter().chain([operands.f_written]).flatten() {
+                if !fused.contains(&r) {
+                    fused.push(r);
+                }
+            }
+            if let Some(r) = operands.f_written
+                && !self.fwritten.contains(&r)
+            {
+                self.fwritten.push(r);
             }
         }
         for &r in &used {
             let value = self.b.ins().load(types::I64, self.flags, self.state, X_OFFSET + 8 * i32::from(r));
             self.b.def_var(self.vars[usize::from(r)], value);
         }
+        for &r in &fused {
+            let value = self.b.ins().load(types::F64, self.flags, self.state, F_OFFSET + 8 * i32::from(r));
+            self.b.def_var(self.fvars[usize::from(r)], value);
+        }
         self.len = insts.len();
+        self.block_entry_float(insts);
         self.b.ins().jump(self.header, &[]);
         self.b.switch_to_block(self.header);
+        self.pass_start_float();
         let mut ended = false;
         for (index, inst) in insts.iter().enumerate() {
             ended = self.instruction(index, inst);
@@ -556,6 +623,14 @@ impl<'a> Translator<'a> {
         let imm = i64::from(inst.imm);
         let rd = inst.rd;
         let pc = self.b.ins().iadd_imm_s(self.base_pc, i64::from(inst.offset));
+        if float::is_float(inst.op) {
+            return self.float(index, inst, pc);
+        }
+        if atomic::is_atomic(inst.op) {
+            let value = self.atomic(index, inst, pc);
+            self.write(rd, value);
+            return false;
+        }
         let a = self.read(inst.rs1);
         // Read lazily: only R-type, branches and stores have rs2.
         let b_of = |this: &mut Self| this.read(inst.rs2);
@@ -839,22 +914,8 @@ impl<'a> Translator<'a> {
             (self.b.create_block(), self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.ins().brif(direct, marks, &[], slow, &[]);
 
-        // Aligned, so inside one 64-byte line: its bit in the page's masks.
         self.b.switch_to_block(marks);
-        let page = self.b.ins().ushr_imm_u(offset, i64::from(PAGE_SHIFT));
-        let page_offset = self.b.ins().imul_imm_s(page, MARKS_SIZE);
-        let page_marks = self.b.ins().iadd(self.ram_marks, page_offset);
-        let code = self.b.ins().atomic_load(types::I64, self.flags, page_marks);
-        let watch_at = self.b.ins().iadd_imm_s(page_marks, i64::from(WATCH_MARKS - CODE_MARKS));
-        let watch = self.b.ins().atomic_load(types::I64, self.flags, watch_at);
-        let reserved_at = self.b.ins().iadd_imm_s(page_marks, i64::from(RESERVED_MARKS - CODE_MARKS));
-        let reserved = self.b.ins().atomic_load(types::I64, self.flags, reserved_at);
-        let special = self.b.ins().bor(code, watch);
-        let special = self.b.ins().bor(special, reserved);
-        let line = self.b.ins().ushr_imm_u(offset, i64::from(LINE_SHIFT));
-        let one = self.b.ins().iconst(types::I64, 1);
-        let bit = self.b.ins().ishl(one, line);
-        let touched = self.b.ins().band(special, bit);
+        let touched = self.line_marked(offset, &[CODE_MARKS, WATCH_MARKS, RESERVED_MARKS]);
         self.b.ins().brif(touched, slow, &[], fast, &[]);
 
         self.b.switch_to_block(fast);
@@ -879,6 +940,29 @@ impl<'a> Translator<'a> {
         self.b.ins().jump(done, &[]);
 
         self.b.switch_to_block(done);
+    }
+
+    /// Nonzero when the 64-byte line holding RAM offset `offset` carries one
+    /// of `marks` (offsets in [`PageMarks`]). An aligned access of up to 8
+    /// bytes lies inside one line: its bit in the page's masks says it all.
+    fn line_marked(&mut self, offset: Value, marks: &[i32]) -> Value {
+        let page = self.b.ins().ushr_imm_u(offset, i64::from(PAGE_SHIFT));
+        let page_offset = self.b.ins().imul_imm_s(page, MARKS_SIZE);
+        let page_marks = self.b.ins().iadd(self.ram_marks, page_offset);
+        let mut special = None;
+        for &kind in marks {
+            let at = self.b.ins().iadd_imm_s(page_marks, i64::from(kind));
+            let mask = self.b.ins().atomic_load(types::I64, self.flags, at);
+            special = Some(match special {
+                Some(others) => self.b.ins().bor(others, mask),
+                None => mask,
+            });
+        }
+        let special = special.unwrap_or_else(|| self.b.ins().iconst(types::I64, 0));
+        let line = self.b.ins().ushr_imm_u(offset, i64::from(LINE_SHIFT));
+        let one = self.b.ins().iconst(types::I64, 1);
+        let bit = self.b.ins().ishl(one, line);
+        self.b.ins().band(special, bit)
     }
 
     /// `retired` before instruction `index` of the current pass: the time a
