@@ -871,10 +871,17 @@ impl<'a> Translator<'a> {
     /// allows, else through [`load_helper`], which exits with the trap if it
     /// faults. The value comes back zero-extended.
     fn load(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64) -> Value {
+        self.load_as(index, pc, base, imm, size, types::I64)
+    }
+
+    /// A load whose value comes back as `ty`: `i64` zero-extended, or `f64`
+    /// for an 8-byte one (an f register's bits, kept out of the integer
+    /// registers).
+    fn load_as(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64, ty: Type) -> Value {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (offset, direct) = self.direct_access(address, size);
         let (fast, slow, merge) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
-        let result = self.b.append_block_param(merge, types::I64);
+        let result = self.b.append_block_param(merge, ty);
         self.b.ins().brif(direct, fast, &[], slow, &[]);
 
         self.b.switch_to_block(fast);
@@ -883,7 +890,7 @@ impl<'a> Translator<'a> {
             1 => self.b.ins().uload8(types::I64, self.flags, host, 0),
             2 => self.b.ins().uload16(types::I64, self.flags, host, 0),
             4 => self.b.ins().uload32(self.flags, host, 0),
-            _ => self.b.ins().load(types::I64, self.flags, host, 0),
+            _ => self.b.ins().load(ty, self.flags, host, 0),
         };
         self.b.ins().jump(merge, &[BlockArg::Value(value)]);
 
@@ -896,7 +903,7 @@ impl<'a> Translator<'a> {
         let call = self.b.ins().call_indirect(signature, helper, &[self.state, self.env, address, size, retired, out]);
         let status = self.b.inst_results(call)[0];
         self.exit_if(status, pc, index, TRAPPED);
-        let value = self.b.ins().stack_load(self.pointer, types::I64, self.slot, 0);
+        let value = self.b.ins().stack_load(self.pointer, ty, self.slot, 0);
         self.b.ins().jump(merge, &[BlockArg::Value(value)]);
 
         self.b.switch_to_block(merge);
@@ -906,7 +913,8 @@ impl<'a> Translator<'a> {
     /// A store: straight to host memory when [`Translator::direct_access`]
     /// allows and the line holds no code, no watched bytes and no
     /// reservation, else through [`store_helper`], which exits with the
-    /// trap if it faults.
+    /// trap if it faults. `value` is an `i64`, or an `f64` for an 8-byte
+    /// store.
     fn store(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64, value: Value) {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (offset, direct) = self.direct_access(address, size);
@@ -931,6 +939,10 @@ impl<'a> Translator<'a> {
         self.b.switch_to_block(slow);
         let size = self.b.ins().iconst(types::I64, size);
         let retired = self.retired_at(index);
+        let value = match self.b.func.dfg.value_type(value) {
+            types::F64 => self.b.ins().bitcast(types::I64, MemFlagsData::new(), value),
+            _ => value,
+        };
         let helper = self.b.ins().iconst(self.pointer, store_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.store_sig.clone());
         let call =

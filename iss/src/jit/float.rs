@@ -25,7 +25,7 @@
 //! straight-line: a taken branch leaves it or restarts it), and `frm` is
 //! read once per call. A reserved rounding mode traps as in the
 //! interpreter: one in the instruction always, a dynamic one when `frm`
-//! holds one.
+//! holds one (checked at the first instruction that uses `frm`).
 
 use std::mem::offset_of;
 
@@ -88,6 +88,9 @@ pub(super) struct BlockFloat {
     first: Option<usize>,
     /// The first one that writes an f register, which makes FS Dirty.
     first_write: Option<usize>,
+    /// The first one whose rounding mode is `frm`'s, which checks that it
+    /// is not a reserved one.
+    first_dynamic: Option<usize>,
     /// `frm`, and whether it says nearest-even, read on entry.
     frm: Option<(Value, Value)>,
     /// Whether NX was set when the current pass through the block began.
@@ -111,6 +114,7 @@ impl BlockFloat {
             illegal_signature,
             first: None,
             first_write: None,
+            first_dynamic: None,
             frm: None,
             nx: None,
         }
@@ -287,6 +291,9 @@ impl Translator<'_> {
     pub(super) fn block_entry_float(&mut self, insts: &[Inst]) {
         self.float.first = insts.iter().position(|inst| is_float(inst.op));
         self.float.first_write = insts.iter().position(|inst| is_float(inst.op) && inst.op.format().fp_destination());
+        self.float.first_dynamic = insts
+            .iter()
+            .position(|inst| is_float(inst.op) && inst.op.format().has_rounding_mode() && inst.rounding_mode() == 7);
         if self.float.first.is_some() {
             let frm = self.b.ins().uload8(types::I64, self.flags, self.state, FRM_OFFSET);
             let nearest_even = self.b.ins().icmp_imm_s(IntCC::Equal, frm, 0);
@@ -324,9 +331,11 @@ impl Translator<'_> {
         let mode = if inst.op.format().has_rounding_mode() {
             match inst.rounding_mode() {
                 7 => {
-                    let (frm, _) = self.frm();
-                    let reserved = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, frm, 4);
-                    self.illegal_if(reserved, index, pc, inst);
+                    if self.float.first_dynamic == Some(index) {
+                        let (frm, _) = self.frm();
+                        let reserved = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, frm, 4);
+                        self.illegal_if(reserved, index, pc, inst);
+                    }
                     Mode::Dynamic
                 }
                 rm => match Rounding::select(rm, 0) {
@@ -342,18 +351,27 @@ impl Translator<'_> {
         };
         let imm = i64::from(inst.imm);
         match inst.op {
-            Flw | Fld => {
+            Flw => {
                 let base = self.read(inst.rs1);
-                let single = inst.op == Flw;
-                let raw = self.load(index, pc, base, imm, if single { 4 } else { 8 });
-                let bits = if single { self.b.ins().bor_imm_u(raw, BOX as i64) } else { raw };
+                let raw = self.load(index, pc, base, imm, 4);
+                let bits = self.b.ins().bor_imm_u(raw, BOX as i64);
                 let value = self.f_from_bits(bits);
                 self.f_write(index, inst.rd, value);
             }
-            Fsw | Fsd => {
+            Fld => {
+                let base = self.read(inst.rs1);
+                let value = self.load_as(index, pc, base, imm, 8, types::F64);
+                self.f_write(index, inst.rd, value);
+            }
+            Fsw => {
                 let base = self.read(inst.rs1);
                 let value = self.f_bits(inst.rs2);
-                self.store(index, pc, base, imm, if inst.op == Fsw { 4 } else { 8 }, value);
+                self.store(index, pc, base, imm, 4, value);
+            }
+            Fsd => {
+                let base = self.read(inst.rs1);
+                let value = self.f_read(inst.rs2);
+                self.store(index, pc, base, imm, 8, value);
             }
             // fmv.x.w takes the low 32 bits whether or not they are NaN-boxed.
             FmvXW => {
@@ -422,6 +440,7 @@ impl Translator<'_> {
     /// `condition` holds, else carries on.
     fn illegal_if(&mut self, condition: Value, index: usize, pc: Value, inst: &Inst) {
         let (trap, stay) = (self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(trap);
         self.b.ins().brif(condition, trap, &[], stay, &[]);
         self.b.switch_to_block(trap);
         self.illegal(index, pc, inst);
@@ -556,7 +575,8 @@ impl Translator<'_> {
         let (slow, merge) = (self.b.create_block(), self.b.create_block());
         let result = self.b.append_block_param(merge, result_type);
         let operands = self.float_operands(inst);
-        match self.fast_path(mode, computation, operands, slow) {
+        self.b.set_cold_block(slow);
+        match self.fast_path(mode, computation, operands) {
             Some((Some(ok), value)) => {
                 self.b.ins().brif(ok, merge, &[BlockArg::Value(value)], slow, &[]);
             }
@@ -615,21 +635,21 @@ impl Translator<'_> {
         self.b.inst_results(call)[0]
     }
 
-    /// Emits the inline path of an operation, entered where its mode and
-    /// `fflags` allow (else control goes to `slow`). Returns the condition
-    /// under which its result is exactly the exact path's (`None`: always)
-    /// and the result, as the register holds it; `None` if the operation
-    /// has no inline path in this mode on this host.
+    /// Emits the inline path of an operation. Returns the condition under
+    /// which its result is exactly the exact path's (`None`: always) and the
+    /// result, as the register holds it; `None` if the operation has no
+    /// inline path in this mode on this host. Host operations never trap,
+    /// so the inline path is computed before anything is decided: one
+    /// branch takes it or the exact path.
     fn fast_path(
         &mut self,
         mode: Mode,
         computation: Computation,
         operands: [Value; 3],
-        slow: cranelift_codegen::ir::Block,
     ) -> Option<(Option<Value>, Value)> {
         let Computation { fast, single, .. } = computation;
         let fast = fast?;
-        // The condition to enter the inline path at all.
+        // What the mode and `fflags` require of the inline path.
         let gate = match fast {
             Fast::Fma { .. } if !self.float.fma => return None,
             Fast::Add | Fast::Sub | Fast::Mul | Fast::Div | Fast::Sqrt | Fast::Fma { .. } | Fast::Narrow => {
@@ -646,13 +666,8 @@ impl Translator<'_> {
             },
             Fast::Widen | Fast::Min | Fast::Max | Fast::Compare(_) => None,
         };
-        if let Some(gate) = gate {
-            let inline = self.b.create_block();
-            self.b.ins().brif(gate, inline, &[], slow, &[]);
-            self.b.switch_to_block(inline);
-        }
         let rebox = |this: &mut Self, value: Value| if single { this.rebox(value) } else { value };
-        Some(match fast {
+        let (ok, value) = match fast {
             Fast::Add | Fast::Sub | Fast::Mul | Fast::Div => {
                 let (x, x_boxed) = self.operand(operands[0], single);
                 let (y, y_boxed) = self.operand(operands[1], single);
@@ -746,7 +761,8 @@ impl Translator<'_> {
                 };
                 (None, rebox(self, r))
             }
-        })
+        };
+        Some((self.all(&[gate, ok]), value))
     }
 
     /// The first two operands, and the condition that both are numbers
