@@ -358,15 +358,16 @@ impl Rng {
     /// random single NaN-boxed, now and then bits that are not a boxed single.
     fn f_value(&mut self) -> u64 {
         let pick = |rng: &mut Rng, values: &[u64]| values[rng.below(values.len() as u64) as usize];
-        match self.below(10) {
+        let single = |bits: u64| 0xffff_ffff_0000_0000 | bits;
+        match self.below(12) {
             0..=2 => pick(self, DOUBLES),
-            // Moderate exponents: products and sums stay normal.
+            // Moderate exponents: products and sums mostly stay normal.
             3 | 4 => (self.next() & 0x800f_ffff_ffff_ffff) | (1023 - 40 + self.below(80)) << 52,
-            5 | 6 => 0xffff_ffff_0000_0000 | u64::from(SINGLES[self.below(SINGLES.len() as u64) as usize]),
-            7 | 8 => {
-                let bits = (self.next() as u32 & 0x807f_ffff) | ((127 - 20 + self.below(40) as u32) << 23);
-                0xffff_ffff_0000_0000 | u64::from(bits)
-            }
+            // Any exponent: products and quotients overflow and underflow.
+            5 => (self.next() & 0x800f_ffff_ffff_ffff) | self.below(2047) << 52,
+            6 | 7 => single(u64::from(SINGLES[self.below(SINGLES.len() as u64) as usize])),
+            8 | 9 => single((self.next() & 0x807f_ffff) | (127 - 20 + self.below(40)) << 23),
+            10 => single((self.next() & 0x807f_ffff) | self.below(255) << 23),
             _ => self.next() & !(1 << (32 + self.below(32))),
         }
     }
@@ -603,4 +604,71 @@ fn the_jit_and_the_interpreter_agree_on_floating_point_and_atomics() {
         run_and_compare(&mut rng, (&mut interp, &interp_ram), (&mut compiled, &compiled_ram), &context);
     }
     assert!(jit.stats().blocks_compiled > FLOAT_PROGRAMS, "the JIT compiled the blocks: {:?}", jit.stats());
+}
+
+/// Runs `insts` (then a jump to an `ebreak`, so that their block ends
+/// without it) with `regs` on an interpreting hart and on one that compiles
+/// every block, until the `ebreak` traps; checks they agree and returns the
+/// compiled run's registers.
+fn run_directed(insts: &[Inst], regs: &[u64; 32]) -> [u64; 32] {
+    let mut words: Vec<u32> = insts.iter().map(Inst::encode).collect();
+    words.push(Inst { imm: 4, ..Inst::new(Op::Jal, 4) }.encode());
+    words.push(Inst::new(Op::Ebreak, 4).encode());
+    let jit = Arc::new(Jit::new(0).expect("a JIT for this host"));
+    let data = vec![0; DATA_SIZE as usize];
+    let (mut interp, _) = hart(&words, regs, &FloatState::OFF, &data, None);
+    let (mut compiled, _) = hart(&words, regs, &FloatState::OFF, &data, Some(jit.clone()));
+    interp.run(10_000);
+    compiled.run(10_000);
+    let ebreak = RAM_BASE + 4 * (insts.len() as u64 + 1);
+    assert_eq!(interp.state.csr.mepc, ebreak, "the interpreted run reached the ebreak");
+    assert_eq!(compiled.state.csr.mepc, ebreak, "the compiled run reached the ebreak");
+    assert_eq!(interp.state.regs(), compiled.state.regs(), "registers of {words:08x?}");
+    assert!(jit.stats().blocks_compiled > 0, "the JIT compiled the blocks: {:?}", jit.stats());
+    compiled.state.regs()
+}
+
+/// An AMO that leaves a reserved word as it is still breaks the
+/// reservation, in compiled code as in the interpreter: the SC fails.
+#[test]
+fn an_amo_breaks_a_reservation_in_compiled_code() {
+    let mut regs = [0; 32];
+    regs[30] = DATA;
+    for (op, size) in [(Op::AmoorW, 4), (Op::AmoaddD, 8)] {
+        let (lr, sc) = if size == 4 { (Op::LrW, Op::ScW) } else { (Op::LrD, Op::ScD) };
+        for offset in [0, 16] {
+            let insts = [
+                Inst { rd: 7, rs1: 30, ..Inst::new(lr, 4) },
+                // Another word of the same line, or the reserved one.
+                Inst { rd: 29, rs1: 30, imm: offset, ..Inst::new(Op::Addi, 4) },
+                Inst { rd: 6, rs1: 29, rs2: 0, ..Inst::new(op, 4) },
+                Inst { rd: 8, rs1: 30, rs2: 9, ..Inst::new(sc, 4) },
+            ];
+            assert_eq!(run_directed(&insts, &regs)[8], 1, "{op:?} at offset {offset}: the SC failed");
+        }
+    }
+}
+
+/// An AMO on code invalidates it, in compiled code as in the
+/// interpreter: a loop calls a function whose `addi` immediate an
+/// `amoxor.w` toggles between 1 and 3 after each call, so ten calls add
+/// 1 + 3 + 1 + ... = 20.
+#[test]
+fn an_amo_on_code_invalidates_it_in_compiled_code() {
+    let mut regs = [0; 32];
+    regs[5] = 10;
+    // The immediate's bit 1: 1 becomes 3 and back.
+    regs[27] = 2 << 20;
+    regs[29] = RAM_BASE + 4 * 5;
+    let insts = [
+        Inst { rd: 1, imm: 4 * 5, ..Inst::new(Op::Jal, 4) },
+        Inst { rs1: 29, rs2: 27, ..Inst::new(Op::AmoxorW, 4) },
+        Inst { rd: 5, rs1: 5, imm: -1, ..Inst::new(Op::Addi, 4) },
+        Inst { rs1: 5, rs2: 0, imm: -12, ..Inst::new(Op::Bne, 4) },
+        Inst { imm: 4 * 3, ..Inst::new(Op::Jal, 4) },
+        // The function: addi x6, x6, 1; ret.
+        Inst { rd: 6, rs1: 6, imm: 1, ..Inst::new(Op::Addi, 4) },
+        Inst { rs1: 1, ..Inst::new(Op::Jalr, 4) },
+    ];
+    assert_eq!(run_directed(&insts, &regs)[6], 20);
 }
