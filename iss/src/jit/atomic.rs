@@ -11,7 +11,7 @@ use cranelift_codegen::ir::{AbiParam, AtomicRmwOp, BlockArg, InstBuilder, Signat
 use cranelift_jit::JITModule;
 use cranelift_module::Module;
 
-use super::{CODE_MARKS, DONE, RESERVED_MARKS, TRAPPED, Translator};
+use super::{CODE_MARKS, DONE, RESERVED_MARKS, TRAPPED, Translator, helper_signature};
 use crate::decode::{Format, Inst, Op};
 use crate::hart::{Env, HartState};
 use crate::interp::{self, sext32};
@@ -86,59 +86,63 @@ pub(super) struct AtomicSignatures {
 impl AtomicSignatures {
     pub(super) fn new(module: &JITModule) -> AtomicSignatures {
         let pointer = module.target_config().pointer_type();
-        let mut exact = module.make_signature();
+        let mut exact = helper_signature(module);
         exact.params.extend([pointer, pointer, types::I64, types::I64, types::I64, pointer].map(AbiParam::new));
         exact.returns.push(AbiParam::new(types::I32));
-        let mut after_store = module.make_signature();
+        let mut after_store = helper_signature(module);
         after_store.params.extend([pointer, types::I64, types::I64].map(AbiParam::new));
         AtomicSignatures { exact, after_store }
     }
 }
 
-/// Called by compiled code for an LR, SC or AMO: `exact` (an [`Exact`]) on
-/// the hart, the value for `rd` left in `out`, or the trap in
-/// `HartState::jit_trap`.
-///
-/// # Safety
-/// `state` and `env` are the pointers the compiled block was called with
-/// (see [`interp::run_blocks`]), valid and not otherwise in use during the
-/// call; `exact` is an [`Exact`] cast to an integer; `out` points to the
-/// block's 8-byte stack slot.
-unsafe extern "C" fn atomic_helper(
-    state: *mut HartState,
-    env: *const Env,
-    exact: usize,
-    address: u64,
-    operand: u64,
-    out: *mut u64,
-) -> u32 {
-    // SAFETY: as the function's contract says.
-    let (state, env) = unsafe { (&mut *state, &*env) };
-    // SAFETY: `exact` is the address of an `Exact` (the contract), and an
-    // integer made from a function pointer turns back into it.
-    let exact = unsafe { std::mem::transmute::<usize, Exact>(exact) };
-    match exact(state, env, address, operand) {
-        Ok(value) => {
-            // SAFETY: `out` is the block's stack slot (the contract).
-            unsafe { out.write(value) };
-            DONE
-        }
-        Err(trap) => {
-            state.jit_trap = Some(trap);
-            TRAPPED
+helper! {
+    /// Called by compiled code for an LR, SC or AMO: `exact` (an [`Exact`]) on
+    /// the hart, the value for `rd` left in `out`, or the trap in
+    /// `HartState::jit_trap`.
+    ///
+    /// # Safety
+    /// `state` and `env` are the pointers the compiled block was called with
+    /// (see [`interp::run_blocks`]), valid and not otherwise in use during the
+    /// call; `exact` is an [`Exact`] cast to an integer; `out` points to the
+    /// block's 8-byte stack slot.
+    unsafe fn atomic_helper(
+        state: *mut HartState,
+        env: *const Env,
+        exact: usize,
+        address: u64,
+        operand: u64,
+        out: *mut u64,
+    ) -> u32 {
+        // SAFETY: as the function's contract says.
+        let (state, env) = unsafe { (&mut *state, &*env) };
+        // SAFETY: `exact` is the address of an `Exact` (the contract), and an
+        // integer made from a function pointer turns back into it.
+        let exact = unsafe { std::mem::transmute::<usize, Exact>(exact) };
+        match exact(state, env, address, operand) {
+            Ok(value) => {
+                // SAFETY: `out` is the block's stack slot (the contract).
+                unsafe { out.write(value) };
+                DONE
+            }
+            Err(trap) => {
+                state.jit_trap = Some(trap);
+                TRAPPED
+            }
         }
     }
 }
 
-/// Called by compiled code after an inline AMO on a line that holds a
-/// reservation or code: what the interpreter does after its AMOs.
-///
-/// # Safety
-/// As [`atomic_helper`]'s `env`.
-unsafe extern "C" fn after_store_helper(env: *const Env, offset: u64, size: u64) {
-    // SAFETY: as the function's contract says.
-    let env = unsafe { &*env };
-    interp::after_atomic_store(env, offset, size as u8);
+helper! {
+    /// Called by compiled code after an inline AMO on a line that holds a
+    /// reservation or code: what the interpreter does after its AMOs.
+    ///
+    /// # Safety
+    /// As [`atomic_helper`]'s `env`.
+    unsafe fn after_store_helper(env: *const Env, offset: u64, size: u64) {
+        // SAFETY: as the function's contract says.
+        let env = unsafe { &*env };
+        interp::after_atomic_store(env, offset, size as u8);
+    }
 }
 
 impl Translator<'_> {

@@ -35,7 +35,7 @@ use cranelift_codegen::ir::{AbiParam, BlockArg, InstBuilder, MemFlagsData, Signa
 use cranelift_jit::JITModule;
 use cranelift_module::Module;
 
-use super::{TRAPPED, Translator};
+use super::{TRAPPED, Translator, helper_signature};
 use crate::csr::mstatus;
 use crate::decode::{Format, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, flags};
@@ -100,11 +100,11 @@ pub(super) struct BlockFloat {
 impl BlockFloat {
     pub(super) fn new(module: &JITModule) -> BlockFloat {
         let pointer = module.target_config().pointer_type();
-        let mut signature = module.make_signature();
+        let mut signature = helper_signature(module);
         signature.params.push(AbiParam::new(pointer));
         signature.params.extend([types::I64; 5].map(AbiParam::new));
         signature.returns.push(AbiParam::new(types::I64));
-        let mut illegal_signature = module.make_signature();
+        let mut illegal_signature = helper_signature(module);
         illegal_signature.params.extend([AbiParam::new(pointer), AbiParam::new(types::I64)]);
         let isa = module.isa();
         BlockFloat {
@@ -246,43 +246,47 @@ const fn fma(negate_product: bool, negate_addend: bool) -> Fast {
     Fast::Fma { negate_product, negate_addend }
 }
 
-/// Called by compiled code for the exact path of an F/D operation: runs
-/// `exact` (an [`Exact`]) on the hart's `fflags` with rounding mode `rm`
-/// and returns its result. Like the interpreter, makes FS Dirty when a
-/// flag was raised (an f-register result makes it Dirty anyway, inline).
-///
-/// # Safety
-/// `state` is the pointer the compiled block was called with (see
-/// [`interp::run_blocks`]), valid and not otherwise in use during the
-/// call; `exact` is an [`Exact`] cast to an integer; `rm` is a rounding
-/// mode's number (0 to 4).
-unsafe extern "C" fn float_helper(state: *mut HartState, exact: usize, rm: u64, a: u64, b: u64, c: u64) -> u64 {
-    // SAFETY: as the function's contract says.
-    let state = unsafe { &mut *state };
-    // SAFETY: `exact` is the address of an `Exact` (the contract), and an
-    // integer made from a function pointer turns back into it.
-    let exact = unsafe { std::mem::transmute::<usize, Exact>(exact) };
-    // Compiled code raises the illegal-instruction trap for the reserved
-    // modes instead of calling here.
-    let rm = Rounding::select(rm as u8, 0).unwrap_or(Rounding::NearestEven);
-    let before = state.fflags;
-    let value = exact(&mut state.fflags, rm, a, b, c);
-    if state.fflags != before {
-        state.csr.mstatus |= mstatus::FS_DIRTY | mstatus::SD;
+helper! {
+    /// Called by compiled code for the exact path of an F/D operation: runs
+    /// `exact` (an [`Exact`]) on the hart's `fflags` with rounding mode `rm`
+    /// and returns its result. Like the interpreter, makes FS Dirty when a
+    /// flag was raised (an f-register result makes it Dirty anyway, inline).
+    ///
+    /// # Safety
+    /// `state` is the pointer the compiled block was called with (see
+    /// [`interp::run_blocks`]), valid and not otherwise in use during the
+    /// call; `exact` is an [`Exact`] cast to an integer; `rm` is a rounding
+    /// mode's number (0 to 4).
+    unsafe fn float_helper(state: *mut HartState, exact: usize, rm: u64, a: u64, b: u64, c: u64) -> u64 {
+        // SAFETY: as the function's contract says.
+        let state = unsafe { &mut *state };
+        // SAFETY: `exact` is the address of an `Exact` (the contract), and an
+        // integer made from a function pointer turns back into it.
+        let exact = unsafe { std::mem::transmute::<usize, Exact>(exact) };
+        // Compiled code raises the illegal-instruction trap for the reserved
+        // modes instead of calling here.
+        let rm = Rounding::select(rm as u8, 0).unwrap_or(Rounding::NearestEven);
+        let before = state.fflags;
+        let value = exact(&mut state.fflags, rm, a, b, c);
+        if state.fflags != before {
+            state.csr.mstatus |= mstatus::FS_DIRTY | mstatus::SD;
+        }
+        value
     }
-    value
 }
 
-/// Called by compiled code for an illegal F/D instruction (FS Off, or a
-/// reserved rounding mode): leaves the trap, with `tval` the instruction's
-/// bits, for the run loop; always [`TRAPPED`].
-///
-/// # Safety
-/// As [`float_helper`]'s `state`.
-unsafe extern "C" fn illegal_helper(state: *mut HartState, tval: u64) {
-    // SAFETY: as the function's contract says.
-    let state = unsafe { &mut *state };
-    state.jit_trap = Some(Trap::new(Exception::IllegalInstruction, tval));
+helper! {
+    /// Called by compiled code for an illegal F/D instruction (FS Off, or a
+    /// reserved rounding mode): leaves the trap, with `tval` the instruction's
+    /// bits, for the run loop; the block then exits with [`TRAPPED`].
+    ///
+    /// # Safety
+    /// As [`float_helper`]'s `state`.
+    unsafe fn illegal_helper(state: *mut HartState, tval: u64) {
+        // SAFETY: as the function's contract says.
+        let state = unsafe { &mut *state };
+        state.jit_trap = Some(Trap::new(Exception::IllegalInstruction, tval));
+    }
 }
 
 impl Translator<'_> {
