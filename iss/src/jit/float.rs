@@ -532,21 +532,30 @@ impl Translator<'_> {
         result
     }
 
-    /// `|x|` below infinity: neither infinite nor NaN.
-    fn finite(&mut self, x: Value, single: bool) -> Value {
-        let magnitude = self.b.ins().fabs(x);
-        let infinity = self.float_const(single, f64::INFINITY, f32::INFINITY);
-        self.b.ins().fcmp(FloatCC::LessThan, magnitude, infinity)
+    /// The biased exponent of `x`, and its largest value (infinities and
+    /// NaNs). Tests on it take a few integer instructions with small
+    /// immediates, where float compares need a mask and two constants.
+    fn exponent(&mut self, x: Value, single: bool) -> (Value, i64) {
+        let (ty, fraction_bits, all_ones) = if single { (types::I32, 23, 0xff) } else { (types::I64, 52, 0x7ff) };
+        let bits = self.b.ins().bitcast(ty, MemFlagsData::new(), x);
+        let shifted = self.b.ins().ushr_imm_u(bits, fraction_bits);
+        (self.b.ins().band_imm_u(shifted, all_ones), all_ones)
     }
 
-    /// Finite and above the least normal magnitude: what `fpu`'s `normal`
-    /// accepts.
+    /// Neither infinite nor NaN.
+    fn finite(&mut self, x: Value, single: bool) -> Value {
+        let (exponent, all_ones) = self.exponent(x, single);
+        self.b.ins().icmp_imm_u(IntCC::NotEqual, exponent, all_ones)
+    }
+
+    /// Finite and at least twice the least normal magnitude: inside what
+    /// `fpu`'s `normal` accepts (finite, above the least normal), short of
+    /// the one binade just above it, where an exact path costs nothing
+    /// that matters.
     fn normal(&mut self, x: Value, single: bool) -> Value {
-        let finite = self.finite(x, single);
-        let magnitude = self.b.ins().fabs(x);
-        let least = self.float_const(single, f64::MIN_POSITIVE, f32::MIN_POSITIVE);
-        let above = self.b.ins().fcmp(FloatCC::GreaterThan, magnitude, least);
-        self.b.ins().band(finite, above)
+        let (exponent, all_ones) = self.exponent(x, single);
+        let above_one = self.b.ins().iadd_imm_s(exponent, -2);
+        self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, above_one, all_ones - 3)
     }
 
     fn float_const(&mut self, single: bool, double: f64, float: f32) -> Value {
