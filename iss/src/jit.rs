@@ -192,73 +192,74 @@ impl Jit {
 /// Whether the JIT compiles `op`.
 fn supported(op: Op) -> bool {
     use Op::*;
-    float::supported(op)
-        || atomic::is_atomic(op)
-        || matches!(
-            op,
-            Lui | Auipc
-                | Jal
-                | Jalr
-                | Beq
-                | Bne
-                | Blt
-                | Bge
-                | Bltu
-                | Bgeu
-                | Lb
-                | Lh
-                | Lw
-                | Ld
-                | Lbu
-                | Lhu
-                | Lwu
-                | Sb
-                | Sh
-                | Sw
-                | Sd
-                | Addi
-                | Slti
-                | Sltiu
-                | Xori
-                | Ori
-                | Andi
-                | Slli
-                | Srli
-                | Srai
-                | Add
-                | Sub
-                | Sll
-                | Slt
-                | Sltu
-                | Xor
-                | Srl
-                | Sra
-                | Or
-                | And
-                | Addiw
-                | Slliw
-                | Srliw
-                | Sraiw
-                | Addw
-                | Subw
-                | Sllw
-                | Srlw
-                | Sraw
-                | Mul
-                | Mulh
-                | Mulhsu
-                | Mulhu
-                | Div
-                | Divu
-                | Rem
-                | Remu
-                | Mulw
-                | Divw
-                | Divuw
-                | Remw
-                | Remuw
-                | Fence
-        )
+    if float::supported(op) || atomic::is_atomic(op) {
+        return true;
+    }
+    matches!(
+        op,
+        Lui | Auipc
+            | Jal
+            | Jalr
+            | Beq
+            | Bne
+            | Blt
+            | Bge
+            | Bltu
+            | Bgeu
+            | Lb
+            | Lh
+            | Lw
+            | Ld
+            | Lbu
+            | Lhu
+            | Lwu
+            | Sb
+            | Sh
+            | Sw
+            | Sd
+            | Addi
+            | Slti
+            | Sltiu
+            | Xori
+            | Ori
+            | Andi
+            | Slli
+            | Srli
+            | Srai
+            | Add
+            | Sub
+            | Sll
+            | Slt
+            | Sltu
+            | Xor
+            | Srl
+            | Sra
+            | Or
+            | And
+            | Addiw
+            | Slliw
+            | Srliw
+            | Sraiw
+            | Addw
+            | Subw
+            | Sllw
+            | Srlw
+            | Sraw
+            | Mul
+            | Mulh
+            | Mulhsu
+            | Mulhu
+            | Div
+            | Divu
+            | Rem
+            | Remu
+            | Mulw
+            | Divw
+            | Divuw
+            | Remw
+            | Remuw
+            | Fence
+    )
 }
 
 /// The signature of the functions compiled code calls back into Rust
