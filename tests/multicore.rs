@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use polyhart::iss::JitConfig;
+use polyhart::machine::boards::virt::Engine;
 use polyhart::machine::console::CapturedOutput;
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Machine, StopReason, VirtConfig, build_virt};
@@ -19,14 +21,20 @@ fn guest(name: &str) -> (Vec<u8>, Vec<u8>) {
 
 /// Runs `name` to its end; returns the machine and its console output.
 fn run(name: &str, harts: usize, scheduling: Scheduling, quantum: u64) -> (Machine, Vec<u8>) {
+    run_on(name, harts, scheduling, quantum, Engine::Interpreter)
+}
+
+fn run_on(name: &str, harts: usize, scheduling: Scheduling, quantum: u64, engine: Engine) -> (Machine, Vec<u8>) {
     let (kernel, _) = guest(name);
     let console = CapturedOutput::default();
+    let engine_name = format!("{engine:?}");
     let mut machine = build_virt(VirtConfig {
         harts,
         kernel: Some(kernel),
         console: Some(Box::new(console.clone())),
         scheduling,
         quantum,
+        engine,
         ..VirtConfig::default()
     })
     .expect("the virt machine builds");
@@ -35,7 +43,7 @@ fn run(name: &str, harts: usize, scheduling: Scheduling, quantum: u64) -> (Machi
     assert_eq!(
         reason,
         StopReason::Exit(0),
-        "{name} on {harts} harts ({scheduling:?}, quantum {quantum}):\n{}",
+        "{name} on {harts} harts ({scheduling:?}, quantum {quantum}, {engine_name}):\n{}",
         String::from_utf8_lossy(&output)
     );
     (machine, output)
@@ -72,6 +80,24 @@ fn atomics_on_1_to_8_harts_in_both_schedulings() {
 #[test]
 fn litmus_tests_on_1_to_8_harts_in_both_schedulings() {
     check_everywhere("litmus");
+}
+
+/// The same with every block compiled at once: AMOs as host atomics on
+/// harts that really run at the same time, against LR/SC and plain stores
+/// from compiled code and the interpreter's.
+#[test]
+fn atomics_and_litmus_tests_in_compiled_code() {
+    for name in ["atomics", "litmus"] {
+        let (_, expected) = guest(name);
+        for (harts, quantum) in [(2, 10_000), (4, 10_000), (4, UNBOUNDED_QUANTUM)] {
+            let (_, output) = run_on(name, harts, Scheduling::Parallel, quantum, Engine::Jit(JitConfig::new(0)));
+            assert_eq!(
+                String::from_utf8_lossy(&output),
+                String::from_utf8_lossy(&expected),
+                "{name} on {harts} harts, quantum {quantum}, JIT"
+            );
+        }
+    }
 }
 
 /// Everything a deterministic run produces: output, and each hart's

@@ -9,6 +9,8 @@ use std::thread::ThreadId;
 use polyhart_cosim::{
     AdvanceEnd, Command, Cosim, CosimBuilder, DmiGrant, Interrupts, Line, Region, SimTime, Status, Transaction,
 };
+use polyhart_iss::JitConfig;
+use polyhart_machine::boards::virt::Engine;
 use polyhart_machine::{Scheduling, StopReason, VirtConfig};
 
 mod common;
@@ -147,6 +149,25 @@ fn the_guest_runs_against_the_outside_devices_at_several_quanta() {
             assert_eq!(region.stats().dmi_accesses, 0);
         }
     }
+}
+
+#[test]
+fn compiled_code_reaches_the_outside_devices_the_same_way() {
+    // Every block compiled at once: device loads, stores and AMOs go from
+    // compiled code through the helpers to the outside, with exact time.
+    let times: Vec<Vec<SimTime>> = [Engine::Interpreter, Engine::Jit(JitConfig::new(0))]
+        .into_iter()
+        .map(|engine| {
+            let model = Model::new(SimTime::from_nanos(10));
+            let config = VirtConfig::new().engine(engine).scheduling(Scheduling::Deterministic);
+            let (mut cosim, _) = cosim_with(&model, config, SimTime::from_micros(10));
+            let (reason, _) = run(&mut cosim, &model, SimTime::from_micros(10));
+            assert_eq!(reason, StopReason::Exit(0));
+            assert_eq!(model.output(), EXPECTED);
+            model.reads_of_now.lock().unwrap().clone()
+        })
+        .collect();
+    assert_eq!(times[0], times[1], "both tiers read the outside's clock at the same times");
 }
 
 #[test]

@@ -641,7 +641,7 @@ fn execute<M: DataAccess>(
 }
 
 #[inline(always)]
-fn sext32(value: u64) -> u64 {
+pub(crate) fn sext32(value: u64) -> u64 {
     value as i32 as i64 as u64
 }
 
@@ -664,7 +664,7 @@ fn rem32(a: i32, b: i32) -> i32 {
 /// The illegal-instruction trap for `inst`, with its encoding in `tval`
 /// (the 16-bit one for a compressed instruction).
 #[cold]
-fn illegal(inst: &Inst) -> Trap {
+pub(crate) fn illegal(inst: &Inst) -> Trap {
     let bits = match inst.op {
         Op::Illegal => inst.imm as u32,
         _ if inst.len == 2 => u32::from(decode::compress(inst).unwrap_or(0)),
@@ -894,7 +894,7 @@ fn amo_bus(state: &HartState, env: &Env, op: Op, addr: u64, vaddr: u64, b: u64, 
         .map_err(|_| Trap::new(Exception::StoreAccessFault, vaddr))
 }
 
-fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
+pub(crate) fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
     let offset = atomic_target(state, env, addr, size, Access::Load)?;
     let stamp = env.ram.reserve(offset);
     fence(Ordering::SeqCst);
@@ -908,7 +908,13 @@ fn load_reserved(state: &mut HartState, env: &Env, addr: u64, size: u8) -> Resul
 /// fast path and break reservations: [`crate::Ram::break_reservations`]), and
 /// memory still holds the value LR read; the compare-and-swap makes the last
 /// check and the store one atomic step against other harts.
-fn store_conditional(state: &mut HartState, env: &Env, addr: u64, size: u8, value: u64) -> Result<bool, Trap> {
+pub(crate) fn store_conditional(
+    state: &mut HartState,
+    env: &Env,
+    addr: u64,
+    size: u8,
+    value: u64,
+) -> Result<bool, Trap> {
     let offset = atomic_target(state, env, addr, size, Access::Store)?;
     let Some((reserved, reserved_size, expected, stamp)) = state.reservation.take() else {
         return Ok(false);
@@ -931,7 +937,7 @@ fn store_conditional(state: &mut HartState, env: &Env, addr: u64, size: u8, valu
     Ok(ok)
 }
 
-fn after_atomic_store(env: &Env, offset: u64, size: u8) {
+pub(crate) fn after_atomic_store(env: &Env, offset: u64, size: u8) {
     let marks = env.ram.store_marks(offset, u64::from(size));
     if marks.reserved {
         env.ram.break_reservations(offset, u64::from(size));
@@ -941,7 +947,14 @@ fn after_atomic_store(env: &Env, offset: u64, size: u8) {
     }
 }
 
-fn amo32(state: &mut HartState, env: &Env, op: Op, addr: u64, operand: u64, retired: u64) -> Result<u64, Trap> {
+pub(crate) fn amo32(
+    state: &mut HartState,
+    env: &Env,
+    op: Op,
+    addr: u64,
+    operand: u64,
+    retired: u64,
+) -> Result<u64, Trap> {
     let physical = atomic_address(state, env, addr, 4, Access::Store)?;
     let Some(offset) = env.ram.offset(physical, 4) else {
         return amo_bus(state, env, op, physical, addr, operand, retired);
@@ -964,7 +977,7 @@ fn amo32(state: &mut HartState, env: &Env, op: Op, addr: u64, operand: u64, reti
     Ok(u64::from(old))
 }
 
-fn amo64(state: &mut HartState, env: &Env, op: Op, addr: u64, b: u64, retired: u64) -> Result<u64, Trap> {
+pub(crate) fn amo64(state: &mut HartState, env: &Env, op: Op, addr: u64, b: u64, retired: u64) -> Result<u64, Trap> {
     let physical = atomic_address(state, env, addr, 8, Access::Store)?;
     let Some(offset) = env.ram.offset(physical, 8) else {
         return amo_bus(state, env, op, physical, addr, b, retired);

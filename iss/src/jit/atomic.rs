@@ -1,0 +1,208 @@
+//! A in compiled code.
+//!
+//! An AMO whose address is physical (no paging, no PMP), aligned and in RAM
+//! is a host atomic read-modify-write (sequentially consistent, as the
+//! interpreter's); afterwards, as the interpreter does, a reservation on
+//! the line is broken and code on it invalidated, out of line when the
+//! line carries such a mark. Everything else, LR and SC included, calls
+//! the interpreter's code through [`atomic_helper`], faults and all.
+
+use cranelift_codegen::ir::{AbiParam, AtomicRmwOp, BlockArg, InstBuilder, Signature, Value, types};
+use cranelift_jit::JITModule;
+use cranelift_module::Module;
+
+use super::{CODE_MARKS, DONE, RESERVED_MARKS, TRAPPED, Translator, helper_signature};
+use crate::decode::{Format, Inst, Op};
+use crate::hart::{Env, HartState};
+use crate::interp::{self, sext32};
+use crate::trap::Trap;
+
+/// Whether `op` is an LR, SC or AMO.
+pub(super) fn is_atomic(op: Op) -> bool {
+    matches!(op.format(), Format::Amo | Format::LoadReserved)
+}
+
+/// The interpreter's code for an atomic operation (its `execute` arm):
+/// from the address, `x[rs2]` and the instructions retired before it (the
+/// time a device sees), the value for `rd`, or the trap.
+type Exact = fn(&mut HartState, &Env, u64, u64, u64) -> Result<u64, Trap>;
+
+fn exact(op: Op) -> Option<Exact> {
+    use Op::*;
+    Some(match op {
+        LrW => |s, e, address, _, _| interp::load_reserved(s, e, address, 4).map(sext32),
+        LrD => |s, e, address, _, _| interp::load_reserved(s, e, address, 8),
+        ScW => |s, e, address, value, _| interp::store_conditional(s, e, address, 4, value).map(|ok| u64::from(!ok)),
+        ScD => |s, e, address, value, _| interp::store_conditional(s, e, address, 8, value).map(|ok| u64::from(!ok)),
+        AmoswapW => |s, e, address, value, retired| interp::amo32(s, e, AmoswapW, address, value, retired).map(sext32),
+        AmoaddW => |s, e, address, value, retired| interp::amo32(s, e, AmoaddW, address, value, retired).map(sext32),
+        AmoxorW => |s, e, address, value, retired| interp::amo32(s, e, AmoxorW, address, value, retired).map(sext32),
+        AmoandW => |s, e, address, value, retired| interp::amo32(s, e, AmoandW, address, value, retired).map(sext32),
+        AmoorW => |s, e, address, value, retired| interp::amo32(s, e, AmoorW, address, value, retired).map(sext32),
+        AmominW => |s, e, address, value, retired| interp::amo32(s, e, AmominW, address, value, retired).map(sext32),
+        AmomaxW => |s, e, address, value, retired| interp::amo32(s, e, AmomaxW, address, value, retired).map(sext32),
+        AmominuW => |s, e, address, value, retired| interp::amo32(s, e, AmominuW, address, value, retired).map(sext32),
+        AmomaxuW => |s, e, address, value, retired| interp::amo32(s, e, AmomaxuW, address, value, retired).map(sext32),
+        AmoswapD => |s, e, address, value, retired| interp::amo64(s, e, AmoswapD, address, value, retired),
+        AmoaddD => |s, e, address, value, retired| interp::amo64(s, e, AmoaddD, address, value, retired),
+        AmoxorD => |s, e, address, value, retired| interp::amo64(s, e, AmoxorD, address, value, retired),
+        AmoandD => |s, e, address, value, retired| interp::amo64(s, e, AmoandD, address, value, retired),
+        AmoorD => |s, e, address, value, retired| interp::amo64(s, e, AmoorD, address, value, retired),
+        AmominD => |s, e, address, value, retired| interp::amo64(s, e, AmominD, address, value, retired),
+        AmomaxD => |s, e, address, value, retired| interp::amo64(s, e, AmomaxD, address, value, retired),
+        AmominuD => |s, e, address, value, retired| interp::amo64(s, e, AmominuD, address, value, retired),
+        AmomaxuD => |s, e, address, value, retired| interp::amo64(s, e, AmomaxuD, address, value, retired),
+        _ => return None,
+    })
+}
+
+/// The host operation and width of an AMO.
+fn host_atomic(op: Op) -> Option<(AtomicRmwOp, i64)> {
+    use Op::*;
+    let rmw = match op {
+        AmoswapW | AmoswapD => AtomicRmwOp::Xchg,
+        AmoaddW | AmoaddD => AtomicRmwOp::Add,
+        AmoxorW | AmoxorD => AtomicRmwOp::Xor,
+        AmoandW | AmoandD => AtomicRmwOp::And,
+        AmoorW | AmoorD => AtomicRmwOp::Or,
+        AmominW | AmominD => AtomicRmwOp::Smin,
+        AmomaxW | AmomaxD => AtomicRmwOp::Smax,
+        AmominuW | AmominuD => AtomicRmwOp::Umin,
+        AmomaxuW | AmomaxuD => AtomicRmwOp::Umax,
+        _ => return None,
+    };
+    let size = match op {
+        AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW | AmomaxuW => 4,
+        _ => 8,
+    };
+    Some((rmw, size))
+}
+
+/// Signatures of this module's helpers.
+pub(super) struct AtomicSignatures {
+    exact: Signature,
+    after_store: Signature,
+}
+
+impl AtomicSignatures {
+    pub(super) fn new(module: &JITModule) -> AtomicSignatures {
+        let pointer = module.target_config().pointer_type();
+        let mut exact = helper_signature(module);
+        exact
+            .params
+            .extend([pointer, pointer, types::I64, types::I64, types::I64, types::I64, pointer].map(AbiParam::new));
+        exact.returns.push(AbiParam::new(types::I32));
+        let mut after_store = helper_signature(module);
+        after_store.params.extend([pointer, types::I64, types::I64].map(AbiParam::new));
+        AtomicSignatures { exact, after_store }
+    }
+}
+
+helper! {
+    /// Called by compiled code for an LR, SC or AMO: `exact` (an [`Exact`]) on
+    /// the hart, the value for `rd` left in `out`, or the trap in
+    /// `HartState::jit_trap`.
+    ///
+    /// # Safety
+    /// `state` and `env` are the pointers the compiled block was called with
+    /// (see [`interp::run_blocks`]), valid and not otherwise in use during the
+    /// call; `exact` is an [`Exact`] cast to an integer; `out` points to the
+    /// block's 8-byte stack slot.
+    unsafe fn atomic_helper(
+        state: *mut HartState,
+        env: *const Env,
+        exact: usize,
+        address: u64,
+        operand: u64,
+        retired: u64,
+        out: *mut u64,
+    ) -> u32 {
+        // SAFETY: as the function's contract says.
+        let (state, env) = unsafe { (&mut *state, &*env) };
+        // SAFETY: `exact` is the address of an `Exact` (the contract), and an
+        // integer made from a function pointer turns back into it.
+        let exact = unsafe { std::mem::transmute::<usize, Exact>(exact) };
+        match exact(state, env, address, operand, retired) {
+            Ok(value) => {
+                // SAFETY: `out` is the block's stack slot (the contract).
+                unsafe { out.write(value) };
+                DONE
+            }
+            Err(trap) => {
+                state.jit_trap = Some(trap);
+                TRAPPED
+            }
+        }
+    }
+}
+
+helper! {
+    /// Called by compiled code after an inline AMO on a line that holds a
+    /// reservation or code: what the interpreter does after its AMOs.
+    ///
+    /// # Safety
+    /// As [`atomic_helper`]'s `env`.
+    unsafe fn after_store_helper(env: *const Env, offset: u64, size: u64) {
+        // SAFETY: as the function's contract says.
+        let env = unsafe { &*env };
+        interp::after_atomic_store(env, offset, size as u8);
+    }
+}
+
+impl Translator<'_> {
+    /// Emits an LR, SC or AMO; returns the value for `rd`.
+    pub(super) fn atomic(&mut self, index: usize, inst: &Inst, pc: Value) -> Value {
+        let exact = exact(inst.op).expect("every LR, SC and AMO has the interpreter's code");
+        let address = self.read(inst.rs1);
+        let operand = self.read(inst.rs2);
+        let merge = self.b.create_block();
+        let result = self.b.append_block_param(merge, types::I64);
+        let slow = self.b.create_block();
+        if let Some((rmw, size)) = host_atomic(inst.op) {
+            let (offset, direct) = self.direct_access(address, size);
+            let fast = self.b.create_block();
+            self.b.ins().brif(direct, fast, &[], slow, &[]);
+
+            self.b.switch_to_block(fast);
+            let host = self.b.ins().iadd(self.ram_host, offset);
+            let old = if size == 4 {
+                let narrow = self.b.ins().ireduce(types::I32, operand);
+                let old = self.b.ins().atomic_rmw(types::I32, self.flags, rmw, host, narrow);
+                self.b.ins().sextend(types::I64, old)
+            } else {
+                self.b.ins().atomic_rmw(types::I64, self.flags, rmw, host, operand)
+            };
+            let marked = self.line_marked(offset, &[CODE_MARKS, RESERVED_MARKS]);
+            let after = self.b.create_block();
+            self.b.ins().brif(marked, after, &[], merge, &[BlockArg::Value(old)]);
+
+            self.b.switch_to_block(after);
+            let size = self.b.ins().iconst(types::I64, size);
+            let helper = self.b.ins().iconst(self.pointer, after_store_helper as *const () as usize as i64);
+            let signature = self.b.import_signature(self.atomic_signatures.after_store.clone());
+            self.b.ins().call_indirect(signature, helper, &[self.env, offset, size]);
+            self.b.ins().jump(merge, &[BlockArg::Value(old)]);
+        } else {
+            self.b.ins().jump(slow, &[]);
+        }
+
+        self.b.switch_to_block(slow);
+        let exact = self.b.ins().iconst(types::I64, exact as usize as i64);
+        let retired = self.retired_at(index);
+        let out = self.b.ins().stack_addr(self.pointer, self.slot, 0);
+        let helper = self.b.ins().iconst(self.pointer, atomic_helper as *const () as usize as i64);
+        let signature = self.b.import_signature(self.atomic_signatures.exact.clone());
+        let call = self.b.ins().call_indirect(
+            signature,
+            helper,
+            &[self.state, self.env, exact, address, operand, retired, out],
+        );
+        let status = self.b.inst_results(call)[0];
+        self.exit_if(status, pc, index, TRAPPED);
+        let value = self.b.ins().stack_load(self.pointer, types::I64, self.slot, 0);
+        self.b.ins().jump(merge, &[BlockArg::Value(value)]);
+
+        self.b.switch_to_block(merge);
+        result
+    }
+}
