@@ -61,7 +61,9 @@ fn target_dir() -> PathBuf {
 #[test]
 fn a_c_program_runs_the_guest_through_the_header_and_the_static_library() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let library = target_dir().join("libpolyhart_cosim.a");
+    let profile = target_dir().file_name().unwrap().to_string_lossy().into_owned();
+    let own_target = target_dir().parent().unwrap().join("c-abi");
+    let library = own_target.join(&profile).join("libpolyhart_cosim.a");
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     if Command::new(&compiler).arg("--version").output().is_err() {
         assert!(std::env::var_os("CI").is_none(), "CI must have a C compiler");
@@ -69,11 +71,12 @@ fn a_c_program_runs_the_guest_through_the_header_and_the_static_library() {
         return;
     }
     // `cargo test` builds the crate as an rlib only: build the static
-    // library of the same sources and profile (the test run has released
-    // the build directory by now, and the build is incremental).
-    let profile = target_dir().file_name().unwrap().to_string_lossy().into_owned();
+    // library of the same sources and profile, in a target directory of its
+    // own (a build in the test run's own would replace artifacts the rest of
+    // the run still uses; features unify differently without the tests).
     let mut cargo = Command::new(env!("CARGO"));
     cargo.args(["build", "--quiet", "-p", "polyhart-cosim", "--lib"]).current_dir(manifest);
+    cargo.env("CARGO_TARGET_DIR", &own_target);
     if profile == "release" {
         cargo.arg("--release");
     }
