@@ -126,7 +126,7 @@ pub type polyhart_console_fn = unsafe extern "C" fn(user: *mut c_void, bytes: *c
 /// A configuration being put together.
 #[derive(Debug)]
 pub struct polyhart_builder {
-    config: Option<VirtConfig>,
+    config: VirtConfig,
     quantum: SimTime,
     regions: Vec<(&'static str, u64, u64, CTarget)>,
 }
@@ -236,13 +236,8 @@ unsafe fn with_builder(
     guarded(|| body(b))
 }
 
-fn config_of(b: &mut polyhart_builder) -> &mut VirtConfig {
-    b.config.get_or_insert_with(VirtConfig::default)
-}
-
 fn set(b: &mut polyhart_builder, change: impl FnOnce(VirtConfig) -> VirtConfig) -> polyhart_status {
-    let config = b.config.take().unwrap_or_default();
-    b.config = Some(change(config));
+    b.config = change(std::mem::take(&mut b.config));
     POLYHART_OK
 }
 
@@ -298,11 +293,8 @@ pub unsafe extern "C" fn polyhart_builder_new(out: *mut *mut polyhart_builder) -
     if out.is_null() {
         return POLYHART_ERR_NULL;
     }
-    let builder = polyhart_builder {
-        config: Some(VirtConfig::default()),
-        quantum: SimTime::from_micros(10),
-        regions: Vec::new(),
-    };
+    let builder =
+        polyhart_builder { config: VirtConfig::default(), quantum: SimTime::from_micros(10), regions: Vec::new() };
     // SAFETY: checked non-null; the caller's contract.
     unsafe { *out = Box::into_raw(Box::new(builder)) };
     POLYHART_OK
@@ -352,7 +344,7 @@ pub unsafe extern "C" fn polyhart_builder_set_cpu_frequency(b: *mut polyhart_bui
     // SAFETY: the caller's contract.
     unsafe {
         with_builder(b, |b| {
-            config_of(b).cpu_frequency = hz;
+            b.config.cpu_frequency = hz;
             POLYHART_OK
         })
     }
@@ -541,7 +533,7 @@ pub unsafe extern "C" fn polyhart_build(
     let builder = unsafe { Box::from_raw(b) };
     let built = catch_unwind(AssertUnwindSafe(move || {
         let polyhart_builder { config, quantum, regions } = *builder;
-        let mut cosim = CosimBuilder::new(config.unwrap_or_default()).quantum(quantum);
+        let mut cosim = CosimBuilder::new(config).quantum(quantum);
         for (name, base, size, target) in regions {
             cosim.region(name, base, size, target);
         }

@@ -45,27 +45,40 @@ pub enum Line {
 
 /// Something stamped with a time that takes effect when the machine gets
 /// there.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Action {
-    /// Drive a line.
-    Line { line: LineKey, level: bool },
+    /// Drive a line (checked to exist).
+    Line { line: Line, level: bool },
     /// Reset a hart.
     Reset(usize),
     /// End the advance that gets there ([`Interrupts::stop_at`]).
     Stop,
 }
 
-/// [`Line`] made orderable for the queue.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum LineKey {
-    Plic(u32),
-    Hart(usize, u64),
+/// An action in the queue: ordered by time, then by when it was given.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Scheduled {
+    at: SimTime,
+    seq: u64,
+    action: Action,
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Scheduled) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Scheduled) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// Timed actions, in time order and, at one time, in the order given.
 #[derive(Debug, Default)]
 struct Schedule {
-    queue: BinaryHeap<Reverse<(SimTime, u64, Action)>>,
+    queue: BinaryHeap<Reverse<Scheduled>>,
     next_seq: u64,
     /// The time the harts are running to, while they run.
     running_until: Option<SimTime>,
@@ -76,19 +89,19 @@ impl Schedule {
     /// and must pause for it to be applied on time.
     fn push(&mut self, at: SimTime, action: Action) -> bool {
         self.next_seq += 1;
-        self.queue.push(Reverse((at, self.next_seq, action)));
+        self.queue.push(Reverse(Scheduled { at, seq: self.next_seq, action }));
         self.running_until.is_some_and(|until| at < until)
     }
 
     fn next_time(&self) -> Option<SimTime> {
-        self.queue.peek().map(|Reverse((at, _, _))| *at)
+        self.queue.peek().map(|Reverse(entry)| entry.at)
     }
 
     fn pop_due(&mut self, now: SimTime) -> Option<Action> {
         if self.next_time()? > now {
             return None;
         }
-        self.queue.pop().map(|Reverse((_, _, action))| action)
+        self.queue.pop().map(|Reverse(entry)| entry.action)
     }
 }
 
@@ -121,32 +134,29 @@ pub enum LineError {
 }
 
 impl Interrupts {
-    fn key(&self, line: Line) -> Result<LineKey, LineError> {
+    /// `line`, if it exists.
+    fn check(&self, line: Line) -> Result<Line, LineError> {
         match line {
             Line::Plic(source) if source == 0 || source >= polyhart_machine::devices::plic::SOURCES => {
                 Err(LineError::NoSource(source))
             }
-            Line::Plic(source) => Ok(LineKey::Plic(source)),
             Line::Hart { hart, .. } if hart >= self.controls.len() => Err(LineError::NoHart(hart)),
-            Line::Hart { hart, irq } => Ok(LineKey::Hart(hart, irq.mask())),
+            line => Ok(line),
         }
     }
 
-    fn drive(&self, line: LineKey, level: bool) {
+    /// Drives a line [`Interrupts::check`] accepted.
+    fn drive(&self, line: Line, level: bool) {
         match line {
-            LineKey::Plic(source) => self.plic.set_level(source, level),
-            LineKey::Hart(hart, mask) => {
-                if let Some(irq) = Interrupt::BY_PRIORITY.into_iter().find(|irq| irq.mask() == mask) {
-                    self.controls[hart].set_interrupt(irq, level);
-                }
-            }
+            Line::Plic(source) => self.plic.set_level(source, level),
+            Line::Hart { hart, irq } => self.controls[hart].set_interrupt(irq, level),
         }
     }
 
     /// Drives `line` to `level` now: the harts see it at their next block
     /// boundary (within an advance, at their own local time).
     pub fn set(&self, line: Line, level: bool) -> Result<(), LineError> {
-        let key = self.key(line)?;
+        let key = self.check(line)?;
         self.drive(key, level);
         Ok(())
     }
@@ -159,7 +169,7 @@ impl Interrupts {
     /// and the advance goes on from there as planned anew: harts whose local
     /// time is behind `at` see it on time, those already past it at once.
     pub fn set_at(&self, line: Line, level: bool, at: SimTime) -> Result<(), LineError> {
-        let key = self.key(line)?;
+        let key = self.check(line)?;
         if at <= self.clock.now() {
             self.drive(key, level);
             return Ok(());

@@ -372,12 +372,17 @@ impl Region {
         Some(result)
     }
 
+    /// Hart `hart`'s control, once the machine is built.
+    fn control(&self, hart: usize) -> Option<&HartControl> {
+        self.link.get().and_then(|link| link.controls.get(hart)).map(|c| &**c)
+    }
+
     /// Adds `latency` to hart `hart`'s local time.
     fn stall(&self, hart: usize, latency: SimTime) {
         if latency == SimTime::ZERO {
             return;
         }
-        if let Some(control) = self.link.get().and_then(|link| link.controls.get(hart)) {
+        if let Some(control) = self.control(hart) {
             control.stall(self.clock.cycles_in(latency));
         }
     }
@@ -385,7 +390,7 @@ impl Region {
     /// The annotated delay of an access `ctx` makes: the hart's local time
     /// (with latency already added in its current block) less the outside's.
     fn delay(&self, ctx: &AccessContext) -> SimTime {
-        let pending = self.link.get().and_then(|link| link.controls.get(ctx.hart_id)).map_or(0, |c| c.pending_stall());
+        let pending = self.control(ctx.hart_id).map_or(0, HartControl::pending_stall);
         self.clock.at_cycle(ctx.cycle + pending) - self.clock.now()
     }
 

@@ -402,16 +402,16 @@ impl Machine {
                         now = deadline;
                     }
                     Some(_) => {}
-                    // Something outside may still wake them before the horizon.
-                    None if horizon != u64::MAX => {
-                        if !self.harts.iter().any(|h| wakeable(h.control(), h.state.csr.mip, h.state.csr.mie)) {
-                            return StopReason::Horizon;
-                        }
-                    }
                     None => {
-                        if let Some(reason) = wait_for_wakeup(&self.uart, &self.stop, || {
-                            self.harts.iter().any(|h| wakeable(h.control(), h.state.csr.mip, h.state.csr.mie))
-                        }) {
+                        let harts = &self.harts;
+                        let any_wakeable =
+                            || harts.iter().any(|h| wakeable(h.control(), h.state.csr.mip, h.state.csr.mie));
+                        if horizon != u64::MAX {
+                            // Something outside may still wake them before the horizon.
+                            if !any_wakeable() {
+                                return StopReason::Horizon;
+                            }
+                        } else if let Some(reason) = wait_for_wakeup(&self.uart, &self.stop, any_wakeable) {
                             return reason;
                         }
                     }
