@@ -9,6 +9,9 @@
 # three), instructions retired by all harts, throughput in MIPS, and the
 # speedup of N harts over one (throughput ratio; ideal = N). QEMU (MTTCG)
 # is measured beside it when installed, for comparison.
+#
+# POLYHART_ARGS adds options to polyhart's command line, e.g.
+# POLYHART_ARGS="--engine jit" to measure the JIT's scaling.
 set -u
 
 if [ $# -lt 1 ]; then
@@ -38,7 +41,8 @@ for n in "$@"; do
     best=""
     for _ in $(seq $runs); do
         start=$(now)
-        "$polyhart" run --harts "$n" --stats --kernel "$elf" >"$tmp/out" 2>"$tmp/err" || {
+        # shellcheck disable=SC2086 # POLYHART_ARGS is a list of options
+        "$polyhart" run ${POLYHART_ARGS:-} --harts "$n" --stats --kernel "$elf" >"$tmp/out" 2>"$tmp/err" || {
             echo "polyhart failed on $n harts:" >&2
             cat "$tmp/out" "$tmp/err" >&2
             exit 1

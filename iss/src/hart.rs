@@ -675,6 +675,11 @@ pub struct Hart {
     /// The first trap since an instruction last retired, where it was
     /// raised, and the retired count then: what sent the hart into a loop.
     stall_origin: Option<(Cause, u64, u64)>,
+    /// Where the last run stopped for its budget: often inside a block,
+    /// whose rest then starts a block of its own. Each slice ends somewhere
+    /// else, so such tails would turn hot one after another and be
+    /// compiled for nothing; the block a run resumes at is not heated.
+    resume_pc: u64,
 }
 
 /// What an exception depends on, and when it happened.
@@ -725,6 +730,7 @@ impl Hart {
             divergence: None,
             last_exception: None,
             stall_origin: None,
+            resume_pc: 1,
         }
     }
 
@@ -797,6 +803,7 @@ impl Hart {
         // an interrupt deliverable; otherwise blocks follow each other with
         // only the attention flag and the budget checked in between.
         self.state.recheck = true;
+        let mut resumed = self.state.pc == self.resume_pc;
         loop {
             if self.state.recheck || self.env.control.take_attention() {
                 self.state.recheck = false;
@@ -812,11 +819,15 @@ impl Hart {
                 &self.env,
                 &self.jump_cache,
                 stop_at,
+                std::mem::take(&mut resumed),
                 &mut self.stats.jump_cache_hits,
                 &mut self.jit_stats,
             );
             match handback {
-                Ok(Handback::Budget) => return Exit::BudgetSpent,
+                Ok(Handback::Budget) => {
+                    self.resume_pc = self.state.pc;
+                    return Exit::BudgetSpent;
+                }
                 Ok(Handback::Divergence) => {
                     self.divergence = self.env.lockstep.as_ref().and_then(Lockstep::take_divergence);
                     let pc = self.divergence.as_ref().map_or(self.state.pc, |divergence| divergence.pc);

@@ -36,12 +36,15 @@ pub(crate) enum Handback {
 /// Executes blocks from the hart's jump cache one after another, for as long
 /// as the next block is there and nothing needs the run loop's attention, and
 /// at most until `retired` reaches `stop_at`. Counts jump-cache hits in
-/// `hits` and what compiled code did in `jit_stats`.
+/// `hits` and what compiled code did in `jit_stats`. With `resumed`, the
+/// first block is where the last run stopped for its budget, and its run
+/// does not make it hotter.
 pub(crate) fn run_blocks(
     state: &mut HartState,
     env: &Env,
     jump_cache: &JumpCache,
     stop_at: u64,
+    mut resumed: bool,
     hits: &mut u64,
     jit_stats: &mut JitStats,
 ) -> Result<Handback, (Trap, u64)> {
@@ -63,7 +66,7 @@ pub(crate) fn run_blocks(
         }
         if let Some(jit) = &env.jit
             && state.retired + block.insts.len() as u64 <= stop_at
-            && let Some(code) = jit.code(block, state.pc)
+            && let Some(code) = jit.code(block, state.pc, !std::mem::take(&mut resumed))
         {
             let block_pc = state.pc;
             let status = match &env.lockstep {

@@ -286,13 +286,14 @@ impl Jit {
     }
 
     /// The compiled code of `block`, entered at `pc`, once it is hot;
-    /// compiles it when it turns hot.
+    /// compiles it when it turns hot. A run with `heat` false does not count
+    /// towards making it hot.
     #[inline(always)]
-    pub(crate) fn code(&self, block: &Block, pc: u64) -> Option<BlockFn> {
+    pub(crate) fn code(&self, block: &Block, pc: u64, heat: bool) -> Option<BlockFn> {
         match block.compiled.get() {
             Some(code) => *code,
             None => {
-                if block.heat.fetch_add(1, Ordering::Relaxed) < self.config.threshold {
+                if !heat || block.heat.fetch_add(1, Ordering::Relaxed) < self.config.threshold {
                     return None;
                 }
                 *block.compiled.get_or_init(|| self.compile(block, pc))
