@@ -141,8 +141,9 @@ fn run(args: &RunArgs) -> Result<u8, String> {
                 line += &format!(", {} outside --jit-range", jit.blocks_outside_range);
             }
             line += &format!(
-                "; exits: {} to the next block, {} stopped by the budget or an event, {} traps; {} helper calls",
-                jit.exits_to_next_block, jit.exits_stopped, jit.exits_trapped, jit.helper_calls
+                "; {} chained to the next block; exits to the run loop: {} at a block, {} stopped by the budget or an \
+                 event, {} traps; {} helper calls",
+                jit.chain_hits, jit.exits_to_next_block, jit.exits_stopped, jit.exits_trapped, jit.helper_calls
             );
             if args.jit_lockstep {
                 line += &format!(

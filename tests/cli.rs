@@ -376,8 +376,9 @@ fn jit_stats_count_compiled_code_and_its_exits() {
     let line = jit_stats_line(&out);
     assert!(count_before(line, "blocks compiled") > 10, "{line}");
     assert!(count_before(line, "bytes of host code") > 1000, "{line}");
-    assert!(count_before(line, "to the next block") > 1000, "{line}");
-    for what in ["left to the interpreter", "stopped by the budget or an event", "traps", "helper calls"] {
+    assert!(count_before(line, "chained to the next block") > 1000, "{line}");
+    for what in ["left to the interpreter", "at a block", "stopped by the budget or an event", "traps", "helper calls"]
+    {
         count_before(line, what);
     }
     assert!(!line.contains("lockstep") && !line.contains("--jit-range"), "only when asked for: {line}");

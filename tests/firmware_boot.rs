@@ -1,12 +1,14 @@
 //! Debian's OpenSBI and U-Boot boot on the virt board, as they do on QEMU:
 //! OpenSBI's banner names every hart, U-Boot reaches its prompt and answers
-//! commands typed on the UART. Runs when the `opensbi` and `u-boot-qemu`
-//! packages are installed (`.ci/run` installs them); says so and passes
-//! otherwise.
+//! commands typed on the UART, interpreted and with every block compiled.
+//! Runs when the `opensbi` and `u-boot-qemu` packages are installed
+//! (`.ci/run` installs them); says so and passes otherwise.
 
 use std::path::Path;
 
+use polyhart::machine::boards::virt::{Engine, JitConfig};
 use polyhart::machine::console::CapturedOutput;
+use polyhart::machine::runner::Scheduling;
 use polyhart::machine::{Machine, StopReason, VirtConfig, build_virt};
 
 const OPENSBI: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin";
@@ -49,18 +51,25 @@ impl Session {
 }
 
 fn boot(harts: usize) {
+    boot_with(VirtConfig { harts, ..VirtConfig::default() });
+}
+
+/// Boots to U-Boot's prompt, runs a few commands and checks their output;
+/// returns the whole console output and the number of blocks compiled
+/// (`None` when the firmware is missing).
+fn boot_with(config: VirtConfig) -> Option<(Vec<u8>, u64)> {
     if !Path::new(OPENSBI).exists() || !Path::new(UBOOT).exists() {
         eprintln!("skipped: install Debian's opensbi and u-boot-qemu to run this test");
-        return;
+        return None;
     }
+    let harts = config.harts;
     let console = CapturedOutput::new();
     let machine = build_virt(VirtConfig {
-        harts,
         ram_size: 256 << 20,
         firmware: Some(std::fs::read(OPENSBI).expect("OpenSBI is readable")),
         kernel: Some(std::fs::read(UBOOT).expect("U-Boot is readable")),
         console: Some(Box::new(console.clone())),
-        ..VirtConfig::default()
+        ..config
     })
     .expect("the board builds");
     let mut session = Session { machine, console, seen: 0 };
@@ -91,6 +100,23 @@ fn boot(harts: usize) {
     session.type_line("md.l 0x80200000 4");
     let dump = session.wait_for("=> ", budget);
     assert!(dump.contains("80200000:"), "{dump}");
+    let stats = session.machine.jit_stats().unwrap_or_default();
+    Some((session.console.bytes(), stats.blocks_compiled))
+}
+
+/// The JIT compiles every block at its first run (OpenSBI's M-mode code,
+/// U-Boot's S-mode code with PMP checking its accesses, the trap handlers)
+/// and the boot is the same to the byte as the interpreter's: in
+/// deterministic mode each run is one exact sequence of instructions, so
+/// any difference in a single result would show in the output or its timing.
+#[test]
+fn opensbi_and_u_boot_compiled_agree_with_the_interpreter() {
+    let config =
+        |engine| VirtConfig { harts: 2, scheduling: Scheduling::Deterministic, engine, ..VirtConfig::default() };
+    let Some((interpreted, _)) = boot_with(config(Engine::Interpreter)) else { return };
+    let (compiled, blocks) = boot_with(config(Engine::Jit(JitConfig::new(0)))).expect("the firmware is there");
+    assert!(blocks > 1000, "{blocks} blocks compiled");
+    assert!(compiled == interpreted, "the compiled boot's output differs:\n{}", String::from_utf8_lossy(&compiled));
 }
 
 #[test]

@@ -16,13 +16,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwapOption;
 
 use crate::decode::Inst;
-use crate::jit::BlockFn;
+use crate::jit::BlockCode;
 use crate::memory::PAGE_SHIFT;
 
 /// What a translation depends on besides the code bytes.
@@ -62,7 +62,10 @@ pub struct Block {
     pub(crate) heat: AtomicU32,
     /// The JIT's verdict once it looked: compiled code, or `None` when it
     /// cannot compile the block.
-    pub(crate) compiled: OnceLock<Option<BlockFn>>,
+    pub(crate) compiled: OnceLock<Option<BlockCode>>,
+    /// The compiled code's address while the block is valid, else 0: what
+    /// compiled code reads to chain to this block.
+    pub(crate) host_code: AtomicUsize,
 }
 
 impl fmt::Debug for Block {
@@ -87,6 +90,25 @@ impl Block {
             valid: AtomicBool::new(true),
             heat: AtomicU32::new(0),
             compiled: OnceLock::new(),
+            host_code: AtomicUsize::new(0),
+        }
+    }
+
+    /// Marks the block as no longer matching its code: lookups skip it and
+    /// compiled code no longer chains to it.
+    fn invalidate(&self) {
+        self.valid.store(false, Ordering::SeqCst);
+        self.host_code.store(0, Ordering::SeqCst);
+    }
+
+    /// Makes compiled code at `address` reachable for chaining, unless the
+    /// block is invalid. Racing an invalidation, whichever of the two stores
+    /// to `code` comes last leaves 0: each side stores, then the other side's
+    /// flag is looked at, and SeqCst keeps the store before the load.
+    pub(crate) fn set_code(&self, address: usize) {
+        self.host_code.store(address, Ordering::SeqCst);
+        if !self.valid.load(Ordering::SeqCst) {
+            self.host_code.store(0, Ordering::SeqCst);
         }
     }
 
@@ -219,7 +241,7 @@ impl TranslationCache {
         let block = Arc::new(block);
         let mut shard = self.shard(key.page());
         if shard.generation != ticket.generation {
-            block.valid.store(false, Ordering::Release);
+            block.invalidate();
             return block;
         }
         let blocks = shard.pages.entry(key.page()).or_default();
@@ -241,7 +263,7 @@ impl TranslationCache {
             return 0;
         };
         for block in blocks.values() {
-            block.valid.store(false, Ordering::Release);
+            block.invalidate();
         }
         self.invalidated.fetch_add(blocks.len() as u64, Ordering::Relaxed);
         blocks.len()
@@ -254,7 +276,7 @@ impl TranslationCache {
             shard.generation += 1;
             for (_, blocks) in shard.pages.drain() {
                 for block in blocks.values() {
-                    block.valid.store(false, Ordering::Release);
+                    block.invalidate();
                 }
                 self.invalidated.fetch_add(blocks.len() as u64, Ordering::Relaxed);
             }
@@ -277,19 +299,50 @@ const JUMP_CACHE_ENTRIES: usize = 4096;
 ///
 /// Clearing it is O(1): it bumps an epoch, and entries of an older epoch no
 /// longer match (harts clear it at every change of address space).
+///
+/// Compiled code probes it too, to chain to the next block without going
+/// back to the run loop; the fields it reads are at the offsets
+/// [`JumpCache::layout`] gives.
 pub struct JumpCache {
-    /// `(tag, epoch, block)`; empty slots hold an invalid placeholder block
-    /// under a tag no instruction address can have (odd), so every slot
-    /// holds a block.
-    entries: Box<[(u64, u64, Arc<Block>)]>,
+    slots: Box<[Slot]>,
+    /// The address of `slots[0]`, for compiled code.
+    base: usize,
     epoch: u64,
+}
+
+/// One entry of a [`JumpCache`].
+struct Slot {
+    /// The pc the block was entered at; [`EMPTY_TAG`] (odd, so no pc) when
+    /// the slot was never filled.
+    tag: u64,
+    /// The cache's epoch when the slot was filled.
+    epoch: u64,
+    /// `block`'s address, for compiled code.
+    block_address: usize,
+    /// The block; empty slots hold an invalid placeholder, so that every
+    /// slot holds one.
+    block: Arc<Block>,
+}
+
+/// Where compiled code finds what it reads of a [`JumpCache`] and its
+/// blocks: byte offsets, and the slot size and index mask.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct JumpCacheLayout {
+    pub(crate) base: i32,
+    pub(crate) epoch: i32,
+    pub(crate) slot_shift: u32,
+    pub(crate) index_mask: u64,
+    pub(crate) slot_tag: i32,
+    pub(crate) slot_epoch: i32,
+    pub(crate) slot_block: i32,
+    pub(crate) block_code: i32,
 }
 
 const EMPTY_TAG: u64 = 1;
 
 impl fmt::Debug for JumpCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let occupied = self.entries.iter().filter(|(tag, epoch, _)| *tag != EMPTY_TAG && *epoch == self.epoch).count();
+        let occupied = self.slots.iter().filter(|slot| slot.tag != EMPTY_TAG && slot.epoch == self.epoch).count();
         f.debug_struct("JumpCache").field("occupied", &occupied).finish()
     }
 }
@@ -304,11 +357,36 @@ impl JumpCache {
     /// An empty jump cache.
     pub fn new() -> JumpCache {
         let placeholder = Arc::new(Block::new(BlockKey { pc: EMPTY_TAG, mode: 0 }, Box::new([]), Box::new([])));
-        placeholder.valid.store(false, Ordering::Relaxed);
-        let entries = (0..JUMP_CACHE_ENTRIES).map(|_| (EMPTY_TAG, 0, placeholder.clone())).collect();
-        JumpCache { entries, epoch: 0 }
+        placeholder.invalidate();
+        let slots: Box<[Slot]> = (0..JUMP_CACHE_ENTRIES)
+            .map(|_| Slot {
+                tag: EMPTY_TAG,
+                epoch: 0,
+                block_address: Arc::as_ptr(&placeholder) as usize,
+                block: placeholder.clone(),
+            })
+            .collect();
+        let base = slots.as_ptr() as usize;
+        JumpCache { slots, base, epoch: 0 }
     }
 
+    /// The offsets compiled code reads at.
+    pub(crate) fn layout() -> JumpCacheLayout {
+        let slot_size = std::mem::size_of::<Slot>();
+        assert!(slot_size.is_power_of_two(), "a slot is found by a shift");
+        JumpCacheLayout {
+            base: std::mem::offset_of!(JumpCache, base) as i32,
+            epoch: std::mem::offset_of!(JumpCache, epoch) as i32,
+            slot_shift: slot_size.trailing_zeros(),
+            index_mask: (JUMP_CACHE_ENTRIES - 1) as u64,
+            slot_tag: std::mem::offset_of!(Slot, tag) as i32,
+            slot_epoch: std::mem::offset_of!(Slot, epoch) as i32,
+            slot_block: std::mem::offset_of!(Slot, block_address) as i32,
+            block_code: std::mem::offset_of!(Block, host_code) as i32,
+        }
+    }
+
+    /// The slot of `pc`: compiled code computes it as `(pc >> 1) & mask`.
     #[inline(always)]
     fn slot(pc: u64) -> usize {
         ((pc >> 1) as usize) & (JUMP_CACHE_ENTRIES - 1)
@@ -317,20 +395,21 @@ impl JumpCache {
     /// The valid block cached for `pc`, if any.
     #[inline(always)]
     pub fn contains(&self, pc: u64) -> bool {
-        let (tag, epoch, block) = &self.entries[Self::slot(pc)];
-        *tag == pc && *epoch == self.epoch && block.is_valid()
+        let slot = &self.slots[Self::slot(pc)];
+        slot.tag == pc && slot.epoch == self.epoch && slot.block.is_valid()
     }
 
     /// The block in `pc`'s slot, whatever its tag: after [`JumpCache::put`]
     /// for `pc`, or when [`JumpCache::contains`] said yes, it is `pc`'s block.
     #[inline(always)]
     pub fn slot_block(&self, pc: u64) -> &Arc<Block> {
-        &self.entries[Self::slot(pc)].2
+        &self.slots[Self::slot(pc)].block
     }
 
     /// Caches `block` for `pc`.
     pub fn put(&mut self, pc: u64, block: Arc<Block>) {
-        self.entries[Self::slot(pc)] = (pc, self.epoch, block);
+        let block_address = Arc::as_ptr(&block) as usize;
+        self.slots[Self::slot(pc)] = Slot { tag: pc, epoch: self.epoch, block_address, block };
     }
 
     /// Forgets everything (the address space changed).

@@ -610,10 +610,13 @@ pub(crate) struct Env {
     /// Loads and stores of compiled code that called the helpers. Only the
     /// hart's own thread writes it.
     pub(crate) helper_calls: AtomicU64,
+    /// Compiled blocks that went on into the next block's compiled code
+    /// without returning to the run loop. Compiled code counts them.
+    pub(crate) chains: AtomicU64,
     /// For compiled code, which reaches RAM and the attention flag itself:
     /// addresses of RAM's first byte and first page's marks, RAM's guest
-    /// base and size, and the address of the attention flag. Plain numbers,
-    /// kept valid by `ram` and `control` above.
+    /// base, the span of offsets it reaches directly, and the address of the
+    /// attention flag. Plain numbers, kept valid by `ram` and `control` above.
     pub(crate) direct: Direct,
 }
 
@@ -623,11 +626,11 @@ pub(crate) struct Direct {
     pub(crate) ram_host: usize,
     pub(crate) ram_marks: usize,
     pub(crate) ram_base: u64,
-    pub(crate) ram_size: u64,
+    /// Compiled code accesses RAM directly at offsets (from `ram_base`)
+    /// below this: RAM's size less 7, so that 8 bytes fit; 0 in lockstep,
+    /// where every load and store takes the helper path, which logs it.
+    pub(crate) span: u64,
     pub(crate) attention: usize,
-    /// Compiled code takes the helper path for every load and store
-    /// (lockstep logs them there).
-    pub(crate) helpers_only: bool,
 }
 
 impl Env {
@@ -644,7 +647,8 @@ impl Direct {
     fn new(ram: &Ram, control: &Arc<HartControl>) -> Direct {
         let (ram_host, ram_marks) = ram.raw_parts();
         let attention = Arc::as_ptr(control) as usize + std::mem::offset_of!(HartControl, attention);
-        Direct { ram_host, ram_marks, ram_base: ram.base(), ram_size: ram.size(), attention, helpers_only: false }
+        let span = ram.size().saturating_sub(7);
+        Direct { ram_host, ram_marks, ram_base: ram.base(), span, attention }
     }
 }
 
@@ -720,6 +724,7 @@ impl Hart {
                 jit: None,
                 lockstep: None,
                 helper_calls: AtomicU64::new(0),
+                chains: AtomicU64::new(0),
             },
             jump_cache: JumpCache::new(),
             jump_context: None,
@@ -739,7 +744,10 @@ impl Hart {
     pub fn set_jit(&mut self, jit: Option<Arc<Jit>>) {
         let lockstep = jit.as_ref().is_some_and(|jit| jit.config().lockstep);
         self.env.lockstep = lockstep.then(Lockstep::default);
-        self.env.direct.helpers_only = lockstep;
+        self.env.direct = Direct::new(&self.env.ram, &self.env.control);
+        if lockstep {
+            self.env.direct.span = 0;
+        }
         self.env.jit = jit;
     }
 
@@ -775,7 +783,11 @@ impl Hart {
     /// What this hart counted running compiled code: exits, helper calls and
     /// lockstep checks (the compile-time counters are the [`Jit`]'s).
     pub fn jit_stats(&self) -> JitStats {
-        JitStats { helper_calls: self.env.helper_calls.load(Ordering::Relaxed), ..self.jit_stats }
+        JitStats {
+            helper_calls: self.env.helper_calls.load(Ordering::Relaxed),
+            chain_hits: self.env.chains.load(Ordering::Relaxed),
+            ..self.jit_stats
+        }
     }
 
     /// What lockstep found after [`Exit::JitDivergence`].

@@ -68,33 +68,30 @@ pub(crate) fn run_blocks(
             && state.retired + block.insts.len() as u64 <= stop_at
             && let Some(code) = jit.code(block, state.pc, !std::mem::take(&mut resumed))
         {
-            let block_pc = state.pc;
             let status = match &env.lockstep {
                 None => {
-                    // SAFETY: `code` was compiled for this block with the
-                    // signature `BlockFn`; it gets the hart's own state and
-                    // environment, which nothing else uses during the call,
-                    // and it touches the state only at the field offsets of
-                    // `HartState` and through the helpers, which take these
-                    // same pointers.
-                    unsafe { code(state, env, stop_at) }
+                    // SAFETY: `code` was compiled for this block, which the
+                    // jump cache holds for `state.pc` in the hart's current
+                    // fetch context; it gets the hart's own state,
+                    // environment and jump cache, which nothing else uses
+                    // during the call, and it touches them only at their
+                    // fields' offsets and through the helpers, which take
+                    // these same pointers.
+                    unsafe { jit.enter(code, state, env, stop_at, jump_cache) }
                 }
                 Some(lockstep) => match lockstep.run(state, env, block, code, stop_at, jit_stats) {
                     Some(status) => status,
                     None => return Ok(Handback::Divergence),
                 },
             };
-            if status != jit::DONE {
-                jit_stats.exits_trapped += 1;
-                let trap = state.jit_trap.take().expect("a trapped block leaves its trap");
-                return Err((trap, state.pc));
-            }
-            // Compiled code loops back to its start in place, so it leaves
-            // there only when the budget or attention stopped the loop.
-            if state.pc == block_pc {
-                jit_stats.exits_stopped += 1;
-            } else {
-                jit_stats.exits_to_next_block += 1;
+            match status {
+                jit::DONE => jit_stats.exits_to_next_block += 1,
+                jit::STOPPED => jit_stats.exits_stopped += 1,
+                _ => {
+                    jit_stats.exits_trapped += 1;
+                    let trap = state.jit_trap.take().expect("a trapped block leaves its trap");
+                    return Err((trap, state.pc));
+                }
             }
             continue;
         }

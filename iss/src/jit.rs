@@ -24,6 +24,7 @@
 
 use std::mem::offset_of;
 use std::ops::{AddAssign, Range};
+use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -40,7 +41,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module, default_libcall_names};
 
-use crate::cache::Block;
+use crate::cache::{Block, JumpCache};
 use crate::decode::{Inst, Op};
 use crate::hart::{Direct, Env, HartState, X0_SINK};
 use crate::interp;
@@ -68,15 +69,35 @@ pub(crate) mod lockstep;
 
 pub use lockstep::{Divergence, MemoryAccess, MemoryOutcome};
 
-/// A compiled block: takes the hart's state and environment and the
-/// `retired` count it must not pass, returns [`DONE`] or [`TRAPPED`].
-pub(crate) type BlockFn = unsafe extern "C" fn(*mut HartState, *const Env, u64) -> u32;
+/// A compiled block: the address of a function of the hart's state and
+/// environment, the `retired` count it must not pass and the hart's jump
+/// cache, which returns [`DONE`], [`STOPPED`] or [`TRAPPED`]. It is in
+/// Cranelift's `tail` calling convention, so that one block can jump to the
+/// next (see [`Translator::emit_exit_block`]), and Rust enters it only
+/// through [`Jit::enter`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BlockCode(NonNull<u8>);
+
+// SAFETY: the address of finalized code, which is never changed or freed
+// while the JIT lives; threads share it as a number.
+unsafe impl Send for BlockCode {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for BlockCode {}
+
+/// The trampoline from Rust into compiled code: state, environment,
+/// `stop_at`, jump cache, and the block's code, called in the `tail`
+/// convention.
+type EnterFn = unsafe extern "C" fn(*mut HartState, *const Env, u64, *const JumpCache, *const u8) -> u32;
 
 /// The block ran to an exit; `pc` and `retired` say where and how far.
 pub(crate) const DONE: u32 = 0;
 /// An instruction raised an exception: it is in `HartState::jit_trap`,
 /// `pc` is the instruction's, `retired` counts those before it.
 pub(crate) const TRAPPED: u32 = 1;
+/// The block stopped at its own start, before a pass that would have gone
+/// past `stop_at` or while attention was asked for (perhaps without running
+/// at all): the state is as it was at that start.
+pub(crate) const STOPPED: u32 = 2;
 
 /// Interpreted runs after which a block is compiled, unless told otherwise.
 pub const DEFAULT_THRESHOLD: u32 = 50;
@@ -161,12 +182,17 @@ pub struct JitStats {
     pub compile_micros: u64,
     /// Bytes of host code generated.
     pub code_bytes: u64,
-    /// Runs of compiled code that left their block for the next one: at its
-    /// end, by a jump, or by a branch out of it.
+    /// Runs of compiled code that returned to the run loop at the start of
+    /// a block whose compiled code they could not jump to (not compiled
+    /// yet or at all, or not in the hart's jump cache).
     pub exits_to_next_block: u64,
-    /// Runs of compiled code that stopped at the start of their own block, a
-    /// loop the budget or a request for attention cut short.
+    /// Runs of compiled code that stopped at the start of a block because
+    /// the budget would not cover a pass through it or attention was asked
+    /// for (a loop cut short, or a block not entered).
     pub exits_stopped: u64,
+    /// Compiled blocks that jumped straight into the next block's compiled
+    /// code, without returning to the run loop.
+    pub chain_hits: u64,
     /// Runs of compiled code that ended in an exception.
     pub exits_trapped: u64,
     /// Loads and stores of compiled code that took the interpreter's path
@@ -188,6 +214,7 @@ impl AddAssign for JitStats {
         self.code_bytes += other.code_bytes;
         self.exits_to_next_block += other.exits_to_next_block;
         self.exits_stopped += other.exits_stopped;
+        self.chain_hits += other.chain_hits;
         self.exits_trapped += other.exits_trapped;
         self.helper_calls += other.helper_calls;
         self.lockstep_checked += other.lockstep_checked;
@@ -199,6 +226,8 @@ impl AddAssign for JitStats {
 pub struct Jit {
     backend: Mutex<Backend>,
     config: JitConfig,
+    /// The trampoline into compiled code.
+    enter: EnterFn,
     compiled: AtomicU64,
     rejected: AtomicU64,
     outside_range: AtomicU64,
@@ -217,11 +246,15 @@ struct Backend {
     context: Context,
     builder: FunctionBuilderContext,
     next_name: u32,
+    /// Compiled blocks jump to the next block's compiled code. Off in
+    /// lockstep, which checks one block at a time, and while `-d exec`
+    /// logs every block.
+    chaining: bool,
 }
 
 /// A block's host code.
 struct Compiled {
-    code: BlockFn,
+    code: BlockCode,
     /// Its size in bytes.
     size: usize,
 }
@@ -247,6 +280,9 @@ impl Jit {
         set(&mut flags, "opt_level", "speed")?;
         set(&mut flags, "use_colocated_libcalls", "false")?;
         set(&mut flags, "is_pic", "false")?;
+        // Blocks jump to each other with tail calls, which Cranelift's x64
+        // backend implements only with frame pointers.
+        set(&mut flags, "preserve_frame_pointers", "true")?;
         // Cranelift's IR verifier is a check of Cranelift itself (and of this
         // translator): worth its time in debug builds and tests only.
         set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
@@ -256,9 +292,13 @@ impl Jit {
             .map_err(|e| JitError(e.to_string()))?;
         let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
         let context = module.make_context();
+        let chaining = !config.lockstep && !tracing::enabled!(target: "exec", tracing::Level::TRACE);
+        let mut backend = Backend { module, context, builder: FunctionBuilderContext::new(), next_name: 0, chaining };
+        let enter = backend.trampoline().ok_or_else(|| JitError("cannot compile the trampoline".into()))?;
         Ok(Jit {
-            backend: Mutex::new(Backend { module, context, builder: FunctionBuilderContext::new(), next_name: 0 }),
+            backend: Mutex::new(backend),
             config,
+            enter,
             compiled: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             outside_range: AtomicU64::new(0),
@@ -289,20 +329,49 @@ impl Jit {
     /// compiles it when it turns hot. A run with `heat` false does not count
     /// towards making it hot.
     #[inline(always)]
-    pub(crate) fn code(&self, block: &Block, pc: u64, heat: bool) -> Option<BlockFn> {
+    pub(crate) fn code(&self, block: &Block, pc: u64, heat: bool) -> Option<BlockCode> {
         match block.compiled.get() {
             Some(code) => *code,
             None => {
                 if !heat || block.heat.fetch_add(1, Ordering::Relaxed) < self.config.threshold {
                     return None;
                 }
-                *block.compiled.get_or_init(|| self.compile(block, pc))
+                *block.compiled.get_or_init(|| self.publish(block, pc))
             }
         }
     }
 
+    /// Runs compiled `code` on a hart: the block at `state.pc`, and those
+    /// it chains to.
+    ///
+    /// # Safety
+    /// `code` is this JIT's code for the block at `state.pc` (in the hart's
+    /// fetch context); `state`, `env` and `jump_cache` are one hart's, and
+    /// nothing else uses them during the call.
+    #[inline(always)]
+    pub(crate) unsafe fn enter(
+        &self,
+        code: BlockCode,
+        state: &mut HartState,
+        env: &Env,
+        stop_at: u64,
+        jump_cache: &JumpCache,
+    ) -> u32 {
+        // SAFETY: `self.enter` is the trampoline of `Backend::trampoline`,
+        // with this signature; the rest is the caller's contract.
+        unsafe { (self.enter)(state, env, stop_at, jump_cache, code.0.as_ptr()) }
+    }
+
+    /// Compiles `block` and makes its code reachable for chaining.
     #[cold]
-    fn compile(&self, block: &Block, pc: u64) -> Option<BlockFn> {
+    fn publish(&self, block: &Block, pc: u64) -> Option<BlockCode> {
+        let code = self.compile(block, pc)?;
+        block.set_code(code.0.as_ptr() as usize);
+        Some(code)
+    }
+
+    #[cold]
+    fn compile(&self, block: &Block, pc: u64) -> Option<BlockCode> {
         if !self.config.compiles(pc) {
             self.outside_range.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -330,7 +399,7 @@ impl Jit {
             // SAFETY: the module keeps every function it finalized mapped,
             // readable and executable, and never frees one (see the module
             // documentation); `size` is this function's length.
-            let host = unsafe { std::slice::from_raw_parts(compiled.code as *const u8, compiled.size) };
+            let host = unsafe { std::slice::from_raw_parts(compiled.code.0.as_ptr(), compiled.size) };
             tracing::trace!(target: "out_asm", "{}", listing::Listing { pc, insts: &block.insts, host });
         }
         Some(compiled.code)
@@ -502,9 +571,9 @@ const DIRECT_OFFSET: usize = offset_of!(Env, direct);
 const RAM_HOST_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_host)) as i32;
 const RAM_MARKS_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_marks)) as i32;
 const RAM_BASE_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_base)) as i32;
-const RAM_SIZE_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_size)) as i32;
+const SPAN_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, span)) as i32;
 const ATTENTION_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, attention)) as i32;
-const HELPERS_ONLY_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, helpers_only)) as i32;
+const CHAINS_OFFSET: i32 = offset_of!(Env, chains) as i32;
 const MARKS_SIZE: i64 = std::mem::size_of::<PageMarks>() as i64;
 const CODE_MARKS: i32 = offset_of!(PageMarks, code) as i32;
 const WATCH_MARKS: i32 = offset_of!(PageMarks, watch) as i32;
@@ -548,17 +617,57 @@ fn operands(inst: &Inst) -> Operands {
     }
 }
 
+/// The signature of compiled blocks (see [`BlockCode`]).
+fn block_signature(module: &JITModule) -> Signature {
+    let pointer = module.target_config().pointer_type();
+    let mut signature = module.make_signature();
+    signature.call_conv = CallConv::Tail;
+    signature.params.extend([pointer, pointer, types::I64, pointer].map(AbiParam::new));
+    signature.returns.push(AbiParam::new(types::I32));
+    signature
+}
+
 impl Backend {
+    /// Compiles the trampoline Rust enters compiled code through: a
+    /// function in the host's calling convention ([`EnterFn`]) that calls
+    /// its last argument, a block, in the `tail` convention.
+    fn trampoline(&mut self) -> Option<EnterFn> {
+        let pointer = self.module.target_config().pointer_type();
+        let mut signature = self.module.make_signature();
+        signature.params.extend([pointer, pointer, types::I64, pointer, pointer].map(AbiParam::new));
+        signature.returns.push(AbiParam::new(types::I32));
+        let id = self.module.declare_function("enter", Linkage::Local, &signature).ok()?;
+        self.context.func.signature = signature;
+        self.context.func.name = UserFuncName::user(0, id.as_u32());
+        {
+            let mut b = FunctionBuilder::new(&mut self.context.func, &mut self.builder);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let params = b.block_params(entry).to_vec();
+            let block = b.import_signature(block_signature(&self.module));
+            let call = b.ins().call_indirect(block, params[4], &params[..4]);
+            let status = b.inst_results(call)[0];
+            b.ins().return_(&[status]);
+            b.seal_all_blocks();
+            b.finalize(self.module.target_config());
+        }
+        let defined = self.module.define_function(id, &mut self.context);
+        self.module.clear_context(&mut self.context);
+        defined.ok()?;
+        self.module.finalize_definitions().ok()?;
+        let code = self.module.get_finalized_function(id);
+        // SAFETY: `code` is the finalized function just defined with
+        // `EnterFn`'s parameters and result in the host's calling convention.
+        Some(unsafe { std::mem::transmute::<*const u8, EnterFn>(code) })
+    }
+
     /// Compiles one block; `None` if Cranelift refuses it. With
     /// `miscompile`, that instruction's result is off by one (fault
     /// injection, see [`JitConfig::miscompile_at`]).
     fn compile(&mut self, insts: &[Inst], miscompile: Option<usize>) -> Option<Compiled> {
         let pointer = self.module.target_config().pointer_type();
-        let mut signature = self.module.make_signature();
-        signature.params.push(AbiParam::new(pointer));
-        signature.params.push(AbiParam::new(pointer));
-        signature.params.push(AbiParam::new(types::I64));
-        signature.returns.push(AbiParam::new(types::I32));
+        let signature = block_signature(&self.module);
         let name = format!("block{}", self.next_name);
         self.next_name += 1;
         let id = self.module.declare_function(&name, Linkage::Local, &signature).ok()?;
@@ -566,19 +675,19 @@ impl Backend {
         self.context.func.name = UserFuncName::user(0, id.as_u32());
         {
             let builder = FunctionBuilder::new(&mut self.context.func, &mut self.builder);
-            Translator::new(builder, pointer, &self.module).translate(insts, self.module.target_config(), miscompile);
+            Translator::new(builder, pointer, &self.module, self.chaining).translate(
+                insts,
+                self.module.target_config(),
+                miscompile,
+            );
         }
         let defined = self.module.define_function(id, &mut self.context);
         let size = self.context.compiled_code().map_or(0, |code| code.code_buffer().len());
         self.module.clear_context(&mut self.context);
         defined.ok()?;
         self.module.finalize_definitions().ok()?;
-        let code = self.module.get_finalized_function(id);
-        // SAFETY: `code` is the finalized function just defined with the
-        // signature `(pointer, pointer, i64) -> i32` in the host's calling
-        // convention, which is `BlockFn`'s.
-        let code = unsafe { std::mem::transmute::<*const u8, BlockFn>(code) };
-        Some(Compiled { code, size })
+        let code = NonNull::new(self.module.get_finalized_function(id).cast_mut())?;
+        Some(Compiled { code: BlockCode(code), size })
     }
 }
 
@@ -599,6 +708,11 @@ struct Translator<'a> {
     pointer: Type,
     state: Value,
     env: Value,
+    /// The hart's jump cache, where exits look for the next block's code.
+    jump_cache: Value,
+    /// Exits jump to the next block's compiled code when they find it.
+    chaining: bool,
+    block_signature: Signature,
     base_pc: Value,
     base_retired: Value,
     /// The `retired` count no pass through the block may end beyond.
@@ -608,12 +722,6 @@ struct Translator<'a> {
     done: Variable,
     /// Where a pass starts.
     header: cranelift_codegen::ir::Block,
-    /// `state.data_checked`: loads and stores go through the TLB.
-    checked: Value,
-    ram_host: Value,
-    ram_marks: Value,
-    ram_base: Value,
-    ram_size: Value,
     /// Registers the block writes: stored back at every exit.
     written: Vec<u8>,
     /// Instructions in the block.
@@ -623,20 +731,18 @@ struct Translator<'a> {
     exit_pc: Variable,
     exit_retired: Variable,
     exit_status: Variable,
-    /// The attention flag, read before looping back.
-    attention: Value,
     load_sig: Signature,
     store_sig: Signature,
     slot: cranelift_codegen::ir::StackSlot,
 }
 
 impl<'a> Translator<'a> {
-    fn new(mut b: FunctionBuilder<'a>, pointer: Type, module: &JITModule) -> Translator<'a> {
+    fn new(mut b: FunctionBuilder<'a>, pointer: Type, module: &JITModule, chaining: bool) -> Translator<'a> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let params = b.block_params(entry).to_vec();
-        let (state, env, stop_at) = (params[0], params[1], params[2]);
+        let (state, env, stop_at, jump_cache) = (params[0], params[1], params[2], params[3]);
         let flags = MemFlagsData::trusted();
         let vars = std::array::from_fn(|_| b.declare_var(types::I64));
         let fvars = std::array::from_fn(|_| b.declare_var(types::F64));
@@ -644,19 +750,8 @@ impl<'a> Translator<'a> {
         let atomic_signatures = atomic::AtomicSignatures::new(module);
         let base_pc = b.ins().load(types::I64, flags, state, PC_OFFSET);
         let base_retired = b.ins().load(types::I64, flags, state, RETIRED_OFFSET);
-        // Lockstep sends every access through the helpers, which log them.
-        let data_checked = b.ins().uload8(types::I64, flags, state, CHECKED_OFFSET);
-        let helpers_only = b.ins().uload8(types::I64, flags, env, HELPERS_ONLY_OFFSET);
-        let checked = b.ins().bor(data_checked, helpers_only);
-        let ram_host = b.ins().load(pointer, flags, env, RAM_HOST_OFFSET);
-        let ram_marks = b.ins().load(pointer, flags, env, RAM_MARKS_OFFSET);
-        let ram_base = b.ins().load(types::I64, flags, env, RAM_BASE_OFFSET);
-        let ram_size = b.ins().load(types::I64, flags, env, RAM_SIZE_OFFSET);
         let done = b.declare_var(types::I64);
-        let zero = b.ins().iconst(types::I64, 0);
-        b.def_var(done, zero);
         let header = b.create_block();
-        let attention = b.ins().load(pointer, flags, env, ATTENTION_OFFSET);
         let exit_block = b.create_block();
         let (exit_pc, exit_retired) = (b.declare_var(types::I64), b.declare_var(types::I64));
         let exit_status = b.declare_var(types::I32);
@@ -678,22 +773,19 @@ impl<'a> Translator<'a> {
             pointer,
             state,
             env,
+            jump_cache,
+            chaining,
+            block_signature: block_signature(module),
             base_pc,
             base_retired,
             stop_at,
             done,
             header,
-            checked,
-            ram_host,
-            ram_marks,
-            ram_base,
-            ram_size,
             len: 0,
             exit_block,
             exit_pc,
             exit_retired,
             exit_status,
-            attention,
             written: Vec::new(),
             load_sig,
             store_sig,
@@ -732,6 +824,7 @@ impl<'a> Translator<'a> {
     fn emit_exit_block(&mut self) {
         let flags = self.flags;
         self.b.switch_to_block(self.exit_block);
+        let pc = self.b.use_var(self.exit_pc);
         for r in self.written.clone() {
             let value = self.b.use_var(self.vars[usize::from(r)]);
             self.b.ins().store(flags, value, self.state, X_OFFSET + 8 * i32::from(r));
@@ -740,18 +833,77 @@ impl<'a> Translator<'a> {
             let value = self.b.use_var(self.fvars[usize::from(r)]);
             self.b.ins().store(flags, value, self.state, F_OFFSET + 8 * i32::from(r));
         }
-        let pc = self.b.use_var(self.exit_pc);
         self.b.ins().store(flags, pc, self.state, PC_OFFSET);
         let retired = self.b.use_var(self.exit_retired);
         self.b.ins().store(flags, retired, self.state, RETIRED_OFFSET);
         let status = self.b.use_var(self.exit_status);
+        if self.chaining {
+            self.chain(pc, status);
+        } else {
+            self.b.ins().return_(&[status]);
+        }
+    }
+
+    /// After a [`DONE`] exit to `pc`: jumps to the compiled code of the
+    /// block the hart's jump cache holds for `pc`, if any (it then decides
+    /// itself whether it may run), else returns to the run loop. The probe
+    /// is [`JumpCache::contains`] in host code: the slot's tag and epoch,
+    /// and the block's code, which is 0 unless it is compiled and valid.
+    fn chain(&mut self, pc: Value, status: Value) {
+        let flags = self.flags;
+        let layout = JumpCache::layout();
+        let (probe, found, leave) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        self.b.append_block_param(leave, types::I32);
+        self.b.ins().brif(status, leave, &[BlockArg::Value(status)], probe, &[]);
+
+        self.b.switch_to_block(probe);
+        let done = self.b.ins().iconst(types::I32, i64::from(DONE));
+        let half = self.b.ins().ushr_imm_u(pc, 1);
+        let index = self.b.ins().band_imm_s(half, layout.index_mask as i64);
+        let offset = self.b.ins().ishl_imm_u(index, i64::from(layout.slot_shift));
+        let base = self.b.ins().load(self.pointer, flags, self.jump_cache, layout.base);
+        let slot = self.b.ins().iadd(base, offset);
+        let tag = self.b.ins().load(types::I64, flags, slot, layout.slot_tag);
+        let slot_epoch = self.b.ins().load(types::I64, flags, slot, layout.slot_epoch);
+        let epoch = self.b.ins().load(types::I64, flags, self.jump_cache, layout.epoch);
+        let same_pc = self.b.ins().icmp(IntCC::Equal, tag, pc);
+        let same_epoch = self.b.ins().icmp(IntCC::Equal, slot_epoch, epoch);
+        let hit = self.b.ins().band(same_pc, same_epoch);
+        let check_code = self.b.create_block();
+        self.b.ins().brif(hit, check_code, &[], leave, &[BlockArg::Value(done)]);
+
+        self.b.switch_to_block(check_code);
+        let block = self.b.ins().load(self.pointer, flags, slot, layout.slot_block);
+        let code_at = self.b.ins().iadd_imm_s(block, i64::from(layout.block_code));
+        let code = self.b.ins().atomic_load(self.pointer, flags, code_at);
+        self.b.ins().brif(code, found, &[], leave, &[BlockArg::Value(done)]);
+
+        self.b.switch_to_block(found);
+        let chains = self.b.ins().load(types::I64, flags, self.env, CHAINS_OFFSET);
+        let chains = self.b.ins().iadd_imm_s(chains, 1);
+        self.b.ins().store(flags, chains, self.env, CHAINS_OFFSET);
+        let signature = self.b.import_signature(self.block_signature.clone());
+        self.b.ins().return_call_indirect(signature, code, &[self.state, self.env, self.stop_at, self.jump_cache]);
+
+        self.b.switch_to_block(leave);
+        let status = self.b.block_params(leave)[0];
         self.b.ins().return_(&[status]);
+    }
+
+    /// True (nonzero) while nobody asks the hart for attention.
+    fn quiet(&mut self) -> Value {
+        let flag = self.b.ins().load(self.pointer, self.flags, self.env, ATTENTION_OFFSET);
+        let attention = self.b.ins().atomic_load(types::I8, self.flags, flag);
+        self.b.ins().icmp_imm_s(IntCC::Equal, attention, 0)
     }
 
     /// Exits with `pc` when `condition` holds, else carries on.
     fn exit_if(&mut self, condition: Value, pc: Value, completed: usize, status: u32) {
         let (leave, stay) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(condition, leave, &[], stay, &[]);
+        if status == TRAPPED {
+            self.b.set_cold_block(leave);
+        }
         self.b.switch_to_block(leave);
         self.exit(pc, completed, status);
         self.b.switch_to_block(stay);
@@ -767,6 +919,15 @@ impl<'a> Translator<'a> {
     }
 
     fn translate(mut self, insts: &[Inst], target: TargetFrontendConfig, miscompile: Option<usize>) {
+        // A loop back to the block's start ends the compiled function there:
+        // the code after it runs as the next block, so the registers it alone
+        // uses do not stay live (and spilled) through the loop.
+        let insts = match insts.iter().position(|inst| {
+            inst.op.format() == crate::decode::Format::Branch && i64::from(inst.offset) + i64::from(inst.imm) == 0
+        }) {
+            Some(index) => &insts[..=index],
+            None => insts,
+        };
         // Every register the block touches gets a variable, loaded on entry.
         let (mut used, mut fused): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
         for inst in insts {
@@ -790,6 +951,23 @@ impl<'a> Translator<'a> {
                 self.fwritten.push(r);
             }
         }
+        self.len = insts.len();
+        // A block runs only if a whole pass fits the budget and nobody asks
+        // for attention: that is checked here rather than by the caller, so
+        // that other blocks can jump straight in.
+        let after_pass = self.b.ins().iadd_imm_s(self.base_retired, self.len as i64);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, self.stop_at);
+        let quiet = self.quiet();
+        let go = self.b.ins().band(fits, quiet);
+        let (body, refuse) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(go, body, &[], refuse, &[]);
+        self.b.set_cold_block(refuse);
+        self.b.switch_to_block(refuse);
+        let stopped = self.b.ins().iconst(types::I32, i64::from(STOPPED));
+        self.b.ins().return_(&[stopped]);
+        self.b.switch_to_block(body);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(self.done, zero);
         for &r in &used {
             let value = self.b.ins().load(types::I64, self.flags, self.state, X_OFFSET + 8 * i32::from(r));
             self.b.def_var(self.vars[usize::from(r)], value);
@@ -798,7 +976,6 @@ impl<'a> Translator<'a> {
             let value = self.b.ins().load(types::F64, self.flags, self.state, F_OFFSET + 8 * i32::from(r));
             self.b.def_var(self.fvars[usize::from(r)], value);
         }
-        self.len = insts.len();
         self.block_entry_float(insts);
         self.b.ins().jump(self.header, &[]);
         self.b.switch_to_block(self.header);
@@ -963,8 +1140,7 @@ impl<'a> Translator<'a> {
         let at = self.b.ins().iadd(self.base_retired, next);
         let after_pass = self.b.ins().iadd_imm_s(at, self.len as i64);
         let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, self.stop_at);
-        let attention = self.b.ins().atomic_load(types::I8, self.flags, self.attention);
-        let quiet = self.b.ins().icmp_imm_s(IntCC::Equal, attention, 0);
+        let quiet = self.quiet();
         let again = self.b.ins().band(fits, quiet);
         let (repeat, leave) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(again, repeat, &[], leave, &[]);
@@ -972,7 +1148,7 @@ impl<'a> Translator<'a> {
         self.b.def_var(self.done, next);
         self.b.ins().jump(self.header, &[]);
         self.b.switch_to_block(leave);
-        self.exit(start, index + 1, DONE);
+        self.exit(start, index + 1, STOPPED);
     }
 
     fn sign_extend(&mut self, value: Value, from: Type) -> Value {
@@ -1061,23 +1237,38 @@ impl<'a> Translator<'a> {
         self.b.ins().select(zero, on_zero, quotient_or_rest)
     }
 
-    /// The RAM offset of an aligned `size`-byte access at `address`, and
-    /// whether compiled code may make it directly: addresses are physical
-    /// (no TLB, no PMP), the access is aligned and inside RAM.
-    fn direct_access(&mut self, address: Value, size: i64) -> (Value, Value) {
-        let offset = self.b.ins().isub(address, self.ram_base);
-        let limit = self.b.ins().iadd_imm_s(self.ram_size, -size);
-        let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, offset, limit);
-        let misaligned_bits = self.b.ins().band_imm_s(address, size - 1);
-        let aligned = self.b.ins().icmp_imm_s(IntCC::Equal, misaligned_bits, 0);
-        let unchecked = self.b.ins().icmp_imm_s(IntCC::Equal, self.checked, 0);
-        let ok = self.b.ins().band(in_ram, aligned);
-        (offset, self.b.ins().band(ok, unchecked))
+    /// The RAM offset of a `size`-byte access at `address`, and whether
+    /// compiled code may make it directly: addresses are physical (no TLB,
+    /// no PMP), the access lies inside RAM (within [`Direct::span`]) and,
+    /// if `aligned` is asked for, is aligned. What this needs is read from
+    /// the state and environment at each access rather than held in host
+    /// registers for the whole block, where it would crowd out the guest's.
+    fn direct_access(&mut self, address: Value, size: i64, aligned: bool) -> (Value, Value) {
+        let base = self.b.ins().load(types::I64, self.flags, self.env, RAM_BASE_OFFSET);
+        let offset = self.b.ins().isub(address, base);
+        let span = self.b.ins().load(types::I64, self.flags, self.env, SPAN_OFFSET);
+        let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThan, offset, span);
+        let checked = self.b.ins().uload8(types::I64, self.flags, self.state, CHECKED_OFFSET);
+        let unchecked = self.b.ins().icmp_imm_s(IntCC::Equal, checked, 0);
+        let mut ok = self.b.ins().band(in_ram, unchecked);
+        if aligned {
+            let misaligned_bits = self.b.ins().band_imm_s(address, size - 1);
+            let is_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, misaligned_bits, 0);
+            ok = self.b.ins().band(ok, is_aligned);
+        }
+        (offset, ok)
+    }
+
+    /// The host address of RAM offset `offset`.
+    fn host_address(&mut self, offset: Value) -> Value {
+        let ram_host = self.b.ins().load(self.pointer, self.flags, self.env, RAM_HOST_OFFSET);
+        self.b.ins().iadd(ram_host, offset)
     }
 
     /// A load: straight from host memory when [`Translator::direct_access`]
-    /// allows, else through [`load_helper`], which exits with the trap if it
-    /// faults. The value comes back zero-extended.
+    /// allows (misaligned too: RAM answers those as the helper would), else
+    /// through [`load_helper`], which exits with the trap if it faults. The
+    /// value comes back zero-extended.
     fn load(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64) -> Value {
         self.load_as(index, pc, base, imm, size, types::I64)
     }
@@ -1087,13 +1278,13 @@ impl<'a> Translator<'a> {
     /// registers).
     fn load_as(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64, ty: Type) -> Value {
         let address = self.b.ins().iadd_imm_s(base, imm);
-        let (offset, direct) = self.direct_access(address, size);
+        let (offset, direct) = self.direct_access(address, size, false);
         let (fast, slow, merge) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         let result = self.b.append_block_param(merge, ty);
         self.b.ins().brif(direct, fast, &[], slow, &[]);
 
         self.b.switch_to_block(fast);
-        let host = self.b.ins().iadd(self.ram_host, offset);
+        let host = self.host_address(offset);
         let value = match size {
             1 => self.b.ins().uload8(types::I64, self.flags, host, 0),
             2 => self.b.ins().uload16(types::I64, self.flags, host, 0),
@@ -1102,6 +1293,7 @@ impl<'a> Translator<'a> {
         };
         self.b.ins().jump(merge, &[BlockArg::Value(value)]);
 
+        self.b.set_cold_block(slow);
         self.b.switch_to_block(slow);
         let size = self.b.ins().iconst(types::I64, size);
         let retired = self.retired_at(index);
@@ -1125,7 +1317,7 @@ impl<'a> Translator<'a> {
     /// store.
     fn store(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64, value: Value) {
         let address = self.b.ins().iadd_imm_s(base, imm);
-        let (offset, direct) = self.direct_access(address, size);
+        let (offset, direct) = self.direct_access(address, size, true);
         let (marks, fast, slow, done) =
             (self.b.create_block(), self.b.create_block(), self.b.create_block(), self.b.create_block());
         self.b.ins().brif(direct, marks, &[], slow, &[]);
@@ -1135,7 +1327,7 @@ impl<'a> Translator<'a> {
         self.b.ins().brif(touched, slow, &[], fast, &[]);
 
         self.b.switch_to_block(fast);
-        let host = self.b.ins().iadd(self.ram_host, offset);
+        let host = self.host_address(offset);
         match size {
             1 => self.b.ins().istore8(self.flags, value, host, 0),
             2 => self.b.ins().istore16(self.flags, value, host, 0),
@@ -1144,6 +1336,7 @@ impl<'a> Translator<'a> {
         };
         self.b.ins().jump(done, &[]);
 
+        self.b.set_cold_block(slow);
         self.b.switch_to_block(slow);
         let size = self.b.ins().iconst(types::I64, size);
         let retired = self.retired_at(index);
@@ -1168,7 +1361,8 @@ impl<'a> Translator<'a> {
     fn line_marked(&mut self, offset: Value, marks: &[i32]) -> Value {
         let page = self.b.ins().ushr_imm_u(offset, i64::from(PAGE_SHIFT));
         let page_offset = self.b.ins().imul_imm_s(page, MARKS_SIZE);
-        let page_marks = self.b.ins().iadd(self.ram_marks, page_offset);
+        let ram_marks = self.b.ins().load(self.pointer, self.flags, self.env, RAM_MARKS_OFFSET);
+        let page_marks = self.b.ins().iadd(ram_marks, page_offset);
         let mut special = None;
         for &kind in marks {
             let at = self.b.ins().iadd_imm_s(page_marks, i64::from(kind));

@@ -137,14 +137,17 @@ fn placed(code: &[(u64, Vec<Inst>)]) -> Vec<(u64, &[Inst])> {
 #[test]
 fn only_blocks_inside_the_ranges_are_compiled() {
     let code = counting_loop();
-    let cases: [(&[(u64, u64)], u64); 5] = [
-        (&[], 2),
-        (&[(B, B + 4)], 1),
-        (&[(B + 4, C)], 0),
-        (&[(RAM_BASE, RAM_BASE + 1)], 1),
-        (&[(RAM_BASE, RAM_BASE + 1), (B, B + 1)], 2),
+    // B's compiled code ends at its loop's branch, so when B is compiled
+    // the jump after the loop (at B + 12) is a block of its own: blocks
+    // seen hot, compiled or not, are then 5 rather than 4.
+    let cases: [(&[(u64, u64)], u64, u64); 5] = [
+        (&[], 3, 5),
+        (&[(B, B + 4)], 1, 5),
+        (&[(B + 4, C)], 0, 4),
+        (&[(RAM_BASE, RAM_BASE + 1)], 1, 4),
+        (&[(RAM_BASE, RAM_BASE + 1), (B, B + 1)], 2, 5),
     ];
-    for (ranges, compiled) in cases {
+    for (ranges, compiled, hot) in cases {
         let config = ranges.iter().fold(JitConfig::new(0), |config, &(low, high)| config.range(low..high));
         let jit = new_jit(config);
         let (mut hart, _, _) = new_hart(&placed(&code), Some(jit.clone()));
@@ -154,7 +157,7 @@ fn only_blocks_inside_the_ranges_are_compiled() {
         assert_eq!(stats.blocks_compiled, compiled, "{ranges:x?}: {stats:?}");
         // C (ebreak) and the handler (wfi) cannot be compiled: outside a
         // range they count as outside, inside as rejected.
-        assert_eq!(stats.blocks_compiled + stats.blocks_outside_range + stats.blocks_rejected, 4, "{stats:?}");
+        assert_eq!(stats.blocks_compiled + stats.blocks_outside_range + stats.blocks_rejected, hot, "{stats:?}");
         if ranges.is_empty() {
             assert_eq!(stats.blocks_outside_range, 0);
         }

@@ -159,12 +159,12 @@ impl Translator<'_> {
         let result = self.b.append_block_param(merge, types::I64);
         let slow = self.b.create_block();
         if let Some((rmw, size)) = host_atomic(inst.op) {
-            let (offset, direct) = self.direct_access(address, size);
+            let (offset, direct) = self.direct_access(address, size, true);
             let fast = self.b.create_block();
             self.b.ins().brif(direct, fast, &[], slow, &[]);
 
             self.b.switch_to_block(fast);
-            let host = self.b.ins().iadd(self.ram_host, offset);
+            let host = self.host_address(offset);
             let old = if size == 4 {
                 let narrow = self.b.ins().ireduce(types::I32, operand);
                 let old = self.b.ins().atomic_rmw(types::I32, self.flags, rmw, host, narrow);

@@ -4,7 +4,7 @@
 //! compiled block goes like this:
 //! 1. the hart's state is saved;
 //! 2. the compiled code runs for real, with every load and store on the
-//!    helper path (`Direct::helpers_only`), which logs each access and what
+//!    helper path (`Direct::span` is 0), which logs each access and what
 //!    memory answered (the value loaded, or the exception);
 //! 3. the interpreter runs the same block from the saved state to the same
 //!    instruction count, its loads and stores answered from the log instead
@@ -26,8 +26,8 @@
 use std::fmt;
 use std::sync::Mutex;
 
-use super::{BlockFn, JitStats, TRAPPED};
-use crate::cache::Block;
+use super::{BlockCode, JitStats, TRAPPED};
+use crate::cache::{Block, JumpCache};
 use crate::decode::{Disassembly, Format, Inst, Op, register_name};
 use crate::hart::{Env, HartState, X0_SINK};
 use crate::interp::{self, DataAccess};
@@ -193,6 +193,9 @@ pub(crate) struct Lockstep {
     /// Kept from block to block, so that checking one allocates nothing.
     scratch: Mutex<Option<Box<Scratch>>>,
     divergence: Mutex<Option<Box<Divergence>>>,
+    /// What compiled code gets for a jump cache: compiled without chaining
+    /// in lockstep, it never looks at it.
+    no_chaining: JumpCache,
 }
 
 /// The copies of the state lockstep works on, and the interpreter's accesses.
@@ -224,7 +227,7 @@ impl Lockstep {
         state: &mut HartState,
         env: &Env,
         block: &Block,
-        code: BlockFn,
+        code: BlockCode,
         stop_at: u64,
         stats: &mut JitStats,
     ) -> Option<u32> {
@@ -234,10 +237,12 @@ impl Lockstep {
         });
         before.copy_without_tlb(state);
         self.accesses.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let jit = env.jit.as_ref().expect("lockstep checks a JIT");
         // SAFETY: as in `interp::run_blocks`: `code` was compiled for this
-        // block with the signature `BlockFn`, and gets the hart's own state
-        // and environment, which nothing else uses during the call.
-        let status = unsafe { code(state, env, stop_at) };
+        // block, which the hart is at, and gets the hart's own state,
+        // environment, which nothing else uses during the call. Without
+        // chaining (off in lockstep) it runs this block alone.
+        let status = unsafe { jit.enter(code, state, env, stop_at, &self.no_chaining) };
         if !block.insts.iter().all(|inst| replayable(inst.op)) {
             stats.lockstep_unchecked += 1;
             return Some(status);
