@@ -75,6 +75,11 @@ pub struct RunArgs {
     /// the JIT).
     #[arg(long)]
     pub jit_lockstep: bool,
+    /// With `--engine jit`: compile a hot block on the hart that found it
+    /// and run the compiled code at once, instead of on the JIT's own
+    /// thread while the hart goes on interpreting it.
+    #[arg(long)]
+    pub jit_sync: bool,
     /// Fault injection for testing --jit-lockstep: the compiled code of the
     /// instruction at this address adds one to its result.
     #[arg(long, value_name = "ADDR", value_parser = parse_address, hide = true)]

@@ -79,6 +79,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
                 threshold: args.jit_threshold,
                 ranges: args.jit_range.clone(),
                 lockstep: args.jit_lockstep,
+                background: !args.jit_sync,
                 miscompile_at: args.jit_miscompile,
             }),
             _ => Engine::Interpreter,

@@ -679,10 +679,8 @@ pub struct Hart {
     /// The first trap since an instruction last retired, where it was
     /// raised, and the retired count then: what sent the hart into a loop.
     stall_origin: Option<(Cause, u64, u64)>,
-    /// Where the last run stopped for its budget: often inside a block,
-    /// whose rest then starts a block of its own. Each slice ends somewhere
-    /// else, so such tails would turn hot one after another and be
-    /// compiled for nothing; the block a run resumes at is not heated.
+    /// Where the interpreter last stopped inside a block for the budget
+    /// (see [`interp::run_blocks`]); 1 (no pc) when it did not.
     resume_pc: u64,
 }
 
@@ -815,7 +813,6 @@ impl Hart {
         // an interrupt deliverable; otherwise blocks follow each other with
         // only the attention flag and the budget checked in between.
         self.state.recheck = true;
-        let mut resumed = self.state.pc == self.resume_pc;
         loop {
             if self.state.recheck || self.env.control.take_attention() {
                 self.state.recheck = false;
@@ -831,15 +828,12 @@ impl Hart {
                 &self.env,
                 &self.jump_cache,
                 stop_at,
-                std::mem::take(&mut resumed),
+                &mut self.resume_pc,
                 &mut self.stats.jump_cache_hits,
                 &mut self.jit_stats,
             );
             match handback {
-                Ok(Handback::Budget) => {
-                    self.resume_pc = self.state.pc;
-                    return Exit::BudgetSpent;
-                }
+                Ok(Handback::Budget) => return Exit::BudgetSpent,
                 Ok(Handback::Divergence) => {
                     self.divergence = self.env.lockstep.as_ref().and_then(Lockstep::take_divergence);
                     let pc = self.divergence.as_ref().map_or(self.state.pc, |divergence| divergence.pc);

@@ -36,15 +36,19 @@ pub(crate) enum Handback {
 /// Executes blocks from the hart's jump cache one after another, for as long
 /// as the next block is there and nothing needs the run loop's attention, and
 /// at most until `retired` reaches `stop_at`. Counts jump-cache hits in
-/// `hits` and what compiled code did in `jit_stats`. With `resumed`, the
-/// first block is where the last run stopped for its budget, and its run
-/// does not make it hotter.
+/// `hits` and what compiled code did in `jit_stats`.
+///
+/// `resume_pc` is where the interpreter last stopped inside a block because
+/// the budget ran out. The rest of that block then starts a block of its
+/// own, and as each slice ends somewhere else, such tails would turn hot
+/// one after another and be compiled for nothing: a run of the block at
+/// `resume_pc` does not make it hotter (once).
 pub(crate) fn run_blocks(
     state: &mut HartState,
     env: &Env,
     jump_cache: &JumpCache,
     stop_at: u64,
-    mut resumed: bool,
+    resume_pc: &mut u64,
     hits: &mut u64,
     jit_stats: &mut JitStats,
 ) -> Result<Handback, (Trap, u64)> {
@@ -66,7 +70,7 @@ pub(crate) fn run_blocks(
         }
         if let Some(jit) = &env.jit
             && state.retired + block.insts.len() as u64 <= stop_at
-            && let Some(code) = jit.code(block, state.pc, !std::mem::take(&mut resumed))
+            && let Some(code) = jit.code(block, state.pc, state.pc != std::mem::replace(resume_pc, 1))
         {
             let status = match &env.lockstep {
                 None => {
@@ -95,7 +99,11 @@ pub(crate) fn run_blocks(
             }
             continue;
         }
+        let start = state.pc;
         execute(state, env, block, stop_at, &mut Memory)?;
+        if state.retired >= stop_at && state.pc != start && state.pc.wrapping_sub(start) < block.code_size() {
+            *resume_pc = state.pc;
+        }
     }
 }
 

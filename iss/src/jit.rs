@@ -25,8 +25,9 @@
 use std::mem::offset_of;
 use std::ops::{AddAssign, Range};
 use std::ptr::NonNull;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use cranelift_codegen::Context;
@@ -127,6 +128,12 @@ pub struct JitConfig {
     /// stops with [`crate::Exit::JitDivergence`] (see [`Divergence`]). Slow:
     /// for debugging the JIT.
     pub lockstep: bool,
+    /// Hot blocks are compiled on a thread of the JIT's own while the harts
+    /// go on interpreting them, so that no hart waits for Cranelift (nor
+    /// for another hart's compilation). Off, the hart that finds a block hot
+    /// compiles it and runs the compiled code at once, which tests that
+    /// count on "compiled at the first run" want. Ignored in lockstep.
+    pub background: bool,
     /// Fault injection for the tests of lockstep: the compiled code of the
     /// instruction at this guest address adds one to its result.
     #[doc(hidden)]
@@ -140,15 +147,21 @@ impl Default for JitConfig {
 }
 
 impl JitConfig {
-    /// Compiles every block after `threshold` interpreted runs; no range
-    /// limit, no lockstep.
+    /// Compiles every block after `threshold` interpreted runs, on the hart
+    /// that finds it hot; no range limit, no lockstep.
     pub fn new(threshold: u32) -> JitConfig {
-        JitConfig { threshold, ranges: Vec::new(), lockstep: false, miscompile_at: None }
+        JitConfig { threshold, ranges: Vec::new(), lockstep: false, background: false, miscompile_at: None }
     }
 
     /// Adds `range` to the guest addresses whose blocks may be compiled.
     pub fn range(mut self, range: Range<u64>) -> JitConfig {
         self.ranges.push(range);
+        self
+    }
+
+    /// Turns background compilation on or off.
+    pub fn background(mut self, on: bool) -> JitConfig {
+        self.background = on;
         self
     }
 
@@ -224,6 +237,16 @@ impl AddAssign for JitStats {
 
 /// The JIT of one machine, shared by its harts.
 pub struct Jit {
+    core: Arc<Core>,
+    /// Where hot blocks wait for the background thread to compile them
+    /// ([`JitConfig::background`]); without it the hart that finds a block
+    /// hot compiles it.
+    queue: Option<mpsc::Sender<(Arc<Block>, u64)>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+/// What the harts and the background compiler share.
+struct Core {
     backend: Mutex<Backend>,
     config: JitConfig,
     /// The trampoline into compiled code.
@@ -237,7 +260,7 @@ pub struct Jit {
 
 impl std::fmt::Debug for Jit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jit").field("config", &self.config).field("stats", &self.stats()).finish()
+        f.debug_struct("Jit").field("config", &self.core.config).field("stats", &self.stats()).finish()
     }
 }
 
@@ -295,7 +318,8 @@ impl Jit {
         let chaining = !config.lockstep && !tracing::enabled!(target: "exec", tracing::Level::TRACE);
         let mut backend = Backend { module, context, builder: FunctionBuilderContext::new(), next_name: 0, chaining };
         let enter = backend.trampoline().ok_or_else(|| JitError("cannot compile the trampoline".into()))?;
-        Ok(Jit {
+        let background = config.background && !config.lockstep;
+        let core = Arc::new(Core {
             backend: Mutex::new(backend),
             config,
             enter,
@@ -304,39 +328,64 @@ impl Jit {
             outside_range: AtomicU64::new(0),
             compile_nanos: AtomicU64::new(0),
             code_bytes: AtomicU64::new(0),
-        })
+        });
+        let (queue, worker) = if background {
+            let (queue, jobs) = mpsc::channel::<(Arc<Block>, u64)>();
+            let shared = core.clone();
+            let worker = std::thread::Builder::new()
+                .name("polyhart-jit".into())
+                .spawn(move || {
+                    // Ends when the JIT drops its end of the queue.
+                    for (block, pc) in jobs {
+                        if block.is_valid() && block.compiled.get().is_none() {
+                            block.compiled.get_or_init(|| shared.publish(&block, pc));
+                        }
+                    }
+                })
+                .map_err(|e| JitError(format!("cannot start the compiler thread: {e}")))?;
+            (Some(queue), Some(worker))
+        } else {
+            (None, None)
+        };
+        Ok(Jit { core, queue, worker })
     }
 
     /// How this JIT works.
     pub fn config(&self) -> &JitConfig {
-        &self.config
+        &self.core.config
     }
 
     /// The counters kept at compile time, over all harts (the others are
     /// zero here: see [`JitStats`]).
     pub fn stats(&self) -> JitStats {
-        JitStats {
-            blocks_compiled: self.compiled.load(Ordering::Relaxed),
-            blocks_rejected: self.rejected.load(Ordering::Relaxed),
-            blocks_outside_range: self.outside_range.load(Ordering::Relaxed),
-            compile_micros: self.compile_nanos.load(Ordering::Relaxed) / 1000,
-            code_bytes: self.code_bytes.load(Ordering::Relaxed),
-            ..JitStats::default()
-        }
+        self.core.stats()
     }
 
-    /// The compiled code of `block`, entered at `pc`, once it is hot;
-    /// compiles it when it turns hot. A run with `heat` false does not count
-    /// towards making it hot.
+    /// The compiled code of `block`, entered at `pc`, once it is hot and
+    /// compiled. When it turns hot it is compiled at once, or queued for the
+    /// background thread (the hart interprets it meanwhile). A run with
+    /// `heat` false does not count towards making it hot.
     #[inline(always)]
-    pub(crate) fn code(&self, block: &Block, pc: u64, heat: bool) -> Option<BlockCode> {
-        match block.compiled.get() {
-            Some(code) => *code,
-            None => {
-                if !heat || block.heat.fetch_add(1, Ordering::Relaxed) < self.config.threshold {
-                    return None;
+    pub(crate) fn code(&self, block: &Arc<Block>, pc: u64, heat: bool) -> Option<BlockCode> {
+        if let Some(code) = block.compiled.get() {
+            return *code;
+        }
+        if !heat {
+            return None;
+        }
+        let runs = block.heat.fetch_add(1, Ordering::Relaxed);
+        if runs < self.core.config.threshold {
+            return None;
+        }
+        match &self.queue {
+            None => *block.compiled.get_or_init(|| self.core.publish(block, pc)),
+            Some(queue) => {
+                if runs == self.core.config.threshold {
+                    // Only a JIT being dropped has no worker to send to,
+                    // and then nothing runs any more.
+                    let _ = queue.send((block.clone(), pc));
                 }
-                *block.compiled.get_or_init(|| self.publish(block, pc))
+                None
             }
         }
     }
@@ -357,9 +406,32 @@ impl Jit {
         stop_at: u64,
         jump_cache: &JumpCache,
     ) -> u32 {
-        // SAFETY: `self.enter` is the trampoline of `Backend::trampoline`,
-        // with this signature; the rest is the caller's contract.
-        unsafe { (self.enter)(state, env, stop_at, jump_cache, code.0.as_ptr()) }
+        // SAFETY: `enter` is the trampoline of `Backend::trampoline`, with
+        // this signature; the rest is the caller's contract.
+        unsafe { (self.core.enter)(state, env, stop_at, jump_cache, code.0.as_ptr()) }
+    }
+}
+
+impl Drop for Jit {
+    fn drop(&mut self) {
+        // The worker leaves once the queue is closed and drained.
+        drop(self.queue.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Core {
+    fn stats(&self) -> JitStats {
+        JitStats {
+            blocks_compiled: self.compiled.load(Ordering::Relaxed),
+            blocks_rejected: self.rejected.load(Ordering::Relaxed),
+            blocks_outside_range: self.outside_range.load(Ordering::Relaxed),
+            compile_micros: self.compile_nanos.load(Ordering::Relaxed) / 1000,
+            code_bytes: self.code_bytes.load(Ordering::Relaxed),
+            ..JitStats::default()
+        }
     }
 
     /// Compiles `block` and makes its code reachable for chaining.

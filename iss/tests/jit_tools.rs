@@ -290,3 +290,34 @@ fn lockstep_stops_at_a_block_computed_wrong() {
     assert_eq!(read_u64(&ram, DATA + 8) & 0xff, 0);
     assert_eq!(read_u64(&ram, DATA + 9) & 0xff, 6);
 }
+
+/// A block compiled in the background reaches the hart while it runs: the
+/// hart interprets the loop until the compiled code is there, then runs
+/// it, and the loop's result is the same either way.
+#[test]
+fn background_compilation_hands_code_to_the_running_hart() {
+    // A: t0 = 2000; B: a0 += 1 while --t0; then C (ebreak).
+    let (_, to_b) = jump(RAM_BASE + 8, B);
+    let (_, to_c) = jump(B + 12, C);
+    let code = vec![
+        (RAM_BASE, vec![i(Op::Lui, T0, 0, 2 << 12), i(Op::Addi, A0, 0, 0), to_b]),
+        (B, vec![i(Op::Addi, A0, A0, 1), i(Op::Addi, T0, T0, -1), s(Op::Bne, T0, 0, -8), to_c]),
+        (C, vec![Inst::new(Op::Ebreak, 4)]),
+    ];
+    let started = std::time::Instant::now();
+    loop {
+        let jit = new_jit(JitConfig::new(5).background(true));
+        let (mut hart, _, _) = new_hart(&placed(&code), Some(jit.clone()));
+        // Slices of 30 instructions, so that the loop comes back to the run
+        // loop often enough to find its code.
+        while hart.run(30) == Exit::BudgetSpent {}
+        assert_eq!(hart.state.reg(A0), 2 << 12, "the loop ran to its end");
+        let stats = all_stats(&jit, &hart);
+        if stats.exits_stopped + stats.exits_to_next_block > 0 {
+            assert!(stats.blocks_compiled >= 1, "{stats:?}");
+            return;
+        }
+        // The compiler thread was slower than the whole loop: try again.
+        assert!(started.elapsed().as_secs() < 60, "compiled code never ran: {stats:?}");
+    }
+}
