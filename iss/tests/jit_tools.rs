@@ -140,7 +140,9 @@ fn only_blocks_inside_the_ranges_are_compiled() {
     // B's compiled code ends at its loop's branch, so when B is compiled
     // the jump after the loop (at B + 12) is a block of its own: blocks
     // seen hot, compiled or not, are then 5 rather than 4.
-    let cases: [(&[(u64, u64)], u64, u64); 5] = [
+    // (ranges, blocks compiled, blocks seen hot)
+    type Case = (&'static [(u64, u64)], u64, u64);
+    let cases: [Case; 5] = [
         (&[], 3, 5),
         (&[(B, B + 4)], 1, 5),
         (&[(B + 4, C)], 0, 4),
