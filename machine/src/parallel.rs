@@ -63,6 +63,9 @@ struct Rounds {
     arrivals: Vec<Arrival>,
     /// Why the run ends, once decided.
     outcome: Option<StopReason>,
+    /// Threads asleep on [`Shared::turn`]: a round closes without waking
+    /// anyone (a system call, slow on some hosts) when all of them spin.
+    sleepers: usize,
 }
 
 /// The state every hart thread shares.
@@ -121,6 +124,7 @@ impl Machine {
                 arrived: 0,
                 arrivals: vec![Arrival::default(); harts],
                 outcome: None,
+                sleepers: 0,
             }),
             turn: Condvar::new(),
             closed: AtomicU64::new(0),
@@ -219,11 +223,13 @@ impl Shared<'_> {
                     if rounds.outcome.is_some() {
                         return;
                     }
-                    let awake: Vec<bool> = group.iter().map(|(index, _)| rounds.awake[*index]).collect();
-                    if rounds.closed >= done && awake.contains(&true) {
+                    if rounds.closed >= done && group.iter().any(|(index, _)| rounds.awake[*index]) {
+                        let awake: Vec<bool> = group.iter().map(|(index, _)| rounds.awake[*index]).collect();
                         break (rounds.round_start, rounds.round_end, awake);
                     }
+                    rounds.sleepers += 1;
                     rounds = self.turn.wait_timeout(rounds, STOP_POLL).unwrap_or_else(|e| e.into_inner()).0;
+                    rounds.sleepers -= 1;
                     if let Some(reason) = self.machine.slices.stop.reason() {
                         self.end(&mut rounds, reason);
                     }
@@ -254,7 +260,9 @@ impl Shared<'_> {
                 rounds.arrived += 1;
                 if rounds.arrived == rounds.awake.iter().filter(|&&a| a).count() {
                     self.close_round(&mut rounds);
-                    self.turn.notify_all();
+                    if rounds.sleepers > 0 {
+                        self.turn.notify_all();
+                    }
                 }
             }
         }
