@@ -25,7 +25,7 @@
 use std::mem::offset_of;
 use std::ops::{AddAssign, Range};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -256,6 +256,8 @@ struct Core {
     outside_range: AtomicU64,
     compile_nanos: AtomicU64,
     code_bytes: AtomicU64,
+    /// The JIT is being dropped: the background thread compiles no more.
+    closing: AtomicBool,
 }
 
 impl std::fmt::Debug for Jit {
@@ -328,6 +330,7 @@ impl Jit {
             outside_range: AtomicU64::new(0),
             compile_nanos: AtomicU64::new(0),
             code_bytes: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
         });
         let (queue, worker) = if background {
             let (queue, jobs) = mpsc::channel::<(Arc<Block>, u64)>();
@@ -335,8 +338,12 @@ impl Jit {
             let worker = std::thread::Builder::new()
                 .name("polyhart-jit".into())
                 .spawn(move || {
-                    // Ends when the JIT drops its end of the queue.
+                    // Ends when the JIT drops its end of the queue, without
+                    // compiling what is left in it.
                     for (block, pc) in jobs {
+                        if shared.closing.load(Ordering::Relaxed) {
+                            break;
+                        }
                         if block.is_valid() && block.compiled.get().is_none() {
                             block.compiled.get_or_init(|| shared.publish(&block, pc));
                         }
@@ -414,7 +421,8 @@ impl Jit {
 
 impl Drop for Jit {
     fn drop(&mut self) {
-        // The worker leaves once the queue is closed and drained.
+        // The worker leaves at its next job, or once the queue is closed.
+        self.core.closing.store(true, Ordering::Relaxed);
         drop(self.queue.take());
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();

@@ -323,3 +323,29 @@ fn background_compilation_hands_code_to_the_running_hart() {
         assert!(started.elapsed().as_secs() < 60, "compiled code never ran: {stats:?}");
     }
 }
+
+/// Two compiled blocks that jump to each other run without the run loop:
+/// each exit finds the other's code through the jump cache, and the
+/// instruction count stays exact across the jumps.
+#[test]
+fn compiled_blocks_chain_to_each_other() {
+    // A: a0 += 1, jump to B; B: a1 += 2, jump to A. 4 instructions a turn.
+    let (_, to_b) = jump(RAM_BASE + 4, B);
+    let (_, to_a) = jump(B + 4, RAM_BASE);
+    let code = vec![(RAM_BASE, vec![i(Op::Addi, A0, A0, 1), to_b]), (B, vec![i(Op::Addi, A1, A1, 2), to_a])];
+    let jit = new_jit(JitConfig::new(0));
+    let (mut hart, _, _) = new_hart(&placed(&code), Some(jit.clone()));
+    // The first turn fills the jump cache and compiles both blocks.
+    assert_eq!(hart.run(4), Exit::BudgetSpent);
+    let before = all_stats(&jit, &hart);
+    assert_eq!(hart.run(4000), Exit::BudgetSpent);
+    assert_eq!((hart.state.reg(A0), hart.state.reg(A1), hart.state.pc), (1001, 2002, RAM_BASE));
+    assert_eq!(hart.state.retired, 4004);
+    let stats = all_stats(&jit, &hart);
+    // 2000 blocks ran: the run loop entered the first, a chain reached each
+    // of the other 1999, and a last chain reached A, which found the budget
+    // spent and stopped: the run loop saw that one return.
+    assert_eq!(stats.chain_hits - before.chain_hits, 2000, "{stats:?}");
+    let returns = stats.exits_to_next_block + stats.exits_stopped - before.exits_to_next_block - before.exits_stopped;
+    assert_eq!(returns, 1, "{stats:?}");
+}
