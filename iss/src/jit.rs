@@ -802,12 +802,23 @@ struct Translator<'a> {
     done: Variable,
     /// Where a pass starts.
     header: cranelift_codegen::ir::Block,
-    /// Registers the block writes: stored back at every exit.
+    /// Registers the block writes, in the order of their first writes, and
+    /// the index of the instruction that first writes each.
     written: Vec<u8>,
+    first_writes: Vec<usize>,
+    /// Registers are loaded at their first use rather than all on entry,
+    /// and an exit stores only those written before it (a block without a
+    /// loop back to its start: its code runs once, in order).
+    lazy: bool,
+    /// The registers that have a value at the current point (lazy mode).
+    loaded: [bool; 32],
     /// Instructions in the block.
     len: usize,
-    /// The shared tail of all exits, and what it stores.
-    exit_block: cranelift_codegen::ir::Block,
+    /// The shared tail of all exits, a ladder: rung `k` stores `written[k -
+    /// 1]` and goes down to rung `k - 1`; rung 0 stores the f registers, `pc`
+    /// and `retired`. An exit enters at the rung of the registers written
+    /// before it. Created as exits need them.
+    rungs: Vec<Option<cranelift_codegen::ir::Block>>,
     exit_pc: Variable,
     exit_retired: Variable,
     exit_status: Variable,
@@ -832,7 +843,6 @@ impl<'a> Translator<'a> {
         let base_retired = b.ins().load(types::I64, flags, state, RETIRED_OFFSET);
         let done = b.declare_var(types::I64);
         let header = b.create_block();
-        let exit_block = b.create_block();
         let (exit_pc, exit_retired) = (b.declare_var(types::I64), b.declare_var(types::I64));
         let exit_status = b.declare_var(types::I32);
         let mut load_sig = helper_signature(module);
@@ -862,15 +872,25 @@ impl<'a> Translator<'a> {
             done,
             header,
             len: 0,
-            exit_block,
+            rungs: Vec::new(),
             exit_pc,
             exit_retired,
             exit_status,
             written: Vec::new(),
+            first_writes: Vec::new(),
+            lazy: false,
+            loaded: [false; 32],
             load_sig,
             store_sig,
             slot,
         }
+    }
+
+    /// Loads integer register `r` from the state into its variable.
+    fn load_register(&mut self, r: u8) {
+        let value = self.b.ins().load(types::I64, self.flags, self.state, X_OFFSET + 8 * i32::from(r));
+        self.b.def_var(self.vars[usize::from(r)], value);
+        self.loaded[usize::from(r)] = true;
     }
 
     fn read(&mut self, r: u8) -> Value {
@@ -879,6 +899,7 @@ impl<'a> Translator<'a> {
 
     fn write(&mut self, r: u8, value: Value) {
         if is_reg(r) {
+            self.loaded[usize::from(r)] = true;
             self.b.def_var(self.vars[usize::from(r)], value);
         }
     }
@@ -896,19 +917,45 @@ impl<'a> Translator<'a> {
         self.b.def_var(self.exit_pc, pc);
         self.b.def_var(self.exit_retired, retired);
         self.b.def_var(self.exit_status, status);
-        self.b.ins().jump(self.exit_block, &[]);
+        let rung = if self.lazy {
+            self.first_writes.iter().take_while(|&&first| first < completed).count()
+        } else {
+            self.written.len()
+        };
+        let rung = self.rung(rung);
+        self.b.ins().jump(rung, &[]);
+    }
+
+    /// Rung `k` of the exit ladder (see [`Translator::rungs`]).
+    fn rung(&mut self, k: usize) -> cranelift_codegen::ir::Block {
+        if self.rungs.len() <= k {
+            self.rungs.resize(k + 1, None);
+        }
+        match self.rungs[k] {
+            Some(block) => block,
+            None => {
+                let block = self.b.create_block();
+                self.rungs[k] = Some(block);
+                block
+            }
+        }
     }
 
     /// The shared tail of every exit: registers, `pc` and `retired` back to
     /// the state, and the status returned.
     fn emit_exit_block(&mut self) {
         let flags = self.flags;
-        self.b.switch_to_block(self.exit_block);
-        let pc = self.b.use_var(self.exit_pc);
-        for r in self.written.clone() {
+        for k in (1..self.rungs.len()).rev() {
+            let (this, below) = (self.rung(k), self.rung(k - 1));
+            self.b.switch_to_block(this);
+            let r = self.written[k - 1];
             let value = self.b.use_var(self.vars[usize::from(r)]);
             self.b.ins().store(flags, value, self.state, X_OFFSET + 8 * i32::from(r));
+            self.b.ins().jump(below, &[]);
         }
+        let bottom = self.rung(0);
+        self.b.switch_to_block(bottom);
+        let pc = self.b.use_var(self.exit_pc);
         for r in self.fwritten.clone() {
             let value = self.b.use_var(self.fvars[usize::from(r)]);
             self.b.ins().store(flags, value, self.state, F_OFFSET + 8 * i32::from(r));
@@ -1008,9 +1055,10 @@ impl<'a> Translator<'a> {
             Some(index) => &insts[..=index],
             None => insts,
         };
-        // Every register the block touches gets a variable, loaded on entry.
+        // Every register the block touches gets a variable, loaded on entry
+        // or (lazy mode) before its first use.
         let (mut used, mut fused): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
-        for inst in insts {
+        for (index, inst) in insts.iter().enumerate() {
             let operands = operands(inst);
             for r in operands.x_read.into_iter().chain([operands.x_written]) {
                 if is_reg(r) && !used.contains(&r) {
@@ -1019,6 +1067,7 @@ impl<'a> Translator<'a> {
             }
             if is_reg(operands.x_written) && !self.written.contains(&operands.x_written) {
                 self.written.push(operands.x_written);
+                self.first_writes.push(index);
             }
             for r in operands.f_read.into_iter().chain([operands.f_written]).flatten() {
                 if !fused.contains(&r) {
@@ -1032,6 +1081,13 @@ impl<'a> Translator<'a> {
             }
         }
         self.len = insts.len();
+        // A jump or branch back to the start loops inside the function: then
+        // every register the block uses is loaded on entry, since a later
+        // pass may leave through any exit with any register written.
+        self.lazy = !insts.iter().any(|inst| {
+            matches!(inst.op.format(), crate::decode::Format::Branch | crate::decode::Format::Jump)
+                && i64::from(inst.offset) + i64::from(inst.imm) == 0
+        });
         // A block runs only if a whole pass fits the budget and nobody asks
         // for attention: that is checked here rather than by the caller, so
         // that other blocks can jump straight in.
@@ -1048,9 +1104,10 @@ impl<'a> Translator<'a> {
         self.b.switch_to_block(body);
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(self.done, zero);
-        for &r in &used {
-            let value = self.b.ins().load(types::I64, self.flags, self.state, X_OFFSET + 8 * i32::from(r));
-            self.b.def_var(self.vars[usize::from(r)], value);
+        if !self.lazy {
+            for &r in &used {
+                self.load_register(r);
+            }
         }
         for &r in &fused {
             let value = self.b.ins().load(types::F64, self.flags, self.state, F_OFFSET + 8 * i32::from(r));
@@ -1062,6 +1119,13 @@ impl<'a> Translator<'a> {
         self.pass_start_float();
         let mut ended = false;
         for (index, inst) in insts.iter().enumerate() {
+            // In lazy mode a register gets its value here, on the straight
+            // path every later instruction and exit comes after.
+            for r in operands(inst).x_read {
+                if is_reg(r) && !self.loaded[usize::from(r)] {
+                    self.load_register(r);
+                }
+            }
             ended = self.instruction(index, inst);
             if ended {
                 break;
