@@ -941,8 +941,9 @@ impl<'a> Translator<'a> {
         }
     }
 
-    /// The shared tail of every exit: registers, `pc` and `retired` back to
-    /// the state, and the status returned.
+    /// The shared tail of every exit, the ladder of [`Translator::rungs`]:
+    /// registers, `pc` and `retired` back to the state, then the next
+    /// block's code or the status returned.
     fn emit_exit_block(&mut self) {
         let flags = self.flags;
         for k in (1..self.rungs.len()).rev() {
