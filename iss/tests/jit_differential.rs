@@ -153,9 +153,14 @@ fn program(rng: &mut Rng, len: usize) -> Vec<u32> {
             7 | 8 => {
                 let op = pick(rng, BRANCHES);
                 // Mostly forward; sometimes back to the start, a loop the
-                // JIT runs inside the compiled block while the budget lasts.
-                let imm = if rng.below(4) == 0 {
+                // JIT runs inside the compiled block while the budget lasts;
+                // sometimes back to an earlier instruction, a loop through
+                // several blocks that compiled code chains around.
+                let back = rng.below(8);
+                let imm = if back < 2 {
                     -4 * index as i32
+                } else if back == 2 && index > 0 {
+                    -4 * (1 + rng.below(index as u64)) as i32
                 } else {
                     4 * (1 + rng.below(((len - index) as u64).min(8)) as i32)
                 };
@@ -257,6 +262,7 @@ fn run_and_compare(rng: &mut Rng, interp: (&mut Hart, &Ram), compiled: (&mut Har
 fn the_jit_and_the_interpreter_agree_on_random_programs() {
     let mut rng = Rng(0x1234_5678_9abc_def1);
     let jit = Arc::new(Jit::new(0).expect("a JIT for this host"));
+    let mut chain_hits = 0;
     for program_index in 0..PROGRAMS {
         let len = 8 + rng.below(40) as usize;
         let words = program(&mut rng, len);
@@ -266,8 +272,12 @@ fn the_jit_and_the_interpreter_agree_on_random_programs() {
         let (mut compiled, compiled_ram) = hart(&words, &regs, &FloatState::OFF, &data, Some(jit.clone()));
         let context = format!("program {program_index}: {words:08x?}");
         run_and_compare(&mut rng, (&mut interp, &interp_ram), (&mut compiled, &compiled_ram), &context);
+        chain_hits += compiled.jit_stats().chain_hits;
     }
     assert!(jit.stats().blocks_compiled > PROGRAMS, "the JIT compiled the blocks: {:?}", jit.stats());
+    // Blocks jumped to each other in compiled code, loops through several
+    // blocks included, so chaining was checked too.
+    assert!(chain_hits > PROGRAMS, "{chain_hits} chain hits");
 }
 
 /// Lockstep finds nothing wrong in the same random programs, and checks the
