@@ -156,8 +156,8 @@ impl Interrupts {
     /// Drives `line` to `level` now: the harts see it at their next block
     /// boundary (within an advance, at their own local time).
     pub fn set(&self, line: Line, level: bool) -> Result<(), LineError> {
-        let key = self.check(line)?;
-        self.drive(key, level);
+        let line = self.check(line)?;
+        self.drive(line, level);
         Ok(())
     }
 
@@ -169,12 +169,12 @@ impl Interrupts {
     /// and the advance goes on from there as planned anew: harts whose local
     /// time is behind `at` see it on time, those already past it at once.
     pub fn set_at(&self, line: Line, level: bool, at: SimTime) -> Result<(), LineError> {
-        let key = self.check(line)?;
+        let line = self.check(line)?;
         if at <= self.clock.now() {
-            self.drive(key, level);
+            self.drive(line, level);
             return Ok(());
         }
-        self.schedule(at, Action::Line { line: key, level });
+        self.schedule(at, Action::Line { line, level });
         Ok(())
     }
 

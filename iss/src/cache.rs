@@ -103,7 +103,7 @@ impl Block {
 
     /// Makes compiled code at `address` reachable for chaining, unless the
     /// block is invalid. Racing an invalidation, whichever of the two stores
-    /// to `code` comes last leaves 0: each side stores, then the other side's
+    /// to `host_code` comes last leaves 0: each side stores, then the other side's
     /// flag is looked at, and SeqCst keeps the store before the load.
     pub(crate) fn set_code(&self, address: usize) {
         self.host_code.store(address, Ordering::SeqCst);

@@ -40,7 +40,7 @@ use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{Linkage, Module, default_libcall_names};
+use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use crate::cache::{Block, JumpCache};
 use crate::decode::{Inst, Op};
@@ -344,7 +344,7 @@ impl Jit {
                         if shared.closing.load(Ordering::Relaxed) {
                             break;
                         }
-                        if block.is_valid() && block.compiled.get().is_none() {
+                        if block.is_valid() {
                             block.compiled.get_or_init(|| shared.publish(&block, pc));
                         }
                     }
@@ -659,6 +659,13 @@ const CODE_MARKS: i32 = offset_of!(PageMarks, code) as i32;
 const WATCH_MARKS: i32 = offset_of!(PageMarks, watch) as i32;
 const RESERVED_MARKS: i32 = offset_of!(PageMarks, reserved) as i32;
 
+/// `inst` is a jump or branch back to its block's start: a loop the
+/// compiled function runs in place (see [`Translator::loop_back`]).
+fn loops_to_start(inst: &Inst) -> bool {
+    use crate::decode::Format;
+    matches!(inst.op.format(), Format::Branch | Format::Jump) && i64::from(inst.offset) + i64::from(inst.imm) == 0
+}
+
 /// Integer register `r` is a real register the block keeps in a variable.
 fn is_reg(r: u8) -> bool {
     r != 0 && r < X0_SINK
@@ -732,14 +739,21 @@ impl Backend {
             b.seal_all_blocks();
             b.finalize(self.module.target_config());
         }
+        let (code, _) = self.define(id)?;
+        // SAFETY: `code` is the finalized function just defined with
+        // `EnterFn`'s parameters and result in the host's calling convention.
+        Some(unsafe { std::mem::transmute::<*const u8, EnterFn>(code.as_ptr()) })
+    }
+
+    /// Compiles the function built in the context as `id` and makes it
+    /// executable: its address and size in bytes.
+    fn define(&mut self, id: FuncId) -> Option<(NonNull<u8>, usize)> {
         let defined = self.module.define_function(id, &mut self.context);
+        let size = self.context.compiled_code().map_or(0, |code| code.code_buffer().len());
         self.module.clear_context(&mut self.context);
         defined.ok()?;
         self.module.finalize_definitions().ok()?;
-        let code = self.module.get_finalized_function(id);
-        // SAFETY: `code` is the finalized function just defined with
-        // `EnterFn`'s parameters and result in the host's calling convention.
-        Some(unsafe { std::mem::transmute::<*const u8, EnterFn>(code) })
+        Some((NonNull::new(self.module.get_finalized_function(id).cast_mut())?, size))
     }
 
     /// Compiles one block; `None` if Cranelift refuses it. With
@@ -761,12 +775,7 @@ impl Backend {
                 miscompile,
             );
         }
-        let defined = self.module.define_function(id, &mut self.context);
-        let size = self.context.compiled_code().map_or(0, |code| code.code_buffer().len());
-        self.module.clear_context(&mut self.context);
-        defined.ok()?;
-        self.module.finalize_definitions().ok()?;
-        let code = NonNull::new(self.module.get_finalized_function(id).cast_mut())?;
+        let (code, size) = self.define(id)?;
         Some(Compiled { code: BlockCode(code), size })
     }
 }
@@ -1018,11 +1027,16 @@ impl<'a> Translator<'a> {
         self.b.ins().return_(&[status]);
     }
 
-    /// True (nonzero) while nobody asks the hart for attention.
-    fn quiet(&mut self) -> Value {
+    /// True (nonzero) when a pass through the block may start with
+    /// `retired` instructions retired: the whole pass fits the budget and
+    /// nobody asks the hart for attention.
+    fn pass_may_start(&mut self, retired: Value) -> Value {
+        let after_pass = self.b.ins().iadd_imm_s(retired, self.len as i64);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, self.stop_at);
         let flag = self.b.ins().load(self.pointer, self.flags, self.env, ATTENTION_OFFSET);
         let attention = self.b.ins().atomic_load(types::I8, self.flags, flag);
-        self.b.ins().icmp_imm_s(IntCC::Equal, attention, 0)
+        let quiet = self.b.ins().icmp_imm_s(IntCC::Equal, attention, 0);
+        self.b.ins().band(fits, quiet)
     }
 
     /// Exits with `pc` when `condition` holds, else carries on.
@@ -1050,9 +1064,10 @@ impl<'a> Translator<'a> {
         // A loop back to the block's start ends the compiled function there:
         // the code after it runs as the next block, so the registers it alone
         // uses do not stay live (and spilled) through the loop.
-        let insts = match insts.iter().position(|inst| {
-            inst.op.format() == crate::decode::Format::Branch && i64::from(inst.offset) + i64::from(inst.imm) == 0
-        }) {
+        let insts = match insts
+            .iter()
+            .position(|inst| inst.op.format() == crate::decode::Format::Branch && loops_to_start(inst))
+        {
             Some(index) => &insts[..=index],
             None => insts,
         };
@@ -1085,17 +1100,11 @@ impl<'a> Translator<'a> {
         // A jump or branch back to the start loops inside the function: then
         // every register the block uses is loaded on entry, since a later
         // pass may leave through any exit with any register written.
-        self.lazy = !insts.iter().any(|inst| {
-            matches!(inst.op.format(), crate::decode::Format::Branch | crate::decode::Format::Jump)
-                && i64::from(inst.offset) + i64::from(inst.imm) == 0
-        });
+        self.lazy = !insts.iter().any(loops_to_start);
         // A block runs only if a whole pass fits the budget and nobody asks
         // for attention: that is checked here rather than by the caller, so
         // that other blocks can jump straight in.
-        let after_pass = self.b.ins().iadd_imm_s(self.base_retired, self.len as i64);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, self.stop_at);
-        let quiet = self.quiet();
-        let go = self.b.ins().band(fits, quiet);
+        let go = self.pass_may_start(self.base_retired);
         let (body, refuse) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(go, body, &[], refuse, &[]);
         self.b.set_cold_block(refuse);
@@ -1171,7 +1180,7 @@ impl<'a> Translator<'a> {
                 let link = self.b.ins().iadd_imm_s(pc, i64::from(inst.len));
                 self.write(rd, link);
                 let target = self.b.ins().iadd_imm_s(pc, imm);
-                if i64::from(inst.offset) + imm == 0 {
+                if loops_to_start(inst) {
                     self.loop_back(index, target);
                 } else {
                     self.exit(target, index + 1, DONE);
@@ -1198,7 +1207,7 @@ impl<'a> Translator<'a> {
                 let b = b_of(self);
                 let taken = self.b.ins().icmp(cc, a, b);
                 let target = self.b.ins().iadd_imm_s(pc, imm);
-                if i64::from(inst.offset) + imm == 0 {
+                if loops_to_start(inst) {
                     let (back, on) = (self.b.create_block(), self.b.create_block());
                     self.b.ins().brif(taken, back, &[], on, &[]);
                     self.b.switch_to_block(back);
@@ -1283,10 +1292,7 @@ impl<'a> Translator<'a> {
         let done = self.b.use_var(self.done);
         let next = self.b.ins().iadd_imm_s(done, (index + 1) as i64);
         let at = self.b.ins().iadd(self.base_retired, next);
-        let after_pass = self.b.ins().iadd_imm_s(at, self.len as i64);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, self.stop_at);
-        let quiet = self.quiet();
-        let again = self.b.ins().band(fits, quiet);
+        let again = self.pass_may_start(at);
         let (repeat, leave) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(again, repeat, &[], leave, &[]);
         self.b.switch_to_block(repeat);
