@@ -12,7 +12,7 @@ use crate::csr::{CsrFile, menvcfg, mstatus};
 use crate::decode::{self, Disassembly, Inst, Op};
 use crate::interp::{self, Handback};
 use crate::jit::lockstep::Lockstep;
-use crate::jit::{Divergence, Jit, JitStats};
+use crate::jit::{self, Divergence, Jit, JitStats};
 use crate::memory::{AccessContext, Bus, PAGE_SIZE, Ram};
 use crate::mmu::{self, Access, Physical, Tlb, satp};
 use crate::pmp::Pmp;
@@ -111,6 +111,9 @@ pub struct HartState {
     /// `satp` or a PMP register was written, or `sfence.vma` executed: the
     /// run loop drops cached translations before the next block.
     pub(crate) flush_translations: bool,
+    /// What compiled code reads besides the architectural state, set each
+    /// time Rust enters it (not architectural: equality ignores it).
+    pub(crate) frame: jit::Frame,
 }
 
 impl fmt::Debug for HartState {
@@ -155,6 +158,7 @@ impl HartState {
             data_checked: false,
             fetch_checked: false,
             flush_translations: false,
+            frame: jit::Frame::default(),
         }
     }
 
@@ -188,6 +192,7 @@ impl HartState {
             data_checked,
             fetch_checked,
             flush_translations,
+            frame: _,
         } = from;
         let written = usize::from(X0_SINK) + 1;
         self.x[..written].copy_from_slice(&x[..written]);

@@ -1,8 +1,8 @@
 //! The JIT tier: Cranelift compiles hot blocks to host code.
 //!
 //! A block the interpreter has run `threshold` times is compiled once, by
-//! the hart that finds it hot, into a function of the hart's state and
-//! environment. Inside it the guest registers the block uses live in
+//! the hart that finds it hot, into a function of the hart's state (whose
+//! [`Frame`] gives it the rest: environment, budget, RAM). Inside it the guest registers the block uses live in
 //! Cranelift variables (host registers), loaded on entry and written back at
 //! every exit; `pc` and `retired` are stored at the exit, so instruction
 //! counts stay exact. Loads and stores call back into the interpreter's
@@ -44,7 +44,7 @@ use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use crate::cache::{Block, JumpCache};
 use crate::decode::{Inst, Op};
-use crate::hart::{Direct, Env, HartState, X0_SINK};
+use crate::hart::{Env, HartState, X0_SINK};
 use crate::interp;
 use crate::memory::{LINE_SHIFT, PAGE_SHIFT, PageMarks};
 
@@ -70,9 +70,8 @@ pub(crate) mod lockstep;
 
 pub use lockstep::{Divergence, MemoryAccess, MemoryOutcome};
 
-/// A compiled block: the address of a function of the hart's state and
-/// environment, the `retired` count it must not pass and the hart's jump
-/// cache, which returns [`DONE`], [`STOPPED`] or [`TRAPPED`]. It is in
+/// A compiled block: the address of a function of the hart's state (with
+/// its [`Frame`] filled in), which returns [`DONE`], [`STOPPED`] or [`TRAPPED`]. It is in
 /// Cranelift's `tail` calling convention, so that one block can jump to the
 /// next (see [`Translator::emit_exit_block`]), and Rust enters it only
 /// through [`Jit::enter`].
@@ -85,10 +84,9 @@ unsafe impl Send for BlockCode {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for BlockCode {}
 
-/// The trampoline from Rust into compiled code: state, environment,
-/// `stop_at`, jump cache, and the block's code, called in the `tail`
-/// convention.
-type EnterFn = unsafe extern "C" fn(*mut HartState, *const Env, u64, *const JumpCache, *const u8) -> u32;
+/// The trampoline from Rust into compiled code: the state and the block's
+/// code, called in the `tail` convention.
+type EnterFn = unsafe extern "C" fn(*mut HartState, *const u8) -> u32;
 
 /// The block ran to an exit; `pc` and `retired` say where and how far.
 pub(crate) const DONE: u32 = 0;
@@ -99,6 +97,44 @@ pub(crate) const TRAPPED: u32 = 1;
 /// past `stop_at` or while attention was asked for (perhaps without running
 /// at all): the state is as it was at that start.
 pub(crate) const STOPPED: u32 = 2;
+
+/// What compiled code needs besides the architectural state, kept in
+/// [`HartState::frame`] so that a block takes the state as its only
+/// parameter and reaches everything at fixed offsets from it: nothing else
+/// stays live in host registers for the whole block, where it would crowd
+/// out the guest's registers. [`Jit::enter`] fills it for each run; nothing
+/// in it changes while compiled code runs (a change of privilege or `mstatus`
+/// that would change `span` ends a block in the run loop).
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct Frame {
+    /// The hart's `Env`, for the helpers.
+    env: usize,
+    /// The hart's jump cache, where exits look for the next block's code.
+    jump_cache: usize,
+    /// The `retired` count no pass through a block may end beyond.
+    stop_at: u64,
+    /// Host address of RAM's first byte.
+    ram_host: usize,
+    /// Address of RAM's first page's [`PageMarks`].
+    ram_marks: usize,
+    /// Guest physical address of RAM's first byte.
+    ram_base: u64,
+    /// Compiled code accesses RAM directly at offsets (from `ram_base`)
+    /// below this: RAM's size less 7 while loads and stores are plain
+    /// physical ones, 0 while they are checked (paging or PMP) and in
+    /// lockstep.
+    span: u64,
+    /// Address of the hart's attention flag.
+    attention: usize,
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, _other: &Frame) -> bool {
+        true
+    }
+}
+
+impl Eq for Frame {}
 
 /// Interpreted runs after which a block is compiled, unless told otherwise.
 pub const DEFAULT_THRESHOLD: u32 = 50;
@@ -413,9 +449,21 @@ impl Jit {
         stop_at: u64,
         jump_cache: &JumpCache,
     ) -> u32 {
+        let direct = &env.direct;
+        state.frame = Frame {
+            env: env as *const Env as usize,
+            jump_cache: jump_cache as *const JumpCache as usize,
+            stop_at,
+            ram_host: direct.ram_host,
+            ram_marks: direct.ram_marks,
+            ram_base: direct.ram_base,
+            span: if state.data_checked { 0 } else { direct.span },
+            attention: direct.attention,
+        };
         // SAFETY: `enter` is the trampoline of `Backend::trampoline`, with
-        // this signature; the rest is the caller's contract.
-        unsafe { (self.core.enter)(state, env, stop_at, jump_cache, code.0.as_ptr()) }
+        // this signature; the frame points at the caller's `env` and
+        // `jump_cache`, which the caller's contract makes valid for the call.
+        unsafe { (self.core.enter)(state, code.0.as_ptr()) }
     }
 }
 
@@ -580,9 +628,9 @@ helper! {
     /// Called by compiled code for a load: the interpreter's load path.
     ///
     /// # Safety
-    /// `state` and `env` are the pointers the compiled block was called with
-    /// (see [`interp::run_blocks`]), valid and not otherwise in use during the
-    /// call; `out` points to the block's 8-byte stack slot.
+    /// `state` is the pointer the compiled block was called with and `env`
+    /// the one its frame holds (see [`Jit::enter`]), valid and not otherwise
+    /// in use during the call; `out` points to the block's 8-byte stack slot.
     unsafe fn load_helper(
         state: *mut HartState,
         env: *const Env,
@@ -646,25 +694,20 @@ const X_OFFSET: i32 = offset_of!(HartState, x) as i32;
 const F_OFFSET: i32 = offset_of!(HartState, f) as i32;
 const PC_OFFSET: i32 = offset_of!(HartState, pc) as i32;
 const RETIRED_OFFSET: i32 = offset_of!(HartState, retired) as i32;
-const CHECKED_OFFSET: i32 = offset_of!(HartState, data_checked) as i32;
-const DIRECT_OFFSET: usize = offset_of!(Env, direct);
-const RAM_HOST_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_host)) as i32;
-const RAM_MARKS_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_marks)) as i32;
-const RAM_BASE_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, ram_base)) as i32;
-const SPAN_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, span)) as i32;
-const ATTENTION_OFFSET: i32 = (DIRECT_OFFSET + offset_of!(Direct, attention)) as i32;
+const FRAME_OFFSET: usize = offset_of!(HartState, frame);
+const ENV_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, env)) as i32;
+const JUMP_CACHE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, jump_cache)) as i32;
+const STOP_AT_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, stop_at)) as i32;
+const RAM_HOST_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_host)) as i32;
+const RAM_MARKS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_marks)) as i32;
+const RAM_BASE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_base)) as i32;
+const SPAN_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, span)) as i32;
+const ATTENTION_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, attention)) as i32;
 const CHAINS_OFFSET: i32 = offset_of!(Env, chains) as i32;
 const MARKS_SIZE: i64 = std::mem::size_of::<PageMarks>() as i64;
 const CODE_MARKS: i32 = offset_of!(PageMarks, code) as i32;
 const WATCH_MARKS: i32 = offset_of!(PageMarks, watch) as i32;
 const RESERVED_MARKS: i32 = offset_of!(PageMarks, reserved) as i32;
-
-/// `inst` is a jump or branch back to its block's start: a loop the
-/// compiled function runs in place (see [`Translator::loop_back`]).
-fn loops_to_start(inst: &Inst) -> bool {
-    use crate::decode::Format;
-    matches!(inst.op.format(), Format::Branch | Format::Jump) && i64::from(inst.offset) + i64::from(inst.imm) == 0
-}
 
 /// Integer register `r` is a real register the block keeps in a variable.
 fn is_reg(r: u8) -> bool {
@@ -709,7 +752,7 @@ fn block_signature(module: &JITModule) -> Signature {
     let pointer = module.target_config().pointer_type();
     let mut signature = module.make_signature();
     signature.call_conv = CallConv::Tail;
-    signature.params.extend([pointer, pointer, types::I64, pointer].map(AbiParam::new));
+    signature.params.push(AbiParam::new(pointer));
     signature.returns.push(AbiParam::new(types::I32));
     signature
 }
@@ -721,7 +764,7 @@ impl Backend {
     fn trampoline(&mut self) -> Option<EnterFn> {
         let pointer = self.module.target_config().pointer_type();
         let mut signature = self.module.make_signature();
-        signature.params.extend([pointer, pointer, types::I64, pointer, pointer].map(AbiParam::new));
+        signature.params.extend([pointer, pointer].map(AbiParam::new));
         signature.returns.push(AbiParam::new(types::I32));
         let id = self.module.declare_function("enter", Linkage::Local, &signature).ok()?;
         self.context.func.signature = signature;
@@ -733,7 +776,7 @@ impl Backend {
             b.switch_to_block(entry);
             let params = b.block_params(entry).to_vec();
             let block = b.import_signature(block_signature(&self.module));
-            let call = b.ins().call_indirect(block, params[4], &params[..4]);
+            let call = b.ins().call_indirect(block, params[1], &params[..1]);
             let status = b.inst_results(call)[0];
             b.ins().return_(&[status]);
             b.seal_all_blocks();
@@ -780,6 +823,22 @@ impl Backend {
     }
 }
 
+/// `inst` is a jump or branch back to its block's start: a loop the
+/// compiled function runs in place (see [`Translator::loop_back`]).
+fn loops_to_start(inst: &Inst) -> bool {
+    use crate::decode::Format;
+    matches!(inst.op.format(), Format::Branch | Format::Jump) && i64::from(inst.offset) + i64::from(inst.imm) == 0
+}
+
+/// Where an exit leaves for.
+#[derive(Copy, Clone)]
+enum Target {
+    /// This many bytes from the block's entry address.
+    Offset(i64),
+    /// A computed guest address.
+    Address(Value),
+}
+
 /// Builds one block's function.
 struct Translator<'a> {
     b: FunctionBuilder<'a>,
@@ -796,16 +855,9 @@ struct Translator<'a> {
     atomic_signatures: atomic::AtomicSignatures,
     pointer: Type,
     state: Value,
-    env: Value,
-    /// The hart's jump cache, where exits look for the next block's code.
-    jump_cache: Value,
     /// Exits jump to the next block's compiled code when they find it.
     chaining: bool,
     block_signature: Signature,
-    base_pc: Value,
-    base_retired: Value,
-    /// The `retired` count no pass through the block may end beyond.
-    stop_at: Value,
     /// Instructions retired by earlier passes through the block (a loop
     /// back to its start stays in compiled code).
     done: Variable,
@@ -842,17 +894,15 @@ impl<'a> Translator<'a> {
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let params = b.block_params(entry).to_vec();
-        let (state, env, stop_at, jump_cache) = (params[0], params[1], params[2], params[3]);
+        let state = params[0];
         let flags = MemFlagsData::trusted();
         let vars = std::array::from_fn(|_| b.declare_var(types::I64));
         let fvars = std::array::from_fn(|_| b.declare_var(types::F64));
         let float = float::BlockFloat::new(module);
         let atomic_signatures = atomic::AtomicSignatures::new(module);
-        let base_pc = b.ins().load(types::I64, flags, state, PC_OFFSET);
-        let base_retired = b.ins().load(types::I64, flags, state, RETIRED_OFFSET);
         let done = b.declare_var(types::I64);
-        let header = b.create_block();
         let (exit_pc, exit_retired) = (b.declare_var(types::I64), b.declare_var(types::I64));
+        let header = b.create_block();
         let exit_status = b.declare_var(types::I32);
         let mut load_sig = helper_signature(module);
         load_sig.params.extend([pointer, pointer, types::I64, types::I64, types::I64, pointer].map(AbiParam::new));
@@ -871,13 +921,8 @@ impl<'a> Translator<'a> {
             atomic_signatures,
             pointer,
             state,
-            env,
-            jump_cache,
             chaining,
             block_signature: block_signature(module),
-            base_pc,
-            base_retired,
-            stop_at,
             done,
             header,
             len: 0,
@@ -893,6 +938,12 @@ impl<'a> Translator<'a> {
             store_sig,
             slot,
         }
+    }
+
+    /// The hart's `Env`, for a helper (read from the frame where needed:
+    /// helpers are called on slow paths).
+    fn env(&mut self) -> Value {
+        self.b.ins().load(self.pointer, self.flags, self.state, ENV_OFFSET)
     }
 
     /// Loads integer register `r` from the state into its variable.
@@ -913,15 +964,27 @@ impl<'a> Translator<'a> {
         }
     }
 
-    /// Leaves the block: registers back to the state, `pc`, `retired`.
-    fn exit(&mut self, pc: Value, completed: usize, status: u32) {
+    /// The guest address `offset` bytes from where the block was entered.
+    /// `pc` in the state holds that entry address until an exit stores
+    /// another, so it is read where needed rather than kept in a host
+    /// register for the whole block (as is `retired`).
+    fn pc_at(&mut self, offset: i64) -> Value {
+        let entry = self.b.ins().load(types::I64, self.flags, self.state, PC_OFFSET);
+        self.b.ins().iadd_imm_s(entry, offset)
+    }
+
+    /// Leaves the block for `target`: registers back to the state, `pc`,
+    /// `retired`.
+    fn exit(&mut self, target: Target, completed: usize, status: u32) {
         // Every exit jumps to one shared tail that stores the registers: the
         // SSA builder merges each register's values there, instead of each
         // exit storing all of them (which made functions large and slow to
         // compile).
-        let done = self.b.use_var(self.done);
-        let before = self.b.ins().iadd(self.base_retired, done);
-        let retired = self.b.ins().iadd_imm_s(before, completed as i64);
+        let pc = match target {
+            Target::Offset(offset) => self.pc_at(offset),
+            Target::Address(pc) => pc,
+        };
+        let retired = self.retired_at(completed);
         let status = self.b.ins().iconst(types::I32, i64::from(status));
         self.b.def_var(self.exit_pc, pc);
         self.b.def_var(self.exit_retired, retired);
@@ -995,59 +1058,77 @@ impl<'a> Translator<'a> {
 
         self.b.switch_to_block(probe);
         let done = self.b.ins().iconst(types::I32, i64::from(DONE));
-        let half = self.b.ins().ushr_imm_u(pc, 1);
-        let index = self.b.ins().band_imm_s(half, layout.index_mask as i64);
-        let offset = self.b.ins().ishl_imm_u(index, i64::from(layout.slot_shift));
-        let base = self.b.ins().load(self.pointer, flags, self.jump_cache, layout.base);
-        let slot = self.b.ins().iadd(base, offset);
-        let tag = self.b.ins().load(types::I64, flags, slot, layout.slot_tag);
-        let slot_epoch = self.b.ins().load(types::I64, flags, slot, layout.slot_epoch);
-        let epoch = self.b.ins().load(types::I64, flags, self.jump_cache, layout.epoch);
-        let same_pc = self.b.ins().icmp(IntCC::Equal, tag, pc);
-        let same_epoch = self.b.ins().icmp(IntCC::Equal, slot_epoch, epoch);
-        let hit = self.b.ins().band(same_pc, same_epoch);
-        let check_code = self.b.create_block();
-        self.b.ins().brif(hit, check_code, &[], leave, &[BlockArg::Value(done)]);
-
-        self.b.switch_to_block(check_code);
+        let slot = self.probe(pc, leave, &[BlockArg::Value(done)]);
         let block = self.b.ins().load(self.pointer, flags, slot, layout.slot_block);
         let code_at = self.b.ins().iadd_imm_s(block, i64::from(layout.block_code));
         let code = self.b.ins().atomic_load(self.pointer, flags, code_at);
         self.b.ins().brif(code, found, &[], leave, &[BlockArg::Value(done)]);
 
         self.b.switch_to_block(found);
-        let chains = self.b.ins().load(types::I64, flags, self.env, CHAINS_OFFSET);
+        let env = self.env();
+        let chains = self.b.ins().load(types::I64, flags, env, CHAINS_OFFSET);
         let chains = self.b.ins().iadd_imm_s(chains, 1);
-        self.b.ins().store(flags, chains, self.env, CHAINS_OFFSET);
+        self.b.ins().store(flags, chains, env, CHAINS_OFFSET);
         let signature = self.b.import_signature(self.block_signature.clone());
-        self.b.ins().return_call_indirect(signature, code, &[self.state, self.env, self.stop_at, self.jump_cache]);
+        self.b.ins().return_call_indirect(signature, code, &[self.state]);
 
         self.b.switch_to_block(leave);
         let status = self.b.block_params(leave)[0];
         self.b.ins().return_(&[status]);
     }
 
-    /// True (nonzero) when a pass through the block may start with
-    /// `retired` instructions retired: the whole pass fits the budget and
-    /// nobody asks the hart for attention.
-    fn pass_may_start(&mut self, retired: Value) -> Value {
-        let after_pass = self.b.ins().iadd_imm_s(retired, self.len as i64);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, self.stop_at);
-        let flag = self.b.ins().load(self.pointer, self.flags, self.env, ATTENTION_OFFSET);
-        let attention = self.b.ins().atomic_load(types::I8, self.flags, flag);
-        let quiet = self.b.ins().icmp_imm_s(IntCC::Equal, attention, 0);
-        self.b.ins().band(fits, quiet)
+    /// Goes on with the address of the slot of the hart's jump cache that
+    /// holds a block for `pc` in its current epoch, else jumps to `miss`
+    /// with `args`: [`JumpCache::contains`] in host code, less the block's
+    /// validity.
+    fn probe(&mut self, pc: Value, miss: cranelift_codegen::ir::Block, args: &[BlockArg]) -> Value {
+        let (flags, layout) = (self.flags, JumpCache::layout());
+        let half = self.b.ins().ushr_imm_u(pc, 1);
+        let index = self.b.ins().band_imm_s(half, layout.index_mask as i64);
+        let offset = self.b.ins().ishl_imm_u(index, i64::from(layout.slot_shift));
+        let jump_cache = self.b.ins().load(self.pointer, flags, self.state, JUMP_CACHE_OFFSET);
+        let base = self.b.ins().load(self.pointer, flags, jump_cache, layout.base);
+        let slot = self.b.ins().iadd(base, offset);
+        let tag = self.b.ins().load(types::I64, flags, slot, layout.slot_tag);
+        let (same_pc, hit) = (self.b.create_block(), self.b.create_block());
+        let other_pc = self.b.ins().icmp(IntCC::NotEqual, tag, pc);
+        self.b.ins().brif(other_pc, miss, args, same_pc, &[]);
+        self.b.switch_to_block(same_pc);
+        let slot_epoch = self.b.ins().load(types::I64, flags, slot, layout.slot_epoch);
+        let epoch = self.b.ins().load(types::I64, flags, jump_cache, layout.epoch);
+        let old = self.b.ins().icmp(IntCC::NotEqual, slot_epoch, epoch);
+        self.b.ins().brif(old, miss, args, hit, &[]);
+        self.b.switch_to_block(hit);
+        slot
     }
 
-    /// Exits with `pc` when `condition` holds, else carries on.
-    fn exit_if(&mut self, condition: Value, pc: Value, completed: usize, status: u32) {
+    /// Goes on when a pass through the block may start with `retired`
+    /// instructions retired (the whole pass fits the budget and nobody asks
+    /// the hart for attention), else jumps to `refuse`. Two branches rather
+    /// than one on the two conditions combined: each is a compare and a
+    /// jump.
+    fn check_pass(&mut self, retired: Value, refuse: cranelift_codegen::ir::Block) {
+        let after_pass = self.b.ins().iadd_imm_s(retired, self.len as i64);
+        let stop_at = self.b.ins().load(types::I64, self.flags, self.state, STOP_AT_OFFSET);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, stop_at);
+        let (quiet, go) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(fits, quiet, &[], refuse, &[]);
+        self.b.switch_to_block(quiet);
+        let flag = self.b.ins().load(self.pointer, self.flags, self.state, ATTENTION_OFFSET);
+        let attention = self.b.ins().atomic_load(types::I8, self.flags, flag);
+        self.b.ins().brif(attention, refuse, &[], go, &[]);
+        self.b.switch_to_block(go);
+    }
+
+    /// Exits to `target` when `condition` holds, else carries on.
+    fn exit_if(&mut self, condition: Value, target: Target, completed: usize, status: u32) {
         let (leave, stay) = (self.b.create_block(), self.b.create_block());
         self.b.ins().brif(condition, leave, &[], stay, &[]);
         if status == TRAPPED {
             self.b.set_cold_block(leave);
         }
         self.b.switch_to_block(leave);
-        self.exit(pc, completed, status);
+        self.exit(target, completed, status);
         self.b.switch_to_block(stay);
     }
 
@@ -1104,11 +1185,12 @@ impl<'a> Translator<'a> {
         // A block runs only if a whole pass fits the budget and nobody asks
         // for attention: that is checked here rather than by the caller, so
         // that other blocks can jump straight in.
-        let go = self.pass_may_start(self.base_retired);
-        let (body, refuse) = (self.b.create_block(), self.b.create_block());
-        self.b.ins().brif(go, body, &[], refuse, &[]);
-        self.b.set_cold_block(refuse);
+        let refuse = self.b.create_block();
+        let retired = self.b.ins().load(types::I64, self.flags, self.state, RETIRED_OFFSET);
+        self.check_pass(retired, refuse);
+        let body = self.b.current_block().expect("check_pass leaves a block to go on in");
         self.b.switch_to_block(refuse);
+        self.b.set_cold_block(refuse);
         let stopped = self.b.ins().iconst(types::I32, i64::from(STOPPED));
         self.b.ins().return_(&[stopped]);
         self.b.switch_to_block(body);
@@ -1148,8 +1230,7 @@ impl<'a> Translator<'a> {
         }
         if !ended {
             let last = &insts[insts.len() - 1];
-            let end = self.b.ins().iadd_imm_s(self.base_pc, i64::from(last.offset) + i64::from(last.len));
-            self.exit(end, insts.len(), DONE);
+            self.exit(Target::Offset(i64::from(last.offset) + i64::from(last.len)), insts.len(), DONE);
         }
         self.emit_exit_block();
         self.b.seal_all_blocks();
@@ -1161,12 +1242,12 @@ impl<'a> Translator<'a> {
         use Op::*;
         let imm = i64::from(inst.imm);
         let rd = inst.rd;
-        let pc = self.b.ins().iadd_imm_s(self.base_pc, i64::from(inst.offset));
+        let at = i64::from(inst.offset);
         if float::is_float(inst.op) {
-            return self.float(index, inst, pc);
+            return self.float(index, inst, at);
         }
         if atomic::is_atomic(inst.op) {
-            let value = self.atomic(index, inst, pc);
+            let value = self.atomic(index, inst, at);
             self.write(rd, value);
             return false;
         }
@@ -1175,24 +1256,25 @@ impl<'a> Translator<'a> {
         let b_of = |this: &mut Self| this.read(inst.rs2);
         let value = match inst.op {
             Lui => self.b.ins().iconst(types::I64, imm),
-            Auipc => self.b.ins().iadd_imm_s(pc, imm),
+            Auipc => self.pc_at(at + imm),
             Jal => {
-                let link = self.b.ins().iadd_imm_s(pc, i64::from(inst.len));
-                self.write(rd, link);
-                let target = self.b.ins().iadd_imm_s(pc, imm);
+                if is_reg(rd) {
+                    let link = self.pc_at(at + i64::from(inst.len));
+                    self.write(rd, link);
+                }
                 if loops_to_start(inst) {
-                    self.loop_back(index, target);
+                    self.loop_back(index);
                 } else {
-                    self.exit(target, index + 1, DONE);
+                    self.exit(Target::Offset(at + imm), index + 1, DONE);
                 }
                 return true;
             }
             Jalr => {
                 let sum = self.b.ins().iadd_imm_s(a, imm);
                 let target = self.b.ins().band_imm_s(sum, !1);
-                let link = self.b.ins().iadd_imm_s(pc, i64::from(inst.len));
+                let link = self.pc_at(at + i64::from(inst.len));
                 self.write(rd, link);
-                self.exit(target, index + 1, DONE);
+                self.exit(Target::Address(target), index + 1, DONE);
                 return true;
             }
             Beq | Bne | Blt | Bge | Bltu | Bgeu => {
@@ -1206,15 +1288,14 @@ impl<'a> Translator<'a> {
                 };
                 let b = b_of(self);
                 let taken = self.b.ins().icmp(cc, a, b);
-                let target = self.b.ins().iadd_imm_s(pc, imm);
                 if loops_to_start(inst) {
                     let (back, on) = (self.b.create_block(), self.b.create_block());
                     self.b.ins().brif(taken, back, &[], on, &[]);
                     self.b.switch_to_block(back);
-                    self.loop_back(index, target);
+                    self.loop_back(index);
                     self.b.switch_to_block(on);
                 } else {
-                    self.exit_if(taken, target, index + 1, DONE);
+                    self.exit_if(taken, Target::Offset(at + imm), index + 1, DONE);
                 }
                 return false;
             }
@@ -1225,7 +1306,7 @@ impl<'a> Translator<'a> {
                     Lw | Lwu => 4,
                     _ => 8,
                 };
-                let raw = self.load(index, pc, a, imm, size);
+                let raw = self.load(index, at, a, imm, size);
                 match inst.op {
                     Lb => self.sign_extend(raw, types::I8),
                     Lh => self.sign_extend(raw, types::I16),
@@ -1241,7 +1322,7 @@ impl<'a> Translator<'a> {
                     _ => 8,
                 };
                 let b = b_of(self);
-                self.store(index, pc, a, imm, size, b);
+                self.store(index, at, a, imm, size, b);
                 return false;
             }
             Fence => {
@@ -1288,18 +1369,16 @@ impl<'a> Translator<'a> {
     /// A jump from instruction `index` back to the block's start: runs the
     /// block again in compiled code when another whole pass fits the budget
     /// and nobody asked for attention, else exits there.
-    fn loop_back(&mut self, index: usize, start: Value) {
+    fn loop_back(&mut self, index: usize) {
+        let at = self.retired_at(index + 1);
+        let leave = self.b.create_block();
+        self.check_pass(at, leave);
         let done = self.b.use_var(self.done);
         let next = self.b.ins().iadd_imm_s(done, (index + 1) as i64);
-        let at = self.b.ins().iadd(self.base_retired, next);
-        let again = self.pass_may_start(at);
-        let (repeat, leave) = (self.b.create_block(), self.b.create_block());
-        self.b.ins().brif(again, repeat, &[], leave, &[]);
-        self.b.switch_to_block(repeat);
         self.b.def_var(self.done, next);
         self.b.ins().jump(self.header, &[]);
         self.b.switch_to_block(leave);
-        self.exit(start, index + 1, STOPPED);
+        self.exit(Target::Offset(0), index + 1, STOPPED);
     }
 
     fn sign_extend(&mut self, value: Value, from: Type) -> Value {
@@ -1388,31 +1467,33 @@ impl<'a> Translator<'a> {
         self.b.ins().select(zero, on_zero, quotient_or_rest)
     }
 
-    /// The RAM offset of a `size`-byte access at `address`, and whether
-    /// compiled code may make it directly: addresses are physical (no TLB,
-    /// no PMP), the access lies inside RAM (within [`Direct::span`]) and,
-    /// if `aligned` is asked for, is aligned. What this needs is read from
-    /// the state and environment at each access rather than held in host
-    /// registers for the whole block, where it would crowd out the guest's.
-    fn direct_access(&mut self, address: Value, size: i64, aligned: bool) -> (Value, Value) {
-        let base = self.b.ins().load(types::I64, self.flags, self.env, RAM_BASE_OFFSET);
+    /// Goes on, with the RAM offset of a `size`-byte access at `address`,
+    /// when compiled code may make the access directly, else jumps to
+    /// `slow`: the access lies inside RAM's direct span ([`Frame::span`], 0
+    /// while addresses are checked by paging or PMP) and, if `aligned` is
+    /// asked for, is aligned. What this needs is read from the frame at
+    /// each access rather than held in host registers for the whole block,
+    /// where it would crowd out the guest's.
+    fn direct_access(&mut self, address: Value, size: i64, aligned: bool, slow: cranelift_codegen::ir::Block) -> Value {
+        let base = self.b.ins().load(types::I64, self.flags, self.state, RAM_BASE_OFFSET);
         let offset = self.b.ins().isub(address, base);
-        let span = self.b.ins().load(types::I64, self.flags, self.env, SPAN_OFFSET);
+        let span = self.b.ins().load(types::I64, self.flags, self.state, SPAN_OFFSET);
         let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThan, offset, span);
-        let checked = self.b.ins().uload8(types::I64, self.flags, self.state, CHECKED_OFFSET);
-        let unchecked = self.b.ins().icmp_imm_s(IntCC::Equal, checked, 0);
-        let mut ok = self.b.ins().band(in_ram, unchecked);
+        let inside = self.b.create_block();
+        self.b.ins().brif(in_ram, inside, &[], slow, &[]);
+        self.b.switch_to_block(inside);
         if aligned {
             let misaligned_bits = self.b.ins().band_imm_s(address, size - 1);
-            let is_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, misaligned_bits, 0);
-            ok = self.b.ins().band(ok, is_aligned);
+            let go = self.b.create_block();
+            self.b.ins().brif(misaligned_bits, slow, &[], go, &[]);
+            self.b.switch_to_block(go);
         }
-        (offset, ok)
+        offset
     }
 
     /// The host address of RAM offset `offset`.
     fn host_address(&mut self, offset: Value) -> Value {
-        let ram_host = self.b.ins().load(self.pointer, self.flags, self.env, RAM_HOST_OFFSET);
+        let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
         self.b.ins().iadd(ram_host, offset)
     }
 
@@ -1420,21 +1501,18 @@ impl<'a> Translator<'a> {
     /// allows (misaligned too: RAM answers those as the helper would), else
     /// through [`load_helper`], which exits with the trap if it faults. The
     /// value comes back zero-extended.
-    fn load(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64) -> Value {
-        self.load_as(index, pc, base, imm, size, types::I64)
+    fn load(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64) -> Value {
+        self.load_as(index, at, base, imm, size, types::I64)
     }
 
     /// A load whose value comes back as `ty`: `i64` zero-extended, or `f64`
     /// for an 8-byte one (an f register's bits, kept out of the integer
     /// registers).
-    fn load_as(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64, ty: Type) -> Value {
+    fn load_as(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64, ty: Type) -> Value {
         let address = self.b.ins().iadd_imm_s(base, imm);
-        let (offset, direct) = self.direct_access(address, size, false);
-        let (fast, slow, merge) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        let (slow, merge) = (self.b.create_block(), self.b.create_block());
         let result = self.b.append_block_param(merge, ty);
-        self.b.ins().brif(direct, fast, &[], slow, &[]);
-
-        self.b.switch_to_block(fast);
+        let offset = self.direct_access(address, size, false, slow);
         let host = self.host_address(offset);
         let value = match size {
             1 => self.b.ins().uload8(types::I64, self.flags, host, 0),
@@ -1451,9 +1529,10 @@ impl<'a> Translator<'a> {
         let out = self.b.ins().stack_addr(self.pointer, self.slot, 0);
         let helper = self.b.ins().iconst(self.pointer, load_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.load_sig.clone());
-        let call = self.b.ins().call_indirect(signature, helper, &[self.state, self.env, address, size, retired, out]);
+        let env = self.env();
+        let call = self.b.ins().call_indirect(signature, helper, &[self.state, env, address, size, retired, out]);
         let status = self.b.inst_results(call)[0];
-        self.exit_if(status, pc, index, TRAPPED);
+        self.exit_if(status, Target::Offset(at), index, TRAPPED);
         let value = self.b.ins().stack_load(self.pointer, ty, self.slot, 0);
         self.b.ins().jump(merge, &[BlockArg::Value(value)]);
 
@@ -1466,14 +1545,10 @@ impl<'a> Translator<'a> {
     /// reservation, else through [`store_helper`], which exits with the
     /// trap if it faults. `value` is an `i64`, or an `f64` for an 8-byte
     /// store.
-    fn store(&mut self, index: usize, pc: Value, base: Value, imm: i64, size: i64, value: Value) {
+    fn store(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64, value: Value) {
         let address = self.b.ins().iadd_imm_s(base, imm);
-        let (offset, direct) = self.direct_access(address, size, true);
-        let (marks, fast, slow, done) =
-            (self.b.create_block(), self.b.create_block(), self.b.create_block(), self.b.create_block());
-        self.b.ins().brif(direct, marks, &[], slow, &[]);
-
-        self.b.switch_to_block(marks);
+        let (fast, slow, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        let offset = self.direct_access(address, size, true, slow);
         let touched = self.line_marked(offset, &[CODE_MARKS, WATCH_MARKS, RESERVED_MARKS]);
         self.b.ins().brif(touched, slow, &[], fast, &[]);
 
@@ -1495,12 +1570,12 @@ impl<'a> Translator<'a> {
             types::F64 => self.b.ins().bitcast(types::I64, MemFlagsData::new(), value),
             _ => value,
         };
+        let env = self.env();
         let helper = self.b.ins().iconst(self.pointer, store_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.store_sig.clone());
-        let call =
-            self.b.ins().call_indirect(signature, helper, &[self.state, self.env, address, size, value, retired]);
+        let call = self.b.ins().call_indirect(signature, helper, &[self.state, env, address, size, value, retired]);
         let status = self.b.inst_results(call)[0];
-        self.exit_if(status, pc, index, TRAPPED);
+        self.exit_if(status, Target::Offset(at), index, TRAPPED);
         self.b.ins().jump(done, &[]);
 
         self.b.switch_to_block(done);
@@ -1512,7 +1587,7 @@ impl<'a> Translator<'a> {
     fn line_marked(&mut self, offset: Value, marks: &[i32]) -> Value {
         let page = self.b.ins().ushr_imm_u(offset, i64::from(PAGE_SHIFT));
         let page_offset = self.b.ins().imul_imm_s(page, MARKS_SIZE);
-        let ram_marks = self.b.ins().load(self.pointer, self.flags, self.env, RAM_MARKS_OFFSET);
+        let ram_marks = self.b.ins().load(self.pointer, self.flags, self.state, RAM_MARKS_OFFSET);
         let page_marks = self.b.ins().iadd(ram_marks, page_offset);
         let mut special = None;
         for &kind in marks {
@@ -1533,8 +1608,9 @@ impl<'a> Translator<'a> {
     /// `retired` before instruction `index` of the current pass: the time a
     /// device sees for its access.
     fn retired_at(&mut self, index: usize) -> Value {
+        let entry = self.b.ins().load(types::I64, self.flags, self.state, RETIRED_OFFSET);
         let done = self.b.use_var(self.done);
-        let before = self.b.ins().iadd(self.base_retired, done);
+        let before = self.b.ins().iadd(entry, done);
         self.b.ins().iadd_imm_s(before, index as i64)
     }
 }

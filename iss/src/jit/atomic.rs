@@ -11,7 +11,7 @@ use cranelift_codegen::ir::{AbiParam, AtomicRmwOp, BlockArg, InstBuilder, Signat
 use cranelift_jit::JITModule;
 use cranelift_module::Module;
 
-use super::{CODE_MARKS, DONE, RESERVED_MARKS, TRAPPED, Translator, helper_signature};
+use super::{CODE_MARKS, DONE, RESERVED_MARKS, TRAPPED, Target, Translator, helper_signature};
 use crate::decode::{Format, Inst, Op};
 use crate::hart::{Env, HartState};
 use crate::interp::{self, sext32};
@@ -104,9 +104,7 @@ helper! {
     /// `HartState::jit_trap`.
     ///
     /// # Safety
-    /// `state` and `env` are the pointers the compiled block was called with
-    /// (see [`interp::run_blocks`]), valid and not otherwise in use during the
-    /// call; `exact` is an [`Exact`] cast to an integer; `out` points to the
+    /// As [`super::load_helper`]'s `state` and `env`; `exact` is an [`Exact`] cast to an integer; `out` points to the
     /// block's 8-byte stack slot.
     unsafe fn atomic_helper(
         state: *mut HartState,
@@ -151,7 +149,7 @@ helper! {
 
 impl Translator<'_> {
     /// Emits an LR, SC or AMO; returns the value for `rd`.
-    pub(super) fn atomic(&mut self, index: usize, inst: &Inst, pc: Value) -> Value {
+    pub(super) fn atomic(&mut self, index: usize, inst: &Inst, at: i64) -> Value {
         let exact = exact(inst.op).expect("every LR, SC and AMO has the interpreter's code");
         let address = self.read(inst.rs1);
         let operand = self.read(inst.rs2);
@@ -159,11 +157,7 @@ impl Translator<'_> {
         let result = self.b.append_block_param(merge, types::I64);
         let slow = self.b.create_block();
         if let Some((rmw, size)) = host_atomic(inst.op) {
-            let (offset, direct) = self.direct_access(address, size, true);
-            let fast = self.b.create_block();
-            self.b.ins().brif(direct, fast, &[], slow, &[]);
-
-            self.b.switch_to_block(fast);
+            let offset = self.direct_access(address, size, true, slow);
             let host = self.host_address(offset);
             let old = if size == 4 {
                 let narrow = self.b.ins().ireduce(types::I32, operand);
@@ -178,9 +172,10 @@ impl Translator<'_> {
 
             self.b.switch_to_block(after);
             let size = self.b.ins().iconst(types::I64, size);
+            let env = self.env();
             let helper = self.b.ins().iconst(self.pointer, after_store_helper as *const () as usize as i64);
             let signature = self.b.import_signature(self.atomic_signatures.after_store.clone());
-            self.b.ins().call_indirect(signature, helper, &[self.env, offset, size]);
+            self.b.ins().call_indirect(signature, helper, &[env, offset, size]);
             self.b.ins().jump(merge, &[BlockArg::Value(old)]);
         } else {
             self.b.ins().jump(slow, &[]);
@@ -188,17 +183,15 @@ impl Translator<'_> {
 
         self.b.switch_to_block(slow);
         let exact = self.b.ins().iconst(types::I64, exact as usize as i64);
+        let env = self.env();
         let retired = self.retired_at(index);
         let out = self.b.ins().stack_addr(self.pointer, self.slot, 0);
         let helper = self.b.ins().iconst(self.pointer, atomic_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.atomic_signatures.exact.clone());
-        let call = self.b.ins().call_indirect(
-            signature,
-            helper,
-            &[self.state, self.env, exact, address, operand, retired, out],
-        );
+        let call =
+            self.b.ins().call_indirect(signature, helper, &[self.state, env, exact, address, operand, retired, out]);
         let status = self.b.inst_results(call)[0];
-        self.exit_if(status, pc, index, TRAPPED);
+        self.exit_if(status, Target::Offset(at), index, TRAPPED);
         let value = self.b.ins().stack_load(self.pointer, types::I64, self.slot, 0);
         self.b.ins().jump(merge, &[BlockArg::Value(value)]);
 

@@ -35,7 +35,7 @@ use cranelift_codegen::ir::{AbiParam, BlockArg, InstBuilder, MemFlagsData, Signa
 use cranelift_jit::JITModule;
 use cranelift_module::Module;
 
-use super::{TRAPPED, Translator, helper_signature};
+use super::{TRAPPED, Target, Translator, helper_signature};
 use crate::csr::mstatus;
 use crate::decode::{Format, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, flags};
@@ -324,13 +324,13 @@ impl Translator<'_> {
 
     /// Emits an F or D instruction; `true` if it ends the block (one with a
     /// reserved rounding mode always traps).
-    pub(super) fn float(&mut self, index: usize, inst: &Inst, pc: Value) -> bool {
+    pub(super) fn float(&mut self, index: usize, inst: &Inst, at: i64) -> bool {
         use Op::*;
         if self.float.first == Some(index) {
             let status = self.b.ins().load(types::I64, self.flags, self.state, MSTATUS_OFFSET);
             let fs = self.b.ins().band_imm_s(status, mstatus::FS as i64);
             let off = self.b.ins().icmp_imm_s(IntCC::Equal, fs, 0);
-            self.illegal_if(off, index, pc, inst);
+            self.illegal_if(off, index, at, inst);
         }
         let mode = if inst.op.format().has_rounding_mode() {
             match inst.rounding_mode() {
@@ -338,14 +338,14 @@ impl Translator<'_> {
                     if self.float.first_dynamic == Some(index) {
                         let (frm, _) = self.frm();
                         let reserved = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, frm, 4);
-                        self.illegal_if(reserved, index, pc, inst);
+                        self.illegal_if(reserved, index, at, inst);
                     }
                     Mode::Dynamic
                 }
                 rm => match Rounding::select(rm, 0) {
                     Some(rounding) => Mode::Static(rounding),
                     None => {
-                        self.illegal(index, pc, inst);
+                        self.illegal(index, at, inst);
                         return true;
                     }
                 },
@@ -357,25 +357,25 @@ impl Translator<'_> {
         match inst.op {
             Flw => {
                 let base = self.read(inst.rs1);
-                let raw = self.load(index, pc, base, imm, 4);
+                let raw = self.load(index, at, base, imm, 4);
                 let bits = self.b.ins().bor_imm_u(raw, BOX as i64);
                 let value = self.f_from_bits(bits);
                 self.f_write(index, inst.rd, value);
             }
             Fld => {
                 let base = self.read(inst.rs1);
-                let value = self.load_as(index, pc, base, imm, 8, types::F64);
+                let value = self.load_as(index, at, base, imm, 8, types::F64);
                 self.f_write(index, inst.rd, value);
             }
             Fsw => {
                 let base = self.read(inst.rs1);
                 let value = self.f_bits(inst.rs2);
-                self.store(index, pc, base, imm, 4, value);
+                self.store(index, at, base, imm, 4, value);
             }
             Fsd => {
                 let base = self.read(inst.rs1);
                 let value = self.f_read(inst.rs2);
-                self.store(index, pc, base, imm, 8, value);
+                self.store(index, at, base, imm, 8, value);
             }
             // fmv.x.w takes the low 32 bits whether or not they are NaN-boxed.
             FmvXW => {
@@ -432,22 +432,22 @@ impl Translator<'_> {
     }
 
     /// Leaves the block with the illegal-instruction trap of `inst`.
-    fn illegal(&mut self, index: usize, pc: Value, inst: &Inst) {
+    fn illegal(&mut self, index: usize, at: i64, inst: &Inst) {
         let tval = self.b.ins().iconst(types::I64, interp::illegal(inst).tval as i64);
         let helper = self.b.ins().iconst(self.pointer, illegal_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.float.illegal_signature.clone());
         self.b.ins().call_indirect(signature, helper, &[self.state, tval]);
-        self.exit(pc, index, TRAPPED);
+        self.exit(Target::Offset(at), index, TRAPPED);
     }
 
     /// Leaves the block with the illegal-instruction trap of `inst` when
     /// `condition` holds, else carries on.
-    fn illegal_if(&mut self, condition: Value, index: usize, pc: Value, inst: &Inst) {
+    fn illegal_if(&mut self, condition: Value, index: usize, at: i64, inst: &Inst) {
         let (trap, stay) = (self.b.create_block(), self.b.create_block());
         self.b.set_cold_block(trap);
         self.b.ins().brif(condition, trap, &[], stay, &[]);
         self.b.switch_to_block(trap);
-        self.illegal(index, pc, inst);
+        self.illegal(index, at, inst);
         self.b.switch_to_block(stay);
     }
 
