@@ -1,15 +1,22 @@
 //! The JIT tier: Cranelift compiles hot blocks to host code.
 //!
-//! A block the interpreter has run `threshold` times is compiled once, by
-//! the hart that finds it hot, into a function of the hart's state (whose
-//! [`Frame`] gives it the rest: environment, budget, RAM). Inside it the guest registers the block uses live in
-//! Cranelift variables (host registers), loaded on entry and written back at
-//! every exit; `pc` and `retired` are stored at the exit, so instruction
-//! counts stay exact. Loads and stores call back into the interpreter's
-//! memory path, which keeps paging, PMP, devices and code invalidation in
-//! one place; an exception there makes the block exit with the state of
-//! the instructions before it, and the run loop takes the trap exactly as
-//! after an interpreted one.
+//! A block the interpreter has run `threshold` times is compiled once (by
+//! the hart that finds it hot, or on the JIT's own thread) into a function
+//! of the hart's state, whose [`Frame`] gives it the rest: environment,
+//! budget, RAM. Inside it the guest registers the block uses live in
+//! Cranelift variables (host registers), loaded on entry (or first use) and
+//! written back at exits; `pc` and `retired` are stored at the exit, so
+//! instruction counts stay exact. An exit jumps straight into the next
+//! block's compiled code when the hart's jump cache holds it.
+//!
+//! Loads and stores reach RAM inline: physical addresses directly, checked
+//! ones (paging, PMP) through a TLB of the hart's that compiled code probes
+//! itself ([`crate::mmu::FastEntry`]). Everything else (devices, misses,
+//! faults, lines holding code or reservations) calls back into the
+//! interpreter's memory path, which keeps paging, PMP, devices and code
+//! invalidation in one place; an exception there makes the block exit with
+//! the state of the instructions before it, and the run loop takes the trap
+//! exactly as after an interpreted one.
 //!
 //! Blocks made of RV64I, M, A, F and D operations (integer arithmetic,
 //! branches, jumps, loads, stores, `fence`, atomics, floating point) are
@@ -47,6 +54,8 @@ use crate::decode::{Inst, Op};
 use crate::hart::{Env, HartState, X0_SINK};
 use crate::interp;
 use crate::memory::{LINE_SHIFT, PAGE_SHIFT, PageMarks};
+use crate::mmu::{self, Access, FAST_TLB_ENTRIES, FastEntry};
+use crate::pmp::Pmp;
 
 /// Defines a function that compiled code calls, in the calling convention
 /// of [`helper_signature`]: `extern "win64"` on x86-64, `extern "C"`
@@ -126,6 +135,15 @@ pub(crate) struct Frame {
     span: u64,
     /// Address of the hart's attention flag.
     attention: usize,
+    /// The hart's fast TLBs for loads and for stores (and AMOs).
+    tlb_load: usize,
+    tlb_store: usize,
+    /// What the tag of a fast TLB entry must carry besides the page number
+    /// for compiled code to use it: [`crate::mmu::fast_context`] of the
+    /// data context while accesses are checked; [`crate::mmu::FAST_NONE`],
+    /// which no entry matches, while they are not (or in lockstep, where
+    /// every access takes the helpers).
+    tlb_context: u64,
 }
 
 impl PartialEq for Frame {
@@ -245,7 +263,8 @@ pub struct JitStats {
     /// Runs of compiled code that ended in an exception.
     pub exits_trapped: u64,
     /// Loads and stores of compiled code that took the interpreter's path
-    /// (devices, paging or PMP, misaligned, lines holding code, lockstep).
+    /// (devices, misses of the TLB compiled code probes, misaligned checked
+    /// accesses, lines holding code, lockstep).
     pub helper_calls: u64,
     /// Runs of compiled code that lockstep checked against the interpreter.
     pub lockstep_checked: u64,
@@ -459,6 +478,13 @@ impl Jit {
             ram_base: direct.ram_base,
             span: if state.data_checked { 0 } else { direct.span },
             attention: direct.attention,
+            tlb_load: state.tlb.fast_load.as_ptr() as usize,
+            tlb_store: state.tlb.fast_store.as_ptr() as usize,
+            tlb_context: if state.data_checked && env.lockstep.is_none() {
+                mmu::fast_context(&state.data_context())
+            } else {
+                mmu::FAST_NONE
+            },
         };
         // SAFETY: `enter` is the trampoline of `Backend::trampoline`, with
         // this signature; the frame points at the caller's `env` and
@@ -645,6 +671,8 @@ helper! {
         let result = interp::load(state, env, vaddr, size as u8, retired);
         if let Some(lockstep) = &env.lockstep {
             lockstep.record(MemoryAccess::load(vaddr, size as u8, retired), result);
+        } else if result.is_ok() {
+            fill_fast_tlb(state, env, vaddr, size as u8, Access::Load);
         }
         match result {
             Ok(value) => {
@@ -679,6 +707,8 @@ helper! {
         let result = interp::store(state, env, vaddr, size as u8, value, retired);
         if let Some(lockstep) = &env.lockstep {
             lockstep.record(MemoryAccess::store(vaddr, size as u8, value, retired), result.map(|()| 0));
+        } else if result.is_ok() {
+            fill_fast_tlb(state, env, vaddr, size as u8, Access::Store);
         }
         match result {
             Ok(()) => DONE,
@@ -687,6 +717,17 @@ helper! {
                 TRAPPED
             }
         }
+    }
+}
+
+/// After a checked load or store that the helpers made: lets compiled code
+/// make the next ones to the same page itself (see [`Tlb::fill_fast`]).
+///
+/// [`Tlb::fill_fast`]: crate::mmu::Tlb::fill_fast
+fn fill_fast_tlb(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access: Access) {
+    if state.data_checked {
+        let ctx = state.data_context();
+        state.tlb.fill_fast(&env.ram, Pmp::new(&state.csr), vaddr, size, access, &ctx);
     }
 }
 
@@ -703,6 +744,12 @@ const RAM_MARKS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_marks)) as i
 const RAM_BASE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_base)) as i32;
 const SPAN_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, span)) as i32;
 const ATTENTION_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, attention)) as i32;
+const TLB_LOAD_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, tlb_load)) as i32;
+const TLB_STORE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, tlb_store)) as i32;
+const TLB_CONTEXT_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, tlb_context)) as i32;
+const FAST_ENTRY_SIZE: i64 = std::mem::size_of::<FastEntry>() as i64;
+const FAST_TAG: i32 = offset_of!(FastEntry, tag) as i32;
+const FAST_ADDEND: i32 = offset_of!(FastEntry, addend) as i32;
 const CHAINS_OFFSET: i32 = offset_of!(Env, chains) as i32;
 const MARKS_SIZE: i64 = std::mem::size_of::<PageMarks>() as i64;
 const CODE_MARKS: i32 = offset_of!(PageMarks, code) as i32;
@@ -1467,37 +1514,82 @@ impl<'a> Translator<'a> {
         self.b.ins().select(zero, on_zero, quotient_or_rest)
     }
 
-    /// Goes on, with the RAM offset of a `size`-byte access at `address`,
-    /// when compiled code may make the access directly, else jumps to
-    /// `slow`: the access lies inside RAM's direct span ([`Frame::span`], 0
-    /// while addresses are checked by paging or PMP) and, if `aligned` is
-    /// asked for, is aligned. What this needs is read from the frame at
+    /// Goes on, with the host address and RAM offset of a `size`-byte
+    /// access (a load, or a store or AMO if `store`) at `address`, when
+    /// compiled code may make it directly, else jumps to `slow`.
+    ///
+    /// Two ways lead there. Inside RAM's direct span ([`Frame::span`], 0
+    /// while addresses are checked by paging or PMP) the address is
+    /// physical; misaligned loads are fine there, stores must be aligned
+    /// (`aligned`). Outside it, the hart's fast TLB for the access
+    /// ([`crate::mmu::FastEntry`]) may hold the page in the current data
+    /// context ([`Frame::tlb_context`]); the access must then be aligned, so
+    /// that it stays in the page. What this needs is read from the frame at
     /// each access rather than held in host registers for the whole block,
     /// where it would crowd out the guest's.
-    fn direct_access(&mut self, address: Value, size: i64, aligned: bool, slow: cranelift_codegen::ir::Block) -> Value {
+    fn ram_access(
+        &mut self,
+        address: Value,
+        size: i64,
+        aligned: bool,
+        store: bool,
+        slow: cranelift_codegen::ir::Block,
+    ) -> (Value, Value) {
+        let (direct, probe, go) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
+        let host = self.b.append_block_param(go, self.pointer);
+        let offset = self.b.append_block_param(go, types::I64);
         let base = self.b.ins().load(types::I64, self.flags, self.state, RAM_BASE_OFFSET);
-        let offset = self.b.ins().isub(address, base);
+        let ram_offset = self.b.ins().isub(address, base);
         let span = self.b.ins().load(types::I64, self.flags, self.state, SPAN_OFFSET);
-        let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThan, offset, span);
-        let inside = self.b.create_block();
-        self.b.ins().brif(in_ram, inside, &[], slow, &[]);
-        self.b.switch_to_block(inside);
-        if aligned {
+        let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThan, ram_offset, span);
+        self.b.ins().brif(in_ram, direct, &[], probe, &[]);
+
+        self.b.switch_to_block(direct);
+        if aligned && size > 1 {
             let misaligned_bits = self.b.ins().band_imm_s(address, size - 1);
-            let go = self.b.create_block();
-            self.b.ins().brif(misaligned_bits, slow, &[], go, &[]);
-            self.b.switch_to_block(go);
+            let aligned_block = self.b.create_block();
+            self.b.ins().brif(misaligned_bits, slow, &[], aligned_block, &[]);
+            self.b.switch_to_block(aligned_block);
         }
-        offset
-    }
-
-    /// The host address of RAM offset `offset`.
-    fn host_address(&mut self, offset: Value) -> Value {
         let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
-        self.b.ins().iadd(ram_host, offset)
+        let direct_host = self.b.ins().iadd(ram_host, ram_offset);
+        self.b.ins().jump(go, &[BlockArg::Value(direct_host), BlockArg::Value(ram_offset)]);
+
+        self.b.switch_to_block(probe);
+        if size > 1 {
+            let misaligned_bits = self.b.ins().band_imm_s(address, size - 1);
+            let aligned_block = self.b.create_block();
+            self.b.ins().brif(misaligned_bits, slow, &[], aligned_block, &[]);
+            self.b.switch_to_block(aligned_block);
+        }
+        let vpn = self.b.ins().ushr_imm_u(address, 12);
+        let index = self.b.ins().band_imm_s(vpn, (FAST_TLB_ENTRIES - 1) as i64);
+        let entry_offset = self.b.ins().imul_imm_s(index, FAST_ENTRY_SIZE);
+        let table = self.b.ins().load(
+            self.pointer,
+            self.flags,
+            self.state,
+            if store { TLB_STORE_OFFSET } else { TLB_LOAD_OFFSET },
+        );
+        let entry = self.b.ins().iadd(table, entry_offset);
+        let tag = self.b.ins().load(types::I64, self.flags, entry, FAST_TAG);
+        let context = self.b.ins().load(types::I64, self.flags, self.state, TLB_CONTEXT_OFFSET);
+        let key = self.b.ins().bor(vpn, context);
+        let miss = self.b.ins().icmp(IntCC::NotEqual, tag, key);
+        let hit = self.b.create_block();
+        self.b.ins().brif(miss, slow, &[], hit, &[]);
+        self.b.switch_to_block(hit);
+        let addend = self.b.ins().load(types::I64, self.flags, entry, FAST_ADDEND);
+        let tlb_host = self.b.ins().iadd(address, addend);
+        let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
+        let tlb_offset = self.b.ins().isub(tlb_host, ram_host);
+        self.b.ins().jump(go, &[BlockArg::Value(tlb_host), BlockArg::Value(tlb_offset)]);
+
+        self.b.switch_to_block(go);
+        (host, offset)
     }
 
-    /// A load: straight from host memory when [`Translator::direct_access`]
+    /// A load: straight from host memory when [`Translator::ram_access`]
     /// allows (misaligned too: RAM answers those as the helper would), else
     /// through [`load_helper`], which exits with the trap if it faults. The
     /// value comes back zero-extended.
@@ -1512,8 +1604,7 @@ impl<'a> Translator<'a> {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (slow, merge) = (self.b.create_block(), self.b.create_block());
         let result = self.b.append_block_param(merge, ty);
-        let offset = self.direct_access(address, size, false, slow);
-        let host = self.host_address(offset);
+        let (host, _) = self.ram_access(address, size, false, false, slow);
         let value = match size {
             1 => self.b.ins().uload8(types::I64, self.flags, host, 0),
             2 => self.b.ins().uload16(types::I64, self.flags, host, 0),
@@ -1540,7 +1631,7 @@ impl<'a> Translator<'a> {
         result
     }
 
-    /// A store: straight to host memory when [`Translator::direct_access`]
+    /// A store: straight to host memory when [`Translator::ram_access`]
     /// allows and the line holds no code, no watched bytes and no
     /// reservation, else through [`store_helper`], which exits with the
     /// trap if it faults. `value` is an `i64`, or an `f64` for an 8-byte
@@ -1548,12 +1639,11 @@ impl<'a> Translator<'a> {
     fn store(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64, value: Value) {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (fast, slow, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
-        let offset = self.direct_access(address, size, true, slow);
+        let (host, offset) = self.ram_access(address, size, true, true, slow);
         let touched = self.line_marked(offset, &[CODE_MARKS, WATCH_MARKS, RESERVED_MARKS]);
         self.b.ins().brif(touched, slow, &[], fast, &[]);
 
         self.b.switch_to_block(fast);
-        let host = self.host_address(offset);
         match size {
             1 => self.b.ins().istore8(self.flags, value, host, 0),
             2 => self.b.ins().istore16(self.flags, value, host, 0),

@@ -198,6 +198,34 @@ const TLB_MACHINE: u64 = 1 << 61;
 /// In an entry's PMP bits: entries split the page, so each access is checked.
 const PMP_SPLIT: u8 = 1 << 7;
 
+/// Entries of each of the TLBs that compiled code probes.
+pub(crate) const FAST_TLB_ENTRIES: usize = 256;
+
+/// An entry of a TLB that compiled code probes inline (QEMU's softmmu TLB
+/// is the model): a virtual page that loads (or stores) in a given data
+/// context may reach directly, as RAM, at `vaddr + addend` in host memory.
+/// `repr(C)`: compiled code reads it at fixed offsets.
+#[derive(Copy, Clone, Debug, Default)]
+#[repr(C)]
+pub(crate) struct FastEntry {
+    /// The virtual page number, ORed with the context ([`fast_context`]);
+    /// 0 when empty.
+    pub(crate) tag: u64,
+    /// What to add to a virtual address in the page for its host address.
+    pub(crate) addend: u64,
+}
+
+/// The bits a [`FastEntry`]'s tag carries besides the virtual page number:
+/// what a data access's permissions depend on other than the page table and
+/// PMP (whose changes flush the TLB), and a bit that no empty entry has.
+pub(crate) fn fast_context(ctx: &Context) -> u64 {
+    1 << 63 | (ctx.privilege as u64) << 60 | u64::from(ctx.sum) << 59 | u64::from(ctx.mxr) << 58
+}
+
+/// A context no [`FastEntry`] matches whatever the page: filled entries
+/// have bit 63 set, empty ones are 0, and this one sets bit 62 alone.
+pub(crate) const FAST_NONE: u64 = 1 << 62;
+
 /// One cached page.
 #[derive(Copy, Clone, Debug)]
 struct TlbEntry {
@@ -235,6 +263,12 @@ pub struct Tlb {
     pub(crate) store_window: Region,
     /// Whether the windows hold for M-mode accesses (else S- and U-mode ones).
     windows_machine: bool,
+    /// Pages that compiled code loads from (and stores to) without a call:
+    /// RAM pages that a checked access was allowed on, in its context, and
+    /// that PMP treats alike throughout. Filled by the JIT's helpers, emptied
+    /// with the rest of the TLB.
+    pub(crate) fast_load: Box<[FastEntry]>,
+    pub(crate) fast_store: Box<[FastEntry]>,
 }
 
 impl PartialEq for Tlb {
@@ -260,12 +294,15 @@ impl Tlb {
             load_window: Region::EMPTY,
             store_window: Region::EMPTY,
             windows_machine: true,
+            fast_load: vec![FastEntry::default(); FAST_TLB_ENTRIES].into_boxed_slice(),
+            fast_store: vec![FastEntry::default(); FAST_TLB_ENTRIES].into_boxed_slice(),
         }
     }
 
     /// Forgets every translation.
     pub fn flush(&mut self) {
         self.entries.iter_mut().for_each(|entry| entry.tag = 0);
+        self.fast_load.iter_mut().chain(self.fast_store.iter_mut()).for_each(|entry| entry.tag = 0);
         self.load_window = Region::EMPTY;
         self.store_window = Region::EMPTY;
     }
@@ -279,6 +316,27 @@ impl Tlb {
             self.store_window = Region::EMPTY;
             self.windows_machine = machine;
         }
+    }
+
+    /// Lets compiled code make `access`es (a load or a store) to the page
+    /// of `vaddr` directly from now on, if the access of `size` bytes there
+    /// is allowed in `ctx`, the page is RAM and PMP treats it alike
+    /// throughout. For the JIT's helpers, after such an access succeeded.
+    pub(crate) fn fill_fast(&mut self, ram: &Ram, pmp: Pmp<'_>, vaddr: u64, size: u8, access: Access, ctx: &Context) {
+        if (vaddr & 0xfff) + u64::from(size) > 0x1000 {
+            return;
+        }
+        let Ok(physical) = self.translate(ram, pmp, vaddr, size, access, ctx) else { return };
+        let page = physical.addr & !0xfff;
+        let Some(offset) = ram.offset(page, 0x1000).filter(|_| physical.whole_page) else { return };
+        let (host, _) = ram.raw_parts();
+        let vpn = vaddr >> 12;
+        let entry = FastEntry {
+            tag: vpn | fast_context(ctx),
+            addend: (host as u64).wrapping_add(offset).wrapping_sub(vpn << 12),
+        };
+        let table = if access == Access::Store { &mut self.fast_store } else { &mut self.fast_load };
+        table[vpn as usize % FAST_TLB_ENTRIES] = entry;
     }
 
     /// Fills whichever window is empty and allowed with the PMP region of

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use polyhart_iss::decode::{Inst, Op};
 use polyhart_iss::memory::{AccessContext, Bus, BusError, Ram};
-use polyhart_iss::{Exit, Hart, HartControl, Jit, JitConfig, JitStats, TranslationCache};
+use polyhart_iss::{Exit, Hart, HartControl, Jit, JitConfig, JitStats, Privilege, TranslationCache};
 
 const RAM_BASE: u64 = 0x8000_0000;
 const RAM_SIZE: u64 = 64 * 1024;
@@ -298,11 +298,13 @@ fn lockstep_stops_at_a_block_computed_wrong() {
 /// it, and the loop's result is the same either way.
 #[test]
 fn background_compilation_hands_code_to_the_running_hart() {
-    // A: t0 = 2000; B: a0 += 1 while --t0; then C (ebreak).
+    // A: t0 = 64 << 12; B: a0 += 1 while --t0; then C (ebreak). Long
+    // enough for the compiler thread to finish first, most times, even in
+    // a release build on a loaded host.
     let (_, to_b) = jump(RAM_BASE + 8, B);
     let (_, to_c) = jump(B + 12, C);
     let code = vec![
-        (RAM_BASE, vec![i(Op::Lui, T0, 0, 2 << 12), i(Op::Addi, A0, 0, 0), to_b]),
+        (RAM_BASE, vec![i(Op::Lui, T0, 0, 64 << 12), i(Op::Addi, A0, 0, 0), to_b]),
         (B, vec![i(Op::Addi, A0, A0, 1), i(Op::Addi, T0, T0, -1), s(Op::Bne, T0, 0, -8), to_c]),
         (C, vec![Inst::new(Op::Ebreak, 4)]),
     ];
@@ -313,7 +315,7 @@ fn background_compilation_hands_code_to_the_running_hart() {
         // Slices of 30 instructions, so that the loop comes back to the run
         // loop often enough to find its code.
         while hart.run(30) == Exit::BudgetSpent {}
-        assert_eq!(hart.state.reg(A0), 2 << 12, "the loop ran to its end");
+        assert_eq!(hart.state.reg(A0), 64 << 12, "the loop ran to its end");
         let stats = all_stats(&jit, &hart);
         if stats.exits_stopped + stats.exits_to_next_block > 0 {
             assert!(stats.blocks_compiled >= 1, "{stats:?}");
@@ -348,4 +350,71 @@ fn compiled_blocks_chain_to_each_other() {
     assert_eq!(stats.chain_hits - before.chain_hits, 2000, "{stats:?}");
     let returns = stats.exits_to_next_block + stats.exits_stopped - before.exits_to_next_block - before.exits_stopped;
     assert_eq!(returns, 1, "{stats:?}");
+}
+
+/// `mstatus.SUM`.
+const SUM: u64 = 1 << 18;
+
+/// Sv39 page tables mapping RAM's 16 pages to themselves, the page of
+/// `DATA` as a U page (read-write), the others as S pages (read, write,
+/// execute); PMP lets S-mode reach everything. Returns `satp`.
+fn map_ram_for_s_mode(hart: &mut Hart, ram: &Ram) -> u64 {
+    let (root, l1, l0) = (RAM_BASE + 0xd000, RAM_BASE + 0xe000, RAM_BASE + 0xf000);
+    let pointer = |table: u64| (table >> 12) << 10 | 1;
+    let write = |at: u64, pte: u64| assert!(ram.write_bytes(at - RAM_BASE, &pte.to_le_bytes()));
+    write(root + 8 * ((RAM_BASE >> 30) & 0x1ff), pointer(l1));
+    write(l1 + 8 * ((RAM_BASE >> 21) & 0x1ff), pointer(l0));
+    for page in 0..16 {
+        let at = RAM_BASE + page * 0x1000;
+        // V R W (X) (U) A D
+        let flags = if at == DATA { 0xd7 } else { 0xcf };
+        write(l0 + 8 * page, (at >> 12) << 10 | flags);
+    }
+    hart.state.csr.pmpaddr[0] = u64::MAX >> 10;
+    hart.state.csr.pmpcfg[0] = 0x1f; // NAPOT, R W X
+    8 << 60 | root >> 12
+}
+
+#[test]
+fn compiled_code_reaches_checked_pages_through_its_tlb_in_their_context() {
+    // S-mode with paging: a loop loads from and stores to a U page (which
+    // SUM lets S-mode reach), then jumps to C, whose `ebreak` traps to
+    // M-mode.
+    let code = vec![
+        (
+            RAM_BASE,
+            vec![
+                i(Op::Ld, A0, DATA_REG, 0),
+                s(Op::Sd, DATA_REG, A0, 8),
+                i(Op::Addi, T0, T0, -1),
+                s(Op::Bne, T0, 0, -12),
+                jump(RAM_BASE + 16, C).1,
+            ],
+        ),
+        (C, vec![Inst::new(Op::Ebreak, 4)]),
+    ];
+    let jit = new_jit(JitConfig::new(0));
+    let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
+    hart.state.csr.satp = map_ram_for_s_mode(&mut hart, &ram);
+    assert!(ram.write_bytes(DATA - RAM_BASE, &0x1234u64.to_le_bytes()));
+    hart.state.privilege = Privilege::Supervisor;
+    hart.state.csr.mstatus |= SUM;
+    hart.state.set_reg(T0, 20);
+    assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt);
+    assert_eq!(hart.state.csr.mcause, 3, "ebreak");
+    assert_eq!(read_u64(&ram, DATA + 8), 0x1234);
+    // The first load and store took the helpers, which let compiled code
+    // make the other 19 of each itself.
+    assert_eq!(all_stats(&jit, &hart).helper_calls, 2);
+
+    // Without SUM the same load faults, though the page is in the TLB of
+    // compiled code: its entry holds for the context it was made in only.
+    hart.state.waiting = false;
+    hart.state.privilege = Privilege::Supervisor;
+    hart.state.csr.mstatus &= !SUM;
+    hart.state.pc = RAM_BASE;
+    hart.state.set_reg(T0, 20);
+    assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt);
+    assert_eq!((hart.state.csr.mcause, hart.state.csr.mepc, hart.state.csr.mtval), (13, RAM_BASE, DATA));
+    assert_eq!(all_stats(&jit, &hart).helper_calls, 3);
 }

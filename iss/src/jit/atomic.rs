@@ -157,8 +157,7 @@ impl Translator<'_> {
         let result = self.b.append_block_param(merge, types::I64);
         let slow = self.b.create_block();
         if let Some((rmw, size)) = host_atomic(inst.op) {
-            let offset = self.direct_access(address, size, true, slow);
-            let host = self.host_address(offset);
+            let (host, offset) = self.ram_access(address, size, true, true, slow);
             let old = if size == 4 {
                 let narrow = self.b.ins().ireduce(types::I32, operand);
                 let old = self.b.ins().atomic_rmw(types::I32, self.flags, rmw, host, narrow);
