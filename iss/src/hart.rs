@@ -618,10 +618,11 @@ pub(crate) struct Env {
     /// Compiled blocks that went on into the next block's compiled code
     /// without returning to the run loop. Compiled code counts them.
     pub(crate) chains: AtomicU64,
-    /// For compiled code, which reaches RAM and the attention flag itself:
-    /// addresses of RAM's first byte and first page's marks, RAM's guest
-    /// base, the span of offsets it reaches directly, and the address of the
-    /// attention flag. Plain numbers, kept valid by `ram` and `control` above.
+    /// For compiled code, which reaches RAM and the attention flag itself
+    /// (copied into [`HartState::frame`] for each run): addresses of RAM's
+    /// first byte and first page's marks, RAM's guest base, the span of
+    /// offsets it reaches directly, and the address of the attention flag.
+    /// Plain numbers, kept valid by `ram` and `control` above.
     pub(crate) direct: Direct,
 }
 

@@ -80,10 +80,10 @@ pub(crate) mod lockstep;
 pub use lockstep::{Divergence, MemoryAccess, MemoryOutcome};
 
 /// A compiled block: the address of a function of the hart's state (with
-/// its [`Frame`] filled in), which returns [`DONE`], [`STOPPED`] or [`TRAPPED`]. It is in
-/// Cranelift's `tail` calling convention, so that one block can jump to the
-/// next (see [`Translator::emit_exit_block`]), and Rust enters it only
-/// through [`Jit::enter`].
+/// its [`Frame`] filled in), which returns [`DONE`], [`STOPPED`] or
+/// [`TRAPPED`]. It is in Cranelift's `tail` calling convention, so that
+/// one block can jump to the next (see [`Translator::emit_exit_block`]),
+/// and Rust enters it only through [`Jit::enter`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BlockCode(NonNull<u8>);
 
