@@ -13,7 +13,7 @@ use crate::decode::{self, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, SignInjection};
 use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege, X0_SINK};
 use crate::jit::{self, JitStats};
-use crate::memory::{Amo, AmoOp, PAGE_SHIFT, PAGE_SIZE, StoreMarks};
+use crate::memory::{Amo, AmoOp, PAGE_SHIFT, StoreMarks, crosses_page};
 use crate::mmu::Access;
 use crate::pmp::Pmp;
 use crate::trap::{Exception, Trap};
@@ -687,11 +687,6 @@ pub(crate) fn load(state: &mut HartState, env: &Env, vaddr: u64, size: u8, retir
         return load_virtual(state, env, vaddr, size, retired);
     }
     load_physical(state, env, vaddr, size, retired, vaddr)
-}
-
-/// Whether `[vaddr, vaddr + size)` spans two pages.
-fn crosses_page(vaddr: u64, size: u8) -> bool {
-    (vaddr & (PAGE_SIZE - 1)) + u64::from(size) > PAGE_SIZE
 }
 
 /// The physical address of a data access of `size` bytes within one page,

@@ -1020,6 +1020,15 @@ impl<'a> Translator<'a> {
         self.b.ins().iadd_imm_s(entry, offset)
     }
 
+    /// A jump's link: `rd` gets the address `offset` bytes from the entry,
+    /// unless `rd` is `x0` (a plain jump or return reads no `pc` for it).
+    fn link(&mut self, rd: u8, offset: i64) {
+        if is_reg(rd) {
+            let link = self.pc_at(offset);
+            self.write(rd, link);
+        }
+    }
+
     /// Leaves the block for `target`: registers back to the state, `pc`,
     /// `retired`.
     fn exit(&mut self, target: Target, completed: usize, status: u32) {
@@ -1305,10 +1314,7 @@ impl<'a> Translator<'a> {
             Lui => self.b.ins().iconst(types::I64, imm),
             Auipc => self.pc_at(at + imm),
             Jal => {
-                if is_reg(rd) {
-                    let link = self.pc_at(at + i64::from(inst.len));
-                    self.write(rd, link);
-                }
+                self.link(rd, at + i64::from(inst.len));
                 if loops_to_start(inst) {
                     self.loop_back(index);
                 } else {
@@ -1319,8 +1325,7 @@ impl<'a> Translator<'a> {
             Jalr => {
                 let sum = self.b.ins().iadd_imm_s(a, imm);
                 let target = self.b.ins().band_imm_s(sum, !1);
-                let link = self.pc_at(at + i64::from(inst.len));
-                self.write(rd, link);
+                self.link(rd, at + i64::from(inst.len));
                 self.exit(Target::Address(target), index + 1, DONE);
                 return true;
             }
@@ -1545,24 +1550,16 @@ impl<'a> Translator<'a> {
         self.b.ins().brif(in_ram, direct, &[], probe, &[]);
 
         self.b.switch_to_block(direct);
-        if aligned && size > 1 {
-            let misaligned_bits = self.b.ins().band_imm_s(address, size - 1);
-            let aligned_block = self.b.create_block();
-            self.b.ins().brif(misaligned_bits, slow, &[], aligned_block, &[]);
-            self.b.switch_to_block(aligned_block);
+        if aligned {
+            self.unless_misaligned(address, size, slow);
         }
         let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
         let direct_host = self.b.ins().iadd(ram_host, ram_offset);
         self.b.ins().jump(go, &[BlockArg::Value(direct_host), BlockArg::Value(ram_offset)]);
 
         self.b.switch_to_block(probe);
-        if size > 1 {
-            let misaligned_bits = self.b.ins().band_imm_s(address, size - 1);
-            let aligned_block = self.b.create_block();
-            self.b.ins().brif(misaligned_bits, slow, &[], aligned_block, &[]);
-            self.b.switch_to_block(aligned_block);
-        }
-        let vpn = self.b.ins().ushr_imm_u(address, 12);
+        self.unless_misaligned(address, size, slow);
+        let vpn = self.b.ins().ushr_imm_u(address, i64::from(PAGE_SHIFT));
         let index = self.b.ins().band_imm_s(vpn, (FAST_TLB_ENTRIES - 1) as i64);
         let entry_offset = self.b.ins().imul_imm_s(index, FAST_ENTRY_SIZE);
         let table = self.b.ins().load(
@@ -1587,6 +1584,17 @@ impl<'a> Translator<'a> {
 
         self.b.switch_to_block(go);
         (host, offset)
+    }
+
+    /// Goes on when a `size`-byte access at `address` is aligned, else
+    /// jumps to `slow`.
+    fn unless_misaligned(&mut self, address: Value, size: i64, slow: cranelift_codegen::ir::Block) {
+        if size > 1 {
+            let misaligned_bits = self.b.ins().band_imm_s(address, size - 1);
+            let aligned = self.b.create_block();
+            self.b.ins().brif(misaligned_bits, slow, &[], aligned, &[]);
+            self.b.switch_to_block(aligned);
+        }
     }
 
     /// A load: straight from host memory when [`Translator::ram_access`]

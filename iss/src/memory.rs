@@ -11,6 +11,11 @@ pub const PAGE_SIZE: u64 = 4096;
 /// log2 of [`PAGE_SIZE`].
 pub const PAGE_SHIFT: u32 = 12;
 
+/// Whether `[addr, addr + size)` spans two pages.
+pub(crate) fn crosses_page(addr: u64, size: u8) -> bool {
+    (addr & (PAGE_SIZE - 1)) + u64::from(size) > PAGE_SIZE
+}
+
 /// Who makes an access: passed to devices so they can answer per hart
 /// (CLINT registers, time) without global state.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -323,7 +323,7 @@ impl Tlb {
     /// is allowed in `ctx`, the page is RAM and PMP treats it alike
     /// throughout. For the JIT's helpers, after such an access succeeded.
     pub(crate) fn fill_fast(&mut self, ram: &Ram, pmp: Pmp<'_>, vaddr: u64, size: u8, access: Access, ctx: &Context) {
-        if (vaddr & 0xfff) + u64::from(size) > 0x1000 {
+        if crate::memory::crosses_page(vaddr, size) {
             return;
         }
         let Ok(physical) = self.translate(ram, pmp, vaddr, size, access, ctx) else { return };
