@@ -456,6 +456,11 @@ pub struct HartControl {
     lines: AtomicU64,
     exit: AtomicBool,
     attention: AtomicBool,
+    /// While compiled code runs: the `retired` count no pass through a
+    /// block may end beyond, or 0 once attention is asked for. One word, so
+    /// that compiled code checks the budget and the attention flag with one
+    /// compare (see [`HartControl::open_limit`]).
+    limit: AtomicU64,
     /// Cycles of simulated time the hart must add to its local time, set
     /// by devices that model an access's latency (see [`HartControl::stall`]).
     stall: AtomicU64,
@@ -474,7 +479,7 @@ impl HartControl {
     pub fn set_interrupt(&self, irq: Interrupt, level: bool) {
         if level {
             if self.lines.fetch_or(irq.mask(), Ordering::AcqRel) & irq.mask() == 0 {
-                self.attention.store(true, Ordering::Release);
+                self.raise_attention();
                 self.wake();
             }
         } else {
@@ -491,8 +496,27 @@ impl HartControl {
     /// Asks the hart to return from [`Hart::run`] at its next block boundary.
     pub fn request_exit(&self) {
         self.exit.store(true, Ordering::Release);
-        self.attention.store(true, Ordering::Release);
+        self.raise_attention();
         self.wake();
+    }
+
+    /// Raises the attention flag, and closes the limit compiled code runs
+    /// to, in that order (see [`HartControl::open_limit`]).
+    fn raise_attention(&self) {
+        self.attention.store(true, Ordering::SeqCst);
+        self.limit.store(0, Ordering::SeqCst);
+    }
+
+    /// Lets compiled code run until `retired` reaches `stop_at`, unless
+    /// attention is asked for. Whoever raises the flag closes the limit
+    /// after raising it, and this opens it before looking at the flag:
+    /// either that look sees the flag, or the closing comes after the
+    /// opening (all sequentially consistent), so a request is never lost.
+    pub(crate) fn open_limit(&self, stop_at: u64) {
+        self.limit.store(stop_at, Ordering::SeqCst);
+        if self.attention.load(Ordering::SeqCst) {
+            self.limit.store(0, Ordering::SeqCst);
+        }
     }
 
     /// Adds `cycles` to the hart's local time once the current instruction
@@ -618,10 +642,11 @@ pub(crate) struct Env {
     /// Compiled blocks that went on into the next block's compiled code
     /// without returning to the run loop. Compiled code counts them.
     pub(crate) chains: AtomicU64,
-    /// For compiled code, which reaches RAM and the attention flag itself
+    /// For compiled code, which reaches RAM and the run limit itself
     /// (copied into [`HartState::frame`] for each run): addresses of RAM's
     /// first byte and first page's marks, RAM's guest base, the span of
-    /// offsets it reaches directly, and the address of the attention flag.
+    /// offsets it reaches directly, and the address of the hart's run limit
+    /// (see [`HartControl::open_limit`]).
     /// Plain numbers, kept valid by `ram` and `control` above.
     pub(crate) direct: Direct,
 }
@@ -636,7 +661,7 @@ pub(crate) struct Direct {
     /// below this: RAM's size less 7, so that 8 bytes fit; 0 in lockstep,
     /// where every load and store takes the helper path, which logs it.
     pub(crate) span: u64,
-    pub(crate) attention: usize,
+    pub(crate) limit: usize,
 }
 
 impl Env {
@@ -652,9 +677,9 @@ impl Env {
 impl Direct {
     fn new(ram: &Ram, control: &Arc<HartControl>) -> Direct {
         let (ram_host, ram_marks) = ram.raw_parts();
-        let attention = Arc::as_ptr(control) as usize + std::mem::offset_of!(HartControl, attention);
+        let limit = Arc::as_ptr(control) as usize + std::mem::offset_of!(HartControl, limit);
         let span = ram.size().saturating_sub(7);
-        Direct { ram_host, ram_marks, ram_base: ram.base(), span, attention }
+        Direct { ram_host, ram_marks, ram_base: ram.base(), span, limit }
     }
 }
 

@@ -120,8 +120,6 @@ pub(crate) struct Frame {
     env: usize,
     /// The hart's jump cache, where exits look for the next block's code.
     jump_cache: usize,
-    /// The `retired` count no pass through a block may end beyond.
-    stop_at: u64,
     /// Host address of RAM's first byte.
     ram_host: usize,
     /// Address of RAM's first page's [`PageMarks`].
@@ -133,8 +131,10 @@ pub(crate) struct Frame {
     /// physical ones, 0 while they are checked (paging or PMP) and in
     /// lockstep.
     span: u64,
-    /// Address of the hart's attention flag.
-    attention: usize,
+    /// Address of the hart's run limit: the `retired` count no pass through
+    /// a block may end beyond, 0 while attention is asked for (see
+    /// [`crate::hart::HartControl::open_limit`]).
+    limit: usize,
     /// The hart's fast TLBs for loads and for stores (and AMOs).
     tlb_load: usize,
     tlb_store: usize,
@@ -472,12 +472,11 @@ impl Jit {
         state.frame = Frame {
             env: env as *const Env as usize,
             jump_cache: jump_cache as *const JumpCache as usize,
-            stop_at,
             ram_host: direct.ram_host,
             ram_marks: direct.ram_marks,
             ram_base: direct.ram_base,
             span: if state.data_checked { 0 } else { direct.span },
-            attention: direct.attention,
+            limit: direct.limit,
             tlb_load: state.tlb.fast_load.as_ptr() as usize,
             tlb_store: state.tlb.fast_store.as_ptr() as usize,
             tlb_context: if state.data_checked && env.lockstep.is_none() {
@@ -489,6 +488,7 @@ impl Jit {
         // SAFETY: `enter` is the trampoline of `Backend::trampoline`, with
         // this signature; the frame points at the caller's `env` and
         // `jump_cache`, which the caller's contract makes valid for the call.
+        env.control.open_limit(stop_at);
         unsafe { (self.core.enter)(state, code.0.as_ptr()) }
     }
 }
@@ -738,12 +738,11 @@ const RETIRED_OFFSET: i32 = offset_of!(HartState, retired) as i32;
 const FRAME_OFFSET: usize = offset_of!(HartState, frame);
 const ENV_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, env)) as i32;
 const JUMP_CACHE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, jump_cache)) as i32;
-const STOP_AT_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, stop_at)) as i32;
 const RAM_HOST_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_host)) as i32;
 const RAM_MARKS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_marks)) as i32;
 const RAM_BASE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_base)) as i32;
 const SPAN_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, span)) as i32;
-const ATTENTION_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, attention)) as i32;
+const LIMIT_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, limit)) as i32;
 const TLB_LOAD_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, tlb_load)) as i32;
 const TLB_STORE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, tlb_store)) as i32;
 const TLB_CONTEXT_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, tlb_context)) as i32;
@@ -1160,19 +1159,18 @@ impl<'a> Translator<'a> {
 
     /// Goes on when a pass through the block may start with `retired`
     /// instructions retired (the whole pass fits the budget and nobody asks
-    /// the hart for attention), else jumps to `refuse`. Two branches rather
-    /// than one on the two conditions combined: each is a compare and a
-    /// jump.
+    /// the hart for attention: both are in the hart's run limit), else jumps
+    /// to `refuse`.
     fn check_pass(&mut self, retired: Value, refuse: cranelift_codegen::ir::Block) {
         let after_pass = self.b.ins().iadd_imm_s(retired, self.len as i64);
-        let stop_at = self.b.ins().load(types::I64, self.flags, self.state, STOP_AT_OFFSET);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, stop_at);
-        let (quiet, go) = (self.b.create_block(), self.b.create_block());
-        self.b.ins().brif(fits, quiet, &[], refuse, &[]);
-        self.b.switch_to_block(quiet);
-        let flag = self.b.ins().load(self.pointer, self.flags, self.state, ATTENTION_OFFSET);
-        let attention = self.b.ins().atomic_load(types::I8, self.flags, flag);
-        self.b.ins().brif(attention, refuse, &[], go, &[]);
+        let limit_at = self.b.ins().load(self.pointer, self.flags, self.state, LIMIT_OFFSET);
+        // Another thread may close the limit at any time: an atomic load, so
+        // that Cranelift never reuses an earlier pass's value (a loop with
+        // no store in it would otherwise read the limit once, on entry).
+        let limit = self.b.ins().atomic_load(types::I64, self.flags, limit_at);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, limit);
+        let go = self.b.create_block();
+        self.b.ins().brif(fits, go, &[], refuse, &[]);
         self.b.switch_to_block(go);
     }
 

@@ -5,10 +5,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use polyhart_iss::csr::mstatus;
 use polyhart_iss::decode::{Inst, Op};
 use polyhart_iss::memory::{AccessContext, Bus, BusError, Ram};
-use polyhart_iss::{Exit, Hart, HartControl, Jit, JitConfig, JitStats, Privilege, TranslationCache};
+use polyhart_iss::{Exit, Hart, HartControl, Interrupt, Jit, JitConfig, JitStats, Privilege, TranslationCache};
 
 const RAM_BASE: u64 = 0x8000_0000;
 const RAM_SIZE: u64 = 64 * 1024;
@@ -417,4 +419,51 @@ fn compiled_code_reaches_checked_pages_through_its_tlb_in_their_context() {
     assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt);
     assert_eq!((hart.state.csr.mcause, hart.state.csr.mepc, hart.state.csr.mtval), (13, RAM_BASE, DATA));
     assert_eq!(all_stats(&jit, &hart).helper_calls, 3);
+}
+
+/// More instructions than the hart runs in many seconds.
+const LONG_BUDGET: u64 = 10_000_000_000;
+
+/// Runs the endless compiled loop `a0 += 1` at `RAM_BASE` with a budget
+/// it would need many seconds for, while another thread calls `poke` on
+/// the hart's control after 20 ms; returns how the run ended.
+fn poke_a_compiled_endless_loop(hart: &mut Hart, poke: fn(&HartControl)) -> Exit {
+    let control = hart.control().clone();
+    let poker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        poke(&control);
+    });
+    let exit = hart.run(LONG_BUDGET);
+    poker.join().unwrap();
+    exit
+}
+
+#[test]
+fn compiled_code_notices_requests_from_other_threads() {
+    // Compiled code checks the budget and the attention flag with one
+    // compare against the hart's run limit, which raising attention closes:
+    // an exit request or an interrupt from another thread must stop a loop
+    // that never leaves compiled code.
+    let endless = [i(Op::Addi, A0, A0, 1), jump(RAM_BASE + 4, RAM_BASE).1];
+    // An interrupt handler that masks interrupts in `mie` and waits.
+    let handler = [i(Op::Csrrw, 0, 0, i32::from(polyhart_iss::csr::MIE)), Inst::new(Op::Wfi, 4)];
+    let jit = new_jit(JitConfig::new(0));
+    let (mut hart, _, _) = new_hart(&[(RAM_BASE, &endless), (B, &handler)], Some(jit.clone()));
+    assert_eq!(poke_a_compiled_endless_loop(&mut hart, HartControl::request_exit), Exit::ExitRequested);
+    assert!(hart.control().take_exit_request());
+    let spun = hart.state.reg(A0);
+    let retired = hart.state.retired;
+    assert!(spun > 1000 && spun == retired / 2 && retired < LONG_BUDGET, "{spun} passes, {retired} retired");
+    assert_eq!(jit.stats().blocks_compiled, 1);
+
+    // The machine timer line rises: the hart takes the interrupt at a
+    // block boundary, in the handler at B.
+    hart.state.csr.mtvec = B;
+    hart.state.csr.mie = Interrupt::MachineTimer.mask();
+    hart.state.csr.mstatus |= mstatus::MIE;
+    let raise = |control: &HartControl| control.set_interrupt(Interrupt::MachineTimer, true);
+    assert_eq!(poke_a_compiled_endless_loop(&mut hart, raise), Exit::WaitingForInterrupt);
+    assert_eq!(hart.state.csr.mcause, 0x8000_0000_0000_0007);
+    assert_eq!(hart.state.csr.mepc, RAM_BASE);
+    assert!(hart.state.reg(A0) > spun && hart.state.retired < retired + LONG_BUDGET);
 }

@@ -95,6 +95,10 @@ pub(super) struct BlockFloat {
     frm: Option<(Value, Value)>,
     /// Whether NX was set when the current pass through the block began.
     nx: Option<Value>,
+    /// Whether NX was set then and `frm` says nearest-even: one compare,
+    /// made at the start of the pass, that the inline paths of dynamic-mode
+    /// operations that round branch on.
+    nx_nearest_even: Option<Value>,
 }
 
 impl BlockFloat {
@@ -117,6 +121,7 @@ impl BlockFloat {
             first_dynamic: None,
             frm: None,
             nx: None,
+            nx_nearest_even: None,
         }
     }
 }
@@ -311,6 +316,11 @@ impl Translator<'_> {
             let fflags = self.b.ins().uload8(types::I64, self.flags, self.state, FFLAGS_OFFSET);
             let nx = self.b.ins().band_imm_s(fflags, i64::from(flags::NX));
             self.float.nx = Some(self.b.ins().icmp_imm_s(IntCC::NotEqual, nx, 0));
+            // NX is bit 0 and nearest-even is 0: NX set with nearest-even is
+            // exactly the NX bit above `frm`.
+            const { assert!(flags::NX == 1) };
+            let (frm, _) = self.frm();
+            self.float.nx_nearest_even = Some(self.b.ins().icmp(IntCC::UnsignedGreaterThan, nx, frm));
         }
     }
 
@@ -327,18 +337,22 @@ impl Translator<'_> {
     pub(super) fn float(&mut self, index: usize, inst: &Inst, at: i64) -> bool {
         use Op::*;
         if self.float.first == Some(index) {
-            let status = self.b.ins().load(types::I64, self.flags, self.state, MSTATUS_OFFSET);
-            let fs = self.b.ins().band_imm_s(status, mstatus::FS as i64);
-            let off = self.b.ins().icmp_imm_s(IntCC::Equal, fs, 0);
-            self.illegal_if(off, index, at, inst);
+            self.on_first_pass(|this| {
+                let status = this.b.ins().load(types::I64, this.flags, this.state, MSTATUS_OFFSET);
+                let fs = this.b.ins().band_imm_s(status, mstatus::FS as i64);
+                let off = this.b.ins().icmp_imm_s(IntCC::Equal, fs, 0);
+                this.illegal_if(off, index, at, inst);
+            });
         }
         let mode = if inst.op.format().has_rounding_mode() {
             match inst.rounding_mode() {
                 7 => {
                     if self.float.first_dynamic == Some(index) {
-                        let (frm, _) = self.frm();
-                        let reserved = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, frm, 4);
-                        self.illegal_if(reserved, index, at, inst);
+                        self.on_first_pass(|this| {
+                            let (frm, _) = this.frm();
+                            let reserved = this.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, frm, 4);
+                            this.illegal_if(reserved, index, at, inst);
+                        });
                     }
                     Mode::Dynamic
                 }
@@ -425,10 +439,33 @@ impl Translator<'_> {
     fn f_write(&mut self, index: usize, r: u8, value: Value) {
         self.b.def_var(self.fvars[usize::from(r & 31)], value);
         if self.float.first_write == Some(index) {
-            let status = self.b.ins().load(types::I64, self.flags, self.state, MSTATUS_OFFSET);
-            let dirty = self.b.ins().bor_imm_u(status, (mstatus::FS_DIRTY | mstatus::SD) as i64);
-            self.b.ins().store(self.flags, dirty, self.state, MSTATUS_OFFSET);
+            self.on_first_pass(|this| {
+                let status = this.b.ins().load(types::I64, this.flags, this.state, MSTATUS_OFFSET);
+                let dirty = this.b.ins().bor_imm_u(status, (mstatus::FS_DIRTY | mstatus::SD) as i64);
+                this.b.ins().store(this.flags, dirty, this.state, MSTATUS_OFFSET);
+            });
         }
+    }
+
+    /// Emits what only the first pass through the block needs to do at
+    /// this point: a function that loops has one loop back to its start,
+    /// its last instruction, so a later pass means the first one ran every
+    /// instruction, and checked or set then what cannot have changed since
+    /// (FS, `frm`: a change to either ends a block in the run loop).
+    fn on_first_pass(&mut self, emit: impl FnOnce(&mut Self)) {
+        if self.lazy {
+            // No loop: the one pass is the first.
+            emit(self);
+            return;
+        }
+        let (once, after) = (self.b.create_block(), self.b.create_block());
+        let done = self.b.use_var(self.done);
+        let first = self.b.ins().icmp_imm_s(IntCC::Equal, done, 0);
+        self.b.ins().brif(first, once, &[], after, &[]);
+        self.b.switch_to_block(once);
+        emit(self);
+        self.b.ins().jump(after, &[]);
+        self.b.switch_to_block(after);
     }
 
     /// Leaves the block with the illegal-instruction trap of `inst`.
@@ -569,14 +606,10 @@ impl Translator<'_> {
     /// Nearest-even in effect and NX set, the condition of the inline paths
     /// that round; `None` where the mode is another one.
     fn nearest_even_nx(&mut self, mode: Mode) -> Option<Value> {
-        let nx = self.nx();
         match mode {
-            Mode::Static(Rounding::NearestEven) => Some(nx),
+            Mode::Static(Rounding::NearestEven) => Some(self.nx()),
             Mode::Static(_) => None,
-            Mode::Dynamic => {
-                let (_, nearest_even) = self.frm();
-                Some(self.b.ins().band(nx, nearest_even))
-            }
+            Mode::Dynamic => Some(self.float.nx_nearest_even.expect("set at each pass with nx")),
         }
     }
 
@@ -590,10 +623,15 @@ impl Translator<'_> {
         let operands = self.float_operands(inst);
         self.b.set_cold_block(slow);
         match self.fast_path(mode, computation, operands) {
-            Some((Some(ok), value)) => {
-                self.b.ins().brif(ok, merge, &[BlockArg::Value(value)], slow, &[]);
-            }
-            Some((None, value)) => {
+            Some((gate, ok, value)) => {
+                // Each condition is its own compare and branch (a `band`
+                // of them becomes setcc chains); the gate is a value made
+                // once per pass.
+                for condition in [gate, ok].into_iter().flatten() {
+                    let go = self.b.create_block();
+                    self.b.ins().brif(condition, go, &[], slow, &[]);
+                    self.b.switch_to_block(go);
+                }
                 self.b.ins().jump(merge, &[BlockArg::Value(value)]);
             }
             None => {
@@ -648,10 +686,11 @@ impl Translator<'_> {
         self.b.inst_results(call)[0]
     }
 
-    /// Emits the inline path of an operation. Returns the condition under
-    /// which its result is exactly the exact path's (`None`: always) and the
-    /// result, as the register holds it; `None` if the operation has no
-    /// inline path in this mode on this host. Host operations never trap,
+    /// Emits the inline path of an operation. Returns what the mode and
+    /// `fflags` require of it (the gate), the condition on its operands and
+    /// result under which that result is exactly the exact path's (`None`:
+    /// always), and the result, as the register holds it; `None` if the
+    /// operation has no inline path in this mode on this host. Host operations never trap,
     /// so the inline path is computed before anything is decided: one
     /// branch takes it or the exact path.
     fn fast_path(
@@ -659,7 +698,7 @@ impl Translator<'_> {
         mode: Mode,
         computation: Computation,
         operands: [Value; 3],
-    ) -> Option<(Option<Value>, Value)> {
+    ) -> Option<(Option<Value>, Option<Value>, Value)> {
         let Computation { fast, single, .. } = computation;
         let fast = fast?;
         // What the mode and `fflags` require of the inline path.
@@ -775,7 +814,7 @@ impl Translator<'_> {
                 (None, rebox(self, r))
             }
         };
-        Some((self.all(&[gate, ok]), value))
+        Some((gate, ok, value))
     }
 
     /// The first two operands, and the condition that both are numbers
