@@ -485,10 +485,10 @@ impl Jit {
                 mmu::FAST_NONE
             },
         };
+        env.control.open_limit(stop_at);
         // SAFETY: `enter` is the trampoline of `Backend::trampoline`, with
         // this signature; the frame points at the caller's `env` and
         // `jump_cache`, which the caller's contract makes valid for the call.
-        env.control.open_limit(stop_at);
         unsafe { (self.core.enter)(state, code.0.as_ptr()) }
     }
 }
