@@ -3,10 +3,11 @@
 //! A block the interpreter has run `threshold` times is compiled once (by
 //! the hart that finds it hot, or on the JIT's own thread) into a function
 //! of the hart's state, whose [`Frame`] gives it the rest: environment,
-//! budget, RAM. Inside it the guest registers the block uses live in
-//! Cranelift variables (host registers), loaded on entry (or first use) and
-//! written back at exits; `pc` and `retired` are stored at the exit, so
-//! instruction counts stay exact. An exit jumps straight into the next
+//! run limit (the budget, closed when attention is asked for), RAM. Inside
+//! it the guest registers the block uses live in Cranelift variables (host
+//! registers), loaded on entry (or first use) and written back at exits;
+//! `pc` and `retired` are stored at the exit, so instruction counts stay
+//! exact. An exit jumps straight into the next
 //! block's compiled code when the hart's jump cache holds it.
 //!
 //! Loads and stores reach RAM inline: physical addresses directly, checked
