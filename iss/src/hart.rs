@@ -774,7 +774,8 @@ impl Hart {
         let lockstep = jit.as_ref().is_some_and(|jit| jit.config().lockstep);
         self.env.lockstep = lockstep.then(Lockstep::default);
         self.env.direct = Direct::new(&self.env.ram, &self.env.control);
-        if lockstep {
+        let bound = jit.as_ref().is_none_or(|jit| jit.bind_ram(self.env.ram.base()));
+        if lockstep || !bound {
             self.env.direct.span = 0;
         }
         self.env.jit = jit;

@@ -34,7 +34,7 @@ use std::mem::offset_of;
 use std::ops::{AddAssign, Range};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -314,6 +314,10 @@ struct Core {
     code_bytes: AtomicU64,
     /// The JIT is being dropped: the background thread compiles no more.
     closing: AtomicBool,
+    /// The guest physical address of RAM's first byte, for the harts whose
+    /// RAM starts there (the first hart given this JIT decides; see
+    /// [`Jit::bind_ram`]): compiled code has it as a constant.
+    ram_base: OnceLock<u64>,
 }
 
 impl std::fmt::Debug for Jit {
@@ -387,6 +391,7 @@ impl Jit {
             compile_nanos: AtomicU64::new(0),
             code_bytes: AtomicU64::new(0),
             closing: AtomicBool::new(false),
+            ram_base: OnceLock::new(),
         });
         let (queue, worker) = if background {
             let (queue, jobs) = mpsc::channel::<(Arc<Block>, u64)>();
@@ -451,6 +456,15 @@ impl Jit {
                 None
             }
         }
+    }
+
+    /// Whether this JIT's code may reach directly a RAM that starts at
+    /// guest physical address `base`: compiled code has the base of the
+    /// first RAM a hart brought as a constant, so a hart whose RAM starts
+    /// elsewhere (one JIT shared by unlike machines) must take the checked
+    /// path for every access ([`Frame::span`] 0).
+    pub(crate) fn bind_ram(&self, base: u64) -> bool {
+        *self.core.ram_base.get_or_init(|| base) == base
     }
 
     /// Runs compiled `code` on a hart: the block at `state.pc`, and those
@@ -541,7 +555,7 @@ impl Core {
             .and_then(|at| block.insts.iter().position(|inst| pc.wrapping_add(u64::from(inst.offset)) == at));
         let started = Instant::now();
         let mut backend = self.backend.lock().unwrap_or_else(|e| e.into_inner());
-        let compiled = backend.compile(&block.insts, miscompile);
+        let compiled = backend.compile(&block.insts, miscompile, self.ram_base.get().copied());
         drop(backend);
         self.compile_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let Some(compiled) = compiled else {
@@ -849,7 +863,7 @@ impl Backend {
     /// Compiles one block; `None` if Cranelift refuses it. With
     /// `miscompile`, that instruction's result is off by one (fault
     /// injection, see [`JitConfig::miscompile_at`]).
-    fn compile(&mut self, insts: &[Inst], miscompile: Option<usize>) -> Option<Compiled> {
+    fn compile(&mut self, insts: &[Inst], miscompile: Option<usize>, ram_base: Option<u64>) -> Option<Compiled> {
         let pointer = self.module.target_config().pointer_type();
         let signature = block_signature(&self.module);
         let name = format!("block{}", self.next_name);
@@ -859,7 +873,7 @@ impl Backend {
         self.context.func.name = UserFuncName::user(0, id.as_u32());
         {
             let builder = FunctionBuilder::new(&mut self.context.func, &mut self.builder);
-            Translator::new(builder, pointer, &self.module, self.chaining).translate(
+            Translator::new(builder, pointer, &self.module, self.chaining, ram_base).translate(
                 insts,
                 self.module.target_config(),
                 miscompile,
@@ -933,10 +947,19 @@ struct Translator<'a> {
     load_sig: Signature,
     store_sig: Signature,
     slot: cranelift_codegen::ir::StackSlot,
+    /// RAM's guest base, when the JIT is bound to one (see
+    /// [`Jit::bind_ram`]): a constant then, else read from the frame.
+    ram_base: Option<u64>,
 }
 
 impl<'a> Translator<'a> {
-    fn new(mut b: FunctionBuilder<'a>, pointer: Type, module: &JITModule, chaining: bool) -> Translator<'a> {
+    fn new(
+        mut b: FunctionBuilder<'a>,
+        pointer: Type,
+        module: &JITModule,
+        chaining: bool,
+        ram_base: Option<u64>,
+    ) -> Translator<'a> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -984,6 +1007,7 @@ impl<'a> Translator<'a> {
             load_sig,
             store_sig,
             slot,
+            ram_base,
         }
     }
 
@@ -1542,8 +1566,13 @@ impl<'a> Translator<'a> {
         let (direct, probe, go) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         let host = self.b.append_block_param(go, self.pointer);
         let offset = self.b.append_block_param(go, types::I64);
-        let base = self.b.ins().load(types::I64, self.flags, self.state, RAM_BASE_OFFSET);
-        let ram_offset = self.b.ins().isub(address, base);
+        let ram_offset = match self.ram_base {
+            Some(base) => self.b.ins().iadd_imm_s(address, base.wrapping_neg() as i64),
+            None => {
+                let base = self.b.ins().load(types::I64, self.flags, self.state, RAM_BASE_OFFSET);
+                self.b.ins().isub(address, base)
+            }
+        };
         let span = self.b.ins().load(types::I64, self.flags, self.state, SPAN_OFFSET);
         let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThan, ram_offset, span);
         self.b.ins().brif(in_ram, direct, &[], probe, &[]);

@@ -79,12 +79,18 @@ fn jump(from: u64, to: u64) -> (u64, Inst) {
 /// addresses given (one instruction after the other from each), `x31` =
 /// `DATA`, and a trap handler that waits in `wfi`.
 fn new_hart(code: &[(u64, &[Inst])], jit: Option<Arc<Jit>>) -> (Hart, Arc<Ram>, Arc<Device>) {
+    new_hart_at(RAM_BASE, code, jit)
+}
+
+/// As [`new_hart`], with RAM starting at `base`: code is placed, and `pc`,
+/// `mtvec` and `x31` set, `base - RAM_BASE` bytes further.
+fn new_hart_at(base: u64, code: &[(u64, &[Inst])], jit: Option<Arc<Jit>>) -> (Hart, Arc<Ram>, Arc<Device>) {
     let host: Arc<Box<[AtomicU64]>> = Arc::new((0..RAM_SIZE / 8).map(|_| AtomicU64::new(0)).collect());
     let pointer = host.as_ptr() as *mut u8;
     // SAFETY: `pointer` is the start of `RAM_SIZE` bytes of `AtomicU64`s
     // (8-aligned, writable through a shared pointer), kept alive by `host`,
     // which the `Ram` owns; nothing else touches them.
-    let ram = Arc::new(unsafe { Ram::new(RAM_BASE, pointer, RAM_SIZE, host) }.expect("page-aligned RAM"));
+    let ram = Arc::new(unsafe { Ram::new(base, pointer, RAM_SIZE, host) }.expect("page-aligned RAM"));
     for &(at, insts) in code {
         let bytes: Vec<u8> = insts.iter().flat_map(|inst| inst.encode().to_le_bytes()).collect();
         assert!(ram.write_bytes(at - RAM_BASE, &bytes));
@@ -94,9 +100,10 @@ fn new_hart(code: &[(u64, &[Inst])], jit: Option<Arc<Jit>>) -> (Hart, Arc<Ram>, 
     let mut hart =
         Hart::new(0, ram.clone(), device.clone(), Arc::new(TranslationCache::new()), Arc::new(HartControl::new()));
     hart.set_jit(jit);
-    hart.state.pc = RAM_BASE;
-    hart.state.csr.mtvec = HANDLER;
-    hart.state.set_reg(DATA_REG, DATA);
+    let moved = base - RAM_BASE;
+    hart.state.pc = RAM_BASE + moved;
+    hart.state.csr.mtvec = HANDLER + moved;
+    hart.state.set_reg(DATA_REG, DATA + moved);
     (hart, ram, device)
 }
 
@@ -466,4 +473,33 @@ fn compiled_code_notices_requests_from_other_threads() {
     assert_eq!(hart.state.csr.mcause, 0x8000_0000_0000_0007);
     assert_eq!(hart.state.csr.mepc, RAM_BASE);
     assert!(hart.state.reg(A0) > spun && hart.state.retired < retired + LONG_BUDGET);
+}
+
+#[test]
+fn harts_whose_ram_starts_elsewhere_share_a_jit_safely() {
+    // Compiled code has the RAM base of the first hart given the JIT as a
+    // constant. A hart whose RAM starts 8 KiB further shares the JIT: its
+    // accesses must not be made relative to the first hart's base (they
+    // would land 8 KiB off in its own memory), but take the checked path.
+    // Stores `a1` and loads it back 100 times, then stops (`ebreak`, to the
+    // handler, which waits).
+    let code = [
+        s(Op::Sd, DATA_REG, A1, 0),
+        i(Op::Ld, A2, DATA_REG, 0),
+        i(Op::Addi, A1, A1, 1),
+        i(Op::Addi, T0, T0, -1),
+        s(Op::Bne, T0, 0, -16),
+        jump(RAM_BASE + 20, C).1,
+    ];
+    let stop = [Inst::new(Op::Ebreak, 4)];
+    let jit = new_jit(JitConfig::new(0));
+    for base in [RAM_BASE, RAM_BASE + 0x2000] {
+        let (mut hart, ram, _) = new_hart_at(base, &[(RAM_BASE, &code), (C, &stop)], Some(jit.clone()));
+        hart.state.set_reg(T0, 100);
+        assert_eq!(hart.run(10_000), Exit::WaitingForInterrupt, "RAM at {base:#x}");
+        assert_eq!((hart.state.reg(A1), hart.state.reg(A2)), (100, 99), "RAM at {base:#x}");
+        assert_eq!(read_u64(&ram, DATA), 99, "RAM at {base:#x}");
+    }
+    let stats = jit.stats();
+    assert!(stats.blocks_compiled >= 2, "{stats:?}");
 }
