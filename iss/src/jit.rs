@@ -1542,9 +1542,10 @@ impl<'a> Translator<'a> {
         self.b.ins().select(zero, on_zero, quotient_or_rest)
     }
 
-    /// Goes on, with the host address and RAM offset of a `size`-byte
-    /// access (a load, or a store or AMO if `store`) at `address`, when
-    /// compiled code may make it directly, else jumps to `slow`.
+    /// Goes on, with the host address of a `size`-byte access (a load, or
+    /// a store or AMO if `store`) at `address` and, for a store, its RAM
+    /// offset (which its marks are found by), when compiled code may make it
+    /// directly, else jumps to `slow`.
     ///
     /// Two ways lead there. Inside RAM's direct span ([`Frame::span`], 0
     /// while addresses are checked by paging or PMP) the address is
@@ -1562,10 +1563,15 @@ impl<'a> Translator<'a> {
         aligned: bool,
         store: bool,
         slow: cranelift_codegen::ir::Block,
-    ) -> (Value, Value) {
+    ) -> (Value, Option<Value>) {
         let (direct, probe, go) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         let host = self.b.append_block_param(go, self.pointer);
-        let offset = self.b.append_block_param(go, types::I64);
+        // A load needs no offset: an unused block parameter would still cost
+        // a register and a move on the way in.
+        let offset = store.then(|| self.b.append_block_param(go, types::I64));
+        let go_args = |host: Value, offset: Value| {
+            if store { vec![BlockArg::Value(host), BlockArg::Value(offset)] } else { vec![BlockArg::Value(host)] }
+        };
         let ram_offset = match self.ram_base {
             Some(base) => self.b.ins().iadd_imm_s(address, base.wrapping_neg() as i64),
             None => {
@@ -1583,7 +1589,7 @@ impl<'a> Translator<'a> {
         }
         let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
         let direct_host = self.b.ins().iadd(ram_host, ram_offset);
-        self.b.ins().jump(go, &[BlockArg::Value(direct_host), BlockArg::Value(ram_offset)]);
+        self.b.ins().jump(go, &go_args(direct_host, ram_offset));
 
         self.b.switch_to_block(probe);
         self.unless_misaligned(address, size, slow);
@@ -1606,9 +1612,14 @@ impl<'a> Translator<'a> {
         self.b.switch_to_block(hit);
         let addend = self.b.ins().load(types::I64, self.flags, entry, FAST_ADDEND);
         let tlb_host = self.b.ins().iadd(address, addend);
-        let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
-        let tlb_offset = self.b.ins().isub(tlb_host, ram_host);
-        self.b.ins().jump(go, &[BlockArg::Value(tlb_host), BlockArg::Value(tlb_offset)]);
+        let args = if store {
+            let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
+            let tlb_offset = self.b.ins().isub(tlb_host, ram_host);
+            go_args(tlb_host, tlb_offset)
+        } else {
+            go_args(tlb_host, tlb_host)
+        };
+        self.b.ins().jump(go, &args);
 
         self.b.switch_to_block(go);
         (host, offset)
@@ -1676,6 +1687,7 @@ impl<'a> Translator<'a> {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (fast, slow, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         let (host, offset) = self.ram_access(address, size, true, true, slow);
+        let offset = offset.expect("a store's access has its offset");
         let touched = self.line_marked(offset, &[CODE_MARKS, WATCH_MARKS, RESERVED_MARKS]);
         self.b.ins().brif(touched, slow, &[], fast, &[]);
 
