@@ -328,8 +328,6 @@ struct Slot {
 /// blocks: byte offsets, and the slot size and index mask.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct JumpCacheLayout {
-    pub(crate) base: i32,
-    pub(crate) epoch: i32,
     pub(crate) slot_shift: u32,
     pub(crate) index_mask: u64,
     pub(crate) slot_tag: i32,
@@ -375,8 +373,6 @@ impl JumpCache {
         let slot_size = std::mem::size_of::<Slot>();
         assert!(slot_size.is_power_of_two(), "a slot is found by a shift");
         JumpCacheLayout {
-            base: std::mem::offset_of!(JumpCache, base) as i32,
-            epoch: std::mem::offset_of!(JumpCache, epoch) as i32,
             slot_shift: slot_size.trailing_zeros(),
             index_mask: (JUMP_CACHE_ENTRIES - 1) as u64,
             slot_tag: std::mem::offset_of!(Slot, tag) as i32,
@@ -384,6 +380,13 @@ impl JumpCache {
             slot_block: std::mem::offset_of!(Slot, block_address) as i32,
             block_code: std::mem::offset_of!(Block, host_code) as i32,
         }
+    }
+
+    /// What compiled code reads of the cache itself, copied into its
+    /// frame for a run (the run loop alone changes them, by [`JumpCache::clear`]):
+    /// the address of the first slot, and the epoch.
+    pub(crate) fn slots_and_epoch(&self) -> (usize, u64) {
+        (self.base, self.epoch)
     }
 
     /// The slot of `pc`: compiled code computes it as `(pc >> 1) & mask`.

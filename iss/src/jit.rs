@@ -119,8 +119,11 @@ pub(crate) const STOPPED: u32 = 2;
 pub(crate) struct Frame {
     /// The hart's `Env`, for the helpers.
     env: usize,
-    /// The hart's jump cache, where exits look for the next block's code.
-    jump_cache: usize,
+    /// The first slot of the hart's jump cache, where exits look for the
+    /// next block's code.
+    jump_slots: usize,
+    /// The jump cache's epoch: a slot filled in another holds nothing.
+    jump_epoch: u64,
     /// Host address of RAM's first byte.
     ram_host: usize,
     /// Address of RAM's first page's [`PageMarks`].
@@ -486,7 +489,8 @@ impl Jit {
         let direct = &env.direct;
         state.frame = Frame {
             env: env as *const Env as usize,
-            jump_cache: jump_cache as *const JumpCache as usize,
+            jump_slots: jump_cache.slots_and_epoch().0,
+            jump_epoch: jump_cache.slots_and_epoch().1,
             ram_host: direct.ram_host,
             ram_marks: direct.ram_marks,
             ram_base: direct.ram_base,
@@ -752,7 +756,8 @@ const PC_OFFSET: i32 = offset_of!(HartState, pc) as i32;
 const RETIRED_OFFSET: i32 = offset_of!(HartState, retired) as i32;
 const FRAME_OFFSET: usize = offset_of!(HartState, frame);
 const ENV_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, env)) as i32;
-const JUMP_CACHE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, jump_cache)) as i32;
+const JUMP_SLOTS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, jump_slots)) as i32;
+const JUMP_EPOCH_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, jump_epoch)) as i32;
 const RAM_HOST_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_host)) as i32;
 const RAM_MARKS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_marks)) as i32;
 const RAM_BASE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_base)) as i32;
@@ -1166,8 +1171,7 @@ impl<'a> Translator<'a> {
         let half = self.b.ins().ushr_imm_u(pc, 1);
         let index = self.b.ins().band_imm_s(half, layout.index_mask as i64);
         let offset = self.b.ins().ishl_imm_u(index, i64::from(layout.slot_shift));
-        let jump_cache = self.b.ins().load(self.pointer, flags, self.state, JUMP_CACHE_OFFSET);
-        let base = self.b.ins().load(self.pointer, flags, jump_cache, layout.base);
+        let base = self.b.ins().load(self.pointer, flags, self.state, JUMP_SLOTS_OFFSET);
         let slot = self.b.ins().iadd(base, offset);
         let tag = self.b.ins().load(types::I64, flags, slot, layout.slot_tag);
         let (same_pc, hit) = (self.b.create_block(), self.b.create_block());
@@ -1175,7 +1179,7 @@ impl<'a> Translator<'a> {
         self.b.ins().brif(other_pc, miss, args, same_pc, &[]);
         self.b.switch_to_block(same_pc);
         let slot_epoch = self.b.ins().load(types::I64, flags, slot, layout.slot_epoch);
-        let epoch = self.b.ins().load(types::I64, flags, jump_cache, layout.epoch);
+        let epoch = self.b.ins().load(types::I64, flags, self.state, JUMP_EPOCH_OFFSET);
         let old = self.b.ins().icmp(IntCC::NotEqual, slot_epoch, epoch);
         self.b.ins().brif(old, miss, args, hit, &[]);
         self.b.switch_to_block(hit);
