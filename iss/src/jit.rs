@@ -7,8 +7,8 @@
 //! it the guest registers the block uses live in Cranelift variables (host
 //! registers), loaded on entry (or first use) and written back at exits;
 //! `pc` and `retired` are stored at the exit, so instruction counts stay
-//! exact. An exit jumps straight into the next
-//! block's compiled code when the hart's jump cache holds it.
+//! exact. An exit jumps straight into the next block's compiled code when
+//! the hart's jump cache holds it.
 //!
 //! Loads and stores reach RAM inline: physical addresses directly, checked
 //! ones (paging, PMP) through a TLB of the hart's that compiled code probes
@@ -294,7 +294,10 @@ impl AddAssign for JitStats {
     }
 }
 
-/// The JIT of one machine, shared by its harts.
+/// The JIT of one machine, shared by its harts. Its code reaches the RAM
+/// of the first hart given it directly, with RAM's base as a constant;
+/// harts whose RAM starts elsewhere may share it, but all their accesses
+/// then take the checked path.
 pub struct Jit {
     core: Arc<Core>,
     /// Where hot blocks wait for the background thread to compile them

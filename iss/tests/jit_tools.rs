@@ -499,6 +499,10 @@ fn harts_whose_ram_starts_elsewhere_share_a_jit_safely() {
         assert_eq!(hart.run(10_000), Exit::WaitingForInterrupt, "RAM at {base:#x}");
         assert_eq!((hart.state.reg(A1), hart.state.reg(A2)), (100, 99), "RAM at {base:#x}");
         assert_eq!(read_u64(&ram, DATA), 99, "RAM at {base:#x}");
+        // The first hart's 200 accesses go straight to RAM, the other's all
+        // through the helpers.
+        let expected = if base == RAM_BASE { 0 } else { 200 };
+        assert_eq!(hart.jit_stats().helper_calls, expected, "RAM at {base:#x}");
     }
     let stats = jit.stats();
     assert!(stats.blocks_compiled >= 2, "{stats:?}");
