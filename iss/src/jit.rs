@@ -490,10 +490,11 @@ impl Jit {
         jump_cache: &JumpCache,
     ) -> u32 {
         let direct = &env.direct;
+        let (jump_slots, jump_epoch) = jump_cache.slots_and_epoch();
         state.frame = Frame {
             env: env as *const Env as usize,
-            jump_slots: jump_cache.slots_and_epoch().0,
-            jump_epoch: jump_cache.slots_and_epoch().1,
+            jump_slots,
+            jump_epoch,
             ram_host: direct.ram_host,
             ram_marks: direct.ram_marks,
             ram_base: direct.ram_base,
@@ -1556,8 +1557,8 @@ impl<'a> Translator<'a> {
     ///
     /// Two ways lead there. Inside RAM's direct span ([`Frame::span`], 0
     /// while addresses are checked by paging or PMP) the address is
-    /// physical; misaligned loads are fine there, stores must be aligned
-    /// (`aligned`). Outside it, the hart's fast TLB for the access
+    /// physical; misaligned loads are fine there, stores and AMOs must be
+    /// aligned. Outside it, the hart's fast TLB for the access
     /// ([`crate::mmu::FastEntry`]) may hold the page in the current data
     /// context ([`Frame::tlb_context`]); the access must then be aligned, so
     /// that it stays in the page. What this needs is read from the frame at
@@ -1567,7 +1568,6 @@ impl<'a> Translator<'a> {
         &mut self,
         address: Value,
         size: i64,
-        aligned: bool,
         store: bool,
         slow: cranelift_codegen::ir::Block,
     ) -> (Value, Option<Value>) {
@@ -1576,8 +1576,8 @@ impl<'a> Translator<'a> {
         // A load needs no offset: an unused block parameter would still cost
         // a register and a move on the way in.
         let offset = store.then(|| self.b.append_block_param(go, types::I64));
-        let go_args = |host: Value, offset: Value| {
-            if store { vec![BlockArg::Value(host), BlockArg::Value(offset)] } else { vec![BlockArg::Value(host)] }
+        let go_args = |host: Value, offset: Option<Value>| -> Vec<BlockArg> {
+            [Some(host), offset].into_iter().flatten().map(BlockArg::Value).collect()
         };
         let ram_offset = match self.ram_base {
             Some(base) => self.b.ins().iadd_imm_s(address, base.wrapping_neg() as i64),
@@ -1591,12 +1591,12 @@ impl<'a> Translator<'a> {
         self.b.ins().brif(in_ram, direct, &[], probe, &[]);
 
         self.b.switch_to_block(direct);
-        if aligned {
+        if store {
             self.unless_misaligned(address, size, slow);
         }
         let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
         let direct_host = self.b.ins().iadd(ram_host, ram_offset);
-        self.b.ins().jump(go, &go_args(direct_host, ram_offset));
+        self.b.ins().jump(go, &go_args(direct_host, store.then_some(ram_offset)));
 
         self.b.switch_to_block(probe);
         self.unless_misaligned(address, size, slow);
@@ -1619,14 +1619,11 @@ impl<'a> Translator<'a> {
         self.b.switch_to_block(hit);
         let addend = self.b.ins().load(types::I64, self.flags, entry, FAST_ADDEND);
         let tlb_host = self.b.ins().iadd(address, addend);
-        let args = if store {
+        let tlb_offset = store.then(|| {
             let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
-            let tlb_offset = self.b.ins().isub(tlb_host, ram_host);
-            go_args(tlb_host, tlb_offset)
-        } else {
-            go_args(tlb_host, tlb_host)
-        };
-        self.b.ins().jump(go, &args);
+            self.b.ins().isub(tlb_host, ram_host)
+        });
+        self.b.ins().jump(go, &go_args(tlb_host, tlb_offset));
 
         self.b.switch_to_block(go);
         (host, offset)
@@ -1658,7 +1655,7 @@ impl<'a> Translator<'a> {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (slow, merge) = (self.b.create_block(), self.b.create_block());
         let result = self.b.append_block_param(merge, ty);
-        let (host, _) = self.ram_access(address, size, false, false, slow);
+        let (host, _) = self.ram_access(address, size, false, slow);
         let value = match size {
             1 => self.b.ins().uload8(types::I64, self.flags, host, 0),
             2 => self.b.ins().uload16(types::I64, self.flags, host, 0),
@@ -1693,7 +1690,7 @@ impl<'a> Translator<'a> {
     fn store(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64, value: Value) {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (fast, slow, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
-        let (host, offset) = self.ram_access(address, size, true, true, slow);
+        let (host, offset) = self.ram_access(address, size, true, slow);
         let offset = offset.expect("a store's access has its offset");
         let touched = self.line_marked(offset, &[CODE_MARKS, WATCH_MARKS, RESERVED_MARKS]);
         self.b.ins().brif(touched, slow, &[], fast, &[]);

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 
 use crate::csr::pmpcfg;
 use crate::hart::Privilege;
-use crate::memory::Ram;
+use crate::memory::{PAGE_SHIFT, PAGE_SIZE, Ram, crosses_page};
 use crate::pmp::{self, Pmp, Region};
 use crate::trap::{Exception, Trap};
 
@@ -323,17 +323,17 @@ impl Tlb {
     /// is allowed in `ctx`, the page is RAM and PMP treats it alike
     /// throughout. For the JIT's helpers, after such an access succeeded.
     pub(crate) fn fill_fast(&mut self, ram: &Ram, pmp: Pmp<'_>, vaddr: u64, size: u8, access: Access, ctx: &Context) {
-        if crate::memory::crosses_page(vaddr, size) {
+        if crosses_page(vaddr, size) {
             return;
         }
         let Ok(physical) = self.translate(ram, pmp, vaddr, size, access, ctx) else { return };
-        let page = physical.addr & !0xfff;
-        let Some(offset) = ram.offset(page, 0x1000).filter(|_| physical.whole_page) else { return };
+        let page = physical.addr & !(PAGE_SIZE - 1);
+        let Some(offset) = ram.offset(page, PAGE_SIZE).filter(|_| physical.whole_page) else { return };
         let (host, _) = ram.raw_parts();
-        let vpn = vaddr >> 12;
+        let vpn = vaddr >> PAGE_SHIFT;
         let entry = FastEntry {
             tag: vpn | fast_context(ctx),
-            addend: (host as u64).wrapping_add(offset).wrapping_sub(vpn << 12),
+            addend: (host as u64).wrapping_add(offset).wrapping_sub(vpn << PAGE_SHIFT),
         };
         let table = if access == Access::Store { &mut self.fast_store } else { &mut self.fast_load };
         table[vpn as usize % FAST_TLB_ENTRIES] = entry;
