@@ -143,8 +143,8 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             }
             line += &format!(
                 "; {} chained to the next block; exits to the run loop: {} at a block, {} stopped by the budget or an \
-                 event, {} traps; {} helper calls",
-                jit.chain_hits, jit.exits_to_next_block, jit.exits_stopped, jit.exits_trapped, jit.helper_calls
+                 event, {} traps; {} loads and stores made by the interpreter",
+                jit.chain_hits, jit.exits_to_next_block, jit.exits_stopped, jit.exits_trapped, jit.slow_accesses
             );
             if args.jit_lockstep {
                 line += &format!(

@@ -379,8 +379,13 @@ fn jit_stats_count_compiled_code_and_its_exits() {
     assert!(count_before(line, "blocks compiled") > 10, "{line}");
     assert!(count_before(line, "bytes of host code") > 1000, "{line}");
     assert!(count_before(line, "chained to the next block") > 1000, "{line}");
-    for what in ["left to the interpreter", "at a block", "stopped by the budget or an event", "traps", "helper calls"]
-    {
+    for what in [
+        "left to the interpreter",
+        "at a block",
+        "stopped by the budget or an event",
+        "traps",
+        "loads and stores made by the interpreter",
+    ] {
         count_before(line, what);
     }
     assert!(!line.contains("lockstep") && !line.contains("--jit-range"), "only when asked for: {line}");
@@ -388,9 +393,11 @@ fn jit_stats_count_compiled_code_and_its_exits() {
 
 #[test]
 fn jit_range_compiles_only_blocks_inside_it() {
-    // The reset ROM (at 0x1000) has one block the JIT compiles; hello's own
-    // code starts at 0x80000000. Compiled at once (--jit-sync), a block run
-    // once is counted even if the program ends right after.
+    // The reset ROM (at 0x1000) has blocks the JIT compiles (its own, and
+    // those after its loads from ROM, which compiled code leaves to the
+    // interpreter); hello's own code starts at 0x80000000. Compiled at once
+    // (--jit-sync), a block run once is counted even if the program ends
+    // right after.
     let hello = path(&guest("hello.elf")).to_string();
     let run = |ranges: &[&str]| {
         let mut args =
@@ -407,7 +414,7 @@ fn jit_range_compiles_only_blocks_inside_it() {
     assert_eq!(none, 0);
     assert!(outside > 0);
     let (rom, _) = run(&["0x1000-0x2000"]);
-    assert_eq!(rom, 1);
+    assert!(rom >= 1);
     let (program, outside) = run(&["0x80000000-0x90000000"]);
     assert!(program > 1 && outside > 0, "the reset ROM's block is outside");
     let (both, _) = run(&["0x1000-0x2000", "0x80000000-0x90000000"]);

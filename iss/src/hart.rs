@@ -636,12 +636,9 @@ pub(crate) struct Env {
     pub(crate) jit: Option<Arc<Jit>>,
     /// This hart's log of compiled code's accesses, in lockstep mode.
     pub(crate) lockstep: Option<Lockstep>,
-    /// Loads and stores of compiled code that called the helpers. Only the
-    /// hart's own thread writes it.
-    pub(crate) helper_calls: AtomicU64,
-    /// Compiled blocks that went on into the next block's compiled code
-    /// without returning to the run loop. Compiled code counts them.
-    pub(crate) chains: AtomicU64,
+    /// Loads and stores that compiled code left to the interpreter (see
+    /// [`JitStats::slow_accesses`]). Only the hart's own thread writes it.
+    pub(crate) slow_accesses: AtomicU64,
     /// For compiled code, which reaches RAM and the run limit itself
     /// (copied into [`HartState::frame`] for each run): addresses of RAM's
     /// first byte and first page's marks, RAM's guest base, the span of
@@ -665,12 +662,12 @@ pub(crate) struct Direct {
 }
 
 impl Env {
-    /// Counts a call of compiled code to a load or store helper.
+    /// Counts a load or store that compiled code left to the interpreter.
     #[inline(always)]
-    pub(crate) fn count_helper_call(&self) {
+    pub(crate) fn count_slow_access(&self) {
         // Only this hart's thread writes the counter: no atomic add needed.
-        let calls = self.helper_calls.load(Ordering::Relaxed);
-        self.helper_calls.store(calls + 1, Ordering::Relaxed);
+        let count = self.slow_accesses.load(Ordering::Relaxed);
+        self.slow_accesses.store(count + 1, Ordering::Relaxed);
     }
 }
 
@@ -710,9 +707,8 @@ pub struct Hart {
     /// The first trap since an instruction last retired, where it was
     /// raised, and the retired count then: what sent the hart into a loop.
     stall_origin: Option<(Cause, u64, u64)>,
-    /// Where the interpreter last stopped inside a block for the budget
-    /// (see [`interp::run_blocks`]); 1 (no pc) when it did not.
-    resume_pc: u64,
+    /// What the run loop keeps between calls of [`interp::run_blocks`].
+    pending: interp::Pending,
 }
 
 /// What an exception depends on, and when it happened.
@@ -752,8 +748,7 @@ impl Hart {
                 control,
                 jit: None,
                 lockstep: None,
-                helper_calls: AtomicU64::new(0),
-                chains: AtomicU64::new(0),
+                slow_accesses: AtomicU64::new(0),
             },
             jump_cache: JumpCache::new(),
             jump_context: None,
@@ -764,7 +759,7 @@ impl Hart {
             divergence: None,
             last_exception: None,
             stall_origin: None,
-            resume_pc: 1,
+            pending: interp::Pending::new(),
         }
     }
 
@@ -810,14 +805,10 @@ impl Hart {
         self.stats
     }
 
-    /// What this hart counted running compiled code: exits, helper calls and
+    /// What this hart counted running compiled code: exits, slow accesses and
     /// lockstep checks (the compile-time counters are the [`Jit`]'s).
     pub fn jit_stats(&self) -> JitStats {
-        JitStats {
-            helper_calls: self.env.helper_calls.load(Ordering::Relaxed),
-            chain_hits: self.env.chains.load(Ordering::Relaxed),
-            ..self.jit_stats
-        }
+        JitStats { slow_accesses: self.env.slow_accesses.load(Ordering::Relaxed), ..self.jit_stats }
     }
 
     /// What lockstep found after [`Exit::JitDivergence`].
@@ -860,7 +851,7 @@ impl Hart {
                 &self.env,
                 &self.jump_cache,
                 stop_at,
-                &mut self.resume_pc,
+                &mut self.pending,
                 &mut self.stats.jump_cache_hits,
                 &mut self.jit_stats,
             );

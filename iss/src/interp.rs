@@ -33,22 +33,37 @@ pub(crate) enum Handback {
     Divergence,
 }
 
+/// What [`run_blocks`] keeps from one call to the next (the hart holds it).
+#[derive(Debug)]
+pub(crate) struct Pending {
+    /// Where the interpreter last stopped inside a block because the budget
+    /// ran out (1, no pc, when it did not). The rest of that block then
+    /// starts a block of its own, and as each slice ends somewhere else, such
+    /// tails would turn hot one after another and be compiled for nothing: a
+    /// run of the block at `resume_pc` does not make it hotter (once).
+    resume_pc: u64,
+    /// A load or store that compiled code left to the interpreter and that
+    /// is not made yet (see [`jit::SLOW`]).
+    slow_access: Option<jit::SlowAccess>,
+}
+
+impl Pending {
+    /// Nothing pending.
+    pub(crate) fn new() -> Pending {
+        Pending { resume_pc: 1, slow_access: None }
+    }
+}
+
 /// Executes blocks from the hart's jump cache one after another, for as long
 /// as the next block is there and nothing needs the run loop's attention, and
 /// at most until `retired` reaches `stop_at`. Counts jump-cache hits in
 /// `hits` and what compiled code did in `jit_stats`.
-///
-/// `resume_pc` is where the interpreter last stopped inside a block because
-/// the budget ran out. The rest of that block then starts a block of its
-/// own, and as each slice ends somewhere else, such tails would turn hot
-/// one after another and be compiled for nothing: a run of the block at
-/// `resume_pc` does not make it hotter (once).
 pub(crate) fn run_blocks(
     state: &mut HartState,
     env: &Env,
     jump_cache: &JumpCache,
     stop_at: u64,
-    resume_pc: &mut u64,
+    pending: &mut Pending,
     hits: &mut u64,
     jit_stats: &mut JitStats,
 ) -> Result<Handback, (Trap, u64)> {
@@ -68,9 +83,18 @@ pub(crate) fn run_blocks(
         if trace_exec {
             tracing::trace!(target: "exec", hart = state.csr.mhartid, pc = format_args!("{:#x}", state.pc), "block");
         }
+        if let Some(access) = pending.slow_access.take_if(|access| access.pc == state.pc) {
+            // The interpreter makes the access, that instruction alone; the
+            // next block then starts after it, so a loop that reads a device
+            // stays compiled but for the read.
+            env.count_slow_access();
+            execute(state, env, block, state.retired + 1, &mut Memory)?;
+            jit::after_slow_access(state, env, &access);
+            continue;
+        }
         if let Some(jit) = &env.jit
             && state.retired + block.insts.len() as u64 <= stop_at
-            && let Some(code) = jit.code(block, state.pc, state.pc != std::mem::replace(resume_pc, 1))
+            && let Some(code) = jit.code(block, state.pc, state.pc != std::mem::replace(&mut pending.resume_pc, 1))
         {
             let status = match &env.lockstep {
                 None => {
@@ -88,9 +112,11 @@ pub(crate) fn run_blocks(
                     None => return Ok(Handback::Divergence),
                 },
             };
+            jit_stats.chain_hits += state.frame.chains();
             match status {
                 jit::DONE => jit_stats.exits_to_next_block += 1,
                 jit::STOPPED => jit_stats.exits_stopped += 1,
+                jit::SLOW => pending.slow_access = Some(jit::slow_access(state)),
                 _ => {
                     jit_stats.exits_trapped += 1;
                     let trap = state.jit_trap.take().expect("a trapped block leaves its trap");
@@ -102,7 +128,7 @@ pub(crate) fn run_blocks(
         let start = state.pc;
         execute(state, env, block, stop_at, &mut Memory)?;
         if state.retired >= stop_at && state.pc != start && state.pc.wrapping_sub(start) < block.code_size() {
-            *resume_pc = state.pc;
+            pending.resume_pc = state.pc;
         }
     }
 }

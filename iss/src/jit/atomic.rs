@@ -88,9 +88,7 @@ impl AtomicSignatures {
     pub(super) fn new(module: &JITModule) -> AtomicSignatures {
         let pointer = module.target_config().pointer_type();
         let mut exact = helper_signature(module);
-        exact
-            .params
-            .extend([pointer, pointer, types::I64, types::I64, types::I64, types::I64, pointer].map(AbiParam::new));
+        exact.params.extend([pointer, pointer, types::I64, types::I64, types::I64, types::I64].map(AbiParam::new));
         exact.returns.push(AbiParam::new(types::I32));
         let mut after_store = helper_signature(module);
         after_store.params.extend([pointer, types::I64, types::I64].map(AbiParam::new));
@@ -100,12 +98,12 @@ impl AtomicSignatures {
 
 helper! {
     /// Called by compiled code for an LR, SC or AMO: `exact` (an [`Exact`]) on
-    /// the hart, the value for `rd` left in `out`, or the trap in
-    /// `HartState::jit_trap`.
+    /// the hart, the value for `rd` left in [`super::Frame::helper_out`], or
+    /// the trap in `HartState::jit_trap`.
     ///
     /// # Safety
-    /// As [`super::load_helper`]'s `state` and `env`; `exact` is an [`Exact`] cast to an integer; `out` points to the
-    /// block's 8-byte stack slot.
+    /// As [`super::load_helper`]'s `state` and `env`; `exact` is an
+    /// [`Exact`] cast to an integer.
     unsafe fn atomic_helper(
         state: *mut HartState,
         env: *const Env,
@@ -113,7 +111,6 @@ helper! {
         address: u64,
         operand: u64,
         retired: u64,
-        out: *mut u64,
     ) -> u32 {
         // SAFETY: as the function's contract says.
         let (state, env) = unsafe { (&mut *state, &*env) };
@@ -122,8 +119,7 @@ helper! {
         let exact = unsafe { std::mem::transmute::<usize, Exact>(exact) };
         match exact(state, env, address, operand, retired) {
             Ok(value) => {
-                // SAFETY: `out` is the block's stack slot (the contract).
-                unsafe { out.write(value) };
+                state.frame.helper_out = value;
                 DONE
             }
             Err(trap) => {
@@ -185,14 +181,12 @@ impl Translator<'_> {
         let exact = self.b.ins().iconst(types::I64, exact as usize as i64);
         let env = self.env();
         let retired = self.retired_at(index);
-        let out = self.b.ins().stack_addr(self.pointer, self.slot, 0);
         let helper = self.b.ins().iconst(self.pointer, atomic_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.atomic_signatures.exact.clone());
-        let call =
-            self.b.ins().call_indirect(signature, helper, &[self.state, env, exact, address, operand, retired, out]);
+        let call = self.b.ins().call_indirect(signature, helper, &[self.state, env, exact, address, operand, retired]);
         let status = self.b.inst_results(call)[0];
         self.exit_if(status, Target::Offset(at), index, TRAPPED);
-        let value = self.b.ins().stack_load(self.pointer, types::I64, self.slot, 0);
+        let value = self.b.ins().load(types::I64, self.flags, self.state, super::HELPER_OUT_OFFSET);
         self.b.ins().jump(merge, &[BlockArg::Value(value)]);
 
         self.b.switch_to_block(merge);
