@@ -13,11 +13,13 @@
 //! Loads and stores reach RAM inline: physical addresses directly, checked
 //! ones (paging, PMP) through a TLB of the hart's that compiled code probes
 //! itself ([`crate::mmu::FastEntry`]). Everything else (devices, misses,
-//! faults, lines holding code or reservations) calls back into the
-//! interpreter's memory path, which keeps paging, PMP, devices and code
-//! invalidation in one place; an exception there makes the block exit with
-//! the state of the instructions before it, and the run loop takes the trap
-//! exactly as after an interpreted one.
+//! faults, lines holding code or reservations) is left to the interpreter's
+//! memory path, which keeps paging, PMP, devices and code invalidation in
+//! one place: the block exits before the access with the state of the
+//! instructions before it ([`SLOW`]), the interpreter runs that instruction
+//! (and takes its exception exactly as after any interpreted one), and
+//! compiled code goes on after it. In lockstep such accesses call helpers
+//! instead, which log them for the replay.
 //!
 //! Blocks made of RV64I, M, A, F and D operations (integer arithmetic,
 //! branches, jumps, loads, stores, `fence`, atomics, floating point) are
@@ -305,8 +307,9 @@ pub struct JitStats {
     /// Loads and stores that compiled code left to the interpreter (devices,
     /// misses of the TLB compiled code probes, misaligned checked accesses
     /// and stores, lines holding code, watched bytes or reservations; every
-    /// access in lockstep): the block exits before each (see [`SLOW`]), or
-    /// in lockstep calls the helpers.
+    /// access in lockstep): the block exits before each, the interpreter
+    /// makes it and compiled code goes on after it (in lockstep, the block
+    /// calls the interpreter's memory path instead).
     pub slow_accesses: u64,
     /// Runs of compiled code that lockstep checked against the interpreter.
     pub lockstep_checked: u64,
@@ -720,7 +723,9 @@ fn helper_signature(module: &JITModule) -> Signature {
 }
 
 helper! {
-    /// Called by compiled code for a load: the interpreter's load path.
+    /// Called by compiled code for a load in lockstep, where a block does
+    /// not leave for the access (see [`SLOW`]): the interpreter's load path,
+    /// logged.
     ///
     /// # Safety
     /// `state` is the pointer the compiled block was called with and `env`
@@ -754,7 +759,8 @@ helper! {
 }
 
 helper! {
-    /// Called by compiled code for a store: the interpreter's store path.
+    /// Called by compiled code for a store in lockstep: the interpreter's
+    /// store path, logged.
     ///
     /// # Safety
     /// As [`load_helper`].
@@ -1705,9 +1711,10 @@ impl<'a> Translator<'a> {
     }
 
     /// A load: straight from host memory when [`Translator::ram_access`]
-    /// allows (misaligned too: RAM answers those as the helper would), else
-    /// through [`load_helper`], which exits with the trap if it faults. The
-    /// value comes back zero-extended.
+    /// allows (misaligned too: RAM answers those as the interpreter would),
+    /// else the block leaves for the run loop to make it ([`SLOW`]; in
+    /// lockstep through [`load_helper`], which exits with the trap if it
+    /// faults). The value comes back zero-extended.
     fn load(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64) -> Value {
         self.load_as(index, at, base, imm, size, types::I64)
     }
@@ -1752,8 +1759,9 @@ impl<'a> Translator<'a> {
 
     /// A store: straight to host memory when [`Translator::ram_access`]
     /// allows and the line holds no code, no watched bytes and no
-    /// reservation, else through [`store_helper`], which exits with the
-    /// trap if it faults. `value` is an `i64`, or an `f64` for an 8-byte
+    /// reservation, else the block leaves for the run loop to make it
+    /// ([`SLOW`]; in lockstep through [`store_helper`], which exits with the
+    /// trap if it faults). `value` is an `i64`, or an `f64` for an 8-byte
     /// store.
     fn store(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64, value: Value) {
         let address = self.b.ins().iadd_imm_s(base, imm);
