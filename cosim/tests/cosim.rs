@@ -153,8 +153,9 @@ fn the_guest_runs_against_the_outside_devices_at_several_quanta() {
 
 #[test]
 fn compiled_code_reaches_the_outside_devices_the_same_way() {
-    // Every block compiled at once: device loads, stores and AMOs go from
-    // compiled code through the helpers to the outside, with exact time.
+    // Every block compiled at once: device loads and stores (which compiled
+    // code leaves to the interpreter) and AMOs (which it makes through a
+    // helper) reach the outside with exact time.
     let times: Vec<Vec<SimTime>> = [Engine::Interpreter, Engine::Jit(JitConfig::new(0))]
         .into_iter()
         .map(|engine| {

@@ -321,7 +321,8 @@ impl Tlb {
     /// Lets compiled code make `access`es (a load or a store) to the page
     /// of `vaddr` directly from now on, if the access of `size` bytes there
     /// is allowed in `ctx`, the page is RAM and PMP treats it alike
-    /// throughout. For the JIT's helpers, after such an access succeeded.
+    /// throughout. For the run loop, after the interpreter made such an
+    /// access that compiled code left to it (see `jit::after_slow_access`).
     pub(crate) fn fill_fast(&mut self, ram: &Ram, pmp: Pmp<'_>, vaddr: u64, size: u8, access: Access, ctx: &Context) {
         if crosses_page(vaddr, size) {
             return;
