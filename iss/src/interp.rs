@@ -116,7 +116,7 @@ pub(crate) fn run_blocks(
             match status {
                 jit::DONE => jit_stats.exits_to_next_block += 1,
                 jit::STOPPED => jit_stats.exits_stopped += 1,
-                jit::SLOW => pending.slow_access = Some(jit::slow_access(state)),
+                jit::SLOW => pending.slow_access = Some(state.frame.slow_access(state.pc)),
                 _ => {
                     jit_stats.exits_trapped += 1;
                     let trap = state.jit_trap.take().expect("a trapped block leaves its trap");

@@ -126,10 +126,11 @@ pub(crate) const SLOW: u32 = 3;
 /// [`HartState::frame`] so that a block takes the state as its only
 /// parameter and reaches everything at fixed offsets from it: nothing else
 /// stays live in host registers for the whole block, where it would crowd
-/// out the guest's registers. [`Jit::enter`] fills it for each run; nothing
-/// in it but [`Frame::helper_out`] changes while compiled code runs (a
-/// change of privilege or `mstatus` that would change `span` ends a block
-/// in the run loop).
+/// out the guest's registers. [`Jit::enter`] fills it for each run. While
+/// compiled code runs, only the last four fields change (results and counts
+/// that compiled code and the helpers leave); the others hold (a change of
+/// privilege or `mstatus` that would change `span` ends a block in the run
+/// loop).
 #[derive(Copy, Clone, Debug, Default)]
 pub(crate) struct Frame {
     /// The hart's `Env`, for the helpers.
@@ -184,6 +185,12 @@ impl Frame {
     /// See [`Frame::chains`].
     pub(crate) fn chains(&self) -> u64 {
         self.chains
+    }
+
+    /// The access the [`SLOW`] exit just taken at `pc` left to the run loop.
+    pub(crate) fn slow_access(&self, pc: u64) -> SlowAccess {
+        let access = if self.slow_kind & SLOW_STORE != 0 { Access::Store } else { Access::Load };
+        SlowAccess { pc, address: self.slow_address, size: self.slow_kind as u8, access }
     }
 }
 
@@ -797,13 +804,6 @@ pub(crate) struct SlowAccess {
     address: u64,
     size: u8,
     access: Access,
-}
-
-/// The access the [`SLOW`] exit just taken left to the run loop.
-pub(crate) fn slow_access(state: &HartState) -> SlowAccess {
-    let Frame { slow_address, slow_kind, .. } = state.frame;
-    let access = if slow_kind & SLOW_STORE != 0 { Access::Store } else { Access::Load };
-    SlowAccess { pc: state.pc, address: slow_address, size: slow_kind as u8, access }
 }
 
 /// After the interpreter made a checked access that compiled code left to
