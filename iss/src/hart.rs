@@ -448,19 +448,15 @@ impl HartState {
 }
 
 /// What other threads and devices use to reach a running hart: interrupt
-/// lines and the exit request. Both raise an attention flag, the one thing
-/// every block entry checks, and unpark the hart's thread if it parked while
-/// asleep in `wfi` (see [`HartControl::set_waker`]).
+/// lines and the exit request. Both raise an attention flag, which the run
+/// loop checks before every block it interprets and between slices of
+/// compiled code, and unpark the hart's thread if it parked while asleep in
+/// `wfi` (see [`HartControl::set_waker`]).
 #[derive(Debug, Default)]
 pub struct HartControl {
     lines: AtomicU64,
     exit: AtomicBool,
     attention: AtomicBool,
-    /// While compiled code runs: the `retired` count no pass through a
-    /// block may end beyond, or 0 once attention is asked for. One word, so
-    /// that compiled code checks the budget and the attention flag with one
-    /// compare (see [`HartControl::open_limit`]).
-    limit: AtomicU64,
     /// Cycles of simulated time the hart must add to its local time, set
     /// by devices that model an access's latency (see [`HartControl::stall`]).
     stall: AtomicU64,
@@ -500,23 +496,11 @@ impl HartControl {
         self.wake();
     }
 
-    /// Raises the attention flag, and closes the limit compiled code runs
-    /// to, in that order (see [`HartControl::open_limit`]).
+    /// Raises the attention flag. The interpreter looks at it before every
+    /// block; compiled code runs in slices (see [`crate::jit::SLICE`]) and
+    /// the run loop looks at it between them.
     fn raise_attention(&self) {
-        self.attention.store(true, Ordering::SeqCst);
-        self.limit.store(0, Ordering::SeqCst);
-    }
-
-    /// Lets compiled code run until `retired` reaches `stop_at`, unless
-    /// attention is asked for. Whoever raises the flag closes the limit
-    /// after raising it, and this opens it before looking at the flag:
-    /// either that look sees the flag, or the closing comes after the
-    /// opening (all sequentially consistent), so a request is never lost.
-    pub(crate) fn open_limit(&self, stop_at: u64) {
-        self.limit.store(stop_at, Ordering::SeqCst);
-        if self.attention.load(Ordering::SeqCst) {
-            self.limit.store(0, Ordering::SeqCst);
-        }
+        self.attention.store(true, Ordering::Release);
     }
 
     /// Adds `cycles` to the hart's local time once the current instruction
@@ -639,12 +623,10 @@ pub(crate) struct Env {
     /// Loads and stores that compiled code left to the interpreter (see
     /// [`JitStats::slow_accesses`]). Only the hart's own thread writes it.
     pub(crate) slow_accesses: AtomicU64,
-    /// For compiled code, which reaches RAM and the run limit itself
-    /// (copied into [`HartState::frame`] for each run): addresses of RAM's
-    /// first byte and first page's marks, RAM's guest base, the span of
-    /// offsets it reaches directly, and the address of the hart's run limit
-    /// (see [`HartControl::open_limit`]).
-    /// Plain numbers, kept valid by `ram` and `control` above.
+    /// For compiled code, which reaches RAM itself (copied into
+    /// [`HartState::frame`] for each run): addresses of RAM's first byte and
+    /// first page's marks, RAM's guest base and the span of offsets it
+    /// reaches directly. Plain numbers, kept valid by `ram` above.
     pub(crate) direct: Direct,
 }
 
@@ -658,7 +640,6 @@ pub(crate) struct Direct {
     /// below this: RAM's size less 7, so that 8 bytes fit; 0 in lockstep,
     /// where every load and store takes the helper path, which logs it.
     pub(crate) span: u64,
-    pub(crate) limit: usize,
 }
 
 impl Env {
@@ -672,11 +653,10 @@ impl Env {
 }
 
 impl Direct {
-    fn new(ram: &Ram, control: &Arc<HartControl>) -> Direct {
+    fn new(ram: &Ram) -> Direct {
         let (ram_host, ram_marks) = ram.raw_parts();
-        let limit = Arc::as_ptr(control) as usize + std::mem::offset_of!(HartControl, limit);
         let span = ram.size().saturating_sub(7);
-        Direct { ram_host, ram_marks, ram_base: ram.base(), span, limit }
+        Direct { ram_host, ram_marks, ram_base: ram.base(), span }
     }
 }
 
@@ -741,7 +721,7 @@ impl Hart {
         Hart {
             state: HartState::new(hart_id),
             env: Env {
-                direct: Direct::new(&ram, &control),
+                direct: Direct::new(&ram),
                 ram,
                 bus,
                 cache,
@@ -768,7 +748,7 @@ impl Hart {
     pub fn set_jit(&mut self, jit: Option<Arc<Jit>>) {
         let lockstep = jit.as_ref().is_some_and(|jit| jit.config().lockstep);
         self.env.lockstep = lockstep.then(Lockstep::default);
-        self.env.direct = Direct::new(&self.env.ram, &self.env.control);
+        self.env.direct = Direct::new(&self.env.ram);
         let bound = jit.as_ref().is_none_or(|jit| jit.bind_ram(self.env.ram.base()));
         if lockstep || !bound {
             self.env.direct.span = 0;

@@ -105,8 +105,8 @@ pub(crate) const DONE: u32 = 0;
 /// `pc` is the instruction's, `retired` counts those before it.
 pub(crate) const TRAPPED: u32 = 1;
 /// The block stopped at its own start, before a pass that would have gone
-/// past `stop_at` or while attention was asked for (perhaps without running
-/// at all): the state is as it was at that start.
+/// past the end of its slice (perhaps without running at all): the state is
+/// as it was at that start.
 pub(crate) const STOPPED: u32 = 2;
 /// The block stopped before a load or store that compiled code does not
 /// make itself (a device, a miss of the fast TLB, a misaligned checked
@@ -121,6 +121,15 @@ pub(crate) const STOPPED: u32 = 2;
 /// restore those around each chained jump. Compiled code made 6% fewer
 /// host instructions on bench_int, and Cranelift took 17% less time.
 pub(crate) const SLOW: u32 = 3;
+
+/// The most instructions compiled code retires before it returns to the run
+/// loop, which then looks at the attention flag (interrupt lines, exit
+/// requests: [`crate::hart::HartControl`]) and enters compiled code again.
+/// Compiled code checks its budget against a limit in the hart's own state,
+/// a plain load and compare; another thread's request waits for the slice
+/// to end (a few microseconds of host time), as a request from the hart's
+/// own thread (a device access) returns through the run loop at once.
+pub(crate) const SLICE: u64 = 1 << 14;
 
 /// What compiled code needs besides the architectural state, kept in
 /// [`HartState::frame`] so that a block takes the state as its only
@@ -151,10 +160,9 @@ pub(crate) struct Frame {
     /// physical ones, 0 while they are checked (paging or PMP) and in
     /// lockstep.
     span: u64,
-    /// Address of the hart's run limit: the `retired` count no pass through
-    /// a block may end beyond, 0 while attention is asked for (see
-    /// [`crate::hart::HartControl::open_limit`]).
-    limit: usize,
+    /// The `retired` count no pass through a block may end beyond: the
+    /// end of the run's slice (see [`SLICE`]).
+    limit: u64,
     /// The hart's fast TLBs for loads and for stores (and AMOs).
     tlb_load: usize,
     tlb_store: usize,
@@ -303,8 +311,9 @@ pub struct JitStats {
     /// yet or at all, or not in the hart's jump cache).
     pub exits_to_next_block: u64,
     /// Runs of compiled code that stopped at the start of a block because
-    /// the budget would not cover a pass through it or attention was asked
-    /// for (a loop cut short, or a block not entered).
+    /// the budget, or the run's slice (see `SLICE` in the JIT's source),
+    /// would not cover a pass through it (a loop cut short, or a block not
+    /// entered).
     pub exits_stopped: u64,
     /// Compiled blocks that jumped straight into the next block's compiled
     /// code, without returning to the run loop.
@@ -551,7 +560,7 @@ impl Jit {
             ram_marks: direct.ram_marks,
             ram_base: direct.ram_base,
             span: if state.data_checked { 0 } else { direct.span },
-            limit: direct.limit,
+            limit: stop_at.min(state.retired.saturating_add(SLICE)),
             tlb_load: state.tlb.fast_load.as_ptr() as usize,
             tlb_store: state.tlb.fast_store.as_ptr() as usize,
             tlb_context: if state.data_checked && env.lockstep.is_none() {
@@ -564,7 +573,6 @@ impl Jit {
             slow_kind: 0,
             chains: 0,
         };
-        env.control.open_limit(stop_at);
         // SAFETY: `enter` is the trampoline of `Backend::trampoline`, with
         // this signature; the frame points at the caller's `env` and
         // `jump_cache`, which the caller's contract makes valid for the call.
@@ -999,9 +1007,11 @@ struct Translator<'a> {
     /// the block exits before them, see [`SLOW`]).
     log_accesses: bool,
     block_signature: Signature,
-    /// Instructions retired by earlier passes through the block (a loop
-    /// back to its start stays in compiled code).
-    done: Variable,
+    /// In a block that loops back to its start: the instructions the run
+    /// may still retire after the current pass, by the run's limit
+    /// ([`Frame::limit`]). A loop back goes round again while a whole pass
+    /// fits, and an exit works out `retired` from it.
+    spare: Variable,
     /// Where a pass starts.
     header: cranelift_codegen::ir::Block,
     /// Registers the block writes, in the order of their first writes, and
@@ -1050,7 +1060,7 @@ impl<'a> Translator<'a> {
         let fvars = std::array::from_fn(|_| b.declare_var(types::F64));
         let float = float::BlockFloat::new(module);
         let atomic_signatures = atomic::AtomicSignatures::new(module);
-        let done = b.declare_var(types::I64);
+        let spare = b.declare_var(types::I64);
         let (exit_pc, exit_retired) = (b.declare_var(types::I64), b.declare_var(types::I64));
         let header = b.create_block();
         let exit_status = b.declare_var(types::I32);
@@ -1073,7 +1083,7 @@ impl<'a> Translator<'a> {
             chaining,
             log_accesses,
             block_signature: block_signature(module),
-            done,
+            spare,
             header,
             len: 0,
             rungs: Vec::new(),
@@ -1260,23 +1270,6 @@ impl<'a> Translator<'a> {
         slot
     }
 
-    /// Goes on when a pass through the block may start with `retired`
-    /// instructions retired (the whole pass fits the budget and nobody asks
-    /// the hart for attention: both are in the hart's run limit), else jumps
-    /// to `refuse`.
-    fn check_pass(&mut self, retired: Value, refuse: cranelift_codegen::ir::Block) {
-        let after_pass = self.b.ins().iadd_imm_s(retired, self.len as i64);
-        let limit_at = self.b.ins().load(self.pointer, self.flags, self.state, LIMIT_OFFSET);
-        // Another thread may close the limit at any time: an atomic load, so
-        // that Cranelift never reuses an earlier pass's value (a loop with
-        // no store in it would otherwise read the limit once, on entry).
-        let limit = self.b.ins().atomic_load(types::I64, self.flags, limit_at);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, limit);
-        let go = self.b.create_block();
-        self.b.ins().brif(fits, go, &[], refuse, &[]);
-        self.b.switch_to_block(go);
-    }
-
     /// Exits to `target` when `condition` holds, else carries on.
     fn exit_if(&mut self, condition: Value, target: Target, completed: usize, status: u32) {
         let (leave, stay) = (self.b.create_block(), self.b.create_block());
@@ -1342,17 +1335,22 @@ impl<'a> Translator<'a> {
         // A block runs only if a whole pass fits the budget and nobody asks
         // for attention: that is checked here rather than by the caller, so
         // that other blocks can jump straight in.
-        let refuse = self.b.create_block();
+        let (refuse, body) = (self.b.create_block(), self.b.create_block());
         let retired = self.b.ins().load(types::I64, self.flags, self.state, RETIRED_OFFSET);
-        self.check_pass(retired, refuse);
-        let body = self.b.current_block().expect("check_pass leaves a block to go on in");
+        let after_pass = self.b.ins().iadd_imm_s(retired, self.len as i64);
+        let limit = self.b.ins().load(types::I64, self.flags, self.state, LIMIT_OFFSET);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, limit);
+        self.b.ins().brif(fits, body, &[], refuse, &[]);
         self.b.switch_to_block(refuse);
         self.b.set_cold_block(refuse);
         let stopped = self.b.ins().iconst(types::I32, i64::from(STOPPED));
         self.b.ins().return_(&[stopped]);
         self.b.switch_to_block(body);
-        let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.def_var(self.done, zero);
+        if !self.lazy {
+            let limit = self.b.ins().load(types::I64, self.flags, self.state, LIMIT_OFFSET);
+            let spare = self.b.ins().isub(limit, after_pass);
+            self.b.def_var(self.spare, spare);
+        }
         if !self.lazy {
             for &r in &used {
                 self.load_register(r);
@@ -1519,16 +1517,18 @@ impl<'a> Translator<'a> {
         false
     }
 
-    /// A jump from instruction `index` back to the block's start: runs the
-    /// block again in compiled code when another whole pass fits the budget
-    /// and nobody asked for attention, else exits there.
+    /// A jump from instruction `index`, the block's last, back to its
+    /// start: runs the block again in compiled code when another whole pass
+    /// fits the run's slice, else exits there.
     fn loop_back(&mut self, index: usize) {
-        let at = self.retired_at(index + 1);
-        let leave = self.b.create_block();
-        self.check_pass(at, leave);
-        let done = self.b.use_var(self.done);
-        let next = self.b.ins().iadd_imm_s(done, (index + 1) as i64);
-        self.b.def_var(self.done, next);
+        debug_assert_eq!(index + 1, self.len, "a loop back ends the block");
+        let (again, leave) = (self.b.create_block(), self.b.create_block());
+        let spare = self.b.use_var(self.spare);
+        let fits = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, spare, self.len as i64);
+        self.b.ins().brif(fits, again, &[], leave, &[]);
+        self.b.switch_to_block(again);
+        let spare = self.b.ins().iadd_imm_s(spare, -(self.len as i64));
+        self.b.def_var(self.spare, spare);
         self.b.ins().jump(self.header, &[]);
         self.b.switch_to_block(leave);
         self.exit(Target::Offset(0), index + 1, STOPPED);
@@ -1840,9 +1840,15 @@ impl<'a> Translator<'a> {
     /// `retired` before instruction `index` of the current pass: the time a
     /// device sees for its access.
     fn retired_at(&mut self, index: usize) -> Value {
-        let entry = self.b.ins().load(types::I64, self.flags, self.state, RETIRED_OFFSET);
-        let done = self.b.use_var(self.done);
-        let before = self.b.ins().iadd(entry, done);
-        self.b.ins().iadd_imm_s(before, index as i64)
+        if self.lazy {
+            // One pass: `retired` in the state is the count at its start.
+            let entry = self.b.ins().load(types::I64, self.flags, self.state, RETIRED_OFFSET);
+            return self.b.ins().iadd_imm_s(entry, index as i64);
+        }
+        // The pass ends `spare` short of the limit.
+        let limit = self.b.ins().load(types::I64, self.flags, self.state, LIMIT_OFFSET);
+        let spare = self.b.use_var(self.spare);
+        let pass_end = self.b.ins().isub(limit, spare);
+        self.b.ins().iadd_imm_s(pass_end, index as i64 - self.len as i64)
     }
 }

@@ -475,10 +475,10 @@ fn poke_a_compiled_endless_loop(hart: &mut Hart, poke: fn(&HartControl)) -> Exit
 
 #[test]
 fn compiled_code_notices_requests_from_other_threads() {
-    // Compiled code checks the budget and the attention flag with one
-    // compare against the hart's run limit, which raising attention closes:
-    // an exit request or an interrupt from another thread must stop a loop
-    // that never leaves compiled code.
+    // Compiled code runs in slices of bounded length, and the run loop
+    // looks at the attention flag between them: an exit request or an
+    // interrupt from another thread must stop a loop that would otherwise
+    // never leave compiled code.
     let endless = [i(Op::Addi, A0, A0, 1), jump(RAM_BASE + 4, RAM_BASE).1];
     // An interrupt handler that masks interrupts in `mie` and waits.
     let handler = [i(Op::Csrrw, 0, 0, i32::from(polyhart_iss::csr::MIE)), Inst::new(Op::Wfi, 4)];

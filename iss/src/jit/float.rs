@@ -95,11 +95,19 @@ pub(super) struct BlockFloat {
     frm: Option<(Value, Value)>,
     /// Whether NX was set when the current pass through the block began.
     nx: Option<Value>,
-    /// Whether NX was set then and `frm` says nearest-even: one compare,
-    /// made at the start of the pass, that the inline paths of dynamic-mode
-    /// operations that round branch on.
-    nx_nearest_even: Option<Value>,
+    /// The gates of the inline paths that round, made at the start of the
+    /// pass: 0 where `fflags` and the mode allow them, [`GATE_BIAS`] where
+    /// not. For nearest-even named by the instruction (NX set) and for the
+    /// dynamic mode (NX set and `frm` nearest-even).
+    gate_nx: Option<Value>,
+    gate_dynamic: Option<Value>,
 }
+
+/// Added to the result's exponent by a closed gate (see
+/// [`BlockFloat::gate_dynamic`]): far above any exponent, so the range check
+/// that decides for the inline result decides against it, and one compare
+/// and branch stands for both.
+const GATE_BIAS: i64 = 1 << 16;
 
 impl BlockFloat {
     pub(super) fn new(module: &JITModule) -> BlockFloat {
@@ -121,7 +129,8 @@ impl BlockFloat {
             first_dynamic: None,
             frm: None,
             nx: None,
-            nx_nearest_even: None,
+            gate_nx: None,
+            gate_dynamic: None,
         }
     }
 }
@@ -320,7 +329,11 @@ impl Translator<'_> {
             // exactly the NX bit above `frm`.
             const { assert!(flags::NX == 1) };
             let (frm, _) = self.frm();
-            self.float.nx_nearest_even = Some(self.b.ins().icmp(IntCC::UnsignedGreaterThan, nx, frm));
+            let nx_nearest_even = self.b.ins().icmp(IntCC::UnsignedGreaterThan, nx, frm);
+            let nx_set = self.nx();
+            let (open, closed) = (self.b.ins().iconst(types::I64, 0), self.b.ins().iconst(types::I64, GATE_BIAS));
+            self.float.gate_nx = Some(self.b.ins().select(nx_set, open, closed));
+            self.float.gate_dynamic = Some(self.b.ins().select(nx_nearest_even, open, closed));
         }
     }
 
@@ -336,23 +349,24 @@ impl Translator<'_> {
     /// reserved rounding mode always traps).
     pub(super) fn float(&mut self, index: usize, inst: &Inst, at: i64) -> bool {
         use Op::*;
+        // FS and `frm` are checked, and FS made dirty, at the block's first
+        // F or D instruction (first write, first dynamic rounding mode)
+        // alone: a change to either ends a block in the run loop. In a block
+        // that loops, every pass does it again (cheaper than telling the
+        // first pass from the others).
         if self.float.first == Some(index) {
-            self.on_first_pass(|this| {
-                let status = this.b.ins().load(types::I64, this.flags, this.state, MSTATUS_OFFSET);
-                let fs = this.b.ins().band_imm_s(status, mstatus::FS as i64);
-                let off = this.b.ins().icmp_imm_s(IntCC::Equal, fs, 0);
-                this.illegal_if(off, index, at, inst);
-            });
+            let status = self.b.ins().load(types::I64, self.flags, self.state, MSTATUS_OFFSET);
+            let fs = self.b.ins().band_imm_s(status, mstatus::FS as i64);
+            let off = self.b.ins().icmp_imm_s(IntCC::Equal, fs, 0);
+            self.illegal_if(off, index, at, inst);
         }
         let mode = if inst.op.format().has_rounding_mode() {
             match inst.rounding_mode() {
                 7 => {
                     if self.float.first_dynamic == Some(index) {
-                        self.on_first_pass(|this| {
-                            let (frm, _) = this.frm();
-                            let reserved = this.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, frm, 4);
-                            this.illegal_if(reserved, index, at, inst);
-                        });
+                        let (frm, _) = self.frm();
+                        let reserved = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, frm, 4);
+                        self.illegal_if(reserved, index, at, inst);
                     }
                     Mode::Dynamic
                 }
@@ -439,33 +453,10 @@ impl Translator<'_> {
     fn f_write(&mut self, index: usize, r: u8, value: Value) {
         self.b.def_var(self.fvars[usize::from(r & 31)], value);
         if self.float.first_write == Some(index) {
-            self.on_first_pass(|this| {
-                let status = this.b.ins().load(types::I64, this.flags, this.state, MSTATUS_OFFSET);
-                let dirty = this.b.ins().bor_imm_u(status, (mstatus::FS_DIRTY | mstatus::SD) as i64);
-                this.b.ins().store(this.flags, dirty, this.state, MSTATUS_OFFSET);
-            });
+            let status = self.b.ins().load(types::I64, self.flags, self.state, MSTATUS_OFFSET);
+            let dirty = self.b.ins().bor_imm_u(status, (mstatus::FS_DIRTY | mstatus::SD) as i64);
+            self.b.ins().store(self.flags, dirty, self.state, MSTATUS_OFFSET);
         }
-    }
-
-    /// Emits what only the first pass through the block needs to do at
-    /// this point: a function that loops has one loop back to its start,
-    /// its last instruction, so a later pass means the first one ran every
-    /// instruction, and checked or set then what cannot have changed since
-    /// (FS, `frm`: a change to either ends a block in the run loop).
-    fn on_first_pass(&mut self, emit: impl FnOnce(&mut Self)) {
-        if self.lazy {
-            // No loop: the one pass is the first.
-            emit(self);
-            return;
-        }
-        let (once, after) = (self.b.create_block(), self.b.create_block());
-        let done = self.b.use_var(self.done);
-        let first = self.b.ins().icmp_imm_s(IntCC::Equal, done, 0);
-        self.b.ins().brif(first, once, &[], after, &[]);
-        self.b.switch_to_block(once);
-        emit(self);
-        self.b.ins().jump(after, &[]);
-        self.b.switch_to_block(after);
     }
 
     /// Leaves the block with the illegal-instruction trap of `inst`.
@@ -569,28 +560,32 @@ impl Translator<'_> {
         result
     }
 
-    /// The biased exponent of `x`, and its largest value (infinities and
-    /// NaNs). Tests on it take a few integer instructions with small
-    /// immediates, where float compares need a mask and two constants.
-    fn exponent(&mut self, x: Value, single: bool) -> (Value, i64) {
+    /// The biased exponent of `x` plus `gate` (see
+    /// [`BlockFloat::gate_dynamic`]), and the exponent's largest value
+    /// (infinities and NaNs). Tests on it take a few integer instructions
+    /// with small immediates, where float compares need a mask and two
+    /// constants.
+    fn exponent(&mut self, x: Value, single: bool, gate: Value) -> (Value, i64) {
         let (ty, fraction_bits, all_ones) = if single { (types::I32, 23, 0xff) } else { (types::I64, 52, 0x7ff) };
         let bits = self.b.ins().bitcast(ty, MemFlagsData::new(), x);
         let shifted = self.b.ins().ushr_imm_u(bits, fraction_bits);
-        (self.b.ins().band_imm_u(shifted, all_ones), all_ones)
+        let exponent = self.b.ins().band_imm_u(shifted, all_ones);
+        let gate = if single { self.b.ins().ireduce(types::I32, gate) } else { gate };
+        (self.b.ins().iadd(exponent, gate), all_ones)
     }
 
-    /// Neither infinite nor NaN.
-    fn finite(&mut self, x: Value, single: bool) -> Value {
-        let (exponent, all_ones) = self.exponent(x, single);
-        self.b.ins().icmp_imm_u(IntCC::NotEqual, exponent, all_ones)
+    /// Neither infinite nor NaN, and `gate` open.
+    fn finite(&mut self, x: Value, single: bool, gate: Value) -> Value {
+        let (exponent, all_ones) = self.exponent(x, single, gate);
+        self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, exponent, all_ones)
     }
 
     /// Finite and at least twice the least normal magnitude: inside what
     /// `fpu`'s `normal` accepts (finite, above the least normal), short of
     /// the one binade just above it, where an exact path costs nothing
-    /// that matters.
-    fn normal(&mut self, x: Value, single: bool) -> Value {
-        let (exponent, all_ones) = self.exponent(x, single);
+    /// that matters; and `gate` open.
+    fn normal(&mut self, x: Value, single: bool, gate: Value) -> Value {
+        let (exponent, all_ones) = self.exponent(x, single, gate);
         let above_one = self.b.ins().iadd_imm_s(exponent, -2);
         self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, above_one, all_ones - 3)
     }
@@ -603,14 +598,16 @@ impl Translator<'_> {
         }
     }
 
-    /// Nearest-even in effect and NX set, the condition of the inline paths
-    /// that round; `None` where the mode is another one.
-    fn nearest_even_nx(&mut self, mode: Mode) -> Option<Value> {
-        match mode {
-            Mode::Static(Rounding::NearestEven) => Some(self.nx()),
-            Mode::Static(_) => None,
-            Mode::Dynamic => Some(self.float.nx_nearest_even.expect("set at each pass with nx")),
-        }
+    /// The gate of the inline paths that round (nearest-even in effect and
+    /// NX set: see [`BlockFloat::gate_dynamic`]); `None` where the mode is
+    /// another one.
+    fn rounding_gate(&mut self, mode: Mode) -> Option<Value> {
+        let gate = match mode {
+            Mode::Static(Rounding::NearestEven) => self.float.gate_nx,
+            Mode::Static(_) => return None,
+            Mode::Dynamic => self.float.gate_dynamic,
+        };
+        Some(gate.expect("gates are made at each pass"))
     }
 
     /// An operation that rounds or raises flags: its inline path where that
@@ -701,23 +698,32 @@ impl Translator<'_> {
     ) -> Option<(Option<Value>, Option<Value>, Value)> {
         let Computation { fast, single, .. } = computation;
         let fast = fast?;
-        // What the mode and `fflags` require of the inline path.
-        let gate = match fast {
+        // What the mode and `fflags` require of the inline path. Where it
+        // checks the result's (or operand's) exponent, the rounding gate
+        // goes into that check (`rounding`).
+        let rounding = match fast {
             Fast::Fma { .. } if !self.float.fma => return None,
             Fast::Add | Fast::Sub | Fast::Mul | Fast::Div | Fast::Sqrt | Fast::Fma { .. } | Fast::Narrow => {
-                Some(self.nearest_even_nx(mode)?)
+                Some(self.rounding_gate(mode)?)
             }
+            _ => None,
+        };
+        let gate = match fast {
             // Exact conversions: any mode.
             Fast::FromInt(Int::W | Int::Wu) if !single => None,
-            Fast::FromInt(_) => Some(self.nearest_even_nx(mode)?),
+            Fast::FromInt(_) => {
+                let rounding = self.rounding_gate(mode)?;
+                Some(self.b.ins().icmp_imm_s(IntCC::Equal, rounding, 0))
+            }
             Fast::ToInt(_) if !self.float.round => return None,
             Fast::ToInt(_) => match mode {
                 Mode::Static(Rounding::NearestMax) => return None,
                 Mode::Static(_) => None,
                 Mode::Dynamic => Some(self.frm().1),
             },
-            Fast::Widen | Fast::Min | Fast::Max | Fast::Compare(_) => None,
+            _ => None,
         };
+        let rounding = || rounding.expect("an inline path that rounds has its gate");
         let rebox = |this: &mut Self, value: Value| if single { this.rebox(value) } else { value };
         let (ok, value) = match fast {
             Fast::Add | Fast::Sub | Fast::Mul | Fast::Div => {
@@ -728,19 +734,19 @@ impl Translator<'_> {
                     // has the host's sign: finite is enough (`fpu::add`).
                     Fast::Add => {
                         let r = self.b.ins().fadd(x, y);
-                        (r, self.finite(r, single))
+                        (r, self.finite(r, single, rounding()))
                     }
                     Fast::Sub => {
                         let r = self.b.ins().fsub(x, y);
-                        (r, self.finite(r, single))
+                        (r, self.finite(r, single, rounding()))
                     }
                     Fast::Mul => {
                         let r = self.b.ins().fmul(x, y);
-                        (r, self.normal(r, single))
+                        (r, self.normal(r, single, rounding()))
                     }
                     _ => {
                         let r = self.b.ins().fdiv(x, y);
-                        (r, self.normal(r, single))
+                        (r, self.normal(r, single, rounding()))
                     }
                 };
                 let ok = self.all(&[x_boxed, y_boxed, Some(accepted)]);
@@ -749,7 +755,7 @@ impl Translator<'_> {
             Fast::Sqrt => {
                 // A positive normal operand has a normal root.
                 let (x, boxed) = self.operand(operands[0], single);
-                let normal = self.normal(x, single);
+                let normal = self.normal(x, single, rounding());
                 let zero = self.float_const(single, 0.0, 0.0);
                 let positive = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
                 let r = self.b.ins().sqrt(x);
@@ -763,13 +769,13 @@ impl Translator<'_> {
                 let x = if negate_product { self.b.ins().fneg(x) } else { x };
                 let z = if negate_addend { self.b.ins().fneg(z) } else { z };
                 let r = self.b.ins().fma(x, y, z);
-                let normal = self.normal(r, single);
+                let normal = self.normal(r, single, rounding());
                 let ok = self.all(&[x_boxed, y_boxed, z_boxed, Some(normal)]);
                 (ok, rebox(self, r))
             }
             Fast::Narrow => {
                 let r = self.b.ins().fdemote(types::F32, operands[0]);
-                let normal = self.normal(r, true);
+                let normal = self.normal(r, true, rounding());
                 (Some(normal), self.rebox(r))
             }
             Fast::Widen => {
