@@ -625,7 +625,7 @@ pub(crate) struct Env {
     pub(crate) slow_accesses: AtomicU64,
     /// For compiled code, which reaches RAM itself (copied into
     /// [`HartState::frame`] for each run): addresses of RAM's first byte and
-    /// first page's marks, RAM's guest base and the span of offsets it
+    /// first line's marks, RAM's guest base and the span of offsets it
     /// reaches directly. Plain numbers, kept valid by `ram` above.
     pub(crate) direct: Direct,
 }

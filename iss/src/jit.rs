@@ -55,7 +55,7 @@ use crate::cache::{Block, JumpCache};
 use crate::decode::{Inst, Op};
 use crate::hart::{Env, HartState, X0_SINK};
 use crate::interp;
-use crate::memory::{LINE_SHIFT, PAGE_SHIFT, PageMarks};
+use crate::memory::{LINE_SHIFT, MARK_ANY, PAGE_SHIFT};
 use crate::mmu::{self, Access, FAST_TLB_ENTRIES, FastEntry};
 use crate::pmp::Pmp;
 
@@ -151,7 +151,8 @@ pub(crate) struct Frame {
     jump_epoch: u64,
     /// Host address of RAM's first byte.
     ram_host: usize,
-    /// Address of RAM's first page's [`PageMarks`].
+    /// Address of the marks of RAM's first line (a byte per 64-byte line,
+    /// see [`Translator::line_marked`]).
     ram_marks: usize,
     /// Guest physical address of RAM's first byte.
     ram_base: u64,
@@ -849,10 +850,6 @@ const FAST_ENTRY_SIZE: i64 = std::mem::size_of::<FastEntry>() as i64;
 const FAST_TAG: i32 = offset_of!(FastEntry, tag) as i32;
 const FAST_ADDEND: i32 = offset_of!(FastEntry, addend) as i32;
 const CHAINS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, chains)) as i32;
-const MARKS_SIZE: i64 = std::mem::size_of::<PageMarks>() as i64;
-const CODE_MARKS: i32 = offset_of!(PageMarks, code) as i32;
-const WATCH_MARKS: i32 = offset_of!(PageMarks, watch) as i32;
-const RESERVED_MARKS: i32 = offset_of!(PageMarks, reserved) as i32;
 
 /// Integer register `r` is a real register the block keeps in a variable.
 fn is_reg(r: u8) -> bool {
@@ -1768,7 +1765,7 @@ impl<'a> Translator<'a> {
         let (fast, slow, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         let (host, offset) = self.ram_access(address, size, true, slow);
         let offset = offset.expect("a store's access has its offset");
-        let touched = self.line_marked(offset, &[CODE_MARKS, WATCH_MARKS, RESERVED_MARKS]);
+        let touched = self.line_marked(offset, MARK_ANY);
         self.b.ins().brif(touched, slow, &[], fast, &[]);
 
         self.b.switch_to_block(fast);
@@ -1814,27 +1811,17 @@ impl<'a> Translator<'a> {
     }
 
     /// Nonzero when the 64-byte line holding RAM offset `offset` carries one
-    /// of `marks` (offsets in [`PageMarks`]). An aligned access of up to 8
-    /// bytes lies inside one line: its bit in the page's masks says it all.
-    fn line_marked(&mut self, offset: Value, marks: &[i32]) -> Value {
-        let page = self.b.ins().ushr_imm_u(offset, i64::from(PAGE_SHIFT));
-        let page_offset = self.b.ins().imul_imm_s(page, MARKS_SIZE);
-        let ram_marks = self.b.ins().load(self.pointer, self.flags, self.state, RAM_MARKS_OFFSET);
-        let page_marks = self.b.ins().iadd(ram_marks, page_offset);
-        let mut special = None;
-        for &kind in marks {
-            let at = self.b.ins().iadd_imm_s(page_marks, i64::from(kind));
-            let mask = self.b.ins().atomic_load(types::I64, self.flags, at);
-            special = Some(match special {
-                Some(others) => self.b.ins().bor(others, mask),
-                None => mask,
-            });
-        }
-        let special = special.unwrap_or_else(|| self.b.ins().iconst(types::I64, 0));
+    /// of `marks` (bits of its byte of marks, see [`crate::Ram`]'s
+    /// `raw_parts`). An aligned access of up to 8 bytes lies inside one
+    /// line: its byte says it all. A plain load: another thread may mark
+    /// the line at any time, but each store that this check guards comes
+    /// between it and the next, so Cranelift cannot reuse an earlier value.
+    fn line_marked(&mut self, offset: Value, marks: u8) -> Value {
         let line = self.b.ins().ushr_imm_u(offset, i64::from(LINE_SHIFT));
-        let one = self.b.ins().iconst(types::I64, 1);
-        let bit = self.b.ins().ishl(one, line);
-        self.b.ins().band(special, bit)
+        let ram_marks = self.b.ins().load(self.pointer, self.flags, self.state, RAM_MARKS_OFFSET);
+        let at = self.b.ins().iadd(ram_marks, line);
+        let byte = self.b.ins().uload8(types::I32, self.flags, at, 0);
+        if marks == MARK_ANY { byte } else { self.b.ins().band_imm_u(byte, i64::from(marks)) }
     }
 
     /// `retired` before instruction `index` of the current pass: the time a

@@ -137,28 +137,110 @@ pub struct StoreMarks {
     pub reserved: bool,
 }
 
-/// Per-page masks of 64-byte lines that a store must not write silently.
-/// `repr(C)`: compiled code reads the masks of a page directly (see
-/// [`Ram::raw_parts`]).
-#[derive(Debug, Default)]
-#[repr(C)]
-pub(crate) struct PageMarks {
-    pub(crate) code: AtomicU64,
-    pub(crate) watch: AtomicU64,
-    /// Lines an LR reserved that no store has touched since.
-    pub(crate) reserved: AtomicU64,
-    /// Bumped by every store to a reserved line: an SC whose LR saw another
-    /// value fails.
-    generation: AtomicU64,
+/// Bits of a line's byte in [`LineMarks`]: the line holds translated code.
+pub(crate) const MARK_CODE: u8 = 1;
+/// The line is watched by the machine.
+pub(crate) const MARK_WATCH: u8 = 2;
+/// An LR reserved the line and no store has touched it since.
+pub(crate) const MARK_RESERVED: u8 = 4;
+/// Every mark.
+pub(crate) const MARK_ANY: u8 = MARK_CODE | MARK_WATCH | MARK_RESERVED;
+
+/// Lines (and so bytes of marks) per word of [`LineMarks`].
+const LINES_PER_WORD: u64 = 8;
+
+/// What a store to each 64-byte line of RAM must also do: one byte per line,
+/// in RAM's order, its bits the marks ([`MARK_CODE`], [`MARK_WATCH`],
+/// [`MARK_RESERVED`]). A store tests its line's byte for all of them at
+/// once: compiled code with one byte load (see [`Ram::raw_parts`]). The
+/// bytes change through atomic operations on the words that hold eight of
+/// them, so concurrent marks of one line never lose each other.
+struct LineMarks {
+    words: Box<[AtomicU64]>,
 }
 
-/// The bit of each 64-byte line that `[offset, offset + len)` touches within
-/// its page; the range must not cross the page.
+impl LineMarks {
+    /// No marks, for `pages` pages. The zeroed memory is the system's
+    /// (allocated zeroed, touched only where marks are set), so a large RAM
+    /// costs nothing until its code runs.
+    fn new(pages: u64) -> LineMarks {
+        let count = (pages * (PAGE_SIZE >> LINE_SHIFT) / LINES_PER_WORD) as usize;
+        let zeroed: Box<[u64]> = vec![0u64; count].into_boxed_slice();
+        const { assert!(std::mem::align_of::<u64>() == std::mem::align_of::<AtomicU64>()) };
+        // SAFETY: `AtomicU64` has the size and bit validity of `u64`, and
+        // (asserted above) its alignment on this host, so the allocation
+        // holds `count` valid `AtomicU64`s; ownership moves with the pointer
+        // and the box frees it with the same layout.
+        let words = unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [AtomicU64]) };
+        LineMarks { words }
+    }
+
+    /// Calls `visit` with each word holding the bytes of the lines that
+    /// `[offset, offset + len)` touches, and the mask of those
+    /// bytes in it.
+    #[inline(always)]
+    fn each_word(&self, offset: u64, len: u64, mut visit: impl FnMut(&AtomicU64, u64)) {
+        if len == 0 {
+            return;
+        }
+        let (first, last) = (offset >> LINE_SHIFT, (offset + len - 1) >> LINE_SHIFT);
+        let mut line = first;
+        loop {
+            let word = line / LINES_PER_WORD;
+            let end = last.min(word * LINES_PER_WORD + LINES_PER_WORD - 1);
+            visit(&self.words[word as usize], byte_mask(line % LINES_PER_WORD, end % LINES_PER_WORD));
+            if end == last {
+                break;
+            }
+            line = end + 1;
+        }
+    }
+
+    /// The marks of the lines `[offset, offset + len)` touches, or-ed as
+    /// words: a mark is on one of them if its bit is set in any byte (see
+    /// [`every_byte`]).
+    #[inline(always)]
+    fn get(&self, offset: u64, len: u64) -> u64 {
+        let mut marks = 0;
+        self.each_word(offset, len, |word, mask| marks |= word.load(Ordering::Acquire) & mask);
+        marks
+    }
+
+    /// Sets `mark` on the lines `[offset, offset + len)` touches.
+    fn set(&self, offset: u64, len: u64, mark: u8) {
+        self.each_word(offset, len, |word, mask| {
+            let bits = mask & every_byte(mark);
+            if word.load(Ordering::Relaxed) & bits != bits {
+                word.fetch_or(bits, Ordering::AcqRel);
+            }
+        });
+    }
+
+    /// Clears `mark` from the lines `[offset, offset + len)` touches;
+    /// returns whether any of them had it.
+    fn clear(&self, offset: u64, len: u64, mark: u8) -> bool {
+        let mut had = false;
+        self.each_word(offset, len, |word, mask| {
+            let bits = mask & every_byte(mark);
+            if word.load(Ordering::Acquire) & bits != 0 {
+                had |= word.fetch_and(!bits, Ordering::AcqRel) & bits != 0;
+            }
+        });
+        had
+    }
+}
+
+/// The mask of bytes `first..=last` (in memory order) of a word.
 #[inline(always)]
-fn line_bits(offset: u64, len: u64) -> u64 {
-    let first = (offset >> LINE_SHIFT) & 63;
-    let last = ((offset + len - 1) >> LINE_SHIFT) & 63;
-    (u64::MAX >> (63 - last)) & (u64::MAX << first)
+fn byte_mask(first: u64, last: u64) -> u64 {
+    let ones = u64::MAX >> (8 * (7 - (last - first)));
+    if cfg!(target_endian = "little") { ones << (8 * first) } else { ones << (8 * (7 - last)) }
+}
+
+/// `byte` in every byte of a word.
+#[inline(always)]
+fn every_byte(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
 }
 
 /// Why host memory cannot serve as guest RAM.
@@ -178,10 +260,10 @@ pub enum RamError {
 }
 
 /// Guest RAM as host memory: one contiguous range of guest physical addresses
-/// backed by host memory that outlives this value, with masks per page of the
-/// 64-byte lines that hold translated code or are watched. Tracking lines
-/// rather than pages keeps stores to data that shares a page with code (as in
-/// every small bare-metal program) on the fast path.
+/// backed by host memory that outlives this value, with marks on the 64-byte
+/// lines that hold translated code, are watched or are reserved. Tracking
+/// lines rather than pages keeps stores to data that shares a page with code
+/// (as in every small bare-metal program) on the fast path.
 ///
 /// Accesses are made with atomic operations of the access size, so harts on
 /// several host threads can share it without data races; on x86-64 an aligned
@@ -190,7 +272,10 @@ pub struct Ram {
     base: u64,
     size: u64,
     host: *mut u8,
-    pages: Box<[PageMarks]>,
+    lines: LineMarks,
+    /// Per page: bumped by every store to a reserved line, so that an SC
+    /// whose LR saw another value fails.
+    generations: Box<[AtomicU64]>,
     _owner: Arc<dyn Any + Send + Sync>,
 }
 
@@ -223,14 +308,17 @@ impl Ram {
         if base.checked_add(size).is_none() {
             return Err(RamError::BeyondAddressSpace { base, size });
         }
-        let pages = (0..size.div_ceil(PAGE_SIZE)).map(|_| PageMarks::default()).collect();
-        Ok(Ram { base, size, host, pages, _owner: owner })
+        let pages = size.div_ceil(PAGE_SIZE);
+        let generations = (0..pages).map(|_| AtomicU64::new(0)).collect();
+        Ok(Ram { base, size, host, lines: LineMarks::new(pages), generations, _owner: owner })
     }
 
     /// What compiled code needs to reach RAM directly: the host address of
-    /// its first byte, and that of the first page's [`PageMarks`].
+    /// its first byte, and that of its first line's marks (the marks of the
+    /// line at RAM offset `o` are the byte at `o >> LINE_SHIFT` from there;
+    /// bits [`MARK_CODE`], [`MARK_WATCH`], [`MARK_RESERVED`]).
     pub(crate) fn raw_parts(&self) -> (usize, usize) {
-        (self.host as usize, self.pages.as_ptr() as usize)
+        (self.host as usize, self.lines.words.as_ptr() as usize)
     }
 
     /// First guest physical address.
@@ -258,30 +346,14 @@ impl Ram {
         if (offset + len - 1) >> PAGE_SHIFT != page as u64 {
             return false;
         }
-        let marks = &self.pages[page];
-        let bits = line_bits(offset, len);
-        let special = marks.code.load(Ordering::Acquire)
-            | marks.watch.load(Ordering::Acquire)
-            | marks.reserved.load(Ordering::Acquire);
-        special & bits == 0
+        self.lines.get(offset, len) == 0
     }
 
     /// What a store to `[offset, offset + len)` touches.
     pub fn store_marks(&self, offset: u64, len: u64) -> StoreMarks {
-        let mut marks = StoreMarks::default();
-        let mut at = offset;
-        let end = offset + len;
-        while at < end {
-            let page_end = (at | (PAGE_SIZE - 1)) + 1;
-            let chunk_end = end.min(page_end);
-            let page = &self.pages[(at >> PAGE_SHIFT) as usize];
-            let bits = line_bits(at, chunk_end - at);
-            marks.code |= page.code.load(Ordering::Acquire) & bits != 0;
-            marks.watch |= page.watch.load(Ordering::Acquire) & bits != 0;
-            marks.reserved |= page.reserved.load(Ordering::Acquire) & bits != 0;
-            at = chunk_end;
-        }
-        marks
+        let marks = self.lines.get(offset, len);
+        let has = |mark: u8| marks & every_byte(mark) != 0;
+        StoreMarks { code: has(MARK_CODE), watch: has(MARK_WATCH), reserved: has(MARK_RESERVED) }
     }
 
     /// Marks the line holding `offset` as reserved by an LR, before the LR
@@ -289,16 +361,15 @@ impl Ram {
     /// from then on stores to the line leave the fast path and break the
     /// reservation ([`Ram::break_reservations`]).
     pub fn reserve(&self, offset: u64) -> u64 {
-        let marks = &self.pages[(offset >> PAGE_SHIFT) as usize];
-        marks.reserved.fetch_or(line_bits(offset, 1), Ordering::AcqRel);
-        marks.generation.load(Ordering::Acquire)
+        self.lines.set(offset, 1, MARK_RESERVED);
+        self.generations[(offset >> PAGE_SHIFT) as usize].load(Ordering::Acquire)
     }
 
     /// Whether no store has broken a reservation on the page of `offset`
     /// since the LR that got `stamp`. A store to another reserved line of the
     /// same page counts too: the SC then fails spuriously, as it may.
     pub fn reservation_intact(&self, offset: u64, stamp: u64) -> bool {
-        self.pages[(offset >> PAGE_SHIFT) as usize].generation.load(Ordering::Acquire) == stamp
+        self.generations[(offset >> PAGE_SHIFT) as usize].load(Ordering::Acquire) == stamp
     }
 
     /// Breaks every reservation on the lines `[offset, offset + len)`
@@ -308,11 +379,8 @@ impl Ram {
         let end = offset + len;
         while at < end {
             let chunk_end = end.min((at | (PAGE_SIZE - 1)) + 1);
-            let page = &self.pages[(at >> PAGE_SHIFT) as usize];
-            let bits = line_bits(at, chunk_end - at);
-            if page.reserved.load(Ordering::Acquire) & bits != 0 {
-                page.reserved.fetch_and(!bits, Ordering::AcqRel);
-                page.generation.fetch_add(1, Ordering::AcqRel);
+            if self.lines.clear(at, chunk_end - at, MARK_RESERVED) {
+                self.generations[(at >> PAGE_SHIFT) as usize].fetch_add(1, Ordering::AcqRel);
             }
             at = chunk_end;
         }
@@ -321,28 +389,18 @@ impl Ram {
     /// Records that the line holding `offset` contains translated code.
     /// Translators call this before reading the code.
     pub fn mark_code(&self, offset: u64) {
-        let bit = line_bits(offset, 1);
-        let marks = &self.pages[(offset >> PAGE_SHIFT) as usize];
-        if marks.code.load(Ordering::Relaxed) & bit == 0 {
-            marks.code.fetch_or(bit, Ordering::AcqRel);
-        }
+        self.lines.set(offset, 1, MARK_CODE);
     }
 
     /// Forgets the code marks of the page holding `offset`; returns whether
     /// there were any. Done before the page's translations are dropped.
     pub fn take_code_marks(&self, offset: u64) -> bool {
-        self.pages[(offset >> PAGE_SHIFT) as usize].code.swap(0, Ordering::AcqRel) != 0
+        self.lines.clear(offset & !(PAGE_SIZE - 1), PAGE_SIZE, MARK_CODE)
     }
 
     /// Routes stores to `[offset, offset + len)` through the bus from now on.
     pub fn mark_watched(&self, offset: u64, len: u64) {
-        let mut at = offset;
-        let end = offset + len;
-        while at < end {
-            let chunk_end = end.min((at | (PAGE_SIZE - 1)) + 1);
-            self.pages[(at >> PAGE_SHIFT) as usize].watch.fetch_or(line_bits(at, chunk_end - at), Ordering::AcqRel);
-            at = chunk_end;
-        }
+        self.lines.set(offset, len, MARK_WATCH);
     }
 
     /// Reads `size` bytes at `offset`, little-endian, zero-extended.
@@ -443,5 +501,59 @@ impl Ram {
             *byte = self.read(offset + i as u64, 1) as u8;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three pages of RAM at 0x8000_0000 (host memory of `u64`s, 8-aligned).
+    fn three_pages() -> Ram {
+        let memory = Arc::new(vec![0u64; 3 * PAGE_SIZE as usize / 8]);
+        let pointer = memory.as_ptr() as *mut u8;
+        // SAFETY: 12 KiB of `u64`s, 8-aligned, kept alive by `memory`, which
+        // nothing else reaches; the tests only read and write marks.
+        unsafe { Ram::new(0x8000_0000, pointer, 3 * PAGE_SIZE, memory) }.expect("page-aligned RAM")
+    }
+
+    #[test]
+    fn marks_are_per_line_and_reach_across_words_and_pages() {
+        let ram = three_pages();
+        // Lines 7 and 8: the last byte of the first word of marks and the
+        // first of the second.
+        ram.mark_code(7 * 64 + 5);
+        assert!(!ram.store_is_plain(7 * 64, 1) && ram.store_is_plain(6 * 64 + 56, 8));
+        assert!(ram.store_is_plain(8 * 64, 8));
+        assert_eq!(ram.store_marks(8 * 64 - 4, 8), StoreMarks { code: true, watch: false, reserved: false });
+        ram.mark_code(8 * 64);
+        assert!(!ram.store_is_plain(8 * 64 + 63, 1));
+
+        // A watch over a page boundary marks the lines on both sides only.
+        ram.mark_watched(PAGE_SIZE - 8, 16);
+        assert!(ram.store_marks(PAGE_SIZE - 1, 1).watch && ram.store_marks(PAGE_SIZE + 7, 1).watch);
+        assert!(!ram.store_marks(PAGE_SIZE - 65, 1).watch && !ram.store_marks(PAGE_SIZE + 64, 1).watch);
+        // A store over the boundary is never plain (it crosses pages).
+        assert!(!ram.store_is_plain(2 * PAGE_SIZE - 4, 8) && ram.store_is_plain(2 * PAGE_SIZE, 8));
+
+        // Code marks go a page at a time, and leave other marks alone.
+        assert!(ram.take_code_marks(123));
+        assert!(!ram.take_code_marks(0) && ram.store_is_plain(7 * 64, 1) && ram.store_is_plain(8 * 64, 8));
+        assert!(ram.store_marks(PAGE_SIZE - 1, 1).watch);
+    }
+
+    #[test]
+    fn a_store_to_a_reserved_line_breaks_the_reservation() {
+        let ram = three_pages();
+        let line = 2 * PAGE_SIZE + 3 * 64;
+        let stamp = ram.reserve(line + 8);
+        assert!(ram.store_marks(line + 63, 1).reserved && !ram.store_is_plain(line, 4));
+        assert!(ram.store_is_plain(line + 64, 4) && ram.store_is_plain(line - 8, 8));
+        // A store to another line of the page breaks nothing.
+        ram.break_reservations(line + 64, 8);
+        assert!(ram.reservation_intact(line + 8, stamp));
+        ram.break_reservations(line + 60, 8);
+        assert!(!ram.reservation_intact(line + 8, stamp));
+        assert!(ram.store_is_plain(line, 8) && !ram.store_marks(line, 8).reserved);
     }
 }

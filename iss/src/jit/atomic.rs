@@ -11,10 +11,11 @@ use cranelift_codegen::ir::{AbiParam, AtomicRmwOp, BlockArg, InstBuilder, Signat
 use cranelift_jit::JITModule;
 use cranelift_module::Module;
 
-use super::{CODE_MARKS, DONE, RESERVED_MARKS, TRAPPED, Target, Translator, helper_signature};
+use super::{DONE, TRAPPED, Target, Translator, helper_signature};
 use crate::decode::{Format, Inst, Op};
 use crate::hart::{Env, HartState};
 use crate::interp::{self, sext32};
+use crate::memory::{MARK_CODE, MARK_RESERVED};
 use crate::trap::Trap;
 
 /// Whether `op` is an LR, SC or AMO.
@@ -162,7 +163,7 @@ impl Translator<'_> {
             } else {
                 self.b.ins().atomic_rmw(types::I64, self.flags, rmw, host, operand)
             };
-            let marked = self.line_marked(offset, &[CODE_MARKS, RESERVED_MARKS]);
+            let marked = self.line_marked(offset, MARK_CODE | MARK_RESERVED);
             let after = self.b.create_block();
             self.b.ins().brif(marked, after, &[], merge, &[BlockArg::Value(old)]);
 
