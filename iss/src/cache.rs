@@ -297,8 +297,10 @@ const JUMP_CACHE_ENTRIES: usize = 4096;
 /// A hart's private, direct-mapped cache of recently executed blocks, keyed by
 /// the address the hart fetched from.
 ///
-/// Clearing it is O(1): it bumps an epoch, and entries of an older epoch no
-/// longer match (harts clear it at every change of address space).
+/// Harts clear it at every change of address space. Clearing empties the
+/// slots filled since the last clear, which the cache lists as it fills
+/// them: a cost paid once per fill, and a lookup (compiled code's above all)
+/// compares only the tag.
 ///
 /// Compiled code probes it too, to chain to the next block without going
 /// back to the run loop; the fields it reads are at the offsets
@@ -307,16 +309,17 @@ pub struct JumpCache {
     slots: Box<[Slot]>,
     /// The address of `slots[0]`, for compiled code.
     base: usize,
-    epoch: u64,
+    /// The slots filled since the last clear.
+    filled: Vec<u16>,
 }
 
-/// One entry of a [`JumpCache`].
+/// One entry of a [`JumpCache`] (32 bytes: compiled code finds it by a
+/// shift).
+#[repr(align(32))]
 struct Slot {
     /// The pc the block was entered at; [`EMPTY_TAG`] (odd, so no pc) when
-    /// the slot was never filled.
+    /// the slot is empty.
     tag: u64,
-    /// The cache's epoch when the slot was filled.
-    epoch: u64,
     /// `block`'s address, for compiled code.
     block_address: usize,
     /// The block; empty slots hold an invalid placeholder, so that every
@@ -331,7 +334,6 @@ pub(crate) struct JumpCacheLayout {
     pub(crate) slot_shift: u32,
     pub(crate) index_mask: u64,
     pub(crate) slot_tag: i32,
-    pub(crate) slot_epoch: i32,
     pub(crate) slot_block: i32,
     pub(crate) block_code: i32,
 }
@@ -340,8 +342,7 @@ const EMPTY_TAG: u64 = 1;
 
 impl fmt::Debug for JumpCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let occupied = self.slots.iter().filter(|slot| slot.tag != EMPTY_TAG && slot.epoch == self.epoch).count();
-        f.debug_struct("JumpCache").field("occupied", &occupied).finish()
+        f.debug_struct("JumpCache").field("occupied", &self.filled.len()).finish()
     }
 }
 
@@ -359,13 +360,13 @@ impl JumpCache {
         let slots: Box<[Slot]> = (0..JUMP_CACHE_ENTRIES)
             .map(|_| Slot {
                 tag: EMPTY_TAG,
-                epoch: 0,
                 block_address: Arc::as_ptr(&placeholder) as usize,
                 block: placeholder.clone(),
             })
             .collect();
         let base = slots.as_ptr() as usize;
-        JumpCache { slots, base, epoch: 0 }
+        const { assert!(JUMP_CACHE_ENTRIES <= 1 << 16, "slot indices are listed as u16") };
+        JumpCache { slots, base, filled: Vec::with_capacity(JUMP_CACHE_ENTRIES) }
     }
 
     /// The offsets compiled code reads at.
@@ -376,17 +377,14 @@ impl JumpCache {
             slot_shift: slot_size.trailing_zeros(),
             index_mask: (JUMP_CACHE_ENTRIES - 1) as u64,
             slot_tag: std::mem::offset_of!(Slot, tag) as i32,
-            slot_epoch: std::mem::offset_of!(Slot, epoch) as i32,
             slot_block: std::mem::offset_of!(Slot, block_address) as i32,
             block_code: std::mem::offset_of!(Block, host_code) as i32,
         }
     }
 
-    /// What compiled code reads of the cache itself, copied into its
-    /// frame for a run (the run loop alone changes them, by [`JumpCache::clear`]):
-    /// the address of the first slot, and the epoch.
-    pub(crate) fn slots_and_epoch(&self) -> (usize, u64) {
-        (self.base, self.epoch)
+    /// The address of the first slot, for compiled code.
+    pub(crate) fn slots_address(&self) -> usize {
+        self.base
     }
 
     /// The slot of `pc`: compiled code computes it as `(pc >> 1) & mask`.
@@ -399,7 +397,7 @@ impl JumpCache {
     #[inline(always)]
     pub fn contains(&self, pc: u64) -> bool {
         let slot = &self.slots[Self::slot(pc)];
-        slot.tag == pc && slot.epoch == self.epoch && slot.block.is_valid()
+        slot.tag == pc && slot.block.is_valid()
     }
 
     /// The block in `pc`'s slot, whatever its tag: after [`JumpCache::put`]
@@ -412,11 +410,21 @@ impl JumpCache {
     /// Caches `block` for `pc`.
     pub fn put(&mut self, pc: u64, block: Arc<Block>) {
         let block_address = Arc::as_ptr(&block) as usize;
-        self.slots[Self::slot(pc)] = Slot { tag: pc, epoch: self.epoch, block_address, block };
+        let index = Self::slot(pc);
+        let slot = &mut self.slots[index];
+        if slot.tag == EMPTY_TAG {
+            self.filled.push(index as u16);
+        }
+        slot.tag = pc;
+        slot.block_address = block_address;
+        slot.block = block;
     }
 
-    /// Forgets everything (the address space changed).
+    /// Forgets everything (the address space changed). The blocks stay
+    /// referenced until their slots are filled again.
     pub fn clear(&mut self) {
-        self.epoch += 1;
+        for index in self.filled.drain(..) {
+            self.slots[usize::from(index)].tag = EMPTY_TAG;
+        }
     }
 }

@@ -94,7 +94,8 @@ pub(crate) fn run_blocks(
         }
         if let Some(jit) = &env.jit
             && state.retired + block.insts.len() as u64 <= stop_at
-            && let Some(code) = jit.code(block, state.pc, state.pc != std::mem::replace(&mut pending.resume_pc, 1))
+            && let Some(code) =
+                jit.code(block, state.pc, state.pc != std::mem::replace(&mut pending.resume_pc, 1), state.data_checked)
         {
             let status = match &env.lockstep {
                 None => {

@@ -147,8 +147,6 @@ pub(crate) struct Frame {
     /// The first slot of the hart's jump cache, where exits look for the
     /// next block's code.
     jump_slots: usize,
-    /// The jump cache's epoch: a slot filled in another holds nothing.
-    jump_epoch: u64,
     /// Host address of RAM's first byte.
     ram_host: usize,
     /// Address of the marks of RAM's first line (a byte per 64-byte line,
@@ -359,9 +357,9 @@ impl AddAssign for JitStats {
 pub struct Jit {
     core: Arc<Core>,
     /// Where hot blocks wait for the background thread to compile them
-    /// ([`JitConfig::background`]); without it the hart that finds a block
-    /// hot compiles it.
-    queue: Option<mpsc::Sender<(Arc<Block>, u64)>>,
+    /// ([`JitConfig::background`]), with the pc and data context they were
+    /// found hot in; without it the hart that finds a block hot compiles it.
+    queue: Option<mpsc::Sender<(Arc<Block>, u64, bool)>>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -462,19 +460,19 @@ impl Jit {
             ram_base: OnceLock::new(),
         });
         let (queue, worker) = if background {
-            let (queue, jobs) = mpsc::channel::<(Arc<Block>, u64)>();
+            let (queue, jobs) = mpsc::channel::<(Arc<Block>, u64, bool)>();
             let shared = core.clone();
             let worker = std::thread::Builder::new()
                 .name("polyhart-jit".into())
                 .spawn(move || {
                     // Ends when the JIT drops its end of the queue, without
                     // compiling what is left in it.
-                    for (block, pc) in jobs {
+                    for (block, pc, checked) in jobs {
                         if shared.closing.load(Ordering::Relaxed) {
                             break;
                         }
                         if block.is_valid() {
-                            block.compiled.get_or_init(|| shared.publish(&block, pc));
+                            block.compiled.get_or_init(|| shared.publish(&block, pc, checked));
                         }
                     }
                 })
@@ -500,9 +498,12 @@ impl Jit {
     /// The compiled code of `block`, entered at `pc`, once it is hot and
     /// compiled. When it turns hot it is compiled at once, or queued for the
     /// background thread (the hart interprets it meanwhile). A run with
-    /// `heat` false does not count towards making it hot.
+    /// `heat` false does not count towards making it hot. `checked` is the
+    /// hart's data context: whether paging or PMP checks its loads and
+    /// stores. The code is made for that context (see
+    /// [`Translator::ram_access`]), and runs correctly in the other too.
     #[inline(always)]
-    pub(crate) fn code(&self, block: &Arc<Block>, pc: u64, heat: bool) -> Option<BlockCode> {
+    pub(crate) fn code(&self, block: &Arc<Block>, pc: u64, heat: bool, checked: bool) -> Option<BlockCode> {
         if let Some(code) = block.compiled.get() {
             return *code;
         }
@@ -514,12 +515,12 @@ impl Jit {
             return None;
         }
         match &self.queue {
-            None => *block.compiled.get_or_init(|| self.core.publish(block, pc)),
+            None => *block.compiled.get_or_init(|| self.core.publish(block, pc, checked)),
             Some(queue) => {
                 if runs == self.core.config.threshold {
                     // Only a JIT being dropped has no worker to send to,
                     // and then nothing runs any more.
-                    let _ = queue.send((block.clone(), pc));
+                    let _ = queue.send((block.clone(), pc, checked));
                 }
                 None
             }
@@ -552,11 +553,10 @@ impl Jit {
         jump_cache: &JumpCache,
     ) -> u32 {
         let direct = &env.direct;
-        let (jump_slots, jump_epoch) = jump_cache.slots_and_epoch();
+        let jump_slots = jump_cache.slots_address();
         state.frame = Frame {
             env: env as *const Env as usize,
             jump_slots,
-            jump_epoch,
             ram_host: direct.ram_host,
             ram_marks: direct.ram_marks,
             ram_base: direct.ram_base,
@@ -606,14 +606,14 @@ impl Core {
 
     /// Compiles `block` and makes its code reachable for chaining.
     #[cold]
-    fn publish(&self, block: &Block, pc: u64) -> Option<BlockCode> {
-        let code = self.compile(block, pc)?;
+    fn publish(&self, block: &Block, pc: u64, checked: bool) -> Option<BlockCode> {
+        let code = self.compile(block, pc, checked)?;
         block.set_code(code.0.as_ptr() as usize);
         Some(code)
     }
 
     #[cold]
-    fn compile(&self, block: &Block, pc: u64) -> Option<BlockCode> {
+    fn compile(&self, block: &Block, pc: u64, checked: bool) -> Option<BlockCode> {
         if !self.config.compiles(pc) {
             self.outside_range.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -628,7 +628,7 @@ impl Core {
             .and_then(|at| block.insts.iter().position(|inst| pc.wrapping_add(u64::from(inst.offset)) == at));
         let started = Instant::now();
         let mut backend = self.backend.lock().unwrap_or_else(|e| e.into_inner());
-        let compiled = backend.compile(&block.insts, miscompile, self.ram_base.get().copied());
+        let compiled = backend.compile(&block.insts, miscompile, self.ram_base.get().copied(), checked);
         drop(backend);
         self.compile_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let Some(compiled) = compiled else {
@@ -834,7 +834,6 @@ const RETIRED_OFFSET: i32 = offset_of!(HartState, retired) as i32;
 const FRAME_OFFSET: usize = offset_of!(HartState, frame);
 const ENV_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, env)) as i32;
 const JUMP_SLOTS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, jump_slots)) as i32;
-const JUMP_EPOCH_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, jump_epoch)) as i32;
 const RAM_HOST_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_host)) as i32;
 const RAM_MARKS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_marks)) as i32;
 const RAM_BASE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_base)) as i32;
@@ -944,7 +943,13 @@ impl Backend {
     /// Compiles one block; `None` if Cranelift refuses it. With
     /// `miscompile`, that instruction's result is off by one (fault
     /// injection, see [`JitConfig::miscompile_at`]).
-    fn compile(&mut self, insts: &[Inst], miscompile: Option<usize>, ram_base: Option<u64>) -> Option<Compiled> {
+    fn compile(
+        &mut self,
+        insts: &[Inst],
+        miscompile: Option<usize>,
+        ram_base: Option<u64>,
+        checked: bool,
+    ) -> Option<Compiled> {
         let pointer = self.module.target_config().pointer_type();
         let signature = block_signature(&self.module);
         let name = format!("block{}", self.next_name);
@@ -954,7 +959,8 @@ impl Backend {
         self.context.func.name = UserFuncName::user(0, id.as_u32());
         {
             let builder = FunctionBuilder::new(&mut self.context.func, &mut self.builder);
-            Translator::new(builder, pointer, &self.module, self.chaining, self.lockstep, ram_base).translate(
+            let tlb = checked && !self.lockstep;
+            Translator::new(builder, pointer, &self.module, self.chaining, self.lockstep, ram_base, tlb).translate(
                 insts,
                 self.module.target_config(),
                 miscompile,
@@ -1036,6 +1042,9 @@ struct Translator<'a> {
     /// RAM's guest base, when the JIT is bound to one (see
     /// [`Jit::bind_ram`]): a constant then, else read from the frame.
     ram_base: Option<u64>,
+    /// Loads and stores outside RAM's direct span probe the fast TLB (the
+    /// block is compiled for a checked data context), else leave the block.
+    tlb: bool,
 }
 
 impl<'a> Translator<'a> {
@@ -1046,6 +1055,7 @@ impl<'a> Translator<'a> {
         chaining: bool,
         log_accesses: bool,
         ram_base: Option<u64>,
+        tlb: bool,
     ) -> Translator<'a> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
@@ -1094,6 +1104,7 @@ impl<'a> Translator<'a> {
             load_sig,
             store_sig,
             ram_base,
+            tlb,
         }
     }
 
@@ -1213,8 +1224,8 @@ impl<'a> Translator<'a> {
     /// After a [`DONE`] exit to `pc`: jumps to the compiled code of the
     /// block the hart's jump cache holds for `pc`, if any (it then decides
     /// itself whether it may run), else returns to the run loop. The probe
-    /// is [`JumpCache::contains`] in host code: the slot's tag and epoch,
-    /// and the block's code, which is 0 unless it is compiled and valid.
+    /// is [`JumpCache::contains`] in host code: the slot's tag, and the
+    /// block's code, which is 0 unless it is compiled and valid.
     fn chain(&mut self, pc: Value, status: Value) {
         let flags = self.flags;
         let layout = JumpCache::layout();
@@ -1243,9 +1254,8 @@ impl<'a> Translator<'a> {
     }
 
     /// Goes on with the address of the slot of the hart's jump cache that
-    /// holds a block for `pc` in its current epoch, else jumps to `miss`
-    /// with `args`: [`JumpCache::contains`] in host code, less the block's
-    /// validity.
+    /// holds a block for `pc`, else jumps to `miss` with `args`:
+    /// [`JumpCache::contains`] in host code, less the block's validity.
     fn probe(&mut self, pc: Value, miss: cranelift_codegen::ir::Block, args: &[BlockArg]) -> Value {
         let (flags, layout) = (self.flags, JumpCache::layout());
         // The slot's offset, ((pc >> 1) & mask) << shift, in two steps: pc
@@ -1255,14 +1265,9 @@ impl<'a> Translator<'a> {
         let base = self.b.ins().load(self.pointer, flags, self.state, JUMP_SLOTS_OFFSET);
         let slot = self.b.ins().iadd(base, offset);
         let tag = self.b.ins().load(types::I64, flags, slot, layout.slot_tag);
-        let (same_pc, hit) = (self.b.create_block(), self.b.create_block());
+        let hit = self.b.create_block();
         let other_pc = self.b.ins().icmp(IntCC::NotEqual, tag, pc);
-        self.b.ins().brif(other_pc, miss, args, same_pc, &[]);
-        self.b.switch_to_block(same_pc);
-        let slot_epoch = self.b.ins().load(types::I64, flags, slot, layout.slot_epoch);
-        let epoch = self.b.ins().load(types::I64, flags, self.state, JUMP_EPOCH_OFFSET);
-        let old = self.b.ins().icmp(IntCC::NotEqual, slot_epoch, epoch);
-        self.b.ins().brif(old, miss, args, hit, &[]);
+        self.b.ins().brif(other_pc, miss, args, hit, &[]);
         self.b.switch_to_block(hit);
         slot
     }
@@ -1625,12 +1630,16 @@ impl<'a> Translator<'a> {
     /// Two ways lead there. Inside RAM's direct span ([`Frame::span`], 0
     /// while addresses are checked by paging or PMP) the address is
     /// physical; misaligned loads are fine there, stores and AMOs must be
-    /// aligned. Outside it, the hart's fast TLB for the access
+    /// aligned. Outside it, in a block compiled for a checked data context
+    /// ([`Translator::tlb`]), the hart's fast TLB for the access
     /// ([`crate::mmu::FastEntry`]) may hold the page in the current data
     /// context ([`Frame::tlb_context`]); the access must then be aligned, so
-    /// that it stays in the page. What this needs is read from the frame at
-    /// each access rather than held in host registers for the whole block,
-    /// where it would crowd out the guest's.
+    /// that it stays in the page. In a block compiled for plain physical
+    /// accesses the probe would never hit, and its temporaries would take
+    /// callee-saved registers, saved and restored at every chained jump:
+    /// such a block leaves for the run loop instead. What this needs is read
+    /// from the frame at each access rather than held in host registers for
+    /// the whole block, where it would crowd out the guest's.
     fn ram_access(
         &mut self,
         address: Value,
@@ -1666,6 +1675,11 @@ impl<'a> Translator<'a> {
         self.b.ins().jump(go, &go_args(direct_host, store.then_some(ram_offset)));
 
         self.b.switch_to_block(probe);
+        if !self.tlb {
+            self.b.ins().jump(slow, &[]);
+            self.b.switch_to_block(go);
+            return (host, offset);
+        }
         self.unless_misaligned(address, size, slow);
         let vpn = self.b.ins().ushr_imm_u(address, i64::from(PAGE_SHIFT));
         let index = self.b.ins().band_imm_s(vpn, (FAST_TLB_ENTRIES - 1) as i64);

@@ -456,6 +456,49 @@ fn compiled_code_reaches_checked_pages_through_its_tlb_in_their_context() {
     assert_eq!(all_stats(&jit, &hart).slow_accesses, 3);
 }
 
+#[test]
+fn code_compiled_for_physical_accesses_stays_right_where_paging_checks_them() {
+    // The loop of the test above, compiled while M-mode makes plain
+    // physical accesses: it reaches RAM directly and has no TLB probe.
+    let code = vec![
+        (
+            RAM_BASE,
+            vec![
+                i(Op::Ld, A0, DATA_REG, 0),
+                s(Op::Sd, DATA_REG, A0, 8),
+                i(Op::Addi, T0, T0, -1),
+                s(Op::Bne, T0, 0, -12),
+                jump(RAM_BASE + 16, C).1,
+            ],
+        ),
+        (C, vec![Inst::new(Op::Ebreak, 4)]),
+    ];
+    let jit = new_jit(JitConfig::new(0));
+    let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
+    assert!(ram.write_bytes(DATA - RAM_BASE, &0x1234u64.to_le_bytes()));
+    hart.state.set_reg(T0, 20);
+    assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt);
+    assert_eq!((hart.state.csr.mcause, read_u64(&ram, DATA + 8)), (3, 0x1234));
+    assert_eq!(all_stats(&jit, &hart).slow_accesses, 0);
+
+    // The same code in S-mode with paging: its compiled block cannot probe
+    // the TLB, so each pass's load leaves it for the interpreter (and the
+    // rest of the pass, a block of its own compiled in this context, finds
+    // its store in the TLB). Slower, and still right.
+    hart.state.waiting = false;
+    hart.state.csr.satp = map_ram_for_s_mode(&mut hart, &ram);
+    assert!(ram.write_bytes(DATA - RAM_BASE, &0x5678u64.to_le_bytes()));
+    hart.state.privilege = Privilege::Supervisor;
+    hart.state.csr.mstatus |= SUM;
+    hart.state.pc = RAM_BASE;
+    hart.state.set_reg(T0, 20);
+    assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt);
+    assert_eq!((hart.state.csr.mcause, read_u64(&ram, DATA + 8)), (3, 0x5678));
+    assert_eq!((hart.state.reg(T0), hart.state.reg(A0)), (0, 0x5678));
+    let slow = all_stats(&jit, &hart).slow_accesses;
+    assert!((20..=22).contains(&slow), "{slow} accesses left to the interpreter");
+}
+
 /// More instructions than the hart runs in many seconds.
 const LONG_BUDGET: u64 = 10_000_000_000;
 
