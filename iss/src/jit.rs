@@ -978,6 +978,18 @@ fn loops_to_start(inst: &Inst) -> bool {
     matches!(inst.op.format(), Format::Branch | Format::Jump) && i64::from(inst.offset) + i64::from(inst.imm) == 0
 }
 
+/// How a load's value comes back from [`Translator::load_as`].
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Loaded {
+    /// An `i64`, zero-extended.
+    Unsigned,
+    /// An `i64`, sign-extended.
+    Signed,
+    /// An `f64` (an 8-byte load of an f register's bits, kept out of the
+    /// integer registers).
+    Float,
+}
+
 /// Where an exit leaves for.
 #[derive(Copy, Clone)]
 enum Target {
@@ -1339,9 +1351,10 @@ impl<'a> Translator<'a> {
         // that other blocks can jump straight in.
         let (refuse, body) = (self.b.create_block(), self.b.create_block());
         let retired = self.b.ins().load(types::I64, self.flags, self.state, RETIRED_OFFSET);
-        let after_pass = self.b.ins().iadd_imm_s(retired, self.len as i64);
         let limit = self.b.ins().load(types::I64, self.flags, self.state, LIMIT_OFFSET);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, after_pass, limit);
+        // The run loop enters compiled code with `retired` at most the limit.
+        let room = self.b.ins().isub(limit, retired);
+        let fits = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, room, self.len as i64);
         self.b.ins().brif(fits, body, &[], refuse, &[]);
         self.b.switch_to_block(refuse);
         self.b.set_cold_block(refuse);
@@ -1349,8 +1362,7 @@ impl<'a> Translator<'a> {
         self.b.ins().return_(&[stopped]);
         self.b.switch_to_block(body);
         if !self.lazy {
-            let limit = self.b.ins().load(types::I64, self.flags, self.state, LIMIT_OFFSET);
-            let spare = self.b.ins().isub(limit, after_pass);
+            let spare = self.b.ins().iadd_imm_s(room, -(self.len as i64));
             self.b.def_var(self.spare, spare);
         }
         if !self.lazy {
@@ -1459,13 +1471,8 @@ impl<'a> Translator<'a> {
                     Lw | Lwu => 4,
                     _ => 8,
                 };
-                let raw = self.load(index, at, a, imm, size);
-                match inst.op {
-                    Lb => self.sign_extend(raw, types::I8),
-                    Lh => self.sign_extend(raw, types::I16),
-                    Lw => self.sign_extend(raw, types::I32),
-                    _ => raw,
-                }
+                let loaded = if matches!(inst.op, Lb | Lh | Lw) { Loaded::Signed } else { Loaded::Unsigned };
+                self.load_as(index, at, a, imm, size, loaded)
             }
             Sb | Sh | Sw | Sd => {
                 let size = match inst.op {
@@ -1727,18 +1734,22 @@ impl<'a> Translator<'a> {
     /// lockstep through [`load_helper`], which exits with the trap if it
     /// faults). The value comes back zero-extended.
     fn load(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64) -> Value {
-        self.load_as(index, at, base, imm, size, types::I64)
+        self.load_as(index, at, base, imm, size, Loaded::Unsigned)
     }
 
-    /// A load whose value comes back as `ty`: `i64` zero-extended, or `f64`
-    /// for an 8-byte one (an f register's bits, kept out of the integer
-    /// registers).
-    fn load_as(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64, ty: Type) -> Value {
+    /// A load whose value comes back as `loaded` says (the extension is
+    /// part of the host load).
+    fn load_as(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64, loaded: Loaded) -> Value {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (slow, merge) = (self.b.create_block(), self.b.create_block());
+        let ty = if loaded == Loaded::Float { types::F64 } else { types::I64 };
         let result = self.b.append_block_param(merge, ty);
         let (host, _) = self.ram_access(address, size, false, slow);
+        let signed = loaded == Loaded::Signed;
         let value = match size {
+            1 if signed => self.b.ins().sload8(types::I64, self.flags, host, 0),
+            2 if signed => self.b.ins().sload16(types::I64, self.flags, host, 0),
+            4 if signed => self.b.ins().sload32(self.flags, host, 0),
             1 => self.b.ins().uload8(types::I64, self.flags, host, 0),
             2 => self.b.ins().uload16(types::I64, self.flags, host, 0),
             4 => self.b.ins().uload32(self.flags, host, 0),
@@ -1753,15 +1764,21 @@ impl<'a> Translator<'a> {
             self.b.switch_to_block(merge);
             return result;
         }
-        let size = self.b.ins().iconst(types::I64, size);
+        let bytes = self.b.ins().iconst(types::I64, size);
         let retired = self.retired_at(index);
         let helper = self.b.ins().iconst(self.pointer, load_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.load_sig.clone());
         let env = self.env();
-        let call = self.b.ins().call_indirect(signature, helper, &[self.state, env, address, size, retired]);
+        let call = self.b.ins().call_indirect(signature, helper, &[self.state, env, address, bytes, retired]);
         let status = self.b.inst_results(call)[0];
         self.exit_if(status, Target::Offset(at), index, TRAPPED);
         let value = self.b.ins().load(ty, self.flags, self.state, HELPER_OUT_OFFSET);
+        let value = match size {
+            1 if signed => self.sign_extend(value, types::I8),
+            2 if signed => self.sign_extend(value, types::I16),
+            4 if signed => self.sign_extend(value, types::I32),
+            _ => value,
+        };
         self.b.ins().jump(merge, &[BlockArg::Value(value)]);
 
         self.b.switch_to_block(merge);

@@ -35,7 +35,7 @@ use cranelift_codegen::ir::{AbiParam, BlockArg, InstBuilder, MemFlagsData, Signa
 use cranelift_jit::JITModule;
 use cranelift_module::Module;
 
-use super::{TRAPPED, Target, Translator, helper_signature};
+use super::{Loaded, TRAPPED, Target, Translator, helper_signature};
 use crate::csr::mstatus;
 use crate::decode::{Format, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, flags};
@@ -392,7 +392,7 @@ impl Translator<'_> {
             }
             Fld => {
                 let base = self.read(inst.rs1);
-                let value = self.load_as(index, at, base, imm, 8, types::F64);
+                let value = self.load_as(index, at, base, imm, 8, Loaded::Float);
                 self.f_write(index, inst.rd, value);
             }
             Fsw => {
