@@ -1863,8 +1863,11 @@ impl<'a> Translator<'a> {
             let entry = self.b.ins().load(types::I64, self.flags, self.state, RETIRED_OFFSET);
             return self.b.ins().iadd_imm_s(entry, index as i64);
         }
-        // The pass ends `spare` short of the limit.
-        let limit = self.b.ins().load(types::I64, self.flags, self.state, LIMIT_OFFSET);
+        // The pass ends `spare` short of the limit. An atomic load, which
+        // Cranelift never merges with the entry's: a merged one would hold
+        // the limit in a host register through the whole loop.
+        let at = self.b.ins().iadd_imm_s(self.state, i64::from(LIMIT_OFFSET));
+        let limit = self.b.ins().atomic_load(types::I64, self.flags, at);
         let spare = self.b.use_var(self.spare);
         let pass_end = self.b.ins().isub(limit, spare);
         self.b.ins().iadd_imm_s(pass_end, index as i64 - self.len as i64)
