@@ -888,6 +888,65 @@ fn operands(inst: &Inst) -> Operands {
     }
 }
 
+/// The size of the load or store `inst` makes at `x[rs1] + imm` (LR, SC
+/// and AMOs aside).
+fn plain_access(inst: &Inst) -> Option<i64> {
+    use Op::*;
+    Some(match inst.op {
+        Lb | Lbu | Sb => 1,
+        Lh | Lhu | Sh => 2,
+        Lw | Lwu | Sw | Flw | Fsw => 4,
+        Ld | Sd | Fld | Fsd => 8,
+        _ => return None,
+    })
+}
+
+/// Loads and stores of a block compiled for plain physical accesses that
+/// share one value of their base register: the first checks that all of
+/// them lie in RAM's direct span (else the block leaves before it, see
+/// [`SLOW`]), and the others then reach RAM with no check of their own.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum RamGroup {
+    /// The group's first access, and the lowest and highest immediates of
+    /// its accesses.
+    First {
+        low: i64,
+        high: i64,
+    },
+    Member,
+}
+
+/// The [`RamGroup`] of each instruction of `insts` that has one (two
+/// accesses at least).
+fn ram_groups(insts: &[Inst]) -> Vec<Option<RamGroup>> {
+    // (base register, its value's number, first access, low, high, count)
+    let mut found: Vec<(u8, u32, usize, i64, i64, usize)> = Vec::new();
+    let mut versions = [0u32; 32];
+    let mut groups = vec![None; insts.len()];
+    for (index, inst) in insts.iter().enumerate() {
+        if plain_access(inst).is_some() {
+            let (base, version, imm) = (inst.rs1, versions[usize::from(inst.rs1)], i64::from(inst.imm));
+            match found.iter_mut().find(|group| (group.0, group.1) == (base, version)) {
+                Some(group) => {
+                    (group.3, group.4, group.5) = (group.3.min(imm), group.4.max(imm), group.5 + 1);
+                    groups[index] = Some(RamGroup::Member);
+                }
+                None => found.push((base, version, index, imm, imm, 1)),
+            }
+        }
+        let written = operands(inst).x_written;
+        if is_reg(written) {
+            versions[usize::from(written)] += 1;
+        }
+    }
+    for (_, _, first, low, high, count) in found {
+        if count > 1 {
+            groups[first] = Some(RamGroup::First { low, high });
+        }
+    }
+    groups
+}
+
 /// The signature of compiled blocks (see [`BlockCode`]).
 fn block_signature(module: &JITModule) -> Signature {
     let pointer = module.target_config().pointer_type();
@@ -1057,6 +1116,9 @@ struct Translator<'a> {
     /// Loads and stores outside RAM's direct span probe the fast TLB (the
     /// block is compiled for a checked data context), else leave the block.
     tlb: bool,
+    /// Per instruction, the [`RamGroup`] of its access (none in blocks
+    /// with a TLB probe, or in lockstep).
+    ram_groups: Vec<Option<RamGroup>>,
 }
 
 impl<'a> Translator<'a> {
@@ -1117,6 +1179,7 @@ impl<'a> Translator<'a> {
             store_sig,
             ram_base,
             tlb,
+            ram_groups: Vec::new(),
         }
     }
 
@@ -1342,6 +1405,9 @@ impl<'a> Translator<'a> {
             }
         }
         self.len = insts.len();
+        if !self.tlb && !self.log_accesses {
+            self.ram_groups = ram_groups(insts);
+        }
         // A jump or branch back to the start loops inside the function: then
         // every register the block uses is loaded on entry, since a later
         // pass may leave through any exit with any register written.
@@ -1649,11 +1715,22 @@ impl<'a> Translator<'a> {
     /// the whole block, where it would crowd out the guest's.
     fn ram_access(
         &mut self,
+        index: usize,
+        base: Value,
         address: Value,
         size: i64,
         store: bool,
         slow: cranelift_codegen::ir::Block,
     ) -> (Value, Option<Value>) {
+        if self.in_checked_group(index, base, slow) {
+            let ram_offset = self.ram_offset(address);
+            if store {
+                self.unless_misaligned(address, size, slow);
+            }
+            let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
+            let host = self.b.ins().iadd(ram_host, ram_offset);
+            return (host, store.then_some(ram_offset));
+        }
         let (direct, probe, go) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         let host = self.b.append_block_param(go, self.pointer);
         // A load needs no offset: an unused block parameter would still cost
@@ -1662,13 +1739,7 @@ impl<'a> Translator<'a> {
         let go_args = |host: Value, offset: Option<Value>| -> Vec<BlockArg> {
             [Some(host), offset].into_iter().flatten().map(BlockArg::Value).collect()
         };
-        let ram_offset = match self.ram_base {
-            Some(base) => self.b.ins().iadd_imm_s(address, base.wrapping_neg() as i64),
-            None => {
-                let base = self.b.ins().load(types::I64, self.flags, self.state, RAM_BASE_OFFSET);
-                self.b.ins().isub(address, base)
-            }
-        };
+        let ram_offset = self.ram_offset(address);
         let span = self.b.ins().load(types::I64, self.flags, self.state, SPAN_OFFSET);
         let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThan, ram_offset, span);
         self.b.ins().brif(in_ram, direct, &[], probe, &[]);
@@ -1717,6 +1788,42 @@ impl<'a> Translator<'a> {
         (host, offset)
     }
 
+    /// The offset of guest physical `address` from RAM's base.
+    fn ram_offset(&mut self, address: Value) -> Value {
+        match self.ram_base {
+            Some(base) => self.b.ins().iadd_imm_s(address, base.wrapping_neg() as i64),
+            None => {
+                let base = self.b.ins().load(types::I64, self.flags, self.state, RAM_BASE_OFFSET);
+                self.b.ins().isub(address, base)
+            }
+        }
+    }
+
+    /// Whether the access of instruction `index`, at `base` plus its
+    /// immediate, is known to lie in RAM's direct span: it belongs to a
+    /// [`RamGroup`], whose first access checks (here) that every access of
+    /// the group does, and else jumps to `slow`. The group's accesses lie
+    /// between its lowest and highest address, less than a page apart, so
+    /// both in the span means all are.
+    fn in_checked_group(&mut self, index: usize, base: Value, slow: cranelift_codegen::ir::Block) -> bool {
+        match self.ram_groups.get(index).copied().flatten() {
+            None => false,
+            Some(RamGroup::Member) => true,
+            Some(RamGroup::First { low, high }) => {
+                for imm in [low, high] {
+                    let address = self.b.ins().iadd_imm_s(base, imm);
+                    let ram_offset = self.ram_offset(address);
+                    let span = self.b.ins().load(types::I64, self.flags, self.state, SPAN_OFFSET);
+                    let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThan, ram_offset, span);
+                    let next = self.b.create_block();
+                    self.b.ins().brif(in_ram, next, &[], slow, &[]);
+                    self.b.switch_to_block(next);
+                }
+                true
+            }
+        }
+    }
+
     /// Goes on when a `size`-byte access at `address` is aligned, else
     /// jumps to `slow`.
     fn unless_misaligned(&mut self, address: Value, size: i64, slow: cranelift_codegen::ir::Block) {
@@ -1744,7 +1851,7 @@ impl<'a> Translator<'a> {
         let (slow, merge) = (self.b.create_block(), self.b.create_block());
         let ty = if loaded == Loaded::Float { types::F64 } else { types::I64 };
         let result = self.b.append_block_param(merge, ty);
-        let (host, _) = self.ram_access(address, size, false, slow);
+        let (host, _) = self.ram_access(index, base, address, size, false, slow);
         let signed = loaded == Loaded::Signed;
         let value = match size {
             1 if signed => self.b.ins().sload8(types::I64, self.flags, host, 0),
@@ -1794,7 +1901,7 @@ impl<'a> Translator<'a> {
     fn store(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64, value: Value) {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (fast, slow, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
-        let (host, offset) = self.ram_access(address, size, true, slow);
+        let (host, offset) = self.ram_access(index, base, address, size, true, slow);
         let offset = offset.expect("a store's access has its offset");
         let touched = self.line_marked(offset, MARK_ANY);
         self.b.ins().brif(touched, slow, &[], fast, &[]);

@@ -499,6 +499,55 @@ fn code_compiled_for_physical_accesses_stays_right_where_paging_checks_them() {
     assert!((20..=22).contains(&slow), "{slow} accesses left to the interpreter");
 }
 
+#[test]
+fn accesses_checked_together_leave_before_the_first_when_one_is_outside_ram() {
+    // Two loads off one base value: compiled code checks that both lie in
+    // RAM once, before the first. With the second past RAM's end, the
+    // block leaves before the first, which the interpreter makes; the
+    // second then faults, as the interpreter alone would have it.
+    let code = vec![
+        (RAM_BASE, vec![i(Op::Ld, A0, T0, 0), i(Op::Ld, A1, T0, 8), jump(RAM_BASE + 8, C).1]),
+        (C, vec![Inst::new(Op::Ebreak, 4)]),
+    ];
+    let end = RAM_BASE + RAM_SIZE;
+    for (t0, slow, cause) in [(end - 16, 0, 3), (end - 8, 2, 5)] {
+        let jit = new_jit(JitConfig::new(0));
+        let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
+        assert!(ram.write_bytes(RAM_SIZE - 16, &[0x11; 8]) && ram.write_bytes(RAM_SIZE - 8, &[0x22; 8]));
+        hart.state.set_reg(T0, t0);
+        assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
+        assert_eq!(hart.state.csr.mcause, cause, "t0 = {t0:#x}");
+        assert_eq!(hart.state.reg(A0), if slow == 0 { 0x1111_1111_1111_1111 } else { 0x2222_2222_2222_2222 });
+        if cause == 5 {
+            // The second load faulted on RAM's end, and `a1` kept its value.
+            assert_eq!((hart.state.csr.mepc, hart.state.csr.mtval, hart.state.reg(A1)), (RAM_BASE + 4, end, 0));
+        } else {
+            assert_eq!(hart.state.reg(A1), 0x2222_2222_2222_2222);
+        }
+        assert_eq!(all_stats(&jit, &hart).slow_accesses, slow, "t0 = {t0:#x}");
+    }
+}
+
+#[test]
+fn an_access_after_its_base_changed_is_checked_again() {
+    // The first load replaces its own base register: the second load's
+    // address is a new value, which compiled code must check on its own
+    // (here it lies past RAM's end and faults).
+    let code = vec![
+        (RAM_BASE, vec![i(Op::Ld, T0, T0, 0), i(Op::Ld, A1, T0, 8), jump(RAM_BASE + 8, C).1]),
+        (C, vec![Inst::new(Op::Ebreak, 4)]),
+    ];
+    let jit = new_jit(JitConfig::new(0));
+    let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
+    let beyond = RAM_BASE + RAM_SIZE + 0x1000;
+    assert!(ram.write_bytes(RAM_SIZE - 16, &beyond.to_le_bytes()));
+    hart.state.set_reg(T0, RAM_BASE + RAM_SIZE - 16);
+    assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
+    assert_eq!(hart.state.csr.mcause, 5);
+    assert_eq!((hart.state.csr.mepc, hart.state.csr.mtval), (RAM_BASE + 4, beyond + 8));
+    assert_eq!(hart.state.reg(T0), beyond);
+}
+
 /// More instructions than the hart runs in many seconds.
 const LONG_BUDGET: u64 = 10_000_000_000;
 

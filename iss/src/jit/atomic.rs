@@ -154,7 +154,7 @@ impl Translator<'_> {
         let result = self.b.append_block_param(merge, types::I64);
         let slow = self.b.create_block();
         if let Some((rmw, size)) = host_atomic(inst.op) {
-            let (host, offset) = self.ram_access(address, size, true, slow);
+            let (host, offset) = self.ram_access(index, address, address, size, true, slow);
             let offset = offset.expect("an AMO's access has its offset");
             let old = if size == 4 {
                 let narrow = self.b.ins().ireduce(types::I32, operand);
