@@ -3,16 +3,19 @@
 //! A block the interpreter has run `threshold` times is compiled once (by
 //! the hart that finds it hot, or on the JIT's own thread) into a function
 //! of the hart's state, whose [`Frame`] gives it the rest: environment,
-//! run limit (the budget, closed when attention is asked for), RAM. Inside
+//! run limit (the end of the run's [`SLICE`]), RAM. Inside
 //! it the guest registers the block uses live in Cranelift variables (host
 //! registers), loaded on entry (or first use) and written back at exits;
 //! `pc` and `retired` are stored at the exit, so instruction counts stay
 //! exact. An exit jumps straight into the next block's compiled code when
 //! the hart's jump cache holds it.
 //!
-//! Loads and stores reach RAM inline: physical addresses directly, checked
-//! ones (paging, PMP) through a TLB of the hart's that compiled code probes
-//! itself ([`crate::mmu::FastEntry`]). Everything else (devices, misses,
+//! Loads and stores reach RAM inline: physical addresses directly (those
+//! off one base value checked together, see [`RamGroup`]), checked ones
+//! (paging, PMP) through a TLB of the hart's that compiled code probes
+//! itself ([`crate::mmu::FastEntry`]) in blocks compiled for a checked data
+//! context. A store checks its line's byte of marks (code, watched,
+//! reserved: see [`crate::Ram`]). Everything else (devices, misses,
 //! faults, lines holding code or reservations) is left to the interpreter's
 //! memory path, which keeps paging, PMP, devices and code invalidation in
 //! one place: the block exits before the access with the state of the
@@ -1100,11 +1103,14 @@ struct Translator<'a> {
     loaded: [bool; 32],
     /// Instructions in the block.
     len: usize,
-    /// The shared tail of all exits, a ladder: rung `k` stores `written[k -
-    /// 1]` and goes down to rung `k - 1`; rung 0 stores the f registers, `pc`
-    /// and `retired`. An exit enters at the rung of the registers written
-    /// before it. Created as exits need them.
-    rungs: Vec<Option<cranelift_codegen::ir::Block>>,
+    /// The shared tails of the exits, two ladders: rung `k` stores
+    /// `written[k - 1]` and goes down to rung `k - 1`; rung 0 stores the f
+    /// registers, `pc` and `retired`. An exit enters at the rung of the
+    /// registers written before it. Created as exits need them. With
+    /// chaining, [`DONE`] exits take the second ladder, which ends in the
+    /// jump-cache probe, and the others the first, which returns their
+    /// status: no exit tests its status at run time.
+    rungs: [Vec<Option<cranelift_codegen::ir::Block>>; 2],
     exit_pc: Variable,
     exit_retired: Variable,
     exit_status: Variable,
@@ -1167,7 +1173,7 @@ impl<'a> Translator<'a> {
             spare,
             header,
             len: 0,
-            rungs: Vec::new(),
+            rungs: [Vec::new(), Vec::new()],
             exit_pc,
             exit_retired,
             exit_status,
@@ -1237,62 +1243,69 @@ impl<'a> Translator<'a> {
             Target::Address(pc) => pc,
         };
         let retired = self.retired_at(completed);
-        let status = self.b.ins().iconst(types::I32, i64::from(status));
+        let status_value = self.b.ins().iconst(types::I32, i64::from(status));
         self.b.def_var(self.exit_pc, pc);
         self.b.def_var(self.exit_retired, retired);
-        self.b.def_var(self.exit_status, status);
+        self.b.def_var(self.exit_status, status_value);
         let rung = if self.lazy {
             self.first_writes.iter().take_while(|&&first| first < completed).count()
         } else {
             self.written.len()
         };
-        let rung = self.rung(rung);
+        let ladder = usize::from(self.chaining && status == DONE);
+        let rung = self.rung(ladder, rung);
         self.b.ins().jump(rung, &[]);
     }
 
-    /// Rung `k` of the exit ladder (see [`Translator::rungs`]).
-    fn rung(&mut self, k: usize) -> cranelift_codegen::ir::Block {
-        if self.rungs.len() <= k {
-            self.rungs.resize(k + 1, None);
+    /// Rung `k` of exit ladder `ladder` (see [`Translator::rungs`]).
+    fn rung(&mut self, ladder: usize, k: usize) -> cranelift_codegen::ir::Block {
+        let rungs = &mut self.rungs[ladder];
+        if rungs.len() <= k {
+            rungs.resize(k + 1, None);
         }
-        match self.rungs[k] {
+        match rungs[k] {
             Some(block) => block,
             None => {
                 let block = self.b.create_block();
-                self.rungs[k] = Some(block);
+                self.rungs[ladder][k] = Some(block);
                 block
             }
         }
     }
 
-    /// The shared tail of every exit, the ladder of [`Translator::rungs`]:
+    /// The shared tails of the exits, the ladders of [`Translator::rungs`]:
     /// registers, `pc` and `retired` back to the state, then the next
     /// block's code or the status returned.
     fn emit_exit_block(&mut self) {
         let flags = self.flags;
-        for k in (1..self.rungs.len()).rev() {
-            let (this, below) = (self.rung(k), self.rung(k - 1));
-            self.b.switch_to_block(this);
-            let r = self.written[k - 1];
-            let value = self.b.use_var(self.vars[usize::from(r)]);
-            self.b.ins().store(flags, value, self.state, X_OFFSET + 8 * i32::from(r));
-            self.b.ins().jump(below, &[]);
-        }
-        let bottom = self.rung(0);
-        self.b.switch_to_block(bottom);
-        let pc = self.b.use_var(self.exit_pc);
-        for r in self.fwritten.clone() {
-            let value = self.b.use_var(self.fvars[usize::from(r)]);
-            self.b.ins().store(flags, value, self.state, F_OFFSET + 8 * i32::from(r));
-        }
-        self.b.ins().store(flags, pc, self.state, PC_OFFSET);
-        let retired = self.b.use_var(self.exit_retired);
-        self.b.ins().store(flags, retired, self.state, RETIRED_OFFSET);
-        let status = self.b.use_var(self.exit_status);
-        if self.chaining {
-            self.chain(pc, status);
-        } else {
-            self.b.ins().return_(&[status]);
+        for ladder in 0..2 {
+            if self.rungs[ladder].is_empty() {
+                continue;
+            }
+            for k in (1..self.rungs[ladder].len()).rev() {
+                let (this, below) = (self.rung(ladder, k), self.rung(ladder, k - 1));
+                self.b.switch_to_block(this);
+                let r = self.written[k - 1];
+                let value = self.b.use_var(self.vars[usize::from(r)]);
+                self.b.ins().store(flags, value, self.state, X_OFFSET + 8 * i32::from(r));
+                self.b.ins().jump(below, &[]);
+            }
+            let bottom = self.rung(ladder, 0);
+            self.b.switch_to_block(bottom);
+            let pc = self.b.use_var(self.exit_pc);
+            for r in self.fwritten.clone() {
+                let value = self.b.use_var(self.fvars[usize::from(r)]);
+                self.b.ins().store(flags, value, self.state, F_OFFSET + 8 * i32::from(r));
+            }
+            self.b.ins().store(flags, pc, self.state, PC_OFFSET);
+            let retired = self.b.use_var(self.exit_retired);
+            self.b.ins().store(flags, retired, self.state, RETIRED_OFFSET);
+            if ladder == 1 {
+                self.chain(pc);
+            } else {
+                let status = self.b.use_var(self.exit_status);
+                self.b.ins().return_(&[status]);
+            }
         }
     }
 
@@ -1301,20 +1314,15 @@ impl<'a> Translator<'a> {
     /// itself whether it may run), else returns to the run loop. The probe
     /// is [`JumpCache::contains`] in host code: the slot's tag, and the
     /// block's code, which is 0 unless it is compiled and valid.
-    fn chain(&mut self, pc: Value, status: Value) {
+    fn chain(&mut self, pc: Value) {
         let flags = self.flags;
         let layout = JumpCache::layout();
-        let (probe, found, leave) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
-        self.b.append_block_param(leave, types::I32);
-        self.b.ins().brif(status, leave, &[BlockArg::Value(status)], probe, &[]);
-
-        self.b.switch_to_block(probe);
-        let done = self.b.ins().iconst(types::I32, i64::from(DONE));
-        let slot = self.probe(pc, leave, &[BlockArg::Value(done)]);
+        let (found, leave) = (self.b.create_block(), self.b.create_block());
+        let slot = self.probe(pc, leave, &[]);
         let block = self.b.ins().load(self.pointer, flags, slot, layout.slot_block);
         let code_at = self.b.ins().iadd_imm_s(block, i64::from(layout.block_code));
         let code = self.b.ins().atomic_load(self.pointer, flags, code_at);
-        self.b.ins().brif(code, found, &[], leave, &[BlockArg::Value(done)]);
+        self.b.ins().brif(code, found, &[], leave, &[]);
 
         self.b.switch_to_block(found);
         let chains = self.b.ins().load(types::I64, flags, self.state, CHAINS_OFFSET);
@@ -1324,8 +1332,8 @@ impl<'a> Translator<'a> {
         self.b.ins().return_call_indirect(signature, code, &[self.state]);
 
         self.b.switch_to_block(leave);
-        let status = self.b.block_params(leave)[0];
-        self.b.ins().return_(&[status]);
+        let done = self.b.ins().iconst(types::I32, i64::from(DONE));
+        self.b.ins().return_(&[done]);
     }
 
     /// Goes on with the address of the slot of the hart's jump cache that
