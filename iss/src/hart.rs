@@ -471,7 +471,8 @@ impl HartControl {
     }
 
     /// Drives interrupt line `irq` (its `mip` bit) high or low. Raising a line
-    /// also asks the hart to leave its current block so it notices.
+    /// also asks the hart to leave its current block so it notices (compiled
+    /// code, at the end of its run's slice).
     pub fn set_interrupt(&self, irq: Interrupt, level: bool) {
         if level {
             if self.lines.fetch_or(irq.mask(), Ordering::AcqRel) & irq.mask() == 0 {
@@ -489,7 +490,9 @@ impl HartControl {
         self.lines.load(Ordering::Acquire)
     }
 
-    /// Asks the hart to return from [`Hart::run`] at its next block boundary.
+    /// Asks the hart to return from [`Hart::run`] at its next block boundary
+    /// (in compiled code, where its run's slice ends: within some ten
+    /// thousand instructions).
     pub fn request_exit(&self) {
         self.exit.store(true, Ordering::Release);
         self.raise_attention();
