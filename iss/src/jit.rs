@@ -919,14 +919,43 @@ enum RamGroup {
     Member,
 }
 
+/// Per instruction of `insts` (a function's), the index its taken branch
+/// goes to when that is a later instruction of the function (see
+/// [`Translator::skips`]). None in functions with F or D instructions,
+/// whose FS and `frm` checks are made once, at the first such instruction,
+/// which a skip could jump past.
+fn forward_skips(insts: &[Inst]) -> Vec<Option<usize>> {
+    let mut skips = vec![None; insts.len()];
+    if insts.iter().any(|inst| float::is_float(inst.op)) {
+        return skips;
+    }
+    for (index, inst) in insts.iter().enumerate() {
+        if inst.op.format() != crate::decode::Format::Branch || inst.imm <= 0 {
+            continue;
+        }
+        let target = i64::from(inst.offset) + i64::from(inst.imm);
+        skips[index] = insts[index + 1..]
+            .iter()
+            .position(|later| i64::from(later.offset) == target)
+            .map(|after| index + 1 + after);
+    }
+    skips
+}
+
 /// The [`RamGroup`] of each instruction of `insts` that has one (two
-/// accesses at least).
-fn ram_groups(insts: &[Inst]) -> Vec<Option<RamGroup>> {
+/// accesses at least). A group does not reach past a place where forward
+/// branches land (`skips`): its first access might not have run there.
+fn ram_groups(insts: &[Inst], skips: &[Option<usize>]) -> Vec<Option<RamGroup>> {
     // (base register, its value's number, first access, low, high, count)
     let mut found: Vec<(u8, u32, usize, i64, i64, usize)> = Vec::new();
     let mut versions = [0u32; 32];
     let mut groups = vec![None; insts.len()];
     for (index, inst) in insts.iter().enumerate() {
+        if skips.contains(&Some(index)) {
+            for version in &mut versions {
+                *version += 1;
+            }
+        }
         if plain_access(inst).is_some() {
             let (base, version, imm) = (inst.rs1, versions[usize::from(inst.rs1)], i64::from(inst.imm));
             match found.iter_mut().find(|group| (group.0, group.1) == (base, version)) {
@@ -1091,6 +1120,19 @@ struct Translator<'a> {
     spare: Variable,
     /// Where a pass starts.
     header: cranelift_codegen::ir::Block,
+    /// Per instruction, the index of the later instruction of the function
+    /// its taken branch goes to, when it goes forward inside the function:
+    /// such a branch jumps there in compiled code (an `if` without `else`)
+    /// instead of leaving the function.
+    skips: Vec<Option<usize>>,
+    /// Where those branches land: the block for each instruction one goes
+    /// to.
+    joins: Vec<Option<cranelift_codegen::ir::Block>>,
+    /// Instructions of the current pass that taken forward branches
+    /// skipped: they did not retire (a variable only in a function that has
+    /// such branches).
+    skipped: Variable,
+    has_skips: bool,
     /// Registers the block writes, in the order of their first writes, and
     /// the index of the instruction that first writes each.
     written: Vec<u8>,
@@ -1148,6 +1190,7 @@ impl<'a> Translator<'a> {
         let float = float::BlockFloat::new(module);
         let atomic_signatures = atomic::AtomicSignatures::new(module);
         let spare = b.declare_var(types::I64);
+        let skipped = b.declare_var(types::I64);
         let (exit_pc, exit_retired) = (b.declare_var(types::I64), b.declare_var(types::I64));
         let header = b.create_block();
         let exit_status = b.declare_var(types::I32);
@@ -1172,6 +1215,10 @@ impl<'a> Translator<'a> {
             block_signature: block_signature(module),
             spare,
             header,
+            skips: Vec::new(),
+            joins: Vec::new(),
+            skipped,
+            has_skips: false,
             len: 0,
             rungs: [Vec::new(), Vec::new()],
             exit_pc,
@@ -1413,13 +1460,24 @@ impl<'a> Translator<'a> {
             }
         }
         self.len = insts.len();
+        self.skips = forward_skips(insts);
+        self.has_skips = self.skips.iter().any(Option::is_some);
+        self.joins = vec![None; insts.len()];
+        for &target in self.skips.iter().flatten() {
+            if self.joins[target].is_none() {
+                self.joins[target] = Some(self.b.create_block());
+            }
+        }
         if !self.tlb && !self.log_accesses {
-            self.ram_groups = ram_groups(insts);
+            self.ram_groups = ram_groups(insts, &self.skips);
         }
         // A jump or branch back to the start loops inside the function: then
         // every register the block uses is loaded on entry, since a later
         // pass may leave through any exit with any register written.
-        self.lazy = !insts.iter().any(loops_to_start);
+        // So is every register of a function with forward branches inside
+        // it: a register first read in the code such a branch skips would
+        // have no value on the branch's path.
+        self.lazy = !insts.iter().any(loops_to_start) && !self.has_skips;
         // A block runs only if a whole pass fits the budget and nobody asks
         // for attention: that is checked here rather than by the caller, so
         // that other blocks can jump straight in.
@@ -1451,9 +1509,17 @@ impl<'a> Translator<'a> {
         self.block_entry_float(insts);
         self.b.ins().jump(self.header, &[]);
         self.b.switch_to_block(self.header);
+        if self.has_skips {
+            let none = self.b.ins().iconst(types::I64, 0);
+            self.b.def_var(self.skipped, none);
+        }
         self.pass_start_float();
         let mut ended = false;
         for (index, inst) in insts.iter().enumerate() {
+            if let Some(join) = self.joins[index] {
+                self.b.ins().jump(join, &[]);
+                self.b.switch_to_block(join);
+            }
             // In lazy mode a register gets its value here, on the straight
             // path every later instruction and exit comes after.
             for r in operands(inst).x_read {
@@ -1533,6 +1599,16 @@ impl<'a> Translator<'a> {
                     self.b.switch_to_block(back);
                     self.loop_back(index);
                     self.b.switch_to_block(on);
+                } else if let Some(target) = self.skips[index] {
+                    let (skip, on) = (self.b.create_block(), self.b.create_block());
+                    self.b.ins().brif(taken, skip, &[], on, &[]);
+                    self.b.switch_to_block(skip);
+                    let skipped = self.b.use_var(self.skipped);
+                    let skipped = self.b.ins().iadd_imm_s(skipped, (target - index - 1) as i64);
+                    self.b.def_var(self.skipped, skipped);
+                    let join = self.joins[target].expect("a forward branch's target has its block");
+                    self.b.ins().jump(join, &[]);
+                    self.b.switch_to_block(on);
                 } else {
                     self.exit_if(taken, Target::Offset(at + imm), index + 1, DONE);
                 }
@@ -1607,6 +1683,14 @@ impl<'a> Translator<'a> {
         debug_assert_eq!(index + 1, self.len, "a loop back ends the block");
         let (again, leave) = (self.b.create_block(), self.b.create_block());
         let spare = self.b.use_var(self.spare);
+        // Instructions a forward branch skipped did not retire: the slice
+        // has them left too.
+        let spare = if self.has_skips {
+            let skipped = self.b.use_var(self.skipped);
+            self.b.ins().iadd(spare, skipped)
+        } else {
+            spare
+        };
         let fits = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, spare, self.len as i64);
         self.b.ins().brif(fits, again, &[], leave, &[]);
         self.b.switch_to_block(again);
@@ -1985,6 +2069,11 @@ impl<'a> Translator<'a> {
         let limit = self.b.ins().atomic_load(types::I64, self.flags, at);
         let spare = self.b.use_var(self.spare);
         let pass_end = self.b.ins().isub(limit, spare);
-        self.b.ins().iadd_imm_s(pass_end, index as i64 - self.len as i64)
+        let retired = self.b.ins().iadd_imm_s(pass_end, index as i64 - self.len as i64);
+        if self.has_skips {
+            let skipped = self.b.use_var(self.skipped);
+            return self.b.ins().isub(retired, skipped);
+        }
+        retired
     }
 }

@@ -548,6 +548,44 @@ fn an_access_after_its_base_changed_is_checked_again() {
     assert_eq!(hart.state.reg(T0), beyond);
 }
 
+#[test]
+fn a_branch_forward_inside_a_block_stays_in_compiled_code() {
+    // Counts the odd numbers from 100 down: `beq` skips the count for even
+    // ones, a jump inside the block, not out of it.
+    let code = vec![
+        (
+            RAM_BASE,
+            vec![
+                i(Op::Andi, T1, A0, 1),
+                s(Op::Beq, T1, 0, 8),
+                i(Op::Addi, A1, A1, 1),
+                i(Op::Addi, A0, A0, -1),
+                s(Op::Bne, A0, 0, -16),
+                jump(RAM_BASE + 20, C).1,
+            ],
+        ),
+        (C, vec![Inst::new(Op::Ebreak, 4)]),
+    ];
+    let run = |jit: Option<Arc<Jit>>| {
+        let (mut hart, _, _) = new_hart(&placed(&code), jit);
+        hart.state.set_reg(A0, 100);
+        assert_eq!(hart.run(10_000), Exit::WaitingForInterrupt);
+        hart
+    };
+    let interpreted = run(None);
+    let jit = new_jit(JitConfig::new(0));
+    let compiled = run(Some(jit.clone()));
+    assert_eq!((compiled.state.reg(A1), compiled.state.reg(A0)), (50, 0));
+    // 50 passes of five instructions, 50 of four, the jump and `ebreak`.
+    assert_eq!((interpreted.state.retired, compiled.state.retired), (452, 452));
+    for r in 1..32 {
+        assert_eq!(compiled.state.reg(r), interpreted.state.reg(r), "x{r}");
+    }
+    // The loop ran in one compiled function: no pass left it.
+    let stats = all_stats(&jit, &compiled);
+    assert!(stats.chain_hits + stats.exits_to_next_block <= 2, "{stats:?}");
+}
+
 /// More instructions than the hart runs in many seconds.
 const LONG_BUDGET: u64 = 10_000_000_000;
 

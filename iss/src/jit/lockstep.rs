@@ -253,19 +253,26 @@ impl Lockstep {
         // The interpreter runs to where the compiled code stopped, and one
         // instruction further if that one raised an exception. It may stop
         // at the block's start earlier than the compiled code did (attention
-        // is asked for meanwhile): it then runs the block again.
+        // is asked for meanwhile): it then runs the block again. A taken
+        // branch forward inside the block, which compiled code follows
+        // without leaving (see `Translator::skips`), leaves the interpreter's
+        // block: it goes on with the rest of the block from there.
         let target = state.retired + u64::from(compiled_trap.is_some());
         interpreted.copy_without_tlb(before);
         asked.clear();
         let mut replay = Replay { log: &accesses, asked, mismatch: false };
+        let mut rest: Option<Block> = None;
         let interpreted_trap = loop {
             if interpreted.retired >= target {
                 break None;
             }
-            match interp::execute_with(interpreted, env, block, target, &mut replay) {
+            match interp::execute_with(interpreted, env, rest.as_ref().unwrap_or(block), target, &mut replay) {
                 Err(trap) => break Some(trap),
-                Ok(()) if interpreted.pc != before.pc => break None,
-                Ok(()) => {}
+                Ok(()) if interpreted.pc == before.pc => rest = None,
+                Ok(()) => match block_from(block, interpreted.pc.wrapping_sub(before.pc)) {
+                    Some(tail) => rest = Some(tail),
+                    None => break None,
+                },
             }
         };
         // The interpreter sends writes to x0 to a scratch slot that compiled
@@ -295,6 +302,16 @@ impl Lockstep {
         *self.divergence.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(divergence));
         None
     }
+}
+
+/// The instructions of `block` from the one `offset` bytes after its start
+/// (not its first) on, as a block of their own; `None` if none starts there.
+fn block_from(block: &Block, offset: u64) -> Option<Block> {
+    let first = block.insts.iter().skip(1).position(|inst| u64::from(inst.offset) == offset)? + 1;
+    let base = block.insts[first].offset;
+    let insts = block.insts[first..].iter().map(|inst| Inst { offset: inst.offset - base, ..*inst }).collect();
+    let key = crate::cache::BlockKey { pc: block.key.pc.wrapping_add(offset), mode: block.key.mode };
+    Some(Block::new(key, insts, Box::new([])))
 }
 
 /// Whether the interpreter can run `op` a second time with all its effects
