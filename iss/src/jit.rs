@@ -921,14 +921,9 @@ enum RamGroup {
 
 /// Per instruction of `insts` (a function's), the index its taken branch
 /// goes to when that is a later instruction of the function (see
-/// [`Translator::skips`]). None in functions with F or D instructions,
-/// whose FS and `frm` checks are made once, at the first such instruction,
-/// which a skip could jump past.
+/// [`Translator::skips`]).
 fn forward_skips(insts: &[Inst]) -> Vec<Option<usize>> {
     let mut skips = vec![None; insts.len()];
-    if insts.iter().any(|inst| float::is_float(inst.op)) {
-        return skips;
-    }
     for (index, inst) in insts.iter().enumerate() {
         if inst.op.format() != crate::decode::Format::Branch || inst.imm <= 0 {
             continue;
@@ -1516,9 +1511,10 @@ impl<'a> Translator<'a> {
         self.pass_start_float();
         let mut ended = false;
         for (index, inst) in insts.iter().enumerate() {
-            if let Some(join) = self.joins[index] {
+            if let Some(join) = self.joins[index].take() {
                 self.b.ins().jump(join, &[]);
                 self.b.switch_to_block(join);
+                self.join_float();
             }
             // In lazy mode a register gets its value here, on the straight
             // path every later instruction and exit comes after.
@@ -1540,6 +1536,14 @@ impl<'a> Translator<'a> {
         if !ended {
             let last = &insts[insts.len() - 1];
             self.exit(Target::Offset(i64::from(last.offset) + i64::from(last.len)), insts.len(), DONE);
+        }
+        // An instruction that always traps ended the function early: a
+        // forward branch over it leaves the function where it lands.
+        for (index, inst) in insts.iter().enumerate() {
+            if let Some(join) = self.joins[index].take() {
+                self.b.switch_to_block(join);
+                self.exit(Target::Offset(i64::from(inst.offset)), index, DONE);
+            }
         }
         self.emit_exit_block();
         self.b.seal_all_blocks();

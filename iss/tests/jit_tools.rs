@@ -586,6 +586,26 @@ fn a_branch_forward_inside_a_block_stays_in_compiled_code() {
     assert!(stats.chain_hits + stats.exits_to_next_block <= 2, "{stats:?}");
 }
 
+#[test]
+fn floating_point_after_a_forward_branch_checks_fs_again() {
+    // FS is Off. The branch skips the block's first F instruction, where
+    // compiled code would otherwise check FS once for the whole block: the
+    // second must still be illegal, with the branch retired and nothing
+    // else.
+    let fadd = |rd: u8, rs1: u8, rs2: u8| Inst { rd, rs1, rs2, imm: 7, ..Inst::new(Op::FaddD, 4) };
+    let code = vec![(RAM_BASE, vec![s(Op::Beq, A0, 0, 8), fadd(1, 2, 3), fadd(4, 5, 6), jump(RAM_BASE + 12, C).1])];
+    let run = |jit: Option<Arc<Jit>>| {
+        let (mut hart, _, _) = new_hart(&placed(&code), jit);
+        assert_eq!(hart.state.csr.mstatus & mstatus::FS, 0);
+        assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
+        assert_eq!((hart.state.csr.mcause, hart.state.csr.mepc), (2, RAM_BASE + 8));
+        hart.state.retired
+    };
+    let jit = new_jit(JitConfig::new(0));
+    assert_eq!(run(Some(jit.clone())), run(None));
+    assert!(jit.stats().blocks_compiled >= 1);
+}
+
 /// More instructions than the hart runs in many seconds.
 const LONG_BUDGET: u64 = 10_000_000_000;
 

@@ -84,13 +84,18 @@ pub(super) struct BlockFloat {
     signature: Signature,
     /// `illegal_helper`'s signature.
     illegal_signature: Signature,
-    /// The block's first F/D instruction, which checks FS.
+    /// The block's first F/D instruction.
     first: Option<usize>,
-    /// The first one that writes an f register, which makes FS Dirty.
-    first_write: Option<usize>,
-    /// The first one whose rounding mode is `frm`'s, which checks that it
-    /// is not a reserved one.
-    first_dynamic: Option<usize>,
+    /// What the code emitted so far on the current path did since the pass
+    /// began or the last place forward branches land (see
+    /// [`Translator::skips`]): checked FS (done by the first F/D
+    /// instruction on the path), made FS Dirty (the first that writes an f
+    /// register), checked that `frm` is no reserved mode (the first whose
+    /// rounding mode is `frm`'s). FS and `frm` change only by instructions
+    /// that are never compiled.
+    fs_checked: bool,
+    fs_dirty: bool,
+    frm_checked: bool,
     /// `frm`, and whether it says nearest-even, read on entry.
     frm: Option<(Value, Value)>,
     /// Whether NX was set when the current pass through the block began.
@@ -125,8 +130,9 @@ impl BlockFloat {
             signature,
             illegal_signature,
             first: None,
-            first_write: None,
-            first_dynamic: None,
+            fs_checked: false,
+            fs_dirty: false,
+            frm_checked: false,
             frm: None,
             nx: None,
             gate_nx: None,
@@ -304,14 +310,9 @@ helper! {
 }
 
 impl Translator<'_> {
-    /// On entry to a block: where its F/D instructions need to check FS and
-    /// make it Dirty, and `frm`.
+    /// On entry to a block: `frm`, if it has F/D instructions.
     pub(super) fn block_entry_float(&mut self, insts: &[Inst]) {
         self.float.first = insts.iter().position(|inst| is_float(inst.op));
-        self.float.first_write = insts.iter().position(|inst| is_float(inst.op) && inst.op.format().fp_destination());
-        self.float.first_dynamic = insts
-            .iter()
-            .position(|inst| is_float(inst.op) && inst.op.format().has_rounding_mode() && inst.rounding_mode() == 7);
         if self.float.first.is_some() {
             let frm = self.b.ins().uload8(types::I64, self.flags, self.state, FRM_OFFSET);
             let nearest_even = self.b.ins().icmp_imm_s(IntCC::Equal, frm, 0);
@@ -319,8 +320,15 @@ impl Translator<'_> {
         }
     }
 
+    /// Where paths join (see [`BlockFloat::fs_checked`]): the checks are
+    /// made again on the way on.
+    pub(super) fn join_float(&mut self) {
+        (self.float.fs_checked, self.float.fs_dirty, self.float.frm_checked) = (false, false, false);
+    }
+
     /// At the start of each pass through a block: whether NX is set.
     pub(super) fn pass_start_float(&mut self) {
+        self.join_float();
         if self.float.first.is_some() {
             let fflags = self.b.ins().uload8(types::I64, self.flags, self.state, FFLAGS_OFFSET);
             let nx = self.b.ins().band_imm_s(fflags, i64::from(flags::NX));
@@ -349,12 +357,14 @@ impl Translator<'_> {
     /// reserved rounding mode always traps).
     pub(super) fn float(&mut self, index: usize, inst: &Inst, at: i64) -> bool {
         use Op::*;
-        // FS and `frm` are checked, and FS made dirty, at the block's first
-        // F or D instruction (first write, first dynamic rounding mode)
-        // alone: a change to either ends a block in the run loop. In a block
-        // that loops, every pass does it again (cheaper than telling the
-        // first pass from the others).
-        if self.float.first == Some(index) {
+        // FS and `frm` are checked, and FS made dirty, at the first F or D
+        // instruction (first write, first dynamic rounding mode) of each
+        // pass and after each place forward branches land (see
+        // `BlockFloat::fs_checked`): a change to either ends a block in the
+        // run loop. In a block that loops, every pass does it again
+        // (cheaper than telling the first pass from the others).
+        if !self.float.fs_checked {
+            self.float.fs_checked = true;
             let status = self.b.ins().load(types::I64, self.flags, self.state, MSTATUS_OFFSET);
             let fs = self.b.ins().band_imm_s(status, mstatus::FS as i64);
             let off = self.b.ins().icmp_imm_s(IntCC::Equal, fs, 0);
@@ -363,7 +373,8 @@ impl Translator<'_> {
         let mode = if inst.op.format().has_rounding_mode() {
             match inst.rounding_mode() {
                 7 => {
-                    if self.float.first_dynamic == Some(index) {
+                    if !self.float.frm_checked {
+                        self.float.frm_checked = true;
                         let (frm, _) = self.frm();
                         let reserved = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, frm, 4);
                         self.illegal_if(reserved, index, at, inst);
@@ -388,12 +399,12 @@ impl Translator<'_> {
                 let raw = self.load(index, at, base, imm, 4);
                 let bits = self.b.ins().bor_imm_u(raw, BOX as i64);
                 let value = self.f_from_bits(bits);
-                self.f_write(index, inst.rd, value);
+                self.f_write(inst.rd, value);
             }
             Fld => {
                 let base = self.read(inst.rs1);
                 let value = self.load_as(index, at, base, imm, 8, Loaded::Float);
-                self.f_write(index, inst.rd, value);
+                self.f_write(inst.rd, value);
             }
             Fsw => {
                 let base = self.read(inst.rs1);
@@ -419,15 +430,15 @@ impl Translator<'_> {
                 let a = self.read(inst.rs1);
                 let bits = if inst.op == FmvWX { self.b.ins().bor_imm_u(a, BOX as i64) } else { a };
                 let value = self.f_from_bits(bits);
-                self.f_write(index, inst.rd, value);
+                self.f_write(inst.rd, value);
             }
             FsgnjS | FsgnjnS | FsgnjxS | FsgnjD | FsgnjnD | FsgnjxD => {
                 let value = self.sign_injection(inst);
-                self.f_write(index, inst.rd, value);
+                self.f_write(inst.rd, value);
             }
             op => {
                 let computation = computation(op).expect("supported() admits only F/D operations compiled here");
-                self.computed(index, inst, mode, computation);
+                self.computed(inst, mode, computation);
             }
         }
         false
@@ -448,11 +459,12 @@ impl Translator<'_> {
         self.b.ins().bitcast(types::F64, MemFlagsData::new(), bits)
     }
 
-    /// Sets f register `r` from instruction `index`; the block's first such
-    /// write makes FS Dirty (and SD set), for all that follow it.
-    fn f_write(&mut self, index: usize, r: u8, value: Value) {
+    /// Sets f register `r`; the path's first such write makes FS Dirty (and
+    /// SD set), for all that follow it (see [`BlockFloat::fs_checked`]).
+    fn f_write(&mut self, r: u8, value: Value) {
         self.b.def_var(self.fvars[usize::from(r & 31)], value);
-        if self.float.first_write == Some(index) {
+        if !self.float.fs_dirty {
+            self.float.fs_dirty = true;
             let status = self.b.ins().load(types::I64, self.flags, self.state, MSTATUS_OFFSET);
             let dirty = self.b.ins().bor_imm_u(status, (mstatus::FS_DIRTY | mstatus::SD) as i64);
             self.b.ins().store(self.flags, dirty, self.state, MSTATUS_OFFSET);
@@ -612,7 +624,7 @@ impl Translator<'_> {
 
     /// An operation that rounds or raises flags: its inline path where that
     /// applies, else [`float_helper`].
-    fn computed(&mut self, index: usize, inst: &Inst, mode: Mode, computation: Computation) {
+    fn computed(&mut self, inst: &Inst, mode: Mode, computation: Computation) {
         let fp_destination = inst.op.format().fp_destination();
         let result_type = if fp_destination { types::F64 } else { types::I64 };
         let (slow, merge) = (self.b.create_block(), self.b.create_block());
@@ -643,7 +655,7 @@ impl Translator<'_> {
 
         self.b.switch_to_block(merge);
         if fp_destination {
-            self.f_write(index, inst.rd, result);
+            self.f_write(inst.rd, result);
         } else {
             self.write(inst.rd, result);
         }
