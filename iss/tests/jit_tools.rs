@@ -412,12 +412,10 @@ fn map_ram_for_s_mode(hart: &mut Hart, ram: &Ram) -> u64 {
     8 << 60 | root >> 12
 }
 
-#[test]
-fn compiled_code_reaches_checked_pages_through_its_tlb_in_their_context() {
-    // S-mode with paging: a loop loads from and stores to a U page (which
-    // SUM lets S-mode reach), then jumps to C, whose `ebreak` traps to
-    // M-mode.
-    let code = vec![
+/// A loop that copies the word at `DATA` to `DATA + 8`, `t0` times, then
+/// jumps to C, whose `ebreak` traps to M-mode.
+fn copy_loop() -> Vec<(u64, Vec<Inst>)> {
+    vec![
         (
             RAM_BASE,
             vec![
@@ -429,7 +427,14 @@ fn compiled_code_reaches_checked_pages_through_its_tlb_in_their_context() {
             ],
         ),
         (C, vec![Inst::new(Op::Ebreak, 4)]),
-    ];
+    ]
+}
+
+#[test]
+fn compiled_code_reaches_checked_pages_through_its_tlb_in_their_context() {
+    // S-mode with paging: the loop loads from and stores to a U page
+    // (which SUM lets S-mode reach).
+    let code = copy_loop();
     let jit = new_jit(JitConfig::new(0));
     let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
     hart.state.csr.satp = map_ram_for_s_mode(&mut hart, &ram);
@@ -460,19 +465,7 @@ fn compiled_code_reaches_checked_pages_through_its_tlb_in_their_context() {
 fn code_compiled_for_physical_accesses_stays_right_where_paging_checks_them() {
     // The loop of the test above, compiled while M-mode makes plain
     // physical accesses: it reaches RAM directly and has no TLB probe.
-    let code = vec![
-        (
-            RAM_BASE,
-            vec![
-                i(Op::Ld, A0, DATA_REG, 0),
-                s(Op::Sd, DATA_REG, A0, 8),
-                i(Op::Addi, T0, T0, -1),
-                s(Op::Bne, T0, 0, -12),
-                jump(RAM_BASE + 16, C).1,
-            ],
-        ),
-        (C, vec![Inst::new(Op::Ebreak, 4)]),
-    ];
+    let code = copy_loop();
     let jit = new_jit(JitConfig::new(0));
     let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
     assert!(ram.write_bytes(DATA - RAM_BASE, &0x1234u64.to_le_bytes()));
