@@ -8,7 +8,9 @@
 //! registers), loaded on entry (or first use) and written back at exits;
 //! `pc` and `retired` are stored at the exit, so instruction counts stay
 //! exact. An exit jumps straight into the next block's compiled code when
-//! the hart's jump cache holds it.
+//! the hart's jump cache holds it. A branch back to the block's start loops
+//! inside the function, and a branch forward to a later instruction of it
+//! jumps there (see [`Translator::skips`]); other taken branches exit.
 //!
 //! Loads and stores reach RAM inline: physical addresses directly (those
 //! off one base value checked together, see [`RamGroup`]), checked ones
