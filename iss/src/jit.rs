@@ -941,14 +941,15 @@ fn forward_skips(insts: &[Inst]) -> Vec<Option<usize>> {
 
 /// The [`RamGroup`] of each instruction of `insts` that has one (two
 /// accesses at least). A group does not reach past a place where forward
-/// branches land (`skips`): its first access might not have run there.
-fn ram_groups(insts: &[Inst], skips: &[Option<usize>]) -> Vec<Option<RamGroup>> {
+/// branches land (a block in `joins`): its first access might not have
+/// run there.
+fn ram_groups(insts: &[Inst], joins: &[Option<cranelift_codegen::ir::Block>]) -> Vec<Option<RamGroup>> {
     // (base register, its value's number, first access, low, high, count)
     let mut found: Vec<(u8, u32, usize, i64, i64, usize)> = Vec::new();
     let mut versions = [0u32; 32];
     let mut groups = vec![None; insts.len()];
     for (index, inst) in insts.iter().enumerate() {
-        if skips.contains(&Some(index)) {
+        if joins[index].is_some() {
             for version in &mut versions {
                 *version += 1;
             }
@@ -1362,7 +1363,7 @@ impl<'a> Translator<'a> {
         let flags = self.flags;
         let layout = JumpCache::layout();
         let (found, leave) = (self.b.create_block(), self.b.create_block());
-        let slot = self.probe(pc, leave, &[]);
+        let slot = self.probe(pc, leave);
         let block = self.b.ins().load(self.pointer, flags, slot, layout.slot_block);
         let code_at = self.b.ins().iadd_imm_s(block, i64::from(layout.block_code));
         let code = self.b.ins().atomic_load(self.pointer, flags, code_at);
@@ -1381,9 +1382,9 @@ impl<'a> Translator<'a> {
     }
 
     /// Goes on with the address of the slot of the hart's jump cache that
-    /// holds a block for `pc`, else jumps to `miss` with `args`:
-    /// [`JumpCache::contains`] in host code, less the block's validity.
-    fn probe(&mut self, pc: Value, miss: cranelift_codegen::ir::Block, args: &[BlockArg]) -> Value {
+    /// holds a block for `pc`, else jumps to `miss`: [`JumpCache::contains`]
+    /// in host code, less the block's validity.
+    fn probe(&mut self, pc: Value, miss: cranelift_codegen::ir::Block) -> Value {
         let (flags, layout) = (self.flags, JumpCache::layout());
         // The slot's offset, ((pc >> 1) & mask) << shift, in two steps: pc
         // has no bit 0.
@@ -1394,7 +1395,7 @@ impl<'a> Translator<'a> {
         let tag = self.b.ins().load(types::I64, flags, slot, layout.slot_tag);
         let hit = self.b.create_block();
         let other_pc = self.b.ins().icmp(IntCC::NotEqual, tag, pc);
-        self.b.ins().brif(other_pc, miss, args, hit, &[]);
+        self.b.ins().brif(other_pc, miss, &[], hit, &[]);
         self.b.switch_to_block(hit);
         slot
     }
@@ -1466,7 +1467,7 @@ impl<'a> Translator<'a> {
             }
         }
         if !self.tlb && !self.log_accesses {
-            self.ram_groups = ram_groups(insts, &self.skips);
+            self.ram_groups = ram_groups(insts, &self.joins);
         }
         // A jump or branch back to the start loops inside the function: then
         // every register the block uses is loaded on entry, since a later
@@ -1493,8 +1494,6 @@ impl<'a> Translator<'a> {
         if !self.lazy {
             let spare = self.b.ins().iadd_imm_s(room, -(self.len as i64));
             self.b.def_var(self.spare, spare);
-        }
-        if !self.lazy {
             for &r in &used {
                 self.load_register(r);
             }

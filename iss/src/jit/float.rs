@@ -18,12 +18,13 @@
 //! else calls [`float_helper`], which runs the interpreter's `fpu` call.
 //!
 //! `mstatus.FS` and `frm` change only through CSR instructions, which end
-//! blocks before them and are never compiled. So the block's first F/D
-//! instruction checks FS for all (Off: the illegal-instruction trap there,
-//! as the interpreter raises it), the first one that writes an f register
-//! makes FS Dirty for all later ones (execution inside a block is
-//! straight-line: a taken branch leaves it or restarts it), and `frm` is
-//! read once per call. A reserved rounding mode traps as in the
+//! blocks before them and are never compiled. So the first F/D
+//! instruction of a pass checks FS for the ones after it (Off: the
+//! illegal-instruction trap there, as the interpreter raises it), the first
+//! one that writes an f register makes FS Dirty for the later ones, and
+//! `frm` is read once per call. Where forward branches inside the block
+//! land, the checks are made again, since a branch may have skipped them
+//! (see `BlockFloat::fs_checked`). A reserved rounding mode traps as in the
 //! interpreter: one in the instruction always, a dynamic one when `frm`
 //! holds one (checked at the first instruction that uses `frm`).
 
@@ -84,8 +85,8 @@ pub(super) struct BlockFloat {
     signature: Signature,
     /// `illegal_helper`'s signature.
     illegal_signature: Signature,
-    /// The block's first F/D instruction.
-    first: Option<usize>,
+    /// The block has F/D instructions.
+    any: bool,
     /// What the code emitted so far on the current path did since the pass
     /// began or the last place forward branches land (see
     /// [`Translator::skips`]): checked FS (done by the first F/D
@@ -129,7 +130,7 @@ impl BlockFloat {
             round: isa.has_round(),
             signature,
             illegal_signature,
-            first: None,
+            any: false,
             fs_checked: false,
             fs_dirty: false,
             frm_checked: false,
@@ -312,8 +313,8 @@ helper! {
 impl Translator<'_> {
     /// On entry to a block: `frm`, if it has F/D instructions.
     pub(super) fn block_entry_float(&mut self, insts: &[Inst]) {
-        self.float.first = insts.iter().position(|inst| is_float(inst.op));
-        if self.float.first.is_some() {
+        self.float.any = insts.iter().any(|inst| is_float(inst.op));
+        if self.float.any {
             let frm = self.b.ins().uload8(types::I64, self.flags, self.state, FRM_OFFSET);
             let nearest_even = self.b.ins().icmp_imm_s(IntCC::Equal, frm, 0);
             self.float.frm = Some((frm, nearest_even));
@@ -329,7 +330,7 @@ impl Translator<'_> {
     /// At the start of each pass through a block: whether NX is set.
     pub(super) fn pass_start_float(&mut self) {
         self.join_float();
-        if self.float.first.is_some() {
+        if self.float.any {
             let fflags = self.b.ins().uload8(types::I64, self.flags, self.state, FFLAGS_OFFSET);
             let nx = self.b.ins().band_imm_s(fflags, i64::from(flags::NX));
             self.float.nx = Some(self.b.ins().icmp_imm_s(IntCC::NotEqual, nx, 0));
