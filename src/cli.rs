@@ -80,6 +80,11 @@ pub struct RunArgs {
     /// thread while the hart goes on interpreting it.
     #[arg(long)]
     pub jit_sync: bool,
+    /// With `--engine jit`: host code one generation of compiled code may
+    /// hold (as QEMU's tb-size); a full generation is dropped, its blocks
+    /// compiled again when hot and its memory freed once no hart runs it.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    pub jit_code_limit: u64,
     /// Fault injection for testing --jit-lockstep: the compiled code of the
     /// instruction at this address adds one to its result.
     #[arg(long, value_name = "ADDR", value_parser = parse_address, hide = true)]
@@ -101,6 +106,7 @@ impl RunArgs {
         [
             ("--jit-range", !self.jit_range.is_empty()),
             ("--jit-lockstep", self.jit_lockstep),
+            ("--jit-code-limit", self.jit_code_limit != polyhart::iss::jit::DEFAULT_CODE_LIMIT),
             ("--jit-miscompile", self.jit_miscompile.is_some()),
             ("-d out_asm", self.log.iter().any(|category| category == "out_asm")),
         ]

@@ -80,6 +80,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
                 ranges: args.jit_range.clone(),
                 lockstep: args.jit_lockstep,
                 background: !args.jit_sync,
+                code_limit: args.jit_code_limit,
                 miscompile_at: args.jit_miscompile,
             }),
             _ => Engine::Interpreter,
@@ -140,6 +141,12 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             );
             if !args.jit_range.is_empty() {
                 line += &format!(", {} outside --jit-range", jit.blocks_outside_range);
+            }
+            if jit.generations_retired > 0 {
+                line += &format!(
+                    ", {} generations of code retired ({} freed)",
+                    jit.generations_retired, jit.generations_freed
+                );
             }
             line += &format!(
                 "; {} chained to the next block; exits to the run loop: {} at a block, {} stopped by the budget or an \

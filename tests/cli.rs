@@ -392,6 +392,32 @@ fn jit_stats_count_compiled_code_and_its_exits() {
 }
 
 #[test]
+fn a_small_jit_code_limit_retires_generations_and_the_guest_runs_on() {
+    // 16 KiB is four blocks' pages: demo's hot blocks fill generation after
+    // generation, each dropped and its code freed, and the output stays
+    // right.
+    let demo = path(&guest("demo.elf")).to_string();
+    let args = ["run", "--kernel", &demo, "--engine", "jit", "--jit-threshold", "0", "--jit-sync", "--stats"];
+    let out = polyhart(&[&args[..], &["--jit-code-limit", "16K"]].concat());
+    assert_eq!((out.status, out.stdout.as_str()), (0, expected_output("demo").as_str()), "{out:?}");
+    let line = jit_stats_line(&out);
+    let retired = count_before(line, "generations of code retired");
+    assert!(retired > 10, "{line}");
+    assert_eq!(count_before(line, "freed)"), retired, "a lone hart compiles outside compiled code: {line}");
+    // The default limit retires none, and says nothing about it.
+    let line = jit_stats_line(&polyhart(&args)).to_string();
+    assert!(!line.contains("retired"), "{line}");
+    usage_error(
+        &polyhart(&["run", "--kernel", &demo, "--jit-code-limit", "1M"]),
+        "--jit-code-limit needs --engine jit",
+    );
+    usage_error(
+        &polyhart(&["run", "--kernel", &demo, "--engine", "jit", "--jit-code-limit", "lots"]),
+        "'lots' is not a size (try 128M or 1G)",
+    );
+}
+
+#[test]
 fn jit_range_compiles_only_blocks_inside_it() {
     // The reset ROM (at 0x1000) has blocks the JIT compiles (its own, and
     // those after its loads from ROM, which compiled code leaves to the

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use polyhart::iss::JitConfig;
+use polyhart::iss::jit::DEFAULT_CODE_LIMIT;
 use polyhart::machine::boards::virt::Engine;
 use polyhart::machine::console::CapturedOutput;
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
@@ -89,13 +90,28 @@ fn litmus_tests_on_1_to_8_harts_in_both_schedulings() {
 fn atomics_and_litmus_tests_in_compiled_code() {
     for name in ["atomics", "litmus"] {
         let (_, expected) = guest(name);
-        for (harts, quantum) in [(2, 10_000), (4, 10_000), (4, UNBOUNDED_QUANTUM)] {
-            let (_, output) = run_on(name, harts, Scheduling::Parallel, quantum, Engine::Jit(JitConfig::new(0)));
+        let mut runs = vec![
+            (2, 10_000, DEFAULT_CODE_LIMIT),
+            (4, 10_000, DEFAULT_CODE_LIMIT),
+            (4, UNBOUNDED_QUANTUM, DEFAULT_CODE_LIMIT),
+        ];
+        if name == "atomics" {
+            // Generations of code retired under the running harts (16
+            // blocks' pages each: atomics retires some 40). The litmus
+            // tests' spinning harts would thrash such a small limit, each
+            // retirement slowing the spins that keep the working set hot.
+            runs.push((4, UNBOUNDED_QUANTUM, 64 << 10));
+        }
+        for (harts, quantum, code_limit) in runs {
+            let config = JitConfig::new(0).code_limit(code_limit);
+            let (machine, output) = run_on(name, harts, Scheduling::Parallel, quantum, Engine::Jit(config));
             assert_eq!(
                 String::from_utf8_lossy(&output),
                 String::from_utf8_lossy(&expected),
-                "{name} on {harts} harts, quantum {quantum}, JIT"
+                "{name} on {harts} harts, quantum {quantum}, JIT, code limit {code_limit}"
             );
+            let retired = machine.jit_stats().expect("a JIT").generations_retired;
+            assert_eq!(retired > 0, code_limit < DEFAULT_CODE_LIMIT, "{name}: {retired} generations retired");
         }
     }
 }

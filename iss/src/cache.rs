@@ -12,7 +12,10 @@
 //! translated code marks every block of that page invalid and removes it from
 //! its shard. Harts notice through the block's `valid` flag on their next
 //! lookup; a block a hart is executing stays alive through its `Arc` until the
-//! hart lets go of it, so no hart ever runs freed code.
+//! hart lets go of it, so no hart ever runs freed code. The JIT invalidates
+//! the blocks it compiled when it retires their code (see
+//! [`crate::jit::JitConfig::code_limit`]); those stay in their shard until a
+//! new translation of the same address replaces them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -96,7 +99,7 @@ impl Block {
 
     /// Marks the block as no longer matching its code: lookups skip it and
     /// compiled code no longer chains to it.
-    fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         self.valid.store(false, Ordering::SeqCst);
         self.host_code.store(0, Ordering::SeqCst);
     }
@@ -116,6 +119,12 @@ impl Block {
     #[inline(always)]
     pub fn is_valid(&self) -> bool {
         self.valid.load(Ordering::Acquire)
+    }
+
+    /// As [`Block::is_valid`], ordered with the other sequentially
+    /// consistent accesses (see [`crate::jit::Jit::sit`]).
+    pub(crate) fn is_valid_now(&self) -> bool {
+        self.valid.load(Ordering::SeqCst)
     }
 
     /// Size of the block's code in bytes.
@@ -214,7 +223,7 @@ impl TranslationCache {
         {
             return Some(block);
         }
-        let block = self.shard(key.page()).pages.get(&key.page())?.get(key).cloned()?;
+        let block = self.shard(key.page()).pages.get(&key.page())?.get(key).filter(|b| b.is_valid()).cloned()?;
         slot.store(Some(block.clone()));
         Some(block)
     }
@@ -233,8 +242,8 @@ impl TranslationCache {
     }
 
     /// Publishes a block, unless its page was invalidated since `ticket` was
-    /// taken, or another hart published one for the same key first; returns the
-    /// block to execute either way.
+    /// taken, or another hart published a valid one for the same key first;
+    /// returns the block to execute either way.
     pub fn insert(&self, mut block: Block, ticket: Ticket) -> Arc<Block> {
         block.serial = ticket.serial;
         let key = block.key;
@@ -245,7 +254,9 @@ impl TranslationCache {
             return block;
         }
         let blocks = shard.pages.entry(key.page()).or_default();
-        if let Some(existing) = blocks.get(&key) {
+        if let Some(existing) = blocks.get(&key)
+            && existing.is_valid()
+        {
             return existing.clone();
         }
         blocks.insert(key, block.clone());

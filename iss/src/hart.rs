@@ -621,6 +621,8 @@ pub(crate) struct Env {
     pub(crate) control: Arc<HartControl>,
     /// The machine's JIT, when hot blocks are compiled.
     pub(crate) jit: Option<Arc<Jit>>,
+    /// The hart's seat at the JIT (see [`Jit::sit`]), with it.
+    pub(crate) seat: Option<Arc<jit::Seat>>,
     /// This hart's log of compiled code's accesses, in lockstep mode.
     pub(crate) lockstep: Option<Lockstep>,
     /// Loads and stores that compiled code left to the interpreter (see
@@ -730,6 +732,7 @@ impl Hart {
                 cache,
                 control,
                 jit: None,
+                seat: None,
                 lockstep: None,
                 slow_accesses: AtomicU64::new(0),
             },
@@ -747,8 +750,19 @@ impl Hart {
     }
 
     /// Lets `jit` compile this hart's hot blocks (shared by the harts of a
-    /// machine); `None` interprets everything.
+    /// machine); `None` interprets everything. Any change of JIT drops every
+    /// block of the translation cache (the other harts' too): their compiled
+    /// code belongs to the JIT that made it, which frees it when it goes.
     pub fn set_jit(&mut self, jit: Option<Arc<Jit>>) {
+        let same = match (&self.env.jit, &jit) {
+            (Some(old), Some(new)) => Arc::ptr_eq(old, new),
+            (old, new) => old.is_none() && new.is_none(),
+        };
+        if !same {
+            self.env.cache.flush();
+            self.jump_cache.clear();
+        }
+        self.env.seat = jit.as_ref().map(|jit| jit.seat());
         let lockstep = jit.as_ref().is_some_and(|jit| jit.config().lockstep);
         self.env.lockstep = lockstep.then(Lockstep::default);
         self.env.direct = Direct::new(&self.env.ram);

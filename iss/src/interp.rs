@@ -97,6 +97,11 @@ pub(crate) fn run_blocks(
             && let Some(code) =
                 jit.code(block, state.pc, state.pc != std::mem::replace(&mut pending.resume_pc, 1), state.data_checked)
         {
+            let seat = env.seat.as_deref().expect("a hart with a JIT has a seat at it");
+            let Some(_running) = jit.sit(seat, block) else {
+                // Retired just now: the next lookup translates it again.
+                continue;
+            };
             let status = match &env.lockstep {
                 None => {
                     // SAFETY: `code` was compiled for this block, which the

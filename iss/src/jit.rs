@@ -33,15 +33,21 @@
 //! FPU inline where that is provably exact and calls the interpreter's
 //! exact code otherwise; AMOs on RAM ([`atomic`]) are host atomics.
 //!
-//! Code is never freed: `cranelift-jit` cannot free single functions, so a
-//! block that is invalidated leaves its code behind in the module until the
-//! machine goes (retiring whole modules in generations is future work).
+//! Code lives in generations: `cranelift-jit` cannot free single
+//! functions, so each generation is a module of its own, and a block that
+//! is invalidated leaves its code behind in it. Once a generation holds
+//! [`JitConfig::code_limit`] bytes, the JIT retires it: every block compiled
+//! into it is invalidated (harts translate and compile them again, into the
+//! next generation), and its memory is freed as soon as no hart can still
+//! be running it. Harts tell through their [`Seat`]: the generation count
+//! they saw when they last entered compiled code, or none while they run
+//! none.
 
 use std::mem::offset_of;
 use std::ops::{AddAssign, Range};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, Weak, mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -50,7 +56,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, Type, UserFuncName, Value, types,
 };
-use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa, TargetFrontendConfig};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
@@ -94,8 +100,9 @@ pub use lockstep::{Divergence, MemoryAccess, MemoryOutcome};
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BlockCode(NonNull<u8>);
 
-// SAFETY: the address of finalized code, which is never changed or freed
-// while the JIT lives; threads share it as a number.
+// SAFETY: the address of finalized code, never changed; threads share it
+// as a number. The code is freed only once no hart can run it (see
+// [`Seat`]).
 unsafe impl Send for BlockCode {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for BlockCode {}
@@ -248,11 +255,27 @@ pub struct JitConfig {
     /// compiles it and runs the compiled code at once, which tests that
     /// count on "compiled at the first run" want. Ignored in lockstep.
     pub background: bool,
+    /// Bytes of host memory one generation of compiled code takes before
+    /// the JIT retires it (QEMU's `tb-size`): every block compiled into it
+    /// is dropped, to be compiled again when hot, and its memory is freed
+    /// once no hart runs it any more. Each block counts its code rounded up
+    /// to whole 4 KiB pages, as `cranelift-jit` maps it. Code of blocks
+    /// invalidated by stores counts until then, so a guest that keeps
+    /// rewriting its code (a kernel loading programs) gets the memory back
+    /// too.
+    pub code_limit: u64,
     /// Fault injection for the tests of lockstep: the compiled code of the
     /// instruction at this guest address adds one to its result.
     #[doc(hidden)]
     pub miscompile_at: Option<u64>,
 }
+
+/// The default [`JitConfig::code_limit`]: 256 MiB.
+pub const DEFAULT_CODE_LIMIT: u64 = 256 << 20;
+
+/// What a block's code takes of [`JitConfig::code_limit`] is rounded up to
+/// this: `cranelift-jit` maps each finalized function on pages of its own.
+const CODE_PAGE: u64 = 4096;
 
 impl Default for JitConfig {
     fn default() -> JitConfig {
@@ -264,7 +287,20 @@ impl JitConfig {
     /// Compiles every block after `threshold` interpreted runs, on the hart
     /// that finds it hot; no range limit, no lockstep.
     pub fn new(threshold: u32) -> JitConfig {
-        JitConfig { threshold, ranges: Vec::new(), lockstep: false, background: false, miscompile_at: None }
+        JitConfig {
+            threshold,
+            ranges: Vec::new(),
+            lockstep: false,
+            background: false,
+            code_limit: DEFAULT_CODE_LIMIT,
+            miscompile_at: None,
+        }
+    }
+
+    /// Sets the bytes of host code a generation holds before it is retired.
+    pub fn code_limit(mut self, bytes: u64) -> JitConfig {
+        self.code_limit = bytes;
+        self
     }
 
     /// Adds `range` to the guest addresses whose blocks may be compiled.
@@ -310,6 +346,10 @@ pub struct JitStats {
     pub compile_micros: u64,
     /// Bytes of host code generated.
     pub code_bytes: u64,
+    /// Generations of compiled code retired (see [`JitConfig::code_limit`]).
+    pub generations_retired: u64,
+    /// Retired generations whose memory is freed.
+    pub generations_freed: u64,
     /// Runs of compiled code that returned to the run loop at the start of
     /// a block whose compiled code they could not jump to (not compiled
     /// yet or at all, or not in the hart's jump cache).
@@ -345,6 +385,8 @@ impl AddAssign for JitStats {
         self.blocks_outside_range += other.blocks_outside_range;
         self.compile_micros += other.compile_micros;
         self.code_bytes += other.code_bytes;
+        self.generations_retired += other.generations_retired;
+        self.generations_freed += other.generations_freed;
         self.exits_to_next_block += other.exits_to_next_block;
         self.exits_stopped += other.exits_stopped;
         self.chain_hits += other.chain_hits;
@@ -379,6 +421,13 @@ struct Core {
     outside_range: AtomicU64,
     compile_nanos: AtomicU64,
     code_bytes: AtomicU64,
+    generations_retired: AtomicU64,
+    generations_freed: AtomicU64,
+    /// Generations retired so far: a hart entering compiled code notes it
+    /// in its [`Seat`].
+    epoch: AtomicU64,
+    /// The harts' seats (a hart that is gone leaves a dead one).
+    seats: Mutex<Vec<Weak<Seat>>>,
     /// The JIT is being dropped: the background thread compiles no more.
     closing: AtomicBool,
     /// The guest physical address of RAM's first byte, for the harts whose
@@ -394,7 +443,18 @@ impl std::fmt::Debug for Jit {
 }
 
 struct Backend {
+    /// The host, for the modules of new generations.
+    isa: OwnedTargetIsa,
+    /// Holds the trampoline, for as long as the JIT lives.
+    entry: JITModule,
+    /// The current generation's code.
     module: JITModule,
+    /// Bytes of host code in it.
+    bytes: u64,
+    /// The blocks compiled into it, to invalidate when it is retired.
+    blocks: Vec<Weak<Block>>,
+    /// Retired generations whose memory harts may still be running.
+    retired: Vec<Retired>,
     context: Context,
     builder: FunctionBuilderContext,
     next_name: u32,
@@ -404,6 +464,42 @@ struct Backend {
     chaining: bool,
     /// Lockstep: see [`Translator::log_accesses`].
     lockstep: bool,
+}
+
+/// A retired generation of code, freed once no hart runs it.
+struct Retired {
+    module: JITModule,
+    /// The [`Core::epoch`] its retirement made: a hart that noted this or a
+    /// later one when it entered compiled code cannot reach the generation.
+    epoch: u64,
+}
+
+/// A hart's seat at the JIT: whether it runs compiled code, and since which
+/// generation. Each hart has its own (a cache line of its own too, as the
+/// hart writes it each time it enters compiled code).
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct Seat {
+    /// [`Core::epoch`] as the hart entered compiled code, or [`IDLE`].
+    entered: AtomicU64,
+}
+
+/// In [`Seat::entered`]: the hart runs no compiled code.
+const IDLE: u64 = u64::MAX;
+
+impl Default for Seat {
+    fn default() -> Seat {
+        Seat { entered: AtomicU64::new(IDLE) }
+    }
+}
+
+/// A hart runs compiled code while this lives (see [`Jit::sit`]).
+pub(crate) struct Running<'a>(&'a Seat);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.entered.store(IDLE, Ordering::Release);
+    }
 }
 
 /// A block's host code.
@@ -444,13 +540,26 @@ impl Jit {
             .map_err(|e| JitError(e.to_string()))?
             .finish(settings::Flags::new(flags))
             .map_err(|e| JitError(e.to_string()))?;
-        let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let module = new_module(&isa);
         let context = module.make_context();
         let chaining = !config.lockstep && !tracing::enabled!(target: "exec", tracing::Level::TRACE);
         let lockstep = config.lockstep;
-        let mut backend =
-            Backend { module, context, builder: FunctionBuilderContext::new(), next_name: 0, chaining, lockstep };
+        let mut backend = Backend {
+            entry: new_module(&isa),
+            isa,
+            module,
+            bytes: 0,
+            blocks: Vec::new(),
+            retired: Vec::new(),
+            context,
+            builder: FunctionBuilderContext::new(),
+            next_name: 0,
+            chaining,
+            lockstep,
+        };
         let enter = backend.trampoline().ok_or_else(|| JitError("cannot compile the trampoline".into()))?;
+        // The trampoline stays; blocks go to generations of their own.
+        std::mem::swap(&mut backend.entry, &mut backend.module);
         let background = config.background && !config.lockstep;
         let core = Arc::new(Core {
             backend: Mutex::new(backend),
@@ -461,6 +570,10 @@ impl Jit {
             outside_range: AtomicU64::new(0),
             compile_nanos: AtomicU64::new(0),
             code_bytes: AtomicU64::new(0),
+            generations_retired: AtomicU64::new(0),
+            generations_freed: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            seats: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
             ram_base: OnceLock::new(),
         });
@@ -477,7 +590,7 @@ impl Jit {
                             break;
                         }
                         if block.is_valid() {
-                            block.compiled.get_or_init(|| shared.publish(&block, pc, checked));
+                            block.compiled.get_or_init(|| shared.compile(&block, pc, checked));
                         }
                     }
                 })
@@ -520,7 +633,7 @@ impl Jit {
             return None;
         }
         match &self.queue {
-            None => *block.compiled.get_or_init(|| self.core.publish(block, pc, checked)),
+            None => *block.compiled.get_or_init(|| self.core.compile(block, pc, checked)),
             Some(queue) => {
                 if runs == self.core.config.threshold {
                     // Only a JIT being dropped has no worker to send to,
@@ -530,6 +643,32 @@ impl Jit {
                 None
             }
         }
+    }
+
+    /// A seat for a hart that runs this JIT's code (see [`Jit::sit`]).
+    pub(crate) fn seat(&self) -> Arc<Seat> {
+        let seat = Arc::new(Seat::default());
+        let mut seats = self.core.seats.lock().unwrap_or_else(|e| e.into_inner());
+        seats.retain(|seat| seat.strong_count() > 0);
+        seats.push(Arc::downgrade(&seat));
+        seat
+    }
+
+    /// Notes in `seat` that its hart is about to run compiled code entered
+    /// at `block`, which keeps the code the hart may reach from being freed
+    /// until the guard drops. `None` when the block has just been
+    /// invalidated (its code perhaps retired): the hart must not enter it.
+    ///
+    /// The generation count is noted before the block's validity is read,
+    /// and a retirement invalidates its blocks before it counts itself, all
+    /// sequentially consistent: a hart that noted an old count is waited
+    /// for, and a hart that noted the new one sees the retired blocks
+    /// invalid, here and in the jump-cache probes of compiled code.
+    #[inline(always)]
+    pub(crate) fn sit<'a>(&self, seat: &'a Seat, block: &Block) -> Option<Running<'a>> {
+        seat.entered.store(self.core.epoch.load(Ordering::SeqCst), Ordering::SeqCst);
+        let running = Running(seat);
+        block.is_valid_now().then_some(running)
     }
 
     /// Whether this JIT's code may reach directly a RAM that starts at
@@ -605,20 +744,16 @@ impl Core {
             blocks_outside_range: self.outside_range.load(Ordering::Relaxed),
             compile_micros: self.compile_nanos.load(Ordering::Relaxed) / 1000,
             code_bytes: self.code_bytes.load(Ordering::Relaxed),
+            generations_retired: self.generations_retired.load(Ordering::Relaxed),
+            generations_freed: self.generations_freed.load(Ordering::Relaxed),
             ..JitStats::default()
         }
     }
 
-    /// Compiles `block` and makes its code reachable for chaining.
+    /// Compiles `block` and makes its code reachable for chaining. When the
+    /// current generation is full, retires it first.
     #[cold]
-    fn publish(&self, block: &Block, pc: u64, checked: bool) -> Option<BlockCode> {
-        let code = self.compile(block, pc, checked)?;
-        block.set_code(code.0.as_ptr() as usize);
-        Some(code)
-    }
-
-    #[cold]
-    fn compile(&self, block: &Block, pc: u64, checked: bool) -> Option<BlockCode> {
+    fn compile(&self, block: &Arc<Block>, pc: u64, checked: bool) -> Option<BlockCode> {
         if !self.config.compiles(pc) {
             self.outside_range.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -633,24 +768,95 @@ impl Core {
             .and_then(|at| block.insts.iter().position(|inst| pc.wrapping_add(u64::from(inst.offset)) == at));
         let started = Instant::now();
         let mut backend = self.backend.lock().unwrap_or_else(|e| e.into_inner());
+        if backend.bytes >= self.config.code_limit {
+            self.retire(&mut backend);
+        }
+        if !backend.retired.is_empty() {
+            self.reclaim(&mut backend);
+        }
         let compiled = backend.compile(&block.insts, miscompile, self.ram_base.get().copied(), checked);
-        drop(backend);
-        self.compile_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let Some(compiled) = compiled else {
+            drop(backend);
             self.rejected.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        self.compiled.fetch_add(1, Ordering::Relaxed);
-        self.code_bytes.fetch_add(compiled.size as u64, Ordering::Relaxed);
+        // Under the lock, so that no retirement comes between: the code
+        // becomes reachable only while its generation is current.
+        block.set_code(compiled.code.0.as_ptr() as usize);
+        backend.bytes += (compiled.size as u64).next_multiple_of(CODE_PAGE);
+        backend.blocks.push(Arc::downgrade(block));
         if tracing::enabled!(target: "out_asm", tracing::Level::TRACE) {
-            // SAFETY: the module keeps every function it finalized mapped,
-            // readable and executable, and never frees one (see the module
-            // documentation); `size` is this function's length.
+            // SAFETY: the current generation's module keeps every function
+            // it finalized mapped, readable and executable while the lock is
+            // held (only a retirement, under it too, can lead to its being
+            // freed); `size` is this function's length.
             let host = unsafe { std::slice::from_raw_parts(compiled.code.0.as_ptr(), compiled.size) };
             tracing::trace!(target: "out_asm", "{}", listing::Listing { pc, insts: &block.insts, host });
         }
+        drop(backend);
+        self.compile_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        self.code_bytes.fetch_add(compiled.size as u64, Ordering::Relaxed);
         Some(compiled.code)
     }
+
+    /// Retires the current generation: invalidates its blocks (lookups
+    /// skip them, compiled code no longer chains to them), then counts the
+    /// retirement in [`Core::epoch`] (see [`Jit::sit`]) and starts a new
+    /// generation.
+    fn retire(&self, backend: &mut Backend) {
+        for block in backend.blocks.drain(..) {
+            if let Some(block) = block.upgrade() {
+                block.invalidate();
+            }
+        }
+        let module = std::mem::replace(&mut backend.module, new_module(&backend.isa));
+        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        backend.retired.push(Retired { module, epoch });
+        backend.bytes = 0;
+        self.generations_retired.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frees the retired generations no hart can be running: those retired
+    /// before every hart that runs compiled code entered it.
+    fn reclaim(&self, backend: &mut Backend) {
+        let oldest = {
+            let mut seats = self.seats.lock().unwrap_or_else(|e| e.into_inner());
+            seats.retain(|seat| seat.strong_count() > 0);
+            seats.iter().filter_map(Weak::upgrade).map(|seat| seat.entered.load(Ordering::SeqCst)).min()
+        };
+        let oldest = oldest.unwrap_or(IDLE);
+        let (free, keep) = std::mem::take(&mut backend.retired).into_iter().partition(|r| r.epoch <= oldest);
+        backend.retired = keep;
+        for retired in free {
+            // SAFETY: every hart entered compiled code, if it runs any,
+            // after the generation's retirement, so it neither runs nor can
+            // reach its code (see `Jit::sit`); and nothing else holds its
+            // functions' addresses but blocks invalidated by `retire`.
+            unsafe { retired.module.free_memory() };
+            self.generations_freed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        let backend = self.backend.get_mut().unwrap_or_else(|e| e.into_inner());
+        let modules = std::mem::take(&mut backend.retired).into_iter().map(|r| r.module);
+        let current = std::mem::replace(&mut backend.module, new_module(&backend.isa));
+        let entry = std::mem::replace(&mut backend.entry, new_module(&backend.isa));
+        for module in modules.chain([current, entry]) {
+            // SAFETY: the core goes with the last `Jit` (and its compiler
+            // thread), and every hart that ran its code held that `Jit`:
+            // nothing runs or enters the code any more.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+/// An empty module for a generation of code (or the trampoline).
+fn new_module(isa: &OwnedTargetIsa) -> JITModule {
+    JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()))
 }
 
 /// Whether the JIT compiles `op`.
@@ -2080,5 +2286,53 @@ impl<'a> Translator<'a> {
             return self.b.ins().isub(retired, skipped);
         }
         retired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::BlockKey;
+
+    /// A block at `pc`: `a0 += 1`, then a jump back to it.
+    fn block(pc: u64) -> Arc<Block> {
+        let insts = [
+            Inst { rd: 10, rs1: 10, imm: 1, ..Inst::new(Op::Addi, 4) },
+            Inst { rd: X0_SINK, imm: -4, ..Inst::new(Op::Jal, 4) },
+        ];
+        Arc::new(Block::new(BlockKey { pc, mode: 0 }, Box::new(insts), Box::new([])))
+    }
+
+    /// Compiles a new block, which retires the generation before (the
+    /// limit is a byte), and says how many generations are retired and
+    /// freed by then.
+    fn compile_next(jit: &Jit, pc: u64) -> (Arc<Block>, (u64, u64)) {
+        let block = block(pc);
+        assert!(jit.core.compile(&block, pc, false).is_some());
+        let stats = jit.stats();
+        (block, (stats.generations_retired, stats.generations_freed))
+    }
+
+    #[test]
+    fn a_retired_generation_is_freed_once_no_hart_entered_compiled_code_before_it() {
+        let jit = Jit::with_config(JitConfig::new(0).code_limit(1)).expect("a JIT for this host");
+        let (seat, other) = (jit.seat(), jit.seat());
+        let (first, counts) = compile_next(&jit, 0x8000_0000);
+        assert_eq!(counts, (0, 0));
+        let running = jit.sit(&seat, &first).expect("a valid block is entered");
+        // The first generation is retired while a hart runs its code.
+        let (second, counts) = compile_next(&jit, 0x8000_1000);
+        assert!(!first.is_valid());
+        assert_eq!(counts, (1, 0));
+        // A hart entering compiled code now is kept out of the retired block,
+        // and holds only the generations after it.
+        assert!(jit.sit(&other, &first).is_none());
+        let other_running = jit.sit(&other, &second).expect("a valid block is entered");
+        drop(running);
+        let (_, counts) = compile_next(&jit, 0x8000_2000);
+        assert_eq!(counts, (2, 1), "the first generation is freed, the second is run");
+        drop(other_running);
+        let (_, counts) = compile_next(&jit, 0x8000_3000);
+        assert_eq!(counts, (3, 3));
     }
 }

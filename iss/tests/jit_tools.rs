@@ -678,3 +678,77 @@ fn harts_whose_ram_starts_elsewhere_share_a_jit_safely() {
     let stats = jit.stats();
     assert!(stats.blocks_compiled >= 2, "{stats:?}");
 }
+
+/// A generation of code that is full is retired: its blocks are dropped and
+/// compiled again when they run again, into a new generation, and its memory
+/// is freed (here at once: the only hart runs no compiled code while it
+/// compiles). Without the blocks dropped, the second run would run freed
+/// code; without lookups skipping them, it would not find its blocks again.
+#[test]
+fn a_full_generation_is_retired_and_its_blocks_compiled_again() {
+    let code = counting_loop();
+    // Every compilation finds the generation full: each block gets one.
+    let jit = new_jit(JitConfig::new(0).code_limit(1));
+    let (mut hart, _, _) = new_hart(&placed(&code), Some(jit.clone()));
+    for run in 1..=2u64 {
+        (hart.state.pc, hart.state.waiting) = (RAM_BASE, false);
+        assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt, "run {run}");
+        assert_eq!(hart.state.reg(A0), 100 * run, "run {run}");
+        // A, B and B's tail (the jump to C) are compiled each run (C,
+        // `ebreak`, and the handler's `wfi` stay interpreted): the second
+        // run finds the three dropped with their generations.
+        let stats = all_stats(&jit, &hart);
+        assert_eq!(stats.blocks_compiled, 3 * run, "run {run}: {stats:?}");
+        assert_eq!(stats.generations_retired, 3 * run - 1, "run {run}: {stats:?}");
+        assert_eq!(stats.generations_freed, stats.generations_retired, "run {run}: {stats:?}");
+    }
+}
+
+/// Harts keep running compiled code while the JIT's thread fills and retires
+/// generation after generation under them: a generation's memory (unmapped
+/// when freed) is freed only once no hart can still run it, and every hart
+/// counts exactly.
+#[test]
+fn harts_run_on_while_the_compiler_retires_and_frees_their_code() {
+    // A ring of eight parts, each a block that sets a count and jumps to a
+    // loop block adding 1 to `a0` that many times, then a block jumping to
+    // the next part: the harts spend their time in compiled loops, while
+    // every third compilation retires a generation.
+    const PARTS: u64 = 8;
+    const COUNT: u64 = 2000;
+    const TURN: u64 = PARTS * (2 + 3 * COUNT + 1);
+    let code: Vec<(u64, Vec<Inst>)> = (0..PARTS)
+        .flat_map(|k| {
+            let at = RAM_BASE + k * 0x100;
+            let (count, loop_at, next) = (at, at + 0x40, RAM_BASE + (k + 1) % PARTS * 0x100);
+            [
+                (count, vec![i(Op::Addi, T0, 0, COUNT as i32), jump(count + 4, loop_at).1]),
+                (
+                    loop_at,
+                    vec![
+                        i(Op::Addi, A0, A0, 1),
+                        i(Op::Addi, T0, T0, -1),
+                        s(Op::Bne, T0, 0, -8),
+                        jump(loop_at + 12, next).1,
+                    ],
+                ),
+            ]
+        })
+        .collect();
+    let jit = new_jit(JitConfig::new(0).background(true).code_limit(3 * 4096));
+    const TURNS: u64 = 100;
+    std::thread::scope(|scope| {
+        for hart_index in 0..4 {
+            let (code, jit) = (&code, jit.clone());
+            scope.spawn(move || {
+                let (mut hart, _, _) = new_hart(&placed(code), Some(jit));
+                for _ in 0..TURNS {
+                    assert_eq!(hart.run(TURN), Exit::BudgetSpent, "hart {hart_index}");
+                }
+                assert_eq!((hart.state.reg(A0), hart.state.pc), (TURNS * PARTS * COUNT, RAM_BASE), "hart {hart_index}");
+            });
+        }
+    });
+    let stats = jit.stats();
+    assert!(stats.generations_retired > 10 && stats.generations_freed > 0, "{stats:?}");
+}
