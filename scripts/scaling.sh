@@ -11,7 +11,9 @@
 # is measured beside it when installed, for comparison.
 #
 # POLYHART_ARGS adds options to polyhart's command line, e.g.
-# POLYHART_ARGS="--engine jit" to measure the JIT's scaling.
+# POLYHART_ARGS="--engine jit" to measure the JIT's scaling. ELF names
+# another build of bench_par, e.g. one with -DBENCH_PAR_ROUNDS=3000 for
+# runs long enough that start-up and compilation weigh little.
 set -u
 
 if [ $# -lt 1 ]; then
@@ -23,7 +25,7 @@ shift
 [ $# -eq 0 ] && set -- 1 2 4
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-elf=$root/tests/guest/bench_par.elf
+elf=${ELF:-$root/tests/guest/bench_par.elf}
 qemu=${QEMU:-qemu-system-riscv64}
 runs=3
 tmp=$(mktemp -d)
