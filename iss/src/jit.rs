@@ -188,6 +188,11 @@ pub(crate) struct Frame {
     /// such a slot's address at the function's entry and kept it live
     /// (spilled) through the whole block.
     helper_out: u64,
+    /// The operands of an F/D operation's exact path, for its helper: its
+    /// f registers' bits (or `x[rs1]`). Stored by the slow path itself, as
+    /// arguments would be bit casts of loop-invariant registers, which
+    /// Cranelift hoists to the function's entry and keeps on the stack.
+    helper_in: [u64; 3],
     /// The guest address of the access a [`SLOW`] exit left to the run loop.
     slow_address: u64,
     /// The access's size in bytes, plus [`SLOW_STORE`] for a store.
@@ -714,6 +719,7 @@ impl Jit {
                 mmu::FAST_NONE
             },
             helper_out: 0,
+            helper_in: [0; 3],
             slow_address: 0,
             slow_kind: 0,
             chains: 0,
@@ -1054,6 +1060,7 @@ const TLB_LOAD_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, tlb_load)) as i32
 const TLB_STORE_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, tlb_store)) as i32;
 const TLB_CONTEXT_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, tlb_context)) as i32;
 const HELPER_OUT_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, helper_out)) as i32;
+const HELPER_IN_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, helper_in)) as i32;
 const SLOW_ADDRESS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, slow_address)) as i32;
 const SLOW_KIND_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, slow_kind)) as i32;
 const FAST_ENTRY_SIZE: i64 = std::mem::size_of::<FastEntry>() as i64;

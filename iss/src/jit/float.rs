@@ -120,7 +120,7 @@ impl BlockFloat {
         let pointer = module.target_config().pointer_type();
         let mut signature = helper_signature(module);
         signature.params.push(AbiParam::new(pointer));
-        signature.params.extend([types::I64; 5].map(AbiParam::new));
+        signature.params.extend([types::I64; 2].map(AbiParam::new));
         signature.returns.push(AbiParam::new(types::I64));
         let mut illegal_signature = helper_signature(module);
         illegal_signature.params.extend([AbiParam::new(pointer), AbiParam::new(types::I64)]);
@@ -277,10 +277,11 @@ helper! {
     /// `state` is the pointer the compiled block was called with (see
     /// [`interp::run_blocks`]), valid and not otherwise in use during the
     /// call; `exact` is an [`Exact`] cast to an integer; `rm` is a rounding
-    /// mode's number (0 to 4).
-    unsafe fn float_helper(state: *mut HartState, exact: usize, rm: u64, a: u64, b: u64, c: u64) -> u64 {
+    /// mode's number (0 to 4). The operands are in the frame's `helper_in`.
+    unsafe fn float_helper(state: *mut HartState, exact: usize, rm: u64) -> u64 {
         // SAFETY: as the function's contract says.
         let state = unsafe { &mut *state };
+        let [a, b, c] = state.frame.helper_in;
         // SAFETY: `exact` is the address of an `Exact` (the contract), and an
         // integer made from a function pointer turns back into it.
         let exact = unsafe { std::mem::transmute::<usize, Exact>(exact) };
@@ -682,17 +683,15 @@ impl Translator<'_> {
             Mode::Static(rounding) => self.b.ins().iconst(types::I64, rounding as i64),
             Mode::Dynamic => self.frm().0,
         };
-        let [a, b, c] = operands.map(|value| {
-            if self.b.func.dfg.value_type(value) == types::F64 {
-                self.b.ins().bitcast(types::I64, MemFlagsData::new(), value)
-            } else {
-                value
-            }
-        });
+        for (index, operand) in operands.into_iter().enumerate() {
+            // An f64 is stored as it is: its bits, with no cast to hoist.
+            let offset = super::HELPER_IN_OFFSET + 8 * index as i32;
+            self.b.ins().store(self.flags, operand, self.state, offset);
+        }
         let exact = self.b.ins().iconst(types::I64, exact as usize as i64);
         let helper = self.b.ins().iconst(self.pointer, float_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.float.signature.clone());
-        let call = self.b.ins().call_indirect(signature, helper, &[self.state, exact, rm, a, b, c]);
+        let call = self.b.ins().call_indirect(signature, helper, &[self.state, exact, rm]);
         self.b.inst_results(call)[0]
     }
 
