@@ -1123,15 +1123,22 @@ fn plain_access(inst: &Inst) -> Option<i64> {
 /// share one value of their base register: the first checks that all of
 /// them lie in RAM's direct span (else the block leaves before it, see
 /// [`SLOW`]), and the others then reach RAM with no check of their own.
+/// The first checks the base's alignment too for the group's stores whose
+/// immediate is a multiple of their size (most: fields of an aligned
+/// struct, slots of a stack frame), which then need no check of their own.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum RamGroup {
-    /// The group's first access, and the lowest and highest immediates of
-    /// its accesses.
-    First {
-        low: i64,
-        high: i64,
-    },
-    Member,
+    /// The group's first access, the lowest and highest immediates of its
+    /// accesses, and the alignment (a power of two) it checks the base for.
+    First { low: i64, high: i64, align: i64, aligned: bool },
+    /// Another access of the group; `aligned`: a store whose alignment the
+    /// first access checked.
+    Member { aligned: bool },
+}
+
+/// Whether `inst` is a store ([`plain_access`] covers its size).
+fn is_store(inst: &Inst) -> bool {
+    matches!(inst.op, Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd)
 }
 
 /// Per instruction of `insts` (a function's), the index its taken branch
@@ -1157,8 +1164,8 @@ fn forward_skips(insts: &[Inst]) -> Vec<Option<usize>> {
 /// branches land (a block in `joins`): its first access might not have
 /// run there.
 fn ram_groups(insts: &[Inst], joins: &[Option<cranelift_codegen::ir::Block>]) -> Vec<Option<RamGroup>> {
-    // (base register, its value's number, first access, low, high, count)
-    let mut found: Vec<(u8, u32, usize, i64, i64, usize)> = Vec::new();
+    // (base register, its value's number, first access, low, high, members)
+    let mut found: Vec<(u8, u32, usize, i64, i64, Vec<usize>)> = Vec::new();
     let mut versions = [0u32; 32];
     let mut groups = vec![None; insts.len()];
     for (index, inst) in insts.iter().enumerate() {
@@ -1171,10 +1178,10 @@ fn ram_groups(insts: &[Inst], joins: &[Option<cranelift_codegen::ir::Block>]) ->
             let (base, version, imm) = (inst.rs1, versions[usize::from(inst.rs1)], i64::from(inst.imm));
             match found.iter_mut().find(|group| (group.0, group.1) == (base, version)) {
                 Some(group) => {
-                    (group.3, group.4, group.5) = (group.3.min(imm), group.4.max(imm), group.5 + 1);
-                    groups[index] = Some(RamGroup::Member);
+                    (group.3, group.4) = (group.3.min(imm), group.4.max(imm));
+                    group.5.push(index);
                 }
-                None => found.push((base, version, index, imm, imm, 1)),
+                None => found.push((base, version, index, imm, imm, Vec::new())),
             }
         }
         let written = operands(inst).x_written;
@@ -1182,9 +1189,22 @@ fn ram_groups(insts: &[Inst], joins: &[Option<cranelift_codegen::ir::Block>]) ->
             versions[usize::from(written)] += 1;
         }
     }
-    for (_, _, first, low, high, count) in found {
-        if count > 1 {
-            groups[first] = Some(RamGroup::First { low, high });
+    // A store whose immediate is a multiple of its size is aligned when the
+    // base is aligned to that size.
+    let alignable = |index: usize| {
+        let inst = &insts[index];
+        let size = plain_access(inst).unwrap_or(1);
+        (is_store(inst) && i64::from(inst.imm) % size == 0).then_some(size)
+    };
+    for (_, _, first, low, high, members) in found {
+        if members.is_empty() {
+            continue;
+        }
+        let align = std::iter::once(first).chain(members.iter().copied()).filter_map(alignable).max().unwrap_or(1);
+        let aligned = |index: usize| alignable(index).is_some_and(|size| size <= align && size > 1);
+        groups[first] = Some(RamGroup::First { low, high, align, aligned: aligned(first) });
+        for member in members {
+            groups[member] = Some(RamGroup::Member { aligned: aligned(member) });
         }
     }
     groups
@@ -2032,9 +2052,9 @@ impl<'a> Translator<'a> {
         store: bool,
         slow: cranelift_codegen::ir::Block,
     ) -> (Value, Option<Value>) {
-        if self.in_checked_group(index, base, slow) {
+        if let Some(aligned) = self.in_checked_group(index, base, slow) {
             let ram_offset = self.ram_offset(address);
-            if store {
+            if store && !aligned {
                 self.unless_misaligned(address, size, slow);
             }
             let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
@@ -2114,12 +2134,14 @@ impl<'a> Translator<'a> {
     /// [`RamGroup`], whose first access checks (here) that every access of
     /// the group does, and else jumps to `slow`. The group's accesses lie
     /// between its lowest and highest address, less than a page apart, so
-    /// both in the span means all are.
-    fn in_checked_group(&mut self, index: usize, base: Value, slow: cranelift_codegen::ir::Block) -> bool {
+    /// both in the span means all are. `Some(true)` for a store whose
+    /// alignment the group's first access checked too.
+    fn in_checked_group(&mut self, index: usize, base: Value, slow: cranelift_codegen::ir::Block) -> Option<bool> {
         match self.ram_groups.get(index).copied().flatten() {
-            None => false,
-            Some(RamGroup::Member) => true,
-            Some(RamGroup::First { low, high }) => {
+            None => None,
+            Some(RamGroup::Member { aligned }) => Some(aligned),
+            Some(RamGroup::First { low, high, align, aligned }) => {
+                self.unless_misaligned(base, align, slow);
                 for imm in [low, high] {
                     let address = self.b.ins().iadd_imm_s(base, imm);
                     let ram_offset = self.ram_offset(address);
@@ -2129,7 +2151,7 @@ impl<'a> Translator<'a> {
                     self.b.ins().brif(in_ram, next, &[], slow, &[]);
                     self.b.switch_to_block(next);
                 }
-                true
+                Some(aligned)
             }
         }
     }

@@ -522,6 +522,29 @@ fn accesses_checked_together_leave_before_the_first_when_one_is_outside_ram() {
 }
 
 #[test]
+fn stores_checked_together_leave_when_their_base_is_misaligned() {
+    // Two stores off one base value, at multiples of their size: compiled
+    // code checks the base's alignment once, before the first. Aligned,
+    // both go straight to RAM; misaligned (so each could reach into a line
+    // holding code), the block leaves before the first, and the second,
+    // the start of a block of its own, checks itself and leaves too.
+    let code = vec![
+        (RAM_BASE, vec![s(Op::Sd, DATA_REG, A1, 0), s(Op::Sd, DATA_REG, A2, 8), jump(RAM_BASE + 8, C).1]),
+        (C, vec![Inst::new(Op::Ebreak, 4)]),
+    ];
+    for (offset, slow) in [(0, 0), (4, 2)] {
+        let jit = new_jit(JitConfig::new(0));
+        let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
+        hart.state.set_reg(DATA_REG, DATA + offset);
+        (hart.state.set_reg(A1, 0x1111), hart.state.set_reg(A2, 0x2222));
+        assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
+        assert_eq!(hart.state.csr.mcause, 3, "ebreak");
+        assert_eq!((read_u64(&ram, DATA + offset), read_u64(&ram, DATA + offset + 8)), (0x1111, 0x2222));
+        assert_eq!(all_stats(&jit, &hart).slow_accesses, slow, "base {offset} bytes past DATA");
+    }
+}
+
+#[test]
 fn an_access_after_its_base_changed_is_checked_again() {
     // The first load replaces its own base register: the second load's
     // address is a new value, which compiled code must check on its own
