@@ -536,7 +536,8 @@ fn stores_checked_together_leave_when_their_base_is_misaligned() {
         let jit = new_jit(JitConfig::new(0));
         let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
         hart.state.set_reg(DATA_REG, DATA + offset);
-        (hart.state.set_reg(A1, 0x1111), hart.state.set_reg(A2, 0x2222));
+        hart.state.set_reg(A1, 0x1111);
+        hart.state.set_reg(A2, 0x2222);
         assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
         assert_eq!(hart.state.csr.mcause, 3, "ebreak");
         assert_eq!((read_u64(&ram, DATA + offset), read_u64(&ram, DATA + offset + 8)), (0x1111, 0x2222));
