@@ -1125,15 +1125,27 @@ fn plain_access(inst: &Inst) -> Option<i64> {
 /// [`SLOW`]), and the others then reach RAM with no check of their own.
 /// The first checks the base's alignment too for the group's stores whose
 /// immediate is a multiple of their size (most: fields of an aligned
-/// struct, slots of a stack frame), which then need no check of their own.
+/// struct, slots of a stack frame), which then need no check of their own;
+/// and, where the group's stores lie within 64 bytes (two lines at most),
+/// the marks of their lines, which the stores then do not test.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum RamGroup {
     /// The group's first access, the lowest and highest immediates of its
-    /// accesses, and the alignment (a power of two) it checks the base for.
-    First { low: i64, high: i64, align: i64, aligned: bool },
-    /// Another access of the group; `aligned`: a store whose alignment the
-    /// first access checked.
-    Member { aligned: bool },
+    /// accesses, the alignment (a power of two) it checks the base for, the
+    /// stores' bytes (from the base) whose lines' marks it tests, and what
+    /// it covers of its own checks.
+    First { low: i64, high: i64, align: i64, marks: Option<(i64, i64)>, covered: Covered },
+    /// Another access of the group, and what the first covers of its checks.
+    Member(Covered),
+}
+
+/// The checks of a store that the first access of its [`RamGroup`] made.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct Covered {
+    /// Its alignment.
+    aligned: bool,
+    /// Its line's marks.
+    marked: bool,
 }
 
 /// Whether `inst` is a store ([`plain_access`] covers its size).
@@ -1196,15 +1208,30 @@ fn ram_groups(insts: &[Inst], joins: &[Option<cranelift_codegen::ir::Block>]) ->
         let size = plain_access(inst).unwrap_or(1);
         (is_store(inst) && i64::from(inst.imm) % size == 0).then_some(size)
     };
+    // A store between the first access and a member could not change marks
+    // the first tested, but an LR could (its reservation): no marks tested
+    // together in blocks with atomics.
+    let marks_hold = !insts.iter().any(|inst| atomic::is_atomic(inst.op));
     for (_, _, first, low, high, members) in found {
         if members.is_empty() {
             continue;
         }
-        let align = std::iter::once(first).chain(members.iter().copied()).filter_map(alignable).max().unwrap_or(1);
+        let accesses = || std::iter::once(first).chain(members.iter().copied());
+        let align = accesses().filter_map(alignable).max().unwrap_or(1);
         let aligned = |index: usize| alignable(index).is_some_and(|size| size <= align && size > 1);
-        groups[first] = Some(RamGroup::First { low, high, align, aligned: aligned(first) });
+        // The bytes the stores write, from the base.
+        let stores = accesses().filter(|&index| is_store(&insts[index])).map(|index| {
+            let inst = &insts[index];
+            let start = i64::from(inst.imm);
+            (start, start + plain_access(inst).unwrap_or(1))
+        });
+        let (count, start, end) =
+            stores.fold((0, i64::MAX, i64::MIN), |(count, start, end), (s, e)| (count + 1, start.min(s), end.max(e)));
+        let marks = (marks_hold && count > 1 && end - start <= 1 << LINE_SHIFT).then_some((start, end));
+        let covered = |index: usize| Covered { aligned: aligned(index), marked: marks.is_some() };
+        groups[first] = Some(RamGroup::First { low, high, align, marks, covered: covered(first) });
         for member in members {
-            groups[member] = Some(RamGroup::Member { aligned: aligned(member) });
+            groups[member] = Some(RamGroup::Member(covered(member)));
         }
     }
     groups
@@ -2052,9 +2079,9 @@ impl<'a> Translator<'a> {
         store: bool,
         slow: cranelift_codegen::ir::Block,
     ) -> (Value, Option<Value>) {
-        if let Some(aligned) = self.in_checked_group(index, base, slow) {
+        if let Some(covered) = self.in_checked_group(index, base, slow) {
             let ram_offset = self.ram_offset(address);
-            if store && !aligned {
+            if store && !covered.aligned {
                 self.unless_misaligned(address, size, slow);
             }
             let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
@@ -2134,13 +2161,13 @@ impl<'a> Translator<'a> {
     /// [`RamGroup`], whose first access checks (here) that every access of
     /// the group does, and else jumps to `slow`. The group's accesses lie
     /// between its lowest and highest address, less than a page apart, so
-    /// both in the span means all are. `Some(true)` for a store whose
-    /// alignment the group's first access checked too.
-    fn in_checked_group(&mut self, index: usize, base: Value, slow: cranelift_codegen::ir::Block) -> Option<bool> {
+    /// both in the span means all are. What else the group's first access
+    /// checked comes back (see [`RamGroup`]).
+    fn in_checked_group(&mut self, index: usize, base: Value, slow: cranelift_codegen::ir::Block) -> Option<Covered> {
         match self.ram_groups.get(index).copied().flatten() {
             None => None,
-            Some(RamGroup::Member { aligned }) => Some(aligned),
-            Some(RamGroup::First { low, high, align, aligned }) => {
+            Some(RamGroup::Member(covered)) => Some(covered),
+            Some(RamGroup::First { low, high, align, marks, covered }) => {
                 self.unless_misaligned(base, align, slow);
                 for imm in [low, high] {
                     let address = self.b.ins().iadd_imm_s(base, imm);
@@ -2151,7 +2178,20 @@ impl<'a> Translator<'a> {
                     self.b.ins().brif(in_ram, next, &[], slow, &[]);
                     self.b.switch_to_block(next);
                 }
-                Some(aligned)
+                if let Some((start, end)) = marks {
+                    // Within 64 bytes: the lines of the first and last byte.
+                    let mut touched = None;
+                    for imm in [start, end - 1] {
+                        let address = self.b.ins().iadd_imm_s(base, imm);
+                        let ram_offset = self.ram_offset(address);
+                        let marked = self.line_marked(ram_offset, MARK_ANY);
+                        touched = Some(touched.map_or(marked, |other| self.b.ins().bor(other, marked)));
+                    }
+                    let next = self.b.create_block();
+                    self.b.ins().brif(touched.expect("two lines"), slow, &[], next, &[]);
+                    self.b.switch_to_block(next);
+                }
+                Some(covered)
             }
         }
     }
@@ -2235,8 +2275,15 @@ impl<'a> Translator<'a> {
         let (fast, slow, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         let (host, offset) = self.ram_access(index, base, address, size, true, slow);
         let offset = offset.expect("a store's access has its offset");
-        let touched = self.line_marked(offset, MARK_ANY);
-        self.b.ins().brif(touched, slow, &[], fast, &[]);
+        let group = self.ram_groups.get(index).copied().flatten();
+        if let Some(RamGroup::First { covered, .. } | RamGroup::Member(covered)) = group
+            && covered.marked
+        {
+            self.b.ins().jump(fast, &[]);
+        } else {
+            let touched = self.line_marked(offset, MARK_ANY);
+            self.b.ins().brif(touched, slow, &[], fast, &[]);
+        }
 
         self.b.switch_to_block(fast);
         match size {

@@ -546,6 +546,32 @@ fn stores_checked_together_leave_when_their_base_is_misaligned() {
 }
 
 #[test]
+fn stores_checked_together_leave_when_a_line_of_theirs_holds_code() {
+    // Two stores off one base value within 64 bytes: compiled code tests
+    // both lines' marks once, before the first. The second run points the
+    // second store at C's code, which the first run translated: the block
+    // must leave, so that the interpreter's store drops C's translation,
+    // and C then runs its new instructions.
+    let code = vec![
+        (RAM_BASE, vec![s(Op::Sd, T1, A1, 0), s(Op::Sd, T1, A2, 8), jump(RAM_BASE + 8, C).1]),
+        (C, vec![Inst::new(Op::Ebreak, 4)]),
+    ];
+    let jit = new_jit(JitConfig::new(0));
+    let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
+    let new_c = u64::from(i(Op::Addi, A0, 0, 42).encode()) | u64::from(Inst::new(Op::Ebreak, 4).encode()) << 32;
+    for (t1, slow, a0) in [(DATA, 0, 0), (C - 8, 2, 42)] {
+        (hart.state.pc, hart.state.waiting) = (RAM_BASE, false);
+        hart.state.set_reg(T1, t1);
+        hart.state.set_reg(A2, new_c);
+        let before = all_stats(&jit, &hart).slow_accesses;
+        assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
+        assert_eq!((hart.state.csr.mcause, hart.state.reg(A0)), (3, a0), "t1 = {t1:#x}");
+        assert_eq!(read_u64(&ram, t1 + 8), new_c);
+        assert_eq!(all_stats(&jit, &hart).slow_accesses - before, slow, "t1 = {t1:#x}");
+    }
+}
+
+#[test]
 fn an_access_after_its_base_changed_is_checked_again() {
     // The first load replaces its own base register: the second load's
     // address is a new value, which compiled code must check on its own
