@@ -3,6 +3,8 @@
 //! running at once in one process.
 
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use polyhart::iss::JitConfig;
 use polyhart::machine::boards::virt::Engine;
@@ -11,6 +13,10 @@ use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Machine, StopReason, VirtConfig, build_virt};
 
 const LIMIT: u64 = 1_000_000_000;
+
+/// How long a run may take before it counts as hung: far longer than any
+/// of these runs takes, even unoptimized.
+const HANG: Duration = Duration::from_secs(120);
 
 fn guest(name: &str) -> (Vec<u8>, Vec<u8>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guest");
@@ -38,7 +44,17 @@ fn run_on(name: &str, harts: usize, scheduling: Scheduling, quantum: u64, engine
         ..VirtConfig::default()
     })
     .expect("the virt machine builds");
+    // A watchdog stops a run that hangs, so it fails instead.
+    let (done, watch) = mpsc::channel::<()>();
+    let stop = machine.stop_signal().clone();
+    let watchdog = std::thread::spawn(move || {
+        if watch.recv_timeout(HANG) == Err(mpsc::RecvTimeoutError::Timeout) {
+            stop.request(StopReason::Stopped);
+        }
+    });
     let reason = machine.run(Some(LIMIT));
+    drop(done);
+    watchdog.join().expect("the watchdog does not panic");
     let output = console.bytes();
     assert_eq!(
         reason,
