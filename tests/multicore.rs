@@ -1,8 +1,11 @@
 //! Multicore: the SMP guest programs on 1, 2, 4 and 8 harts in both
-//! schedulings, bit-identical deterministic runs, and several machines
-//! running at once in one process.
+//! schedulings, the rounds' bound on how far harts drift apart, under
+//! stress, bit-identical deterministic runs, and several machines running
+//! at once in one process.
 
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use polyhart::iss::JitConfig;
 use polyhart::iss::jit::DEFAULT_CODE_LIMIT;
@@ -13,11 +16,19 @@ use polyhart::machine::{Machine, StopReason, VirtConfig, build_virt};
 
 const LIMIT: u64 = 1_000_000_000;
 
-fn guest(name: &str) -> (Vec<u8>, Vec<u8>) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guest");
-    let elf = std::fs::read(dir.join(format!("{name}.elf"))).expect("the ELF is committed");
-    let expected = std::fs::read(dir.join(format!("{name}.expected"))).expect("the expected output is committed");
-    (elf, expected)
+/// How long a run may take before it counts as hung: far longer than any
+/// of these runs takes, even unoptimized.
+const HANG: Duration = Duration::from_secs(120);
+
+/// The file `tests/guest/{name}.{extension}`.
+fn guest_file(name: &str, extension: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guest/{name}.{extension}"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{} is committed: {e}", path.display()))
+}
+
+/// Guest program `name`'s expected console output.
+fn expected(name: &str) -> Vec<u8> {
+    guest_file(name, "expected")
 }
 
 /// Runs `name` to its end; returns the machine and its console output.
@@ -26,7 +37,7 @@ fn run(name: &str, harts: usize, scheduling: Scheduling, quantum: u64) -> (Machi
 }
 
 fn run_on(name: &str, harts: usize, scheduling: Scheduling, quantum: u64, engine: Engine) -> (Machine, Vec<u8>) {
-    let (kernel, _) = guest(name);
+    let kernel = guest_file(name, "elf");
     let console = CapturedOutput::default();
     let engine_name = format!("{engine:?}");
     let mut machine = build_virt(VirtConfig {
@@ -39,7 +50,17 @@ fn run_on(name: &str, harts: usize, scheduling: Scheduling, quantum: u64, engine
         ..VirtConfig::default()
     })
     .expect("the virt machine builds");
+    // A watchdog stops a run that hangs, so it fails instead.
+    let (done, watch) = mpsc::channel::<()>();
+    let stop = machine.stop_signal().clone();
+    let watchdog = std::thread::spawn(move || {
+        if watch.recv_timeout(HANG) == Err(mpsc::RecvTimeoutError::Timeout) {
+            stop.request(StopReason::Stopped);
+        }
+    });
     let reason = machine.run(Some(LIMIT));
+    drop(done);
+    watchdog.join().expect("the watchdog does not panic");
     let output = console.bytes();
     assert_eq!(
         reason,
@@ -51,7 +72,7 @@ fn run_on(name: &str, harts: usize, scheduling: Scheduling, quantum: u64, engine
 }
 
 fn check_everywhere(name: &str) {
-    let (_, expected) = guest(name);
+    let expected = expected(name);
     for harts in [1, 2, 4, 8] {
         for scheduling in [Scheduling::Deterministic, Scheduling::Parallel] {
             let (_, output) = run(name, harts, scheduling, 10_000);
@@ -89,7 +110,7 @@ fn litmus_tests_on_1_to_8_harts_in_both_schedulings() {
 #[test]
 fn atomics_and_litmus_tests_in_compiled_code() {
     for name in ["atomics", "litmus"] {
-        let (_, expected) = guest(name);
+        let expected = expected(name);
         let mut runs = vec![
             (2, 10_000, DEFAULT_CODE_LIMIT),
             (4, 10_000, DEFAULT_CODE_LIMIT),
@@ -112,6 +133,61 @@ fn atomics_and_litmus_tests_in_compiled_code() {
             );
             let retired = machine.jit_stats().expect("a JIT").generations_retired;
             assert_eq!(retired > 0, code_limit < DEFAULT_CODE_LIMIT, "{name}: {retired} generations retired");
+        }
+    }
+}
+
+/// The largest lead of one hart's local time over another's, in cycles,
+/// and the longest step between a hart's looks, in instructions, as `skew`
+/// prints them.
+fn skew(output: &[u8]) -> (u64, u64) {
+    let text = String::from_utf8_lossy(output);
+    let figures = text
+        .lines()
+        .find_map(|line| line.strip_prefix("skew: lead "))
+        .and_then(|rest| rest.split_once(" cycles, step "))
+        .and_then(|(lead, rest)| Some((lead.parse().ok()?, rest.strip_suffix(" instructions")?.parse().ok()?)));
+    figures.unwrap_or_else(|| panic!("skew printed no figures:\n{text}"))
+}
+
+/// Many short rounds, on more harts than the host has cores too, with
+/// harts sleeping in `wfi` at every barrier of the guest and woken by IPIs:
+/// the rounds never let a hart's local time get more than a quantum ahead
+/// of another's, beyond the step the guest takes between looks (see
+/// `tests/guest/skew.c`); they lose no hart and no wakeup (a hang ends at
+/// the watchdog and fails); and the guests' shared counters come out exact.
+/// The deterministic runner is held to the same bound.
+#[test]
+fn rounds_keep_harts_within_a_quantum_of_each_other() {
+    let check = |harts: usize, scheduling: Scheduling, quantum: u64, engine: Engine| {
+        let engine_name = format!("{engine:?}");
+        let (_, output) = run_on("skew", harts, scheduling, quantum, engine);
+        let (lead, step) = skew(&output);
+        // One more: the instruction between reading `mcycle` and storing it.
+        assert!(
+            lead <= quantum + step + 1,
+            "{harts} harts ({scheduling:?}, quantum {quantum}, {engine_name}): lead {lead} cycles, step {step} instructions"
+        );
+    };
+    for harts in [2, 3, 5, 8] {
+        for quantum in [1, 2, 7, 31, 100, 1000] {
+            for scheduling in [Scheduling::Deterministic, Scheduling::Parallel] {
+                check(harts, scheduling, quantum, Engine::Interpreter);
+            }
+        }
+    }
+    for (harts, quantum) in [(2, 1), (3, 7), (8, 100)] {
+        check(harts, Scheduling::Parallel, quantum, Engine::Jit(JitConfig::new(0)));
+    }
+    for name in ["atomics", "litmus"] {
+        let expected = expected(name);
+        for (harts, quantum) in [(3, 13), (8, 50)] {
+            let (_, output) = run(name, harts, Scheduling::Parallel, quantum);
+            assert_eq!(
+                String::from_utf8_lossy(&output),
+                String::from_utf8_lossy(&expected),
+                "{name} on {harts} harts, quantum {quantum}"
+            );
         }
     }
 }
@@ -155,7 +231,7 @@ fn machines_running_at_once_give_what_they_give_alone() {
         for handle in deterministic {
             assert_eq!(handle.join().unwrap(), alone);
         }
-        let (_, expected) = guest("atomics");
+        let expected = expected("atomics");
         for handle in parallel {
             assert_eq!(handle.join().unwrap(), expected);
         }

@@ -7,7 +7,10 @@
 //! more than one quantum ahead of another. The last to arrive closes the
 //! round: it decides which harts take part in the next one, skips simulated
 //! time forward when all of them wait for a timer, and detects the end of
-//! the run.
+//! the run. The barrier takes no lock on its common path: an arrival is
+//! one atomic subtraction, and the closer publishes the next round in
+//! atomics that the waiting threads watch (see `Rounds`, which also says
+//! why its memory orderings suffice).
 //!
 //! A hart asleep in `wfi` (nothing pending, no timer armed) does not take
 //! part in rounds: its thread blocks on a condition variable, burning no host
@@ -23,7 +26,8 @@
 //! it at once; an asleep one parks its thread until an interrupt line or an
 //! exit request unparks it ([`HartControl::set_waker`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -36,7 +40,7 @@ use crate::runner::{Machine, Slice, Slices, StopReason, UNBOUNDED_QUANTUM, wait_
 const STOP_POLL: Duration = Duration::from_millis(10);
 
 /// What a hart's thread leaves for the round's closer when it arrives.
-#[derive(Copy, Clone, Debug, Default)]
+#[derive(Copy, Clone, Debug)]
 struct Arrival {
     /// The hart is asleep (see [`Slice::Asleep`]).
     asleep: bool,
@@ -47,35 +51,155 @@ struct Arrival {
     cycle: u64,
 }
 
-/// The rounds, under one lock.
+/// A value on cache lines of its own, so that threads writing it do not
+/// slow down threads reading its neighbours, and the other way round. Two
+/// lines: x86 cores fetch lines in adjacent pairs.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+impl<T> Deref for CachePadded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// A hart's latest [`Arrival`]: written only by the hart's thread when it
+/// arrives, read only by the round's closer. Relaxed accesses: the arrival
+/// count orders them (see [`Rounds`]).
+#[derive(Debug, Default)]
+struct ArrivalSlot {
+    asleep: AtomicBool,
+    mip: AtomicU64,
+    mie: AtomicU64,
+    cycle: AtomicU64,
+}
+
+impl ArrivalSlot {
+    fn store(&self, arrival: Arrival) {
+        self.asleep.store(arrival.asleep, Ordering::Relaxed);
+        self.mip.store(arrival.mip, Ordering::Relaxed);
+        self.mie.store(arrival.mie, Ordering::Relaxed);
+        self.cycle.store(arrival.cycle, Ordering::Relaxed);
+    }
+
+    fn load(&self) -> Arrival {
+        Arrival {
+            asleep: self.asleep.load(Ordering::Relaxed),
+            mip: self.mip.load(Ordering::Relaxed),
+            mie: self.mie.load(Ordering::Relaxed),
+            cycle: self.cycle.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The current round, as its opener published it.
+#[derive(Debug)]
+struct Round {
+    /// Rounds closed so far, which is the current round's number; a
+    /// waiting thread watches it change.
+    closed: AtomicU64,
+    /// The current round's start and end, in local cycles.
+    start: AtomicU64,
+    end: AtomicU64,
+}
+
+/// The rounds: a barrier whose common path takes no lock.
+///
+/// A thread arrives once a round, for all its harts that took part: it
+/// stores their arrivals in their slots, then subtracts their number from
+/// `remaining`; the thread that takes it to zero closes the round. The
+/// closer opens the next round by storing its bounds, `awake_in` of the
+/// harts taking part and `remaining`, then `closed`, which the waiting
+/// threads watch. Locks are left to the rare paths: ending the run, and
+/// putting a thread to sleep on [`Shared::turn`] and waking it.
+///
+/// Memory orderings, and why they suffice:
+///
+/// - Arrivals reach the closer. The slots are stored with Relaxed before
+///   an AcqRel subtraction from `remaining`. The subtractions of a round
+///   form one release sequence, and the one that reaches zero reads the
+///   value left by all the others, so its Acquire half synchronises with
+///   every arrival of the round: the closer sees every slot. Slots of harts
+///   that sat the round out were stored in earlier rounds, before arrivals
+///   that happen before this close (each round's threads acquired the
+///   `closed` that the previous closer released).
+/// - The next round reaches the waiting threads. The closer stores the
+///   bounds, `awake_in` and `remaining` with Relaxed, then `closed` with
+///   SeqCst (a release store); a thread that loads the new `closed` (Acquire
+///   or SeqCst) sees them all, and its subtraction from `remaining` comes
+///   after the closer's store of it. It may also see `awake_in` values of a
+///   round not opened yet, since the closer stores them before `closed`:
+///   such a value never equals the `closed` it loaded, so it waits on.
+/// - What a thread reads holds still. A thread reads the bounds, and
+///   `awake_in` of its harts, only once it saw that one of them takes part
+///   in round `closed`. That round cannot close, so its closer cannot store
+///   new ones, before this thread arrives, after it read them (the Release
+///   half of its subtraction orders the reads first).
+/// - No wakeup is lost. A thread going to sleep holds the `outcome` lock,
+///   stores its `sleeping` flag (SeqCst), then loads `closed` (SeqCst) and
+///   waits on `turn` (releasing the lock) only if its round has not come.
+///   The closer stores `closed` (SeqCst), then loads the `sleeping` flags
+///   (SeqCst) of the threads whose harts take part in the new round. In
+///   the single order of all SeqCst operations, either the closer's load
+///   comes after the thread's store, so it sees the flag and notifies under
+///   the lock, which the thread holds until it waits; or the thread's load
+///   comes after the closer's store, so it sees the new round and does not
+///   sleep. Threads whose harts all sit the new round out are not woken:
+///   they would only sleep again.
+/// - The end reaches everyone. [`Shared::end`] records the outcome and sets
+///   [`Slices::ending`] under the lock and notifies every sleeper; a thread
+///   looks at the outcome under the lock before it sleeps, and at `ending`
+///   as it spins.
 #[derive(Debug)]
 struct Rounds {
-    /// Rounds closed so far; a waiting thread watches it change.
-    closed: u64,
-    /// The current round's start and end, in local cycles.
-    round_start: u64,
-    round_end: u64,
-    /// Harts that take part in the current round.
-    awake: Vec<bool>,
-    /// How many of them have arrived at its end.
-    arrived: usize,
-    /// The latest arrival of each hart.
-    arrivals: Vec<Arrival>,
-    /// Why the run ends, once decided.
-    outcome: Option<StopReason>,
-    /// Threads asleep on [`Shared::turn`]: a round closes without waking
-    /// anyone (a system call, slow on some hosts) when all of them spin.
-    sleepers: usize,
+    /// Written by the closer once a round, read by every waiting thread.
+    now: CachePadded<Round>,
+    /// Harts of the current round that have not arrived yet: every arrival
+    /// writes it, so it has lines of its own.
+    remaining: CachePadded<AtomicUsize>,
+    /// Per hart: the last round it takes part in, so round `closed` when it
+    /// takes part in the current round.
+    awake_in: Vec<AtomicU64>,
+    /// Per hart: its latest arrival.
+    arrivals: Vec<CachePadded<ArrivalSlot>>,
+    /// Per thread: it sleeps on [`Shared::turn`], or is about to.
+    sleeping: Vec<AtomicBool>,
+}
+
+impl Rounds {
+    /// Rounds for `harts` harts on `threads` threads; the first, round 0,
+    /// runs every hart from `start` to `end`.
+    fn new(harts: usize, threads: usize, start: u64, end: u64) -> Rounds {
+        Rounds {
+            now: CachePadded(Round {
+                closed: AtomicU64::new(0),
+                start: AtomicU64::new(start),
+                end: AtomicU64::new(end),
+            }),
+            remaining: CachePadded(AtomicUsize::new(harts)),
+            awake_in: (0..harts).map(|_| AtomicU64::new(0)).collect(),
+            arrivals: (0..harts).map(|_| CachePadded::default()).collect(),
+            sleeping: (0..threads).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// The thread that runs hart `index`.
+    fn thread_of(&self, index: usize) -> usize {
+        index % self.sleeping.len()
+    }
 }
 
 /// The state every hart thread shares.
 struct Shared<'a> {
     machine: MachineParts<'a>,
-    rounds: Mutex<Rounds>,
+    rounds: Rounds,
+    /// Why the run ends, once decided. Its lock also keeps a thread going
+    /// to sleep on `turn` and a thread waking it in step.
+    outcome: Mutex<Option<StopReason>>,
     turn: Condvar,
-    /// [`Rounds::closed`], readable without the lock: a hart that arrives
-    /// early spins on it for a while before it sleeps on `turn`.
-    closed: AtomicU64,
     quantum: u64,
     /// No round ends past this local time ([`Machine::run_until`]).
     horizon: u64,
@@ -90,6 +214,10 @@ fn host_cores() -> usize {
 /// the spread of a round's arrivals on free cores, far shorter than the
 /// host's wake-up latency it saves.
 const SPIN: Duration = Duration::from_micros(200);
+
+/// Spins between looks at the clock while spinning: reading it costs more
+/// than a spin.
+const SPINS_PER_CLOCK: u32 = 64;
 
 /// The parts of the machine the threads use, borrowed while its harts are
 /// lent out to them.
@@ -110,41 +238,32 @@ impl Machine {
             return StopReason::Horizon;
         }
         let harts = self.harts.len();
+        // Rounds: no more threads than host cores, each running its harts in
+        // turn within a round (a hart per thread as long as there are cores
+        // enough); more threads would only take turns on the cores, paying
+        // a wake-up each round. Free-running harts each need a thread.
+        let threads = if quantum == UNBOUNDED_QUANTUM { harts } else { harts.min(host_cores()) };
         let shared = Shared {
             machine: MachineParts {
                 slices: Slices { aclint: &self.aclint, stop: &self.stop, retired: &retired, limit, ending: &ending },
                 controls,
                 uart: &self.uart,
             },
-            rounds: Mutex::new(Rounds {
-                closed: 0,
-                round_start: start,
-                round_end: start.saturating_add(quantum).min(horizon),
-                awake: vec![true; harts],
-                arrived: 0,
-                arrivals: vec![Arrival::default(); harts],
-                outcome: None,
-                sleepers: 0,
-            }),
+            rounds: Rounds::new(harts, threads, start, start.saturating_add(quantum).min(horizon)),
+            outcome: Mutex::new(None),
             turn: Condvar::new(),
-            closed: AtomicU64::new(0),
             quantum,
             horizon,
         };
         let parked = Mutex::new(vec![None; harts]);
-        // Rounds: no more threads than host cores, each running its harts in
-        // turn within a round (a hart per thread as long as there are cores
-        // enough); more threads would only take turns on the cores, paying
-        // a wake-up each round. Free-running harts each need a thread.
-        let threads = if quantum == UNBOUNDED_QUANTUM { harts } else { harts.min(host_cores()) };
         let mut groups: Vec<Vec<(usize, &mut Hart)>> = (0..threads).map(|_| Vec::new()).collect();
         for (index, hart) in self.harts.iter_mut().enumerate() {
-            groups[index % threads].push((index, hart));
+            groups[shared.rounds.thread_of(index)].push((index, hart));
         }
         // This thread does the errands the hart threads hand it until the
         // last of them leaves.
         let errands = &*self.errands;
-        let running = std::sync::atomic::AtomicUsize::new(threads);
+        let running = AtomicUsize::new(threads);
         errands.begin();
         std::thread::scope(|scope| {
             for (thread, group) in groups.into_iter().enumerate() {
@@ -156,7 +275,7 @@ impl Machine {
                     .spawn_scoped(scope, move || {
                         /// Tells the driving thread when the last hart thread
                         /// leaves, even by a panic.
-                        struct Leaving<'a>(&'a std::sync::atomic::AtomicUsize, &'a crate::errands::Errands);
+                        struct Leaving<'a>(&'a AtomicUsize, &'a crate::errands::Errands);
                         impl Drop for Leaving<'_> {
                             fn drop(&mut self) {
                                 if self.0.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -170,29 +289,30 @@ impl Machine {
                                 shared.run_free(hart, index, parked);
                             }
                         } else {
-                            shared.run_rounds(group);
+                            shared.run_rounds(thread, group);
                         }
                     })
                     .expect("spawning a hart thread");
             }
             errands.serve();
         });
-        let outcome = shared.rounds.into_inner().unwrap_or_else(|e| e.into_inner()).outcome;
+        let outcome = shared.outcome.into_inner().unwrap_or_else(|e| e.into_inner());
         // Every thread returns only once an outcome is recorded.
         outcome.unwrap_or(StopReason::Stopped)
     }
 }
 
 impl Shared<'_> {
-    fn lock(&self) -> MutexGuard<'_, Rounds> {
-        self.rounds.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Option<StopReason>> {
+        self.outcome.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records why the run ends (the first reason wins) and makes every
-    /// thread leave: running harts through their exit request, blocked
-    /// threads through the condition variable.
-    fn end(&self, rounds: &mut Rounds, reason: StopReason) {
-        rounds.outcome.get_or_insert(reason);
+    /// Records why the run ends (the first reason wins) in `outcome`, held
+    /// locked, and makes every thread leave: running harts through their
+    /// exit request, waiting threads through [`Slices::ending`] and the
+    /// condition variable.
+    fn end(&self, outcome: &mut Option<StopReason>, reason: StopReason) {
+        outcome.get_or_insert(reason);
         self.machine.slices.ending.store(true, Ordering::Release);
         for control in &self.machine.controls {
             control.request_exit();
@@ -201,108 +321,136 @@ impl Shared<'_> {
     }
 
     /// A thread running `group`'s harts with a bounded quantum: each round
-    /// it runs the group's awake harts one after the other, each arriving at
-    /// the round's end on its own.
-    fn run_rounds(&self, mut group: Vec<(usize, &mut Hart)>) {
-        let mut done = 0;
-        loop {
-            // Wait for a round some hart of the group takes part in; a thread
-            // that arrives early spins a while first (it has a core).
-            if done > 0 {
-                let until = Instant::now() + SPIN;
-                while self.closed.load(Ordering::Acquire) < done
-                    && !self.machine.slices.ending.load(Ordering::Acquire)
-                    && Instant::now() < until
-                {
-                    std::hint::spin_loop();
-                }
-            }
-            let (round_start, round_end, awake) = {
-                let mut rounds = self.lock();
-                loop {
-                    if rounds.outcome.is_some() {
-                        return;
-                    }
-                    if rounds.closed >= done && group.iter().any(|(index, _)| rounds.awake[*index]) {
-                        let awake: Vec<bool> = group.iter().map(|(index, _)| rounds.awake[*index]).collect();
-                        break (rounds.round_start, rounds.round_end, awake);
-                    }
-                    rounds.sleepers += 1;
-                    rounds = self.turn.wait_timeout(rounds, STOP_POLL).unwrap_or_else(|e| e.into_inner()).0;
-                    rounds.sleepers -= 1;
-                    if let Some(reason) = self.machine.slices.stop.reason() {
-                        self.end(&mut rounds, reason);
-                    }
-                }
-            };
-            // An asleep hart's time stood still: it idled until this round.
-            for ((index, hart), awake) in group.iter_mut().zip(awake) {
-                if !awake {
+    /// it runs the group's harts that take part one after the other, then
+    /// arrives at the round's end for all of them.
+    fn run_rounds(&self, thread: usize, mut group: Vec<(usize, &mut Hart)>) {
+        let rounds = &self.rounds;
+        // The first round this thread has not run.
+        let mut next = 0;
+        while let Some(round) = self.wait_for_round(thread, &group, next) {
+            // The round cannot close before this thread arrives, below: its
+            // bounds and the harts taking part hold still until then.
+            let start = rounds.now.start.load(Ordering::Relaxed);
+            let end = rounds.now.end.load(Ordering::Relaxed);
+            let mut arrived = 0;
+            for (index, hart) in &mut group {
+                let index = *index;
+                if rounds.awake_in[index].load(Ordering::Relaxed) != round {
                     continue;
                 }
-                let index = *index;
-                if hart.state.cycle() < round_start {
-                    hart.idle(round_start - hart.state.cycle());
+                // An asleep hart's time stood still: it idled until this round.
+                if hart.state.cycle() < start {
+                    hart.idle(start - hart.state.cycle());
                 }
-                let slice = self.machine.slices.run(hart, index, round_end);
-                let mut rounds = self.lock();
+                let slice = self.machine.slices.run(hart, index, end);
                 match slice {
-                    Slice::Stop(reason) => return self.end(&mut rounds, reason),
+                    Slice::Stop(reason) => return self.end(&mut self.lock(), reason),
                     Slice::Ended => return,
                     Slice::Done | Slice::Asleep => {
                         let (mip, mie, cycle) = (hart.state.csr.mip, hart.state.csr.mie, hart.state.cycle());
-                        rounds.arrivals[index] = Arrival { asleep: slice == Slice::Asleep, mip, mie, cycle };
+                        rounds.arrivals[index].store(Arrival { asleep: slice == Slice::Asleep, mip, mie, cycle });
                     }
                 }
-                // The round cannot close before the group's last awake hart
-                // arrives, so this is the same for all of them.
-                done = rounds.closed + 1;
-                rounds.arrived += 1;
-                if rounds.arrived == rounds.awake.iter().filter(|&&a| a).count() {
-                    self.close_round(&mut rounds);
-                    if rounds.sleepers > 0 {
-                        self.turn.notify_all();
-                    }
-                }
+                arrived += 1;
+            }
+            next = round + 1;
+            if rounds.remaining.fetch_sub(arrived, Ordering::AcqRel) == arrived {
+                self.close_round(round);
             }
         }
     }
 
-    /// The last hart to arrive closes the round: picks the harts of the next
-    /// one, skipping time forward if all of them sleep until a timer.
-    fn close_round(&self, rounds: &mut Rounds) {
-        rounds.arrived = 0;
-        rounds.closed += 1;
-        self.closed.store(rounds.closed, Ordering::Release);
+    /// Waits for a round at least `next` that some hart of `group` (the
+    /// harts of thread `thread`) takes part in, and returns its number;
+    /// `None` when the run ends instead. A thread waiting for the round it
+    /// has just run to close spins a while first (it has a core); one whose
+    /// harts all sit a round out sleeps at once.
+    fn wait_for_round(&self, thread: usize, group: &[(usize, &mut Hart)], next: u64) -> Option<u64> {
+        let rounds = &self.rounds;
+        let ending = self.machine.slices.ending;
+        // Whether round `round`, which must be the current one, is for us.
+        let ours = |round: u64| {
+            round >= next && group.iter().any(|(index, _)| rounds.awake_in[*index].load(Ordering::Relaxed) == round)
+        };
+        let mut spins = 0u32;
+        let mut until = None;
+        loop {
+            if ending.load(Ordering::Acquire) {
+                return None;
+            }
+            let round = rounds.now.closed.load(Ordering::Acquire);
+            if round >= next {
+                if ours(round) {
+                    return Some(round);
+                }
+                break;
+            }
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(SPINS_PER_CLOCK) {
+                let now = Instant::now();
+                if now >= *until.get_or_insert(now + SPIN) {
+                    break;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        let sleeping = &rounds.sleeping[thread];
+        let mut outcome = self.lock();
+        let round = loop {
+            if outcome.is_some() {
+                break None;
+            }
+            // SeqCst, both: see "No wakeup is lost" on [`Rounds`].
+            sleeping.store(true, Ordering::SeqCst);
+            let round = rounds.now.closed.load(Ordering::SeqCst);
+            if ours(round) {
+                break Some(round);
+            }
+            outcome = self.turn.wait_timeout(outcome, STOP_POLL).unwrap_or_else(|e| e.into_inner()).0;
+            if let Some(reason) = self.machine.slices.stop.reason() {
+                self.end(&mut outcome, reason);
+            }
+        };
+        sleeping.store(false, Ordering::Relaxed);
+        round
+    }
+
+    /// The last hart to arrive closes round `round`: picks the harts of the
+    /// next one, skipping time forward if all of them sleep until a timer,
+    /// and opens it, unless the run ends.
+    fn close_round(&self, round: u64) {
+        let rounds = &self.rounds;
         let slices = &self.machine.slices;
         if let Some(reason) = slices.stop.reason() {
-            return self.end(rounds, reason);
+            return self.end(&mut self.lock(), reason);
         }
         if slices.limit.is_some_and(|limit| slices.retired.load(Ordering::Relaxed) >= limit) {
-            return self.end(rounds, StopReason::InstructionLimit);
+            return self.end(&mut self.lock(), StopReason::InstructionLimit);
         }
-        let mut start = rounds.round_end;
+        let next = round + 1;
+        let mut start = rounds.now.end.load(Ordering::Relaxed);
         loop {
             if start >= self.horizon {
-                return self.end(rounds, StopReason::Horizon);
+                return self.end(&mut self.lock(), StopReason::Horizon);
             }
             let end = start.saturating_add(self.quantum).min(self.horizon);
-            let mut any = false;
-            for (index, arrival) in rounds.arrivals.iter().enumerate() {
+            let mut awake = 0;
+            for (index, slot) in rounds.arrivals.iter().enumerate() {
+                let arrival = slot.load();
                 let control = &self.machine.controls[index];
                 // An asleep hart's time is `start` when it wakes; its timer
                 // may have been armed by another hart meanwhile.
                 let timer = if arrival.asleep { slices.aclint.sync_timer(index, start) } else { None };
-                let awake = !arrival.asleep
+                if !arrival.asleep
                     || wakeable(control, arrival.mip, arrival.mie)
-                    || timer.is_some_and(|cycles| cycles < self.quantum);
-                rounds.awake[index] = awake;
-                any |= awake;
+                    || timer.is_some_and(|cycles| cycles < self.quantum)
+                {
+                    rounds.awake_in[index].store(next, Ordering::Relaxed);
+                    awake += 1;
+                }
             }
-            if any {
-                rounds.round_start = start;
-                rounds.round_end = end;
-                return;
+            if awake > 0 {
+                return self.open_round(next, start, end, awake);
             }
             // Everyone sleeps: jump to the first timer, or wait for the host.
             let first_timer = (0..rounds.arrivals.len()).filter_map(|i| slices.aclint.sync_timer(i, start)).min();
@@ -311,16 +459,38 @@ impl Shared<'_> {
                 // Something outside may still wake them before the horizon.
                 None if self.horizon != u64::MAX => start = self.horizon,
                 None => {
-                    let arrivals = &rounds.arrivals;
                     let controls = &self.machine.controls;
                     let woken = wait_for_wakeup(self.machine.uart, slices.stop, || {
-                        arrivals.iter().zip(controls).any(|(a, c)| wakeable(c, a.mip, a.mie))
+                        rounds.arrivals.iter().zip(controls).any(|(slot, control)| {
+                            let arrival = slot.load();
+                            wakeable(control, arrival.mip, arrival.mie)
+                        })
                     });
                     if let Some(reason) = woken {
-                        return self.end(rounds, reason);
+                        return self.end(&mut self.lock(), reason);
                     }
                 }
             }
+        }
+    }
+
+    /// Opens round `round`, from `start` to `end`, for the `awake` harts
+    /// whose `awake_in` the closer set to it, and wakes the threads of
+    /// those harts that sleep.
+    fn open_round(&self, round: u64, start: u64, end: u64, awake: usize) {
+        let rounds = &self.rounds;
+        rounds.now.start.store(start, Ordering::Relaxed);
+        rounds.now.end.store(end, Ordering::Relaxed);
+        rounds.remaining.store(awake, Ordering::Relaxed);
+        // Publishes all of the above; SeqCst for "No wakeup is lost" on
+        // [`Rounds`], as is the load of the flags.
+        rounds.now.closed.store(round, Ordering::SeqCst);
+        let sleeper = rounds.awake_in.iter().enumerate().any(|(index, awake_in)| {
+            awake_in.load(Ordering::Relaxed) == round && rounds.sleeping[rounds.thread_of(index)].load(Ordering::SeqCst)
+        });
+        if sleeper {
+            let _outcome = self.lock();
+            self.turn.notify_all();
         }
     }
 
@@ -332,16 +502,14 @@ impl Shared<'_> {
         loop {
             match self.machine.slices.run(hart, index, u64::MAX) {
                 Slice::Stop(reason) => {
-                    let mut rounds = self.lock();
-                    self.end(&mut rounds, reason);
+                    self.end(&mut self.lock(), reason);
                     break;
                 }
                 Slice::Ended => break,
                 Slice::Done => unreachable!("a free-running slice has no end"),
                 Slice::Asleep => {
                     if let Some(reason) = self.park(hart, index, parked) {
-                        let mut rounds = self.lock();
-                        self.end(&mut rounds, reason);
+                        self.end(&mut self.lock(), reason);
                         break;
                     }
                 }
