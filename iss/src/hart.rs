@@ -669,6 +669,13 @@ impl Direct {
 const MAX_BLOCK_INSTS: usize = 64;
 
 /// A hart ready to run: its state plus everything it needs to execute.
+///
+/// Aligned to 128 bytes (a pair of cache lines, which x86 cores fetch
+/// together): a machine keeps its harts side by side in one `Vec`, and each
+/// hart's thread writes its own state all the time (compiled code stores
+/// `pc` and `retired` at every block's exit), so no line may hold two
+/// harts' bytes.
+#[repr(align(128))]
 pub struct Hart {
     /// Architectural state.
     pub state: HartState,
