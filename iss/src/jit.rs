@@ -2054,8 +2054,9 @@ impl<'a> Translator<'a> {
 
     /// Goes on, with the host address of a `size`-byte access (a load, or
     /// a store or AMO if `store`) at `address` and, for a store, its RAM
-    /// offset (which its marks are found by), when compiled code may make it
-    /// directly, else jumps to `slow`.
+    /// offset (which its marks are found by; none when its [`RamGroup`]
+    /// tested them already), when compiled code may make it directly, else
+    /// jumps to `slow`.
     ///
     /// Two ways lead there. Inside RAM's direct span ([`Frame::span`], 0
     /// while addresses are checked by paging or PMP) the address is
@@ -2086,7 +2087,7 @@ impl<'a> Translator<'a> {
             }
             let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
             let host = self.b.ins().iadd(ram_host, ram_offset);
-            return (host, store.then_some(ram_offset));
+            return (host, (store && !covered.marked).then_some(ram_offset));
         }
         let (direct, probe, go) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         let host = self.b.append_block_param(go, self.pointer);
@@ -2274,15 +2275,14 @@ impl<'a> Translator<'a> {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (fast, slow, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
         let (host, offset) = self.ram_access(index, base, address, size, true, slow);
-        let offset = offset.expect("a store's access has its offset");
-        let group = self.ram_groups.get(index).copied().flatten();
-        if let Some(RamGroup::First { covered, .. } | RamGroup::Member(covered)) = group
-            && covered.marked
-        {
-            self.b.ins().jump(fast, &[]);
-        } else {
-            let touched = self.line_marked(offset, MARK_ANY);
-            self.b.ins().brif(touched, slow, &[], fast, &[]);
+        match offset {
+            Some(offset) => {
+                let touched = self.line_marked(offset, MARK_ANY);
+                self.b.ins().brif(touched, slow, &[], fast, &[]);
+            }
+            None => {
+                self.b.ins().jump(fast, &[]);
+            }
         }
 
         self.b.switch_to_block(fast);

@@ -492,16 +492,19 @@ fn code_compiled_for_physical_accesses_stays_right_where_paging_checks_them() {
     assert!((20..=22).contains(&slow), "{slow} accesses left to the interpreter");
 }
 
+/// `first` and `second` at RAM's start, then a jump to C, which stops
+/// (`ebreak`, to the handler, which waits).
+fn two_then_stop(first: Inst, second: Inst) -> Vec<(u64, Vec<Inst>)> {
+    vec![(RAM_BASE, vec![first, second, jump(RAM_BASE + 8, C).1]), (C, vec![Inst::new(Op::Ebreak, 4)])]
+}
+
 #[test]
 fn accesses_checked_together_leave_before_the_first_when_one_is_outside_ram() {
     // Two loads off one base value: compiled code checks that both lie in
     // RAM once, before the first. With the second past RAM's end, the
     // block leaves before the first, which the interpreter makes; the
     // second then faults, as the interpreter alone would have it.
-    let code = vec![
-        (RAM_BASE, vec![i(Op::Ld, A0, T0, 0), i(Op::Ld, A1, T0, 8), jump(RAM_BASE + 8, C).1]),
-        (C, vec![Inst::new(Op::Ebreak, 4)]),
-    ];
+    let code = two_then_stop(i(Op::Ld, A0, T0, 0), i(Op::Ld, A1, T0, 8));
     let end = RAM_BASE + RAM_SIZE;
     for (t0, slow, cause) in [(end - 16, 0, 3), (end - 8, 2, 5)] {
         let jit = new_jit(JitConfig::new(0));
@@ -528,10 +531,7 @@ fn stores_checked_together_leave_when_their_base_is_misaligned() {
     // both go straight to RAM; misaligned (so each could reach into a line
     // holding code), the block leaves before the first, and the second,
     // the start of a block of its own, checks itself and leaves too.
-    let code = vec![
-        (RAM_BASE, vec![s(Op::Sd, DATA_REG, A1, 0), s(Op::Sd, DATA_REG, A2, 8), jump(RAM_BASE + 8, C).1]),
-        (C, vec![Inst::new(Op::Ebreak, 4)]),
-    ];
+    let code = two_then_stop(s(Op::Sd, DATA_REG, A1, 0), s(Op::Sd, DATA_REG, A2, 8));
     for (offset, slow) in [(0, 0), (4, 2)] {
         let jit = new_jit(JitConfig::new(0));
         let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
@@ -552,10 +552,7 @@ fn stores_checked_together_leave_when_a_line_of_theirs_holds_code() {
     // second store at C's code, which the first run translated: the block
     // must leave, so that the interpreter's store drops C's translation,
     // and C then runs its new instructions.
-    let code = vec![
-        (RAM_BASE, vec![s(Op::Sd, T1, A1, 0), s(Op::Sd, T1, A2, 8), jump(RAM_BASE + 8, C).1]),
-        (C, vec![Inst::new(Op::Ebreak, 4)]),
-    ];
+    let code = two_then_stop(s(Op::Sd, T1, A1, 0), s(Op::Sd, T1, A2, 8));
     let jit = new_jit(JitConfig::new(0));
     let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
     let new_c = u64::from(i(Op::Addi, A0, 0, 42).encode()) | u64::from(Inst::new(Op::Ebreak, 4).encode()) << 32;
@@ -576,10 +573,7 @@ fn an_access_after_its_base_changed_is_checked_again() {
     // The first load replaces its own base register: the second load's
     // address is a new value, which compiled code must check on its own
     // (here it lies past RAM's end and faults).
-    let code = vec![
-        (RAM_BASE, vec![i(Op::Ld, T0, T0, 0), i(Op::Ld, A1, T0, 8), jump(RAM_BASE + 8, C).1]),
-        (C, vec![Inst::new(Op::Ebreak, 4)]),
-    ];
+    let code = two_then_stop(i(Op::Ld, T0, T0, 0), i(Op::Ld, A1, T0, 8));
     let jit = new_jit(JitConfig::new(0));
     let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
     let beyond = RAM_BASE + RAM_SIZE + 0x1000;

@@ -155,7 +155,7 @@ impl Translator<'_> {
         let slow = self.b.create_block();
         if let Some((rmw, size)) = host_atomic(inst.op) {
             let (host, offset) = self.ram_access(index, address, address, size, true, slow);
-            let offset = offset.expect("an AMO's access has its offset");
+            let offset = offset.expect("an AMO belongs to no RAM group: its offset comes back");
             let old = if size == 4 {
                 let narrow = self.b.ins().ireduce(types::I32, operand);
                 let old = self.b.ins().atomic_rmw(types::I32, self.flags, rmw, host, narrow);
