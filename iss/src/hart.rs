@@ -9,7 +9,7 @@ use std::thread::Thread;
 
 use crate::cache::{Block, BlockKey, JumpCache, TranslationCache};
 use crate::csr::{CsrFile, menvcfg, mstatus};
-use crate::decode::{self, Disassembly, Inst, Op};
+use crate::decode::{self, Disassembly, Inst};
 use crate::interp::{self, Handback};
 use crate::jit::lockstep::Lockstep;
 use crate::jit::{self, Divergence, Jit, JitStats};
@@ -1134,7 +1134,7 @@ impl Hart {
             }
             inst.offset = (addr - pc) as u16;
             addr = addr.wrapping_add(u64::from(inst.len));
-            let ends = ends_block(inst.op);
+            let ends = inst.op.ends_block();
             insts.push(inst);
             if ends || addr == page_end || !cacheable {
                 break;
@@ -1142,29 +1142,4 @@ impl Hart {
         }
         Ok((insts, code, cacheable))
     }
-}
-
-/// Whether `op` ends a block: unconditional control transfers (a taken
-/// conditional branch leaves the block early instead), and instructions that change
-/// state the run loop must look at (privilege, interrupts, code, `wfi`).
-fn ends_block(op: Op) -> bool {
-    matches!(
-        op,
-        Op::Jal
-            | Op::Jalr
-            | Op::Ecall
-            | Op::Ebreak
-            | Op::Mret
-            | Op::Sret
-            | Op::Wfi
-            | Op::FenceI
-            | Op::SfenceVma
-            | Op::Csrrw
-            | Op::Csrrs
-            | Op::Csrrc
-            | Op::Csrrwi
-            | Op::Csrrsi
-            | Op::Csrrci
-            | Op::Illegal
-    )
 }

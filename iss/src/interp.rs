@@ -5,15 +5,15 @@
 //! (devices, watched or code pages, faults) leaves the hot path through
 //! functions marked `#[cold]`.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{Ordering, fence};
 
 use crate::cache::{Block, JumpCache};
 use crate::csr::{self, CsrFile, mstatus};
-use crate::decode::{self, Inst, Op};
+use crate::decode::{self, AmoOp, CsrAccess, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, SignInjection};
-use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege, X0_SINK};
+use crate::hart::{Env, HartState, INHIBIT_CY, INHIBIT_IR, Privilege};
 use crate::jit::{self, JitStats};
-use crate::memory::{Amo, AmoOp, PAGE_SHIFT, StoreMarks, crosses_page};
+use crate::memory::{Amo, PAGE_SHIFT, StoreMarks, crosses_page};
 use crate::mmu::Access;
 use crate::pmp::Pmp;
 use crate::trap::{Exception, Trap};
@@ -563,8 +563,8 @@ fn execute<M: DataAccess>(
                 | Op::AmominW
                 | Op::AmomaxW
                 | Op::AmominuW
-                | Op::AmomaxuW => state.x[rd] = sext32(try_mem!(amo32(state, env, inst.op, a, b!(), now!()))),
-                Op::AmoswapD
+                | Op::AmomaxuW
+                | Op::AmoswapD
                 | Op::AmoaddD
                 | Op::AmoxorD
                 | Op::AmoandD
@@ -572,7 +572,7 @@ fn execute<M: DataAccess>(
                 | Op::AmominD
                 | Op::AmomaxD
                 | Op::AmominuD
-                | Op::AmomaxuD => state.x[rd] = try_mem!(amo64(state, env, inst.op, a, b!(), now!())),
+                | Op::AmomaxuD => state.x[rd] = try_mem!(amo(state, env, inst.op, a, b!(), now!())),
                 Op::Illegal => fault!(illegal(inst)),
                 // F and D.
                 Op::Flw => {
@@ -903,29 +903,9 @@ fn atomic_target(state: &mut HartState, env: &Env, vaddr: u64, size: u8, access:
 /// device there supports atomics (an external region does), else it is a
 /// store/AMO access fault.
 #[cold]
-fn amo_bus(state: &HartState, env: &Env, op: Op, addr: u64, vaddr: u64, b: u64, retired: u64) -> Result<u64, Trap> {
-    let (op, size) = match op {
-        Op::AmoswapW => (AmoOp::Swap, 4),
-        Op::AmoaddW => (AmoOp::Add, 4),
-        Op::AmoxorW => (AmoOp::Xor, 4),
-        Op::AmoandW => (AmoOp::And, 4),
-        Op::AmoorW => (AmoOp::Or, 4),
-        Op::AmominW => (AmoOp::Min, 4),
-        Op::AmomaxW => (AmoOp::Max, 4),
-        Op::AmominuW => (AmoOp::MinU, 4),
-        Op::AmomaxuW => (AmoOp::MaxU, 4),
-        Op::AmoswapD => (AmoOp::Swap, 8),
-        Op::AmoaddD => (AmoOp::Add, 8),
-        Op::AmoxorD => (AmoOp::Xor, 8),
-        Op::AmoandD => (AmoOp::And, 8),
-        Op::AmoorD => (AmoOp::Or, 8),
-        Op::AmominD => (AmoOp::Min, 8),
-        Op::AmomaxD => (AmoOp::Max, 8),
-        Op::AmominuD => (AmoOp::MinU, 8),
-        _ => (AmoOp::MaxU, 8),
-    };
+fn amo_bus(state: &HartState, env: &Env, amo: Amo, addr: u64, vaddr: u64, retired: u64) -> Result<u64, Trap> {
     env.bus
-        .atomic(&state.access_context_at(retired), addr, Amo { op, size, operand: b })
+        .atomic(&state.access_context_at(retired), addr, amo)
         .map_err(|_| Trap::new(Exception::StoreAccessFault, vaddr))
 }
 
@@ -982,68 +962,63 @@ pub(crate) fn after_atomic_store(env: &Env, offset: u64, size: u8) {
     }
 }
 
-pub(crate) fn amo32(
+/// `amo` on the atomic `cell` (an `AtomicU32` or `AtomicU64`) with
+/// `operand` of its width; the old value. Signed minimum and maximum have
+/// no host instruction: a compare-and-swap loop applies [`Amo::apply`].
+macro_rules! host_amo {
+    ($cell:expr, $amo:expr, $operand:expr, $size:expr) => {{
+        let (cell, b, order) = ($cell, $operand, Ordering::SeqCst);
+        match $amo {
+            AmoOp::Swap => cell.swap(b, order),
+            AmoOp::Add => cell.fetch_add(b, order),
+            AmoOp::Xor => cell.fetch_xor(b, order),
+            AmoOp::And => cell.fetch_and(b, order),
+            AmoOp::Or => cell.fetch_or(b, order),
+            AmoOp::MinU => cell.fetch_min(b, order),
+            AmoOp::MaxU => cell.fetch_max(b, order),
+            AmoOp::Min | AmoOp::Max => {
+                let amo = Amo { op: $amo, size: $size, operand: u64::from(b) };
+                match cell.fetch_update(order, order, |old| Some(amo.apply(u64::from(old)) as _)) {
+                    Ok(old) | Err(old) => old,
+                }
+            }
+        }
+    }};
+}
+
+/// The AMO `op` at `vaddr` with `operand` (`x[rs2]`), made once
+/// `retired` instructions have retired: a host atomic read-modify-write on
+/// RAM, or the bus's on a device. Returns the value for `rd`: the old
+/// value, sign-extended from a word.
+pub(crate) fn amo(
     state: &mut HartState,
     env: &Env,
     op: Op,
-    addr: u64,
+    vaddr: u64,
     operand: u64,
     retired: u64,
 ) -> Result<u64, Trap> {
-    let physical = atomic_address(state, env, addr, 4, Access::Store)?;
-    let Some(offset) = env.ram.offset(physical, 4) else {
-        return amo_bus(state, env, op, physical, addr, operand, retired);
+    let (Some(amo), Some(memory)) = (op.amo(), op.memory()) else {
+        unreachable!("amo() is called for AMOs only");
     };
-    let cell: &AtomicU32 = env.ram.atomic_u32(offset).ok_or(Trap::new(Exception::StoreAccessFault, addr))?;
-    let b = operand as u32;
-    let order = Ordering::SeqCst;
-    let old = match op {
-        Op::AmoswapW => cell.swap(b, order),
-        Op::AmoaddW => cell.fetch_add(b, order),
-        Op::AmoxorW => cell.fetch_xor(b, order),
-        Op::AmoandW => cell.fetch_and(b, order),
-        Op::AmoorW => cell.fetch_or(b, order),
-        Op::AmominuW => cell.fetch_min(b, order),
-        Op::AmomaxuW => cell.fetch_max(b, order),
-        Op::AmominW => update(cell, |v| (v as i32).min(b as i32) as u32),
-        _ => update(cell, |v| (v as i32).max(b as i32) as u32),
+    let size = memory.size;
+    let physical = atomic_address(state, env, vaddr, size, Access::Store)?;
+    let old = match env.ram.offset(physical, u64::from(size)) {
+        None => amo_bus(state, env, Amo { op: amo, size, operand }, physical, vaddr, retired)?,
+        Some(offset) => {
+            let fault = Trap::new(Exception::StoreAccessFault, vaddr);
+            let old = if size == 4 {
+                let cell = env.ram.atomic_u32(offset).ok_or(fault)?;
+                u64::from(host_amo!(cell, amo, operand as u32, size))
+            } else {
+                let cell = env.ram.atomic_u64(offset).ok_or(fault)?;
+                host_amo!(cell, amo, operand, size)
+            };
+            after_atomic_store(env, offset, size);
+            old
+        }
     };
-    after_atomic_store(env, offset, 4);
-    Ok(u64::from(old))
-}
-
-pub(crate) fn amo64(state: &mut HartState, env: &Env, op: Op, addr: u64, b: u64, retired: u64) -> Result<u64, Trap> {
-    let physical = atomic_address(state, env, addr, 8, Access::Store)?;
-    let Some(offset) = env.ram.offset(physical, 8) else {
-        return amo_bus(state, env, op, physical, addr, b, retired);
-    };
-    let cell: &AtomicU64 = env.ram.atomic_u64(offset).ok_or(Trap::new(Exception::StoreAccessFault, addr))?;
-    let order = Ordering::SeqCst;
-    let old = match op {
-        Op::AmoswapD => cell.swap(b, order),
-        Op::AmoaddD => cell.fetch_add(b, order),
-        Op::AmoxorD => cell.fetch_xor(b, order),
-        Op::AmoandD => cell.fetch_and(b, order),
-        Op::AmoorD => cell.fetch_or(b, order),
-        Op::AmominuD => cell.fetch_min(b, order),
-        Op::AmomaxuD => cell.fetch_max(b, order),
-        Op::AmominD => update64(cell, |v| (v as i64).min(b as i64) as u64),
-        _ => update64(cell, |v| (v as i64).max(b as i64) as u64),
-    };
-    after_atomic_store(env, offset, 8);
-    Ok(old)
-}
-
-fn update(cell: &AtomicU32, f: impl Fn(u32) -> u32) -> u32 {
-    match cell.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(f(v))) {
-        Ok(old) | Err(old) => old,
-    }
-}
-
-fn update64(cell: &AtomicU64, f: impl Fn(u64) -> u64) -> u64 {
-    match cell.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(f(v))) {
-        Ok(old) | Err(old) => old,
-    }
+    Ok(if size == 4 { sext32(old) } else { old })
 }
 
 /// `csrrw`, `csrrs`, `csrrc` and their immediate forms (Zicsr): an
@@ -1051,24 +1026,16 @@ fn update64(cell: &AtomicU64, f: impl Fn(u64) -> u64) -> u64 {
 /// (`csrrw`/`csrrwi`), and one that writes nothing when its source is `x0`
 /// or zero (`csrrs`/`csrrc` and immediates) still reads.
 fn csr_op(state: &mut HartState, env: &Env, inst: &Inst, rs1_value: u64) -> Result<(), Trap> {
-    let number = (inst.imm as u32 & 0xfff) as u16;
+    let CsrAccess { csr: number, reads, writes } = inst.csr_access().expect("a CSR instruction");
     let source = match inst.op {
         Op::Csrrwi | Op::Csrrsi | Op::Csrrci => u64::from(inst.rs1),
         _ => rs1_value,
-    };
-    let (reads, writes) = match inst.op {
-        Op::Csrrw | Op::Csrrwi => (inst.rd != X0_SINK, true),
-        _ => (true, inst.rs1 != 0),
     };
     CsrFile::check_access(number, state.privilege, writes).map_err(|_| illegal(inst))?;
     if matches!(number, csr::MIP | csr::SIP) {
         state.sync_supervisor_timer(env);
     }
-    let old = if reads || inst.op != Op::Csrrw && inst.op != Op::Csrrwi {
-        read_csr(state, env, number).ok_or_else(|| illegal(inst))?
-    } else {
-        0
-    };
+    let old = if reads { read_csr(state, env, number).ok_or_else(|| illegal(inst))? } else { 0 };
     if writes {
         // Read-modify-write of mip/sip works on the software-written bits, not
         // on the lines devices drive (privileged spec 3.1.9, on SEIP).

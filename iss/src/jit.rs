@@ -63,7 +63,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use crate::cache::{Block, JumpCache};
-use crate::decode::{Inst, Op};
+use crate::decode::{Class, Inst, MemoryKind, Op};
 use crate::hart::{Env, HartState, X0_SINK};
 use crate::interp;
 use crate::memory::{LINE_SHIFT, MARK_ANY, PAGE_SHIFT};
@@ -865,77 +865,15 @@ fn new_module(isa: &OwnedTargetIsa) -> JITModule {
     JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()))
 }
 
-/// Whether the JIT compiles `op`.
+/// Whether the JIT compiles `op`: everything but CSR and system
+/// instructions (whose blocks stay interpreted) and the F/D operations
+/// [`float`] has no code for.
 fn supported(op: Op) -> bool {
-    use Op::*;
-    if float::supported(op) || atomic::is_atomic(op) {
-        return true;
+    match op.class() {
+        Class::Csr | Class::System | Class::Illegal => false,
+        _ if op.precision().is_some() => float::supported(op),
+        _ => true,
     }
-    matches!(
-        op,
-        Lui | Auipc
-            | Jal
-            | Jalr
-            | Beq
-            | Bne
-            | Blt
-            | Bge
-            | Bltu
-            | Bgeu
-            | Lb
-            | Lh
-            | Lw
-            | Ld
-            | Lbu
-            | Lhu
-            | Lwu
-            | Sb
-            | Sh
-            | Sw
-            | Sd
-            | Addi
-            | Slti
-            | Sltiu
-            | Xori
-            | Ori
-            | Andi
-            | Slli
-            | Srli
-            | Srai
-            | Add
-            | Sub
-            | Sll
-            | Slt
-            | Sltu
-            | Xor
-            | Srl
-            | Sra
-            | Or
-            | And
-            | Addiw
-            | Slliw
-            | Srliw
-            | Sraiw
-            | Addw
-            | Subw
-            | Sllw
-            | Srlw
-            | Sraw
-            | Mul
-            | Mulh
-            | Mulhsu
-            | Mulhu
-            | Div
-            | Divu
-            | Rem
-            | Remu
-            | Mulw
-            | Divw
-            | Divuw
-            | Remw
-            | Remuw
-            | Fence
-    )
 }
 
 /// The signature of the functions compiled code calls back into Rust
@@ -1109,14 +1047,10 @@ fn operands(inst: &Inst) -> Operands {
 /// The size of the load or store `inst` makes at `x[rs1] + imm` (LR, SC
 /// and AMOs aside).
 fn plain_access(inst: &Inst) -> Option<i64> {
-    use Op::*;
-    Some(match inst.op {
-        Lb | Lbu | Sb => 1,
-        Lh | Lhu | Sh => 2,
-        Lw | Lwu | Sw | Flw | Fsw => 4,
-        Ld | Sd | Fld | Fsd => 8,
-        _ => return None,
-    })
+    inst.op
+        .memory()
+        .filter(|memory| matches!(memory.kind, MemoryKind::Load | MemoryKind::Store))
+        .map(|memory| i64::from(memory.size))
 }
 
 /// Loads and stores of a block compiled for plain physical accesses that
@@ -1150,7 +1084,7 @@ struct Covered {
 
 /// Whether `inst` is a store ([`plain_access`] covers its size).
 fn is_store(inst: &Inst) -> bool {
-    matches!(inst.op, Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd)
+    inst.op.memory().is_some_and(|memory| memory.kind == MemoryKind::Store)
 }
 
 /// Per instruction of `insts` (a function's), the index its taken branch
@@ -1880,24 +1814,14 @@ impl<'a> Translator<'a> {
                 return false;
             }
             Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu => {
-                let size = match inst.op {
-                    Lb | Lbu => 1,
-                    Lh | Lhu => 2,
-                    Lw | Lwu => 4,
-                    _ => 8,
-                };
-                let loaded = if matches!(inst.op, Lb | Lh | Lw) { Loaded::Signed } else { Loaded::Unsigned };
-                self.load_as(index, at, a, imm, size, loaded)
+                let memory = inst.op.memory().expect("a load accesses memory");
+                let loaded = if memory.signed { Loaded::Signed } else { Loaded::Unsigned };
+                self.load_as(index, at, a, imm, i64::from(memory.size), loaded)
             }
             Sb | Sh | Sw | Sd => {
-                let size = match inst.op {
-                    Sb => 1,
-                    Sh => 2,
-                    Sw => 4,
-                    _ => 8,
-                };
+                let size = inst.op.memory().expect("a store accesses memory").size;
                 let b = b_of(self);
-                self.store(index, at, a, imm, size, b);
+                self.store(index, at, a, imm, i64::from(size), b);
                 return false;
             }
             Fence => {

@@ -6,6 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
+use crate::decode::AmoOp;
+
 /// Size of the pages that code tracking and watches work in.
 pub const PAGE_SIZE: u64 = 4096;
 /// log2 of [`PAGE_SIZE`].
@@ -63,29 +65,6 @@ pub trait Bus: Send + Sync {
     fn atomic(&self, _ctx: &AccessContext, addr: u64, _amo: Amo) -> Result<u64, BusError> {
         Err(BusError::Denied(addr))
     }
-}
-
-/// What an AMO does to the value in memory.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum AmoOp {
-    /// `amoswap`: the operand.
-    Swap,
-    /// `amoadd`: old + operand.
-    Add,
-    /// `amoxor`.
-    Xor,
-    /// `amoand`.
-    And,
-    /// `amoor`.
-    Or,
-    /// `amomin`: signed minimum.
-    Min,
-    /// `amomax`: signed maximum.
-    Max,
-    /// `amominu`: unsigned minimum.
-    MinU,
-    /// `amomaxu`: unsigned maximum.
-    MaxU,
 }
 
 /// An AMO as the bus sees it: the operation, its width and its operand.

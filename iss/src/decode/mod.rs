@@ -9,7 +9,7 @@ pub mod disasm;
 pub mod table;
 
 pub use disasm::{Disassembly, fp_register_name, register_name};
-pub use table::{Format, Op};
+pub use table::{AmoOp, Class, Format, MemoryKind, MemoryOp, Op, Precision};
 
 /// One decoded instruction: the pre-decoded form the interpreter executes.
 ///
@@ -62,6 +62,23 @@ impl Inst {
         (self.imm >> 3 & 31) as u8
     }
 
+    /// What a CSR instruction does to its CSR: `csrrw`/`csrrwi` read
+    /// nothing when `rd` is `x0`, and `csrrs`/`csrrc` and their immediate
+    /// forms write nothing when their source is `x0` or zero (Zicsr); `None`
+    /// for other instructions.
+    pub const fn csr_access(&self) -> Option<CsrAccess> {
+        let csr = (self.imm as u32 & 0xfff) as u16;
+        // `& 31`: a write to `x0` may have been redirected to a scratch slot.
+        let rd_is_x0 = self.rd & 31 == 0;
+        match self.op {
+            Op::Csrrw | Op::Csrrwi => Some(CsrAccess { csr, reads: !rd_is_x0, writes: true }),
+            Op::Csrrs | Op::Csrrc | Op::Csrrsi | Op::Csrrci => {
+                Some(CsrAccess { csr, reads: true, writes: self.rs1 != 0 })
+            }
+            _ => None,
+        }
+    }
+
     /// Encodes a 32-bit instruction; the inverse of [`decode`] for every
     /// operation but [`Op::Illegal`]. Compressed instructions encode as the
     /// 32-bit instruction they expand to.
@@ -105,6 +122,17 @@ impl Inst {
         };
         bits | fields
     }
+}
+
+/// What a CSR instruction does to its CSR (see [`Inst::csr_access`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CsrAccess {
+    /// The CSR's number.
+    pub csr: u16,
+    /// The instruction reads the CSR (and has its side effects on read).
+    pub reads: bool,
+    /// The instruction writes the CSR.
+    pub writes: bool,
 }
 
 /// The length in bytes of the instruction whose low 16 bits are `low`.

@@ -734,3 +734,164 @@ fn instruction_length_comes_from_the_low_two_bits() {
     assert_eq!(instruction_length(0x0003), 4);
     assert_eq!(instruction_length(0xffff), 4);
 }
+
+/// The facts the table states, checked against what each mnemonic says (the
+/// ISA manual's naming: `.w`/`.d`, `.s`/`.d`, `b`/`h`/`w`/`d` suffixes).
+mod facts {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_follow_the_mnemonics() {
+        for &op in Op::ALL {
+            let name = op.mnemonic();
+            let Some(memory) = op.memory() else {
+                let accesses = ["lr.", "sc.", "amo"].iter().any(|p| name.starts_with(p))
+                    || (matches!(op.format(), Format::Load | Format::Store | Format::FpLoad | Format::FpStore)
+                        && op != Op::Jalr);
+                assert!(!accesses, "{name} accesses memory");
+                continue;
+            };
+            let suffix = name.trim_end_matches('u').chars().last().unwrap();
+            let size = match suffix {
+                'b' => 1,
+                'h' => 2,
+                'w' => 4,
+                'd' => 8,
+                other => panic!("{name}: unexpected suffix {other}"),
+            };
+            assert_eq!(memory.size, size, "{name}");
+            let expected_kind = if name.starts_with("lr.") {
+                MemoryKind::LoadReserved
+            } else if name.starts_with("sc.") {
+                MemoryKind::StoreConditional
+            } else if name.starts_with("amo") {
+                MemoryKind::Amo(op.amo().expect("an AMO names its operation"))
+            } else if name.starts_with('l') || name.starts_with("fl") {
+                MemoryKind::Load
+            } else {
+                MemoryKind::Store
+            };
+            assert_eq!(memory.kind, expected_kind, "{name}");
+            let sign_extends = matches!(name, "lb" | "lh" | "lw" | "ld");
+            if memory.kind == MemoryKind::Load {
+                assert_eq!(memory.signed, sign_extends, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn amo_operations_follow_the_mnemonics() {
+        for &op in Op::ALL {
+            let name = op.mnemonic();
+            let Some(operation) = name.strip_prefix("amo").and_then(|rest| rest.split('.').next()) else {
+                assert_eq!(op.amo(), None, "{name}");
+                continue;
+            };
+            let expected = match operation {
+                "swap" => AmoOp::Swap,
+                "add" => AmoOp::Add,
+                "xor" => AmoOp::Xor,
+                "and" => AmoOp::And,
+                "or" => AmoOp::Or,
+                "min" => AmoOp::Min,
+                "max" => AmoOp::Max,
+                "minu" => AmoOp::MinU,
+                "maxu" => AmoOp::MaxU,
+                other => panic!("unknown AMO {other}"),
+            };
+            assert_eq!(op.amo(), Some(expected), "{name}");
+            assert_eq!(op.class(), Class::Atomic, "{name}");
+        }
+    }
+
+    #[test]
+    fn precision_follows_the_mnemonics() {
+        for &op in Op::ALL {
+            let name = op.mnemonic();
+            let floating = name.starts_with('f') && !name.starts_with("fence");
+            let expected = if !floating {
+                None
+            } else if let Some(conversion) = name.strip_prefix("fcvt.") {
+                // The result's format when converting between formats, else
+                // the floating-point side's.
+                let (to, from) = conversion.split_once('.').unwrap();
+                let fp_side = if matches!(to, "s" | "d") { to } else { from };
+                Some(if fp_side == "s" { Precision::Single } else { Precision::Double })
+            } else if let Some(moved) = name.strip_prefix("fmv.") {
+                Some(if moved.contains('w') { Precision::Single } else { Precision::Double })
+            } else if matches!(name, "flw" | "fsw") || name.ends_with(".s") {
+                Some(Precision::Single)
+            } else {
+                assert!(matches!(name, "fld" | "fsd") || name.ends_with(".d"), "{name}");
+                Some(Precision::Double)
+            };
+            assert_eq!(op.precision(), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn blocks_end_at_jumps_and_system_instructions() {
+        let ending = [
+            "jal",
+            "jalr",
+            "ecall",
+            "ebreak",
+            "mret",
+            "sret",
+            "wfi",
+            "fence.i",
+            "sfence.vma",
+            "csrrw",
+            "csrrs",
+            "csrrc",
+            "csrrwi",
+            "csrrsi",
+            "csrrci",
+            ".illegal",
+        ];
+        for &op in Op::ALL {
+            assert_eq!(op.ends_block(), ending.contains(&op.mnemonic()), "{}", op.mnemonic());
+        }
+    }
+
+    #[test]
+    fn classes_group_the_extensions() {
+        for &op in Op::ALL {
+            let name = op.mnemonic();
+            let class = op.class();
+            match name {
+                "mul" | "mulh" | "mulhsu" | "mulhu" | "mulw" => assert_eq!(class, Class::Mul),
+                "div" | "divu" | "rem" | "remu" | "divw" | "divuw" | "remw" | "remuw" => assert_eq!(class, Class::Div),
+                _ if op.format() == Format::Branch => assert_eq!(class, Class::Branch, "{name}"),
+                _ if name.starts_with("csr") => assert_eq!(class, Class::Csr),
+                _ if name.starts_with("fmadd") || name.starts_with("fmsub") || name.starts_with("fnm") => {
+                    assert_eq!(class, Class::FpFma, "{name}")
+                }
+                _ if name.starts_with("fdiv") => assert_eq!(class, Class::FpDiv),
+                _ if name.starts_with("fsqrt") => assert_eq!(class, Class::FpSqrt),
+                _ if name.starts_with("fcvt") => assert_eq!(class, Class::FpConvert),
+                _ => {}
+            }
+            assert_eq!(class == Class::Load, op.memory().is_some_and(|m| m.kind == MemoryKind::Load), "{name}");
+            assert_eq!(class == Class::Store, op.memory().is_some_and(|m| m.kind == MemoryKind::Store), "{name}");
+        }
+    }
+
+    #[test]
+    fn csr_access_follows_zicsr() {
+        let csr = |op, rd, rs1| Inst { rd, rs1, imm: 0x300, ..Inst::new(op, 4) }.csr_access().unwrap();
+        // csrrw with rd = x0 (or its redirected scratch slot) reads nothing.
+        assert!(!csr(Op::Csrrw, 0, 5).reads);
+        assert!(!csr(Op::Csrrw, 32, 5).reads);
+        assert!(csr(Op::Csrrw, 1, 0).writes);
+        assert!(!csr(Op::Csrrwi, 0, 0).reads);
+        // csrrs/csrrc with rs1 = x0 (or uimm 0) write nothing but read.
+        for op in [Op::Csrrs, Op::Csrrc, Op::Csrrsi, Op::Csrrci] {
+            let access = csr(op, 0, 0);
+            assert!(access.reads && !access.writes, "{op:?}");
+            assert!(csr(op, 0, 1).writes, "{op:?}");
+        }
+        assert_eq!(csr(Op::Csrrs, 1, 0).csr, 0x300);
+        assert_eq!(Inst::new(Op::Add, 4).csr_access(), None);
+    }
+}

@@ -12,7 +12,7 @@ use cranelift_jit::JITModule;
 use cranelift_module::Module;
 
 use super::{DONE, TRAPPED, Target, Translator, helper_signature};
-use crate::decode::{Format, Inst, Op};
+use crate::decode::{AmoOp, Class, Inst, MemoryKind, Op};
 use crate::hart::{Env, HartState};
 use crate::interp::{self, sext32};
 use crate::memory::{MARK_CODE, MARK_RESERVED};
@@ -20,63 +20,38 @@ use crate::trap::Trap;
 
 /// Whether `op` is an LR, SC or AMO.
 pub(super) fn is_atomic(op: Op) -> bool {
-    matches!(op.format(), Format::Amo | Format::LoadReserved)
+    op.class() == Class::Atomic
 }
 
-/// The interpreter's code for an atomic operation (its `execute` arm):
-/// from the address, `x[rs2]` and the instructions retired before it (the
-/// time a device sees), the value for `rd`, or the trap.
-type Exact = fn(&mut HartState, &Env, u64, u64, u64) -> Result<u64, Trap>;
-
-fn exact(op: Op) -> Option<Exact> {
-    use Op::*;
-    Some(match op {
-        LrW => |s, e, address, _, _| interp::load_reserved(s, e, address, 4).map(sext32),
-        LrD => |s, e, address, _, _| interp::load_reserved(s, e, address, 8),
-        ScW => |s, e, address, value, _| interp::store_conditional(s, e, address, 4, value).map(|ok| u64::from(!ok)),
-        ScD => |s, e, address, value, _| interp::store_conditional(s, e, address, 8, value).map(|ok| u64::from(!ok)),
-        AmoswapW => |s, e, address, value, retired| interp::amo32(s, e, AmoswapW, address, value, retired).map(sext32),
-        AmoaddW => |s, e, address, value, retired| interp::amo32(s, e, AmoaddW, address, value, retired).map(sext32),
-        AmoxorW => |s, e, address, value, retired| interp::amo32(s, e, AmoxorW, address, value, retired).map(sext32),
-        AmoandW => |s, e, address, value, retired| interp::amo32(s, e, AmoandW, address, value, retired).map(sext32),
-        AmoorW => |s, e, address, value, retired| interp::amo32(s, e, AmoorW, address, value, retired).map(sext32),
-        AmominW => |s, e, address, value, retired| interp::amo32(s, e, AmominW, address, value, retired).map(sext32),
-        AmomaxW => |s, e, address, value, retired| interp::amo32(s, e, AmomaxW, address, value, retired).map(sext32),
-        AmominuW => |s, e, address, value, retired| interp::amo32(s, e, AmominuW, address, value, retired).map(sext32),
-        AmomaxuW => |s, e, address, value, retired| interp::amo32(s, e, AmomaxuW, address, value, retired).map(sext32),
-        AmoswapD => |s, e, address, value, retired| interp::amo64(s, e, AmoswapD, address, value, retired),
-        AmoaddD => |s, e, address, value, retired| interp::amo64(s, e, AmoaddD, address, value, retired),
-        AmoxorD => |s, e, address, value, retired| interp::amo64(s, e, AmoxorD, address, value, retired),
-        AmoandD => |s, e, address, value, retired| interp::amo64(s, e, AmoandD, address, value, retired),
-        AmoorD => |s, e, address, value, retired| interp::amo64(s, e, AmoorD, address, value, retired),
-        AmominD => |s, e, address, value, retired| interp::amo64(s, e, AmominD, address, value, retired),
-        AmomaxD => |s, e, address, value, retired| interp::amo64(s, e, AmomaxD, address, value, retired),
-        AmominuD => |s, e, address, value, retired| interp::amo64(s, e, AmominuD, address, value, retired),
-        AmomaxuD => |s, e, address, value, retired| interp::amo64(s, e, AmomaxuD, address, value, retired),
-        _ => return None,
-    })
+/// The interpreter's code for the atomic operation `op` (its `execute`
+/// arm): from the address, `x[rs2]` and the instructions retired before it
+/// (the time a device sees), the value for `rd`, or the trap.
+fn exact(state: &mut HartState, env: &Env, op: Op, address: u64, operand: u64, retired: u64) -> Result<u64, Trap> {
+    let memory = op.memory().expect("an atomic operation accesses memory");
+    let word = |value: u64| if memory.size == 4 { sext32(value) } else { value };
+    match memory.kind {
+        MemoryKind::LoadReserved => interp::load_reserved(state, env, address, memory.size).map(word),
+        MemoryKind::StoreConditional => {
+            interp::store_conditional(state, env, address, memory.size, operand).map(|ok| u64::from(!ok))
+        }
+        _ => interp::amo(state, env, op, address, operand, retired),
+    }
 }
 
 /// The host operation and width of an AMO.
 fn host_atomic(op: Op) -> Option<(AtomicRmwOp, i64)> {
-    use Op::*;
-    let rmw = match op {
-        AmoswapW | AmoswapD => AtomicRmwOp::Xchg,
-        AmoaddW | AmoaddD => AtomicRmwOp::Add,
-        AmoxorW | AmoxorD => AtomicRmwOp::Xor,
-        AmoandW | AmoandD => AtomicRmwOp::And,
-        AmoorW | AmoorD => AtomicRmwOp::Or,
-        AmominW | AmominD => AtomicRmwOp::Smin,
-        AmomaxW | AmomaxD => AtomicRmwOp::Smax,
-        AmominuW | AmominuD => AtomicRmwOp::Umin,
-        AmomaxuW | AmomaxuD => AtomicRmwOp::Umax,
-        _ => return None,
+    let rmw = match op.amo()? {
+        AmoOp::Swap => AtomicRmwOp::Xchg,
+        AmoOp::Add => AtomicRmwOp::Add,
+        AmoOp::Xor => AtomicRmwOp::Xor,
+        AmoOp::And => AtomicRmwOp::And,
+        AmoOp::Or => AtomicRmwOp::Or,
+        AmoOp::Min => AtomicRmwOp::Smin,
+        AmoOp::Max => AtomicRmwOp::Smax,
+        AmoOp::MinU => AtomicRmwOp::Umin,
+        AmoOp::MaxU => AtomicRmwOp::Umax,
     };
-    let size = match op {
-        AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW | AmomaxuW => 4,
-        _ => 8,
-    };
-    Some((rmw, size))
+    Some((rmw, i64::from(op.memory()?.size)))
 }
 
 /// Signatures of this module's helpers.
@@ -98,27 +73,24 @@ impl AtomicSignatures {
 }
 
 helper! {
-    /// Called by compiled code for an LR, SC or AMO: `exact` (an [`Exact`]) on
-    /// the hart, the value for `rd` left in [`super::Frame::helper_out`], or
-    /// the trap in `HartState::jit_trap`.
+    /// Called by compiled code for an LR, SC or AMO: [`exact`] for the
+    /// operation at index `op` of [`Op::ALL`], the value for `rd` left in
+    /// [`super::Frame::helper_out`], or the trap in `HartState::jit_trap`.
     ///
     /// # Safety
-    /// As [`super::load_helper`]'s `state` and `env`; `exact` is an
-    /// [`Exact`] cast to an integer.
+    /// As [`super::load_helper`]'s `state` and `env`.
     unsafe fn atomic_helper(
         state: *mut HartState,
         env: *const Env,
-        exact: usize,
+        op: u64,
         address: u64,
         operand: u64,
         retired: u64,
     ) -> u32 {
         // SAFETY: as the function's contract says.
         let (state, env) = unsafe { (&mut *state, &*env) };
-        // SAFETY: `exact` is the address of an `Exact` (the contract), and an
-        // integer made from a function pointer turns back into it.
-        let exact = unsafe { std::mem::transmute::<usize, Exact>(exact) };
-        match exact(state, env, address, operand, retired) {
+        let op = Op::ALL[op as usize];
+        match exact(state, env, op, address, operand, retired) {
             Ok(value) => {
                 state.frame.helper_out = value;
                 DONE
@@ -147,7 +119,6 @@ helper! {
 impl Translator<'_> {
     /// Emits an LR, SC or AMO; returns the value for `rd`.
     pub(super) fn atomic(&mut self, index: usize, inst: &Inst, at: i64) -> Value {
-        let exact = exact(inst.op).expect("every LR, SC and AMO has the interpreter's code");
         let address = self.read(inst.rs1);
         let operand = self.read(inst.rs2);
         let merge = self.b.create_block();
@@ -179,12 +150,14 @@ impl Translator<'_> {
         }
 
         self.b.switch_to_block(slow);
-        let exact = self.b.ins().iconst(types::I64, exact as usize as i64);
+        // An operation's discriminant is its index in `Op::ALL` (both come
+        // from the table in order).
+        let op = self.b.ins().iconst(types::I64, i64::from(inst.op as u8));
         let env = self.env();
         let retired = self.retired_at(index);
         let helper = self.b.ins().iconst(self.pointer, atomic_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.atomic_signatures.exact.clone());
-        let call = self.b.ins().call_indirect(signature, helper, &[self.state, env, exact, address, operand, retired]);
+        let call = self.b.ins().call_indirect(signature, helper, &[self.state, env, op, address, operand, retired]);
         let status = self.b.inst_results(call)[0];
         self.exit_if(status, Target::Offset(at), index, TRAPPED);
         let value = self.b.ins().load(types::I64, self.flags, self.state, super::HELPER_OUT_OFFSET);

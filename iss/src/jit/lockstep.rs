@@ -28,7 +28,7 @@ use std::sync::Mutex;
 
 use super::{BlockCode, JitStats, TRAPPED};
 use crate::cache::{Block, JumpCache};
-use crate::decode::{Disassembly, Format, Inst, Op, register_name};
+use crate::decode::{Class, Disassembly, Inst, Op, register_name};
 use crate::hart::{Env, HartState, X0_SINK};
 use crate::interp::{self, DataAccess};
 use crate::trap::{Exception, Trap};
@@ -319,7 +319,7 @@ fn block_from(block: &Block, offset: u64) -> Option<Block> {
 /// read-modify-write does not go through it) and CSR accesses (which reach
 /// devices and timers directly).
 fn replayable(op: Op) -> bool {
-    !matches!(op.format(), Format::Amo | Format::LoadReserved | Format::Csr | Format::CsrImm)
+    !matches!(op.class(), Class::Atomic | Class::Csr)
 }
 
 /// The interpreter's memory during the second run: the compiled code's log.
