@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reason = loop {
         match machine.run(Some(50_000_000)) {
             StopReason::InstructionLimit => {
-                let pcs: Vec<String> = machine.harts().iter().map(|h| format!("{:#x}", h.state.pc)).collect();
+                let pcs: Vec<String> = machine.harts().iter().map(|h| format!("{:#x}", h.state().pc)).collect();
                 println!("after {} instructions the harts are at {}", machine.instructions(), pcs.join(", "));
             }
             reason => break reason,
@@ -47,9 +47,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (id, hart) in machine.harts().iter().enumerate() {
         println!(
             "hart {id}: {} instructions, pc {:#x}, a0 {:#x}",
-            hart.state.retired,
-            hart.state.pc,
-            hart.state.reg(10)
+            hart.state().retired,
+            hart.state().pc,
+            hart.state().reg(10)
         );
     }
     println!("stopped: {reason:?}");

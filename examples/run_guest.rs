@@ -27,8 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "stopped: {reason:?} after {} instructions; pc {:#x}, a0 {:#x}",
         machine.instructions(),
-        hart.state.pc,
-        hart.state.reg(10)
+        hart.state().pc,
+        hart.state().reg(10)
     );
     if let StopReason::Exit(code) = reason {
         std::process::exit(code);

@@ -113,7 +113,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     if args.stats {
         for (id, hart) in machine.harts().iter().enumerate() {
             let stats = hart.stats();
-            let instructions = hart.state.retired;
+            let instructions = hart.state().retired;
             let mips = instructions as f64 / elapsed.max(1e-9) / 1e6;
             let lookups = (stats.jump_cache_hits + stats.jump_cache_misses).max(1);
             eprintln!(

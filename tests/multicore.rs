@@ -197,7 +197,7 @@ fn rounds_keep_harts_within_a_quantum_of_each_other() {
 type Fingerprint = (Vec<u8>, Vec<(u64, u64, [u64; 32])>);
 
 fn fingerprint(machine: &Machine, output: Vec<u8>) -> Fingerprint {
-    let harts = machine.harts().iter().map(|h| (h.state.retired, h.state.pc, h.state.regs())).collect();
+    let harts = machine.harts().iter().map(|h| (h.state().retired, h.state().pc, h.state().regs())).collect();
     (output, harts)
 }
 

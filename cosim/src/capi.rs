@@ -811,7 +811,7 @@ pub unsafe extern "C" fn polyhart_read_reg(
     unsafe {
         with_cosim(m, |cosim| match cosim.machine().harts().get(hart as usize) {
             Some(h) if index < 32 => {
-                *value = h.state.reg(index as u8);
+                *value = h.state().reg(index as u8);
                 POLYHART_OK
             }
             _ => POLYHART_ERR_INVALID,
@@ -834,7 +834,7 @@ pub unsafe extern "C" fn polyhart_write_reg(
     unsafe {
         with_cosim(m, |cosim| match cosim.machine_mut().harts_mut().get_mut(hart as usize) {
             Some(h) if index < 32 => {
-                h.state.set_reg(index as u8, value);
+                h.state_mut().set_reg(index as u8, value);
                 POLYHART_OK
             }
             _ => POLYHART_ERR_INVALID,
@@ -855,7 +855,7 @@ pub unsafe extern "C" fn polyhart_read_pc(m: *const polyhart_cosim, hart: u32, v
     unsafe {
         with_cosim(m, |cosim| match cosim.machine().harts().get(hart as usize) {
             Some(h) => {
-                *value = h.state.pc;
+                *value = h.state().pc;
                 POLYHART_OK
             }
             None => POLYHART_ERR_INVALID,
@@ -873,7 +873,7 @@ pub unsafe extern "C" fn polyhart_write_pc(m: *const polyhart_cosim, hart: u32, 
     unsafe {
         with_cosim(m, |cosim| match cosim.machine_mut().harts_mut().get_mut(hart as usize) {
             Some(h) => {
-                h.state.pc = value;
+                h.state_mut().pc = value;
                 POLYHART_OK
             }
             None => POLYHART_ERR_INVALID,

@@ -321,7 +321,7 @@ impl Cosim {
 
     /// Hart `hart`'s local time (`None`: no such hart).
     pub fn local_time(&self, hart: usize) -> Option<SimTime> {
-        self.machine.harts().get(hart).map(|h| self.clock.at_cycle(h.state.cycle()))
+        self.machine.harts().get(hart).map(|h| self.clock.at_cycle(h.state().cycle()))
     }
 
     /// How far hart `hart`'s local time is ahead of the outside's: the

@@ -19,14 +19,29 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwapOption;
 
 use crate::decode::Inst;
-use crate::jit::BlockCode;
 use crate::memory::PAGE_SHIFT;
+
+/// A compiled block: the address of a function of the hart's
+/// [`crate::cpu::Cpu`] (with its frame filled in), which returns a
+/// [`crate::jit`] exit status. It is in Cranelift's `tail` calling
+/// convention, so that one block can jump to the next, and Rust enters it
+/// only through `Jit::enter`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BlockCode(pub(crate) NonNull<u8>);
+
+// SAFETY: the address of finalized code, never changed; threads share it
+// as a number. The code is freed only once no hart can run it (see
+// `jit::Seat`).
+unsafe impl Send for BlockCode {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for BlockCode {}
 
 /// What a translation depends on besides the code bytes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -315,7 +330,7 @@ const JUMP_CACHE_ENTRIES: usize = 4096;
 ///
 /// Compiled code probes it too, to chain to the next block without going
 /// back to the run loop; the fields it reads are at the offsets
-/// [`JumpCache::layout`] gives.
+/// `JumpCache::layout` gives.
 pub struct JumpCache {
     slots: Box<[Slot]>,
     /// The address of `slots[0]`, for compiled code.

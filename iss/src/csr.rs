@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::Privilege;
+use crate::privilege::Privilege;
 use crate::trap::Interrupt;
 
 macro_rules! csr_numbers {

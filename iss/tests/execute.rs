@@ -2,7 +2,6 @@
 //! a translation cache: what each instruction class does, how traps and
 //! interrupts are taken, budgets, and self-modifying code.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -170,13 +169,7 @@ impl Machine {
 
     /// A machine whose RAM starts at `ram_base`, with `program` there.
     fn at(ram_base: u64, program: &[u32]) -> Machine {
-        let host: Arc<Box<[AtomicU64]>> = Arc::new((0..RAM_SIZE / 8).map(|_| AtomicU64::new(0)).collect());
-        let pointer = host.as_ptr() as *mut u8;
-        // SAFETY: `pointer` is the start of `RAM_SIZE` bytes of `AtomicU64`s
-        // (so 8-aligned, and writable through a shared pointer), kept alive by
-        // `host`, which the `Ram` owns; the test touches them only through
-        // the `Ram`.
-        let ram = Arc::new(unsafe { Ram::new(ram_base, pointer, RAM_SIZE, host) }.expect("page-aligned RAM"));
+        let ram = Arc::new(Ram::zeroed(ram_base, RAM_SIZE).expect("page-aligned RAM"));
         let bus = Arc::new(TestBus {
             mmio: Mutex::new([0; MMIO_SIZE as usize]),
             rom: Mutex::new(vec![0; ROM_SIZE as usize]),
@@ -185,12 +178,12 @@ impl Machine {
         let cache = Arc::new(TranslationCache::new());
         let control = Arc::new(HartControl::new());
         let mut hart = Hart::new(HART_ID, ram.clone(), bus.clone(), cache.clone(), control.clone());
-        hart.state.pc = ram_base;
-        hart.state.csr.mtvec = HANDLER;
+        hart.state_mut().pc = ram_base;
+        hart.state_mut().csr.mtvec = HANDLER;
         // As firmware does, the last PMP entry gives S- and U-mode all memory;
         // without one they could not access any (see the `pmp_` tests).
-        hart.state.csr.pmpaddr[15] = ALL_MEMORY_NAPOT;
-        hart.state.csr.pmpcfg[1] = u64::from(PMP_NAPOT_RWX) << 56;
+        hart.state_mut().csr.pmpaddr[15] = ALL_MEMORY_NAPOT;
+        hart.state_mut().csr.pmpcfg[1] = u64::from(PMP_NAPOT_RWX) << 56;
         let machine = Machine { hart, ram, bus, cache, control };
         machine.load(ram_base, program);
         // Other layouts bring their own code (and take no traps).
@@ -222,35 +215,35 @@ impl Machine {
     }
 
     fn set(&mut self, reg: u8, value: u64) {
-        self.hart.state.set_reg(reg, value);
+        self.hart.state_mut().set_reg(reg, value);
     }
 
     fn reg(&self, reg: u8) -> u64 {
-        self.hart.state.reg(reg)
+        self.hart.state().reg(reg)
     }
 
     fn pc(&self) -> u64 {
-        self.hart.state.pc
+        self.hart.state().pc
     }
 
     /// Runs exactly `n` instructions, which must all retire.
     fn run(&mut self, n: u64) {
-        let before = self.hart.state.retired;
+        let before = self.hart.state().retired;
         assert_eq!(self.hart.run(n), Exit::BudgetSpent);
-        assert_eq!(self.hart.state.retired, before + n);
+        assert_eq!(self.hart.state().retired, before + n);
     }
 
     /// Runs until the hart waits in [`HANDLER`]'s `wfi`; returns t6, the
     /// `minstret` the handler saw on entry.
     fn run_to_trap(&mut self) -> u64 {
-        assert_eq!(self.hart.run(1000), Exit::WaitingForInterrupt, "{:?}", self.hart.state);
-        assert_eq!(self.pc(), HANDLER + 8, "{:?}", self.hart.state);
+        assert_eq!(self.hart.run(1000), Exit::WaitingForInterrupt, "{:?}", self.hart.state());
+        assert_eq!(self.pc(), HANDLER + 8, "{:?}", self.hart.state());
         self.reg(T6)
     }
 
     /// Asserts the trap the handler was entered with.
     fn assert_trapped(&self, cause: Exception, tval: u64, epc: u64) {
-        let csr = &self.hart.state.csr;
+        let csr = &self.hart.state().csr;
         assert_eq!(
             (csr.mcause, csr.mtval, csr.mepc),
             (cause as u64, tval, epc),
@@ -458,7 +451,7 @@ fn writes_to_x0_are_discarded() {
     m.set(A3, 0x55);
     m.write(DATA, 8, 0x1234);
     m.run(8);
-    assert_eq!(m.hart.state.regs()[0], 0);
+    assert_eq!(m.hart.state().regs()[0], 0);
     assert_eq!((m.reg(A0), m.reg(A1), m.reg(A2), m.reg(A4)), (0, 0, 0x55, 0));
     // The AMO still wrote memory.
     assert_eq!(m.read(DATA, 8), 0x1234 + DATA);
@@ -485,7 +478,7 @@ fn jal_backwards_and_to_x0() {
     let mut m = Machine::new(&[nop(), jal(ZERO, -4)]);
     m.run(5);
     assert_eq!(m.pc(), RAM_BASE + 4);
-    assert_eq!(m.hart.state.regs(), [0; 32]);
+    assert_eq!(m.hart.state().regs(), [0; 32]);
 }
 
 #[test]
@@ -513,7 +506,7 @@ fn branches_go_to_the_exact_target_or_fall_through() {
             let start = RAM_BASE + 0x4000;
             let mut m = Machine::new(&[]);
             m.load(start, &[self::b(op, A0, A1, offset)]);
-            m.hart.state.pc = start;
+            m.hart.state_mut().pc = start;
             m.set(A0, a);
             m.set(A1, b);
             m.run(1);
@@ -639,7 +632,7 @@ fn code_runs_from_rom() {
     m.bus.rom.lock().unwrap()[..8].copy_from_slice(&code);
     // c.addi a0, 1 at ROM + 0x24.
     m.bus.rom.lock().unwrap()[0x24..0x26].copy_from_slice(&0x0505u16.to_le_bytes());
-    m.hart.state.pc = ROM_BASE;
+    m.hart.state_mut().pc = ROM_BASE;
     m.run(3);
     assert_eq!((m.reg(A0), m.pc()), (43, ROM_BASE + 0x26));
 }
@@ -693,13 +686,13 @@ fn fetch_faults_report_the_missing_part_and_the_instruction_start() {
     let end = RAM_BASE + RAM_SIZE;
     let mut m = Machine::new(&[]);
     m.load_bytes(end - 2, &(nop() as u16).to_le_bytes());
-    m.hart.state.pc = end - 2;
+    m.hart.state_mut().pc = end - 2;
     m.run_to_trap();
     m.assert_trapped(Exception::InstructionAccessFault, end, end - 2);
 
     // Device registers are not executable.
     let mut m = Machine::new(&[jal(ZERO, 0)]);
-    m.hart.state.pc = MMIO_BASE;
+    m.hart.state_mut().pc = MMIO_BASE;
     m.run_to_trap();
     m.assert_trapped(Exception::InstructionAccessFault, MMIO_BASE, MMIO_BASE);
 }
@@ -709,14 +702,14 @@ fn ecall_cause_depends_on_privilege() {
     let mut m = Machine::new(&[nop(), sys(Op::Ecall)]);
     m.run_to_trap();
     m.assert_trapped(Exception::EnvironmentCallFromM, 0, RAM_BASE + 4);
-    assert_eq!(m.hart.state.csr.mstatus & mstatus::MPP, mstatus::MPP);
+    assert_eq!(m.hart.state().csr.mstatus & mstatus::MPP, mstatus::MPP);
 
     let mut m = Machine::new(&[sys(Op::Ecall)]);
-    m.hart.state.privilege = Privilege::User;
+    m.hart.state_mut().privilege = Privilege::User;
     m.run_to_trap();
     m.assert_trapped(Exception::EnvironmentCallFromU, 0, RAM_BASE);
-    assert_eq!(m.hart.state.csr.mstatus & mstatus::MPP, 0);
-    assert_eq!(m.hart.state.privilege, Privilege::Machine);
+    assert_eq!(m.hart.state().csr.mstatus & mstatus::MPP, 0);
+    assert_eq!(m.hart.state().privilege, Privilege::Machine);
 }
 
 #[test]
@@ -742,7 +735,7 @@ fn illegal_instructions_trap_with_their_encoding() {
     // Implemented encodings that U-mode may not execute.
     for bits in [sys(Op::Sret), r(Op::SfenceVma, ZERO, A0, A1)] {
         let mut m = Machine::new(&[bits]);
-        m.hart.state.privilege = Privilege::User;
+        m.hart.state_mut().privilege = Privilege::User;
         m.run_to_trap();
         m.assert_trapped(Exception::IllegalInstruction, u64::from(bits), RAM_BASE);
     }
@@ -760,9 +753,9 @@ fn illegal_instructions_trap_with_their_encoding() {
 #[test]
 fn trap_entry_saves_state_and_masks_interrupts() {
     let mut m = Machine::new(&[sys(Op::Ecall)]);
-    m.hart.state.csr.mstatus |= mstatus::MIE;
+    m.hart.state_mut().csr.mstatus |= mstatus::MIE;
     m.run_to_trap();
-    let status = m.hart.state.csr.mstatus;
+    let status = m.hart.state().csr.mstatus;
     assert_eq!(status & mstatus::MIE, 0);
     assert_eq!(status & mstatus::MPIE, mstatus::MPIE);
     assert_eq!(status & mstatus::MPP, mstatus::MPP);
@@ -770,15 +763,15 @@ fn trap_entry_saves_state_and_masks_interrupts() {
 
     // MIE clear: MPIE clear after the trap.
     let mut m = Machine::new(&[sys(Op::Ecall)]);
-    m.hart.state.csr.mstatus |= mstatus::MPIE;
+    m.hart.state_mut().csr.mstatus |= mstatus::MPIE;
     m.run_to_trap();
-    assert_eq!(m.hart.state.csr.mstatus & (mstatus::MIE | mstatus::MPIE), 0);
+    assert_eq!(m.hart.state().csr.mstatus & (mstatus::MIE | mstatus::MPIE), 0);
 }
 
 #[test]
 fn exceptions_ignore_vectored_mode() {
     let mut m = Machine::new(&[sys(Op::Ecall)]);
-    m.hart.state.csr.mtvec = HANDLER | 1;
+    m.hart.state_mut().csr.mtvec = HANDLER | 1;
     m.run_to_trap();
     m.assert_trapped(Exception::EnvironmentCallFromM, 0, RAM_BASE);
 }
@@ -788,23 +781,23 @@ fn mret_restores_privilege_and_interrupt_enable() {
     // M to U: MIE from MPIE, MPIE set, MPP cleared to U.
     let mut m = Machine::new(&[sys(Op::Mret)]);
     m.load(DATA, &[nop()]);
-    m.hart.state.csr.mepc = DATA;
-    m.hart.state.csr.mstatus = (m.hart.state.csr.mstatus & !mstatus::MPP) | mstatus::MPIE | mstatus::MPRV;
+    m.hart.state_mut().csr.mepc = DATA;
+    m.hart.state_mut().csr.mstatus = (m.hart.state().csr.mstatus & !mstatus::MPP) | mstatus::MPIE | mstatus::MPRV;
     m.run(1);
-    assert_eq!((m.pc(), m.hart.state.privilege), (DATA, Privilege::User));
-    let status = m.hart.state.csr.mstatus;
+    assert_eq!((m.pc(), m.hart.state().privilege), (DATA, Privilege::User));
+    let status = m.hart.state().csr.mstatus;
     assert_eq!(status & (mstatus::MIE | mstatus::MPIE | mstatus::MPP), mstatus::MIE | mstatus::MPIE);
     assert_eq!(status & mstatus::MPRV, 0, "leaving M-mode clears MPRV");
     m.run(1);
-    assert_eq!(m.hart.state.privilege, Privilege::User);
+    assert_eq!(m.hart.state().privilege, Privilege::User);
 
     // M to M with MPIE clear.
     let mut m = Machine::new(&[sys(Op::Mret)]);
-    m.hart.state.csr.mepc = DATA;
-    m.hart.state.csr.mstatus |= mstatus::MPP | mstatus::MIE | mstatus::MPRV;
+    m.hart.state_mut().csr.mepc = DATA;
+    m.hart.state_mut().csr.mstatus |= mstatus::MPP | mstatus::MIE | mstatus::MPRV;
     m.run(1);
-    assert_eq!((m.pc(), m.hart.state.privilege), (DATA, Privilege::Machine));
-    let status = m.hart.state.csr.mstatus;
+    assert_eq!((m.pc(), m.hart.state().privilege), (DATA, Privilege::Machine));
+    let status = m.hart.state().csr.mstatus;
     assert_eq!(status & (mstatus::MIE | mstatus::MPIE | mstatus::MPP), mstatus::MPIE);
     assert_eq!(status & mstatus::MPRV, mstatus::MPRV, "staying in M-mode keeps MPRV");
 }
@@ -823,30 +816,30 @@ fn privileged_returns_and_wfi_are_illegal_where_the_spec_says() {
     ];
     for (bits, privilege, status) in cases {
         let mut m = Machine::new(&[bits]);
-        m.hart.state.privilege = privilege;
-        m.hart.state.csr.mstatus |= status;
+        m.hart.state_mut().privilege = privilege;
+        m.hart.state_mut().csr.mstatus |= status;
         m.run_to_trap();
         m.assert_trapped(Exception::IllegalInstruction, u64::from(bits), RAM_BASE);
-        assert_eq!(m.hart.state.privilege, Privilege::Machine);
+        assert_eq!(m.hart.state().privilege, Privilege::Machine);
     }
 }
 
 #[test]
 fn wfi_waits_in_supervisor_mode_when_tw_is_clear() {
     let mut m = Machine::new(&[sys(Op::Wfi)]);
-    m.hart.state.privilege = Privilege::Supervisor;
+    m.hart.state_mut().privilege = Privilege::Supervisor;
     assert_eq!(m.hart.run(10), Exit::WaitingForInterrupt);
-    assert_eq!((m.pc(), m.hart.state.privilege), (RAM_BASE + 4, Privilege::Supervisor));
+    assert_eq!((m.pc(), m.hart.state().privilege), (RAM_BASE + 4, Privilege::Supervisor));
 }
 
 #[test]
 fn delegated_exceptions_go_to_supervisor_mode_and_sret_returns() {
     // U-mode: an illegal word, delegated; the S handler skips it with sret.
     let mut m = Machine::new(&[0xffff_ffff, i(Op::Addi, A0, A0, 1)]);
-    m.hart.state.privilege = Privilege::User;
-    m.hart.state.csr.medeleg = 1 << Exception::IllegalInstruction as u8;
-    m.hart.state.csr.stvec = DATA;
-    m.hart.state.csr.mstatus |= mstatus::SIE;
+    m.hart.state_mut().privilege = Privilege::User;
+    m.hart.state_mut().csr.medeleg = 1 << Exception::IllegalInstruction as u8;
+    m.hart.state_mut().csr.stvec = DATA;
+    m.hart.state_mut().csr.mstatus |= mstatus::SIE;
     m.load(
         DATA,
         &[
@@ -858,46 +851,46 @@ fn delegated_exceptions_go_to_supervisor_mode_and_sret_returns() {
         ],
     );
     m.hart.run(4);
-    let state = &m.hart.state;
+    let state = m.hart.state();
     assert_eq!(state.privilege, Privilege::Supervisor);
     assert_eq!((state.csr.scause, state.csr.stval, state.csr.mcause), (2, 0xffff_ffff, 0), "taken in S, not M");
     assert_eq!(m.reg(T1) & (mstatus::SIE | mstatus::SPIE | mstatus::SPP), mstatus::SPIE, "SPIE = old SIE, SPP = U");
     m.run(2);
-    assert_eq!((m.hart.state.privilege, m.reg(A0), m.pc()), (Privilege::User, 1, RAM_BASE + 8));
-    assert_eq!(m.hart.state.csr.mstatus & (mstatus::SIE | mstatus::SPIE), mstatus::SIE | mstatus::SPIE);
+    assert_eq!((m.hart.state().privilege, m.reg(A0), m.pc()), (Privilege::User, 1, RAM_BASE + 8));
+    assert_eq!(m.hart.state().csr.mstatus & (mstatus::SIE | mstatus::SPIE), mstatus::SIE | mstatus::SPIE);
 }
 
 #[test]
 fn delegated_interrupts_are_taken_in_supervisor_mode_and_machine_ones_first() {
     let mut m = Machine::new(&[nop(), nop()]);
-    m.hart.state.privilege = Privilege::Supervisor;
-    m.hart.state.csr.mideleg = csr::SUPERVISOR_INTERRUPTS;
-    m.hart.state.csr.mie = csr::SUPERVISOR_INTERRUPTS | Interrupt::MachineTimer.mask();
-    m.hart.state.csr.stvec = DATA;
+    m.hart.state_mut().privilege = Privilege::Supervisor;
+    m.hart.state_mut().csr.mideleg = csr::SUPERVISOR_INTERRUPTS;
+    m.hart.state_mut().csr.mie = csr::SUPERVISOR_INTERRUPTS | Interrupt::MachineTimer.mask();
+    m.hart.state_mut().csr.stvec = DATA;
     // Pending supervisor software interrupt, but SIE clear in S-mode: masked.
-    m.hart.state.csr.mip = Interrupt::SupervisorSoftware.mask();
+    m.hart.state_mut().csr.mip = Interrupt::SupervisorSoftware.mask();
     m.run(1);
     assert_eq!(m.pc(), RAM_BASE + 4);
     // A machine timer interrupt is taken in M even from S with MIE clear,
     // ahead of the supervisor one.
     m.control.set_interrupt(Interrupt::MachineTimer, true);
     m.run(0);
-    assert_eq!((m.hart.state.privilege, m.hart.state.csr.mcause), (Privilege::Machine, TIMER_CAUSE));
+    assert_eq!((m.hart.state().privilege, m.hart.state().csr.mcause), (Privilege::Machine, TIMER_CAUSE));
     m.control.set_interrupt(Interrupt::MachineTimer, false);
     // Back in S with SIE set: the supervisor software interrupt goes to stvec.
-    m.hart.state.privilege = Privilege::Supervisor;
-    m.hart.state.pc = RAM_BASE + 4;
-    m.hart.state.csr.mstatus |= mstatus::SIE;
+    m.hart.state_mut().privilege = Privilege::Supervisor;
+    m.hart.state_mut().pc = RAM_BASE + 4;
+    m.hart.state_mut().csr.mstatus |= mstatus::SIE;
     m.run(0);
-    assert_eq!((m.hart.state.privilege, m.pc()), (Privilege::Supervisor, DATA));
-    assert_eq!(m.hart.state.csr.scause, (1 << 63) | 1);
+    assert_eq!((m.hart.state().privilege, m.pc()), (Privilege::Supervisor, DATA));
+    assert_eq!(m.hart.state().csr.scause, (1 << 63) | 1);
 }
 
 #[test]
 fn a_trap_round_trip_returns_to_user_mode() {
     // U-mode code ecalls; the handler advances mepc and returns.
     let mut m = Machine::new(&[sys(Op::Ecall), i(Op::Addi, A0, A0, 1)]);
-    m.hart.state.csr.mtvec = DATA;
+    m.hart.state_mut().csr.mtvec = DATA;
     m.load(
         DATA,
         &[
@@ -907,11 +900,11 @@ fn a_trap_round_trip_returns_to_user_mode() {
             sys(Op::Mret),
         ],
     );
-    m.hart.state.privilege = Privilege::User;
+    m.hart.state_mut().privilege = Privilege::User;
     // The ecall does not retire: four handler instructions and the addi do.
     m.run(5);
-    assert_eq!((m.pc(), m.reg(A0), m.hart.state.privilege), (RAM_BASE + 8, 1, Privilege::User));
-    assert_eq!(m.hart.state.csr.mcause, Exception::EnvironmentCallFromU as u64);
+    assert_eq!((m.pc(), m.reg(A0), m.hart.state().privilege), (RAM_BASE + 8, 1, Privilege::User));
+    assert_eq!(m.hart.state().csr.mcause, Exception::EnvironmentCallFromU as u64);
 }
 
 #[test]
@@ -924,23 +917,23 @@ fn csr_read_and_write_forms() {
         csr(Op::Csrrsi, T1, csr::MSCRATCH, 0x0a),
         csr(Op::Csrrci, T5, csr::MSCRATCH, 0x01),
     ]);
-    m.hart.state.csr.mscratch = 0x1111;
+    m.hart.state_mut().csr.mscratch = 0x1111;
     m.set(A1, 0xf0f0);
     m.set(A3, 0x000f);
     m.set(A5, 0x00f0);
     m.run(6);
     assert_eq!((m.reg(A0), m.reg(A2), m.reg(A4)), (0x1111, 0xf0f0, 0xf0ff));
     assert_eq!((m.reg(T0), m.reg(T1), m.reg(T5)), (0xf00f, 0x15, 0x1f));
-    assert_eq!(m.hart.state.csr.mscratch, 0x1e);
+    assert_eq!(m.hart.state().csr.mscratch, 0x1e);
 }
 
 #[test]
 fn csrrw_to_x0_writes_and_leaves_x0_alone() {
     let mut m = Machine::new(&[csr(Op::Csrrw, ZERO, csr::MSCRATCH, A1), r(Op::Add, A0, ZERO, ZERO)]);
-    m.hart.state.csr.mscratch = 7;
+    m.hart.state_mut().csr.mscratch = 7;
     m.set(A1, 9);
     m.run(2);
-    assert_eq!((m.hart.state.csr.mscratch, m.reg(A0), m.reg(ZERO)), (9, 0, 0));
+    assert_eq!((m.hart.state().csr.mscratch, m.reg(A0), m.reg(ZERO)), (9, 0, 0));
 }
 
 #[test]
@@ -991,7 +984,7 @@ fn user_mode_cannot_reach_machine_csrs() {
     for number in [csr::MSTATUS, csr::MSCRATCH, csr::MHARTID, csr::MCYCLE, csr::MINSTRET] {
         let bits = csr(Op::Csrrs, A0, number, ZERO);
         let mut m = Machine::new(&[bits]);
-        m.hart.state.privilege = Privilege::User;
+        m.hart.state_mut().privilege = Privilege::User;
         m.run_to_trap();
         m.assert_trapped(Exception::IllegalInstruction, u64::from(bits), RAM_BASE);
     }
@@ -1003,16 +996,16 @@ fn mcounteren_gates_user_counters() {
     for (number, bit) in counters {
         let bits = csr(Op::Csrrs, A0, number, ZERO);
         let mut m = Machine::new(&[bits]);
-        m.hart.state.privilege = Privilege::User;
-        m.hart.state.csr.mcounteren = !(1 << bit) & 0xffff_ffff;
-        m.hart.state.csr.scounteren = 0xffff_ffff;
+        m.hart.state_mut().privilege = Privilege::User;
+        m.hart.state_mut().csr.mcounteren = !(1 << bit) & 0xffff_ffff;
+        m.hart.state_mut().csr.scounteren = 0xffff_ffff;
         m.run_to_trap();
         m.assert_trapped(Exception::IllegalInstruction, u64::from(bits), RAM_BASE);
 
         let mut m = Machine::new(&[nop(), nop(), bits]);
-        m.hart.state.privilege = Privilege::User;
-        m.hart.state.csr.mcounteren = 1 << bit;
-        m.hart.state.csr.scounteren = 1 << bit;
+        m.hart.state_mut().privilege = Privilege::User;
+        m.hart.state_mut().csr.mcounteren = 1 << bit;
+        m.hart.state_mut().csr.scounteren = 1 << bit;
         m.set(A0, 0x66);
         m.run(3);
         let expected = match number {
@@ -1044,8 +1037,8 @@ fn counters_written_then_read_count_on_from_the_written_value() {
     assert_eq!((m.reg(A2), m.reg(A3)), (1002, 1003));
     assert_eq!((m.reg(A4), m.reg(A5)), (1001, 1002));
     // Budgets keep counting real instructions.
-    assert_eq!(m.hart.state.retired, 9);
-    assert_eq!(m.hart.state.minstret(), 1008);
+    assert_eq!(m.hart.state().retired, 9);
+    assert_eq!(m.hart.state().minstret(), 1008);
 }
 
 #[test]
@@ -1082,7 +1075,7 @@ fn csr_fields_keep_their_warl_rules() {
     // FS = Dirty (all ones) makes SD read as set.
     assert_eq!(m.reg(A1), (writable & !mstatus::MIE) | mstatus::UXL_64 | mstatus::SXL_64 | mstatus::SD);
     assert_eq!(m.reg(A2), csr::MISA_RV64IMAFDCSU);
-    let csr = &m.hart.state.csr;
+    let csr = &m.hart.state().csr;
     assert_eq!(csr.mepc, RAM_BASE + 0x122);
     assert_eq!(csr.mtvec, HANDLER, "mode 2 is reserved");
     assert_eq!(csr.mip, csr::SUPERVISOR_INTERRUPTS, "only the supervisor bits of mip are software's");
@@ -1156,9 +1149,9 @@ fn a_store_by_another_hart_breaks_the_reservation() {
         let other_code = RAM_BASE + 0x3000;
         m.load(other_code, &[s(Op::Sd, A1, T0, 0)]);
         let mut other = Hart::new(0, m.ram.clone(), m.bus.clone(), m.cache.clone(), Arc::new(HartControl::new()));
-        other.state.pc = other_code;
-        other.state.set_reg(T0, target);
-        other.state.set_reg(A1, 7);
+        other.state_mut().pc = other_code;
+        other.state_mut().set_reg(T0, target);
+        other.state_mut().set_reg(A1, 7);
         m.run(1);
         assert_eq!(other.run(1), Exit::BudgetSpent);
         m.run(1);
@@ -1308,7 +1301,7 @@ fn run_retires_exactly_its_budget_even_inside_a_block() {
     let mut m = Machine::new(&program);
     for (budget, total) in [(3, 3), (1, 4), (0, 4), (10, 14)] {
         m.run(budget);
-        assert_eq!((m.reg(A0), m.pc(), m.hart.state.minstret()), (total, RAM_BASE + 4 * total, total));
+        assert_eq!((m.reg(A0), m.pc(), m.hart.state().minstret()), (total, RAM_BASE + 4 * total, total));
     }
 }
 
@@ -1324,7 +1317,7 @@ fn an_exit_request_stops_the_run() {
     let mut m = Machine::new(&[jal(ZERO, 0)]);
     m.control.request_exit();
     assert_eq!(m.hart.run(10), Exit::ExitRequested);
-    assert_eq!(m.hart.state.retired, 0);
+    assert_eq!(m.hart.state().retired, 0);
     assert!(m.control.take_exit_request());
     m.run(10);
 }
@@ -1344,7 +1337,7 @@ fn an_exit_request_from_another_thread_stops_an_endless_loop() {
     // only noticed when `run` returns, the test would fail rather than hang.
     assert_eq!(m.hart.run(LONG_BUDGET), Exit::ExitRequested);
     requester.join().unwrap();
-    assert!(m.reg(A0) > 0 && m.hart.state.retired < LONG_BUDGET);
+    assert!(m.reg(A0) > 0 && m.hart.state().retired < LONG_BUDGET);
 }
 
 /// A loop incrementing a0 at `RAM_BASE`, with machine interrupts enabled in
@@ -1353,9 +1346,9 @@ fn an_exit_request_from_another_thread_stops_an_endless_loop() {
 fn interrupt_machine() -> Machine {
     let mut m = Machine::new(&[i(Op::Addi, A0, A0, 1), jal(ZERO, -4)]);
     m.load(DATA, &[csr(Op::Csrrs, T5, csr::MCAUSE, ZERO), csr(Op::Csrrw, ZERO, csr::MIE, ZERO), sys(Op::Wfi)]);
-    m.hart.state.csr.mtvec = DATA;
-    m.hart.state.csr.mie = Interrupt::MachineTimer.mask();
-    m.hart.state.csr.mstatus |= mstatus::MIE;
+    m.hart.state_mut().csr.mtvec = DATA;
+    m.hart.state_mut().csr.mie = Interrupt::MachineTimer.mask();
+    m.hart.state_mut().csr.mstatus |= mstatus::MIE;
     m
 }
 
@@ -1368,7 +1361,7 @@ fn a_raised_timer_interrupt_is_taken_at_the_next_instruction() {
     assert_eq!(m.pc(), RAM_BASE + 4);
     m.control.set_interrupt(Interrupt::MachineTimer, true);
     m.run(0);
-    let csr = &m.hart.state.csr;
+    let csr = &m.hart.state().csr;
     assert_eq!((m.pc(), csr.mcause, csr.mepc, csr.mtval), (DATA, TIMER_CAUSE, RAM_BASE + 4, 0));
     assert_eq!(csr.mstatus & (mstatus::MIE | mstatus::MPIE | mstatus::MPP), mstatus::MPIE | mstatus::MPP);
     assert_eq!(m.hart.run(10), Exit::WaitingForInterrupt);
@@ -1378,10 +1371,10 @@ fn a_raised_timer_interrupt_is_taken_at_the_next_instruction() {
 #[test]
 fn interrupts_are_vectored_when_mtvec_says_so() {
     let mut m = interrupt_machine();
-    m.hart.state.csr.mtvec = DATA | 1;
+    m.hart.state_mut().csr.mtvec = DATA | 1;
     m.control.set_interrupt(Interrupt::MachineTimer, true);
     m.run(0);
-    assert_eq!((m.pc(), m.hart.state.csr.mcause), (DATA + 4 * 7, TIMER_CAUSE));
+    assert_eq!((m.pc(), m.hart.state().csr.mcause), (DATA + 4 * 7, TIMER_CAUSE));
 }
 
 #[test]
@@ -1396,36 +1389,36 @@ fn a_timer_interrupt_from_another_thread_interrupts_an_endless_loop() {
     assert_eq!(m.hart.run(LONG_BUDGET), Exit::WaitingForInterrupt);
     raiser.join().unwrap();
     assert_eq!(m.reg(T5), TIMER_CAUSE);
-    let mepc = m.hart.state.csr.mepc;
+    let mepc = m.hart.state().csr.mepc;
     assert!(mepc == RAM_BASE || mepc == RAM_BASE + 4, "mepc {mepc:#x}");
 }
 
 #[test]
 fn machine_mode_masks_interrupts_with_mie_but_user_mode_does_not() {
     let mut m = interrupt_machine();
-    m.hart.state.csr.mstatus &= !mstatus::MIE;
+    m.hart.state_mut().csr.mstatus &= !mstatus::MIE;
     m.control.set_interrupt(Interrupt::MachineTimer, true);
     m.run(10);
     assert_eq!(m.reg(A0), 5, "masked in M-mode");
 
     // Enabling MIE takes it right after the CSR write.
     m.load(RAM_BASE + 0x40, &[csr(Op::Csrrsi, ZERO, csr::MSTATUS, 8), nop()]);
-    m.hart.state.pc = RAM_BASE + 0x40;
+    m.hart.state_mut().pc = RAM_BASE + 0x40;
     m.run(1);
-    let csr = &m.hart.state.csr;
+    let csr = &m.hart.state().csr;
     assert_eq!((m.pc(), csr.mcause, csr.mepc), (DATA, TIMER_CAUSE, RAM_BASE + 0x44));
 
     // U-mode with MIE clear.
     let mut m = interrupt_machine();
-    m.hart.state.csr.mstatus &= !mstatus::MIE;
-    m.hart.state.privilege = Privilege::User;
+    m.hart.state_mut().csr.mstatus &= !mstatus::MIE;
+    m.hart.state_mut().privilege = Privilege::User;
     m.run(3);
     m.control.set_interrupt(Interrupt::MachineTimer, true);
     m.run(0);
-    let csr = &m.hart.state.csr;
+    let csr = &m.hart.state().csr;
     assert_eq!((m.pc(), csr.mcause, csr.mepc), (DATA, TIMER_CAUSE, RAM_BASE + 4));
     assert_eq!(csr.mstatus & (mstatus::MPIE | mstatus::MPP), 0, "MPIE from MIE (0), MPP = U");
-    assert_eq!(m.hart.state.privilege, Privilege::Machine);
+    assert_eq!(m.hart.state().privilege, Privilege::Machine);
 }
 
 #[test]
@@ -1434,24 +1427,24 @@ fn an_interrupt_not_enabled_in_mie_is_not_taken() {
     m.control.set_interrupt(Interrupt::MachineSoftware, true);
     m.control.set_interrupt(Interrupt::MachineExternal, true);
     m.run(4);
-    assert_eq!((m.reg(A0), m.hart.state.csr.mcause), (2, 0));
+    assert_eq!((m.reg(A0), m.hart.state().csr.mcause), (2, 0));
     // Lowering a line withdraws the interrupt.
     m.control.set_interrupt(Interrupt::MachineTimer, true);
     m.control.set_interrupt(Interrupt::MachineTimer, false);
     m.run(4);
-    assert_eq!((m.reg(A0), m.hart.state.csr.mcause), (4, 0));
+    assert_eq!((m.reg(A0), m.hart.state().csr.mcause), (4, 0));
 }
 
 #[test]
 fn mret_into_pending_interrupt_takes_it_at_the_return_address() {
     let mut m = interrupt_machine();
     m.load(RAM_BASE + 0x40, &[sys(Op::Mret)]);
-    m.hart.state.pc = RAM_BASE + 0x40;
-    m.hart.state.csr.mstatus = (m.hart.state.csr.mstatus & !mstatus::MIE) | mstatus::MPIE | mstatus::MPP;
-    m.hart.state.csr.mepc = RAM_BASE + 4;
+    m.hart.state_mut().pc = RAM_BASE + 0x40;
+    m.hart.state_mut().csr.mstatus = (m.hart.state().csr.mstatus & !mstatus::MIE) | mstatus::MPIE | mstatus::MPP;
+    m.hart.state_mut().csr.mepc = RAM_BASE + 4;
     m.control.set_interrupt(Interrupt::MachineTimer, true);
     m.run(1);
-    let csr = &m.hart.state.csr;
+    let csr = &m.hart.state().csr;
     assert_eq!((m.pc(), csr.mcause, csr.mepc), (DATA, TIMER_CAUSE, RAM_BASE + 4));
 }
 
@@ -1461,12 +1454,12 @@ fn interrupt_priority_is_external_then_software_then_timer() {
     let order = [Interrupt::MachineExternal, Interrupt::MachineSoftware, Interrupt::MachineTimer];
     for (n, expected) in order.into_iter().enumerate() {
         let mut m = interrupt_machine();
-        m.hart.state.csr.mie = all;
+        m.hart.state_mut().csr.mie = all;
         for irq in &order[n..] {
             m.control.set_interrupt(*irq, true);
         }
         m.run(0);
-        assert_eq!(m.hart.state.csr.mcause, Cause::Interrupt(expected).code(), "{:?}", &order[n..]);
+        assert_eq!(m.hart.state().csr.mcause, Cause::Interrupt(expected).code(), "{:?}", &order[n..]);
     }
 }
 
@@ -1474,36 +1467,36 @@ fn interrupt_priority_is_external_then_software_then_timer() {
 fn wfi_waits_until_an_interrupt_is_pending() {
     let mut m = interrupt_machine();
     m.load(RAM_BASE + 0x40, &[sys(Op::Wfi), i(Op::Addi, A1, A1, 1), jal(ZERO, 0)]);
-    m.hart.state.pc = RAM_BASE + 0x40;
-    m.hart.state.csr.mstatus &= !mstatus::MIE;
+    m.hart.state_mut().pc = RAM_BASE + 0x40;
+    m.hart.state_mut().csr.mstatus &= !mstatus::MIE;
     assert_eq!(m.hart.run(10), Exit::WaitingForInterrupt);
-    assert_eq!((m.pc(), m.hart.state.retired), (RAM_BASE + 0x44, 1));
+    assert_eq!((m.pc(), m.hart.state().retired), (RAM_BASE + 0x44, 1));
     // Still waiting: nothing runs.
     assert_eq!(m.hart.run(10), Exit::WaitingForInterrupt);
-    assert_eq!(m.hart.state.retired, 1);
+    assert_eq!(m.hart.state().retired, 1);
     // Pending and enabled in mie, though masked by MIE: wfi resumes without a trap.
     m.control.set_interrupt(Interrupt::MachineTimer, true);
     m.run(2);
-    assert_eq!((m.reg(A1), m.pc(), m.hart.state.csr.mcause), (1, RAM_BASE + 0x48, 0));
+    assert_eq!((m.reg(A1), m.pc(), m.hart.state().csr.mcause), (1, RAM_BASE + 0x48, 0));
 }
 
 #[test]
 fn wfi_with_interrupts_enabled_traps_after_the_wfi() {
     let mut m = interrupt_machine();
     m.load(RAM_BASE + 0x40, &[sys(Op::Wfi), nop()]);
-    m.hart.state.pc = RAM_BASE + 0x40;
+    m.hart.state_mut().pc = RAM_BASE + 0x40;
     assert_eq!(m.hart.run(10), Exit::WaitingForInterrupt);
     m.control.set_interrupt(Interrupt::MachineTimer, true);
     m.run(0);
-    let csr = &m.hart.state.csr;
+    let csr = &m.hart.state().csr;
     assert_eq!((m.pc(), csr.mcause, csr.mepc), (DATA, TIMER_CAUSE, RAM_BASE + 0x44));
-    assert!(!m.hart.state.waiting);
+    assert!(!m.hart.state().waiting);
 }
 
 #[test]
 fn a_handler_that_cannot_be_fetched_is_a_trap_loop() {
     let mut m = Machine::new(&[0xffff_ffff]);
-    m.hart.state.csr.mtvec = UNMAPPED;
+    m.hart.state_mut().csr.mtvec = UNMAPPED;
     let exit = m.hart.run(100);
     assert_eq!(
         exit,
@@ -1514,15 +1507,15 @@ fn a_handler_that_cannot_be_fetched_is_a_trap_loop() {
         }
     );
     m.assert_trapped(Exception::InstructionAccessFault, UNMAPPED, UNMAPPED);
-    assert_eq!(m.hart.state.retired, 0);
+    assert_eq!(m.hart.state().retired, 0);
 }
 
 #[test]
 fn a_handler_whose_first_instruction_is_illegal_is_a_trap_loop() {
     // The handler is an ecall-free illegal word at DATA; ecall sends the hart there.
     let mut m = Machine::new(&[i(Op::Addi, A0, A0, 1), sys(Op::Ecall)]);
-    m.hart.state.csr.mtvec = DATA;
-    m.hart.state.csr.mstatus |= mstatus::MIE;
+    m.hart.state_mut().csr.mtvec = DATA;
+    m.hart.state_mut().csr.mstatus |= mstatus::MIE;
     m.load(DATA, &[0xffff_ffff]);
     let exit = m.hart.run(1000);
     assert_eq!(
@@ -1533,7 +1526,7 @@ fn a_handler_whose_first_instruction_is_illegal_is_a_trap_loop() {
             origin: Some((Cause::Exception(Exception::EnvironmentCallFromM), RAM_BASE + 4)),
         }
     );
-    assert_eq!(m.hart.state.retired, 1, "only the addi retired");
+    assert_eq!(m.hart.state().retired, 1, "only the addi retired");
 }
 
 #[test]
@@ -1543,7 +1536,7 @@ fn a_fault_that_the_handler_repairs_is_no_trap_loop() {
     let mut m = Machine::new(&[i(Op::Ld, A1, A0, 0), i(Op::Addi, A2, A2, 1)]);
     m.set(A0, UNMAPPED);
     m.set(A4, DATA);
-    m.hart.state.csr.mtvec = DATA;
+    m.hart.state_mut().csr.mtvec = DATA;
     m.load(
         DATA,
         &[
@@ -1686,14 +1679,14 @@ fn random_code_never_panics_the_host() {
         let mut m = Machine::new(&words);
         // Traps land in the random code too; registers point into RAM half of
         // the time so that loads and stores hit memory, code included.
-        m.hart.state.csr.mtvec = RAM_BASE + 4 * (next() % 1024);
+        m.hart.state_mut().csr.mtvec = RAM_BASE + 4 * (next() % 1024);
         for reg in 1..32 {
             let value = if next() % 2 == 0 { RAM_BASE + next() % RAM_SIZE } else { next() };
             m.set(reg, value);
         }
         let budget = 20_000;
         let exit = m.hart.run(budget);
-        let retired = m.hart.state.retired;
+        let retired = m.hart.state().retired;
         assert!(retired <= budget, "round {round}: {retired} instructions retired for a budget of {budget}");
         assert!(
             matches!(exit, Exit::BudgetSpent | Exit::WaitingForInterrupt | Exit::TrapLoop { .. }),
@@ -1743,8 +1736,8 @@ fn paging_machine(program: &[u32]) -> Machine {
     m.write(level1, 8, pte(level0, V));
     m.write(level0, 8, pte(DATA, V | R | W));
     m.write(level0 + 8, 8, pte(DATA, V | R | A));
-    m.hart.state.csr.satp = 8 << 60 | ROOT >> 12;
-    m.hart.state.privilege = Privilege::Supervisor;
+    m.hart.state_mut().csr.satp = 8 << 60 | ROOT >> 12;
+    m.hart.state_mut().privilege = Privilege::Supervisor;
     m
 }
 
@@ -1845,7 +1838,7 @@ fn sv48_and_sv57_walk_their_extra_levels() {
         m.write(sv48_root, 8, (ROOT >> 12) << 10 | 1);
         m.write(sv57_root, 8, (sv48_root >> 12) << 10 | 1);
         m.write(DATA, 8, 0x5757);
-        m.hart.state.csr.satp = mode << 60 | root >> 12;
+        m.hart.state_mut().csr.satp = mode << 60 | root >> 12;
         m.run(2);
         assert_eq!(m.reg(A0), 0x5757, "mode {mode}");
     }
@@ -1888,7 +1881,7 @@ fn napot(base: u64, size: u64) -> u64 {
 
 /// Gives `m` exactly the PMP entries `(index, pmpaddr, pmpcfg byte)`.
 fn set_pmp(m: &mut Machine, entries: &[(usize, u64, u8)]) {
-    let csr = &mut m.hart.state.csr;
+    let csr = &mut m.hart.state_mut().csr;
     csr.pmpcfg = [0; 2];
     csr.pmpaddr = [0; 16];
     for &(index, address, config) in entries {
@@ -1905,7 +1898,7 @@ fn supervisor_pmp_machine(program: &[u32], entries: &[(usize, u64, u8)]) -> Mach
     all.push((14, napot(RAM_BASE, 0x1000), PMP_NAPOT | PMP_X));
     all.push((15, ALL_MEMORY_NAPOT, PMP_NAPOT_RWX));
     set_pmp(&mut m, &all);
-    m.hart.state.privilege = Privilege::Supervisor;
+    m.hart.state_mut().privilege = Privilege::Supervisor;
     m
 }
 
@@ -2001,7 +1994,7 @@ fn pmp_supervisor_and_user_accesses_that_no_entry_matches_fail() {
     for privilege in [Privilege::Supervisor, Privilege::User] {
         let mut m = Machine::new(&[nop()]);
         set_pmp(&mut m, &[]);
-        m.hart.state.privilege = privilege;
+        m.hart.state_mut().privilege = privilege;
         m.run_to_trap();
         m.assert_trapped(Exception::InstructionAccessFault, RAM_BASE, RAM_BASE);
     }
@@ -2010,8 +2003,8 @@ fn pmp_supervisor_and_user_accesses_that_no_entry_matches_fail() {
     set_pmp(&mut m, &[(0, napot(RAM_BASE, 0x1000), PMP_NAPOT | PMP_X)]);
     m.set(T1, DATA);
     m.run(1);
-    m.hart.state.pc = RAM_BASE;
-    m.hart.state.privilege = Privilege::User;
+    m.hart.state_mut().pc = RAM_BASE;
+    m.hart.state_mut().privilege = Privilege::User;
     m.run_to_trap();
     m.assert_trapped(Exception::LoadAccessFault, DATA, RAM_BASE);
 }
@@ -2036,7 +2029,7 @@ fn pmp_locked_entries_bind_machine_mode() {
     m.run(5);
     assert_eq!(m.reg(A0), 0x55);
     assert_eq!(
-        m.hart.state.csr.pmpcfg[0],
+        m.hart.state().csr.pmpcfg[0],
         u64::from(PMP_NAPOT | PMP_L | PMP_R),
         "the write to a locked entry is ignored"
     );
@@ -2078,7 +2071,7 @@ fn pmp_writes_to_locked_entries_and_to_the_base_of_a_locked_tor_are_ignored() {
     m.set(A2, u64::from(PMP_TOR | PMP_L | PMP_R) << 8);
     m.set(A3, 0x999);
     m.run(8);
-    let csr = &m.hart.state.csr;
+    let csr = &m.hart.state().csr;
     assert_eq!(&csr.pmpaddr[..3], &[0x100, 0x200, 0x999]);
     assert_eq!(m.reg(A4), u64::from(PMP_TOR | PMP_L | PMP_R) << 8, "entry 1 kept its byte; entry 0 took zero");
 }
@@ -2108,7 +2101,7 @@ fn pmp_register_writes_apply_to_translations_already_cached() {
     let entries = [(0, napot(DATA, 0x1000), PMP_NAPOT | PMP_R)];
     let mut m = supervisor_pmp_machine(&[i(Op::Ld, A0, T1, 0), sys(Op::Ecall), i(Op::Ld, A0, T1, 0)], &entries);
     let handler = RAM_BASE + 0x4000;
-    m.hart.state.csr.mtvec = handler;
+    m.hart.state_mut().csr.mtvec = handler;
     m.load(
         handler,
         &[
@@ -2155,7 +2148,7 @@ fn pmp_fetch_stops_where_an_entry_splits_a_code_page() {
     m.set(T1, RAM_BASE);
     m.set(T0, 1 << 11); // MPP = S
     m.run(6);
-    assert_eq!((m.pc(), m.hart.state.privilege), (RAM_BASE, Privilege::Supervisor));
+    assert_eq!((m.pc(), m.hart.state().privilege), (RAM_BASE, Privilege::Supervisor));
     assert_eq!(m.run_to_trap(), 8, "two nops ran in S");
     m.assert_trapped(Exception::InstructionAccessFault, RAM_BASE + 8, RAM_BASE + 8);
 }
@@ -2221,15 +2214,15 @@ const STIP: u64 = Interrupt::SupervisorTimer.mask();
 /// Runs `n` instructions, going on after each exit request (a write that
 /// moves the Sstc deadline makes one); returns how many there were.
 fn run_through_exit_requests(m: &mut Machine, n: u64) -> usize {
-    let stop = m.hart.state.retired + n;
+    let stop = m.hart.state().retired + n;
     let mut requests = 0;
-    while m.hart.state.retired < stop {
-        match m.hart.run(stop - m.hart.state.retired) {
+    while m.hart.state().retired < stop {
+        match m.hart.run(stop - m.hart.state().retired) {
             Exit::ExitRequested => {
                 assert!(m.control.take_exit_request());
                 requests += 1;
             }
-            exit => assert_eq!(exit, Exit::BudgetSpent, "{:?}", m.hart.state),
+            exit => assert_eq!(exit, Exit::BudgetSpent, "{:?}", m.hart.state()),
         }
     }
     requests
@@ -2250,8 +2243,8 @@ fn sstc_stimecmp_drives_stip_which_software_cannot_write() {
         nop(),
     ]);
     m.load(DATA, &[csr(Op::Csrrs, T5, csr::MCAUSE, ZERO), csr(Op::Csrrw, ZERO, csr::MIE, ZERO), sys(Op::Wfi)]);
-    m.hart.state.csr.mtvec = DATA;
-    m.hart.state.csr.mstatus |= mstatus::MIE;
+    m.hart.state_mut().csr.mtvec = DATA;
+    m.hart.state_mut().csr.mstatus |= mstatus::MIE;
     m.set(A0, ALL);
     m.set(A1, TIME + 1);
     m.set(A3, STIP);
@@ -2262,7 +2255,7 @@ fn sstc_stimecmp_drives_stip_which_software_cannot_write() {
     assert_eq!(m.reg(T1), csr::menvcfg::FIOM | csr::menvcfg::STCE);
     // Enabling STIE makes the pending interrupt be taken before the nop.
     assert_eq!(m.hart.run(10), Exit::WaitingForInterrupt);
-    assert_eq!((m.reg(T5), m.hart.state.csr.mepc), ((1 << 63) | 5, RAM_BASE + 36));
+    assert_eq!((m.reg(T5), m.hart.state().csr.mepc), ((1 << 63) | 5, RAM_BASE + 36));
 }
 
 #[test]
@@ -2273,8 +2266,8 @@ fn sstc_moving_stimecmp_lowers_stip_again() {
         csr(Op::Csrrw, ZERO, csr::STIMECMP, A3),
         csr(Op::Csrrs, A4, csr::SIP, ZERO),
     ]);
-    m.hart.state.csr.menvcfg = csr::menvcfg::STCE;
-    m.hart.state.csr.mideleg = STIP;
+    m.hart.state_mut().csr.menvcfg = csr::menvcfg::STCE;
+    m.hart.state_mut().csr.mideleg = STIP;
     m.set(A1, 0);
     m.set(A3, u64::MAX);
     run_through_exit_requests(&mut m, 4);
@@ -2310,22 +2303,22 @@ fn sstc_stimecmp_below_machine_mode_needs_mcounteren_tm_and_stce() {
     ] {
         for bits in [read, write] {
             let mut m = Machine::new(&[bits, sys(Op::Ecall)]);
-            m.hart.state.privilege = privilege;
-            m.hart.state.csr.mcounteren = mcounteren;
-            m.hart.state.csr.scounteren = u64::MAX;
-            m.hart.state.csr.menvcfg = menvcfg;
-            m.hart.state.csr.stimecmp = 0x77;
+            m.hart.state_mut().privilege = privilege;
+            m.hart.state_mut().csr.mcounteren = mcounteren;
+            m.hart.state_mut().csr.scounteren = u64::MAX;
+            m.hart.state_mut().csr.menvcfg = menvcfg;
+            m.hart.state_mut().csr.stimecmp = 0x77;
             m.set(A1, u64::MAX);
             while m.hart.run(1000) == Exit::ExitRequested {
                 m.control.take_exit_request();
             }
-            assert_eq!(m.pc(), HANDLER + 8, "{:?}", m.hart.state);
+            assert_eq!(m.pc(), HANDLER + 8, "{:?}", m.hart.state());
             let case = format!("{privilege:?} mcounteren {mcounteren} menvcfg {menvcfg:#x}");
             if allowed {
                 let ecall = if privilege == Privilege::User { 8 } else { 9 };
-                assert_eq!(m.hart.state.csr.mcause, ecall, "{case}");
+                assert_eq!(m.hart.state().csr.mcause, ecall, "{case}");
                 let expected = if bits == read { (0x77, 0x77) } else { (0, u64::MAX) };
-                assert_eq!((m.reg(A0), m.hart.state.csr.stimecmp), expected, "{case}");
+                assert_eq!((m.reg(A0), m.hart.state().csr.stimecmp), expected, "{case}");
             } else {
                 m.assert_trapped(Exception::IllegalInstruction, u64::from(bits), RAM_BASE);
             }
@@ -2340,10 +2333,10 @@ fn pmp_accesses_with_paging_off_do_not_outlive_it() {
     // the next load must go through the page table: VA_RW is DATA there,
     // and nothing at all as a physical address.
     let mut m = paging_machine(&[i(Op::Ld, A0, T1, 0), sys(Op::Ecall), i(Op::Ld, A1, T2, 0), sys(Op::Ecall)]);
-    let satp = m.hart.state.csr.satp;
-    m.hart.state.csr.satp = 0;
+    let satp = m.hart.state().csr.satp;
+    m.hart.state_mut().csr.satp = 0;
     let handler = RAM_BASE + 0x4000;
-    m.hart.state.csr.mtvec = handler;
+    m.hart.state_mut().csr.mtvec = handler;
     m.load(
         handler,
         &[

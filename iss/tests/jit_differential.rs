@@ -7,7 +7,6 @@
 //! CSRs and memory must agree after every run.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use polyhart_iss::csr::{self, mstatus};
 use polyhart_iss::decode::{Format, Inst, Op};
@@ -200,12 +199,7 @@ impl FloatState {
 
 /// A hart on its own RAM holding `words` at `RAM_BASE`, with `regs`.
 fn hart(words: &[u32], regs: &[u64; 32], float: &FloatState, data: &[u8], jit: Option<Arc<Jit>>) -> (Hart, Arc<Ram>) {
-    let host: Arc<Box<[AtomicU64]>> = Arc::new((0..RAM_SIZE / 8).map(|_| AtomicU64::new(0)).collect());
-    let pointer = host.as_ptr() as *mut u8;
-    // SAFETY: `pointer` is the start of `RAM_SIZE` bytes of `AtomicU64`s
-    // (8-aligned, writable through a shared pointer), kept alive by `host`,
-    // which the `Ram` owns; nothing else touches them.
-    let ram = Arc::new(unsafe { Ram::new(RAM_BASE, pointer, RAM_SIZE, host) }.expect("page-aligned RAM"));
+    let ram = Arc::new(Ram::zeroed(RAM_BASE, RAM_SIZE).expect("page-aligned RAM"));
     let code: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     assert!(ram.write_bytes(0, &code));
     assert!(ram.write_bytes(DATA - RAM_BASE, data));
@@ -214,18 +208,18 @@ fn hart(words: &[u32], regs: &[u64; 32], float: &FloatState, data: &[u8], jit: O
     let mut hart =
         Hart::new(0, ram.clone(), Arc::new(NoDevices), Arc::new(TranslationCache::new()), Arc::new(HartControl::new()));
     hart.set_jit(jit);
-    hart.state.pc = RAM_BASE;
-    hart.state.csr.mtvec = HANDLER;
+    hart.state_mut().pc = RAM_BASE;
+    hart.state_mut().csr.mtvec = HANDLER;
     for (r, &value) in regs.iter().enumerate().skip(1) {
-        hart.state.set_reg(r as u8, value);
+        hart.state_mut().set_reg(r as u8, value);
     }
-    hart.state.set_reg(31, DATA);
+    hart.state_mut().set_reg(31, DATA);
     for (r, &value) in float.f.iter().enumerate() {
-        hart.state.set_freg(r as u8, value);
+        hart.state_mut().set_freg(r as u8, value);
     }
-    hart.state.fflags = float.fflags;
-    hart.state.frm = float.frm;
-    hart.state.csr.mstatus = mstatus::with_sd(hart.state.csr.mstatus & !mstatus::FS | float.fs << 13);
+    hart.state_mut().fflags = float.fflags;
+    hart.state_mut().frm = float.frm;
+    hart.state_mut().csr.mstatus = mstatus::with_sd(hart.state().csr.mstatus & !mstatus::FS | float.fs << 13);
     (hart, ram)
 }
 
@@ -239,15 +233,15 @@ fn run_and_compare(rng: &mut Rng, interp: (&mut Hart, &Ram), compiled: (&mut Har
         let b = compiled.run(budget);
         let context = format!("run {run} of {context}");
         assert_eq!(a, b, "exit, {context}");
-        assert_eq!(interp.state.regs(), compiled.state.regs(), "registers, {context}");
-        let fregs = |h: &Hart| -> Vec<u64> { (0..32).map(|r| h.state.freg(r)).collect() };
+        assert_eq!(interp.state().regs(), compiled.state().regs(), "registers, {context}");
+        let fregs = |h: &Hart| -> Vec<u64> { (0..32).map(|r| h.state().freg(r)).collect() };
         assert_eq!(fregs(interp), fregs(compiled), "f registers, {context}");
-        assert_eq!(interp.state.fflags, compiled.state.fflags, "fflags, {context}");
-        assert_eq!(interp.state.frm, compiled.state.frm, "frm, {context}");
-        assert_eq!(interp.state.csr.mstatus, compiled.state.csr.mstatus, "mstatus, {context}");
-        assert_eq!(interp.state.pc, compiled.state.pc, "pc, {context}");
-        assert_eq!(interp.state.retired, compiled.state.retired, "retired, {context}");
-        let csrs = |h: &Hart| (h.state.csr.mcause, h.state.csr.mepc, h.state.csr.mtval, h.state.privilege);
+        assert_eq!(interp.state().fflags, compiled.state().fflags, "fflags, {context}");
+        assert_eq!(interp.state().frm, compiled.state().frm, "frm, {context}");
+        assert_eq!(interp.state().csr.mstatus, compiled.state().csr.mstatus, "mstatus, {context}");
+        assert_eq!(interp.state().pc, compiled.state().pc, "pc, {context}");
+        assert_eq!(interp.state().retired, compiled.state().retired, "retired, {context}");
+        let csrs = |h: &Hart| (h.state().csr.mcause, h.state().csr.mepc, h.state().csr.mtval, h.state().privilege);
         assert_eq!(csrs(interp), csrs(compiled), "trap CSRs, {context}");
         let memory = |ram: &Ram| {
             let mut bytes = vec![0; DATA_SIZE as usize];
@@ -301,7 +295,7 @@ fn lockstep_finds_the_random_programs_right() {
             panic!("{context}:\n{divergence}");
         }
         assert_eq!(interp.run(budget), exit, "{context}");
-        assert_eq!(interp.state.regs(), compiled.state.regs(), "{context}");
+        assert_eq!(interp.state().regs(), compiled.state().regs(), "{context}");
         checked += compiled.jit_stats().lockstep_checked;
     }
     assert!(checked > PROGRAMS / 4, "lockstep checked the blocks: {checked}");
@@ -658,11 +652,11 @@ fn run_directed(insts: &[Inst], regs: &[u64; 32]) -> [u64; 32] {
     interp.run(10_000);
     compiled.run(10_000);
     let ebreak = RAM_BASE + 4 * (insts.len() as u64 + 1);
-    assert_eq!(interp.state.csr.mepc, ebreak, "the interpreted run reached the ebreak");
-    assert_eq!(compiled.state.csr.mepc, ebreak, "the compiled run reached the ebreak");
-    assert_eq!(interp.state.regs(), compiled.state.regs(), "registers of {words:08x?}");
+    assert_eq!(interp.state().csr.mepc, ebreak, "the interpreted run reached the ebreak");
+    assert_eq!(compiled.state().csr.mepc, ebreak, "the compiled run reached the ebreak");
+    assert_eq!(interp.state().regs(), compiled.state().regs(), "registers of {words:08x?}");
     assert!(jit.stats().blocks_compiled > 0, "the JIT compiled the blocks: {:?}", jit.stats());
-    compiled.state.regs()
+    compiled.state().regs()
 }
 
 /// An AMO that leaves a reserved word as it is still breaks the

@@ -85,12 +85,7 @@ fn new_hart(code: &[(u64, &[Inst])], jit: Option<Arc<Jit>>) -> (Hart, Arc<Ram>, 
 /// As [`new_hart`], with RAM starting at `base`: code is placed, and `pc`,
 /// `mtvec` and `x31` set, `base - RAM_BASE` bytes further.
 fn new_hart_at(base: u64, code: &[(u64, &[Inst])], jit: Option<Arc<Jit>>) -> (Hart, Arc<Ram>, Arc<Device>) {
-    let host: Arc<Box<[AtomicU64]>> = Arc::new((0..RAM_SIZE / 8).map(|_| AtomicU64::new(0)).collect());
-    let pointer = host.as_ptr() as *mut u8;
-    // SAFETY: `pointer` is the start of `RAM_SIZE` bytes of `AtomicU64`s
-    // (8-aligned, writable through a shared pointer), kept alive by `host`,
-    // which the `Ram` owns; nothing else touches them.
-    let ram = Arc::new(unsafe { Ram::new(base, pointer, RAM_SIZE, host) }.expect("page-aligned RAM"));
+    let ram = Arc::new(Ram::zeroed(base, RAM_SIZE).expect("page-aligned RAM"));
     for &(at, insts) in code {
         let bytes: Vec<u8> = insts.iter().flat_map(|inst| inst.encode().to_le_bytes()).collect();
         assert!(ram.write_bytes(at - RAM_BASE, &bytes));
@@ -101,9 +96,9 @@ fn new_hart_at(base: u64, code: &[(u64, &[Inst])], jit: Option<Arc<Jit>>) -> (Ha
         Hart::new(0, ram.clone(), device.clone(), Arc::new(TranslationCache::new()), Arc::new(HartControl::new()));
     hart.set_jit(jit);
     let moved = base - RAM_BASE;
-    hart.state.pc = RAM_BASE + moved;
-    hart.state.csr.mtvec = HANDLER + moved;
-    hart.state.set_reg(DATA_REG, DATA + moved);
+    hart.state_mut().pc = RAM_BASE + moved;
+    hart.state_mut().csr.mtvec = HANDLER + moved;
+    hart.state_mut().set_reg(DATA_REG, DATA + moved);
     (hart, ram, device)
 }
 
@@ -163,7 +158,7 @@ fn only_blocks_inside_the_ranges_are_compiled() {
         let jit = new_jit(config);
         let (mut hart, _, _) = new_hart(&placed(&code), Some(jit.clone()));
         assert_eq!(hart.run(10_000), Exit::WaitingForInterrupt, "{ranges:x?}");
-        assert_eq!(hart.state.reg(A0), 100, "{ranges:x?}");
+        assert_eq!(hart.state().reg(A0), 100, "{ranges:x?}");
         let stats = all_stats(&jit, &hart);
         assert_eq!(stats.blocks_compiled, compiled, "{ranges:x?}: {stats:?}");
         // C (ebreak) and the handler (wfi) cannot be compiled: outside a
@@ -185,7 +180,7 @@ fn exits_are_counted_by_cause() {
     // A budget that ends inside B's loop: the compiled loop stops at B's
     // start when another pass would not fit.
     assert_eq!(hart.run(50), Exit::BudgetSpent);
-    assert_eq!(hart.state.pc, B);
+    assert_eq!(hart.state().pc, B);
     let stats = all_stats(&jit, &hart);
     assert_eq!((stats.exits_stopped, stats.exits_to_next_block, stats.exits_trapped), (1, 1, 0), "{stats:?}");
     assert!(stats.code_bytes > 0 && stats.blocks_compiled == 2, "{stats:?}");
@@ -197,7 +192,7 @@ fn exits_are_counted_by_cause() {
     let jit = Arc::new(Jit::new(0).unwrap());
     let (mut hart, _, _) = new_hart(&placed(&fault), Some(jit.clone()));
     assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
-    assert_eq!(hart.state.csr.mepc, RAM_BASE + 4);
+    assert_eq!(hart.state().csr.mepc, RAM_BASE + 4);
     let stats = all_stats(&jit, &hart);
     assert_eq!((stats.exits_trapped, stats.slow_accesses), (0, 1), "{stats:?}");
 }
@@ -234,8 +229,8 @@ fn lockstep_passes_right_code_and_touches_devices_once() {
     assert_eq!(checked.run(10_000), Exit::WaitingForInterrupt);
     assert_eq!(checked.jit_divergence().map(ToString::to_string), None);
 
-    assert_eq!(checked.state.regs(), interpreted.state.regs());
-    assert_eq!(checked.state.csr.mepc, B + 24, "the last load faulted");
+    assert_eq!(checked.state().regs(), interpreted.state().regs());
+    assert_eq!(checked.state().csr.mepc, B + 24, "the last load faulted");
     assert_eq!(checked_device.loads.load(Ordering::Relaxed), 50, "each device load made once");
     assert_eq!(*checked_device.stores.lock().unwrap(), *interpreted_device.stores.lock().unwrap());
     assert_eq!(checked_device.stores.lock().unwrap().len(), 50, "each device store made once");
@@ -259,8 +254,8 @@ fn device_accesses_leave_compiled_code_once_each() {
     let jit = new_jit(JitConfig::new(0));
     let (mut compiled, compiled_ram, compiled_device) = new_hart(&placed(&code), Some(jit.clone()));
     assert_eq!(compiled.run(10_000), Exit::WaitingForInterrupt);
-    assert_eq!(compiled.state.regs(), interpreted.state.regs());
-    assert_eq!((compiled.state.csr.mepc, compiled.state.retired), (B + 24, interpreted.state.retired));
+    assert_eq!(compiled.state().regs(), interpreted.state().regs());
+    assert_eq!((compiled.state().csr.mepc, compiled.state().retired), (B + 24, interpreted.state().retired));
     assert_eq!(compiled_device.loads.load(Ordering::Relaxed), 50, "each device load made once");
     assert_eq!(*compiled_device.stores.lock().unwrap(), *interpreted_device.stores.lock().unwrap());
     assert_eq!(read_u64(&compiled_ram, DATA), read_u64(&interpreted_ram, DATA));
@@ -293,7 +288,7 @@ fn lockstep_stops_at_a_block_computed_wrong() {
     // Without lockstep the wrong result goes unnoticed: the injection works.
     let (mut unchecked, ram, _) = new_hart(&placed(&code), Some(new_jit(wrong.clone())));
     assert_eq!(unchecked.run(100), Exit::WaitingForInterrupt);
-    assert_eq!((unchecked.state.reg(A1), read_u64(&ram, DATA)), (7, 7));
+    assert_eq!((unchecked.state().reg(A1), read_u64(&ram, DATA)), (7, 7));
 
     let jit = new_jit(wrong.clone().lockstep(true));
     let (mut checked, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
@@ -303,7 +298,7 @@ fn lockstep_stops_at_a_block_computed_wrong() {
     assert_eq!((divergence.compiled.reg(A1), divergence.interpreted.reg(A1)), (7, 6));
     assert_eq!(divergence.compiled_accesses[0].0.stored, Some(7));
     assert_eq!(divergence.interpreted_accesses[0].stored, Some(6));
-    assert_eq!(checked.state.reg(A1), 7, "the hart keeps what the compiled code did");
+    assert_eq!(checked.state().reg(A1), 7, "the hart keeps what the compiled code did");
     assert_eq!(read_u64(&ram, DATA), 7, "the compiled code's store, made once; the interpreter's not at all");
     let report = divergence.to_string();
     for line in [
@@ -352,7 +347,7 @@ fn background_compilation_hands_code_to_the_running_hart() {
         // Slices of 30 instructions, so that the loop comes back to the run
         // loop often enough to find its code.
         while hart.run(30) == Exit::BudgetSpent {}
-        assert_eq!(hart.state.reg(A0), 64 << 12, "the loop ran to its end");
+        assert_eq!(hart.state().reg(A0), 64 << 12, "the loop ran to its end");
         let stats = all_stats(&jit, &hart);
         if stats.exits_stopped + stats.exits_to_next_block > 0 {
             assert!(stats.blocks_compiled >= 1, "{stats:?}");
@@ -378,8 +373,8 @@ fn compiled_blocks_chain_to_each_other() {
     assert_eq!(hart.run(4), Exit::BudgetSpent);
     let before = all_stats(&jit, &hart);
     assert_eq!(hart.run(4000), Exit::BudgetSpent);
-    assert_eq!((hart.state.reg(A0), hart.state.reg(A1), hart.state.pc), (1001, 2002, RAM_BASE));
-    assert_eq!(hart.state.retired, 4004);
+    assert_eq!((hart.state().reg(A0), hart.state().reg(A1), hart.state().pc), (1001, 2002, RAM_BASE));
+    assert_eq!(hart.state().retired, 4004);
     let stats = all_stats(&jit, &hart);
     // 2000 blocks ran: the run loop entered the first, a chain reached each
     // of the other 1999, and a last chain reached A, which found the budget
@@ -407,8 +402,8 @@ fn map_ram_for_s_mode(hart: &mut Hart, ram: &Ram) -> u64 {
         let flags = if at == DATA { 0xd7 } else { 0xcf };
         write(l0 + 8 * page, (at >> 12) << 10 | flags);
     }
-    hart.state.csr.pmpaddr[0] = u64::MAX >> 10;
-    hart.state.csr.pmpcfg[0] = 0x1f; // NAPOT, R W X
+    hart.state_mut().csr.pmpaddr[0] = u64::MAX >> 10;
+    hart.state_mut().csr.pmpcfg[0] = 0x1f; // NAPOT, R W X
     8 << 60 | root >> 12
 }
 
@@ -437,13 +432,13 @@ fn compiled_code_reaches_checked_pages_through_its_tlb_in_their_context() {
     let code = copy_loop();
     let jit = new_jit(JitConfig::new(0));
     let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
-    hart.state.csr.satp = map_ram_for_s_mode(&mut hart, &ram);
+    hart.state_mut().csr.satp = map_ram_for_s_mode(&mut hart, &ram);
     assert!(ram.write_bytes(DATA - RAM_BASE, &0x1234u64.to_le_bytes()));
-    hart.state.privilege = Privilege::Supervisor;
-    hart.state.csr.mstatus |= SUM;
-    hart.state.set_reg(T0, 20);
+    hart.state_mut().privilege = Privilege::Supervisor;
+    hart.state_mut().csr.mstatus |= SUM;
+    hart.state_mut().set_reg(T0, 20);
     assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt);
-    assert_eq!(hart.state.csr.mcause, 3, "ebreak");
+    assert_eq!(hart.state().csr.mcause, 3, "ebreak");
     assert_eq!(read_u64(&ram, DATA + 8), 0x1234);
     // The first load and store were left to the interpreter, which let
     // compiled code make the other 19 of each itself.
@@ -451,13 +446,13 @@ fn compiled_code_reaches_checked_pages_through_its_tlb_in_their_context() {
 
     // Without SUM the same load faults, though the page is in the TLB of
     // compiled code: its entry holds for the context it was made in only.
-    hart.state.waiting = false;
-    hart.state.privilege = Privilege::Supervisor;
-    hart.state.csr.mstatus &= !SUM;
-    hart.state.pc = RAM_BASE;
-    hart.state.set_reg(T0, 20);
+    hart.state_mut().waiting = false;
+    hart.state_mut().privilege = Privilege::Supervisor;
+    hart.state_mut().csr.mstatus &= !SUM;
+    hart.state_mut().pc = RAM_BASE;
+    hart.state_mut().set_reg(T0, 20);
     assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt);
-    assert_eq!((hart.state.csr.mcause, hart.state.csr.mepc, hart.state.csr.mtval), (13, RAM_BASE, DATA));
+    assert_eq!((hart.state().csr.mcause, hart.state().csr.mepc, hart.state().csr.mtval), (13, RAM_BASE, DATA));
     assert_eq!(all_stats(&jit, &hart).slow_accesses, 3);
 }
 
@@ -469,25 +464,25 @@ fn code_compiled_for_physical_accesses_stays_right_where_paging_checks_them() {
     let jit = new_jit(JitConfig::new(0));
     let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
     assert!(ram.write_bytes(DATA - RAM_BASE, &0x1234u64.to_le_bytes()));
-    hart.state.set_reg(T0, 20);
+    hart.state_mut().set_reg(T0, 20);
     assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt);
-    assert_eq!((hart.state.csr.mcause, read_u64(&ram, DATA + 8)), (3, 0x1234));
+    assert_eq!((hart.state().csr.mcause, read_u64(&ram, DATA + 8)), (3, 0x1234));
     assert_eq!(all_stats(&jit, &hart).slow_accesses, 0);
 
     // The same code in S-mode with paging: its compiled block cannot probe
     // the TLB, so each pass's load leaves it for the interpreter (and the
     // rest of the pass, a block of its own compiled in this context, finds
     // its store in the TLB). Slower, and still right.
-    hart.state.waiting = false;
-    hart.state.csr.satp = map_ram_for_s_mode(&mut hart, &ram);
+    hart.state_mut().waiting = false;
+    hart.state_mut().csr.satp = map_ram_for_s_mode(&mut hart, &ram);
     assert!(ram.write_bytes(DATA - RAM_BASE, &0x5678u64.to_le_bytes()));
-    hart.state.privilege = Privilege::Supervisor;
-    hart.state.csr.mstatus |= SUM;
-    hart.state.pc = RAM_BASE;
-    hart.state.set_reg(T0, 20);
+    hart.state_mut().privilege = Privilege::Supervisor;
+    hart.state_mut().csr.mstatus |= SUM;
+    hart.state_mut().pc = RAM_BASE;
+    hart.state_mut().set_reg(T0, 20);
     assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt);
-    assert_eq!((hart.state.csr.mcause, read_u64(&ram, DATA + 8)), (3, 0x5678));
-    assert_eq!((hart.state.reg(T0), hart.state.reg(A0)), (0, 0x5678));
+    assert_eq!((hart.state().csr.mcause, read_u64(&ram, DATA + 8)), (3, 0x5678));
+    assert_eq!((hart.state().reg(T0), hart.state().reg(A0)), (0, 0x5678));
     let slow = all_stats(&jit, &hart).slow_accesses;
     assert!((20..=22).contains(&slow), "{slow} accesses left to the interpreter");
 }
@@ -510,15 +505,15 @@ fn accesses_checked_together_leave_before_the_first_when_one_is_outside_ram() {
         let jit = new_jit(JitConfig::new(0));
         let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
         assert!(ram.write_bytes(RAM_SIZE - 16, &[0x11; 8]) && ram.write_bytes(RAM_SIZE - 8, &[0x22; 8]));
-        hart.state.set_reg(T0, t0);
+        hart.state_mut().set_reg(T0, t0);
         assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
-        assert_eq!(hart.state.csr.mcause, cause, "t0 = {t0:#x}");
-        assert_eq!(hart.state.reg(A0), if slow == 0 { 0x1111_1111_1111_1111 } else { 0x2222_2222_2222_2222 });
+        assert_eq!(hart.state().csr.mcause, cause, "t0 = {t0:#x}");
+        assert_eq!(hart.state().reg(A0), if slow == 0 { 0x1111_1111_1111_1111 } else { 0x2222_2222_2222_2222 });
         if cause == 5 {
             // The second load faulted on RAM's end, and `a1` kept its value.
-            assert_eq!((hart.state.csr.mepc, hart.state.csr.mtval, hart.state.reg(A1)), (RAM_BASE + 4, end, 0));
+            assert_eq!((hart.state().csr.mepc, hart.state().csr.mtval, hart.state().reg(A1)), (RAM_BASE + 4, end, 0));
         } else {
-            assert_eq!(hart.state.reg(A1), 0x2222_2222_2222_2222);
+            assert_eq!(hart.state().reg(A1), 0x2222_2222_2222_2222);
         }
         assert_eq!(all_stats(&jit, &hart).slow_accesses, slow, "t0 = {t0:#x}");
     }
@@ -535,11 +530,11 @@ fn stores_checked_together_leave_when_their_base_is_misaligned() {
     for (offset, slow) in [(0, 0), (4, 2)] {
         let jit = new_jit(JitConfig::new(0));
         let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
-        hart.state.set_reg(DATA_REG, DATA + offset);
-        hart.state.set_reg(A1, 0x1111);
-        hart.state.set_reg(A2, 0x2222);
+        hart.state_mut().set_reg(DATA_REG, DATA + offset);
+        hart.state_mut().set_reg(A1, 0x1111);
+        hart.state_mut().set_reg(A2, 0x2222);
         assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
-        assert_eq!(hart.state.csr.mcause, 3, "ebreak");
+        assert_eq!(hart.state().csr.mcause, 3, "ebreak");
         assert_eq!((read_u64(&ram, DATA + offset), read_u64(&ram, DATA + offset + 8)), (0x1111, 0x2222));
         assert_eq!(all_stats(&jit, &hart).slow_accesses, slow, "base {offset} bytes past DATA");
     }
@@ -557,12 +552,13 @@ fn stores_checked_together_leave_when_a_line_of_theirs_holds_code() {
     let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
     let new_c = u64::from(i(Op::Addi, A0, 0, 42).encode()) | u64::from(Inst::new(Op::Ebreak, 4).encode()) << 32;
     for (t1, slow, a0) in [(DATA, 0, 0), (C - 8, 2, 42)] {
-        (hart.state.pc, hart.state.waiting) = (RAM_BASE, false);
-        hart.state.set_reg(T1, t1);
-        hart.state.set_reg(A2, new_c);
+        let state = hart.state_mut();
+        (state.pc, state.waiting) = (RAM_BASE, false);
+        hart.state_mut().set_reg(T1, t1);
+        hart.state_mut().set_reg(A2, new_c);
         let before = all_stats(&jit, &hart).slow_accesses;
         assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
-        assert_eq!((hart.state.csr.mcause, hart.state.reg(A0)), (3, a0), "t1 = {t1:#x}");
+        assert_eq!((hart.state().csr.mcause, hart.state().reg(A0)), (3, a0), "t1 = {t1:#x}");
         assert_eq!(read_u64(&ram, t1 + 8), new_c);
         assert_eq!(all_stats(&jit, &hart).slow_accesses - before, slow, "t1 = {t1:#x}");
     }
@@ -578,11 +574,11 @@ fn an_access_after_its_base_changed_is_checked_again() {
     let (mut hart, ram, _) = new_hart(&placed(&code), Some(jit.clone()));
     let beyond = RAM_BASE + RAM_SIZE + 0x1000;
     assert!(ram.write_bytes(RAM_SIZE - 16, &beyond.to_le_bytes()));
-    hart.state.set_reg(T0, RAM_BASE + RAM_SIZE - 16);
+    hart.state_mut().set_reg(T0, RAM_BASE + RAM_SIZE - 16);
     assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
-    assert_eq!(hart.state.csr.mcause, 5);
-    assert_eq!((hart.state.csr.mepc, hart.state.csr.mtval), (RAM_BASE + 4, beyond + 8));
-    assert_eq!(hart.state.reg(T0), beyond);
+    assert_eq!(hart.state().csr.mcause, 5);
+    assert_eq!((hart.state().csr.mepc, hart.state().csr.mtval), (RAM_BASE + 4, beyond + 8));
+    assert_eq!(hart.state().reg(T0), beyond);
 }
 
 #[test]
@@ -605,18 +601,18 @@ fn a_branch_forward_inside_a_block_stays_in_compiled_code() {
     ];
     let run = |jit: Option<Arc<Jit>>| {
         let (mut hart, _, _) = new_hart(&placed(&code), jit);
-        hart.state.set_reg(A0, 100);
+        hart.state_mut().set_reg(A0, 100);
         assert_eq!(hart.run(10_000), Exit::WaitingForInterrupt);
         hart
     };
     let interpreted = run(None);
     let jit = new_jit(JitConfig::new(0));
     let compiled = run(Some(jit.clone()));
-    assert_eq!((compiled.state.reg(A1), compiled.state.reg(A0)), (50, 0));
+    assert_eq!((compiled.state().reg(A1), compiled.state().reg(A0)), (50, 0));
     // 50 passes of five instructions, 50 of four, the jump and `ebreak`.
-    assert_eq!((interpreted.state.retired, compiled.state.retired), (452, 452));
+    assert_eq!((interpreted.state().retired, compiled.state().retired), (452, 452));
     for r in 1..32 {
-        assert_eq!(compiled.state.reg(r), interpreted.state.reg(r), "x{r}");
+        assert_eq!(compiled.state().reg(r), interpreted.state().reg(r), "x{r}");
     }
     // The loop ran in one compiled function: no pass left it.
     let stats = all_stats(&jit, &compiled);
@@ -633,10 +629,10 @@ fn floating_point_after_a_forward_branch_checks_fs_again() {
     let code = vec![(RAM_BASE, vec![s(Op::Beq, A0, 0, 8), fadd(1, 2, 3), fadd(4, 5, 6), jump(RAM_BASE + 12, C).1])];
     let run = |jit: Option<Arc<Jit>>| {
         let (mut hart, _, _) = new_hart(&placed(&code), jit);
-        assert_eq!(hart.state.csr.mstatus & mstatus::FS, 0);
+        assert_eq!(hart.state().csr.mstatus & mstatus::FS, 0);
         assert_eq!(hart.run(100), Exit::WaitingForInterrupt);
-        assert_eq!((hart.state.csr.mcause, hart.state.csr.mepc), (2, RAM_BASE + 8));
-        hart.state.retired
+        assert_eq!((hart.state().csr.mcause, hart.state().csr.mepc), (2, RAM_BASE + 8));
+        hart.state().retired
     };
     let jit = new_jit(JitConfig::new(0));
     assert_eq!(run(Some(jit.clone())), run(None));
@@ -673,21 +669,21 @@ fn compiled_code_notices_requests_from_other_threads() {
     let (mut hart, _, _) = new_hart(&[(RAM_BASE, &endless), (B, &handler)], Some(jit.clone()));
     assert_eq!(poke_a_compiled_endless_loop(&mut hart, HartControl::request_exit), Exit::ExitRequested);
     assert!(hart.control().take_exit_request());
-    let spun = hart.state.reg(A0);
-    let retired = hart.state.retired;
+    let spun = hart.state().reg(A0);
+    let retired = hart.state().retired;
     assert!(spun > 1000 && spun == retired / 2 && retired < LONG_BUDGET, "{spun} passes, {retired} retired");
     assert_eq!(jit.stats().blocks_compiled, 1);
 
     // The machine timer line rises: the hart takes the interrupt at a
     // block boundary, in the handler at B.
-    hart.state.csr.mtvec = B;
-    hart.state.csr.mie = Interrupt::MachineTimer.mask();
-    hart.state.csr.mstatus |= mstatus::MIE;
+    hart.state_mut().csr.mtvec = B;
+    hart.state_mut().csr.mie = Interrupt::MachineTimer.mask();
+    hart.state_mut().csr.mstatus |= mstatus::MIE;
     let raise = |control: &HartControl| control.set_interrupt(Interrupt::MachineTimer, true);
     assert_eq!(poke_a_compiled_endless_loop(&mut hart, raise), Exit::WaitingForInterrupt);
-    assert_eq!(hart.state.csr.mcause, 0x8000_0000_0000_0007);
-    assert_eq!(hart.state.csr.mepc, RAM_BASE);
-    assert!(hart.state.reg(A0) > spun && hart.state.retired < retired + LONG_BUDGET);
+    assert_eq!(hart.state().csr.mcause, 0x8000_0000_0000_0007);
+    assert_eq!(hart.state().csr.mepc, RAM_BASE);
+    assert!(hart.state().reg(A0) > spun && hart.state().retired < retired + LONG_BUDGET);
 }
 
 #[test]
@@ -710,9 +706,9 @@ fn harts_whose_ram_starts_elsewhere_share_a_jit_safely() {
     let jit = new_jit(JitConfig::new(0));
     for base in [RAM_BASE, RAM_BASE + 0x2000] {
         let (mut hart, ram, _) = new_hart_at(base, &[(RAM_BASE, &code), (C, &stop)], Some(jit.clone()));
-        hart.state.set_reg(T0, 100);
+        hart.state_mut().set_reg(T0, 100);
         assert_eq!(hart.run(10_000), Exit::WaitingForInterrupt, "RAM at {base:#x}");
-        assert_eq!((hart.state.reg(A1), hart.state.reg(A2)), (100, 99), "RAM at {base:#x}");
+        assert_eq!((hart.state().reg(A1), hart.state().reg(A2)), (100, 99), "RAM at {base:#x}");
         assert_eq!(read_u64(&ram, DATA), 99, "RAM at {base:#x}");
         // The first hart's 200 accesses go straight to RAM, the other's are
         // all left to the interpreter.
@@ -735,9 +731,10 @@ fn a_full_generation_is_retired_and_its_blocks_compiled_again() {
     let jit = new_jit(JitConfig::new(0).code_limit(1));
     let (mut hart, _, _) = new_hart(&placed(&code), Some(jit.clone()));
     for run in 1..=2u64 {
-        (hart.state.pc, hart.state.waiting) = (RAM_BASE, false);
+        let state = hart.state_mut();
+        (state.pc, state.waiting) = (RAM_BASE, false);
         assert_eq!(hart.run(1_000), Exit::WaitingForInterrupt, "run {run}");
-        assert_eq!(hart.state.reg(A0), 100 * run, "run {run}");
+        assert_eq!(hart.state().reg(A0), 100 * run, "run {run}");
         // A, B and B's tail (the jump to C) are compiled each run (C,
         // `ebreak`, and the handler's `wfi` stay interpreted): the second
         // run finds the three dropped with their generations.
@@ -789,7 +786,11 @@ fn harts_run_on_while_the_compiler_retires_and_frees_their_code() {
                 for _ in 0..TURNS {
                     assert_eq!(hart.run(TURN), Exit::BudgetSpent, "hart {hart_index}");
                 }
-                assert_eq!((hart.state.reg(A0), hart.state.pc), (TURNS * PARTS * COUNT, RAM_BASE), "hart {hart_index}");
+                assert_eq!(
+                    (hart.state().reg(A0), hart.state().pc),
+                    (TURNS * PARTS * COUNT, RAM_BASE),
+                    "hart {hart_index}"
+                );
             });
         }
     });

@@ -339,15 +339,15 @@ impl Shared<'_> {
                     continue;
                 }
                 // An asleep hart's time stood still: it idled until this round.
-                if hart.state.cycle() < start {
-                    hart.idle(start - hart.state.cycle());
+                if hart.state().cycle() < start {
+                    hart.idle(start - hart.state().cycle());
                 }
                 let slice = self.machine.slices.run(hart, index, end);
                 match slice {
                     Slice::Stop(reason) => return self.end(&mut self.lock(), reason),
                     Slice::Ended => return,
                     Slice::Done | Slice::Asleep => {
-                        let (mip, mie, cycle) = (hart.state.csr.mip, hart.state.csr.mie, hart.state.cycle());
+                        let (mip, mie, cycle) = (hart.state().csr.mip, hart.state().csr.mie, hart.state().cycle());
                         rounds.arrivals[index].store(Arrival { asleep: slice == Slice::Asleep, mip, mie, cycle });
                     }
                 }
@@ -532,13 +532,13 @@ impl Shared<'_> {
             if let Some(reason) = slices.stop.reason() {
                 break Some(reason);
             }
-            let (mip, mie) = (hart.state.csr.mip, hart.state.csr.mie);
+            let (mip, mie) = (hart.state().csr.mip, hart.state().csr.mie);
             let mut slots = lock();
-            let timer = slices.aclint.sync_timer(index, hart.state.cycle());
+            let timer = slices.aclint.sync_timer(index, hart.state().cycle());
             if timer.is_some() || wakeable(hart.control(), mip, mie) {
                 break None;
             }
-            slots[index] = Some(Arrival { asleep: true, mip, mie, cycle: hart.state.cycle() });
+            slots[index] = Some(Arrival { asleep: true, mip, mie, cycle: hart.state().cycle() });
             // Read before looking at the harts: input that arrived before it
             // closed has raised its interrupt by then.
             let input_open = self.machine.uart.input_open();

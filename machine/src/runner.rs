@@ -220,7 +220,7 @@ impl Machine {
 
     /// Instructions retired by all harts together.
     pub fn instructions(&self) -> u64 {
-        self.harts.iter().map(|h| h.state.retired).sum()
+        self.harts.iter().map(|h| h.state().retired).sum()
     }
 
     /// The handle that stops this machine from another thread or a device.
@@ -272,7 +272,7 @@ impl Machine {
     /// The earliest local time, in cycles, of the harts: how far the whole
     /// machine has run.
     pub fn time(&self) -> u64 {
-        self.harts.iter().map(|h| h.state.cycle()).min().unwrap_or(0)
+        self.harts.iter().map(|h| h.state().cycle()).min().unwrap_or(0)
     }
 
     /// Resets hart `index` as its reset line would ([`Hart::reset`]): it
@@ -360,7 +360,7 @@ impl Machine {
         };
         if reason == StopReason::Horizon {
             for hart in &mut self.harts {
-                let lag = horizon.saturating_sub(hart.state.cycle());
+                let lag = horizon.saturating_sub(hart.state().cycle());
                 hart.idle(lag);
             }
         }
@@ -384,19 +384,19 @@ impl Machine {
                     Slice::Done => {}
                     // Deterministic rounds idle a sleeping hart through the
                     // round, as the parallel runner does in effect.
-                    Slice::Asleep => hart.idle(round_end.saturating_sub(hart.state.cycle())),
+                    Slice::Asleep => hart.idle(round_end.saturating_sub(hart.state().cycle())),
                     Slice::Stop(reason) => return reason,
                     Slice::Ended => unreachable!("only the parallel runner ends slices"),
                 }
             }
             now = round_end;
-            if self.harts.iter().all(|h| h.state.waiting) {
+            if self.harts.iter().all(|h| h.state().waiting) {
                 self.console.flush();
                 match self.earliest_deadline() {
                     Some(deadline) if deadline > now => {
                         let deadline = deadline.min(horizon);
                         for hart in &mut self.harts {
-                            let lag = deadline.saturating_sub(hart.state.cycle());
+                            let lag = deadline.saturating_sub(hart.state().cycle());
                             hart.idle(lag);
                         }
                         now = deadline;
@@ -405,7 +405,7 @@ impl Machine {
                     None => {
                         let harts = &self.harts;
                         let any_wakeable =
-                            || harts.iter().any(|h| wakeable(h.control(), h.state.csr.mip, h.state.csr.mie));
+                            || harts.iter().any(|h| wakeable(h.control(), h.state().csr.mip, h.state().csr.mie));
                         if horizon != u64::MAX {
                             // Something outside may still wake them before the horizon.
                             if !any_wakeable() {
@@ -425,7 +425,7 @@ impl Machine {
         self.harts
             .iter()
             .enumerate()
-            .filter_map(|(i, h)| timer_deadline(&self.aclint, i, h).map(|d| h.state.cycle() + d))
+            .filter_map(|(i, h)| timer_deadline(&self.aclint, i, h).map(|d| h.state().cycle() + d))
             .min()
     }
 }
@@ -498,7 +498,7 @@ impl Slices<'_> {
     /// timer interrupts land on their exact cycle; a hart waiting for its
     /// timer idles up to it.
     pub(crate) fn run(&self, hart: &mut Hart, index: usize, round_end: u64) -> Slice {
-        while hart.state.cycle() < round_end {
+        while hart.state().cycle() < round_end {
             if self.ending.load(Ordering::Acquire) {
                 return Slice::Ended;
             }
@@ -506,7 +506,7 @@ impl Slices<'_> {
                 return Slice::Stop(reason);
             }
             let deadline = timer_deadline(self.aclint, index, hart);
-            let mut budget = round_end - hart.state.cycle();
+            let mut budget = round_end - hart.state().cycle();
             if let Some(cycles) = deadline {
                 budget = budget.min(cycles.max(1));
             }
@@ -517,15 +517,15 @@ impl Slices<'_> {
                 }
                 budget = budget.min(limit - retired);
             }
-            let before = hart.state.retired;
+            let before = hart.state().retired;
             let exit = hart.run(budget);
-            self.retired.fetch_add(hart.state.retired - before, Ordering::Relaxed);
+            self.retired.fetch_add(hart.state().retired - before, Ordering::Relaxed);
             match exit {
                 Exit::BudgetSpent => {}
                 Exit::WaitingForInterrupt => match deadline {
                     Some(d) => {
-                        let wake = hart.state.cycle().saturating_add(d.max(1)).min(round_end);
-                        let lag = wake - hart.state.cycle();
+                        let wake = hart.state().cycle().saturating_add(d.max(1)).min(round_end);
+                        let lag = wake - hart.state().cycle();
                         hart.idle(lag);
                     }
                     None => return Slice::Asleep,
@@ -550,9 +550,9 @@ impl Slices<'_> {
 /// `mtimecmp`, or `stimecmp` while Sstc drives STIP with it (`None`: none
 /// armed that has not fired yet).
 fn timer_deadline(aclint: &Aclint, index: usize, hart: &Hart) -> Option<u64> {
-    let cycle = hart.state.cycle();
+    let cycle = hart.state().cycle();
     let machine = aclint.sync_timer(index, cycle);
-    let supervisor = hart.state.supervisor_timer_compare().and_then(|due| aclint.cycles_until(cycle, due));
+    let supervisor = hart.state().supervisor_timer_compare().and_then(|due| aclint.cycles_until(cycle, due));
     match (machine, supervisor) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -596,7 +596,7 @@ mod tests {
     fn waiting_with_input_closed_is_a_deadlock() {
         let mut machine = waiting_machine();
         assert_eq!(machine.run(LIMIT), StopReason::Deadlock);
-        assert!(machine.harts()[0].state.waiting);
+        assert!(machine.harts()[0].state().waiting);
         // Input that arrives before the next run is taken by it.
         machine.uart().receive(b"C");
         assert_eq!(machine.run(LIMIT), StopReason::Exit(i32::from(b'C')));
@@ -715,7 +715,7 @@ mod tests {
             50,
             &[inst(Op::Csrrsi, 0, 8, i32::from(csr::MSTATUS)), inst(Op::Addi, A0, A0, 1), inst(Op::Jal, 0, 0, -4)],
         ));
-        let state = &machine.harts()[0].state;
+        let state = machine.harts()[0].state();
         let stimecmp = state.reg(T2);
         assert_eq!(state.csr.mcause, (1 << 63) | 5);
         assert_eq!(state.reg(A3), 100 * stimecmp, "retired before the handler");
@@ -728,7 +728,7 @@ mod tests {
         // No mtimecmp is armed: only stimecmp can wake the hart, and the
         // runner must let time reach it rather than report a deadlock.
         let machine = run_raw(sstc_program(1000, &[inst(Op::Wfi, 0, 0, 0)]));
-        let state = &machine.harts()[0].state;
+        let state = machine.harts()[0].state();
         let stimecmp = state.reg(T2);
         assert_eq!(state.csr.mcause, 0, "woken, not interrupted");
         // Idle until the deadline; then the six instructions after `wfi` and
@@ -744,11 +744,11 @@ mod tests {
         for quantum in [DEFAULT_QUANTUM, UNBOUNDED_QUANTUM] {
             let config = VirtConfig::default().harts(2).quantum(quantum).scheduling(Scheduling::Parallel);
             let machine = run_raw_with(sstc_program(1000, &[inst(Op::Wfi, 0, 0, 0)]), config);
-            let woken: Vec<_> = machine.harts().iter().filter(|h| h.state.reg(A4) != 0).collect();
+            let woken: Vec<_> = machine.harts().iter().filter(|h| h.state().reg(A4) != 0).collect();
             assert!(!woken.is_empty(), "quantum {quantum}");
             for hart in woken {
-                assert_eq!(hart.state.reg(A4), hart.state.reg(T2), "quantum {quantum}: woken at its deadline");
-                assert_eq!(hart.state.csr.mcause, 0);
+                assert_eq!(hart.state().reg(A4), hart.state().reg(T2), "quantum {quantum}: woken at its deadline");
+                assert_eq!(hart.state().csr.mcause, 0);
             }
         }
     }

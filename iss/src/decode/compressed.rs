@@ -32,7 +32,7 @@ fn inst(op: Op, rd: u8, rs1: u8, rs2: u8, imm: i32) -> Inst {
     Inst { rd, rs1, rs2, imm, ..Inst::new(op, 2) }
 }
 
-/// 6-bit signed immediate of CI-format instructions: imm[5] = bit 12, imm[4:0] = bits 6:2.
+/// 6-bit signed immediate of CI-format instructions: `imm[5]` = bit 12, `imm[4:0]` = bits 6:2.
 fn ci_imm(raw: u16) -> i32 {
     sign_extend(bits(raw, 12, 12) << 5 | bits(raw, 6, 2), 6)
 }
@@ -42,12 +42,12 @@ fn ci_shamt(raw: u16) -> i32 {
     (bits(raw, 12, 12) << 5 | bits(raw, 6, 2)) as i32
 }
 
-/// Offsets of `c.lw`/`c.sw`: uimm[5:3] = 12:10, uimm[2] = 6, uimm[6] = 5.
+/// Offsets of `c.lw`/`c.sw`: `uimm[5:3]` = 12:10, `uimm[2]` = 6, `uimm[6]` = 5.
 fn word_offset(raw: u16) -> i32 {
     gather(raw, &[(12, 5), (11, 4), (10, 3), (6, 2), (5, 6)]) as i32
 }
 
-/// Offsets of `c.ld`/`c.sd`: uimm[5:3] = 12:10, uimm[7:6] = 6:5.
+/// Offsets of `c.ld`/`c.sd`: `uimm[5:3]` = 12:10, `uimm[7:6]` = 6:5.
 fn double_offset(raw: u16) -> i32 {
     gather(raw, &[(12, 5), (11, 4), (10, 3), (6, 7), (5, 6)]) as i32
 }

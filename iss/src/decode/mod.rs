@@ -3,12 +3,28 @@
 //! 32-bit encodings come from the table in [`table`]; compressed (16-bit)
 //! encodings are expanded to the 32-bit instruction they stand for, as the C
 //! extension defines them, so everything after the decoder sees one form.
+//! What an instruction is and does (its class, memory access, AMO operation,
+//! floating-point precision, whether it ends a block, its CSR access) is
+//! read from the same table, through [`Op`]'s methods.
+//!
+//! ```
+//! use polyhart_iss::decode::{Class, Disassembly, MemoryKind, decode};
+//!
+//! let inst = decode(0xfe843783); // ld a5, -24(s0)
+//! assert_eq!(Disassembly::new(inst, 0x8000_0000).to_string(), "ld a5, -24(s0)");
+//! assert_eq!(inst.op.class(), Class::Load);
+//! let memory = inst.op.memory().unwrap();
+//! assert_eq!((memory.kind, memory.size, memory.signed), (MemoryKind::Load, 8, true));
+//! assert!(!inst.op.ends_block());
+//! ```
 
 mod compressed;
 pub mod disasm;
 pub mod table;
 
 pub use disasm::{Disassembly, fp_register_name, register_name};
+
+use crate::trap::{Exception, Trap};
 pub use table::{AmoOp, Class, Format, MemoryKind, MemoryOp, Op, Precision};
 
 /// One decoded instruction: the pre-decoded form the interpreter executes.
@@ -214,6 +230,18 @@ fn decode32(raw: u32) -> Inst {
         Format::FpToIntBits | Format::IntToFpBits => (inst.rd, inst.rs1) = (rd, rs1),
     }
     inst
+}
+
+/// The illegal-instruction trap for `inst`, with its encoding in `tval`
+/// (the 16-bit one for a compressed instruction).
+#[cold]
+pub(crate) fn illegal(inst: &Inst) -> Trap {
+    let bits = match inst.op {
+        Op::Illegal => inst.imm as u32,
+        _ if inst.len == 2 => u32::from(compress(inst).unwrap_or(0)),
+        _ => inst.encode(),
+    };
+    Trap::new(Exception::IllegalInstruction, u64::from(bits))
 }
 
 #[cfg(test)]

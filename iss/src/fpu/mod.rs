@@ -11,31 +11,31 @@
 //! takes the exact path. `tests/fpu.rs` checks the two agree on random and
 //! edge-case operands.
 
-pub mod soft;
+pub(crate) mod soft;
 
 use std::ops::{Add, Div, Mul, Sub};
 
-pub use soft::Int;
+pub(crate) use soft::Int;
 use soft::{F32, F64, Format};
 
 /// The accrued exception flags of `fflags`.
-pub mod flags {
+pub(crate) mod flags {
     /// Inexact.
-    pub const NX: u8 = 1;
+    pub(crate) const NX: u8 = 1;
     /// Underflow.
-    pub const UF: u8 = 2;
+    pub(crate) const UF: u8 = 2;
     /// Overflow.
-    pub const OF: u8 = 4;
+    pub(crate) const OF: u8 = 4;
     /// Divide by zero.
-    pub const DZ: u8 = 8;
+    pub(crate) const DZ: u8 = 8;
     /// Invalid operation.
-    pub const NV: u8 = 16;
+    pub(crate) const NV: u8 = 16;
 }
 
 /// A rounding mode, numbered as `frm` and the instructions' `rm` field.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
-pub enum Rounding {
+pub(crate) enum Rounding {
     /// Round to nearest, ties to even (`rne`).
     NearestEven = 0,
     /// Round towards zero (`rtz`).
@@ -50,14 +50,14 @@ pub enum Rounding {
 
 impl Rounding {
     /// Every mode, in encoding order.
-    pub const ALL: [Rounding; 5] =
+    pub(crate) const ALL: [Rounding; 5] =
         [Rounding::NearestEven, Rounding::TowardZero, Rounding::Down, Rounding::Up, Rounding::NearestMax];
 
     /// The mode an instruction uses: its `rm` field, or `frm` when the field
     /// says dynamic (7). `None` for the reserved encodings, which make the
     /// instruction illegal.
     #[inline(always)]
-    pub fn select(rm: u8, frm: u8) -> Option<Rounding> {
+    pub(crate) fn select(rm: u8, frm: u8) -> Option<Rounding> {
         let mode = if rm == 7 { frm } else { rm };
         Rounding::ALL.get(usize::from(mode)).copied()
     }
@@ -67,7 +67,7 @@ impl Rounding {
 const BOX: u64 = 0xffff_ffff_0000_0000;
 
 /// A host float type and the format it implements: what the fast path needs.
-pub trait Host:
+pub(crate) trait Host:
     Copy + PartialEq + PartialOrd + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
 {
     /// The exact path's format.
@@ -104,8 +104,6 @@ pub trait Host:
     fn sqrt_exact(x: Self, root: Self) -> bool;
     /// The value as a double, exactly.
     fn widen(self) -> f64;
-    /// A double rounded to this type, to nearest-even.
-    fn narrow(x: f64) -> Self;
     /// An `i64` rounded to this type, to nearest-even.
     fn from_i64(x: i64) -> Self;
     /// A `u64` rounded to this type, to nearest-even.
@@ -168,10 +166,6 @@ impl Host for f64 {
     #[inline(always)]
     fn widen(self) -> f64 {
         self
-    }
-    #[inline(always)]
-    fn narrow(x: f64) -> f64 {
-        x
     }
     #[inline(always)]
     fn from_i64(x: i64) -> f64 {
@@ -239,10 +233,6 @@ impl Host for f32 {
         f64::from(self)
     }
     #[inline(always)]
-    fn narrow(x: f64) -> f32 {
-        x as f32
-    }
-    #[inline(always)]
     fn from_i64(x: i64) -> f32 {
         x as f32
     }
@@ -275,7 +265,7 @@ fn safe<H: Host>(x: H) -> bool {
 
 /// `a + b` (`fadd`); registers in, register out.
 #[inline(always)]
-pub fn add<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
+pub(crate) fn add<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
     let (a, b) = (H::unbox(a), H::unbox(b));
     if rm == Rounding::NearestEven {
         let (x, y) = (H::from_bits(a), H::from_bits(b));
@@ -303,14 +293,14 @@ pub fn add<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
 
 /// `a - b` (`fsub`).
 #[inline(always)]
-pub fn sub<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
+pub(crate) fn sub<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
     let b = H::unbox(b) ^ <H::Format as Format>::SIGN;
     add::<H>(a, H::rebox(b), rm, fflags)
 }
 
 /// `a × b` (`fmul`).
 #[inline(always)]
-pub fn mul<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
+pub(crate) fn mul<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
     let (a, b) = (H::unbox(a), H::unbox(b));
     if rm == Rounding::NearestEven {
         let (x, y) = (H::from_bits(a), H::from_bits(b));
@@ -327,7 +317,7 @@ pub fn mul<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
 
 /// `a ÷ b` (`fdiv`).
 #[inline(always)]
-pub fn div<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
+pub(crate) fn div<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
     let (a, b) = (H::unbox(a), H::unbox(b));
     if rm == Rounding::NearestEven {
         let (x, y) = (H::from_bits(a), H::from_bits(b));
@@ -344,7 +334,7 @@ pub fn div<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
 
 /// `√a` (`fsqrt`).
 #[inline(always)]
-pub fn sqrt<H: Host>(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
+pub(crate) fn sqrt<H: Host>(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
     let a = H::unbox(a);
     if rm == Rounding::NearestEven {
         let x = H::from_bits(a);
@@ -363,7 +353,7 @@ pub fn sqrt<H: Host>(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
 /// The four fused multiply-adds: `(a × b) + c` with the product negated for
 /// `fnmsub`/`fnmadd` and the addend for `fmsub`/`fnmadd`.
 #[inline(always)]
-pub fn fma<H: Host>(
+pub(crate) fn fma<H: Host>(
     a: u64,
     b: u64,
     c: u64,
@@ -389,7 +379,7 @@ pub fn fma<H: Host>(
 
 /// Converts to an integer register value (`fcvt.w.d` and the like).
 #[inline(always)]
-pub fn to_int<H: Host>(a: u64, to: Int, rm: Rounding, fflags: &mut u8) -> u64 {
+pub(crate) fn to_int<H: Host>(a: u64, to: Int, rm: Rounding, fflags: &mut u8) -> u64 {
     let a = H::unbox(a);
     let x = H::from_bits(a).widen();
     // Rounding to an integer is exact on the host, and below 2^62 in
@@ -418,7 +408,7 @@ pub fn to_int<H: Host>(a: u64, to: Int, rm: Rounding, fflags: &mut u8) -> u64 {
 
 /// Converts an integer register value (`fcvt.d.w` and the like).
 #[inline(always)]
-pub fn from_int<H: Host>(value: u64, from: Int, rm: Rounding, fflags: &mut u8) -> u64 {
+pub(crate) fn from_int<H: Host>(value: u64, from: Int, rm: Rounding, fflags: &mut u8) -> u64 {
     let (r, exact_value) = match from {
         Int::W => (H::from_i64(i64::from(value as i32)), i128::from(value as i32)),
         Int::Wu => (H::from_i64(i64::from(value as u32)), i128::from(value as u32)),
@@ -439,7 +429,7 @@ pub fn from_int<H: Host>(value: u64, from: Int, rm: Rounding, fflags: &mut u8) -
 
 /// `fcvt.s.d`.
 #[inline(always)]
-pub fn narrow(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
+pub(crate) fn narrow(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
     let x = f64::from_bits(a);
     let r = x as f32;
     if normal(r) {
@@ -456,7 +446,7 @@ pub fn narrow(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
 
 /// `fcvt.d.s`: exact but for NaNs.
 #[inline(always)]
-pub fn widen(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
+pub(crate) fn widen(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
     let a = f32::unbox(a);
     let x = <f32 as Host>::from_bits(a);
     if !x.is_nan() {
@@ -467,7 +457,7 @@ pub fn widen(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
 
 /// `feq` (`Compare::Eq`), `flt`, `fle`: 1 or 0.
 #[inline(always)]
-pub fn compare<H: Host>(a: u64, b: u64, compare: Compare, fflags: &mut u8) -> u64 {
+pub(crate) fn compare<H: Host>(a: u64, b: u64, compare: Compare, fflags: &mut u8) -> u64 {
     let (a, b) = (H::unbox(a), H::unbox(b));
     let (result, raised) = match compare {
         Compare::Eq => soft::eq::<H::Format>(a, b),
@@ -480,7 +470,7 @@ pub fn compare<H: Host>(a: u64, b: u64, compare: Compare, fflags: &mut u8) -> u6
 
 /// Which comparison [`compare`] makes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Compare {
+pub(crate) enum Compare {
     /// `feq`.
     Eq,
     /// `flt`.
@@ -491,7 +481,7 @@ pub enum Compare {
 
 /// `fmin` (`max` false) and `fmax`.
 #[inline(always)]
-pub fn min_max<H: Host>(a: u64, b: u64, max: bool, fflags: &mut u8) -> u64 {
+pub(crate) fn min_max<H: Host>(a: u64, b: u64, max: bool, fflags: &mut u8) -> u64 {
     let (result, raised) = soft::min_max::<H::Format>(H::unbox(a), H::unbox(b), max);
     *fflags |= raised;
     H::rebox(result)
@@ -499,14 +489,14 @@ pub fn min_max<H: Host>(a: u64, b: u64, max: bool, fflags: &mut u8) -> u64 {
 
 /// `fclass`.
 #[inline(always)]
-pub fn classify<H: Host>(a: u64) -> u64 {
+pub(crate) fn classify<H: Host>(a: u64) -> u64 {
     soft::classify::<H::Format>(H::unbox(a))
 }
 
 /// Sign injection (`fsgnj`, `fsgnjn`, `fsgnjx`): `a`'s magnitude with a sign
 /// made from `b`'s.
 #[inline(always)]
-pub fn inject_sign<H: Host>(a: u64, b: u64, kind: SignInjection) -> u64 {
+pub(crate) fn inject_sign<H: Host>(a: u64, b: u64, kind: SignInjection) -> u64 {
     let sign = <H::Format as Format>::SIGN;
     let (a, b) = (H::unbox(a), H::unbox(b));
     let new_sign = match kind {
@@ -519,7 +509,7 @@ pub fn inject_sign<H: Host>(a: u64, b: u64, kind: SignInjection) -> u64 {
 
 /// Which sign [`inject_sign`] gives.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum SignInjection {
+pub(crate) enum SignInjection {
     /// `fsgnj`: `b`'s sign.
     Copy,
     /// `fsgnjn`: the opposite of `b`'s sign.
@@ -530,7 +520,7 @@ pub enum SignInjection {
 
 /// A single's bits NaN-boxed into a register (`flw`, `fmv.w.x`).
 #[inline(always)]
-pub fn box_single(bits: u64) -> u64 {
+pub(crate) fn box_single(bits: u64) -> u64 {
     f32::rebox(bits & 0xffff_ffff)
 }
 

@@ -12,7 +12,7 @@
 use super::{Rounding, flags};
 
 /// A binary floating-point format, held in the low bits of a `u64`.
-pub trait Format {
+pub(crate) trait Format {
     /// Exponent field width.
     const EXP: u32;
     /// Fraction field width (precision minus one).
@@ -37,10 +37,10 @@ pub trait Format {
 
 /// binary32 (`.s`).
 #[derive(Debug)]
-pub enum F32 {}
+pub(crate) enum F32 {}
 /// binary64 (`.d`).
 #[derive(Debug)]
-pub enum F64 {}
+pub(crate) enum F64 {}
 
 impl Format for F32 {
     const EXP: u32 = 8;
@@ -87,12 +87,12 @@ fn unpack<F: Format>(bits: u64) -> (bool, Value) {
 }
 
 /// Whether `bits` is a signaling NaN of format `F`.
-pub fn is_signaling<F: Format>(bits: u64) -> bool {
+pub(crate) fn is_signaling<F: Format>(bits: u64) -> bool {
     matches!(unpack::<F>(bits).1, Value::Nan { signaling: true })
 }
 
 /// Whether `bits` is a NaN of format `F`.
-pub fn is_nan<F: Format>(bits: u64) -> bool {
+pub(crate) fn is_nan<F: Format>(bits: u64) -> bool {
     bits & !F::SIGN > F::INF
 }
 
@@ -216,7 +216,7 @@ fn exact_sum(a: (bool, i32, u128), b: (bool, i32, u128)) -> Option<(bool, i32, u
 }
 
 /// `a + b`.
-pub fn add<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn add<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
     let ((a_sign, a_val), (b_sign, b_val)) = (unpack::<F>(a), unpack::<F>(b));
     match (a_val, b_val) {
         (Value::Nan { signaling: x }, Value::Nan { signaling: y }) => nan::<F>(x || y),
@@ -239,13 +239,14 @@ pub fn add<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
     }
 }
 
-/// `a - b`.
-pub fn sub<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
+/// `a - b` (the host path subtracts by adding the negation itself).
+#[cfg(test)]
+pub(crate) fn sub<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
     add::<F>(a, b ^ F::SIGN, rm)
 }
 
 /// `a × b`.
-pub fn mul<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn mul<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
     let ((a_sign, a_val), (b_sign, b_val)) = (unpack::<F>(a), unpack::<F>(b));
     let sign = a_sign != b_sign;
     match (a_val, b_val) {
@@ -261,7 +262,7 @@ pub fn mul<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
 }
 
 /// `a ÷ b`.
-pub fn div<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn div<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
     let ((a_sign, a_val), (b_sign, b_val)) = (unpack::<F>(a), unpack::<F>(b));
     let sign = a_sign != b_sign;
     match (a_val, b_val) {
@@ -286,7 +287,7 @@ pub fn div<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
 }
 
 /// `√a`.
-pub fn sqrt<F: Format>(a: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn sqrt<F: Format>(a: u64, rm: Rounding) -> (u64, u8) {
     match unpack::<F>(a) {
         (_, Value::Nan { signaling }) => nan::<F>(signaling),
         (_, Value::Zero) => (a, 0),
@@ -309,7 +310,14 @@ pub fn sqrt<F: Format>(a: u64, rm: Rounding) -> (u64, u8) {
 
 /// `±(a × b) ± c` with one rounding: `negate_product` flips the product's
 /// sign, `negate_addend` the addend's (fmsub, fnmsub, fnmadd).
-pub fn fma<F: Format>(a: u64, b: u64, c: u64, negate_product: bool, negate_addend: bool, rm: Rounding) -> (u64, u8) {
+pub(crate) fn fma<F: Format>(
+    a: u64,
+    b: u64,
+    c: u64,
+    negate_product: bool,
+    negate_addend: bool,
+    rm: Rounding,
+) -> (u64, u8) {
     let ((a_sign, a_val), (b_sign, b_val)) = (unpack::<F>(a), unpack::<F>(b));
     let (c_sign, c_val) = unpack::<F>(c);
     let c_sign = c_sign != negate_addend;
@@ -355,7 +363,7 @@ fn fma_finite<F: Format>(product: (bool, i32, u128), addend: (bool, Value), rm: 
 }
 
 /// Converts between formats (`fcvt.s.d`, `fcvt.d.s`).
-pub fn convert<From: Format, To: Format>(a: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn convert<From: Format, To: Format>(a: u64, rm: Rounding) -> (u64, u8) {
     match unpack::<From>(a) {
         (_, Value::Nan { signaling }) => nan::<To>(signaling),
         (sign, Value::Inf) => (signed::<To>(sign, To::INF), 0),
@@ -366,7 +374,7 @@ pub fn convert<From: Format, To: Format>(a: u64, rm: Rounding) -> (u64, u8) {
 
 /// An integer conversion's destination.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Int {
+pub(crate) enum Int {
     /// `int32_t` (`.w`).
     W,
     /// `uint32_t` (`.wu`).
@@ -390,7 +398,7 @@ impl Int {
 
     /// `value` as the destination register holds it: 32-bit results are
     /// sign-extended, unsigned ones too.
-    pub fn register(self, value: i128) -> u64 {
+    pub(crate) fn register(self, value: i128) -> u64 {
         match self {
             Int::W | Int::Wu => value as i32 as u64,
             Int::L | Int::Lu => value as u64,
@@ -400,7 +408,7 @@ impl Int {
 
 /// Converts to an integer (`fcvt.w.s` and the like): out of range values
 /// and infinities saturate, NaN gives the greatest value, both with NV only.
-pub fn to_int<F: Format>(a: u64, to: Int, rm: Rounding) -> (u64, u8) {
+pub(crate) fn to_int<F: Format>(a: u64, to: Int, rm: Rounding) -> (u64, u8) {
     let (least, greatest) = to.range();
     let (sign, value) = unpack::<F>(a);
     let saturated = |negative: bool| (to.register(if negative { least } else { greatest }), flags::NV);
@@ -425,7 +433,7 @@ pub fn to_int<F: Format>(a: u64, to: Int, rm: Rounding) -> (u64, u8) {
 
 /// Converts an integer to format `F` (`fcvt.s.w` and the like); `value` is
 /// the source register, read as `from` says.
-pub fn from_int<F: Format>(value: u64, from: Int, rm: Rounding) -> (u64, u8) {
+pub(crate) fn from_int<F: Format>(value: u64, from: Int, rm: Rounding) -> (u64, u8) {
     let (sign, magnitude) = match from {
         Int::W => ((value as i32) < 0, u64::from((value as i32).unsigned_abs())),
         Int::Wu => (false, u64::from(value as u32)),
@@ -445,7 +453,7 @@ fn order_key<F: Format>(bits: u64) -> i64 {
 }
 
 /// `feq`: quiet, NV only for a signaling NaN.
-pub fn eq<F: Format>(a: u64, b: u64) -> (bool, u8) {
+pub(crate) fn eq<F: Format>(a: u64, b: u64) -> (bool, u8) {
     if is_nan::<F>(a) || is_nan::<F>(b) {
         let invalid = is_signaling::<F>(a) || is_signaling::<F>(b);
         return (false, if invalid { flags::NV } else { 0 });
@@ -454,7 +462,7 @@ pub fn eq<F: Format>(a: u64, b: u64) -> (bool, u8) {
 }
 
 /// `flt` (`or_equal` false) and `fle`: signaling, NV for any NaN.
-pub fn less<F: Format>(a: u64, b: u64, or_equal: bool) -> (bool, u8) {
+pub(crate) fn less<F: Format>(a: u64, b: u64, or_equal: bool) -> (bool, u8) {
     if is_nan::<F>(a) || is_nan::<F>(b) {
         return (false, flags::NV);
     }
@@ -465,7 +473,7 @@ pub fn less<F: Format>(a: u64, b: u64, or_equal: bool) -> (bool, u8) {
 /// `fmin` (`max` false) and `fmax`, as IEEE 754-2019 minimumNumber and
 /// maximumNumber: a NaN operand yields the other, two NaNs the canonical
 /// NaN, -0 is less than +0, and a signaling NaN raises NV.
-pub fn min_max<F: Format>(a: u64, b: u64, max: bool) -> (u64, u8) {
+pub(crate) fn min_max<F: Format>(a: u64, b: u64, max: bool) -> (u64, u8) {
     let raised = if is_signaling::<F>(a) || is_signaling::<F>(b) { flags::NV } else { 0 };
     let result = match (is_nan::<F>(a), is_nan::<F>(b)) {
         (true, true) => F::NAN,
@@ -487,7 +495,7 @@ pub fn min_max<F: Format>(a: u64, b: u64, max: bool) -> (u64, u8) {
 }
 
 /// `fclass`: one of ten bits.
-pub fn classify<F: Format>(a: u64) -> u64 {
+pub(crate) fn classify<F: Format>(a: u64) -> u64 {
     let (sign, value) = unpack::<F>(a);
     let bit = match (value, sign) {
         (Value::Inf, true) => 0,

@@ -12,9 +12,10 @@ use cranelift_jit::JITModule;
 use cranelift_module::Module;
 
 use super::{DONE, TRAPPED, Target, Translator, helper_signature};
+use crate::cpu::Cpu;
 use crate::decode::{AmoOp, Class, Inst, MemoryKind, Op};
-use crate::hart::{Env, HartState};
-use crate::interp::{self, sext32};
+use crate::env::Env;
+use crate::memory::access::{self, sext32};
 use crate::memory::{MARK_CODE, MARK_RESERVED};
 use crate::trap::Trap;
 
@@ -26,15 +27,15 @@ pub(super) fn is_atomic(op: Op) -> bool {
 /// The interpreter's code for the atomic operation `op` (its `execute`
 /// arm): from the address, `x[rs2]` and the instructions retired before it
 /// (the time a device sees), the value for `rd`, or the trap.
-fn exact(state: &mut HartState, env: &Env, op: Op, address: u64, operand: u64, retired: u64) -> Result<u64, Trap> {
+fn exact(cpu: &mut Cpu, env: &Env, op: Op, address: u64, operand: u64, retired: u64) -> Result<u64, Trap> {
     let memory = op.memory().expect("an atomic operation accesses memory");
     let word = |value: u64| if memory.size == 4 { sext32(value) } else { value };
     match memory.kind {
-        MemoryKind::LoadReserved => interp::load_reserved(state, env, address, memory.size).map(word),
+        MemoryKind::LoadReserved => access::load_reserved(cpu, env, address, memory.size).map(word),
         MemoryKind::StoreConditional => {
-            interp::store_conditional(state, env, address, memory.size, operand).map(|ok| u64::from(!ok))
+            access::store_conditional(cpu, env, address, memory.size, operand).map(|ok| u64::from(!ok))
         }
-        _ => interp::amo(state, env, op, address, operand, retired),
+        _ => access::amo(cpu, env, op, address, operand, retired),
     }
 }
 
@@ -75,12 +76,12 @@ impl AtomicSignatures {
 helper! {
     /// Called by compiled code for an LR, SC or AMO: [`exact`] for the
     /// operation at index `op` of [`Op::ALL`], the value for `rd` left in
-    /// [`super::Frame::helper_out`], or the trap in `HartState::jit_trap`.
+    /// [`super::Frame::helper_out`], or the trap in `Cpu::jit_trap`.
     ///
     /// # Safety
     /// As [`super::load_helper`]'s `state` and `env`.
     unsafe fn atomic_helper(
-        state: *mut HartState,
+        cpu: *mut Cpu,
         env: *const Env,
         op: u64,
         address: u64,
@@ -88,15 +89,15 @@ helper! {
         retired: u64,
     ) -> u32 {
         // SAFETY: as the function's contract says.
-        let (state, env) = unsafe { (&mut *state, &*env) };
+        let (cpu, env) = unsafe { (&mut *cpu, &*env) };
         let op = Op::ALL[op as usize];
-        match exact(state, env, op, address, operand, retired) {
+        match exact(cpu, env, op, address, operand, retired) {
             Ok(value) => {
-                state.frame.helper_out = value;
+                cpu.frame.helper_out = value;
                 DONE
             }
             Err(trap) => {
-                state.jit_trap = Some(trap);
+                cpu.jit_trap = Some(trap);
                 TRAPPED
             }
         }
@@ -112,7 +113,7 @@ helper! {
     unsafe fn after_store_helper(env: *const Env, offset: u64, size: u64) {
         // SAFETY: as the function's contract says.
         let env = unsafe { &*env };
-        interp::after_atomic_store(env, offset, size as u8);
+        access::after_atomic_store(env, offset, size as u8);
     }
 }
 

@@ -37,16 +37,15 @@ use cranelift_jit::JITModule;
 use cranelift_module::Module;
 
 use super::{Loaded, TRAPPED, Target, Translator, helper_signature};
+use crate::cpu::Cpu;
 use crate::csr::mstatus;
-use crate::decode::{Format, Inst, Op};
+use crate::decode::{self, Format, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, flags};
-use crate::hart::HartState;
-use crate::interp;
 use crate::trap::{Exception, Trap};
 
-const MSTATUS_OFFSET: i32 = offset_of!(HartState, csr.mstatus) as i32;
-const FFLAGS_OFFSET: i32 = offset_of!(HartState, fflags) as i32;
-const FRM_OFFSET: i32 = offset_of!(HartState, frm) as i32;
+const MSTATUS_OFFSET: i32 = offset_of!(Cpu, arch.csr.mstatus) as i32;
+const FFLAGS_OFFSET: i32 = offset_of!(Cpu, arch.fflags) as i32;
+const FRM_OFFSET: i32 = offset_of!(Cpu, arch.frm) as i32;
 /// The upper half of an f register holding a NaN-boxed single.
 const BOX: u64 = 0xffff_ffff_0000_0000;
 /// What a single reads as from an f register that is not NaN-boxed.
@@ -275,23 +274,23 @@ helper! {
     ///
     /// # Safety
     /// `state` is the pointer the compiled block was called with (see
-    /// [`interp::run_blocks`]), valid and not otherwise in use during the
+    /// [`crate::run::Dispatcher::run`]), valid and not otherwise in use during the
     /// call; `exact` is an [`Exact`] cast to an integer; `rm` is a rounding
     /// mode's number (0 to 4). The operands are in the frame's `helper_in`.
-    unsafe fn float_helper(state: *mut HartState, exact: usize, rm: u64) -> u64 {
+    unsafe fn float_helper(cpu: *mut Cpu, exact: usize, rm: u64) -> u64 {
         // SAFETY: as the function's contract says.
-        let state = unsafe { &mut *state };
-        let [a, b, c] = state.frame.helper_in;
+        let cpu = unsafe { &mut *cpu };
+        let [a, b, c] = cpu.frame.helper_in;
         // SAFETY: `exact` is the address of an `Exact` (the contract), and an
         // integer made from a function pointer turns back into it.
         let exact = unsafe { std::mem::transmute::<usize, Exact>(exact) };
         // Compiled code raises the illegal-instruction trap for the reserved
         // modes instead of calling here.
         let rm = Rounding::select(rm as u8, 0).unwrap_or(Rounding::NearestEven);
-        let before = state.fflags;
-        let value = exact(&mut state.fflags, rm, a, b, c);
-        if state.fflags != before {
-            state.csr.mstatus |= mstatus::FS_DIRTY | mstatus::SD;
+        let before = cpu.arch.fflags;
+        let value = exact(&mut cpu.arch.fflags, rm, a, b, c);
+        if cpu.arch.fflags != before {
+            cpu.arch.csr.mstatus |= mstatus::FS_DIRTY | mstatus::SD;
         }
         value
     }
@@ -304,10 +303,10 @@ helper! {
     ///
     /// # Safety
     /// As [`float_helper`]'s `state`.
-    unsafe fn illegal_helper(state: *mut HartState, tval: u64) {
+    unsafe fn illegal_helper(cpu: *mut Cpu, tval: u64) {
         // SAFETY: as the function's contract says.
-        let state = unsafe { &mut *state };
-        state.jit_trap = Some(Trap::new(Exception::IllegalInstruction, tval));
+        let cpu = unsafe { &mut *cpu };
+        cpu.jit_trap = Some(Trap::new(Exception::IllegalInstruction, tval));
     }
 }
 
@@ -475,7 +474,7 @@ impl Translator<'_> {
 
     /// Leaves the block with the illegal-instruction trap of `inst`.
     fn illegal(&mut self, index: usize, at: i64, inst: &Inst) {
-        let tval = self.b.ins().iconst(types::I64, interp::illegal(inst).tval as i64);
+        let tval = self.b.ins().iconst(types::I64, decode::illegal(inst).tval as i64);
         let helper = self.b.ins().iconst(self.pointer, illegal_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.float.illegal_signature.clone());
         self.b.ins().call_indirect(signature, helper, &[self.state, tval]);

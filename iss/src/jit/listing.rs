@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::decode::{Disassembly, Inst};
-use crate::hart::X0_SINK;
+use crate::state::X0_SINK;
 
 /// What `-d out_asm` prints of one block.
 pub(super) struct Listing<'a> {

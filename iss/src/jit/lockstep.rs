@@ -25,12 +25,16 @@
 
 use std::fmt;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{BlockCode, JitStats, TRAPPED};
+use super::{Jit, TRAPPED};
+use crate::cache::BlockCode;
 use crate::cache::{Block, JumpCache};
+use crate::cpu::Cpu;
 use crate::decode::{Class, Disassembly, Inst, Op, register_name};
-use crate::hart::{Env, HartState, X0_SINK};
+use crate::env::Env;
 use crate::interp::{self, DataAccess};
+use crate::state::{HartState, X0_SINK};
 use crate::trap::{Exception, Trap};
 
 /// A load or store a block asked of memory.
@@ -196,13 +200,17 @@ pub(crate) struct Lockstep {
     /// What compiled code gets for a jump cache: compiled without chaining
     /// in lockstep, it never looks at it.
     no_chaining: JumpCache,
+    /// Blocks checked, and blocks run unchecked (see
+    /// [`super::JitStats::lockstep_checked`]).
+    checked: AtomicU64,
+    unchecked: AtomicU64,
 }
 
 /// The copies of the state lockstep works on, and the interpreter's accesses.
 #[derive(Debug)]
 struct Scratch {
-    before: HartState,
-    interpreted: HartState,
+    before: Cpu,
+    interpreted: Cpu,
     asked: Vec<MemoryAccess>,
 }
 
@@ -212,42 +220,46 @@ impl Lockstep {
         self.accesses.lock().unwrap_or_else(|e| e.into_inner()).push((access, outcome));
     }
 
+    /// Blocks checked and blocks run unchecked so far.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.checked.load(Ordering::Relaxed), self.unchecked.load(Ordering::Relaxed))
+    }
+
     /// The divergence found, if any; leaves none.
     pub(crate) fn take_divergence(&self) -> Option<Box<Divergence>> {
         self.divergence.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
-    /// Runs `block`'s compiled `code` as [`interp::run_blocks`] would, then
+    /// Runs `block`'s compiled `code` as [`crate::run::Dispatcher::run`] would, then
     /// checks it against the interpreter (see the module documentation).
     /// Returns the code's status, or `None` after a divergence, which
     /// [`Lockstep::take_divergence`] then gives.
     #[inline(never)]
     pub(crate) fn run(
         &self,
-        state: &mut HartState,
+        cpu: &mut Cpu,
         env: &Env,
+        jit: &Jit,
         block: &Block,
         code: BlockCode,
         stop_at: u64,
-        stats: &mut JitStats,
     ) -> Option<u32> {
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let Scratch { before, interpreted, asked } = &mut **scratch.get_or_insert_with(|| {
-            Box::new(Scratch { before: state.clone(), interpreted: state.clone(), asked: Vec::new() })
+            Box::new(Scratch { before: cpu.clone(), interpreted: cpu.clone(), asked: Vec::new() })
         });
-        before.copy_without_tlb(state);
+        before.copy_without_tlb(cpu);
         self.accesses.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        let jit = env.jit.as_ref().expect("lockstep checks a JIT");
-        // SAFETY: as in `interp::run_blocks`: `code` was compiled for this
+        // SAFETY: as in `run::dispatch`: `code` was compiled for this
         // block, which the hart is at, and gets the hart's own state,
         // environment, which nothing else uses during the call. Without
         // chaining (off in lockstep) it runs this block alone.
-        let status = unsafe { jit.enter(code, state, env, stop_at, &self.no_chaining) };
+        let status = unsafe { jit.enter(code, cpu, env, Some(self), stop_at, &self.no_chaining) };
         if !block.insts.iter().all(|inst| replayable(inst.op)) {
-            stats.lockstep_unchecked += 1;
+            self.unchecked.fetch_add(1, Ordering::Relaxed);
             return Some(status);
         }
-        let compiled_trap = if status == TRAPPED { state.jit_trap.take().map(|trap| (trap, state.pc)) } else { None };
+        let compiled_trap = if status == TRAPPED { cpu.jit_trap.take().map(|trap| (trap, cpu.arch.pc)) } else { None };
         let accesses = self.accesses.lock().unwrap_or_else(|e| e.into_inner());
 
         // The interpreter runs to where the compiled code stopped, and one
@@ -257,19 +269,19 @@ impl Lockstep {
         // branch forward inside the block, which compiled code follows
         // without leaving (see `Translator::skips`), leaves the interpreter's
         // block: it goes on with the rest of the block from there.
-        let target = state.retired + u64::from(compiled_trap.is_some());
+        let target = cpu.arch.retired + u64::from(compiled_trap.is_some());
         interpreted.copy_without_tlb(before);
         asked.clear();
         let mut replay = Replay { log: &accesses, asked, mismatch: false };
         let mut rest: Option<Block> = None;
         let interpreted_trap = loop {
-            if interpreted.retired >= target {
+            if interpreted.arch.retired >= target {
                 break None;
             }
             match interp::execute_with(interpreted, env, rest.as_ref().unwrap_or(block), target, &mut replay) {
                 Err(trap) => break Some(trap),
-                Ok(()) if interpreted.pc == before.pc => rest = None,
-                Ok(()) => match block_from(block, interpreted.pc.wrapping_sub(before.pc)) {
+                Ok(()) if interpreted.arch.pc == before.arch.pc => rest = None,
+                Ok(()) => match block_from(block, interpreted.arch.pc.wrapping_sub(before.arch.pc)) {
                     Some(tail) => rest = Some(tail),
                     None => break None,
                 },
@@ -278,22 +290,23 @@ impl Lockstep {
         // The interpreter sends writes to x0 to a scratch slot that compiled
         // code never touches.
         let sink = usize::from(X0_SINK);
-        interpreted.x[sink] = state.x[sink];
+        interpreted.arch.x[sink] = cpu.arch.x[sink];
 
         let mismatch = replay.mismatch;
         let same_memory = !mismatch && asked.len() == accesses.len();
-        if same_memory && compiled_trap == interpreted_trap && *interpreted == *state {
-            state.jit_trap = compiled_trap.map(|(trap, _)| trap);
-            stats.lockstep_checked += 1;
+        let same_state = interpreted.arch == cpu.arch && interpreted.flags() == cpu.flags();
+        if same_memory && compiled_trap == interpreted_trap && same_state {
+            cpu.jit_trap = compiled_trap.map(|(trap, _)| trap);
+            self.checked.fetch_add(1, Ordering::Relaxed);
             return Some(status);
         }
         let interpreted_trap = if mismatch { None } else { interpreted_trap };
         let divergence = Divergence {
-            pc: before.pc,
+            pc: before.arch.pc,
             insts: block.insts.to_vec(),
-            before: before.clone(),
-            compiled: state.clone(),
-            interpreted: interpreted.clone(),
+            before: before.arch.clone(),
+            compiled: cpu.arch.clone(),
+            interpreted: interpreted.arch.clone(),
             compiled_trap,
             interpreted_trap,
             compiled_accesses: accesses.clone(),
@@ -348,19 +361,11 @@ impl Replay<'_> {
 }
 
 impl DataAccess for Replay<'_> {
-    fn load(&mut self, _: &mut HartState, _: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
+    fn load(&mut self, _: &mut Cpu, _: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
         self.answer(MemoryAccess::load(vaddr, size, retired))
     }
 
-    fn store(
-        &mut self,
-        _: &mut HartState,
-        _: &Env,
-        vaddr: u64,
-        size: u8,
-        value: u64,
-        retired: u64,
-    ) -> Result<(), Trap> {
+    fn store(&mut self, _: &mut Cpu, _: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
         self.answer(MemoryAccess::store(vaddr, size, value, retired)).map(|_| ())
     }
 }

@@ -430,7 +430,7 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
         .enumerate()
         .map(|(id, control)| {
             let mut hart = Hart::new(id as u64, ram.clone(), bus.clone(), cache.clone(), control.clone());
-            hart.state.pc = MROM_BASE;
+            hart.state_mut().pc = MROM_BASE;
             hart.set_jit(jit.clone());
             hart
         })
@@ -568,7 +568,7 @@ mod tests {
     fn a_built_machine_boots_from_the_reset_rom() {
         let machine = build(kernel(HELLO)).unwrap();
         let bus = machine.bus();
-        assert!(machine.harts().iter().all(|h| h.state.pc == MROM_BASE));
+        assert!(machine.harts().iter().all(|h| h.state().pc == MROM_BASE));
         assert_eq!(bus.read(&CTX, MROM_BASE, 4), Ok(0x0000_0297));
         assert_eq!(bus.read(&CTX, MROM_BASE + 24, 8), Ok(RAM_BASE), "hello.elf's entry");
         assert_eq!(bus.read(&CTX, MROM_BASE + 32, 8), Ok(0x87e0_0000));
@@ -622,7 +622,7 @@ mod tests {
     fn every_hart_gets_the_same_rom_and_its_own_control() {
         let machine = build(VirtConfig { harts: 4, ..kernel(HELLO) }).unwrap();
         assert_eq!(machine.harts().len(), 4);
-        assert!(machine.harts().iter().all(|h| h.state.pc == MROM_BASE));
+        assert!(machine.harts().iter().all(|h| h.state().pc == MROM_BASE));
         let dtb_addr = machine.bus().read(&CTX, MROM_BASE + 32, 8).unwrap();
         let mut dtb = vec![0; 4096];
         assert!(machine.bus().ram().read_bytes(dtb_addr - RAM_BASE, &mut dtb));

@@ -2,26 +2,26 @@
 //!
 //! A block the interpreter has run `threshold` times is compiled once (by
 //! the hart that finds it hot, or on the JIT's own thread) into a function
-//! of the hart's state, whose [`Frame`] gives it the rest: environment,
-//! run limit (the end of the run's [`SLICE`]), RAM. Inside
+//! of the hart's state, whose `Frame` gives it the rest: environment,
+//! run limit (the end of the run's `SLICE`), RAM. Inside
 //! it the guest registers the block uses live in Cranelift variables (host
 //! registers), loaded on entry (or first use) and written back at exits;
 //! `pc` and `retired` are stored at the exit, so instruction counts stay
 //! exact. An exit jumps straight into the next block's compiled code when
 //! the hart's jump cache holds it. A branch back to the block's start loops
 //! inside the function, and a branch forward to a later instruction of it
-//! jumps there (see [`Translator::skips`]); other taken branches exit.
+//! jumps there (see `Translator::skips`); other taken branches exit.
 //!
 //! Loads and stores reach RAM inline: physical addresses directly (those
-//! off one base value checked together, see [`RamGroup`]), checked ones
+//! off one base value checked together, see `RamGroup`), checked ones
 //! (paging, PMP) through a TLB of the hart's that compiled code probes
-//! itself ([`crate::mmu::FastEntry`]) in blocks compiled for a checked data
+//! itself (`crate::memory::mmu::FastEntry`) in blocks compiled for a checked data
 //! context. A store checks its line's byte of marks (code, watched,
-//! reserved: see [`crate::Ram`]). Everything else (devices, misses,
+//! reserved: see `crate::Ram`). Everything else (devices, misses,
 //! faults, lines holding code or reservations) is left to the interpreter's
 //! memory path, which keeps paging, PMP, devices and code invalidation in
 //! one place: the block exits before the access with the state of the
-//! instructions before it ([`SLOW`]), the interpreter runs that instruction
+//! instructions before it (`SLOW`), the interpreter runs that instruction
 //! (and takes its exception exactly as after any interpreted one), and
 //! compiled code goes on after it. In lockstep such accesses call helpers
 //! instead, which log them for the replay.
@@ -29,9 +29,9 @@
 //! Blocks made of RV64I, M, A, F and D operations (integer arithmetic,
 //! branches, jumps, loads, stores, `fence`, atomics, floating point) are
 //! compiled; a block with anything else (CSR and system instructions,
-//! `fence.i`) stays interpreted. Floating point ([`float`]) runs on the host
+//! `fence.i`) stays interpreted. Floating point (`float`) runs on the host
 //! FPU inline where that is provably exact and calls the interpreter's
-//! exact code otherwise; AMOs on RAM ([`atomic`]) are host atomics.
+//! exact code otherwise; AMOs on RAM (`atomic`) are host atomics.
 //!
 //! Code lives in generations: `cranelift-jit` cannot free single
 //! functions, so each generation is a module of its own, and a block that
@@ -39,7 +39,7 @@
 //! [`JitConfig::code_limit`] bytes, the JIT retires it: every block compiled
 //! into it is invalidated (harts translate and compile them again, into the
 //! next generation), and its memory is freed as soon as no hart can still
-//! be running it. Harts tell through their [`Seat`]: the generation count
+//! be running it. Harts tell through their `Seat`: the generation count
 //! they saw when they last entered compiled code, or none while they run
 //! none.
 
@@ -62,13 +62,15 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
-use crate::cache::{Block, JumpCache};
+use crate::cache::{Block, BlockCode, JumpCache};
+use crate::cpu::Cpu;
 use crate::decode::{Class, Inst, MemoryKind, Op};
-use crate::hart::{Env, HartState, X0_SINK};
-use crate::interp;
+use crate::env::Env;
+use crate::memory::access;
+use crate::memory::mmu::{self, FAST_TLB_ENTRIES, FastEntry};
+use crate::memory::pmp::Pmp;
 use crate::memory::{LINE_SHIFT, MARK_ANY, PAGE_SHIFT};
-use crate::mmu::{self, Access, FAST_TLB_ENTRIES, FastEntry};
-use crate::pmp::Pmp;
+use crate::state::X0_SINK;
 
 /// Defines a function that compiled code calls, in the calling convention
 /// of [`helper_signature`]: `extern "win64"` on x86-64, `extern "C"`
@@ -87,33 +89,22 @@ macro_rules! helper {
 
 mod atomic;
 mod float;
+pub(crate) mod frame;
 mod listing;
 pub(crate) mod lockstep;
 
 pub use lockstep::{Divergence, MemoryAccess, MemoryOutcome};
 
-/// A compiled block: the address of a function of the hart's state (with
-/// its [`Frame`] filled in), which returns [`DONE`], [`STOPPED`] or
-/// [`TRAPPED`]. It is in Cranelift's `tail` calling convention, so that
-/// one block can jump to the next (see [`Translator::emit_exit_block`]),
-/// and Rust enters it only through [`Jit::enter`].
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) struct BlockCode(NonNull<u8>);
-
-// SAFETY: the address of finalized code, never changed; threads share it
-// as a number. The code is freed only once no hart can run it (see
-// [`Seat`]).
-unsafe impl Send for BlockCode {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for BlockCode {}
+use frame::{Frame, SLOW_STORE, SlowAccess};
+use lockstep::Lockstep;
 
 /// The trampoline from Rust into compiled code: the state and the block's
 /// code, called in the `tail` convention.
-type EnterFn = unsafe extern "C" fn(*mut HartState, *const u8) -> u32;
+type EnterFn = unsafe extern "C" fn(*mut Cpu, *const u8) -> u32;
 
 /// The block ran to an exit; `pc` and `retired` say where and how far.
 pub(crate) const DONE: u32 = 0;
-/// An instruction raised an exception: it is in `HartState::jit_trap`,
+/// An instruction raised an exception: it is in `Cpu::jit_trap`,
 /// `pc` is the instruction's, `retired` counts those before it.
 pub(crate) const TRAPPED: u32 = 1;
 /// The block stopped at its own start, before a pass that would have gone
@@ -136,95 +127,40 @@ pub(crate) const SLOW: u32 = 3;
 
 /// The most instructions compiled code retires before it returns to the run
 /// loop, which then looks at the attention flag (interrupt lines, exit
-/// requests: [`crate::hart::HartControl`]) and enters compiled code again.
+/// requests: [`crate::HartControl`]) and enters compiled code again.
 /// Compiled code checks its budget against a limit in the hart's own state,
 /// a plain load and compare; another thread's request waits for the slice
 /// to end (a few microseconds of host time), as a request from the hart's
 /// own thread (a device access) returns through the run loop at once.
 pub(crate) const SLICE: u64 = 1 << 14;
 
-/// What compiled code needs besides the architectural state, kept in
-/// [`HartState::frame`] so that a block takes the state as its only
-/// parameter and reaches everything at fixed offsets from it: nothing else
-/// stays live in host registers for the whole block, where it would crowd
-/// out the guest's registers. [`Jit::enter`] fills it for each run. While
-/// compiled code runs, only the last four fields change (results and counts
-/// that compiled code and the helpers leave); the others hold (a change of
-/// privilege or `mstatus` that would change `span` ends a block in the run
-/// loop).
-#[derive(Copy, Clone, Debug, Default)]
-pub(crate) struct Frame {
-    /// The hart's `Env`, for the helpers.
-    env: usize,
-    /// The first slot of the hart's jump cache, where exits look for the
-    /// next block's code.
-    jump_slots: usize,
-    /// Host address of RAM's first byte.
-    ram_host: usize,
-    /// Address of the marks of RAM's first line (a byte per 64-byte line,
-    /// see [`Translator::line_marked`]).
-    ram_marks: usize,
-    /// Guest physical address of RAM's first byte.
-    ram_base: u64,
-    /// Compiled code accesses RAM directly at offsets (from `ram_base`)
-    /// below this: RAM's size less 7 while loads and stores are plain
-    /// physical ones, 0 while they are checked (paging or PMP) and in
-    /// lockstep.
-    span: u64,
-    /// The `retired` count no pass through a block may end beyond: the
-    /// end of the run's slice (see [`SLICE`]).
-    limit: u64,
-    /// The hart's fast TLBs for loads and for stores (and AMOs).
-    tlb_load: usize,
-    tlb_store: usize,
-    /// What the tag of a fast TLB entry must carry besides the page number
-    /// for compiled code to use it: [`crate::mmu::fast_context`] of the
-    /// data context while accesses are checked; [`crate::mmu::FAST_NONE`],
-    /// which no entry matches, while they are not (or in lockstep, where
-    /// every access takes the helpers).
-    tlb_context: u64,
-    /// Where a helper that gives a value (a load, an atomic) leaves it for
-    /// compiled code. Not a stack slot of the block's: Cranelift computed
-    /// such a slot's address at the function's entry and kept it live
-    /// (spilled) through the whole block.
-    helper_out: u64,
-    /// The operands of an F/D operation's exact path, for its helper: its
-    /// f registers' bits (or `x[rs1]`). Stored by the slow path itself, as
-    /// arguments would be bit casts of loop-invariant registers, which
-    /// Cranelift hoists to the function's entry and keeps on the stack.
-    helper_in: [u64; 3],
-    /// The guest address of the access a [`SLOW`] exit left to the run loop.
-    slow_address: u64,
-    /// The access's size in bytes, plus [`SLOW_STORE`] for a store.
-    slow_kind: u64,
-    /// Jumps compiled code made straight into the next block's code during
-    /// this run, for the run loop to count ([`JitStats::chain_hits`]).
-    chains: u64,
+/// The hart's lockstep log, in lockstep.
+///
+/// # Safety
+/// `frame` was filled by [`Jit::enter`] for the call in progress, whose
+/// contract keeps the log valid and used by nothing else meanwhile.
+unsafe fn frame_lockstep(frame: &Frame) -> Option<&Lockstep> {
+    // SAFETY: a non-zero `lockstep` is the address of the log `enter` was
+    // given, valid for the call (the function's contract).
+    (frame.lockstep != 0).then(|| unsafe { &*(frame.lockstep as *const Lockstep) })
 }
 
-/// In [`Frame::slow_kind`]: the access is a store.
-const SLOW_STORE: u64 = 0x100;
-
-impl Frame {
-    /// See [`Frame::chains`].
-    pub(crate) fn chains(&self) -> u64 {
-        self.chains
-    }
-
-    /// The access the [`SLOW`] exit just taken at `pc` left to the run loop.
-    pub(crate) fn slow_access(&self, pc: u64) -> SlowAccess {
-        let access = if self.slow_kind & SLOW_STORE != 0 { Access::Store } else { Access::Load };
-        SlowAccess { pc, address: self.slow_address, size: self.slow_kind as u8, access }
-    }
+/// A hart's place at the machine's JIT: the JIT, the hart's seat (see
+/// [`Jit::sit`]) and, in lockstep, its log of compiled code's accesses.
+#[derive(Debug)]
+pub(crate) struct HartJit {
+    pub(crate) jit: Arc<Jit>,
+    pub(crate) seat: Arc<Seat>,
+    pub(crate) lockstep: Option<Lockstep>,
 }
 
-impl PartialEq for Frame {
-    fn eq(&self, _other: &Frame) -> bool {
-        true
+impl HartJit {
+    /// Seats a hart at `jit`.
+    pub(crate) fn new(jit: Arc<Jit>) -> HartJit {
+        let lockstep = jit.config().lockstep.then(Lockstep::default);
+        HartJit { seat: jit.seat(), jit, lockstep }
     }
 }
-
-impl Eq for Frame {}
 
 /// Interpreted runs after which a block is compiled, unless told otherwise.
 pub const DEFAULT_THRESHOLD: u32 = 50;
@@ -689,32 +625,34 @@ impl Jit {
     /// it chains to.
     ///
     /// # Safety
-    /// `code` is this JIT's code for the block at `state.pc` (in the hart's
-    /// fetch context); `state`, `env` and `jump_cache` are one hart's, and
-    /// nothing else uses them during the call.
+    /// `code` is this JIT's code for the block at `cpu.arch.pc` (in the
+    /// hart's fetch context); `cpu`, `env`, `lockstep` and `jump_cache` are
+    /// one hart's, and nothing else uses them during the call.
     #[inline(always)]
     pub(crate) unsafe fn enter(
         &self,
         code: BlockCode,
-        state: &mut HartState,
+        cpu: &mut Cpu,
         env: &Env,
+        lockstep: Option<&Lockstep>,
         stop_at: u64,
         jump_cache: &JumpCache,
     ) -> u32 {
         let direct = &env.direct;
         let jump_slots = jump_cache.slots_address();
-        state.frame = Frame {
+        cpu.frame = Frame {
             env: env as *const Env as usize,
+            lockstep: lockstep.map_or(0, |lockstep| lockstep as *const Lockstep as usize),
             jump_slots,
             ram_host: direct.ram_host,
             ram_marks: direct.ram_marks,
             ram_base: direct.ram_base,
-            span: if state.data_checked { 0 } else { direct.span },
-            limit: stop_at.min(state.retired.saturating_add(SLICE)),
-            tlb_load: state.tlb.fast_load.as_ptr() as usize,
-            tlb_store: state.tlb.fast_store.as_ptr() as usize,
-            tlb_context: if state.data_checked && env.lockstep.is_none() {
-                mmu::fast_context(&state.data_context())
+            span: if cpu.data_checked { 0 } else { direct.span },
+            limit: stop_at.min(cpu.arch.retired.saturating_add(SLICE)),
+            tlb_load: cpu.tlb.fast_load.as_ptr() as usize,
+            tlb_store: cpu.tlb.fast_store.as_ptr() as usize,
+            tlb_context: if cpu.data_checked && lockstep.is_none() {
+                mmu::fast_context(&cpu.arch.data_context())
             } else {
                 mmu::FAST_NONE
             },
@@ -727,7 +665,7 @@ impl Jit {
         // SAFETY: `enter` is the trampoline of `Backend::trampoline`, with
         // this signature; the frame points at the caller's `env` and
         // `jump_cache`, which the caller's contract makes valid for the call.
-        unsafe { (self.core.enter)(state, code.0.as_ptr()) }
+        unsafe { (self.core.enter)(cpu, code.0.as_ptr()) }
     }
 }
 
@@ -903,26 +841,28 @@ helper! {
     /// the one its frame holds (see [`Jit::enter`]), valid and not otherwise
     /// in use during the call. The value goes to [`Frame::helper_out`].
     unsafe fn load_helper(
-        state: *mut HartState,
+        cpu: *mut Cpu,
         env: *const Env,
         vaddr: u64,
         size: u64,
         retired: u64,
     ) -> u32 {
         // SAFETY: as the function's contract says.
-        let (state, env) = unsafe { (&mut *state, &*env) };
+        let (cpu, env) = unsafe { (&mut *cpu, &*env) };
         env.count_slow_access();
-        let result = interp::load(state, env, vaddr, size as u8, retired);
-        if let Some(lockstep) = &env.lockstep {
+        let result = access::load(cpu, env, vaddr, size as u8, retired);
+        // SAFETY: the frame holds the hart's lockstep log, if any, valid
+        // for the call (see `Jit::enter`).
+        if let Some(lockstep) = unsafe { frame_lockstep(&cpu.frame) } {
             lockstep.record(MemoryAccess::load(vaddr, size as u8, retired), result);
         }
         match result {
             Ok(value) => {
-                state.frame.helper_out = value;
+                cpu.frame.helper_out = value;
                 DONE
             }
             Err(trap) => {
-                state.jit_trap = Some(trap);
+                cpu.jit_trap = Some(trap);
                 TRAPPED
             }
         }
@@ -936,7 +876,7 @@ helper! {
     /// # Safety
     /// As [`load_helper`].
     unsafe fn store_helper(
-        state: *mut HartState,
+        cpu: *mut Cpu,
         env: *const Env,
         vaddr: u64,
         size: u64,
@@ -944,49 +884,40 @@ helper! {
         retired: u64,
     ) -> u32 {
         // SAFETY: as the function's contract says.
-        let (state, env) = unsafe { (&mut *state, &*env) };
+        let (cpu, env) = unsafe { (&mut *cpu, &*env) };
         env.count_slow_access();
-        let result = interp::store(state, env, vaddr, size as u8, value, retired);
-        if let Some(lockstep) = &env.lockstep {
+        let result = access::store(cpu, env, vaddr, size as u8, value, retired);
+        // SAFETY: as in `load_helper`.
+        if let Some(lockstep) = unsafe { frame_lockstep(&cpu.frame) } {
             lockstep.record(MemoryAccess::store(vaddr, size as u8, value, retired), result.map(|()| 0));
         }
         match result {
             Ok(()) => DONE,
             Err(trap) => {
-                state.jit_trap = Some(trap);
+                cpu.jit_trap = Some(trap);
                 TRAPPED
             }
         }
     }
 }
 
-/// A load or store a [`SLOW`] exit left to the run loop.
-#[derive(Copy, Clone, Debug)]
-pub(crate) struct SlowAccess {
-    /// The instruction's address.
-    pub(crate) pc: u64,
-    address: u64,
-    size: u8,
-    access: Access,
-}
-
 /// After the interpreter made a checked access that compiled code left to
 /// it (see [`SLOW`]): lets compiled code make the next ones to the same
 /// page itself (see [`Tlb::fill_fast`]).
 ///
-/// [`Tlb::fill_fast`]: crate::mmu::Tlb::fill_fast
-pub(crate) fn after_slow_access(state: &mut HartState, env: &Env, slow: &SlowAccess) {
-    if state.data_checked {
-        let ctx = state.data_context();
-        state.tlb.fill_fast(&env.ram, Pmp::new(&state.csr), slow.address, slow.size, slow.access, &ctx);
+/// [`Tlb::fill_fast`]: crate::memory::mmu::Tlb::fill_fast
+pub(crate) fn after_slow_access(cpu: &mut Cpu, env: &Env, slow: &SlowAccess) {
+    if cpu.data_checked {
+        let ctx = cpu.arch.data_context();
+        cpu.tlb.fill_fast(&env.ram, Pmp::new(&cpu.arch.csr), slow.address, slow.size, slow.access, &ctx);
     }
 }
 
-const X_OFFSET: i32 = offset_of!(HartState, x) as i32;
-const F_OFFSET: i32 = offset_of!(HartState, f) as i32;
-const PC_OFFSET: i32 = offset_of!(HartState, pc) as i32;
-const RETIRED_OFFSET: i32 = offset_of!(HartState, retired) as i32;
-const FRAME_OFFSET: usize = offset_of!(HartState, frame);
+const X_OFFSET: i32 = offset_of!(Cpu, arch.x) as i32;
+const F_OFFSET: i32 = offset_of!(Cpu, arch.f) as i32;
+const PC_OFFSET: i32 = offset_of!(Cpu, arch.pc) as i32;
+const RETIRED_OFFSET: i32 = offset_of!(Cpu, arch.retired) as i32;
+const FRAME_OFFSET: usize = offset_of!(Cpu, frame);
 const ENV_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, env)) as i32;
 const JUMP_SLOTS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, jump_slots)) as i32;
 const RAM_HOST_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, ram_host)) as i32;
@@ -1987,7 +1918,7 @@ impl<'a> Translator<'a> {
     /// physical; misaligned loads are fine there, stores and AMOs must be
     /// aligned. Outside it, in a block compiled for a checked data context
     /// ([`Translator::tlb`]), the hart's fast TLB for the access
-    /// ([`crate::mmu::FastEntry`]) may hold the page in the current data
+    /// ([`crate::memory::mmu::FastEntry`]) may hold the page in the current data
     /// context ([`Frame::tlb_context`]); the access must then be aligned, so
     /// that it stays in the page. In a block compiled for plain physical
     /// accesses the probe would never hit, and its temporaries would take

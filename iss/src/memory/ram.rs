@@ -1,12 +1,11 @@
-//! How a hart reaches memory: RAM directly as host memory, everything else
-//! through the [`Bus`] that the machine implements.
+//! RAM as host memory, shared by the harts: each access an atomic operation
+//! of its size, and a byte of marks per 64-byte line (code, watched,
+//! reserved) that sends stores to marked lines off the fast path.
 
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
-
-use crate::decode::AmoOp;
 
 /// Size of the pages that code tracking and watches work in.
 pub const PAGE_SIZE: u64 = 4096;
@@ -18,99 +17,16 @@ pub(crate) fn crosses_page(addr: u64, size: u8) -> bool {
     (addr & (PAGE_SIZE - 1)) + u64::from(size) > PAGE_SIZE
 }
 
-/// Who makes an access: passed to devices so they can answer per hart
-/// (CLINT registers, time) without global state.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct AccessContext {
-    /// The hart's `mhartid`.
-    pub hart_id: usize,
-    /// The hart's local time in cycles when it made the access.
-    pub cycle: u64,
-}
-
-/// Why the bus refused an access; the hart turns it into an access fault.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum BusError {
-    /// Nothing is mapped at the address.
-    #[error("nothing is mapped at {0:#x}")]
-    Unmapped(u64),
-    /// A device is mapped there but does not accept this access.
-    #[error("the device at {0:#x} does not accept this access")]
-    Denied(u64),
-}
-
-/// The physical address space beyond RAM, as the machine presents it to a hart.
-///
-/// Called only on the slow path (device registers, ROM, watched RAM pages), so
-/// it may be a trait object.
-pub trait Bus: Send + Sync {
-    /// Reads `size` bytes (1, 2, 4 or 8) at physical address `addr`,
-    /// little-endian, zero-extended.
-    fn read(&self, ctx: &AccessContext, addr: u64, size: u8) -> Result<u64, BusError>;
-
-    /// Writes the low `size` bytes of `value` at physical address `addr`.
-    fn write(&self, ctx: &AccessContext, addr: u64, size: u8, value: u64) -> Result<(), BusError>;
-
-    /// Reads a 16-bit instruction parcel outside RAM; only memory that can
-    /// hold code (ROM) answers, device registers are not executable.
-    fn fetch(&self, ctx: &AccessContext, addr: u64) -> Result<u16, BusError>;
-
-    /// The value of `mtime` as the hart making the access sees it.
-    fn time(&self, ctx: &AccessContext) -> u64;
-
-    /// An AMO outside RAM: reads `amo.size` bytes at `addr`, writes
-    /// [`Amo::apply`] of them back as one indivisible step, and returns the
-    /// old value. By default nothing outside RAM supports atomics (device
-    /// registers do not), which the hart reports as a store/AMO access fault.
-    fn atomic(&self, _ctx: &AccessContext, addr: u64, _amo: Amo) -> Result<u64, BusError> {
-        Err(BusError::Denied(addr))
-    }
-}
-
-/// An AMO as the bus sees it: the operation, its width and its operand.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Amo {
-    /// The operation.
-    pub op: AmoOp,
-    /// 4 or 8 bytes.
-    pub size: u8,
-    /// The source register's value (its low 32 bits for a word AMO).
-    pub operand: u64,
-}
-
-impl Amo {
-    /// The value written back, given the old value (zero-extended from
-    /// `size` bytes); a word AMO's result is zero-extended too.
-    pub fn apply(&self, old: u64) -> u64 {
-        let word = self.size == 4;
-        let b = self.operand;
-        let (sa, sb) = if word { (old as u32 as i32 as i64, b as u32 as i32 as i64) } else { (old as i64, b as i64) };
-        let (ua, ub) = if word { (old & 0xffff_ffff, b & 0xffff_ffff) } else { (old, b) };
-        let new = match self.op {
-            AmoOp::Swap => ub,
-            AmoOp::Add => ua.wrapping_add(ub),
-            AmoOp::Xor => ua ^ ub,
-            AmoOp::And => ua & ub,
-            AmoOp::Or => ua | ub,
-            AmoOp::Min => sa.min(sb) as u64,
-            AmoOp::Max => sa.max(sb) as u64,
-            AmoOp::MinU => ua.min(ub),
-            AmoOp::MaxU => ua.max(ub),
-        };
-        if word { new & 0xffff_ffff } else { new }
-    }
-}
-
 /// log2 of the granule in which RAM tracks code and watched bytes: 64-byte
 /// lines, so one page's lines fit one `u64` mask.
-pub const LINE_SHIFT: u32 = 6;
+pub(crate) const LINE_SHIFT: u32 = 6;
 
 /// What stores to a range of RAM must also do.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreMarks {
     /// The range overlaps translated code: invalidate it.
     pub code: bool,
-    /// The range is watched by the machine: route the store through [`Bus::write`].
+    /// The range is watched by the machine: route the store through [`crate::Bus::write`].
     pub watch: bool,
     /// The range may hold an LR reservation: break it.
     pub reserved: bool,
@@ -236,6 +152,9 @@ pub enum RamError {
         /// Size in bytes.
         size: u64,
     },
+    /// The host cannot address that much memory.
+    #[error("RAM of {0} bytes does not fit this host's address space")]
+    TooLarge(u64),
 }
 
 /// Guest RAM as host memory: one contiguous range of guest physical addresses
@@ -272,6 +191,21 @@ impl fmt::Debug for Ram {
 }
 
 impl Ram {
+    /// `size` bytes of zeroed RAM at guest physical address `base`, in host
+    /// memory of its own (allocated and zeroed here: for tests and small
+    /// machines; a machine maps big RAM lazily and wraps it with
+    /// [`Ram::new`]).
+    pub fn zeroed(base: u64, size: u64) -> Result<Ram, RamError> {
+        let words = usize::try_from(size.div_ceil(8)).map_err(|_| RamError::TooLarge(size))?;
+        let host: Arc<Box<[AtomicU64]>> = Arc::new((0..words).map(|_| AtomicU64::new(0)).collect());
+        let pointer = host.as_ptr() as *mut u8;
+        // SAFETY: `pointer` is the start of at least `size` bytes of
+        // `AtomicU64`s (so 8-aligned, and writable through a shared pointer),
+        // kept alive by `host`, which the `Ram` owns; nothing else can reach
+        // them.
+        unsafe { Ram::new(base, pointer, size, host) }
+    }
+
     /// Wraps host memory as guest RAM at guest physical address `base`,
     /// which must be aligned to a page ([`PAGE_SIZE`]) so that RAM pages and
     /// guest physical pages coincide.

@@ -12,16 +12,49 @@
 //! accesses skip PMP while no entry is locked
 //! ([`Pmp::restricts_machine_mode`]).
 
-use crate::Privilege;
 use crate::csr::{CsrFile, PMP_ENTRIES, pmpcfg};
 use crate::memory::PAGE_SIZE;
-use crate::mmu::Access;
+use crate::privilege::Privilege;
+use crate::trap::{Exception, Trap};
+
+/// What an access does, which decides the permission it needs and the
+/// exception it raises.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Instruction fetch: needs X.
+    Fetch,
+    /// Load or LR: needs R (or X with MXR).
+    Load,
+    /// Store, SC or AMO: needs W.
+    Store,
+}
+
+impl Access {
+    pub(crate) fn page_fault(self, vaddr: u64) -> Trap {
+        let exception = match self {
+            Access::Fetch => Exception::InstructionPageFault,
+            Access::Load => Exception::LoadPageFault,
+            Access::Store => Exception::StorePageFault,
+        };
+        Trap::new(exception, vaddr)
+    }
+
+    /// The access fault of this kind of access at `vaddr`.
+    pub(crate) fn access_fault(self, vaddr: u64) -> Trap {
+        let exception = match self {
+            Access::Fetch => Exception::InstructionAccessFault,
+            Access::Load => Exception::LoadAccessFault,
+            Access::Store => Exception::StoreAccessFault,
+        };
+        Trap::new(exception, vaddr)
+    }
+}
 
 /// The R, W and X bits together, as in `pmpcfg`.
-pub const RWX: u8 = pmpcfg::R | pmpcfg::W | pmpcfg::X;
+pub(crate) const RWX: u8 = pmpcfg::R | pmpcfg::W | pmpcfg::X;
 
 /// The `pmpcfg` permission bit `access` needs.
-pub fn needed(access: Access) -> u8 {
+pub(crate) fn needed(access: Access) -> u8 {
     match access {
         Access::Fetch => pmpcfg::X,
         Access::Load => pmpcfg::R,
@@ -31,7 +64,7 @@ pub fn needed(access: Access) -> u8 {
 
 /// A range of physical addresses, `len` bytes from `start`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct Region {
+pub(crate) struct Region {
     /// First address.
     pub start: u64,
     /// Length in bytes; 0 for none.
@@ -40,11 +73,11 @@ pub struct Region {
 
 impl Region {
     /// No address.
-    pub const EMPTY: Region = Region { start: 0, len: 0 };
+    pub(crate) const EMPTY: Region = Region { start: 0, len: 0 };
 
     /// Whether the `size` bytes at `addr` all lie inside.
     #[inline(always)]
-    pub fn covers(self, addr: u64, size: u8) -> bool {
+    pub(crate) fn covers(self, addr: u64, size: u8) -> bool {
         let offset = addr.wrapping_sub(self.start);
         offset < self.len && u64::from(size) <= self.len - offset
     }
@@ -52,7 +85,7 @@ impl Region {
 
 /// The PMP registers of a hart, read from its CSR file.
 #[derive(Copy, Clone, Debug)]
-pub struct Pmp<'a> {
+pub(crate) struct Pmp<'a> {
     csr: &'a CsrFile,
 }
 
@@ -69,14 +102,14 @@ enum Match {
 
 impl<'a> Pmp<'a> {
     /// The PMP registers of `csr`.
-    pub fn new(csr: &'a CsrFile) -> Pmp<'a> {
+    pub(crate) fn new(csr: &'a CsrFile) -> Pmp<'a> {
         Pmp { csr }
     }
 
     /// Whether some active entry is locked: only then can PMP refuse an
     /// M-mode access that lies inside one entry.
     #[inline]
-    pub fn restricts_machine_mode(self) -> bool {
+    pub(crate) fn restricts_machine_mode(self) -> bool {
         const LOW_BITS: u64 = 0x0101_0101_0101_0101;
         self.csr.pmpcfg.iter().any(|&word| {
             let locked = word >> 7;
@@ -138,12 +171,12 @@ impl<'a> Pmp<'a> {
 
     /// The `pmpcfg` R, W and X bits that an access by `privilege` to the
     /// `len` bytes at physical address `addr` is granted.
-    pub fn permissions(self, addr: u64, len: u64, privilege: Privilege) -> u8 {
+    pub(crate) fn permissions(self, addr: u64, len: u64, privilege: Privilege) -> u8 {
         Self::granted(self.first_match(addr, addr.saturating_add(len)), privilege)
     }
 
     /// Whether PMP lets `privilege` make `access` to the `len` bytes at `addr`.
-    pub fn allows(self, addr: u64, len: u64, access: Access, privilege: Privilege) -> bool {
+    pub(crate) fn allows(self, addr: u64, len: u64, access: Access, privilege: Privilege) -> bool {
         self.permissions(addr, len, privilege) & needed(access) != 0
     }
 
@@ -152,7 +185,7 @@ impl<'a> Pmp<'a> {
     /// lies inside it gets them. It is the part of the entry that matches
     /// `addr` (or of the space no entry matches) that no entry before it
     /// touches.
-    pub fn region(self, addr: u64, privilege: Privilege) -> (Region, u8) {
+    pub(crate) fn region(self, addr: u64, privilege: Privilege) -> (Region, u8) {
         let (mut start, mut end) = (0, u64::MAX);
         let mut found = Match::None;
         for index in 0..PMP_ENTRIES {
@@ -175,7 +208,7 @@ impl<'a> Pmp<'a> {
     /// holds `addr`, if they are the same for the whole page: one entry
     /// holds the page and no entry before it touches the page, or no entry
     /// touches it at all. `None` if entries split the page.
-    pub fn page_permissions(self, addr: u64, privilege: Privilege) -> Option<u8> {
+    pub(crate) fn page_permissions(self, addr: u64, privilege: Privilege) -> Option<u8> {
         let start = addr & !(PAGE_SIZE - 1);
         match self.first_match(start, start.saturating_add(PAGE_SIZE)) {
             Match::Partial => None,

@@ -21,78 +21,45 @@
 use std::sync::atomic::Ordering;
 
 use crate::csr::pmpcfg;
-use crate::hart::Privilege;
+use crate::memory::pmp::{self, Access, Pmp, Region};
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE, Ram, crosses_page};
-use crate::pmp::{self, Pmp, Region};
-use crate::trap::{Exception, Trap};
-
-/// What an access does, which decides the permission it needs and the
-/// exception it raises.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Instruction fetch: needs X.
-    Fetch,
-    /// Load or LR: needs R (or X with MXR).
-    Load,
-    /// Store, SC or AMO: needs W.
-    Store,
-}
-
-impl Access {
-    fn page_fault(self, vaddr: u64) -> Trap {
-        let exception = match self {
-            Access::Fetch => Exception::InstructionPageFault,
-            Access::Load => Exception::LoadPageFault,
-            Access::Store => Exception::StorePageFault,
-        };
-        Trap::new(exception, vaddr)
-    }
-
-    /// The access fault of this kind of access at `vaddr`.
-    pub fn access_fault(self, vaddr: u64) -> Trap {
-        let exception = match self {
-            Access::Fetch => Exception::InstructionAccessFault,
-            Access::Load => Exception::LoadAccessFault,
-            Access::Store => Exception::StoreAccessFault,
-        };
-        Trap::new(exception, vaddr)
-    }
-}
+use crate::privilege::Privilege;
+use crate::trap::Trap;
 
 /// PTE bits.
 mod pte {
-    pub const V: u64 = 1 << 0;
-    pub const R: u64 = 1 << 1;
-    pub const W: u64 = 1 << 2;
-    pub const X: u64 = 1 << 3;
-    pub const U: u64 = 1 << 4;
-    pub const A: u64 = 1 << 6;
-    pub const D: u64 = 1 << 7;
+    pub(super) const V: u64 = 1 << 0;
+    pub(super) const R: u64 = 1 << 1;
+    pub(super) const W: u64 = 1 << 2;
+    pub(super) const X: u64 = 1 << 3;
+    pub(super) const U: u64 = 1 << 4;
+    pub(super) const A: u64 = 1 << 6;
+    pub(super) const D: u64 = 1 << 7;
     /// Bits 63:54: reserved, Svpbmt and Svnapot, none implemented.
-    pub const RESERVED: u64 = 0x3ff << 54;
-    pub const PPN_SHIFT: u32 = 10;
-    pub const PPN_MASK: u64 = (1 << 44) - 1;
+    pub(super) const RESERVED: u64 = 0x3ff << 54;
+    pub(super) const PPN_SHIFT: u32 = 10;
+    pub(super) const PPN_MASK: u64 = (1 << 44) - 1;
 }
 
 /// `satp.MODE` values.
-pub mod satp {
+pub(crate) mod satp {
     /// No translation.
-    pub const BARE: u64 = 0;
+    pub(crate) const BARE: u64 = 0;
     /// Sv39: three levels, 39-bit virtual addresses.
-    pub const SV39: u64 = 8;
+    pub(crate) const SV39: u64 = 8;
     /// Sv48: four levels, 48-bit virtual addresses.
-    pub const SV48: u64 = 9;
+    pub(crate) const SV48: u64 = 9;
     /// Sv57: five levels, 57-bit virtual addresses.
-    pub const SV57: u64 = 10;
+    pub(crate) const SV57: u64 = 10;
     /// Shift of the MODE field.
-    pub const MODE_SHIFT: u32 = 60;
+    pub(crate) const MODE_SHIFT: u32 = 60;
     /// The root table's physical page number.
-    pub const PPN_MASK: u64 = (1 << 44) - 1;
+    pub(crate) const PPN_MASK: u64 = (1 << 44) - 1;
 }
 
 /// What translation needs from the hart: the inputs of a walk.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Context {
+pub(crate) struct Context {
     /// `satp`.
     pub satp: u64,
     /// The privilege the access is checked at (for data, MPRV may make it
@@ -122,7 +89,7 @@ fn permitted(flags: u64, access: Access, ctx: &Context) -> bool {
 /// A 4 KiB translation: the physical page and the leaf's flags (after the
 /// walk set A, and D for a store).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Leaf {
+pub(crate) struct Leaf {
     /// Physical page number.
     pub ppn: u64,
     /// The leaf PTE's low flag bits.
@@ -132,11 +99,15 @@ pub struct Leaf {
 /// Walks the page table for `vaddr`. `ctx.privilege` must be S or U. PTE
 /// reads, and the write that sets A or D, must pass `pmp` as S-mode
 /// accesses; if one does not, the walk raises the access fault of `access`.
-pub fn walk(ram: &Ram, pmp: Pmp<'_>, vaddr: u64, access: Access, ctx: &Context) -> Result<Leaf, Trap> {
+pub(crate) fn walk(ram: &Ram, pmp: Pmp<'_>, vaddr: u64, access: Access, ctx: &Context) -> Result<Leaf, Trap> {
     let levels = match ctx.satp >> satp::MODE_SHIFT {
         satp::SV39 => 3,
         satp::SV48 => 4,
-        _ => 5,
+        // CSR writes keep no other mode (WARL).
+        _ => {
+            debug_assert_eq!(ctx.satp >> satp::MODE_SHIFT, satp::SV57);
+            5
+        }
     };
     let va_bits = 12 + 9 * levels;
     let shift = 64 - va_bits;
@@ -239,7 +210,7 @@ struct TlbEntry {
 
 /// A translated address.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Physical {
+pub(crate) struct Physical {
     /// The physical address.
     pub addr: u64,
     /// PMP treats the whole page alike, so an access elsewhere in it that
@@ -253,7 +224,7 @@ pub struct Physical {
 /// It is a cache, not architectural state: any two TLBs compare equal, so
 /// comparing hart states (lockstep, checkpoints) ignores it.
 #[derive(Clone, Debug)]
-pub struct Tlb {
+pub(crate) struct Tlb {
     entries: Box<[TlbEntry]>,
     /// Where data loads need no check at all: paging is off and PMP allows
     /// reads of the whole range. Filled by the first identity load or store
@@ -287,7 +258,7 @@ impl Default for Tlb {
 
 impl Tlb {
     /// An empty TLB.
-    pub fn new() -> Tlb {
+    pub(crate) fn new() -> Tlb {
         let empty = TlbEntry { tag: 0, leaf: Leaf { ppn: 0, flags: 0 }, pmp: 0 };
         Tlb {
             entries: vec![empty; TLB_ENTRIES].into_boxed_slice(),
@@ -300,7 +271,7 @@ impl Tlb {
     }
 
     /// Forgets every translation.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         self.entries.iter_mut().for_each(|entry| entry.tag = 0);
         self.fast_load.iter_mut().chain(self.fast_store.iter_mut()).for_each(|entry| entry.tag = 0);
         self.load_window = Region::EMPTY;
@@ -363,7 +334,7 @@ impl Tlb {
     /// otherwise. PMP refusing the access is an access fault, never a page
     /// fault.
     #[inline]
-    pub fn translate(
+    pub(crate) fn translate(
         &mut self,
         ram: &Ram,
         pmp: Pmp<'_>,

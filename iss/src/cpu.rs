@@ -1,0 +1,112 @@
+//! What both execution tiers work on: a hart's architectural state and,
+//! beside it, the engine state derived from it or exchanged with compiled
+//! code.
+//!
+//! [`HartState`] is plain architectural data that compares with `==`;
+//! [`Cpu`] adds what the engines keep for speed or for each other: the TLB
+//! (translations and PMP's answers cached), whether accesses are checked at
+//! all, the run loop's flags, and the [`Frame`] compiled code reads. One
+//! pointer to a `Cpu` reaches all of it at fixed offsets, which is what a
+//! compiled block takes as its only parameter.
+
+use crate::jit::frame::Frame;
+use crate::memory::mmu::{Tlb, satp};
+use crate::memory::pmp::Pmp;
+use crate::privilege::Privilege;
+use crate::state::HartState;
+use crate::trap::{Cause, Trap};
+
+/// A hart's state as the interpreter and compiled code see it.
+#[derive(Clone, Debug)]
+pub(crate) struct Cpu {
+    /// The architectural state.
+    pub(crate) arch: HartState,
+    /// Translations cached from the page tables, and PMP's answers.
+    pub(crate) tlb: Tlb,
+    /// Loads and stores go through the TLB, for paging or PMP: they are not
+    /// plain M-mode accesses (derived from the privilege, MPRV/MPP and the
+    /// PMP lock bits by [`Cpu::update_translation`]).
+    pub(crate) data_checked: bool,
+    /// Instruction fetches go through the TLB.
+    pub(crate) fetch_checked: bool,
+    /// `satp` or a PMP register was written, or `sfence.vma` executed: the
+    /// run loop drops cached translations before the next block.
+    pub(crate) flush_translations: bool,
+    /// `fence.i` executed: the run loop makes this hart's translations
+    /// current before the next block.
+    pub(crate) fence_i: bool,
+    /// Something may have made an interrupt deliverable, or changed the
+    /// privilege or translation (a CSR write, a trap, `mret`, `wfi`): the
+    /// run loop looks before the next block.
+    pub(crate) recheck: bool,
+    /// The exception a compiled block raised, for the run loop to take.
+    pub(crate) jit_trap: Option<Trap>,
+    /// What compiled code reads besides the architectural state, set each
+    /// time Rust enters it.
+    pub(crate) frame: Frame,
+}
+
+impl Cpu {
+    /// Hart `hart_id` at reset.
+    pub(crate) fn new(hart_id: u64) -> Cpu {
+        Cpu::with_state(HartState::new(hart_id))
+    }
+
+    /// A hart in architectural state `arch`, with nothing cached yet: the
+    /// run loop derives the rest before the first block.
+    pub(crate) fn with_state(arch: HartState) -> Cpu {
+        Cpu {
+            arch,
+            tlb: Tlb::new(),
+            data_checked: false,
+            fetch_checked: false,
+            flush_translations: false,
+            fence_i: false,
+            recheck: true,
+            jit_trap: None,
+            frame: Frame::default(),
+        }
+    }
+
+    /// Makes `self` the same hart as `from` without copying the TLB (a
+    /// cache) or the frame (refilled at each entry): lockstep's copies, made
+    /// for every block, then cost no allocation.
+    pub(crate) fn copy_without_tlb(&mut self, from: &Cpu) {
+        let Cpu { arch, tlb: _, data_checked, fetch_checked, flush_translations, fence_i, recheck, jit_trap, frame: _ } =
+            from;
+        self.arch.copy_from(arch);
+        self.data_checked = *data_checked;
+        self.fetch_checked = *fetch_checked;
+        self.flush_translations = *flush_translations;
+        self.fence_i = *fence_i;
+        self.recheck = *recheck;
+        self.jit_trap = *jit_trap;
+    }
+
+    /// The engine flags that instructions set: with [`Cpu::arch`], what
+    /// lockstep compares between the tiers.
+    pub(crate) fn flags(&self) -> (bool, bool, bool) {
+        (self.flush_translations, self.fence_i, self.recheck)
+    }
+
+    /// Recomputes whether fetches and data accesses are checked (translated
+    /// by the page tables or checked against PMP), after anything that
+    /// changes the privilege, `mstatus` or a PMP register. Accesses below
+    /// M-mode are always checked, since PMP refuses those that no entry
+    /// allows; M-mode's only while a locked PMP entry binds it.
+    pub(crate) fn update_translation(&mut self) {
+        let machine_checked = Pmp::new(&self.arch.csr).restricts_machine_mode();
+        let machine_data = self.arch.data_privilege() == Privilege::Machine;
+        self.fetch_checked = self.arch.privilege != Privilege::Machine || machine_checked;
+        self.data_checked = !machine_data || machine_checked;
+        let paging = !machine_data && self.arch.csr.satp >> satp::MODE_SHIFT != satp::BARE;
+        self.tlb.retain_windows(machine_data, paging);
+    }
+
+    /// Enters the trap handler for `cause` (see [`HartState::take_trap`])
+    /// and re-derives how accesses are translated in the new mode.
+    pub(crate) fn take_trap(&mut self, cause: Cause, tval: u64, pc: u64) {
+        self.arch.take_trap(cause, tval, pc);
+        self.update_translation();
+    }
+}

@@ -1,0 +1,147 @@
+//! Dispatch: the loop that runs blocks one after another, through the
+//! hart's jump cache, in the interpreter or as compiled code, until the
+//! hart's run loop ([`crate::Hart::run`]) must look at something.
+
+use crate::cache::JumpCache;
+use crate::cpu::Cpu;
+use crate::env::Env;
+use crate::interp;
+use crate::jit::frame::SlowAccess;
+use crate::jit::{self, HartJit, JitStats};
+use crate::trap::Trap;
+
+/// Why [`Dispatcher::run`] handed control back to the hart's run loop.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DispatchExit {
+    /// The instruction budget is spent.
+    Budget,
+    /// The next block is not in the jump cache.
+    Miss,
+    /// Another thread asked for attention, or an instruction may have made an
+    /// interrupt deliverable.
+    Event,
+    /// Lockstep found compiled code and the interpreter disagreeing (see
+    /// [`jit::lockstep`]).
+    Divergence,
+}
+
+/// The hart's dispatcher: its jump cache, what it keeps from one run to the
+/// next, and what it counts.
+#[derive(Debug)]
+pub(crate) struct Dispatcher {
+    /// The blocks the hart ran lately, by virtual `pc`: what dispatch runs
+    /// without looking further.
+    pub(crate) jump_cache: JumpCache,
+    /// Block lookups the jump cache answered.
+    pub(crate) hits: u64,
+    /// What compiled code did.
+    pub(crate) jit_stats: JitStats,
+    /// Where the interpreter last stopped inside a block because the budget
+    /// ran out (1, no pc, when it did not). The rest of that block then
+    /// starts a block of its own, and as each slice ends somewhere else, such
+    /// tails would turn hot one after another and be compiled for nothing: a
+    /// run of the block at `resume_pc` does not make it hotter (once).
+    resume_pc: u64,
+    /// A load or store that compiled code left to the interpreter and that
+    /// is not made yet (see [`jit::SLOW`]).
+    slow_access: Option<SlowAccess>,
+}
+
+impl Dispatcher {
+    /// An empty jump cache, nothing pending.
+    pub(crate) fn new() -> Dispatcher {
+        Dispatcher {
+            jump_cache: JumpCache::new(),
+            hits: 0,
+            jit_stats: JitStats::default(),
+            resume_pc: 1,
+            slow_access: None,
+        }
+    }
+
+    /// Executes blocks from the jump cache one after another, for as long
+    /// as the next block is there and nothing needs the run loop's
+    /// attention, and at most until `retired` reaches `stop_at`: compiled
+    /// when `jit` has code for them, else interpreted.
+    pub(crate) fn run(
+        &mut self,
+        cpu: &mut Cpu,
+        env: &Env,
+        jit: Option<&HartJit>,
+        stop_at: u64,
+    ) -> Result<DispatchExit, (Trap, u64)> {
+        let Dispatcher { jump_cache, hits, jit_stats, resume_pc, slow_access } = self;
+        let trace_exec = tracing::enabled!(target: "exec", tracing::Level::TRACE);
+        loop {
+            if cpu.recheck || env.control.attention_pending() {
+                return Ok(DispatchExit::Event);
+            }
+            if cpu.arch.retired >= stop_at {
+                return Ok(DispatchExit::Budget);
+            }
+            if !jump_cache.contains(cpu.arch.pc) {
+                return Ok(DispatchExit::Miss);
+            }
+            let block = jump_cache.slot_block(cpu.arch.pc);
+            *hits += 1;
+            if trace_exec {
+                tracing::trace!(target: "exec", hart = cpu.arch.csr.mhartid, pc = format_args!("{:#x}", cpu.arch.pc), "block");
+            }
+            if let Some(access) = slow_access.take_if(|access| access.pc == cpu.arch.pc) {
+                // The interpreter makes the access, that instruction alone; the
+                // next block then starts after it, so a loop that reads a device
+                // stays compiled but for the read.
+                env.count_slow_access();
+                interp::execute_block(cpu, env, block, cpu.arch.retired + 1)?;
+                jit::after_slow_access(cpu, env, &access);
+                continue;
+            }
+            if let Some(HartJit { jit, seat, lockstep }) = jit
+                && cpu.arch.retired + block.insts.len() as u64 <= stop_at
+                && let Some(code) =
+                    jit.code(block, cpu.arch.pc, cpu.arch.pc != std::mem::replace(resume_pc, 1), cpu.data_checked)
+            {
+                let Some(_running) = jit.sit(seat, block) else {
+                    // Retired just now: the next lookup translates it again.
+                    continue;
+                };
+                let status = match lockstep {
+                    None => {
+                        // SAFETY: `code` was compiled for this block, which the
+                        // jump cache holds for `state.pc` in the hart's current
+                        // fetch context; it gets the hart's own state,
+                        // environment and jump cache, which nothing else uses
+                        // during the call, and it touches them only at their
+                        // fields' offsets and through the helpers, which take
+                        // these same pointers.
+                        unsafe { jit.enter(code, cpu, env, None, stop_at, jump_cache) }
+                    }
+                    Some(lockstep) => match lockstep.run(cpu, env, jit, block, code, stop_at) {
+                        Some(status) => status,
+                        None => return Ok(DispatchExit::Divergence),
+                    },
+                };
+                jit_stats.chain_hits += cpu.frame.chains();
+                match status {
+                    jit::DONE => jit_stats.exits_to_next_block += 1,
+                    jit::STOPPED => jit_stats.exits_stopped += 1,
+                    jit::SLOW => *slow_access = Some(cpu.frame.slow_access(cpu.arch.pc)),
+                    _ => {
+                        jit_stats.exits_trapped += 1;
+                        let trap = cpu.jit_trap.take().expect("a trapped block leaves its trap");
+                        return Err((trap, cpu.arch.pc));
+                    }
+                }
+                continue;
+            }
+            let start = cpu.arch.pc;
+            interp::execute_block(cpu, env, block, stop_at)?;
+            if cpu.arch.retired >= stop_at
+                && cpu.arch.pc != start
+                && cpu.arch.pc.wrapping_sub(start) < block.code_size()
+            {
+                *resume_pc = cpu.arch.pc;
+            }
+        }
+    }
+}
