@@ -7,7 +7,7 @@ use crate::cpu::Cpu;
 use crate::env::Env;
 use crate::interp;
 use crate::jit::frame::SlowAccess;
-use crate::jit::{self, HartJit, JitStats};
+use crate::jit::{AccessMode, BlockExit, HartJit, Heat, JitStats, after_slow_access};
 use crate::trap::Trap;
 
 /// Why [`Dispatcher::run`] handed control back to the hart's run loop.
@@ -21,7 +21,7 @@ pub(crate) enum DispatchExit {
     /// interrupt deliverable.
     Event,
     /// Lockstep found compiled code and the interpreter disagreeing (see
-    /// [`jit::lockstep`]).
+    /// [`crate::jit::lockstep`]).
     Divergence,
 }
 
@@ -43,7 +43,7 @@ pub(crate) struct Dispatcher {
     /// run of the block at `resume_pc` does not make it hotter (once).
     resume_pc: u64,
     /// A load or store that compiled code left to the interpreter and that
-    /// is not made yet (see [`jit::SLOW`]).
+    /// is not made yet (see [`crate::jit::BlockExit::Slow`]).
     slow_access: Option<SlowAccess>,
 }
 
@@ -93,13 +93,12 @@ impl Dispatcher {
                 // stays compiled but for the read.
                 env.count_slow_access();
                 interp::execute_block(cpu, env, block, cpu.arch.retired + 1)?;
-                jit::after_slow_access(cpu, env, &access);
+                after_slow_access(cpu, env, &access);
                 continue;
             }
             if let Some(HartJit { jit, seat, lockstep }) = jit
                 && cpu.arch.retired + block.insts.len() as u64 <= stop_at
-                && let Some(code) =
-                    jit.code(block, cpu.arch.pc, cpu.arch.pc != std::mem::replace(resume_pc, 1), cpu.data_checked)
+                && let Some(code) = jit.code(block, cpu.arch.pc, heat(cpu.arch.pc, resume_pc), access_mode(cpu))
             {
                 let Some(_running) = jit.sit(seat, block) else {
                     // Retired just now: the next lookup translates it again.
@@ -116,16 +115,23 @@ impl Dispatcher {
                         // these same pointers.
                         unsafe { jit.enter(code, cpu, env, None, stop_at, jump_cache) }
                     }
-                    Some(lockstep) => match lockstep.run(cpu, env, jit, block, code, stop_at) {
-                        Some(status) => status,
-                        None => return Ok(DispatchExit::Divergence),
-                    },
+                    Some(lockstep) => {
+                        lockstep.begin(cpu);
+                        // SAFETY: as above; without chaining (off in
+                        // lockstep) the code runs this block alone.
+                        let status =
+                            unsafe { jit.enter(code, cpu, env, Some(lockstep), stop_at, lockstep.jump_cache()) };
+                        match lockstep.check(cpu, env, block, status) {
+                            Some(status) => status,
+                            None => return Ok(DispatchExit::Divergence),
+                        }
+                    }
                 };
                 jit_stats.chain_hits += cpu.frame.chains();
                 match status {
-                    jit::DONE => jit_stats.exits_to_next_block += 1,
-                    jit::STOPPED => jit_stats.exits_stopped += 1,
-                    jit::SLOW => *slow_access = Some(cpu.frame.slow_access(cpu.arch.pc)),
+                    BlockExit::Done => jit_stats.exits_to_next_block += 1,
+                    BlockExit::Stopped => jit_stats.exits_stopped += 1,
+                    BlockExit::Slow => *slow_access = Some(cpu.frame.slow_access(cpu.arch.pc)),
                     _ => {
                         jit_stats.exits_trapped += 1;
                         let trap = cpu.jit_trap.take().expect("a trapped block leaves its trap");
@@ -144,4 +150,18 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Whether a run of the block at `pc` makes it hotter: not the run that
+/// resumes where the budget last cut a block short (see
+/// [`Dispatcher::resume_pc`]), once.
+#[inline(always)]
+fn heat(pc: u64, resume_pc: &mut u64) -> Heat {
+    if pc == std::mem::replace(resume_pc, 1) { Heat::Ignored } else { Heat::Counts }
+}
+
+/// The data context blocks run in on `cpu`.
+#[inline(always)]
+fn access_mode(cpu: &Cpu) -> AccessMode {
+    if cpu.data_checked { AccessMode::Checked } else { AccessMode::Plain }
 }

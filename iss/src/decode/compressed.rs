@@ -1,7 +1,8 @@
 //! The C extension: each 16-bit encoding expands to the 32-bit instruction it
 //! stands for (RISC-V unprivileged spec, chapter "C" Standard Extension).
 
-use super::{Inst, Op};
+use super::inst::Inst;
+use super::table::Op;
 
 /// Bits `hi..=lo` of `raw`, shifted down.
 const fn bits(raw: u16, hi: u32, lo: u32) -> u32 {

@@ -6,7 +6,8 @@
 
 use std::fmt;
 
-use super::{Format, Inst, Op};
+use super::inst::Inst;
+use super::table::{Format, Op};
 use crate::csr;
 
 const ABI_NAMES: [&str; 32] = [

@@ -9,7 +9,7 @@
 //! the canonical NaN; tininess is detected after rounding; a conversion to an
 //! integer that is out of range or NaN saturates and raises only NV.
 
-use super::{Rounding, flags};
+use super::fcsr::{Rounding, flags};
 
 /// A binary floating-point format, held in the low bits of a `u64`.
 pub(crate) trait Format {

@@ -7,22 +7,16 @@
 //! line carries such a mark. Everything else, LR and SC included, calls
 //! the interpreter's code through [`atomic_helper`], faults and all.
 
-use cranelift_codegen::ir::{AbiParam, AtomicRmwOp, BlockArg, InstBuilder, Signature, Value, types};
-use cranelift_jit::JITModule;
-use cranelift_module::Module;
+use cranelift_codegen::ir::{AtomicRmwOp, BlockArg, InstBuilder, Value, types};
 
-use super::{DONE, TRAPPED, Target, Translator, helper_signature};
+use super::abi::{BlockExit, HELPER_OUT_OFFSET};
+use super::translator::{ExitTarget, Translator};
 use crate::cpu::Cpu;
-use crate::decode::{AmoOp, Class, Inst, MemoryKind, Op};
+use crate::decode::{AmoOp, Inst, MemoryKind, Op};
 use crate::env::Env;
 use crate::memory::access::{self, sext32};
 use crate::memory::{MARK_CODE, MARK_RESERVED};
 use crate::trap::Trap;
-
-/// Whether `op` is an LR, SC or AMO.
-pub(super) fn is_atomic(op: Op) -> bool {
-    op.class() == Class::Atomic
-}
 
 /// The interpreter's code for the atomic operation `op` (its `execute`
 /// arm): from the address, `x[rs2]` and the instructions retired before it
@@ -55,31 +49,13 @@ fn host_atomic(op: Op) -> Option<(AtomicRmwOp, i64)> {
     Some((rmw, i64::from(op.memory()?.size)))
 }
 
-/// Signatures of this module's helpers.
-pub(super) struct AtomicSignatures {
-    exact: Signature,
-    after_store: Signature,
-}
-
-impl AtomicSignatures {
-    pub(super) fn new(module: &JITModule) -> AtomicSignatures {
-        let pointer = module.target_config().pointer_type();
-        let mut exact = helper_signature(module);
-        exact.params.extend([pointer, pointer, types::I64, types::I64, types::I64, types::I64].map(AbiParam::new));
-        exact.returns.push(AbiParam::new(types::I32));
-        let mut after_store = helper_signature(module);
-        after_store.params.extend([pointer, types::I64, types::I64].map(AbiParam::new));
-        AtomicSignatures { exact, after_store }
-    }
-}
-
 helper! {
     /// Called by compiled code for an LR, SC or AMO: [`exact`] for the
     /// operation at index `op` of [`Op::ALL`], the value for `rd` left in
     /// [`super::Frame::helper_out`], or the trap in `Cpu::jit_trap`.
     ///
     /// # Safety
-    /// As [`super::load_helper`]'s `state` and `env`.
+    /// As [`super::lockstep::load_helper`]'s `state` and `env`.
     unsafe fn atomic_helper(
         cpu: *mut Cpu,
         env: *const Env,
@@ -94,11 +70,11 @@ helper! {
         match exact(cpu, env, op, address, operand, retired) {
             Ok(value) => {
                 cpu.frame.helper_out = value;
-                DONE
+                BlockExit::Done.status()
             }
             Err(trap) => {
                 cpu.jit_trap = Some(trap);
-                TRAPPED
+                BlockExit::Trapped.status()
             }
         }
     }
@@ -160,8 +136,8 @@ impl Translator<'_> {
         let signature = self.b.import_signature(self.atomic_signatures.exact.clone());
         let call = self.b.ins().call_indirect(signature, helper, &[self.state, env, op, address, operand, retired]);
         let status = self.b.inst_results(call)[0];
-        self.exit_if(status, Target::Offset(at), index, TRAPPED);
-        let value = self.b.ins().load(types::I64, self.flags, self.state, super::HELPER_OUT_OFFSET);
+        self.exit_if(status, ExitTarget::Offset(at), index, BlockExit::Trapped);
+        let value = self.b.ins().load(types::I64, self.flags, self.state, HELPER_OUT_OFFSET);
         self.b.ins().jump(merge, &[BlockArg::Value(value)]);
 
         self.b.switch_to_block(merge);

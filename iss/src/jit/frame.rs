@@ -56,7 +56,7 @@ pub(crate) struct Frame {
     /// arguments would be bit casts of loop-invariant registers, which
     /// Cranelift hoists to the function's entry and keeps on the stack.
     pub(super) helper_in: [u64; 3],
-    /// The guest address of the access a [`super::SLOW`] exit left to the run loop.
+    /// The guest address of the access a [`super::BlockExit::Slow`] exit left to the run loop.
     pub(super) slow_address: u64,
     /// The access's size in bytes, plus [`SLOW_STORE`] for a store.
     pub(super) slow_kind: u64,
@@ -74,14 +74,14 @@ impl Frame {
         self.chains
     }
 
-    /// The access the [`super::SLOW`] exit just taken at `pc` left to the run loop.
+    /// The access the [`super::BlockExit::Slow`] exit just taken at `pc` left to the run loop.
     pub(crate) fn slow_access(&self, pc: u64) -> SlowAccess {
         let access = if self.slow_kind & SLOW_STORE != 0 { Access::Store } else { Access::Load };
         SlowAccess { pc, address: self.slow_address, size: self.slow_kind as u8, access }
     }
 }
 
-/// A load or store a [`super::SLOW`] exit left to the run loop.
+/// A load or store a [`super::BlockExit::Slow`] exit left to the run loop.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct SlowAccess {
     /// The instruction's address.

@@ -14,7 +14,7 @@
 //!    [`HartState`]), the exceptions they ended in and the two sequences of
 //!    accesses must be equal. If they are not, the hart keeps the compiled
 //!    code's state and stops with [`crate::Exit::JitDivergence`] and a
-//!    [`Divergence`] that shows both.
+//!    [`super::Divergence`] that shows both.
 //!
 //! Memory and devices therefore see every access once, whatever the block
 //! touches, and stores of other harts between the two runs cannot make them
@@ -27,13 +27,14 @@ use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Jit, TRAPPED};
-use crate::cache::BlockCode;
+use super::abi::BlockExit;
+use super::frame::Frame;
 use crate::cache::{Block, JumpCache};
 use crate::cpu::Cpu;
 use crate::decode::{Class, Disassembly, Inst, Op, register_name};
 use crate::env::Env;
 use crate::interp::{self, DataAccess};
+use crate::memory::access;
 use crate::state::{HartState, X0_SINK};
 use crate::trap::{Exception, Trap};
 
@@ -230,36 +231,38 @@ impl Lockstep {
         self.divergence.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
-    /// Runs `block`'s compiled `code` as [`crate::run::Dispatcher::run`] would, then
-    /// checks it against the interpreter (see the module documentation).
-    /// Returns the code's status, or `None` after a divergence, which
-    /// [`Lockstep::take_divergence`] then gives.
-    #[inline(never)]
-    pub(crate) fn run(
-        &self,
-        cpu: &mut Cpu,
-        env: &Env,
-        jit: &Jit,
-        block: &Block,
-        code: BlockCode,
-        stop_at: u64,
-    ) -> Option<u32> {
+    /// Readies the log for a run of compiled code from `cpu`: keeps a copy
+    /// of the state to replay from and forgets the last run's accesses.
+    pub(crate) fn begin(&self, cpu: &Cpu) {
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        let Scratch { before, interpreted, asked } = &mut **scratch.get_or_insert_with(|| {
+        let Scratch { before, .. } = &mut **scratch.get_or_insert_with(|| {
             Box::new(Scratch { before: cpu.clone(), interpreted: cpu.clone(), asked: Vec::new() })
         });
         before.copy_without_tlb(cpu);
         self.accesses.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        // SAFETY: as in `run::dispatch`: `code` was compiled for this
-        // block, which the hart is at, and gets the hart's own state,
-        // environment, which nothing else uses during the call. Without
-        // chaining (off in lockstep) it runs this block alone.
-        let status = unsafe { jit.enter(code, cpu, env, Some(self), stop_at, &self.no_chaining) };
+    }
+
+    /// What compiled code gets for a jump cache in lockstep: compiled
+    /// without chaining, it never looks at it.
+    pub(crate) fn jump_cache(&self) -> &JumpCache {
+        &self.no_chaining
+    }
+
+    /// Checks the run of `block`'s compiled code that ended in `status`,
+    /// begun at [`Lockstep::begin`], against the interpreter (see the
+    /// module documentation). Returns `status`, or `None` after a
+    /// divergence, which [`Lockstep::take_divergence`] then gives.
+    #[inline(never)]
+    pub(crate) fn check(&self, cpu: &mut Cpu, env: &Env, block: &Block, status: BlockExit) -> Option<BlockExit> {
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        let Scratch { before, interpreted, asked } =
+            &mut **scratch.as_mut().expect("Lockstep::begin comes before Lockstep::check");
         if !block.insts.iter().all(|inst| replayable(inst.op)) {
             self.unchecked.fetch_add(1, Ordering::Relaxed);
             return Some(status);
         }
-        let compiled_trap = if status == TRAPPED { cpu.jit_trap.take().map(|trap| (trap, cpu.arch.pc)) } else { None };
+        let compiled_trap =
+            if status == BlockExit::Trapped { cpu.jit_trap.take().map(|trap| (trap, cpu.arch.pc)) } else { None };
         let accesses = self.accesses.lock().unwrap_or_else(|e| e.into_inner());
 
         // The interpreter runs to where the compiled code stopped, and one
@@ -390,5 +393,86 @@ mod tests {
         assert_eq!(MemoryAccess::store(0, 4, u64::MAX, 0).stored, Some(0xffff_ffff));
         assert_eq!(MemoryAccess::store(0, 8, u64::MAX, 0).stored, Some(u64::MAX));
         assert_eq!(MemoryAccess::load(0x10, 2, 3).to_string(), "load of 2 bytes at 0x10 after 3 instructions");
+    }
+}
+
+/// The hart's lockstep log, in lockstep.
+///
+/// # Safety
+/// `frame` was filled by [`super::Jit::enter`] for the call in progress, whose
+/// contract keeps the log valid and used by nothing else meanwhile.
+unsafe fn frame_lockstep(frame: &Frame) -> Option<&Lockstep> {
+    // SAFETY: a non-zero `lockstep` is the address of the log `enter` was
+    // given, valid for the call (the function's contract).
+    (frame.lockstep != 0).then(|| unsafe { &*(frame.lockstep as *const Lockstep) })
+}
+
+helper! {
+    /// Called by compiled code for a load in lockstep, where a block does
+    /// not leave for the access (see [`BlockExit::Slow`]): the interpreter's load path,
+    /// logged.
+    ///
+    /// # Safety
+    /// `state` is the pointer the compiled block was called with and `env`
+    /// the one its frame holds (see [`super::Jit::enter`]), valid and not otherwise
+    /// in use during the call. The value goes to [`Frame::helper_out`].
+    pub(super) unsafe fn load_helper(
+        cpu: *mut Cpu,
+        env: *const Env,
+        vaddr: u64,
+        size: u64,
+        retired: u64,
+    ) -> u32 {
+        // SAFETY: as the function's contract says.
+        let (cpu, env) = unsafe { (&mut *cpu, &*env) };
+        env.count_slow_access();
+        let result = access::load(cpu, env, vaddr, size as u8, retired);
+        // SAFETY: the frame holds the hart's lockstep log, if any, valid
+        // for the call (see `Jit::enter`).
+        if let Some(lockstep) = unsafe { frame_lockstep(&cpu.frame) } {
+            lockstep.record(MemoryAccess::load(vaddr, size as u8, retired), result);
+        }
+        match result {
+            Ok(value) => {
+                cpu.frame.helper_out = value;
+                BlockExit::Done.status()
+            }
+            Err(trap) => {
+                cpu.jit_trap = Some(trap);
+                BlockExit::Trapped.status()
+            }
+        }
+    }
+}
+
+helper! {
+    /// Called by compiled code for a store in lockstep: the interpreter's
+    /// store path, logged.
+    ///
+    /// # Safety
+    /// As [`load_helper`].
+    pub(super) unsafe fn store_helper(
+        cpu: *mut Cpu,
+        env: *const Env,
+        vaddr: u64,
+        size: u64,
+        value: u64,
+        retired: u64,
+    ) -> u32 {
+        // SAFETY: as the function's contract says.
+        let (cpu, env) = unsafe { (&mut *cpu, &*env) };
+        env.count_slow_access();
+        let result = access::store(cpu, env, vaddr, size as u8, value, retired);
+        // SAFETY: as in `load_helper`.
+        if let Some(lockstep) = unsafe { frame_lockstep(&cpu.frame) } {
+            lockstep.record(MemoryAccess::store(vaddr, size as u8, value, retired), result.map(|()| 0));
+        }
+        match result {
+            Ok(()) => BlockExit::Done.status(),
+            Err(trap) => {
+                cpu.jit_trap = Some(trap);
+                BlockExit::Trapped.status()
+            }
+        }
     }
 }

@@ -32,16 +32,18 @@ use std::mem::offset_of;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
-use cranelift_codegen::ir::{AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, Value, types};
-use cranelift_jit::JITModule;
-use cranelift_module::Module;
+use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Value, types};
 
-use super::{Loaded, TRAPPED, Target, Translator, helper_signature};
+use super::abi::{BlockExit, HELPER_IN_OFFSET};
+use super::translator::{ExitTarget, Loaded, Translator};
 use crate::cpu::Cpu;
 use crate::csr::mstatus;
 use crate::decode::{self, Format, Inst, Op};
 use crate::fpu::{self, Compare, Int, Rounding, flags};
 use crate::trap::{Exception, Trap};
+use state::GATE_BIAS;
+
+pub(super) mod state;
 
 const MSTATUS_OFFSET: i32 = offset_of!(Cpu, arch.csr.mstatus) as i32;
 const FFLAGS_OFFSET: i32 = offset_of!(Cpu, arch.fflags) as i32;
@@ -54,15 +56,6 @@ const CANONICAL_NAN_32: i64 = 0x7fc0_0000;
 /// (the bound [`fpu::to_int`]'s host path uses).
 const TWO_TO_62: f64 = 4_611_686_018_427_387_904.0;
 
-/// Whether `op` is an F or D instruction.
-pub(super) fn is_float(op: Op) -> bool {
-    use Format::*;
-    matches!(
-        op.format(),
-        FpR | FpR2 | FpR4 | FpUnary | FpToInt | IntToFp | FpCmp | FpToIntBits | IntToFpBits | FpLoad | FpStore
-    )
-}
-
 /// Whether the JIT compiles F/D operation `op`: those it emits itself, and
 /// those with an exact path to call.
 pub(super) fn supported(op: Op) -> bool {
@@ -71,74 +64,6 @@ pub(super) fn supported(op: Op) -> bool {
         op,
         Flw | Fld | Fsw | Fsd | FmvXW | FmvXD | FmvWX | FmvDX | FsgnjS | FsgnjnS | FsgnjxS | FsgnjD | FsgnjnD | FsgnjxD
     ) || computation(op).is_some()
-}
-
-/// What the F and D instructions of one block share.
-pub(super) struct BlockFloat {
-    /// The host has FMA; without it fused multiply-adds take the exact path.
-    fma: bool,
-    /// The host rounds to integral values in one instruction (SSE4.1 on
-    /// x86-64); without it conversions to integers take the exact path.
-    round: bool,
-    /// `float_helper`'s signature.
-    signature: Signature,
-    /// `illegal_helper`'s signature.
-    illegal_signature: Signature,
-    /// The block has F/D instructions.
-    any: bool,
-    /// What the code emitted so far on the current path did since the pass
-    /// began or the last place forward branches land (see
-    /// [`Translator::skips`]): checked FS (done by the first F/D
-    /// instruction on the path), made FS Dirty (the first that writes an f
-    /// register), checked that `frm` is no reserved mode (the first whose
-    /// rounding mode is `frm`'s). FS and `frm` change only by instructions
-    /// that are never compiled.
-    fs_checked: bool,
-    fs_dirty: bool,
-    frm_checked: bool,
-    /// `frm`, and whether it says nearest-even, read on entry.
-    frm: Option<(Value, Value)>,
-    /// Whether NX was set when the current pass through the block began.
-    nx: Option<Value>,
-    /// The gates of the inline paths that round, made at the start of the
-    /// pass: 0 where `fflags` and the mode allow them, [`GATE_BIAS`] where
-    /// not. For nearest-even named by the instruction (NX set) and for the
-    /// dynamic mode (NX set and `frm` nearest-even).
-    gate_nx: Option<Value>,
-    gate_dynamic: Option<Value>,
-}
-
-/// Added to the result's exponent by a closed gate (see
-/// [`BlockFloat::gate_dynamic`]): far above any exponent, so the range check
-/// that decides for the inline result decides against it, and one compare
-/// and branch stands for both.
-const GATE_BIAS: i64 = 1 << 16;
-
-impl BlockFloat {
-    pub(super) fn new(module: &JITModule) -> BlockFloat {
-        let pointer = module.target_config().pointer_type();
-        let mut signature = helper_signature(module);
-        signature.params.push(AbiParam::new(pointer));
-        signature.params.extend([types::I64; 2].map(AbiParam::new));
-        signature.returns.push(AbiParam::new(types::I64));
-        let mut illegal_signature = helper_signature(module);
-        illegal_signature.params.extend([AbiParam::new(pointer), AbiParam::new(types::I64)]);
-        let isa = module.isa();
-        BlockFloat {
-            fma: isa.has_native_fma(),
-            round: isa.has_round(),
-            signature,
-            illegal_signature,
-            any: false,
-            fs_checked: false,
-            fs_dirty: false,
-            frm_checked: false,
-            frm: None,
-            nx: None,
-            gate_nx: None,
-            gate_dynamic: None,
-        }
-    }
 }
 
 /// The rounding mode of an instruction, as compiled code knows it.
@@ -299,7 +224,7 @@ helper! {
 helper! {
     /// Called by compiled code for an illegal F/D instruction (FS Off, or a
     /// reserved rounding mode): leaves the trap, with `tval` the instruction's
-    /// bits, for the run loop; the block then exits with [`TRAPPED`].
+    /// bits, for the run loop; the block then exits with [`BlockExit::Trapped`].
     ///
     /// # Safety
     /// As [`float_helper`]'s `state`.
@@ -313,7 +238,7 @@ helper! {
 impl Translator<'_> {
     /// On entry to a block: `frm`, if it has F/D instructions.
     pub(super) fn block_entry_float(&mut self, insts: &[Inst]) {
-        self.float.any = insts.iter().any(|inst| is_float(inst.op));
+        self.float.any = insts.iter().any(|inst| inst.op.precision().is_some());
         if self.float.any {
             let frm = self.b.ins().uload8(types::I64, self.flags, self.state, FRM_OFFSET);
             let nearest_even = self.b.ins().icmp_imm_s(IntCC::Equal, frm, 0);
@@ -321,7 +246,7 @@ impl Translator<'_> {
         }
     }
 
-    /// Where paths join (see [`BlockFloat::fs_checked`]): the checks are
+    /// Where paths join (see [`state::BlockFloat::fs_checked`]): the checks are
     /// made again on the way on.
     pub(super) fn join_float(&mut self) {
         (self.float.fs_checked, self.float.fs_dirty, self.float.frm_checked) = (false, false, false);
@@ -461,7 +386,7 @@ impl Translator<'_> {
     }
 
     /// Sets f register `r`; the path's first such write makes FS Dirty (and
-    /// SD set), for all that follow it (see [`BlockFloat::fs_checked`]).
+    /// SD set), for all that follow it (see [`state::BlockFloat::fs_checked`]).
     fn f_write(&mut self, r: u8, value: Value) {
         self.b.def_var(self.fvars[usize::from(r & 31)], value);
         if !self.float.fs_dirty {
@@ -478,7 +403,7 @@ impl Translator<'_> {
         let helper = self.b.ins().iconst(self.pointer, illegal_helper as *const () as usize as i64);
         let signature = self.b.import_signature(self.float.illegal_signature.clone());
         self.b.ins().call_indirect(signature, helper, &[self.state, tval]);
-        self.exit(Target::Offset(at), index, TRAPPED);
+        self.exit(ExitTarget::Offset(at), index, BlockExit::Trapped);
     }
 
     /// Leaves the block with the illegal-instruction trap of `inst` when
@@ -574,7 +499,7 @@ impl Translator<'_> {
     }
 
     /// The biased exponent of `x` plus `gate` (see
-    /// [`BlockFloat::gate_dynamic`]), and the exponent's largest value
+    /// [`state::BlockFloat::gate_dynamic`]), and the exponent's largest value
     /// (infinities and NaNs). Tests on it take a few integer instructions
     /// with small immediates, where float compares need a mask and two
     /// constants.
@@ -612,7 +537,7 @@ impl Translator<'_> {
     }
 
     /// The gate of the inline paths that round (nearest-even in effect and
-    /// NX set: see [`BlockFloat::gate_dynamic`]); `None` where the mode is
+    /// NX set: see [`state::BlockFloat::gate_dynamic`]); `None` where the mode is
     /// another one.
     fn rounding_gate(&mut self, mode: Mode) -> Option<Value> {
         let gate = match mode {
@@ -684,7 +609,7 @@ impl Translator<'_> {
         };
         for (index, operand) in operands.into_iter().enumerate() {
             // An f64 is stored as it is: its bits, with no cast to hoist.
-            let offset = super::HELPER_IN_OFFSET + 8 * index as i32;
+            let offset = HELPER_IN_OFFSET + 8 * index as i32;
             self.b.ins().store(self.flags, operand, self.state, offset);
         }
         let exact = self.b.ins().iconst(types::I64, exact as usize as i64);
