@@ -236,8 +236,9 @@ pub(crate) struct Tlb {
     windows_machine: bool,
     /// Pages that compiled code loads from (and stores to) without a call:
     /// RAM pages that a checked access was allowed on, in its context, and
-    /// that PMP treats alike throughout. Filled by the JIT's helpers, emptied
-    /// with the rest of the TLB.
+    /// that PMP treats alike throughout. Filled by the dispatcher after the
+    /// interpreter made an access compiled code left to it (see
+    /// `jit::after_slow_access`), emptied with the rest of the TLB.
     pub(crate) fast_load: Box<[FastEntry]>,
     pub(crate) fast_store: Box<[FastEntry]>,
 }

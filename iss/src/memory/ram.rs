@@ -17,8 +17,8 @@ pub(crate) fn crosses_page(addr: u64, size: u8) -> bool {
     (addr & (PAGE_SIZE - 1)) + u64::from(size) > PAGE_SIZE
 }
 
-/// log2 of the granule in which RAM tracks code and watched bytes: 64-byte
-/// lines, so one page's lines fit one `u64` mask.
+/// log2 of the granule in which RAM tracks code, watched bytes and
+/// reservations: 64-byte lines, each with a byte of marks.
 pub(crate) const LINE_SHIFT: u32 = 6;
 
 /// What stores to a range of RAM must also do.
