@@ -38,7 +38,7 @@ pub(crate) struct BlockCode(pub(crate) NonNull<u8>);
 
 // SAFETY: the address of finalized code, never changed; threads share it
 // as a number. The code is freed only once no hart can run it (see
-// `jit::Seat`).
+// `jit::HartEpoch`).
 unsafe impl Send for BlockCode {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for BlockCode {}
@@ -137,7 +137,7 @@ impl Block {
     }
 
     /// As [`Block::is_valid`], ordered with the other sequentially
-    /// consistent accesses (see [`crate::jit::Jit::sit`]).
+    /// consistent accesses (see [`crate::jit::Jit::pin`]).
     pub(crate) fn is_valid_now(&self) -> bool {
         self.valid.load(Ordering::SeqCst)
     }

@@ -96,11 +96,11 @@ impl Dispatcher {
                 after_slow_access(cpu, env, &access);
                 continue;
             }
-            if let Some(HartJit { jit, seat, lockstep }) = jit
+            if let Some(HartJit { jit, epoch, lockstep }) = jit
                 && cpu.arch.retired + block.insts.len() as u64 <= stop_at
                 && let Some(code) = jit.code(block, cpu.arch.pc, heat(cpu.arch.pc, resume_pc), access_mode(cpu))
             {
-                let Some(_running) = jit.sit(seat, block) else {
+                let Some(_running) = jit.pin(epoch, block) else {
                     // Retired just now: the next lookup translates it again.
                     continue;
                 };

@@ -794,6 +794,9 @@ fn harts_run_on_while_the_compiler_retires_and_frees_their_code() {
             });
         }
     });
+    // The ring's 31 blocks fill 11 generations of three pages at least, so
+    // 10 retirements at least; more when harts run blocks again after their
+    // generation retired, which depends on the threads' timing.
     let stats = jit.stats();
-    assert!(stats.generations_retired > 10 && stats.generations_freed > 0, "{stats:?}");
+    assert!(stats.generations_retired >= 10 && stats.generations_freed > 0, "{stats:?}");
 }

@@ -17,7 +17,7 @@ pub(crate) mod soft;
 use std::ops::{Add, Div, Mul, Sub};
 
 pub(crate) use soft::Int;
-use soft::{F32, F64, Format};
+use soft::{BinaryFormat, F32, F64};
 
 pub(crate) use fcsr::{Rounding, flags};
 
@@ -29,7 +29,7 @@ pub(crate) trait Host:
     Copy + PartialEq + PartialOrd + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
 {
     /// The exact path's format.
-    type Format: Format;
+    type Binary: BinaryFormat;
     /// The smallest positive normal value.
     const MIN_NORMAL: Self;
     /// Magnitudes between `SAFE_LOW` and `SAFE_HIGH` leave the residual
@@ -69,7 +69,7 @@ pub(crate) trait Host:
 }
 
 impl Host for f64 {
-    type Format = F64;
+    type Binary = F64;
     const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
     const SAFE_LOW: f64 = 1.0e-270;
     const SAFE_HIGH: f64 = 1.0e300;
@@ -136,7 +136,7 @@ impl Host for f64 {
 }
 
 impl Host for f32 {
-    type Format = F32;
+    type Binary = F32;
     const MIN_NORMAL: f32 = f32::MIN_POSITIVE;
     const SAFE_LOW: f32 = 1.0e-30;
     const SAFE_HIGH: f32 = 1.0e30;
@@ -246,13 +246,13 @@ pub(crate) fn add<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64
             }
         }
     }
-    exact::<H>(soft::add::<H::Format>(a, b, rm), fflags)
+    exact::<H>(soft::add::<H::Binary>(a, b, rm), fflags)
 }
 
 /// `a - b` (`fsub`).
 #[inline(always)]
 pub(crate) fn sub<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64 {
-    let b = H::unbox(b) ^ <H::Format as Format>::SIGN;
+    let b = H::unbox(b) ^ <H::Binary as BinaryFormat>::SIGN;
     add::<H>(a, H::rebox(b), rm, fflags)
 }
 
@@ -265,12 +265,12 @@ pub(crate) fn mul<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64
         let r = x * y;
         if normal(r) {
             if *fflags & flags::NX == 0 && !(safe(r) && H::mul_exact(x, y, r)) {
-                return exact::<H>(soft::mul::<H::Format>(a, b, rm), fflags);
+                return exact::<H>(soft::mul::<H::Binary>(a, b, rm), fflags);
             }
             return H::rebox(r.bits());
         }
     }
-    exact::<H>(soft::mul::<H::Format>(a, b, rm), fflags)
+    exact::<H>(soft::mul::<H::Binary>(a, b, rm), fflags)
 }
 
 /// `a ÷ b` (`fdiv`).
@@ -282,12 +282,12 @@ pub(crate) fn div<H: Host>(a: u64, b: u64, rm: Rounding, fflags: &mut u8) -> u64
         let r = x / y;
         if normal(r) {
             if *fflags & flags::NX == 0 && !(safe(x) && safe(r) && H::div_exact(x, y, r)) {
-                return exact::<H>(soft::div::<H::Format>(a, b, rm), fflags);
+                return exact::<H>(soft::div::<H::Binary>(a, b, rm), fflags);
             }
             return H::rebox(r.bits());
         }
     }
-    exact::<H>(soft::div::<H::Format>(a, b, rm), fflags)
+    exact::<H>(soft::div::<H::Binary>(a, b, rm), fflags)
 }
 
 /// `√a` (`fsqrt`).
@@ -300,12 +300,12 @@ pub(crate) fn sqrt<H: Host>(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
         if normal(x) && x > H::from_bits(0) {
             let r = x.sqrt();
             if *fflags & flags::NX == 0 && !(safe(x) && H::sqrt_exact(x, r)) {
-                return exact::<H>(soft::sqrt::<H::Format>(a, rm), fflags);
+                return exact::<H>(soft::sqrt::<H::Binary>(a, rm), fflags);
             }
             return H::rebox(r.bits());
         }
     }
-    exact::<H>(soft::sqrt::<H::Format>(a, rm), fflags)
+    exact::<H>(soft::sqrt::<H::Binary>(a, rm), fflags)
 }
 
 /// The four fused multiply-adds: `(a × b) + c` with the product negated for
@@ -324,7 +324,7 @@ pub(crate) fn fma<H: Host>(
     // With NX already set only overflow, underflow and invalid could change
     // the flags, and a normal result rules all three out.
     if rm == Rounding::NearestEven && *fflags & flags::NX != 0 {
-        let sign = <H::Format as Format>::SIGN;
+        let sign = <H::Binary as BinaryFormat>::SIGN;
         let x = H::from_bits(if negate_product { a ^ sign } else { a });
         let z = H::from_bits(if negate_addend { c ^ sign } else { c });
         let r = x.mul_add(H::from_bits(b), z);
@@ -332,7 +332,7 @@ pub(crate) fn fma<H: Host>(
             return H::rebox(r.bits());
         }
     }
-    exact::<H>(soft::fma::<H::Format>(a, b, c, negate_product, negate_addend, rm), fflags)
+    exact::<H>(soft::fma::<H::Binary>(a, b, c, negate_product, negate_addend, rm), fflags)
 }
 
 /// Converts to an integer register value (`fcvt.w.d` and the like).
@@ -359,7 +359,7 @@ pub(crate) fn to_int<H: Host>(a: u64, to: Int, rm: Rounding, fflags: &mut u8) ->
             return to.register(value);
         }
     }
-    let (value, raised) = soft::to_int::<H::Format>(a, to, rm);
+    let (value, raised) = soft::to_int::<H::Binary>(a, to, rm);
     *fflags |= raised;
     value
 }
@@ -382,7 +382,7 @@ pub(crate) fn from_int<H: Host>(value: u64, from: Int, rm: Rounding, fflags: &mu
         }
         return H::rebox(r.bits());
     }
-    exact::<H>(soft::from_int::<H::Format>(value, from, rm), fflags)
+    exact::<H>(soft::from_int::<H::Binary>(value, from, rm), fflags)
 }
 
 /// `fcvt.s.d`.
@@ -418,9 +418,9 @@ pub(crate) fn widen(a: u64, rm: Rounding, fflags: &mut u8) -> u64 {
 pub(crate) fn compare<H: Host>(a: u64, b: u64, compare: Compare, fflags: &mut u8) -> u64 {
     let (a, b) = (H::unbox(a), H::unbox(b));
     let (result, raised) = match compare {
-        Compare::Eq => soft::eq::<H::Format>(a, b),
-        Compare::Lt => soft::less::<H::Format>(a, b, false),
-        Compare::Le => soft::less::<H::Format>(a, b, true),
+        Compare::Eq => soft::eq::<H::Binary>(a, b),
+        Compare::Lt => soft::less::<H::Binary>(a, b, false),
+        Compare::Le => soft::less::<H::Binary>(a, b, true),
     };
     *fflags |= raised;
     u64::from(result)
@@ -440,7 +440,7 @@ pub(crate) enum Compare {
 /// `fmin` (`max` false) and `fmax`.
 #[inline(always)]
 pub(crate) fn min_max<H: Host>(a: u64, b: u64, max: bool, fflags: &mut u8) -> u64 {
-    let (result, raised) = soft::min_max::<H::Format>(H::unbox(a), H::unbox(b), max);
+    let (result, raised) = soft::min_max::<H::Binary>(H::unbox(a), H::unbox(b), max);
     *fflags |= raised;
     H::rebox(result)
 }
@@ -448,14 +448,14 @@ pub(crate) fn min_max<H: Host>(a: u64, b: u64, max: bool, fflags: &mut u8) -> u6
 /// `fclass`.
 #[inline(always)]
 pub(crate) fn classify<H: Host>(a: u64) -> u64 {
-    soft::classify::<H::Format>(H::unbox(a))
+    soft::classify::<H::Binary>(H::unbox(a))
 }
 
 /// Sign injection (`fsgnj`, `fsgnjn`, `fsgnjx`): `a`'s magnitude with a sign
 /// made from `b`'s.
 #[inline(always)]
 pub(crate) fn inject_sign<H: Host>(a: u64, b: u64, kind: SignInjection) -> u64 {
-    let sign = <H::Format as Format>::SIGN;
+    let sign = <H::Binary as BinaryFormat>::SIGN;
     let (a, b) = (H::unbox(a), H::unbox(b));
     let new_sign = match kind {
         SignInjection::Copy => b & sign,

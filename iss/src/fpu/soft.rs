@@ -12,7 +12,7 @@
 use super::fcsr::{Rounding, flags};
 
 /// A binary floating-point format, held in the low bits of a `u64`.
-pub(crate) trait Format {
+pub(crate) trait BinaryFormat {
     /// Exponent field width.
     const EXP: u32;
     /// Fraction field width (precision minus one).
@@ -42,12 +42,12 @@ pub(crate) enum F32 {}
 #[derive(Debug)]
 pub(crate) enum F64 {}
 
-impl Format for F32 {
+impl BinaryFormat for F32 {
     const EXP: u32 = 8;
     const FRAC: u32 = 23;
 }
 
-impl Format for F64 {
+impl BinaryFormat for F64 {
     const EXP: u32 = 11;
     const FRAC: u32 = 52;
 }
@@ -67,7 +67,7 @@ enum Value {
     },
 }
 
-fn unpack<F: Format>(bits: u64) -> (bool, Value) {
+fn unpack<F: BinaryFormat>(bits: u64) -> (bool, Value) {
     let sign = bits & F::SIGN != 0;
     let field = (bits >> F::FRAC) as i32 & ((1 << F::EXP) - 1);
     let frac = bits & F::FRAC_MASK;
@@ -87,22 +87,22 @@ fn unpack<F: Format>(bits: u64) -> (bool, Value) {
 }
 
 /// Whether `bits` is a signaling NaN of format `F`.
-pub(crate) fn is_signaling<F: Format>(bits: u64) -> bool {
+pub(crate) fn is_signaling<F: BinaryFormat>(bits: u64) -> bool {
     matches!(unpack::<F>(bits).1, Value::Nan { signaling: true })
 }
 
 /// Whether `bits` is a NaN of format `F`.
-pub(crate) fn is_nan<F: Format>(bits: u64) -> bool {
+pub(crate) fn is_nan<F: BinaryFormat>(bits: u64) -> bool {
     bits & !F::SIGN > F::INF
 }
 
-fn signed<F: Format>(sign: bool, magnitude: u64) -> u64 {
+fn signed<F: BinaryFormat>(sign: bool, magnitude: u64) -> u64 {
     if sign { magnitude | F::SIGN } else { magnitude }
 }
 
 /// The canonical NaN, with NV if the operation was invalid or an operand
 /// signaling.
-fn nan<F: Format>(invalid: bool) -> (u64, u8) {
+fn nan<F: BinaryFormat>(invalid: bool) -> (u64, u8) {
     (F::NAN, if invalid { flags::NV } else { 0 })
 }
 
@@ -141,7 +141,7 @@ fn shift_round(sig: u128, shift: i32, sign: bool, rm: Rounding) -> (u128, bool) 
 /// Rounds `±sig × 2^exp` (`sig` nonzero, its low bit possibly jammed) to
 /// format `F`: the result's bits and the flags raised (NX, UF after
 /// rounding, OF).
-fn round<F: Format>(sign: bool, exp: i32, sig: u128, rm: Rounding) -> (u64, u8) {
+fn round<F: BinaryFormat>(sign: bool, exp: i32, sig: u128, rm: Rounding) -> (u64, u8) {
     debug_assert!(sig != 0);
     let frac = F::FRAC as i32;
     let top = exp + 127 - sig.leading_zeros() as i32;
@@ -216,7 +216,7 @@ fn exact_sum(a: (bool, i32, u128), b: (bool, i32, u128)) -> Option<(bool, i32, u
 }
 
 /// `a + b`.
-pub(crate) fn add<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn add<F: BinaryFormat>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
     let ((a_sign, a_val), (b_sign, b_val)) = (unpack::<F>(a), unpack::<F>(b));
     match (a_val, b_val) {
         (Value::Nan { signaling: x }, Value::Nan { signaling: y }) => nan::<F>(x || y),
@@ -241,12 +241,12 @@ pub(crate) fn add<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
 
 /// `a - b` (the host path subtracts by adding the negation itself).
 #[cfg(test)]
-pub(crate) fn sub<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn sub<F: BinaryFormat>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
     add::<F>(a, b ^ F::SIGN, rm)
 }
 
 /// `a × b`.
-pub(crate) fn mul<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn mul<F: BinaryFormat>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
     let ((a_sign, a_val), (b_sign, b_val)) = (unpack::<F>(a), unpack::<F>(b));
     let sign = a_sign != b_sign;
     match (a_val, b_val) {
@@ -262,7 +262,7 @@ pub(crate) fn mul<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
 }
 
 /// `a ÷ b`.
-pub(crate) fn div<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn div<F: BinaryFormat>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
     let ((a_sign, a_val), (b_sign, b_val)) = (unpack::<F>(a), unpack::<F>(b));
     let sign = a_sign != b_sign;
     match (a_val, b_val) {
@@ -287,7 +287,7 @@ pub(crate) fn div<F: Format>(a: u64, b: u64, rm: Rounding) -> (u64, u8) {
 }
 
 /// `√a`.
-pub(crate) fn sqrt<F: Format>(a: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn sqrt<F: BinaryFormat>(a: u64, rm: Rounding) -> (u64, u8) {
     match unpack::<F>(a) {
         (_, Value::Nan { signaling }) => nan::<F>(signaling),
         (_, Value::Zero) => (a, 0),
@@ -310,7 +310,7 @@ pub(crate) fn sqrt<F: Format>(a: u64, rm: Rounding) -> (u64, u8) {
 
 /// `±(a × b) ± c` with one rounding: `negate_product` flips the product's
 /// sign, `negate_addend` the addend's (fmsub, fnmsub, fnmadd).
-pub(crate) fn fma<F: Format>(
+pub(crate) fn fma<F: BinaryFormat>(
     a: u64,
     b: u64,
     c: u64,
@@ -351,7 +351,7 @@ pub(crate) fn fma<F: Format>(
 }
 
 /// A nonzero finite product plus an addend that is not a NaN.
-fn fma_finite<F: Format>(product: (bool, i32, u128), addend: (bool, Value), rm: Rounding) -> (u64, u8) {
+fn fma_finite<F: BinaryFormat>(product: (bool, i32, u128), addend: (bool, Value), rm: Rounding) -> (u64, u8) {
     match addend {
         (_, Value::Finite { exp, sig }) => match exact_sum(product, (addend.0, exp, u128::from(sig))) {
             Some((sign, exp, sig)) => round::<F>(sign, exp, sig, rm),
@@ -363,7 +363,7 @@ fn fma_finite<F: Format>(product: (bool, i32, u128), addend: (bool, Value), rm: 
 }
 
 /// Converts between formats (`fcvt.s.d`, `fcvt.d.s`).
-pub(crate) fn convert<From: Format, To: Format>(a: u64, rm: Rounding) -> (u64, u8) {
+pub(crate) fn convert<From: BinaryFormat, To: BinaryFormat>(a: u64, rm: Rounding) -> (u64, u8) {
     match unpack::<From>(a) {
         (_, Value::Nan { signaling }) => nan::<To>(signaling),
         (sign, Value::Inf) => (signed::<To>(sign, To::INF), 0),
@@ -408,7 +408,7 @@ impl Int {
 
 /// Converts to an integer (`fcvt.w.s` and the like): out of range values
 /// and infinities saturate, NaN gives the greatest value, both with NV only.
-pub(crate) fn to_int<F: Format>(a: u64, to: Int, rm: Rounding) -> (u64, u8) {
+pub(crate) fn to_int<F: BinaryFormat>(a: u64, to: Int, rm: Rounding) -> (u64, u8) {
     let (least, greatest) = to.range();
     let (sign, value) = unpack::<F>(a);
     let saturated = |negative: bool| (to.register(if negative { least } else { greatest }), flags::NV);
@@ -433,7 +433,7 @@ pub(crate) fn to_int<F: Format>(a: u64, to: Int, rm: Rounding) -> (u64, u8) {
 
 /// Converts an integer to format `F` (`fcvt.s.w` and the like); `value` is
 /// the source register, read as `from` says.
-pub(crate) fn from_int<F: Format>(value: u64, from: Int, rm: Rounding) -> (u64, u8) {
+pub(crate) fn from_int<F: BinaryFormat>(value: u64, from: Int, rm: Rounding) -> (u64, u8) {
     let (sign, magnitude) = match from {
         Int::W => ((value as i32) < 0, u64::from((value as i32).unsigned_abs())),
         Int::Wu => (false, u64::from(value as u32)),
@@ -447,13 +447,13 @@ pub(crate) fn from_int<F: Format>(value: u64, from: Int, rm: Rounding) -> (u64, 
 }
 
 /// The order of two non-NaN values as integers: -0 and +0 compare equal.
-fn order_key<F: Format>(bits: u64) -> i64 {
+fn order_key<F: BinaryFormat>(bits: u64) -> i64 {
     let magnitude = (bits & !F::SIGN) as i64;
     if bits & F::SIGN != 0 { -magnitude } else { magnitude }
 }
 
 /// `feq`: quiet, NV only for a signaling NaN.
-pub(crate) fn eq<F: Format>(a: u64, b: u64) -> (bool, u8) {
+pub(crate) fn eq<F: BinaryFormat>(a: u64, b: u64) -> (bool, u8) {
     if is_nan::<F>(a) || is_nan::<F>(b) {
         let invalid = is_signaling::<F>(a) || is_signaling::<F>(b);
         return (false, if invalid { flags::NV } else { 0 });
@@ -462,7 +462,7 @@ pub(crate) fn eq<F: Format>(a: u64, b: u64) -> (bool, u8) {
 }
 
 /// `flt` (`or_equal` false) and `fle`: signaling, NV for any NaN.
-pub(crate) fn less<F: Format>(a: u64, b: u64, or_equal: bool) -> (bool, u8) {
+pub(crate) fn less<F: BinaryFormat>(a: u64, b: u64, or_equal: bool) -> (bool, u8) {
     if is_nan::<F>(a) || is_nan::<F>(b) {
         return (false, flags::NV);
     }
@@ -473,7 +473,7 @@ pub(crate) fn less<F: Format>(a: u64, b: u64, or_equal: bool) -> (bool, u8) {
 /// `fmin` (`max` false) and `fmax`, as IEEE 754-2019 minimumNumber and
 /// maximumNumber: a NaN operand yields the other, two NaNs the canonical
 /// NaN, -0 is less than +0, and a signaling NaN raises NV.
-pub(crate) fn min_max<F: Format>(a: u64, b: u64, max: bool) -> (u64, u8) {
+pub(crate) fn min_max<F: BinaryFormat>(a: u64, b: u64, max: bool) -> (u64, u8) {
     let raised = if is_signaling::<F>(a) || is_signaling::<F>(b) { flags::NV } else { 0 };
     let result = match (is_nan::<F>(a), is_nan::<F>(b)) {
         (true, true) => F::NAN,
@@ -495,7 +495,7 @@ pub(crate) fn min_max<F: Format>(a: u64, b: u64, max: bool) -> (u64, u8) {
 }
 
 /// `fclass`: one of ten bits.
-pub(crate) fn classify<F: Format>(a: u64) -> u64 {
+pub(crate) fn classify<F: BinaryFormat>(a: u64) -> u64 {
     let (sign, value) = unpack::<F>(a);
     let bit = match (value, sign) {
         (Value::Inf, true) => 0,

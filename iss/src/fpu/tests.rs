@@ -1,4 +1,4 @@
-use super::soft::{self, F32, F64, Format, Int};
+use super::soft::{self, BinaryFormat, F32, F64, Int};
 use super::{Compare, Host, Rounding, flags};
 
 /// xorshift64*: deterministic operands.
@@ -14,7 +14,7 @@ impl Rng {
 
     /// Operands that reach every case: specials, the edges of the normal
     /// and subnormal ranges, small integers, and random bits.
-    fn operand<F: Format>(&mut self) -> u64 {
+    fn operand<F: BinaryFormat>(&mut self) -> u64 {
         let r = self.next();
         let sign = if r & 1 != 0 { F::SIGN } else { 0 };
         let frac = self.next() & F::FRAC_MASK;
@@ -45,30 +45,30 @@ const ITERATIONS: usize = 200_000;
 fn check_fast_matches_exact<H: Host>(seed: u64) {
     let mut rng = Rng(seed);
     for _ in 0..ITERATIONS {
-        let (a, b, c) = (rng.operand::<H::Format>(), rng.operand::<H::Format>(), rng.operand::<H::Format>());
+        let (a, b, c) = (rng.operand::<H::Binary>(), rng.operand::<H::Binary>(), rng.operand::<H::Binary>());
         let (ra, rb, rc) = (H::rebox(a), H::rebox(b), H::rebox(c));
         let rm = Rounding::ALL[(rng.next() % 5) as usize];
         let preset = [0, flags::NX, flags::NV | flags::NX][(rng.next() % 3) as usize];
         let cases: [(&str, u64, (u64, u8)); 8] = [
-            ("add", super::add::<H>(ra, rb, rm, &mut { preset }), soft::add::<H::Format>(a, b, rm)),
-            ("sub", super::sub::<H>(ra, rb, rm, &mut { preset }), soft::sub::<H::Format>(a, b, rm)),
-            ("mul", super::mul::<H>(ra, rb, rm, &mut { preset }), soft::mul::<H::Format>(a, b, rm)),
-            ("div", super::div::<H>(ra, rb, rm, &mut { preset }), soft::div::<H::Format>(a, b, rm)),
-            ("sqrt", super::sqrt::<H>(ra, rm, &mut { preset }), soft::sqrt::<H::Format>(a, rm)),
+            ("add", super::add::<H>(ra, rb, rm, &mut { preset }), soft::add::<H::Binary>(a, b, rm)),
+            ("sub", super::sub::<H>(ra, rb, rm, &mut { preset }), soft::sub::<H::Binary>(a, b, rm)),
+            ("mul", super::mul::<H>(ra, rb, rm, &mut { preset }), soft::mul::<H::Binary>(a, b, rm)),
+            ("div", super::div::<H>(ra, rb, rm, &mut { preset }), soft::div::<H::Binary>(a, b, rm)),
+            ("sqrt", super::sqrt::<H>(ra, rm, &mut { preset }), soft::sqrt::<H::Binary>(a, rm)),
             (
                 "fma",
                 super::fma::<H>(ra, rb, rc, false, false, rm, &mut { preset }),
-                soft::fma::<H::Format>(a, b, c, false, false, rm),
+                soft::fma::<H::Binary>(a, b, c, false, false, rm),
             ),
             (
                 "fnmsub",
                 super::fma::<H>(ra, rb, rc, true, false, rm, &mut { preset }),
-                soft::fma::<H::Format>(a, b, c, true, false, rm),
+                soft::fma::<H::Binary>(a, b, c, true, false, rm),
             ),
             (
                 "fnmadd",
                 super::fma::<H>(ra, rb, rc, true, true, rm, &mut { preset }),
-                soft::fma::<H::Format>(a, b, c, true, true, rm),
+                soft::fma::<H::Binary>(a, b, c, true, true, rm),
             ),
         ];
         // Run each again to get the flags (the values above discard them).
@@ -90,13 +90,13 @@ fn check_fast_matches_exact<H: Host>(seed: u64) {
         for to in [Int::W, Int::Wu, Int::L, Int::Lu] {
             let mut fflags = preset;
             let value = super::to_int::<H>(ra, to, rm, &mut fflags);
-            let (bits, raised) = soft::to_int::<H::Format>(a, to, rm);
+            let (bits, raised) = soft::to_int::<H::Binary>(a, to, rm);
             assert_eq!((value, fflags), (bits, preset | raised), "to_int({a:#x}, {to:?}) {rm:?}");
             let integer = rng.next() >> (rng.next() % 64);
             let integer = if rng.next() & 1 != 0 { integer.wrapping_neg() } else { integer };
             let mut fflags = preset;
             let value = super::from_int::<H>(integer, to, rm, &mut fflags);
-            let (bits, raised) = soft::from_int::<H::Format>(integer, to, rm);
+            let (bits, raised) = soft::from_int::<H::Binary>(integer, to, rm);
             assert_eq!((value, fflags), (H::rebox(bits), preset | raised), "from_int({integer:#x}, {to:?}) {rm:?}");
         }
     }

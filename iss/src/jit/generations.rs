@@ -1,7 +1,7 @@
 //! Code generations: the Cranelift modules compiled code lives in, the
 //! compilation of a block into the current one, and the retirement of a
 //! full generation, whose memory is freed once no hart can be running it
-//! (harts tell through their [`Seat`]).
+//! (harts tell through their [`HartEpoch`]).
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +23,7 @@ use crate::cache::{Block, BlockCode};
 use crate::decode::{Class, Inst, Op};
 
 /// What the harts and the background compiler share.
-pub(super) struct Core {
+pub(super) struct Compiler {
     pub(super) backend: Mutex<Backend>,
     pub(super) config: JitConfig,
     /// The trampoline into compiled code.
@@ -36,10 +36,10 @@ pub(super) struct Core {
     pub(super) generations_retired: AtomicU64,
     pub(super) generations_freed: AtomicU64,
     /// Generations retired so far: a hart entering compiled code notes it
-    /// in its [`Seat`].
-    pub(super) epoch: AtomicU64,
-    /// The harts' seats (a hart that is gone leaves a dead one).
-    pub(super) seats: Mutex<Vec<Weak<Seat>>>,
+    /// in its [`HartEpoch`].
+    pub(super) retirements: AtomicU64,
+    /// The harts' hart_epochs (a hart that is gone leaves a dead one).
+    pub(super) hart_epochs: Mutex<Vec<Weak<HartEpoch>>>,
     /// The JIT is being dropped: the background thread compiles no more.
     pub(super) closing: AtomicBool,
     /// The guest physical address of RAM's first byte, for the harts whose
@@ -75,34 +75,38 @@ pub(super) struct Backend {
 /// A retired generation of code, freed once no hart runs it.
 pub(super) struct Retired {
     pub(super) module: JITModule,
-    /// The [`Core::epoch`] its retirement made: a hart that noted this or a
+    /// The [`Compiler::retirements`] its retirement made: a hart that noted this or a
     /// later one when it entered compiled code cannot reach the generation.
     pub(super) epoch: u64,
 }
 
-/// A hart's seat at the JIT: whether it runs compiled code, and since which
-/// generation. Each hart has its own (a cache line of its own too, as the
-/// hart writes it each time it enters compiled code).
+/// A hart's record for epoch-based reclamation of compiled code: whether
+/// it runs compiled code, and the count of retired generations it saw when
+/// it entered ([`super::Jit::pin`]). A retired generation is freed once
+/// every hart is idle or entered after its retirement. Each hart has its
+/// own (a cache line of its own too, as the hart writes it each time it
+/// enters compiled code).
 #[derive(Debug)]
 #[repr(align(128))]
-pub(crate) struct Seat {
-    /// [`Core::epoch`] as the hart entered compiled code, or [`IDLE`].
+pub(crate) struct HartEpoch {
+    /// [`Compiler::retirements`] as the hart entered compiled code, or [`IDLE`].
     pub(super) entered: AtomicU64,
 }
 
-/// In [`Seat::entered`]: the hart runs no compiled code.
+/// In [`HartEpoch::entered`]: the hart runs no compiled code.
 pub(super) const IDLE: u64 = u64::MAX;
 
-impl Default for Seat {
-    fn default() -> Seat {
-        Seat { entered: AtomicU64::new(IDLE) }
+impl Default for HartEpoch {
+    fn default() -> HartEpoch {
+        HartEpoch { entered: AtomicU64::new(IDLE) }
     }
 }
 
-/// A hart runs compiled code while this lives (see [`super::Jit::sit`]).
-pub(crate) struct Running<'a>(pub(super) &'a Seat);
+/// A hart is pinned, running compiled code, while this lives (see
+/// [`super::Jit::pin`]).
+pub(crate) struct Pinned<'a>(pub(super) &'a HartEpoch);
 
-impl Drop for Running<'_> {
+impl Drop for Pinned<'_> {
     fn drop(&mut self) {
         self.0.entered.store(IDLE, Ordering::Release);
     }
@@ -115,7 +119,7 @@ pub(super) struct Compiled {
     pub(super) size: usize,
 }
 
-impl Core {
+impl Compiler {
     pub(super) fn stats(&self) -> JitStats {
         JitStats {
             blocks_compiled: self.compiled.load(Ordering::Relaxed),
@@ -181,7 +185,7 @@ impl Core {
 
     /// Retires the current generation: invalidates its blocks (lookups
     /// skip them, compiled code no longer chains to them), then counts the
-    /// retirement in [`Core::epoch`] (see [`super::Jit::sit`]) and starts a new
+    /// retirement in [`Compiler::retirements`] (see [`super::Jit::pin`]) and starts a new
     /// generation.
     pub(super) fn retire(&self, backend: &mut Backend) {
         for block in backend.blocks.drain(..) {
@@ -190,7 +194,7 @@ impl Core {
             }
         }
         let module = std::mem::replace(&mut backend.module, new_module(&backend.isa));
-        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let epoch = self.retirements.fetch_add(1, Ordering::SeqCst) + 1;
         backend.retired.push(Retired { module, epoch });
         backend.bytes = 0;
         self.generations_retired.fetch_add(1, Ordering::Relaxed);
@@ -200,9 +204,9 @@ impl Core {
     /// before every hart that runs compiled code entered it.
     pub(super) fn reclaim(&self, backend: &mut Backend) {
         let oldest = {
-            let mut seats = self.seats.lock().unwrap_or_else(|e| e.into_inner());
-            seats.retain(|seat| seat.strong_count() > 0);
-            seats.iter().filter_map(Weak::upgrade).map(|seat| seat.entered.load(Ordering::SeqCst)).min()
+            let mut hart_epochs = self.hart_epochs.lock().unwrap_or_else(|e| e.into_inner());
+            hart_epochs.retain(|epoch| epoch.strong_count() > 0);
+            hart_epochs.iter().filter_map(Weak::upgrade).map(|epoch| epoch.entered.load(Ordering::SeqCst)).min()
         };
         let oldest = oldest.unwrap_or(IDLE);
         let (free, keep) = std::mem::take(&mut backend.retired).into_iter().partition(|r| r.epoch <= oldest);
@@ -210,7 +214,7 @@ impl Core {
         for retired in free {
             // SAFETY: every hart entered compiled code, if it runs any,
             // after the generation's retirement, so it neither runs nor can
-            // reach its code (see `Jit::sit`); and nothing else holds its
+            // reach its code (see `Jit::pin`); and nothing else holds its
             // functions' addresses but blocks invalidated by `retire`.
             unsafe { retired.module.free_memory() };
             self.generations_freed.fetch_add(1, Ordering::Relaxed);
@@ -218,14 +222,14 @@ impl Core {
     }
 }
 
-impl Drop for Core {
+impl Drop for Compiler {
     fn drop(&mut self) {
         let backend = self.backend.get_mut().unwrap_or_else(|e| e.into_inner());
         let modules = std::mem::take(&mut backend.retired).into_iter().map(|r| r.module);
         let current = std::mem::replace(&mut backend.module, new_module(&backend.isa));
         let entry = std::mem::replace(&mut backend.entry, new_module(&backend.isa));
         for module in modules.chain([current, entry]) {
-            // SAFETY: the core goes with the last `Jit` (and its compiler
+            // SAFETY: the compiler goes with the last `Jit` (and its compiler
             // thread), and every hart that ran its code held that `Jit`:
             // nothing runs or enters the code any more.
             unsafe { module.free_memory() };

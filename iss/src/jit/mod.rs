@@ -39,7 +39,7 @@
 //! [`JitConfig::code_limit`] bytes, the JIT retires it: every block compiled
 //! into it is invalidated (harts translate and compile them again, into the
 //! next generation), and its memory is freed as soon as no hart can still
-//! be running it. Harts tell through their `Seat`: the generation count
+//! be running it. Harts tell through their `HartEpoch`: the generation count
 //! they saw when they last entered compiled code, or none while they run
 //! none.
 
@@ -91,7 +91,7 @@ pub use lockstep::{Divergence, MemoryAccess, MemoryOutcome};
 use translator::Exits;
 
 use frame::Frame;
-use generations::{Backend, Core, Running, Seat, new_module};
+use generations::{Backend, Compiler, HartEpoch, Pinned, new_module};
 use lockstep::Lockstep;
 
 /// Whether a run of a block counts towards making it hot.
@@ -104,20 +104,20 @@ pub(crate) enum Heat {
     Ignored,
 }
 
-/// A hart's place at the machine's JIT: the JIT, the hart's seat (see
-/// [`super::Jit::sit`]) and, in lockstep, its log of compiled code's accesses.
+/// A hart's place at the machine's JIT: the JIT, the hart's epoch record (see
+/// [`super::Jit::pin`]) and, in lockstep, its log of compiled code's accesses.
 #[derive(Debug)]
 pub(crate) struct HartJit {
     pub(crate) jit: Arc<Jit>,
-    pub(crate) seat: Arc<Seat>,
+    pub(crate) epoch: Arc<HartEpoch>,
     pub(crate) lockstep: Option<Lockstep>,
 }
 
 impl HartJit {
-    /// Seats a hart at `jit`.
+    /// Registers a hart with `jit`.
     pub(crate) fn new(jit: Arc<Jit>) -> HartJit {
         let lockstep = jit.config().lockstep.then(Lockstep::default);
-        HartJit { seat: jit.seat(), jit, lockstep }
+        HartJit { epoch: jit.register_hart(), jit, lockstep }
     }
 }
 
@@ -126,7 +126,7 @@ impl HartJit {
 /// harts whose RAM starts elsewhere may share it, but all their accesses
 /// then take the checked path.
 pub struct Jit {
-    core: Arc<Core>,
+    compiler: Arc<Compiler>,
     /// Where hot blocks wait for the background thread to compile them
     /// ([`JitConfig::background`]), with the pc and data context they were
     /// found hot in; without it the hart that finds a block hot compiles it.
@@ -136,7 +136,7 @@ pub struct Jit {
 
 impl std::fmt::Debug for Jit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jit").field("config", &self.core.config).field("stats", &self.stats()).finish()
+        f.debug_struct("Jit").field("config", &self.compiler.config).field("stats", &self.stats()).finish()
     }
 }
 
@@ -191,7 +191,7 @@ impl Jit {
         // The trampoline stays; blocks go to generations of their own.
         std::mem::swap(&mut backend.entry, &mut backend.module);
         let background = config.background && !config.lockstep;
-        let core = Arc::new(Core {
+        let compiler = Arc::new(Compiler {
             backend: Mutex::new(backend),
             config,
             enter,
@@ -202,14 +202,14 @@ impl Jit {
             code_bytes: AtomicU64::new(0),
             generations_retired: AtomicU64::new(0),
             generations_freed: AtomicU64::new(0),
-            epoch: AtomicU64::new(0),
-            seats: Mutex::new(Vec::new()),
+            retirements: AtomicU64::new(0),
+            hart_epochs: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
             ram_base: OnceLock::new(),
         });
         let (queue, worker) = if background {
             let (queue, jobs) = mpsc::channel::<(Arc<Block>, u64, AccessMode)>();
-            let shared = core.clone();
+            let shared = compiler.clone();
             let worker = std::thread::Builder::new()
                 .name("polyhart-jit".into())
                 .spawn(move || {
@@ -229,18 +229,18 @@ impl Jit {
         } else {
             (None, None)
         };
-        Ok(Jit { core, queue, worker })
+        Ok(Jit { compiler, queue, worker })
     }
 
     /// How this JIT works.
     pub fn config(&self) -> &JitConfig {
-        &self.core.config
+        &self.compiler.config
     }
 
     /// The counters kept at compile time, over all harts (the others are
     /// zero here: see [`JitStats`]).
     pub fn stats(&self) -> JitStats {
-        self.core.stats()
+        self.compiler.stats()
     }
 
     /// The compiled code of `block`, entered at `pc`, once it is hot and
@@ -260,13 +260,13 @@ impl Jit {
             return None;
         }
         let runs = block.heat.fetch_add(1, Ordering::Relaxed);
-        if runs < self.core.config.threshold {
+        if runs < self.compiler.config.threshold {
             return None;
         }
         match &self.queue {
-            None => *block.compiled.get_or_init(|| self.core.compile(block, pc, access)),
+            None => *block.compiled.get_or_init(|| self.compiler.compile(block, pc, access)),
             Some(queue) => {
-                if runs == self.core.config.threshold {
+                if runs == self.compiler.config.threshold {
                     // Only a JIT being dropped has no worker to send to,
                     // and then nothing runs any more.
                     let _ = queue.send((block.clone(), pc, access));
@@ -276,16 +276,16 @@ impl Jit {
         }
     }
 
-    /// A seat for a hart that runs this JIT's code (see [`super::Jit::sit`]).
-    pub(crate) fn seat(&self) -> Arc<Seat> {
-        let seat = Arc::new(Seat::default());
-        let mut seats = self.core.seats.lock().unwrap_or_else(|e| e.into_inner());
-        seats.retain(|seat| seat.strong_count() > 0);
-        seats.push(Arc::downgrade(&seat));
-        seat
+    /// A epoch for a hart that runs this JIT's code (see [`super::Jit::pin`]).
+    pub(crate) fn register_hart(&self) -> Arc<HartEpoch> {
+        let epoch = Arc::new(HartEpoch::default());
+        let mut hart_epochs = self.compiler.hart_epochs.lock().unwrap_or_else(|e| e.into_inner());
+        hart_epochs.retain(|epoch| epoch.strong_count() > 0);
+        hart_epochs.push(Arc::downgrade(&epoch));
+        epoch
     }
 
-    /// Notes in `seat` that its hart is about to run compiled code entered
+    /// Notes in `epoch` that its hart is about to run compiled code entered
     /// at `block`, which keeps the code the hart may reach from being freed
     /// until the guard drops. `None` when the block has just been
     /// invalidated (its code perhaps retired): the hart must not enter it.
@@ -296,9 +296,9 @@ impl Jit {
     /// for, and a hart that noted the new one sees the retired blocks
     /// invalid, here and in the jump-cache probes of compiled code.
     #[inline(always)]
-    pub(crate) fn sit<'a>(&self, seat: &'a Seat, block: &Block) -> Option<Running<'a>> {
-        seat.entered.store(self.core.epoch.load(Ordering::SeqCst), Ordering::SeqCst);
-        let running = Running(seat);
+    pub(crate) fn pin<'a>(&self, epoch: &'a HartEpoch, block: &Block) -> Option<Pinned<'a>> {
+        epoch.entered.store(self.compiler.retirements.load(Ordering::SeqCst), Ordering::SeqCst);
+        let running = Pinned(epoch);
         block.is_valid_now().then_some(running)
     }
 
@@ -308,7 +308,7 @@ impl Jit {
     /// elsewhere (one JIT shared by unlike machines) must take the checked
     /// path for every access ([`frame::Frame::span`] 0).
     pub(crate) fn bind_ram(&self, base: u64) -> bool {
-        *self.core.ram_base.get_or_init(|| base) == base
+        *self.compiler.ram_base.get_or_init(|| base) == base
     }
 
     /// Runs compiled `code` on a hart: the block at `state.pc`, and those
@@ -355,7 +355,7 @@ impl Jit {
         // SAFETY: `enter` is the trampoline of `Backend::trampoline`, with
         // this signature; the frame points at the caller's `env` and
         // `jump_cache`, which the caller's contract makes valid for the call.
-        let status = unsafe { (self.core.enter)(cpu, code.0.as_ptr()) };
+        let status = unsafe { (self.compiler.enter)(cpu, code.0.as_ptr()) };
         BlockExit::from_status(status)
     }
 }
@@ -363,7 +363,7 @@ impl Jit {
 impl Drop for Jit {
     fn drop(&mut self) {
         // The worker leaves at its next job, or once the queue is closed.
-        self.core.closing.store(true, Ordering::Relaxed);
+        self.compiler.closing.store(true, Ordering::Relaxed);
         drop(self.queue.take());
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
@@ -392,7 +392,7 @@ mod tests {
     /// freed by then.
     fn compile_next(jit: &Jit, pc: u64) -> (Arc<Block>, (u64, u64)) {
         let block = block(pc);
-        assert!(jit.core.compile(&block, pc, AccessMode::Plain).is_some());
+        assert!(jit.compiler.compile(&block, pc, AccessMode::Plain).is_some());
         let stats = jit.stats();
         (block, (stats.generations_retired, stats.generations_freed))
     }
@@ -400,18 +400,18 @@ mod tests {
     #[test]
     fn a_retired_generation_is_freed_once_no_hart_entered_compiled_code_before_it() {
         let jit = Jit::with_config(JitConfig::new(0).code_limit(1)).expect("a JIT for this host");
-        let (seat, other) = (jit.seat(), jit.seat());
+        let (epoch, other) = (jit.register_hart(), jit.register_hart());
         let (first, counts) = compile_next(&jit, 0x8000_0000);
         assert_eq!(counts, (0, 0));
-        let running = jit.sit(&seat, &first).expect("a valid block is entered");
+        let running = jit.pin(&epoch, &first).expect("a valid block is entered");
         // The first generation is retired while a hart runs its code.
         let (second, counts) = compile_next(&jit, 0x8000_1000);
         assert!(!first.is_valid());
         assert_eq!(counts, (1, 0));
         // A hart entering compiled code now is kept out of the retired block,
         // and holds only the generations after it.
-        assert!(jit.sit(&other, &first).is_none());
-        let other_running = jit.sit(&other, &second).expect("a valid block is entered");
+        assert!(jit.pin(&other, &first).is_none());
+        let other_running = jit.pin(&other, &second).expect("a valid block is entered");
         drop(running);
         let (_, counts) = compile_next(&jit, 0x8000_2000);
         assert_eq!(counts, (2, 1), "the first generation is freed, the second is run");

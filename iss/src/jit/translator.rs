@@ -1,6 +1,6 @@
 //! The translator: builds one block's Cranelift function, instruction by
 //! instruction, with the guest registers in variables, exits down the
-//! exit ladders, chaining through the jump-cache probe, loops in place and
+//! shared exit tails, chaining through the jump-cache probe, loops in place and
 //! forward branches inside the function. Memory accesses, floating point
 //! and atomics are emitted by [`super::memory`], [`super::float`] and
 //! [`super::atomic`].
@@ -64,6 +64,18 @@ pub(super) enum Exits {
     Returned,
 }
 
+/// The two kinds of shared exit tails: both store what the exit wrote;
+/// then one returns the exit's status to the run loop, the other (for
+/// [`BlockExit::Done`] exits while chaining) probes the jump cache and
+/// jumps to the next block's code. No exit tests its status at run time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum ExitPath {
+    /// Return the status.
+    Return = 0,
+    /// Chain to the next block.
+    Chain = 1,
+}
+
 /// Builds one block's function.
 pub(super) struct Translator<'a> {
     pub(super) b: FunctionBuilder<'a>,
@@ -117,14 +129,11 @@ pub(super) struct Translator<'a> {
     pub(super) loaded: [bool; 32],
     /// Instructions in the block.
     pub(super) len: usize,
-    /// The shared tails of the exits, two ladders: rung `k` stores
-    /// `written[k - 1]` and goes down to rung `k - 1`; rung 0 stores the f
-    /// registers, `pc` and `retired`. An exit enters at the rung of the
-    /// registers written before it. Created as exits need them. With
-    /// chaining, [`BlockExit::Done`] exits take the second ladder, which ends in the
-    /// jump-cache probe, and the others the first, which returns their
-    /// status: no exit tests its status at run time.
-    pub(super) rungs: [Vec<Option<cranelift_codegen::ir::Block>>; 2],
+    /// The shared tails of the exits, one list per [`ExitPath`]: tail `k`
+    /// stores `written[k - 1]` and falls through to tail `k - 1`; tail 0
+    /// stores the f registers, `pc` and `retired`. An exit enters at the
+    /// tail of the registers written before it. Created as exits need them.
+    pub(super) exit_tails: [Vec<Option<cranelift_codegen::ir::Block>>; 2],
     pub(super) exit_pc: Variable,
     pub(super) exit_retired: Variable,
     pub(super) exit_status: Variable,
@@ -188,7 +197,7 @@ impl<'a> Translator<'a> {
             skipped,
             has_skips: false,
             len: 0,
-            rungs: [Vec::new(), Vec::new()],
+            exit_tails: [Vec::new(), Vec::new()],
             exit_pc,
             exit_retired,
             exit_status,
@@ -261,50 +270,52 @@ impl<'a> Translator<'a> {
         self.b.def_var(self.exit_pc, pc);
         self.b.def_var(self.exit_retired, retired);
         self.b.def_var(self.exit_status, status_value);
-        let rung = if self.lazy {
+        let stored = if self.lazy {
             self.first_writes.iter().take_while(|&&first| first < completed).count()
         } else {
             self.written.len()
         };
-        let ladder = usize::from(self.exits == Exits::Chained && status == BlockExit::Done);
-        let rung = self.rung(ladder, rung);
-        self.b.ins().jump(rung, &[]);
+        let path =
+            if self.exits == Exits::Chained && status == BlockExit::Done { ExitPath::Chain } else { ExitPath::Return };
+        let tail = self.exit_tail(path, stored);
+        self.b.ins().jump(tail, &[]);
     }
 
-    /// Rung `k` of exit ladder `ladder` (see [`Translator::rungs`]).
-    pub(super) fn rung(&mut self, ladder: usize, k: usize) -> cranelift_codegen::ir::Block {
-        let rungs = &mut self.rungs[ladder];
-        if rungs.len() <= k {
-            rungs.resize(k + 1, None);
+    /// Exit tail `k` of `path`, which stores the first `k` registers the
+    /// block writes (see [`Translator::exit_tails`]).
+    pub(super) fn exit_tail(&mut self, path: ExitPath, k: usize) -> cranelift_codegen::ir::Block {
+        let tails = &mut self.exit_tails[path as usize];
+        if tails.len() <= k {
+            tails.resize(k + 1, None);
         }
-        match rungs[k] {
+        match tails[k] {
             Some(block) => block,
             None => {
                 let block = self.b.create_block();
-                self.rungs[ladder][k] = Some(block);
+                self.exit_tails[path as usize][k] = Some(block);
                 block
             }
         }
     }
 
-    /// The shared tails of the exits, the ladders of [`Translator::rungs`]:
+    /// The shared tails of the exits (see [`Translator::exit_tails`]):
     /// registers, `pc` and `retired` back to the state, then the next
     /// block's code or the status returned.
-    pub(super) fn emit_exit_block(&mut self) {
+    pub(super) fn emit_exit_tails(&mut self) {
         let flags = self.flags;
-        for ladder in 0..2 {
-            if self.rungs[ladder].is_empty() {
+        for path in [ExitPath::Return, ExitPath::Chain] {
+            if self.exit_tails[path as usize].is_empty() {
                 continue;
             }
-            for k in (1..self.rungs[ladder].len()).rev() {
-                let (this, below) = (self.rung(ladder, k), self.rung(ladder, k - 1));
+            for k in (1..self.exit_tails[path as usize].len()).rev() {
+                let (this, below) = (self.exit_tail(path, k), self.exit_tail(path, k - 1));
                 self.b.switch_to_block(this);
                 let r = self.written[k - 1];
                 let value = self.b.use_var(self.vars[usize::from(r)]);
                 self.b.ins().store(flags, value, self.state, X_OFFSET + 8 * i32::from(r));
                 self.b.ins().jump(below, &[]);
             }
-            let bottom = self.rung(ladder, 0);
+            let bottom = self.exit_tail(path, 0);
             self.b.switch_to_block(bottom);
             let pc = self.b.use_var(self.exit_pc);
             for r in self.fwritten.clone() {
@@ -314,7 +325,7 @@ impl<'a> Translator<'a> {
             self.b.ins().store(flags, pc, self.state, PC_OFFSET);
             let retired = self.b.use_var(self.exit_retired);
             self.b.ins().store(flags, retired, self.state, RETIRED_OFFSET);
-            if ladder == 1 {
+            if path == ExitPath::Chain {
                 self.chain(pc);
             } else {
                 let status = self.b.use_var(self.exit_status);
@@ -515,7 +526,7 @@ impl<'a> Translator<'a> {
                 self.exit(ExitTarget::Offset(i64::from(inst.offset)), index, BlockExit::Done);
             }
         }
-        self.emit_exit_block();
+        self.emit_exit_tails();
         self.b.seal_all_blocks();
         self.b.finalize(target);
     }

@@ -21,7 +21,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::csr::pmpcfg;
-use crate::memory::pmp::{self, Access, Pmp, Region};
+use crate::memory::pmp::{self, Access, Pmp, PmpRange};
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE, Ram, crosses_page};
 use crate::privilege::Privilege;
 use crate::trap::Trap;
@@ -229,9 +229,9 @@ pub(crate) struct Tlb {
     /// Where data loads need no check at all: paging is off and PMP allows
     /// reads of the whole range. Filled by the first identity load or store
     /// after it was emptied.
-    pub(crate) load_window: Region,
+    pub(crate) load_window: PmpRange,
     /// The same for stores.
-    pub(crate) store_window: Region,
+    pub(crate) store_window: PmpRange,
     /// Whether the windows hold for M-mode accesses (else S- and U-mode ones).
     windows_machine: bool,
     /// Pages that compiled code loads from (and stores to) without a call:
@@ -263,8 +263,8 @@ impl Tlb {
         let empty = TlbEntry { tag: 0, leaf: Leaf { ppn: 0, flags: 0 }, pmp: 0 };
         Tlb {
             entries: vec![empty; TLB_ENTRIES].into_boxed_slice(),
-            load_window: Region::EMPTY,
-            store_window: Region::EMPTY,
+            load_window: PmpRange::EMPTY,
+            store_window: PmpRange::EMPTY,
             windows_machine: true,
             fast_load: vec![FastEntry::default(); FAST_TLB_ENTRIES].into_boxed_slice(),
             fast_store: vec![FastEntry::default(); FAST_TLB_ENTRIES].into_boxed_slice(),
@@ -275,8 +275,8 @@ impl Tlb {
     pub(crate) fn flush(&mut self) {
         self.entries.iter_mut().for_each(|entry| entry.tag = 0);
         self.fast_load.iter_mut().chain(self.fast_store.iter_mut()).for_each(|entry| entry.tag = 0);
-        self.load_window = Region::EMPTY;
-        self.store_window = Region::EMPTY;
+        self.load_window = PmpRange::EMPTY;
+        self.store_window = PmpRange::EMPTY;
     }
 
     /// Keeps the load and store windows only while data accesses stay
@@ -284,8 +284,8 @@ impl Tlb {
     /// grants M-mode more.
     pub(crate) fn retain_windows(&mut self, machine: bool, paging: bool) {
         if paging || machine != self.windows_machine {
-            self.load_window = Region::EMPTY;
-            self.store_window = Region::EMPTY;
+            self.load_window = PmpRange::EMPTY;
+            self.store_window = PmpRange::EMPTY;
             self.windows_machine = machine;
         }
     }

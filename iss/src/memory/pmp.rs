@@ -64,16 +64,16 @@ pub(crate) fn needed(access: Access) -> u8 {
 
 /// A range of physical addresses, `len` bytes from `start`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Region {
+pub(crate) struct PmpRange {
     /// First address.
     pub start: u64,
     /// Length in bytes; 0 for none.
     pub len: u64,
 }
 
-impl Region {
+impl PmpRange {
     /// No address.
-    pub(crate) const EMPTY: Region = Region { start: 0, len: 0 };
+    pub(crate) const EMPTY: PmpRange = PmpRange { start: 0, len: 0 };
 
     /// Whether the `size` bytes at `addr` all lie inside.
     #[inline(always)]
@@ -185,7 +185,7 @@ impl<'a> Pmp<'a> {
     /// lies inside it gets them. It is the part of the entry that matches
     /// `addr` (or of the space no entry matches) that no entry before it
     /// touches.
-    pub(crate) fn region(self, addr: u64, privilege: Privilege) -> (Region, u8) {
+    pub(crate) fn region(self, addr: u64, privilege: Privilege) -> (PmpRange, u8) {
         let (mut start, mut end) = (0, u64::MAX);
         let mut found = Match::None;
         for index in 0..PMP_ENTRIES {
@@ -201,7 +201,7 @@ impl<'a> Pmp<'a> {
                 end = end.min(base);
             }
         }
-        (Region { start, len: end - start }, Self::granted(found, privilege))
+        (PmpRange { start, len: end - start }, Self::granted(found, privilege))
     }
 
     /// The permissions of every access by `privilege` inside the page that
@@ -327,7 +327,7 @@ mod tests {
         assert_eq!((region.start, region.len, granted), (1 << 57, u64::MAX - (1 << 57), 0), "no entry");
         assert!(region.covers(1 << 58, 8));
         assert!(!region.covers((1 << 57) - 4, 8));
-        assert!(!Region::EMPTY.covers(0, 1));
+        assert!(!PmpRange::EMPTY.covers(0, 1));
     }
 
     #[test]
