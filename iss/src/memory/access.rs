@@ -12,7 +12,7 @@ use crate::decode::{AmoOp, Op};
 use crate::env::Env;
 use crate::memory::pmp::Access;
 use crate::memory::pmp::Pmp;
-use crate::memory::{Amo, PAGE_SHIFT, StoreMarks, crosses_page};
+use crate::memory::{Amo, PAGE_SHIFT, PhysAddr, StoreMarks, VirtAddr, crosses_page};
 use crate::trap::{Exception, Trap};
 
 /// Sign-extends the low word of `value`.
@@ -26,14 +26,16 @@ pub(crate) fn load(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64)
     if cpu.data_checked && !cpu.tlb.load_window.covers(vaddr, size) {
         return load_virtual(cpu, env, vaddr, size, retired);
     }
-    load_physical(cpu, env, vaddr, size, retired, vaddr)
+    load_physical(cpu, env, PhysAddr::identity(vaddr), size, retired, VirtAddr(vaddr))
 }
 
 /// The physical address of a data access of `size` bytes within one page,
 /// through the TLB, which checks paging and PMP permissions.
-fn translate_data(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, access: Access) -> Result<u64, Trap> {
+fn translate_data(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, access: Access) -> Result<PhysAddr, Trap> {
     let ctx = cpu.arch.data_context();
-    cpu.tlb.translate(&env.ram, Pmp::new(&cpu.arch.csr), vaddr, size, access, &ctx).map(|physical| physical.addr)
+    cpu.tlb
+        .translate(&env.ram, Pmp::new(&cpu.arch.csr), vaddr, size, access, &ctx)
+        .map(|physical| PhysAddr(physical.addr))
 }
 
 /// A load that paging or PMP checks; a misaligned one across two pages is
@@ -42,30 +44,30 @@ fn translate_data(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, access: Access
 fn load_virtual(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
     if !crosses_page(vaddr, size) {
         let addr = translate_data(cpu, env, vaddr, size, Access::Load)?;
-        return load_physical(cpu, env, addr, size, retired, vaddr);
+        return load_physical(cpu, env, addr, size, retired, VirtAddr(vaddr));
     }
     let mut value = 0;
     for i in 0..u64::from(size) {
         let addr = translate_data(cpu, env, vaddr.wrapping_add(i), 1, Access::Load)?;
-        value |= load_physical(cpu, env, addr, 1, retired, vaddr.wrapping_add(i))? << (8 * i);
+        value |= load_physical(cpu, env, addr, 1, retired, VirtAddr(vaddr.wrapping_add(i)))? << (8 * i);
     }
     Ok(value)
 }
 
 /// A load from physical address `addr`; a fault reports `vaddr`.
 #[inline(always)]
-fn load_physical(cpu: &Cpu, env: &Env, addr: u64, size: u8, retired: u64, vaddr: u64) -> Result<u64, Trap> {
-    match env.ram.offset(addr, u64::from(size)) {
+fn load_physical(cpu: &Cpu, env: &Env, addr: PhysAddr, size: u8, retired: u64, vaddr: VirtAddr) -> Result<u64, Trap> {
+    match env.ram.offset(addr.0, u64::from(size)) {
         Some(offset) => Ok(env.ram.read(offset, size)),
         None => load_bus(cpu, env, addr, size, retired, vaddr),
     }
 }
 
 #[cold]
-fn load_bus(cpu: &Cpu, env: &Env, addr: u64, size: u8, retired: u64, vaddr: u64) -> Result<u64, Trap> {
+fn load_bus(cpu: &Cpu, env: &Env, addr: PhysAddr, size: u8, retired: u64, vaddr: VirtAddr) -> Result<u64, Trap> {
     env.bus
-        .read(&cpu.arch.access_context_at(retired), addr, size)
-        .map_err(|_| Trap::new(Exception::LoadAccessFault, vaddr))
+        .read(&cpu.arch.access_context_at(retired), addr.0, size)
+        .map_err(|_| Trap::new(Exception::LoadAccessFault, vaddr.0))
 }
 
 #[inline(always)]
@@ -73,7 +75,7 @@ pub(crate) fn store(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64, 
     if cpu.data_checked && !cpu.tlb.store_window.covers(vaddr, size) {
         return store_virtual(cpu, env, vaddr, size, value, retired);
     }
-    store_physical(cpu, env, vaddr, size, value, retired, vaddr)
+    store_physical(cpu, env, PhysAddr::identity(vaddr), size, value, retired, VirtAddr(vaddr))
 }
 
 /// A store that paging or PMP checks. One across two pages translates both
@@ -82,22 +84,30 @@ pub(crate) fn store(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64, 
 fn store_virtual(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
     if !crosses_page(vaddr, size) {
         let addr = translate_data(cpu, env, vaddr, size, Access::Store)?;
-        return store_physical(cpu, env, addr, size, value, retired, vaddr);
+        return store_physical(cpu, env, addr, size, value, retired, VirtAddr(vaddr));
     }
-    let mut addrs = [0u64; 8];
+    let mut addrs = [PhysAddr(0); 8];
     for (i, addr) in addrs.iter_mut().enumerate().take(usize::from(size)) {
         *addr = translate_data(cpu, env, vaddr.wrapping_add(i as u64), 1, Access::Store)?;
     }
     for (i, &addr) in addrs.iter().enumerate().take(usize::from(size)) {
-        store_physical(cpu, env, addr, 1, value >> (8 * i), retired, vaddr.wrapping_add(i as u64))?;
+        store_physical(cpu, env, addr, 1, value >> (8 * i), retired, VirtAddr(vaddr.wrapping_add(i as u64)))?;
     }
     Ok(())
 }
 
 /// A store to physical address `addr`; a fault reports `vaddr`.
 #[inline(always)]
-fn store_physical(cpu: &Cpu, env: &Env, addr: u64, size: u8, value: u64, retired: u64, vaddr: u64) -> Result<(), Trap> {
-    match env.ram.offset(addr, u64::from(size)) {
+fn store_physical(
+    cpu: &Cpu,
+    env: &Env,
+    addr: PhysAddr,
+    size: u8,
+    value: u64,
+    retired: u64,
+    vaddr: VirtAddr,
+) -> Result<(), Trap> {
+    match env.ram.offset(addr.0, u64::from(size)) {
         Some(offset) => {
             if env.ram.store_is_plain(offset, u64::from(size)) {
                 env.ram.write(offset, size, value);
@@ -111,10 +121,18 @@ fn store_physical(cpu: &Cpu, env: &Env, addr: u64, size: u8, value: u64, retired
 }
 
 #[cold]
-fn store_bus(cpu: &Cpu, env: &Env, addr: u64, size: u8, value: u64, retired: u64, vaddr: u64) -> Result<(), Trap> {
+fn store_bus(
+    cpu: &Cpu,
+    env: &Env,
+    addr: PhysAddr,
+    size: u8,
+    value: u64,
+    retired: u64,
+    vaddr: VirtAddr,
+) -> Result<(), Trap> {
     env.bus
-        .write(&cpu.arch.access_context_at(retired), addr, size, value)
-        .map_err(|_| Trap::new(Exception::StoreAccessFault, vaddr))
+        .write(&cpu.arch.access_context_at(retired), addr.0, size, value)
+        .map_err(|_| Trap::new(Exception::StoreAccessFault, vaddr.0))
 }
 
 /// A store to RAM lines that hold code or are watched by the machine.
@@ -123,12 +141,12 @@ fn store_bus(cpu: &Cpu, env: &Env, addr: u64, size: u8, value: u64, retired: u64
 fn store_marked(
     cpu: &Cpu,
     env: &Env,
-    addr: u64,
+    addr: PhysAddr,
     offset: u64,
     size: u8,
     value: u64,
     retired: u64,
-    vaddr: u64,
+    vaddr: VirtAddr,
 ) -> Result<(), Trap> {
     let StoreMarks { code, watch, reserved } = env.ram.store_marks(offset, u64::from(size));
     if watch {
@@ -162,7 +180,7 @@ fn invalidate_code(env: &Env, offset: u64, len: u64) {
 
 /// The physical address an LR, SC or AMO at `vaddr` works on: aligned
 /// (checked first, as the spec's exception priority says) and translated.
-fn atomic_address(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, access: Access) -> Result<u64, Trap> {
+fn atomic_address(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, access: Access) -> Result<PhysAddr, Trap> {
     let misaligned = match access {
         Access::Load => Exception::LoadAddressMisaligned,
         _ => Exception::StoreAddressMisaligned,
@@ -170,7 +188,7 @@ fn atomic_address(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, access: Access
     if !vaddr.is_multiple_of(u64::from(size)) {
         return Err(Trap::new(misaligned, vaddr));
     }
-    if cpu.data_checked { translate_data(cpu, env, vaddr, size, access) } else { Ok(vaddr) }
+    if cpu.data_checked { translate_data(cpu, env, vaddr, size, access) } else { Ok(PhysAddr::identity(vaddr)) }
 }
 
 /// The RAM offset an LR or SC at `vaddr` works on: reservations exist only
@@ -181,17 +199,17 @@ fn atomic_target(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, access: Access)
         _ => Exception::StoreAccessFault,
     };
     let addr = atomic_address(cpu, env, vaddr, size, access)?;
-    env.ram.offset(addr, u64::from(size)).ok_or(Trap::new(fault, vaddr))
+    env.ram.offset(addr.0, u64::from(size)).ok_or(Trap::new(fault, vaddr))
 }
 
 /// An AMO outside RAM: the bus performs it as one read-modify-write if the
 /// device there supports atomics (an external region does), else it is a
 /// store/AMO access fault.
 #[cold]
-fn amo_bus(cpu: &Cpu, env: &Env, amo: Amo, addr: u64, vaddr: u64, retired: u64) -> Result<u64, Trap> {
+fn amo_bus(cpu: &Cpu, env: &Env, amo: Amo, addr: PhysAddr, vaddr: VirtAddr, retired: u64) -> Result<u64, Trap> {
     env.bus
-        .atomic(&cpu.arch.access_context_at(retired), addr, amo)
-        .map_err(|_| Trap::new(Exception::StoreAccessFault, vaddr))
+        .atomic(&cpu.arch.access_context_at(retired), addr.0, amo)
+        .map_err(|_| Trap::new(Exception::StoreAccessFault, vaddr.0))
 }
 
 pub(crate) fn load_reserved(cpu: &mut Cpu, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
@@ -275,8 +293,8 @@ pub(crate) fn amo(cpu: &mut Cpu, env: &Env, op: Op, vaddr: u64, operand: u64, re
     };
     let size = memory.size;
     let physical = atomic_address(cpu, env, vaddr, size, Access::Store)?;
-    let old = match env.ram.offset(physical, u64::from(size)) {
-        None => amo_bus(cpu, env, Amo { op: amo, size, operand }, physical, vaddr, retired)?,
+    let old = match env.ram.offset(physical.0, u64::from(size)) {
+        None => amo_bus(cpu, env, Amo { op: amo, size, operand }, physical, VirtAddr(vaddr), retired)?,
         Some(offset) => {
             let fault = Trap::new(Exception::StoreAccessFault, vaddr);
             let old = if size == 4 {
