@@ -2,8 +2,9 @@
 //!
 //! A block the interpreter has run `threshold` times is compiled once (by
 //! the hart that finds it hot, or on the JIT's own thread) into a function
-//! of the hart's state, whose `Frame` gives it the rest: environment,
-//! run limit (the end of the run's `SLICE`), RAM. Inside
+//! of the hart's `Cpu`: its architectural state, and the frame beside it
+//! that gives the rest (environment, run limit at the end of the run's
+//! `SLICE`, RAM). Inside
 //! it the guest registers the block uses live in Cranelift variables (host
 //! registers), loaded on entry (or first use) and written back at exits;
 //! `pc` and `retired` are stored at the exit, so instruction counts stay
@@ -21,7 +22,7 @@
 //! faults, lines holding code or reservations) is left to the interpreter's
 //! memory path, which keeps paging, PMP, devices and code invalidation in
 //! one place: the block exits before the access with the state of the
-//! instructions before it (`SLOW`), the interpreter runs that instruction
+//! instructions before it (`BlockExit::Slow`), the interpreter runs that instruction
 //! (and takes its exception exactly as after any interpreted one), and
 //! compiled code goes on after it. In lockstep such accesses call helpers
 //! instead, which log them for the replay.
@@ -32,6 +33,14 @@
 //! `fence.i`) stays interpreted. Floating point (`float`) runs on the host
 //! FPU inline where that is provably exact and calls the interpreter's
 //! exact code otherwise; AMOs on RAM (`atomic`) are host atomics.
+//!
+//! The files follow the path of a block: `config` (how the JIT works and
+//! what it counts), `generations` (where code lives, and compiling a block
+//! into it), `analysis` (what the translator works out before emitting),
+//! `translator` (the function builder), `memory`, `float` and `atomic`
+//! (what the translator emits for accesses, F/D and A), `abi` and `frame`
+//! (the interface between compiled code and Rust), `lockstep` (checking
+//! compiled code against the interpreter) and `listing` (`-d out_asm`).
 //!
 //! Code lives in generations: `cranelift-jit` cannot free single
 //! functions, so each generation is a module of its own, and a block that
