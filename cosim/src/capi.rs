@@ -147,7 +147,7 @@ struct CTarget {
 }
 
 // SAFETY: the callback is only ever called on the thread inside
-// `polyhart_advance` (the machine's errands run there), as the header
+// `polyhart_advance` (the machine's driver queue is served there), as the header
 // promises the C side; the pointer itself is just carried between threads.
 unsafe impl Send for CTarget {}
 // SAFETY: as above: never called from two threads.

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use polyhart_iss::{HartControl, Interrupt};
 use polyhart_machine::boards::virt::{BuildError, VirtConfig};
 use polyhart_machine::devices::Plic;
-use polyhart_machine::errands::Errands;
+use polyhart_machine::driver_queue::DriverQueue;
 use polyhart_machine::{Machine, StopReason, StopSignal};
 
 use crate::clock::Clock;
@@ -240,7 +240,7 @@ pub struct Advance {
 pub struct CosimBuilder {
     config: VirtConfig,
     clock: Arc<Clock>,
-    errands: Arc<Errands>,
+    driver_queue: Arc<DriverQueue>,
     regions: Vec<Arc<Region>>,
 }
 
@@ -249,7 +249,7 @@ impl CosimBuilder {
     /// harts may drift apart inside an advance; see [`CosimBuilder::quantum`].
     pub fn new(config: VirtConfig) -> CosimBuilder {
         let clock = Arc::new(Clock::new(config.cpu_frequency));
-        CosimBuilder { config, clock, errands: Arc::new(Errands::new()), regions: Vec::new() }
+        CosimBuilder { config, clock, driver_queue: Arc::new(DriverQueue::new()), regions: Vec::new() }
     }
 
     /// Sets the quantum as simulated time: no hart runs more than this ahead
@@ -267,7 +267,7 @@ impl CosimBuilder {
 
     /// [`CosimBuilder::region`] with a shared target.
     pub fn region_dyn(&mut self, name: &'static str, base: u64, size: u64, target: Arc<dyn Target>) -> Arc<Region> {
-        let region = Arc::new(Region::new(name, base, size, target, self.clock.clone(), self.errands.clone()));
+        let region = Arc::new(Region::new(name, base, size, target, self.clock.clone(), self.driver_queue.clone()));
         self.regions.push(region.clone());
         region
     }
@@ -275,7 +275,7 @@ impl CosimBuilder {
     /// Builds the machine. Fails as [`VirtConfig::build`] does, and if a
     /// region overlaps RAM, a board device or another region.
     pub fn build(self) -> Result<Cosim, BuildError> {
-        let mut config = self.config.errands(self.errands.clone());
+        let mut config = self.config.driver_queue(self.driver_queue.clone());
         for region in &self.regions {
             config = config.device(region.name(), region.base(), region.size(), region.clone());
         }

@@ -31,7 +31,7 @@ use polyhart_iss::HartControl;
 use polyhart_iss::memory::{AccessContext, Amo};
 use polyhart_machine::StopSignal;
 use polyhart_machine::bus::{Device, DeviceError};
-use polyhart_machine::errands::Errands;
+use polyhart_machine::driver_queue::DriverQueue;
 
 use crate::clock::Clock;
 use crate::time::SimTime;
@@ -241,7 +241,7 @@ pub struct Region {
     size: u64,
     target: Arc<dyn Target>,
     clock: Arc<Clock>,
-    errands: Arc<Errands>,
+    driver_queue: Arc<DriverQueue>,
     link: OnceLock<Link>,
     dmi: RwLock<Vec<Window>>,
     counters: Counters,
@@ -280,7 +280,7 @@ impl Region {
         size: u64,
         target: Arc<dyn Target>,
         clock: Arc<Clock>,
-        errands: Arc<Errands>,
+        driver_queue: Arc<DriverQueue>,
     ) -> Region {
         Region {
             name,
@@ -288,7 +288,7 @@ impl Region {
             size,
             target,
             clock,
-            errands,
+            driver_queue,
             link: OnceLock::new(),
             dmi: RwLock::new(Vec::new()),
             counters: Counters::default(),
@@ -400,7 +400,7 @@ impl Region {
     fn transport(&self, ctx: &AccessContext, tx: Transaction, amo: Option<Amo>) -> Result<Transaction, DeviceError> {
         let (offset, size, delay) = (tx.address - self.base, tx.size, tx.delay);
         let target = self.target.clone();
-        let (status, served, last) = self.errands.call(move || serve(&*target, tx, amo));
+        let (status, served, last) = self.driver_queue.call(move || serve(&*target, tx, amo));
         self.counters.transactions.fetch_add(served, Ordering::Relaxed);
         self.stall(ctx.hart_id, last.delay - delay);
         if last.sync

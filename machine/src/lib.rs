@@ -20,7 +20,7 @@ pub mod boards;
 pub mod bus;
 pub mod console;
 pub mod devices;
-pub mod errands;
+pub mod driver_queue;
 pub mod fdt;
 pub mod loader;
 pub mod memory;

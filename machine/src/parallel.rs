@@ -260,11 +260,11 @@ impl Machine {
         for (index, hart) in self.harts.iter_mut().enumerate() {
             groups[shared.rounds.thread_of(index)].push((index, hart));
         }
-        // This thread does the errands the hart threads hand it until the
+        // This thread serves the work the hart threads queue for it until the
         // last of them leaves.
-        let errands = &*self.errands;
+        let driver_queue = &*self.driver_queue;
         let running = AtomicUsize::new(threads);
-        errands.begin();
+        driver_queue.begin();
         std::thread::scope(|scope| {
             for (thread, group) in groups.into_iter().enumerate() {
                 let shared = &shared;
@@ -275,7 +275,7 @@ impl Machine {
                     .spawn_scoped(scope, move || {
                         /// Tells the driving thread when the last hart thread
                         /// leaves, even by a panic.
-                        struct Leaving<'a>(&'a AtomicUsize, &'a crate::errands::Errands);
+                        struct Leaving<'a>(&'a AtomicUsize, &'a crate::driver_queue::DriverQueue);
                         impl Drop for Leaving<'_> {
                             fn drop(&mut self) {
                                 if self.0.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -283,7 +283,7 @@ impl Machine {
                                 }
                             }
                         }
-                        let _leaving = Leaving(running, errands);
+                        let _leaving = Leaving(running, driver_queue);
                         if shared.quantum == UNBOUNDED_QUANTUM {
                             for (index, hart) in group {
                                 shared.run_free(hart, index, parked);
@@ -294,7 +294,7 @@ impl Machine {
                     })
                     .expect("spawning a hart thread");
             }
-            errands.serve();
+            driver_queue.serve();
         });
         let outcome = shared.outcome.into_inner().unwrap_or_else(|e| e.into_inner());
         // Every thread returns only once an outcome is recorded.

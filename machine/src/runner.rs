@@ -27,7 +27,7 @@ use polyhart_iss::{Cause, Exit, Hart, HartControl, HartStats, Jit, JitStats, Tra
 use crate::bus::SystemBus;
 use crate::console::Console;
 use crate::devices::{Aclint, Plic, PlicLine, Uart};
-use crate::errands::Errands;
+use crate::driver_queue::DriverQueue;
 
 /// Why a machine stopped running.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -196,7 +196,7 @@ pub struct Machine {
     pub(crate) quantum: u64,
     pub(crate) scheduling: Scheduling,
     pub(crate) jit: Option<Arc<Jit>>,
-    pub(crate) errands: Arc<Errands>,
+    pub(crate) driver_queue: Arc<DriverQueue>,
     pub(crate) cpu_frequency: u64,
     /// Where a hart starts after reset.
     pub(crate) reset_pc: u64,
@@ -259,8 +259,8 @@ impl Machine {
     }
 
     /// The queue of work devices hand to the thread driving the machine.
-    pub fn errands(&self) -> &Arc<Errands> {
-        &self.errands
+    pub fn driver_queue(&self) -> &Arc<DriverQueue> {
+        &self.driver_queue
     }
 
     /// The harts' clock in Hz: cycles of local time per second of simulated
@@ -353,9 +353,9 @@ impl Machine {
         let reason = if parallel {
             self.run_parallel(limit, horizon, quantum)
         } else {
-            self.errands.begin();
+            self.driver_queue.begin();
             let reason = self.run_rounds(limit, horizon);
-            self.errands.end();
+            self.driver_queue.end();
             reason
         };
         if reason == StopReason::Horizon {

@@ -27,7 +27,7 @@ use crate::bus::{Device, OverlapError, SystemBus};
 use crate::console::Console;
 use crate::devices::plic::{self, NoSuchSource};
 use crate::devices::{Aclint, Htif, Plic, Rom, TestFinisher, Uart, aclint};
-use crate::errands::Errands;
+use crate::driver_queue::DriverQueue;
 use crate::fdt::{self, FdtConfig};
 use crate::loader::{self, LoadError, LoadedImage};
 use crate::memory::{self, MemoryError};
@@ -157,7 +157,7 @@ pub struct VirtConfig {
     pub devices: Vec<ExtraDevice>,
     /// The queue through which devices reach the thread that runs the
     /// machine (default: a new one).
-    pub errands: Option<Arc<Errands>>,
+    pub driver_queue: Option<Arc<DriverQueue>>,
 }
 
 /// A device an embedder adds to the board ([`VirtConfig::device`]).
@@ -238,8 +238,8 @@ impl VirtConfig {
 
     /// Sets the queue through which devices reach the thread that runs the
     /// machine.
-    pub fn errands(mut self, errands: Arc<Errands>) -> VirtConfig {
-        self.errands = Some(errands);
+    pub fn driver_queue(mut self, driver_queue: Arc<DriverQueue>) -> VirtConfig {
+        self.driver_queue = Some(driver_queue);
         self
     }
 
@@ -311,7 +311,7 @@ impl Default for VirtConfig {
             scheduling: Scheduling::default(),
             engine: Engine::default(),
             devices: Vec::new(),
-            errands: None,
+            driver_queue: None,
         }
     }
 }
@@ -437,7 +437,7 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
         .collect();
     let quantum = config.quantum.max(1);
     let scheduling = config.scheduling;
-    let errands = config.errands.unwrap_or_default();
+    let driver_queue = config.driver_queue.unwrap_or_default();
     let cpu_frequency = config.cpu_frequency;
     Ok(Machine {
         harts,
@@ -451,7 +451,7 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
         quantum,
         scheduling,
         jit,
-        errands,
+        driver_queue,
         cpu_frequency,
         reset_pc: MROM_BASE,
     })
