@@ -18,7 +18,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, TryLockError};
 
 use polyhart_iss::{Interrupt, JitConfig};
-use polyhart_machine::boards::virt::Engine;
+use polyhart_machine::Engine;
 use polyhart_machine::{Scheduling, StopReason, VirtConfig};
 
 use crate::clock::Clock;

@@ -285,7 +285,7 @@ impl CosimBuilder {
             region.link(Link { controls: controls.clone(), stop: machine.stop_signal().clone() });
         }
         let interrupts = Interrupts {
-            plic: machine.plic().clone(),
+            plic: machine.board().plic().clone(),
             stop: machine.stop_signal().clone(),
             controls,
             schedule: Arc::new(Mutex::new(Schedule::default())),

@@ -23,9 +23,11 @@ pub mod devices;
 pub mod driver_queue;
 pub mod fdt;
 pub mod loader;
+mod machine;
 pub mod memory;
-mod parallel;
 pub mod runner;
 
-pub use boards::virt::{VirtConfig, build as build_virt};
-pub use runner::{Machine, Scheduling, StopReason, StopSignal};
+pub use boards::Board;
+pub use boards::virt::{Virt, VirtConfig, build as build_virt};
+pub use machine::{Engine, JitConfig, Machine};
+pub use runner::{Scheduling, StopReason, StopSignal};
