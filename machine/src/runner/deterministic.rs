@@ -2,8 +2,8 @@
 //!
 //! It interleaves the harts quantum by quantum, in hart order, so a run is
 //! deterministic: hart *n* runs until its local time reaches the end of the
-//! round, then hart *n + 1*. When every hart waits in `wfi`, time skips
-//! forward to the earliest timer deadline.
+//! round, then hart *n + 1*. When every hart waits in `wfi` and none has an
+//! interrupt pending, time skips forward to the earliest timer deadline.
 //!
 //! When every hart waits and no timer is armed, only something outside the
 //! harts can wake one: an interrupt already raised by a hart that ran later
@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use polyhart_iss::Hart;
 
-use super::{QuantumEnd, QuantumRunner, StopReason, timer_deadline, wait_for_wakeup, wakeable};
+use super::wake::{WaitState, Wake};
+use super::{QuantumEnd, QuantumRunner, StopReason, wait_for_wakeup};
 use crate::Machine;
 use crate::boards::Board;
 
@@ -48,34 +49,33 @@ pub(crate) fn run<B: Board>(machine: &mut Machine<B>, limit: Option<u64>, horizo
         now = round_end;
         if harts.iter().all(|h| h.state.waiting) {
             board.flush_console();
-            match earliest_deadline(&*board, harts) {
-                Some(deadline) if deadline > now => {
-                    let deadline = deadline.min(horizon);
+            let board = &*board;
+            let wake = |(index, hart): (usize, &Hart)| {
+                WaitState::of(hart).wake(board, index, hart.control(), hart.state.cycle())
+            };
+            match harts.iter().enumerate().map(wake).fold(Wake::Never, Wake::earliest) {
+                // A hart raised an interrupt for one that ran before it in
+                // the round: that one wakes in the next round.
+                Wake::Now => {}
+                Wake::At(cycle) if cycle > now => {
+                    let until = cycle.min(horizon);
                     for hart in harts.iter_mut() {
-                        let lag = deadline.saturating_sub(hart.state.cycle());
+                        let lag = until.saturating_sub(hart.state.cycle());
                         hart.idle(lag);
                     }
-                    now = deadline;
+                    now = until;
                 }
-                Some(_) => {}
-                None => {
+                Wake::At(_) => {}
+                // Something outside may still wake them before the horizon.
+                Wake::Never if horizon != u64::MAX => return StopReason::Horizon,
+                Wake::Never => {
                     let harts = &*harts;
-                    let any_wakeable = || harts.iter().any(|h| wakeable(h.control(), h.state.csr.mip, h.state.csr.mie));
-                    if horizon != u64::MAX {
-                        // Something outside may still wake them before the horizon.
-                        if !any_wakeable() {
-                            return StopReason::Horizon;
-                        }
-                    } else if let Some(reason) = wait_for_wakeup(&*board, stop, any_wakeable) {
+                    let any_woken = || harts.iter().enumerate().map(wake).any(|w| w != Wake::Never);
+                    if let Some(reason) = wait_for_wakeup(board, stop, any_woken) {
                         return reason;
                     }
                 }
             }
         }
     }
-}
-
-/// The local time at which the first waiting hart's timer fires, if any.
-fn earliest_deadline(board: &impl Board, harts: &[Hart]) -> Option<u64> {
-    harts.iter().enumerate().filter_map(|(i, h)| timer_deadline(board, i, h).map(|d| h.state.cycle() + d)).min()
 }

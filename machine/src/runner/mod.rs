@@ -22,13 +22,15 @@
 pub(crate) mod deterministic;
 pub(crate) mod parallel;
 mod stop;
+mod wake;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use polyhart_iss::{Exit, Hart, HartControl};
+use polyhart_iss::{Exit, Hart};
 
 pub use self::stop::{StopReason, StopSignal};
+use self::wake::{WaitState, Wake, timer_deadline};
 use crate::boards::Board;
 
 /// Default quantum: instructions a hart runs before the next hart's turn.
@@ -52,22 +54,15 @@ pub enum Scheduling {
     Deterministic,
 }
 
-/// Whether a waiting hart with these `mip` and `mie` would wake: an
-/// interrupt pending and enabled in `mie` wakes `wfi` whatever the global
-/// enables say.
-pub(crate) fn wakeable(control: &HartControl, mip: u64, mie: u64) -> bool {
-    (mip | control.lines()) & mie != 0
-}
-
-/// Every hart waits and no timer is armed: returns once `any_wakeable` says
-/// a hart has an enabled interrupt pending, or why the machine stops instead.
-/// While the board's input is open ([`Board::input_open`]) the host sleeps a
-/// millisecond at a time between looks; with it closed nothing can ever wake
-/// a hart.
+/// Every hart waits and none will wake by itself ([`Wake::Never`]): returns
+/// once `any_woken` says one will after all, or why the machine stops
+/// instead. While the board's input is open ([`Board::input_open`]) the host
+/// sleeps a millisecond at a time between looks; with it closed nothing can
+/// ever wake a hart.
 pub(crate) fn wait_for_wakeup(
     board: &impl Board,
     stop: &StopSignal,
-    mut any_wakeable: impl FnMut() -> bool,
+    mut any_woken: impl FnMut() -> bool,
 ) -> Option<StopReason> {
     /// How long the host sleeps before looking again.
     const POLL: Duration = Duration::from_millis(1);
@@ -75,7 +70,7 @@ pub(crate) fn wait_for_wakeup(
         // Read before looking at the harts: input that arrived before it
         // closed has raised its interrupt by then.
         let input_open = board.input_open();
-        if any_wakeable() {
+        if any_woken() {
             return None;
         }
         if let Some(reason) = stop.reason() {
@@ -93,8 +88,8 @@ pub(crate) fn wait_for_wakeup(
 pub(crate) enum QuantumEnd {
     /// The hart's local time reached the end of the round.
     Reached,
-    /// The hart waits in `wfi` with nothing pending and no timer armed: only
-    /// another hart or a device can wake it.
+    /// The hart waits in `wfi` and will not wake by itself ([`Wake::Never`]):
+    /// only another hart, a device or the host can wake it.
     Asleep,
     /// The machine stops.
     Stop(StopReason),
@@ -128,7 +123,7 @@ impl<B: Board> QuantumRunner<'_, B> {
             if let Some(reason) = self.stop.reason() {
                 return QuantumEnd::Stop(reason);
             }
-            let deadline = timer_deadline(self.board, index, hart);
+            let deadline = timer_deadline(self.board, index, hart.state.cycle(), hart.state.supervisor_timer_compare());
             let mut budget = end - hart.state.cycle();
             if let Some(cycles) = deadline {
                 budget = budget.min(cycles.max(1));
@@ -145,14 +140,14 @@ impl<B: Board> QuantumRunner<'_, B> {
             self.retired.fetch_add(hart.state.retired - before, Ordering::Relaxed);
             match exit {
                 Exit::BudgetSpent => {}
-                Exit::WaitingForInterrupt => match deadline {
-                    Some(d) => {
-                        let wake = hart.state.cycle().saturating_add(d.max(1)).min(end);
-                        let lag = wake - hart.state.cycle();
-                        hart.idle(lag);
+                Exit::WaitingForInterrupt => {
+                    match WaitState::of(hart).wake(self.board, index, hart.control(), hart.state.cycle()) {
+                        // A line rose since the hart looked: it wakes when run again.
+                        Wake::Now => {}
+                        Wake::At(cycle) => hart.idle(cycle.min(end).saturating_sub(hart.state.cycle())),
+                        Wake::Never => return QuantumEnd::Asleep,
                     }
-                    None => return QuantumEnd::Asleep,
-                },
+                }
                 Exit::ExitRequested => {
                     hart.control().take_exit_request();
                 }
@@ -165,20 +160,6 @@ impl<B: Board> QuantumRunner<'_, B> {
             }
         }
         QuantumEnd::Reached
-    }
-}
-
-/// Raises or lowers hart `index`'s MTIP for its local time and returns how
-/// many cycles it may run before one of its timers fires: the board timer's
-/// `mtimecmp`, or `stimecmp` while Sstc drives STIP with it (`None`: none
-/// armed that has not fired yet).
-pub(crate) fn timer_deadline(board: &impl Board, index: usize, hart: &Hart) -> Option<u64> {
-    let cycle = hart.state.cycle();
-    let machine = board.sync_timer(index, cycle);
-    let supervisor = hart.state.supervisor_timer_compare().and_then(|due| board.cycles_until(cycle, due));
-    match (machine, supervisor) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 

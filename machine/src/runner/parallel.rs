@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 
 use polyhart_iss::{Hart, HartControl};
 
-use super::{QuantumEnd, QuantumRunner, StopReason, UNBOUNDED_QUANTUM, wait_for_wakeup, wakeable};
+use super::wake::{WaitState, Wake};
+use super::{QuantumEnd, QuantumRunner, StopReason, UNBOUNDED_QUANTUM, wait_for_wakeup};
 use crate::Machine;
 use crate::boards::Board;
 use crate::driver_queue::DriverQueue;
@@ -47,9 +48,14 @@ const STOP_POLL: Duration = Duration::from_millis(10);
 struct Arrival {
     /// The hart is asleep (see [`QuantumEnd::Asleep`]).
     asleep: bool,
-    /// Its `mip` and `mie`, which only the hart itself changes.
-    mip: u64,
-    mie: u64,
+    /// What decides when it wakes.
+    wait: WaitState,
+}
+
+/// A parked free-running hart, as it parked.
+#[derive(Copy, Clone, Debug)]
+struct Parked {
+    wait: WaitState,
     /// Its local time.
     cycle: u64,
 }
@@ -77,23 +83,30 @@ struct ArrivalSlot {
     asleep: AtomicBool,
     mip: AtomicU64,
     mie: AtomicU64,
-    cycle: AtomicU64,
+    /// Whether Sstc drives STIP, and `stimecmp` when it does.
+    sstc: AtomicBool,
+    stimecmp: AtomicU64,
 }
 
 impl ArrivalSlot {
     fn store(&self, arrival: Arrival) {
+        let wait = arrival.wait;
         self.asleep.store(arrival.asleep, Ordering::Relaxed);
-        self.mip.store(arrival.mip, Ordering::Relaxed);
-        self.mie.store(arrival.mie, Ordering::Relaxed);
-        self.cycle.store(arrival.cycle, Ordering::Relaxed);
+        self.mip.store(wait.mip, Ordering::Relaxed);
+        self.mie.store(wait.mie, Ordering::Relaxed);
+        self.sstc.store(wait.stimecmp.is_some(), Ordering::Relaxed);
+        self.stimecmp.store(wait.stimecmp.unwrap_or(0), Ordering::Relaxed);
     }
 
     fn load(&self) -> Arrival {
+        let stimecmp = self.stimecmp.load(Ordering::Relaxed);
         Arrival {
             asleep: self.asleep.load(Ordering::Relaxed),
-            mip: self.mip.load(Ordering::Relaxed),
-            mie: self.mie.load(Ordering::Relaxed),
-            cycle: self.cycle.load(Ordering::Relaxed),
+            wait: WaitState {
+                mip: self.mip.load(Ordering::Relaxed),
+                mie: self.mie.load(Ordering::Relaxed),
+                stimecmp: self.sstc.load(Ordering::Relaxed).then_some(stimecmp),
+            },
         }
     }
 }
@@ -349,13 +362,8 @@ impl<B: Board> Shared<'_, B> {
                     QuantumEnd::Stop(reason) => return self.end(&mut self.lock(), reason),
                     QuantumEnd::Ended => return,
                     QuantumEnd::Reached | QuantumEnd::Asleep => {
-                        let (mip, mie, cycle) = (hart.state.csr.mip, hart.state.csr.mie, hart.state.cycle());
-                        rounds.arrivals[index].store(Arrival {
-                            asleep: quantum_end == QuantumEnd::Asleep,
-                            mip,
-                            mie,
-                            cycle,
-                        });
+                        let asleep = quantum_end == QuantumEnd::Asleep;
+                        rounds.arrivals[index].store(Arrival { asleep, wait: WaitState::of(hart) });
                     }
                 }
                 arrived += 1;
@@ -441,17 +449,25 @@ impl<B: Board> Shared<'_, B> {
                 return self.end(&mut self.lock(), StopReason::Horizon);
             }
             let end = start.saturating_add(self.quantum).min(self.horizon);
+            // An asleep hart's time is `start` when it wakes; its timer may
+            // have been armed by another hart meanwhile.
+            let wake =
+                |index: usize, wait: &WaitState| wait.wake(runner.board, index, &self.machine.controls[index], start);
             let mut awake = 0;
+            // When the first asleep hart wakes.
+            let mut first = Wake::Never;
             for (index, slot) in rounds.arrivals.iter().enumerate() {
                 let arrival = slot.load();
-                let control = &self.machine.controls[index];
-                // An asleep hart's time is `start` when it wakes; its timer
-                // may have been armed by another hart meanwhile.
-                let timer = if arrival.asleep { runner.board.sync_timer(index, start) } else { None };
-                if !arrival.asleep
-                    || wakeable(control, arrival.mip, arrival.mie)
-                    || timer.is_some_and(|cycles| cycles < self.quantum)
-                {
+                let takes_part = !arrival.asleep || {
+                    let wakes = wake(index, &arrival.wait);
+                    first = first.earliest(wakes);
+                    match wakes {
+                        Wake::Now => true,
+                        Wake::At(cycle) => cycle.saturating_sub(start) < self.quantum,
+                        Wake::Never => false,
+                    }
+                };
+                if takes_part {
                     rounds.awake_in[index].store(next, Ordering::Relaxed);
                     awake += 1;
                 }
@@ -460,18 +476,18 @@ impl<B: Board> Shared<'_, B> {
                 return self.open_round(next, start, end, awake);
             }
             // Everyone sleeps: jump to the first timer, or wait for the host.
-            let first_timer = (0..rounds.arrivals.len()).filter_map(|i| runner.board.sync_timer(i, start)).min();
-            match first_timer {
-                Some(cycles) => start += cycles,
+            match first {
+                Wake::Now => unreachable!("a hart that wakes now takes part in the next round"),
+                Wake::At(cycle) => start = cycle,
                 // Something outside may still wake them before the horizon.
-                None if self.horizon != u64::MAX => start = self.horizon,
-                None => {
-                    let controls = &self.machine.controls;
+                Wake::Never if self.horizon != u64::MAX => start = self.horizon,
+                Wake::Never => {
                     let woken = wait_for_wakeup(runner.board, runner.stop, || {
-                        rounds.arrivals.iter().zip(controls).any(|(slot, control)| {
-                            let arrival = slot.load();
-                            wakeable(control, arrival.mip, arrival.mie)
-                        })
+                        rounds
+                            .arrivals
+                            .iter()
+                            .enumerate()
+                            .any(|(index, slot)| wake(index, &slot.load().wait) != Wake::Never)
                     });
                     if let Some(reason) = woken {
                         return self.end(&mut self.lock(), reason);
@@ -503,7 +519,7 @@ impl<B: Board> Shared<'_, B> {
 
     /// A hart's thread with the unbounded quantum: no rounds; an asleep hart
     /// parks until something wakes it.
-    fn run_free(&self, hart: &mut Hart, index: usize, parked: &Mutex<Vec<Option<Arrival>>>) {
+    fn run_free(&self, hart: &mut Hart, index: usize, parked: &Mutex<Vec<Option<Parked>>>) {
         let control = hart.control().clone();
         control.set_waker(Some(std::thread::current()));
         loop {
@@ -526,10 +542,11 @@ impl<B: Board> Shared<'_, B> {
     }
 
     /// Parks an asleep free-running hart until it can run again; `Some`
-    /// when the run must end instead. While parked, the hart's `mip` and
-    /// `mie` (which only it changes) stay in `parked`, so whichever hart
-    /// parks last can tell for certain that nothing can wake any of them.
-    fn park(&self, hart: &mut Hart, index: usize, parked: &Mutex<Vec<Option<Arrival>>>) -> Option<StopReason> {
+    /// when the run must end instead. While parked, what decides when the
+    /// hart wakes (which only it changes) stays in `parked`, so whichever
+    /// hart parks last can tell for certain that nothing can wake any of
+    /// them.
+    fn park(&self, hart: &mut Hart, index: usize, parked: &Mutex<Vec<Option<Parked>>>) -> Option<StopReason> {
         let runner = &self.machine.runner;
         let lock = || parked.lock().unwrap_or_else(|e| e.into_inner());
         let reason = loop {
@@ -539,21 +556,21 @@ impl<B: Board> Shared<'_, B> {
             if let Some(reason) = runner.stop.reason() {
                 break Some(reason);
             }
-            let (mip, mie) = (hart.state.csr.mip, hart.state.csr.mie);
+            let (wait, cycle) = (WaitState::of(hart), hart.state.cycle());
             let mut slots = lock();
-            let timer = runner.board.sync_timer(index, hart.state.cycle());
-            if timer.is_some() || wakeable(hart.control(), mip, mie) {
+            if wait.wake(runner.board, index, hart.control(), cycle) != Wake::Never {
                 break None;
             }
-            slots[index] = Some(Arrival { asleep: true, mip, mie, cycle: hart.state.cycle() });
+            slots[index] = Some(Parked { wait, cycle });
             // Read before looking at the harts: input that arrived before it
             // closed has raised its interrupt by then.
-            let input_open = self.machine.runner.board.input_open();
-            let all_stuck = slots
-                .iter()
-                .zip(&self.machine.controls)
-                .all(|(slot, control)| slot.is_some_and(|a| !wakeable(control, a.mip, a.mie)));
-            if all_stuck && !input_open && !self.any_timer_armed(&slots) {
+            let input_open = runner.board.input_open();
+            // Another hart may have raised a parked hart's line or armed its
+            // timer since it parked: that hart will see it when it next looks.
+            let all_stuck = slots.iter().zip(&self.machine.controls).enumerate().all(|(index, (slot, control))| {
+                slot.is_some_and(|p| p.wait.wake(runner.board, index, control, p.cycle) == Wake::Never)
+            });
+            if all_stuck && !input_open {
                 break Some(StopReason::Deadlock);
             }
             drop(slots);
@@ -561,12 +578,5 @@ impl<B: Board> Shared<'_, B> {
         };
         lock()[index] = None;
         reason
-    }
-
-    /// Whether some parked hart's timer was armed (by another hart) since
-    /// it parked: that hart will see it when it next looks.
-    fn any_timer_armed(&self, slots: &[Option<Arrival>]) -> bool {
-        let board = self.machine.runner.board;
-        slots.iter().enumerate().any(|(index, slot)| slot.is_some_and(|a| board.sync_timer(index, a.cycle).is_some()))
     }
 }
