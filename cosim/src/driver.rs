@@ -23,8 +23,8 @@ use polyhart_machine::devices::Plic;
 use polyhart_machine::driver_queue::DriverQueue;
 use polyhart_machine::{Machine, StopReason, StopSignal};
 
-use crate::clock::Clock;
 use crate::region::{Link, Region, Target};
+use crate::time::GlobalTime;
 use crate::time::SimTime;
 
 /// An interrupt input the outside drives.
@@ -113,7 +113,7 @@ pub struct Interrupts {
     stop: Arc<StopSignal>,
     controls: Vec<Arc<HartControl>>,
     schedule: Arc<Mutex<Schedule>>,
-    clock: Arc<Clock>,
+    global_time: Arc<GlobalTime>,
 }
 
 impl fmt::Debug for Interrupts {
@@ -170,7 +170,7 @@ impl Interrupts {
     /// time is behind `at` see it on time, those already past it at once.
     pub fn set_at(&self, line: Line, level: bool, at: SimTime) -> Result<(), LineError> {
         let line = self.check(line)?;
-        if at <= self.clock.now() {
+        if at <= self.global_time.now() {
             self.drive(line, level);
             return Ok(());
         }
@@ -239,7 +239,7 @@ pub struct Advance {
 #[derive(Debug)]
 pub struct CosimBuilder {
     config: VirtConfig,
-    clock: Arc<Clock>,
+    global_time: Arc<GlobalTime>,
     driver_queue: Arc<DriverQueue>,
     regions: Vec<Arc<Region>>,
 }
@@ -248,14 +248,14 @@ impl CosimBuilder {
     /// Starts from a board configuration. Its quantum (in cycles) is how far
     /// harts may drift apart inside an advance; see [`CosimBuilder::quantum`].
     pub fn new(config: VirtConfig) -> CosimBuilder {
-        let clock = Arc::new(Clock::new(config.cpu_frequency));
-        CosimBuilder { config, clock, driver_queue: Arc::new(DriverQueue::new()), regions: Vec::new() }
+        let global_time = Arc::new(GlobalTime::new(config.cpu_frequency));
+        CosimBuilder { config, global_time, driver_queue: Arc::new(DriverQueue::new()), regions: Vec::new() }
     }
 
     /// Sets the quantum as simulated time: no hart runs more than this ahead
     /// of another inside an advance.
     pub fn quantum(mut self, quantum: SimTime) -> CosimBuilder {
-        self.config.quantum = self.clock.cycles_in(quantum).max(1);
+        self.config.quantum = self.global_time.cycles_in(quantum).max(1);
         self
     }
 
@@ -267,7 +267,8 @@ impl CosimBuilder {
 
     /// [`CosimBuilder::region`] with a shared target.
     pub fn region_dyn(&mut self, name: &'static str, base: u64, size: u64, target: Arc<dyn Target>) -> Arc<Region> {
-        let region = Arc::new(Region::new(name, base, size, target, self.clock.clone(), self.driver_queue.clone()));
+        let region =
+            Arc::new(Region::new(name, base, size, target, self.global_time.clone(), self.driver_queue.clone()));
         self.regions.push(region.clone());
         region
     }
@@ -289,9 +290,9 @@ impl CosimBuilder {
             stop: machine.stop_signal().clone(),
             controls,
             schedule: Arc::new(Mutex::new(Schedule::default())),
-            clock: self.clock.clone(),
+            global_time: self.global_time.clone(),
         };
-        Ok(Cosim { machine, clock: self.clock, regions: self.regions, interrupts })
+        Ok(Cosim { machine, global_time: self.global_time, regions: self.regions, interrupts })
     }
 }
 
@@ -299,7 +300,7 @@ impl CosimBuilder {
 #[derive(Debug)]
 pub struct Cosim {
     machine: Machine,
-    clock: Arc<Clock>,
+    global_time: Arc<GlobalTime>,
     regions: Vec<Arc<Region>>,
     interrupts: Interrupts,
 }
@@ -307,21 +308,21 @@ pub struct Cosim {
 impl Cosim {
     /// The outside's time: where the last advance ended.
     pub fn now(&self) -> SimTime {
-        self.clock.now()
+        self.global_time.now()
     }
 
-    pub(crate) fn clock(&self) -> &Arc<Clock> {
-        &self.clock
+    pub(crate) fn global_time(&self) -> &Arc<GlobalTime> {
+        &self.global_time
     }
 
     /// The quantum: how far harts may drift apart inside an advance.
     pub fn quantum(&self) -> SimTime {
-        self.clock.at_cycle(self.machine.quantum())
+        self.global_time.at_cycle(self.machine.quantum())
     }
 
     /// Hart `hart`'s local time (`None`: no such hart).
     pub fn local_time(&self, hart: usize) -> Option<SimTime> {
-        self.machine.harts().get(hart).map(|h| self.clock.at_cycle(h.state.cycle()))
+        self.machine.harts().get(hart).map(|h| self.global_time.at_cycle(h.state.cycle()))
     }
 
     /// How far hart `hart`'s local time is ahead of the outside's: the
@@ -395,7 +396,7 @@ impl Cosim {
     /// are served on the calling thread meanwhile. On return the outside's
     /// time ([`Cosim::now`]) is [`Advance::time`].
     pub fn advance(&mut self, duration: SimTime) -> Advance {
-        let start = self.clock.now();
+        let start = self.global_time.now();
         let target = start + duration;
         let mut reached = start;
         let end = loop {
@@ -408,7 +409,7 @@ impl Cosim {
                 schedule.running_until = Some(next);
                 next
             };
-            let reason = self.machine.run_until(self.clock.cycle_at(next), None);
+            let reason = self.machine.run_until(self.global_time.cycle_at(next), None);
             self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner()).running_until = None;
             match reason {
                 // Something was scheduled before `next`: plan again.
@@ -424,12 +425,12 @@ impl Cosim {
                     break AdvanceEnd::Sync { hart };
                 }
                 reason => {
-                    reached = self.clock.at_cycle(self.machine.time()).clamp(reached, target);
+                    reached = self.global_time.at_cycle(self.machine.time()).clamp(reached, target);
                     break AdvanceEnd::Stopped(reason);
                 }
             }
         };
-        self.clock.set_now(reached);
+        self.global_time.set_now(reached);
         Advance { end, time: reached }
     }
 }

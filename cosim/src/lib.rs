@@ -1,6 +1,6 @@
 //! `polyhart-cosim`: a polyhart machine driven by an outside simulator.
 //!
-//! An outside simulator (SystemC, or any discrete-event kernel) owns
+//! An outside simulator (SystemC, or any discrete-event simulator) owns
 //! simulated time. It builds a machine with [`CosimBuilder`], claiming
 //! address ranges as external [`Region`]s whose accesses become
 //! [`Transaction`]s served by its [`Target`]s, then calls [`Cosim::advance`]
@@ -10,7 +10,7 @@
 //! simulated time. The C ABI over all this is in [`capi`], declared in
 //! `cosim/include/polyhart.h`. Without an outside simulator, device models
 //! written in Rust can be `async` processes on the embedded discrete-event
-//! [`kernel`].
+//! [`scheduler`].
 //!
 //! ```
 //! use polyhart_cosim::{AdvanceEnd, CosimBuilder, SimTime, Status, Transaction};
@@ -35,15 +35,14 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod capi;
-mod clock;
 mod driver;
 pub mod embedded;
-pub mod kernel;
 pub mod region;
+pub mod scheduler;
 pub mod time;
 
 pub use driver::{Advance, AdvanceEnd, Cosim, CosimBuilder, Interrupts, Line, LineError};
 pub use embedded::{Embedded, OnDriver};
-pub use kernel::{Event, Kernel, KernelHandle, ProcessId};
 pub use region::{Command, DmiError, DmiGrant, Region, RegionStats, Status, Target, Transaction};
+pub use scheduler::{Event, ProcessId, Scheduler, SchedulerHandle};
 pub use time::SimTime;
