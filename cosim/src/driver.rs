@@ -57,39 +57,39 @@ enum Action {
 
 /// An action in the queue: ordered by time, then by when it was given.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct Scheduled {
+struct TimedAction {
     at: SimTime,
     seq: u64,
     action: Action,
 }
 
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Scheduled) -> std::cmp::Ordering {
+impl Ord for TimedAction {
+    fn cmp(&self, other: &TimedAction) -> std::cmp::Ordering {
         (self.at, self.seq).cmp(&(other.at, other.seq))
     }
 }
 
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Scheduled) -> Option<std::cmp::Ordering> {
+impl PartialOrd for TimedAction {
+    fn partial_cmp(&self, other: &TimedAction) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
 /// Timed actions, in time order and, at one time, in the order given.
 #[derive(Debug, Default)]
-struct Schedule {
-    queue: BinaryHeap<Reverse<Scheduled>>,
+struct TimedActions {
+    queue: BinaryHeap<Reverse<TimedAction>>,
     next_seq: u64,
     /// The time the harts are running to, while they run.
     running_until: Option<SimTime>,
 }
 
-impl Schedule {
+impl TimedActions {
     /// Queues `action` for `at`; true when the harts are running past `at`
     /// and must pause for it to be applied on time.
     fn push(&mut self, at: SimTime, action: Action) -> bool {
         self.next_seq += 1;
-        self.queue.push(Reverse(Scheduled { at, seq: self.next_seq, action }));
+        self.queue.push(Reverse(TimedAction { at, seq: self.next_seq, action }));
         self.running_until.is_some_and(|until| at < until)
     }
 
@@ -112,7 +112,7 @@ pub struct Interrupts {
     plic: Arc<Plic>,
     stop: Arc<StopSignal>,
     controls: Vec<Arc<HartControl>>,
-    schedule: Arc<Mutex<Schedule>>,
+    timed_actions: Arc<Mutex<TimedActions>>,
     global_time: Arc<GlobalTime>,
 }
 
@@ -199,7 +199,7 @@ impl Interrupts {
     }
 
     fn schedule(&self, at: SimTime, action: Action) {
-        let pause = self.schedule.lock().unwrap_or_else(|e| e.into_inner()).push(at, action);
+        let pause = self.timed_actions.lock().unwrap_or_else(|e| e.into_inner()).push(at, action);
         if pause {
             self.stop.request_pause();
         }
@@ -289,7 +289,7 @@ impl CosimBuilder {
             plic: machine.board().plic().clone(),
             stop: machine.stop_signal().clone(),
             controls,
-            schedule: Arc::new(Mutex::new(Schedule::default())),
+            timed_actions: Arc::new(Mutex::new(TimedActions::default())),
             global_time: self.global_time.clone(),
         };
         Ok(Cosim { machine, global_time: self.global_time, regions: self.regions, interrupts })
@@ -379,7 +379,7 @@ impl Cosim {
     fn apply_due(&mut self, now: SimTime) -> bool {
         let mut stop = false;
         loop {
-            let action = self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner()).pop_due(now);
+            let action = self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner()).pop_due(now);
             match action {
                 Some(Action::Line { line, level }) => self.interrupts.drive(line, level),
                 Some(Action::Reset(hart)) => self.machine.reset_hart(hart),
@@ -404,13 +404,13 @@ impl Cosim {
                 break AdvanceEnd::Scheduled;
             }
             let next = {
-                let mut schedule = self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner());
-                let next = schedule.next_time().map_or(target, |at| at.min(target));
-                schedule.running_until = Some(next);
+                let mut timed_actions = self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner());
+                let next = timed_actions.next_time().map_or(target, |at| at.min(target));
+                timed_actions.running_until = Some(next);
                 next
             };
             let reason = self.machine.run_until(self.global_time.cycle_at(next), None);
-            self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner()).running_until = None;
+            self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner()).running_until = None;
             match reason {
                 // Something was scheduled before `next`: plan again.
                 StopReason::Paused => {}
