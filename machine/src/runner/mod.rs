@@ -5,19 +5,21 @@
 //! round's end, so no hart is ever more than a quantum ahead of another.
 //! Two runners do this, as [`Scheduling`] picks:
 //!
-//! - the deterministic runner ([`deterministic`]) runs the harts one after
-//!   the other on the calling thread, in hart order;
-//! - the parallel runner ([`parallel`]) runs each hart on its own host
-//!   thread, the round's end a barrier; with [`UNBOUNDED_QUANTUM`] the harts
-//!   run free of each other, with no rounds at all.
+//! - the deterministic runner (`runner/deterministic.rs`) runs the harts one
+//!   after the other on the calling thread, in hart order;
+//! - the parallel runner (`runner/parallel.rs`) runs each hart on its own
+//!   host thread, the round's end a barrier; with [`UNBOUNDED_QUANTUM`] the
+//!   harts run free of each other, with no rounds at all.
 //!
-//! Both run a hart through its part of a round with [`QuantumRunner`]. A
-//! hart's timer deadlines are its board timer's `mtimecmp` and, under Sstc,
-//! its own `stimecmp`; a hart never runs past one, so timer interrupts are
-//! taken at the exact cycle. A hart waiting in `wfi` lets its time jump to
-//! its next timer deadline; when every hart waits, time skips forward to the
-//! earliest. The runners reach the board only through [`Board`]: its timer,
-//! its console's output and whether host input may still come.
+//! Both run a hart through its part of a round the same way, and decide
+//! when a hart waiting in `wfi` wakes by one rule (`runner/wake.rs`): at
+//! once if an interrupt it enables is pending, else when its first timer
+//! fires, its board timer's `mtimecmp` or, under Sstc, its own `stimecmp`.
+//! No hart runs past a timer deadline, so timer interrupts are taken at the
+//! exact cycle; a waiting hart's time jumps to its deadline, and when every
+//! hart waits, time skips forward to the earliest. The runners reach the
+//! board only through [`Board`]: its timer, its console's output and
+//! whether host input may still come.
 
 pub(crate) mod deterministic;
 pub(crate) mod parallel;
