@@ -144,7 +144,8 @@ impl<B: Board> QuantumRunner<'_, B> {
                 Exit::BudgetSpent => {}
                 Exit::WaitingForInterrupt => {
                     match WaitState::of(hart).wake(self.board, index, hart.control(), hart.state.cycle()) {
-                        // A line rose since the hart looked: it wakes when run again.
+                        // An interrupt became pending since the hart looked (a line
+                        // rose, or its timer fired just now): it wakes when run again.
                         Wake::Now => {}
                         Wake::At(cycle) => hart.idle(cycle.min(end).saturating_sub(hart.state.cycle())),
                         Wake::Never => return QuantumEnd::Asleep,
