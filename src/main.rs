@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
-use polyhart::machine::boards::virt::{Engine, JitConfig};
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
+use polyhart::machine::{Engine, JitConfig};
 use polyhart::machine::{StopReason, VirtConfig, build_virt};
 
 use cli::{Cli, Command, RunArgs};
@@ -92,7 +92,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     // The guest's console input: a host thread feeds standard input to the
     // UART; it ends at end of input and dies with the process otherwise.
     // While input is open, a guest waiting for it is not deadlocked.
-    let uart = machine.uart().clone();
+    let uart = machine.board().uart().clone();
     uart.set_input_open(true);
     std::thread::Builder::new()
         .name("polyhart-stdin".into())

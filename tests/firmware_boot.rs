@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use polyhart::machine::boards::virt::{Engine, JitConfig};
 use polyhart::machine::console::CapturedOutput;
 use polyhart::machine::runner::Scheduling;
+use polyhart::machine::{Engine, JitConfig};
 use polyhart::machine::{Machine, StopReason, VirtConfig, build_virt};
 
 const OPENSBI: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin";
@@ -46,7 +46,7 @@ impl Session {
     }
 
     fn type_line(&mut self, line: &str) {
-        self.machine.uart().receive(format!("{line}\n").as_bytes());
+        self.machine.board().uart().receive(format!("{line}\n").as_bytes());
     }
 }
 

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use polyhart::machine::boards::virt::{Engine, JitConfig};
 use polyhart::machine::console::CapturedOutput;
+use polyhart::machine::{Engine, JitConfig};
 use polyhart::machine::{StopReason, VirtConfig, build_virt};
 
 /// Instructions a program may retire before it counts as hung: a few times

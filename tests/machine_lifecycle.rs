@@ -63,7 +63,7 @@ fn one_lifecycle(round: usize) {
         ..VirtConfig::default()
     })
     .unwrap();
-    machine.uart().set_input_open(true);
+    machine.board().uart().set_input_open(true);
     let stop = machine.stop_signal().clone();
     let reason = std::thread::scope(|scope| {
         scope.spawn(move || {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use polyhart::iss::JitConfig;
 use polyhart::iss::jit::DEFAULT_CODE_LIMIT;
-use polyhart::machine::boards::virt::Engine;
+use polyhart::machine::Engine;
 use polyhart::machine::console::CapturedOutput;
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Machine, StopReason, VirtConfig, build_virt};

@@ -1,4 +1,4 @@
-//! The embedded kernel's processes as coroutines: the classic lifecycle,
+//! The embedded scheduler's processes as coroutines: the classic lifecycle,
 //! nesting and yield micro-benchmarks, plus a timed wait and an event ping-pong.
 //!
 //! Every benchmark times one operation per criterion iteration (through
@@ -13,7 +13,7 @@
 //!
 //! Times are the benchmark thread's CPU time, not the wall clock: on a machine
 //! shared with other work (as builds here are) the wall clock also counts the
-//! time the thread waited for a core, which says nothing about the kernel. On
+//! time the thread waited for a core, which says nothing about the scheduler. On
 //! an idle machine the two agree.
 //!
 //! Run with `cargo bench -p polyhart-cosim --bench coroutines`.
@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use polyhart_cosim::SimTime;
-use polyhart_cosim::kernel::{Kernel, KernelHandle};
+use polyhart_cosim::scheduler::{Scheduler, SchedulerHandle};
 
 /// A stopwatch on the CPU time of the calling thread.
 struct Stopwatch(Duration);
@@ -57,32 +57,32 @@ fn lifecycle(c: &mut Criterion) {
     let mut group = c.benchmark_group("lifecycle");
     group.bench_function("spawn_run_one_by_one", |b| {
         b.iter_custom(|iters| {
-            let mut kernel = Kernel::new();
+            let mut scheduler = Scheduler::new();
             let start = Stopwatch::start();
             for _ in 0..iters {
-                let sim = kernel.handle();
-                kernel.spawn(async move {
+                let sim = scheduler.handle();
+                scheduler.spawn(async move {
                     black_box(sim.now());
                 });
-                kernel.run().unwrap();
+                scheduler.run().unwrap();
             }
             start.elapsed()
         })
     });
     group.bench_function("spawn_run_batched", |b| {
         b.iter_custom(|iters| {
-            let mut kernel = Kernel::new();
-            spawn_batches(&mut kernel, BATCH);
+            let mut scheduler = Scheduler::new();
+            spawn_batches(&mut scheduler, BATCH);
             let start = Stopwatch::start();
-            spawn_batches(&mut kernel, iters);
+            spawn_batches(&mut scheduler, iters);
             start.elapsed()
         })
     });
     group.bench_function("spawned_by_a_process", |b| {
         b.iter_custom(|iters| {
-            let mut kernel = Kernel::new();
-            let sim = kernel.handle();
-            kernel.spawn(async move {
+            let mut scheduler = Scheduler::new();
+            let sim = scheduler.handle();
+            scheduler.spawn(async move {
                 // Children run in the same evaluation phase; yielding now and
                 // then lets their slots be reused.
                 for batch in 0..iters.div_ceil(BATCH) {
@@ -96,20 +96,20 @@ fn lifecycle(c: &mut Criterion) {
                 }
             });
             let start = Stopwatch::start();
-            kernel.run().unwrap();
+            scheduler.run().unwrap();
             start.elapsed()
         })
     });
     group.bench_function("spawn_yield_finish", |b| {
         b.iter_custom(|iters| {
-            let mut kernel = Kernel::new();
+            let mut scheduler = Scheduler::new();
             let start = Stopwatch::start();
             for batch in 0..iters.div_ceil(BATCH) {
                 for _ in 0..BATCH.min(iters - batch * BATCH) {
-                    let sim = kernel.handle();
-                    kernel.spawn(async move { sim.yield_now().await });
+                    let sim = scheduler.handle();
+                    scheduler.spawn(async move { sim.yield_now().await });
                 }
-                kernel.run().unwrap();
+                scheduler.run().unwrap();
             }
             start.elapsed()
         })
@@ -118,15 +118,15 @@ fn lifecycle(c: &mut Criterion) {
 }
 
 /// Spawns `count` processes that read the time and finish, `BATCH` at a time.
-fn spawn_batches(kernel: &mut Kernel, count: u64) {
+fn spawn_batches(scheduler: &mut Scheduler, count: u64) {
     for batch in 0..count.div_ceil(BATCH) {
         for _ in 0..BATCH.min(count - batch * BATCH) {
-            let sim = kernel.handle();
-            kernel.spawn(async move {
+            let sim = scheduler.handle();
+            scheduler.spawn(async move {
                 black_box(sim.now());
             });
         }
-        kernel.run().unwrap();
+        scheduler.run().unwrap();
     }
 }
 
@@ -134,7 +134,7 @@ fn spawn_batches(kernel: &mut Kernel, count: u64) {
 /// and every level's frame lives inside its caller's, with no allocation.
 trait Level: 'static {
     const DEPTH: u64;
-    fn enter(sim: &KernelHandle) -> impl Future<Output = ()> + '_;
+    fn enter(sim: &SchedulerHandle) -> impl Future<Output = ()> + '_;
 }
 
 /// The innermost level.
@@ -142,7 +142,7 @@ struct Leaf;
 
 impl Level for Leaf {
     const DEPTH: u64 = 1;
-    async fn enter(sim: &KernelHandle) {
+    async fn enter(sim: &SchedulerHandle) {
         sim.yield_now().await;
     }
 }
@@ -152,7 +152,7 @@ struct Calls<L>(PhantomData<L>);
 
 impl<L: Level> Level for Calls<L> {
     const DEPTH: u64 = L::DEPTH + 1;
-    async fn enter(sim: &KernelHandle) {
+    async fn enter(sim: &SchedulerHandle) {
         sim.yield_now().await;
         L::enter(sim).await;
     }
@@ -164,7 +164,7 @@ type Depth8 = Calls<Calls<Calls<Calls<Depth4>>>>;
 type Depth16 = Calls<Calls<Calls<Calls<Calls<Calls<Calls<Calls<Depth8>>>>>>>>;
 
 /// The same chain built at run time: every level a boxed recursive call.
-fn boxed(sim: &KernelHandle, depth: u64) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+fn boxed(sim: &SchedulerHandle, depth: u64) -> Pin<Box<dyn Future<Output = ()> + '_>> {
     Box::pin(async move {
         sim.yield_now().await;
         if depth > 1 {
@@ -177,18 +177,18 @@ fn boxed(sim: &KernelHandle, depth: u64) -> Pin<Box<dyn Future<Output = ()> + '_
 fn time_levels<F: Future<Output = ()> + 'static>(
     iters: u64,
     depth: u64,
-    chain: impl Fn(KernelHandle) -> F + 'static,
+    chain: impl Fn(SchedulerHandle) -> F + 'static,
 ) -> Duration {
     let chains = iters.div_ceil(depth);
-    let mut kernel = Kernel::new();
-    let sim = kernel.handle();
-    kernel.spawn(async move {
+    let mut scheduler = Scheduler::new();
+    let sim = scheduler.handle();
+    scheduler.spawn(async move {
         for _ in 0..chains {
             chain(sim.clone()).await;
         }
     });
     let start = Stopwatch::start();
-    kernel.run().unwrap();
+    scheduler.run().unwrap();
     start.elapsed().mul_f64(iters as f64 / (chains * depth) as f64)
 }
 
@@ -215,17 +215,17 @@ fn yields(c: &mut Criterion) {
     for processes in [1, 2, 1000] {
         group.bench_function(BenchmarkId::from_parameter(processes), |b| {
             b.iter_custom(|iters| {
-                let mut kernel = Kernel::new();
+                let mut scheduler = Scheduler::new();
                 for _ in 0..processes {
-                    let sim = kernel.handle();
-                    kernel.spawn(async move {
+                    let sim = scheduler.handle();
+                    scheduler.spawn(async move {
                         for _ in 0..iters.div_ceil(processes) {
                             sim.yield_now().await;
                         }
                     });
                 }
                 let start = Stopwatch::start();
-                kernel.run().unwrap();
+                scheduler.run().unwrap();
                 start.elapsed().mul_f64(iters as f64 / (iters.div_ceil(processes) * processes) as f64)
             })
         });
@@ -238,17 +238,17 @@ fn timed_waits(c: &mut Criterion) {
     for processes in [1, 100] {
         group.bench_function(BenchmarkId::from_parameter(processes), |b| {
             b.iter_custom(|iters| {
-                let mut kernel = Kernel::new();
+                let mut scheduler = Scheduler::new();
                 for _ in 0..processes {
-                    let sim = kernel.handle();
-                    kernel.spawn(async move {
+                    let sim = scheduler.handle();
+                    scheduler.spawn(async move {
                         for _ in 0..iters.div_ceil(processes) {
                             sim.wait(SimTime(1_000)).await;
                         }
                     });
                 }
                 let start = Stopwatch::start();
-                kernel.run().unwrap();
+                scheduler.run().unwrap();
                 start.elapsed().mul_f64(iters as f64 / (iters.div_ceil(processes) * processes) as f64)
             })
         });
@@ -261,8 +261,8 @@ fn events(c: &mut Criterion) {
     for (name, delay) in [("immediate", None), ("delta", Some(SimTime::ZERO)), ("timed", Some(SimTime(1_000)))] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let mut kernel = Kernel::new();
-                let (ping, pong) = (kernel.event(), kernel.event());
+                let mut scheduler = Scheduler::new();
+                let (ping, pong) = (scheduler.event(), scheduler.event());
                 let notify = move |event: &polyhart_cosim::Event| match delay {
                     None => event.notify(),
                     Some(delay) => event.notify_after(delay),
@@ -270,20 +270,20 @@ fn events(c: &mut Criterion) {
                 // Each round trip is two hand-overs.
                 let rounds = iters.div_ceil(2);
                 let (ping_b, pong_b) = (ping.clone(), pong.clone());
-                kernel.spawn(async move {
+                scheduler.spawn(async move {
                     for _ in 0..rounds {
                         ping_b.wait().await;
                         notify(&pong_b);
                     }
                 });
-                kernel.spawn(async move {
+                scheduler.spawn(async move {
                     for _ in 0..rounds {
                         notify(&ping);
                         pong.wait().await;
                     }
                 });
                 let start = Stopwatch::start();
-                kernel.run().unwrap();
+                scheduler.run().unwrap();
                 start.elapsed().mul_f64(iters as f64 / (rounds * 2) as f64)
             })
         });

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use polyhart_cosim::{AdvanceEnd, CosimBuilder, SimTime};
 use polyhart_iss::JitConfig;
-use polyhart_machine::boards::virt::Engine;
+use polyhart_machine::Engine;
 use polyhart_machine::{StopReason, VirtConfig};
 
 fn config(elf: &[u8], jit: bool) -> VirtConfig {

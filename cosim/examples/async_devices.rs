@@ -1,4 +1,4 @@
-//! Device models written as processes of the embedded kernel: a countdown
+//! Device models written as processes of the embedded scheduler: a countdown
 //! timer that raises an interrupt line, and a bounded FIFO between a producer
 //! and a consumer. `main` drives them the way an outside simulator would,
 //! stepping from one activity to the next with `next_time` and `run_until`.
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use polyhart_cosim::SimTime;
-use polyhart_cosim::kernel::{Event, Kernel, KernelHandle};
+use polyhart_cosim::scheduler::{Event, Scheduler, SchedulerHandle};
 use polyhart_machine::devices::InterruptLine;
 
 /// A countdown timer: software arms it with a delay, and when the delay has
@@ -28,7 +28,7 @@ pub struct CountdownTimer<L> {
 
 impl<L: InterruptLine + 'static> CountdownTimer<L> {
     /// A disarmed timer driving `line`, with its process started on `sim`.
-    pub fn new(sim: &KernelHandle, line: L) -> Rc<CountdownTimer<L>> {
+    pub fn new(sim: &SchedulerHandle, line: L) -> Rc<CountdownTimer<L>> {
         let timer = Rc::new(CountdownTimer { expiry: sim.event(), period: Cell::new(None), line });
         let this = Rc::clone(&timer);
         sim.spawn(async move {
@@ -95,7 +95,7 @@ pub struct Fifo<T> {
 
 impl<T> Fifo<T> {
     /// An empty FIFO holding at most `capacity` values (at least one).
-    pub fn new(sim: &KernelHandle, capacity: usize) -> Fifo<T> {
+    pub fn new(sim: &SchedulerHandle, capacity: usize) -> Fifo<T> {
         let capacity = capacity.max(1);
         Fifo {
             items: RefCell::new(VecDeque::with_capacity(capacity)),
@@ -129,9 +129,9 @@ impl<T> Fifo<T> {
 
 const NS: u64 = 1_000;
 
-fn main() -> Result<(), polyhart_cosim::kernel::RunError> {
-    let mut kernel = Kernel::new();
-    let sim = kernel.handle();
+fn main() -> Result<(), polyhart_cosim::scheduler::RunError> {
+    let mut scheduler = Scheduler::new();
+    let sim = scheduler.handle();
 
     // The timer, armed at 0 for 25 ns then every 10 ns.
     let line = Level::default();
@@ -142,7 +142,7 @@ fn main() -> Result<(), polyhart_cosim::kernel::RunError> {
     // taking one value every 8 ns: the producer is held back.
     let fifo = Rc::new(Fifo::new(&sim, 2));
     let (producer_sim, producer_fifo) = (sim.clone(), Rc::clone(&fifo));
-    kernel.spawn(async move {
+    scheduler.spawn(async move {
         for value in 0..6 {
             producer_fifo.put(value).await;
             println!("{:>10}  produced {value}", producer_sim.now().to_string());
@@ -150,7 +150,7 @@ fn main() -> Result<(), polyhart_cosim::kernel::RunError> {
         }
     });
     let (consumer_sim, consumer_fifo) = (sim.clone(), Rc::clone(&fifo));
-    kernel.spawn(async move {
+    scheduler.spawn(async move {
         for _ in 0..6 {
             let value = consumer_fifo.get().await;
             println!("{:>10}  consumed {value}", consumer_sim.now().to_string());
@@ -161,15 +161,15 @@ fn main() -> Result<(), polyhart_cosim::kernel::RunError> {
     // The outside driver: step to each activity, watch the line between steps
     // and play the interrupt handler.
     let end = SimTime(60 * NS);
-    while let Some(next) = kernel.next_time().filter(|next| *next <= end) {
-        kernel.run_until(next)?;
+    while let Some(next) = scheduler.next_time().filter(|next| *next <= end) {
+        scheduler.run_until(next)?;
         if line.is_high() {
-            println!("{:>10}  timer interrupt", kernel.now().to_string());
+            println!("{:>10}  timer interrupt", scheduler.now().to_string());
             timer.acknowledge();
         }
     }
     timer.disarm();
-    kernel.run_until(end)?;
-    println!("{:>10}  end", kernel.now().to_string());
+    scheduler.run_until(end)?;
+    println!("{:>10}  end", scheduler.now().to_string());
     Ok(())
 }

@@ -18,12 +18,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, TryLockError};
 
 use polyhart_iss::{Interrupt, JitConfig};
-use polyhart_machine::boards::virt::Engine;
+use polyhart_machine::Engine;
 use polyhart_machine::{Scheduling, StopReason, VirtConfig};
 
-use crate::clock::Clock;
 use crate::driver::{AdvanceEnd, Cosim, CosimBuilder, Interrupts, Line};
 use crate::region::{DmiGrant, Region, Status, Target, Transaction};
+use crate::time::GlobalTime;
 use crate::time::SimTime;
 
 /// What every call answers.
@@ -137,7 +137,7 @@ pub struct polyhart_cosim {
     cosim: Mutex<Cosim>,
     interrupts: Interrupts,
     regions: Vec<Arc<Region>>,
-    clock: Arc<Clock>,
+    global_time: Arc<GlobalTime>,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -147,7 +147,7 @@ struct CTarget {
 }
 
 // SAFETY: the callback is only ever called on the thread inside
-// `polyhart_advance` (the machine's errands run there), as the header
+// `polyhart_advance` (the machine's driver queue is served there), as the header
 // promises the C side; the pointer itself is just carried between threads.
 unsafe impl Send for CTarget {}
 // SAFETY: as above: never called from two threads.
@@ -543,8 +543,8 @@ pub unsafe extern "C" fn polyhart_build(
         Ok(Ok(cosim)) => {
             let interrupts = cosim.interrupts().clone();
             let regions = cosim.regions().to_vec();
-            let clock = cosim.clock().clone();
-            let machine = polyhart_cosim { cosim: Mutex::new(cosim), interrupts, regions, clock };
+            let global_time = cosim.global_time().clone();
+            let machine = polyhart_cosim { cosim: Mutex::new(cosim), interrupts, regions, global_time };
             // SAFETY: checked non-null; the caller's contract.
             unsafe { *out = Box::into_raw(Box::new(machine)) };
             POLYHART_OK
@@ -637,7 +637,7 @@ pub unsafe extern "C" fn polyhart_now(m: *const polyhart_cosim, ps: *mut u64) ->
     let (Some(m), false) = (unsafe { m.as_ref() }, ps.is_null()) else { return POLYHART_ERR_NULL };
     // SAFETY: checked non-null; the caller's contract.
     guarded(|| unsafe {
-        *ps = m.clock.now().0;
+        *ps = m.global_time.now().0;
         POLYHART_OK
     })
 }

@@ -20,11 +20,11 @@ use std::sync::{Arc, Mutex};
 use polyhart_iss::{HartControl, Interrupt};
 use polyhart_machine::boards::virt::{BuildError, VirtConfig};
 use polyhart_machine::devices::Plic;
-use polyhart_machine::errands::Errands;
+use polyhart_machine::driver_queue::DriverQueue;
 use polyhart_machine::{Machine, StopReason, StopSignal};
 
-use crate::clock::Clock;
 use crate::region::{Link, Region, Target};
+use crate::time::GlobalTime;
 use crate::time::SimTime;
 
 /// An interrupt input the outside drives.
@@ -57,39 +57,39 @@ enum Action {
 
 /// An action in the queue: ordered by time, then by when it was given.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct Scheduled {
+struct TimedAction {
     at: SimTime,
     seq: u64,
     action: Action,
 }
 
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Scheduled) -> std::cmp::Ordering {
+impl Ord for TimedAction {
+    fn cmp(&self, other: &TimedAction) -> std::cmp::Ordering {
         (self.at, self.seq).cmp(&(other.at, other.seq))
     }
 }
 
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Scheduled) -> Option<std::cmp::Ordering> {
+impl PartialOrd for TimedAction {
+    fn partial_cmp(&self, other: &TimedAction) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
 /// Timed actions, in time order and, at one time, in the order given.
 #[derive(Debug, Default)]
-struct Schedule {
-    queue: BinaryHeap<Reverse<Scheduled>>,
+struct TimedActions {
+    queue: BinaryHeap<Reverse<TimedAction>>,
     next_seq: u64,
     /// The time the harts are running to, while they run.
     running_until: Option<SimTime>,
 }
 
-impl Schedule {
+impl TimedActions {
     /// Queues `action` for `at`; true when the harts are running past `at`
     /// and must pause for it to be applied on time.
     fn push(&mut self, at: SimTime, action: Action) -> bool {
         self.next_seq += 1;
-        self.queue.push(Reverse(Scheduled { at, seq: self.next_seq, action }));
+        self.queue.push(Reverse(TimedAction { at, seq: self.next_seq, action }));
         self.running_until.is_some_and(|until| at < until)
     }
 
@@ -112,8 +112,8 @@ pub struct Interrupts {
     plic: Arc<Plic>,
     stop: Arc<StopSignal>,
     controls: Vec<Arc<HartControl>>,
-    schedule: Arc<Mutex<Schedule>>,
-    clock: Arc<Clock>,
+    timed_actions: Arc<Mutex<TimedActions>>,
+    global_time: Arc<GlobalTime>,
 }
 
 impl fmt::Debug for Interrupts {
@@ -170,7 +170,7 @@ impl Interrupts {
     /// time is behind `at` see it on time, those already past it at once.
     pub fn set_at(&self, line: Line, level: bool, at: SimTime) -> Result<(), LineError> {
         let line = self.check(line)?;
-        if at <= self.clock.now() {
+        if at <= self.global_time.now() {
             self.drive(line, level);
             return Ok(());
         }
@@ -199,7 +199,7 @@ impl Interrupts {
     }
 
     fn schedule(&self, at: SimTime, action: Action) {
-        let pause = self.schedule.lock().unwrap_or_else(|e| e.into_inner()).push(at, action);
+        let pause = self.timed_actions.lock().unwrap_or_else(|e| e.into_inner()).push(at, action);
         if pause {
             self.stop.request_pause();
         }
@@ -239,8 +239,8 @@ pub struct Advance {
 #[derive(Debug)]
 pub struct CosimBuilder {
     config: VirtConfig,
-    clock: Arc<Clock>,
-    errands: Arc<Errands>,
+    global_time: Arc<GlobalTime>,
+    driver_queue: Arc<DriverQueue>,
     regions: Vec<Arc<Region>>,
 }
 
@@ -248,14 +248,14 @@ impl CosimBuilder {
     /// Starts from a board configuration. Its quantum (in cycles) is how far
     /// harts may drift apart inside an advance; see [`CosimBuilder::quantum`].
     pub fn new(config: VirtConfig) -> CosimBuilder {
-        let clock = Arc::new(Clock::new(config.cpu_frequency));
-        CosimBuilder { config, clock, errands: Arc::new(Errands::new()), regions: Vec::new() }
+        let global_time = Arc::new(GlobalTime::new(config.cpu_frequency));
+        CosimBuilder { config, global_time, driver_queue: Arc::new(DriverQueue::new()), regions: Vec::new() }
     }
 
     /// Sets the quantum as simulated time: no hart runs more than this ahead
     /// of another inside an advance.
     pub fn quantum(mut self, quantum: SimTime) -> CosimBuilder {
-        self.config.quantum = self.clock.cycles_in(quantum).max(1);
+        self.config.quantum = self.global_time.cycles_in(quantum).max(1);
         self
     }
 
@@ -267,7 +267,8 @@ impl CosimBuilder {
 
     /// [`CosimBuilder::region`] with a shared target.
     pub fn region_dyn(&mut self, name: &'static str, base: u64, size: u64, target: Arc<dyn Target>) -> Arc<Region> {
-        let region = Arc::new(Region::new(name, base, size, target, self.clock.clone(), self.errands.clone()));
+        let region =
+            Arc::new(Region::new(name, base, size, target, self.global_time.clone(), self.driver_queue.clone()));
         self.regions.push(region.clone());
         region
     }
@@ -275,7 +276,7 @@ impl CosimBuilder {
     /// Builds the machine. Fails as [`VirtConfig::build`] does, and if a
     /// region overlaps RAM, a board device or another region.
     pub fn build(self) -> Result<Cosim, BuildError> {
-        let mut config = self.config.errands(self.errands.clone());
+        let mut config = self.config.driver_queue(self.driver_queue.clone());
         for region in &self.regions {
             config = config.device(region.name(), region.base(), region.size(), region.clone());
         }
@@ -285,13 +286,13 @@ impl CosimBuilder {
             region.link(Link { controls: controls.clone(), stop: machine.stop_signal().clone() });
         }
         let interrupts = Interrupts {
-            plic: machine.plic().clone(),
+            plic: machine.board().plic().clone(),
             stop: machine.stop_signal().clone(),
             controls,
-            schedule: Arc::new(Mutex::new(Schedule::default())),
-            clock: self.clock.clone(),
+            timed_actions: Arc::new(Mutex::new(TimedActions::default())),
+            global_time: self.global_time.clone(),
         };
-        Ok(Cosim { machine, clock: self.clock, regions: self.regions, interrupts })
+        Ok(Cosim { machine, global_time: self.global_time, regions: self.regions, interrupts })
     }
 }
 
@@ -299,7 +300,7 @@ impl CosimBuilder {
 #[derive(Debug)]
 pub struct Cosim {
     machine: Machine,
-    clock: Arc<Clock>,
+    global_time: Arc<GlobalTime>,
     regions: Vec<Arc<Region>>,
     interrupts: Interrupts,
 }
@@ -307,21 +308,21 @@ pub struct Cosim {
 impl Cosim {
     /// The outside's time: where the last advance ended.
     pub fn now(&self) -> SimTime {
-        self.clock.now()
+        self.global_time.now()
     }
 
-    pub(crate) fn clock(&self) -> &Arc<Clock> {
-        &self.clock
+    pub(crate) fn global_time(&self) -> &Arc<GlobalTime> {
+        &self.global_time
     }
 
     /// The quantum: how far harts may drift apart inside an advance.
     pub fn quantum(&self) -> SimTime {
-        self.clock.at_cycle(self.machine.quantum())
+        self.global_time.at_cycle(self.machine.quantum())
     }
 
     /// Hart `hart`'s local time (`None`: no such hart).
     pub fn local_time(&self, hart: usize) -> Option<SimTime> {
-        self.machine.harts().get(hart).map(|h| self.clock.at_cycle(h.state().cycle()))
+        self.machine.harts().get(hart).map(|h| self.global_time.at_cycle(h.state().cycle()))
     }
 
     /// How far hart `hart`'s local time is ahead of the outside's: the
@@ -378,7 +379,7 @@ impl Cosim {
     fn apply_due(&mut self, now: SimTime) -> bool {
         let mut stop = false;
         loop {
-            let action = self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner()).pop_due(now);
+            let action = self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner()).pop_due(now);
             match action {
                 Some(Action::Line { line, level }) => self.interrupts.drive(line, level),
                 Some(Action::Reset(hart)) => self.machine.reset_hart(hart),
@@ -395,7 +396,7 @@ impl Cosim {
     /// are served on the calling thread meanwhile. On return the outside's
     /// time ([`Cosim::now`]) is [`Advance::time`].
     pub fn advance(&mut self, duration: SimTime) -> Advance {
-        let start = self.clock.now();
+        let start = self.global_time.now();
         let target = start + duration;
         let mut reached = start;
         let end = loop {
@@ -403,13 +404,13 @@ impl Cosim {
                 break AdvanceEnd::Scheduled;
             }
             let next = {
-                let mut schedule = self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner());
-                let next = schedule.next_time().map_or(target, |at| at.min(target));
-                schedule.running_until = Some(next);
+                let mut timed_actions = self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner());
+                let next = timed_actions.next_time().map_or(target, |at| at.min(target));
+                timed_actions.running_until = Some(next);
                 next
             };
-            let reason = self.machine.run_until(self.clock.cycle_at(next), None);
-            self.interrupts.schedule.lock().unwrap_or_else(|e| e.into_inner()).running_until = None;
+            let reason = self.machine.run_until(self.global_time.cycle_at(next), None);
+            self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner()).running_until = None;
             match reason {
                 // Something was scheduled before `next`: plan again.
                 StopReason::Paused => {}
@@ -424,12 +425,12 @@ impl Cosim {
                     break AdvanceEnd::Sync { hart };
                 }
                 reason => {
-                    reached = self.clock.at_cycle(self.machine.time()).clamp(reached, target);
+                    reached = self.global_time.at_cycle(self.machine.time()).clamp(reached, target);
                     break AdvanceEnd::Stopped(reason);
                 }
             }
         };
-        self.clock.set_now(reached);
+        self.global_time.set_now(reached);
         Advance { end, time: reached }
     }
 }

@@ -1,18 +1,18 @@
 //! The embedded default: a machine and Rust device models stepped together
 //! with no outside simulator.
 //!
-//! Device models are processes of a [`Kernel`]; [`Embedded`] plays the
+//! Device models are processes of a [`Scheduler`]; [`Embedded`] plays the
 //! outside simulator's part: it runs the processes due, advances the
-//! machine to the kernel's next activity (or by a quantum), runs the
+//! machine to the scheduler's next activity (or by a quantum), runs the
 //! processes up to the time reached, and so on. The models' register
-//! interface is a [`Target`](crate::Target) like any other; since kernel
+//! interface is a [`Target`](crate::Target) like any other; since scheduler
 //! state is single-threaded (`Rc`), wrap it in [`OnDriver`] to hand it to
 //! a region: transactions are served on the driving thread, the one that
-//! steps the kernel, so the models never leave it.
+//! steps the scheduler, so the models never leave it.
 //!
 //! A model told during an advance of something it will do at a later time
 //! (a timer being armed) calls [`Interrupts::stop_at`](crate::Interrupts::stop_at)
-//! for that time, so the advance ends there and the kernel gets to act on
+//! for that time, so the advance ends there and the scheduler gets to act on
 //! time.
 
 use std::fmt;
@@ -21,7 +21,7 @@ use polyhart_machine::StopReason;
 use send_wrapper::SendWrapper;
 
 use crate::driver::{Advance, AdvanceEnd, Cosim};
-use crate::kernel::{Kernel, RunError};
+use crate::scheduler::{RunError, Scheduler};
 use crate::time::SimTime;
 
 /// State that lives on the driving thread but must sit in something
@@ -48,20 +48,20 @@ impl<T> fmt::Debug for OnDriver<T> {
     }
 }
 
-/// A machine and a kernel of device processes, driven together.
+/// A machine and a scheduler of device processes, driven together.
 #[derive(Debug)]
 pub struct Embedded {
     cosim: Cosim,
-    kernel: Kernel,
+    scheduler: Scheduler,
     quantum: SimTime,
 }
 
 impl Embedded {
-    /// Drives `cosim` with `kernel`'s processes; an advance covers at most
-    /// the machine's quantum. The kernel's time must be the machine's.
-    pub fn new(cosim: Cosim, kernel: Kernel) -> Embedded {
+    /// Drives `cosim` with `scheduler`'s processes; an advance covers at most
+    /// the machine's quantum. The scheduler's time must be the machine's.
+    pub fn new(cosim: Cosim, scheduler: Scheduler) -> Embedded {
         let quantum = cosim.quantum();
-        Embedded { cosim, kernel, quantum }
+        Embedded { cosim, scheduler, quantum }
     }
 
     /// The machine.
@@ -74,25 +74,25 @@ impl Embedded {
         &mut self.cosim
     }
 
-    /// The kernel.
-    pub fn kernel(&self) -> &Kernel {
-        &self.kernel
+    /// The scheduler.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
     }
 
     /// One step: the processes due now run, the machine advances to the
-    /// kernel's next activity or by a quantum, whichever comes first, and
+    /// scheduler's next activity or by a quantum, whichever comes first, and
     /// the processes due up to the time reached run.
     pub fn step(&mut self) -> Result<Advance, RunError> {
         let now = self.cosim.now();
-        self.kernel.run_until(now)?;
-        let until = match self.kernel.next_time() {
+        self.scheduler.run_until(now)?;
+        let until = match self.scheduler.next_time() {
             Some(next) if next > now => (next - now).min(self.quantum),
             // Something is due now: let the machine move at least a cycle.
             Some(_) => SimTime(1),
             None => self.quantum,
         };
         let advance = self.cosim.advance(until);
-        self.kernel.run_until(advance.time)?;
+        self.scheduler.run_until(advance.time)?;
         Ok(advance)
     }
 

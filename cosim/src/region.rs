@@ -31,9 +31,9 @@ use polyhart_iss::HartControl;
 use polyhart_iss::memory::{AccessContext, Amo};
 use polyhart_machine::StopSignal;
 use polyhart_machine::bus::{Device, DeviceError};
-use polyhart_machine::errands::Errands;
+use polyhart_machine::driver_queue::DriverQueue;
 
-use crate::clock::Clock;
+use crate::time::GlobalTime;
 use crate::time::SimTime;
 
 /// What a transaction asks for.
@@ -135,16 +135,16 @@ pub struct DmiGrant {
 }
 
 /// A grant in force.
-struct Window(DmiGrant);
+struct DmiWindow(DmiGrant);
 
 // SAFETY: the pointer is only dereferenced under the region's DMI lock, and
 // whoever granted it promised (`Region::grant_dmi`'s contract) that it stays
 // valid for reads and writes from any thread until revoked.
-unsafe impl Send for Window {}
+unsafe impl Send for DmiWindow {}
 // SAFETY: as above; accesses through it are atomic or volatile.
-unsafe impl Sync for Window {}
+unsafe impl Sync for DmiWindow {}
 
-impl Window {
+impl DmiWindow {
     fn covers(&self, addr: u64, size: u8, write: bool) -> bool {
         let g = &self.0;
         (if write { g.write } else { g.read })
@@ -240,10 +240,10 @@ pub struct Region {
     base: u64,
     size: u64,
     target: Arc<dyn Target>,
-    clock: Arc<Clock>,
-    errands: Arc<Errands>,
+    global_time: Arc<GlobalTime>,
+    driver_queue: Arc<DriverQueue>,
     link: OnceLock<Link>,
-    dmi: RwLock<Vec<Window>>,
+    dmi: RwLock<Vec<DmiWindow>>,
     counters: Counters,
 }
 
@@ -279,16 +279,16 @@ impl Region {
         base: u64,
         size: u64,
         target: Arc<dyn Target>,
-        clock: Arc<Clock>,
-        errands: Arc<Errands>,
+        global_time: Arc<GlobalTime>,
+        driver_queue: Arc<DriverQueue>,
     ) -> Region {
         Region {
             name,
             base,
             size,
             target,
-            clock,
-            errands,
+            global_time,
+            driver_queue,
             link: OnceLock::new(),
             dmi: RwLock::new(Vec::new()),
             counters: Counters::default(),
@@ -341,7 +341,7 @@ impl Region {
         if grant.host.is_null() {
             return Err(DmiError::NullPointer);
         }
-        self.dmi.write().unwrap_or_else(|e| e.into_inner()).insert(0, Window(grant));
+        self.dmi.write().unwrap_or_else(|e| e.into_inner()).insert(0, DmiWindow(grant));
         Ok(())
     }
 
@@ -383,7 +383,7 @@ impl Region {
             return;
         }
         if let Some(control) = self.control(hart) {
-            control.stall(self.clock.cycles_in(latency));
+            control.stall(self.global_time.cycles_in(latency));
         }
     }
 
@@ -391,7 +391,7 @@ impl Region {
     /// (with latency already added in its current block) less the outside's.
     fn delay(&self, ctx: &AccessContext) -> SimTime {
         let pending = self.control(ctx.hart_id).map_or(0, HartControl::pending_stall);
-        self.clock.at_cycle(ctx.cycle + pending) - self.clock.now()
+        self.global_time.at_cycle(ctx.cycle + pending) - self.global_time.now()
     }
 
     /// Hands transactions to the target on the driving thread (with `amo`,
@@ -400,7 +400,7 @@ impl Region {
     fn transport(&self, ctx: &AccessContext, tx: Transaction, amo: Option<Amo>) -> Result<Transaction, DeviceError> {
         let (offset, size, delay) = (tx.address - self.base, tx.size, tx.delay);
         let target = self.target.clone();
-        let (status, served, last) = self.errands.call(move || serve(&*target, tx, amo));
+        let (status, served, last) = self.driver_queue.call(move || serve(&*target, tx, amo));
         self.counters.transactions.fetch_add(served, Ordering::Relaxed);
         self.stall(ctx.hart_id, last.delay - delay);
         if last.sync
@@ -449,7 +449,7 @@ impl Device for Region {
     fn read(&self, ctx: &AccessContext, offset: u64, size: u8) -> Result<u64, DeviceError> {
         let addr = self.base + offset;
         // SAFETY: `direct` passes a pointer inside a live grant, valid for
-        // the access's `size` bytes (`Window::covers`).
+        // the access's `size` bytes (`DmiWindow::covers`).
         if let Some(value) = self.direct(ctx, addr, size, false, |host| unsafe { dmi_read(host, size) }) {
             return Ok(value);
         }

@@ -1,7 +1,9 @@
-//! Simulated time, in picoseconds as SystemC's default resolution allows.
+//! Simulated time, in picoseconds as SystemC's default resolution allows,
+//! and the global time the harts' local times are measured against.
 
 use std::fmt;
 use std::ops::{Add, Sub};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A point or span of simulated time in picoseconds.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,6 +61,48 @@ impl fmt::Display for SimTime {
     }
 }
 
+/// The global time: the outside simulator's time, which every hart's local
+/// time runs ahead of (what SystemC's `sc_time_stamp()` says while an
+/// advance runs), with the harts' clock frequency that turns their cycles
+/// into simulated time. Shared with the external regions so they can
+/// annotate delays.
+#[derive(Debug)]
+pub(crate) struct GlobalTime {
+    now: AtomicU64,
+    frequency: u64,
+}
+
+impl GlobalTime {
+    pub(crate) fn new(frequency: u64) -> GlobalTime {
+        GlobalTime { now: AtomicU64::new(0), frequency: frequency.max(1) }
+    }
+
+    /// The outside's time.
+    pub(crate) fn now(&self) -> SimTime {
+        SimTime(self.now.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_now(&self, time: SimTime) {
+        self.now.store(time.0, Ordering::Release);
+    }
+
+    /// The time at a hart's local cycle `cycle`.
+    pub(crate) fn at_cycle(&self, cycle: u64) -> SimTime {
+        SimTime::from_cycles(cycle, self.frequency)
+    }
+
+    /// The last cycle that starts no later than `time`.
+    pub(crate) fn cycle_at(&self, time: SimTime) -> u64 {
+        time.to_cycles(self.frequency)
+    }
+
+    /// Whole cycles that cover `span` (rounded up: latency is never lost).
+    pub(crate) fn cycles_in(&self, span: SimTime) -> u64 {
+        let cycles = (u128::from(span.0) * u128::from(self.frequency)).div_ceil(1_000_000_000_000);
+        u64::try_from(cycles).unwrap_or(u64::MAX)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +120,15 @@ mod tests {
         assert_eq!(SimTime::from_cycles(u64::MAX, 1), SimTime(u64::MAX));
         assert_eq!(SimTime(u64::MAX) + SimTime(1), SimTime(u64::MAX));
         assert_eq!(SimTime(1) - SimTime(2), SimTime::ZERO);
+    }
+
+    #[test]
+    fn latency_rounds_up_to_whole_cycles() {
+        let time = GlobalTime::new(300_000_000); // 3.333 ns per cycle
+        assert_eq!(time.cycles_in(SimTime(0)), 0);
+        assert_eq!(time.cycles_in(SimTime(1)), 1);
+        assert_eq!(time.cycles_in(SimTime(10_000)), 3);
+        assert_eq!(time.cycles_in(SimTime(10_001)), 4);
+        assert_eq!(time.cycle_at(SimTime(10_001)), 3);
     }
 }

@@ -10,7 +10,7 @@ use polyhart_cosim::{
     AdvanceEnd, Command, Cosim, CosimBuilder, DmiGrant, Interrupts, Line, Region, SimTime, Status, Transaction,
 };
 use polyhart_iss::JitConfig;
-use polyhart_machine::boards::virt::Engine;
+use polyhart_machine::Engine;
 use polyhart_machine::{Scheduling, StopReason, VirtConfig};
 
 mod common;

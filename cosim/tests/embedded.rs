@@ -1,13 +1,13 @@
 //! The embedded default: `tests/guest/cosim.c`'s devices written as
-//! processes of the embedded kernel, driving the machine with no outside
+//! processes of the embedded scheduler, driving the machine with no outside
 //! simulator.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use polyhart_cosim::kernel::{Event, KernelHandle};
+use polyhart_cosim::scheduler::{Event, SchedulerHandle};
 use polyhart_cosim::{
-    Command, CosimBuilder, Embedded, Interrupts, Kernel, Line, OnDriver, SimTime, Status, Transaction,
+    Command, CosimBuilder, Embedded, Interrupts, Line, OnDriver, Scheduler, SimTime, Status, Transaction,
 };
 use polyhart_machine::{Scheduling, StopReason, VirtConfig};
 
@@ -15,15 +15,15 @@ mod common;
 use common::{ALARM_IRQ, EXPECTED, EXT_BASE, GUEST};
 
 /// The devices: registers served synchronously, the timer's behaviour a
-/// kernel process.
+/// scheduler process.
 struct Devices {
-    sim: KernelHandle,
+    sim: SchedulerHandle,
     interrupts: Interrupts,
     console: RefCell<Vec<u8>>,
     scratch: RefCell<Vec<u8>>,
     /// Notified when the guest arms the alarm.
     armed: Event,
-    /// How long after the kernel's time the alarm fires once armed.
+    /// How long after the scheduler's time the alarm fires once armed.
     alarm_in: Cell<SimTime>,
     fired_at: Cell<Option<SimTime>>,
     /// When the guest's handler read NOW last.
@@ -32,7 +32,7 @@ struct Devices {
 
 impl Devices {
     fn serve(&self, tx: &mut Transaction) -> Status {
-        // The kernel stands at the outside's time; the hart is `delay` ahead.
+        // The scheduler stands at the outside's time; the hart is `delay` ahead.
         let at = self.sim.now() + tx.delay;
         tx.delay = tx.delay + SimTime::from_nanos(10);
         match (tx.address - EXT_BASE, tx.command) {
@@ -76,7 +76,7 @@ impl Devices {
 }
 
 fn run(config: VirtConfig) -> (StopReason, Rc<Devices>) {
-    let kernel = Kernel::new();
+    let scheduler = Scheduler::new();
     let mut builder = CosimBuilder::new(config.kernel(GUEST.to_vec()).console(std::io::sink()));
     // The region is added before the machine exists; its target reaches the
     // devices once they do.
@@ -87,20 +87,20 @@ fn run(config: VirtConfig) -> (StopReason, Rc<Devices>) {
     });
     let cosim = builder.build().unwrap();
     let devices = Rc::new(Devices {
-        sim: kernel.handle(),
+        sim: scheduler.handle(),
         interrupts: cosim.interrupts().clone(),
         console: RefCell::new(Vec::new()),
         scratch: RefCell::new(vec![0; 4096]),
-        armed: kernel.event(),
+        armed: scheduler.event(),
         alarm_in: Cell::new(SimTime::ZERO),
         fired_at: Cell::new(None),
         last_now_read: Cell::new(SimTime::ZERO),
     });
     *slot.borrow_mut() = Some(devices.clone());
-    kernel.spawn(devices.clone().timer());
-    let mut embedded = Embedded::new(cosim, kernel);
+    scheduler.spawn(devices.clone().timer());
+    let mut embedded = Embedded::new(cosim, scheduler);
     let reason = embedded.run().unwrap();
-    assert_eq!(embedded.kernel().now(), embedded.cosim().now(), "the kernel kept the machine's time");
+    assert_eq!(embedded.scheduler().now(), embedded.cosim().now(), "the scheduler kept the machine's time");
     (reason, devices)
 }
 

@@ -44,7 +44,7 @@ pub trait Device: Send + Sync {
 }
 
 /// Where `mtime` comes from: the machine's timer device.
-pub trait Clock: Send + Sync {
+pub trait TimeSource: Send + Sync {
     /// `mtime` as the hart making the access sees it.
     fn mtime(&self, ctx: &AccessContext) -> u64;
 }
@@ -68,7 +68,7 @@ pub struct SystemBus {
     mappings: Vec<Mapping>,
     ram: Arc<Ram>,
     watches: Vec<(u64, u64, Arc<dyn StoreWatcher>)>,
-    clock: Arc<dyn Clock>,
+    time_source: Arc<dyn TimeSource>,
 }
 
 impl fmt::Debug for SystemBus {
@@ -96,9 +96,9 @@ pub struct OverlapError {
 }
 
 impl SystemBus {
-    /// A bus with only RAM on it; `clock` gives `mtime`.
-    pub fn new(ram: Arc<Ram>, clock: Arc<dyn Clock>) -> SystemBus {
-        SystemBus { mappings: Vec::new(), ram, watches: Vec::new(), clock }
+    /// A bus with only RAM on it; `time_source` gives `mtime`.
+    pub fn new(ram: Arc<Ram>, time_source: Arc<dyn TimeSource>) -> SystemBus {
+        SystemBus { mappings: Vec::new(), ram, watches: Vec::new(), time_source }
     }
 
     /// Maps `device` at `[base, base + size)`.
@@ -177,7 +177,7 @@ impl Bus for SystemBus {
     }
 
     fn time(&self, ctx: &AccessContext) -> u64 {
-        self.clock.mtime(ctx)
+        self.time_source.mtime(ctx)
     }
 
     fn atomic(&self, ctx: &AccessContext, addr: u64, amo: Amo) -> Result<u64, BusError> {
@@ -198,9 +198,9 @@ mod tests {
     const CTX: AccessContext = AccessContext { hart_id: 1, cycle: 700 };
 
     /// `mtime` is the cycle count divided by ten.
-    struct TenCycleClock;
+    struct TenCycleTimer;
 
-    impl Clock for TenCycleClock {
+    impl TimeSource for TenCycleTimer {
         fn mtime(&self, ctx: &AccessContext) -> u64 {
             ctx.cycle / 10
         }
@@ -239,7 +239,7 @@ mod tests {
     }
 
     fn bus() -> SystemBus {
-        SystemBus::new(allocate_ram(RAM_BASE, 0x4000).unwrap(), Arc::new(TenCycleClock))
+        SystemBus::new(allocate_ram(RAM_BASE, 0x4000).unwrap(), Arc::new(TenCycleTimer))
     }
 
     #[test]
@@ -368,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn time_comes_from_the_clock() {
+    fn time_comes_from_the_time_source() {
         let bus = bus();
         assert_eq!(bus.time(&CTX), 70);
         assert_eq!(bus.time(&AccessContext { hart_id: 0, cycle: 9 }), 0);

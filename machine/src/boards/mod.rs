@@ -1,3 +1,33 @@
 //! Boards: how a machine's parts are put together and where they sit.
+//!
+//! A board owns its devices, maps them on the machine's bus and builds the
+//! [`Machine`](crate::Machine). The runners reach it only through
+//! [`Board`]: the little they need of it besides the bus.
 
 pub mod virt;
+
+/// What a machine's runners need from its board: the timer behind `mtime`,
+/// which drives each hart's timer interrupt, and the host side of the
+/// console. Everything else on the board the harts reach through the bus.
+pub trait Board: Send + Sync {
+    /// Where every hart starts at power on and after a reset.
+    fn reset_pc(&self) -> u64;
+
+    /// Raises or lowers hart `hart`'s machine timer interrupt (MTIP) for its
+    /// local time `cycle`, and returns how many cycles may pass before the
+    /// timer fires (`None`: it is not armed, or already firing).
+    fn sync_timer(&self, hart: usize, cycle: u64) -> Option<u64>;
+
+    /// How many cycles after local cycle `cycle` `mtime` reaches `time`
+    /// (`None`: it already has): when a hart's own timer, Sstc's `stimecmp`,
+    /// fires.
+    fn cycles_until(&self, cycle: u64, time: u64) -> Option<u64>;
+
+    /// Pushes console output buffered on the host out to it.
+    fn flush_console(&self);
+
+    /// Whether the host may still send input that raises an interrupt:
+    /// while it may, harts that all wait with nothing pending are not
+    /// deadlocked.
+    fn input_open(&self) -> bool;
+}

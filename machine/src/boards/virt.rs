@@ -18,20 +18,21 @@
 use std::io::Write;
 use std::sync::Arc;
 
-/// How the JIT of [`Engine::Jit`] works.
-pub use polyhart_iss::JitConfig;
+use polyhart_iss::HartControl;
 use polyhart_iss::jit::JitError;
-use polyhart_iss::{Hart, HartControl, Jit, TranslationCache};
 
+use super::Board;
+use crate::Machine;
 use crate::bus::{Device, OverlapError, SystemBus};
 use crate::console::Console;
 use crate::devices::plic::{self, NoSuchSource};
-use crate::devices::{Aclint, Htif, Plic, Rom, TestFinisher, Uart, aclint};
-use crate::errands::Errands;
+use crate::devices::{Aclint, Htif, Plic, PlicLine, Rom, TestFinisher, Uart, aclint};
+use crate::driver_queue::DriverQueue;
 use crate::fdt::{self, FdtConfig};
-use crate::loader::{self, LoadError, LoadedImage};
+use crate::loader::{self, LoadError};
+use crate::machine::{Engine, Settings};
 use crate::memory::{self, MemoryError};
-use crate::runner::{DEFAULT_QUANTUM, Machine, Scheduling, StopSignal, UNBOUNDED_QUANTUM};
+use crate::runner::{DEFAULT_QUANTUM, Scheduling, StopSignal, UNBOUNDED_QUANTUM};
 
 /// Base of the reset ROM.
 pub const MROM_BASE: u64 = 0x1000;
@@ -157,7 +158,7 @@ pub struct VirtConfig {
     pub devices: Vec<ExtraDevice>,
     /// The queue through which devices reach the thread that runs the
     /// machine (default: a new one).
-    pub errands: Option<Arc<Errands>>,
+    pub driver_queue: Option<Arc<DriverQueue>>,
 }
 
 /// A device an embedder adds to the board ([`VirtConfig::device`]).
@@ -177,27 +178,6 @@ impl std::fmt::Debug for ExtraDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} [{:#x}, {:#x})", self.name, self.base, self.base.saturating_add(self.size))
     }
-}
-
-/// Which tier runs guest code.
-///
-/// ```
-/// use polyhart_machine::boards::virt::{Engine, JitConfig};
-///
-/// // Compile blocks at their 10th run, and check each against the interpreter.
-/// let engine = Engine::Jit(JitConfig::new(10).lockstep(true));
-/// # assert_ne!(engine, Engine::Interpreter);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Engine {
-    /// The interpreter only.
-    #[default]
-    Interpreter,
-    /// The interpreter for cold code; blocks it has run
-    /// [`JitConfig::threshold`] times are compiled to host code with
-    /// Cranelift (0: every block, at once), with the debugging aids the
-    /// configuration asks for.
-    Jit(JitConfig),
 }
 
 impl std::fmt::Debug for VirtConfig {
@@ -238,8 +218,8 @@ impl VirtConfig {
 
     /// Sets the queue through which devices reach the thread that runs the
     /// machine.
-    pub fn errands(mut self, errands: Arc<Errands>) -> VirtConfig {
-        self.errands = Some(errands);
+    pub fn driver_queue(mut self, driver_queue: Arc<DriverQueue>) -> VirtConfig {
+        self.driver_queue = Some(driver_queue);
         self
     }
 
@@ -292,7 +272,7 @@ impl VirtConfig {
     }
 
     /// Builds the machine ([`build`]).
-    pub fn build(self) -> Result<Machine, BuildError> {
+    pub fn build(self) -> Result<Machine<Virt>, BuildError> {
         build(self)
     }
 }
@@ -311,8 +291,82 @@ impl Default for VirtConfig {
             scheduling: Scheduling::default(),
             engine: Engine::default(),
             devices: Vec::new(),
-            errands: None,
+            driver_queue: None,
         }
+    }
+}
+
+/// The virt board: its devices, which it maps on the machine's bus and
+/// owns. The runners reach it through [`Board`]; its accessors are for
+/// whoever drives the machine from outside (feeding the console, driving
+/// PLIC sources).
+#[derive(Debug)]
+pub struct Virt {
+    aclint: Arc<Aclint>,
+    plic: Arc<Plic>,
+    uart: Arc<Uart<PlicLine>>,
+    console: Arc<Console>,
+    mrom: Arc<Rom>,
+    test_finisher: Arc<TestFinisher>,
+    htif: Option<Arc<Htif>>,
+}
+
+impl Virt {
+    /// The CLINT: software interrupts and the machine timer.
+    pub fn aclint(&self) -> &Arc<Aclint> {
+        &self.aclint
+    }
+
+    /// The interrupt controller, to drive its sources from outside.
+    pub fn plic(&self) -> &Arc<Plic> {
+        &self.plic
+    }
+
+    /// The console UART, to feed it input.
+    pub fn uart(&self) -> &Arc<Uart<PlicLine>> {
+        &self.uart
+    }
+
+    /// Where guest console output (UART and HTIF) goes.
+    pub fn console(&self) -> &Arc<Console> {
+        &self.console
+    }
+
+    /// The reset ROM every hart starts in.
+    pub fn mrom(&self) -> &Arc<Rom> {
+        &self.mrom
+    }
+
+    /// The test finisher, through which the guest exits or asks for a reset.
+    pub fn test_finisher(&self) -> &Arc<TestFinisher> {
+        &self.test_finisher
+    }
+
+    /// HTIF, when the guest's ELF defines `tohost`.
+    pub fn htif(&self) -> Option<&Arc<Htif>> {
+        self.htif.as_ref()
+    }
+}
+
+impl Board for Virt {
+    fn reset_pc(&self) -> u64 {
+        MROM_BASE
+    }
+
+    fn sync_timer(&self, hart: usize, cycle: u64) -> Option<u64> {
+        self.aclint.sync_timer(hart, cycle)
+    }
+
+    fn cycles_until(&self, cycle: u64, time: u64) -> Option<u64> {
+        self.aclint.cycles_until(cycle, time)
+    }
+
+    fn flush_console(&self) {
+        self.console.flush();
+    }
+
+    fn input_open(&self) -> bool {
+        self.uart.input_open()
     }
 }
 
@@ -336,7 +390,7 @@ fn reset_rom(start: u64, fdt_addr: u64, next_addr: u64) -> Vec<u8> {
 }
 
 /// Builds a virt machine.
-pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
+pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
     if config.harts == 0 || config.harts > MAX_HARTS {
         return Err(BuildError::HartCount(config.harts));
     }
@@ -404,57 +458,31 @@ pub fn build(config: VirtConfig) -> Result<Machine, BuildError> {
     let mut bus = SystemBus::new(ram.clone(), aclint.clone());
     let plic = Arc::new(Plic::new(controls.clone()));
     let uart = Arc::new(Uart::new(console.clone(), plic.line(UART_IRQ)?));
-    bus.map(
-        "mrom",
-        MROM_BASE,
-        MROM_SIZE,
-        Arc::new(Rom::new(&reset_rom(start, fdt_addr, next_stage), MROM_SIZE as usize)),
-    )?;
-    bus.map("test", TEST_BASE, TEST_SIZE, Arc::new(TestFinisher::new(stop.clone())))?;
+    let mrom = Arc::new(Rom::new(&reset_rom(start, fdt_addr, next_stage), MROM_SIZE as usize));
+    let test_finisher = Arc::new(TestFinisher::new(stop.clone()));
+    bus.map("mrom", MROM_BASE, MROM_SIZE, mrom.clone())?;
+    bus.map("test", TEST_BASE, TEST_SIZE, test_finisher.clone())?;
     bus.map("clint", CLINT_BASE, aclint::SIZE, aclint.clone())?;
     bus.map("plic", PLIC_BASE, plic::SIZE, plic.clone())?;
     bus.map("uart", UART_BASE, UART_SIZE, uart.clone())?;
     for extra in &config.devices {
         bus.map(extra.name, extra.base, extra.size, extra.device.clone())?;
     }
-    watch_htif(&mut bus, &loaded, &ram, &console, &stop);
-    let bus = Arc::new(bus);
+    let htif = loaded.tohost.map(|tohost| {
+        let htif = Arc::new(Htif::new(tohost, loaded.fromhost, ram.clone(), console.clone(), stop.clone()));
+        bus.watch(tohost, 8, htif.clone());
+        htif
+    });
 
-    let cache = Arc::new(TranslationCache::new());
-    let jit = match &config.engine {
-        Engine::Interpreter => None,
-        Engine::Jit(jit) => Some(Arc::new(Jit::with_config(jit.clone())?)),
+    let board = Virt { aclint, plic, uart, console, mrom, test_finisher, htif };
+    let settings = Settings {
+        quantum: config.quantum,
+        scheduling: config.scheduling,
+        engine: config.engine,
+        cpu_frequency: config.cpu_frequency,
+        driver_queue: config.driver_queue.unwrap_or_default(),
     };
-    let harts = controls
-        .iter()
-        .enumerate()
-        .map(|(id, control)| {
-            let mut hart = Hart::new(id as u64, ram.clone(), bus.clone(), cache.clone(), control.clone());
-            hart.state_mut().pc = MROM_BASE;
-            hart.set_jit(jit.clone());
-            hart
-        })
-        .collect();
-    let quantum = config.quantum.max(1);
-    let scheduling = config.scheduling;
-    let errands = config.errands.unwrap_or_default();
-    let cpu_frequency = config.cpu_frequency;
-    Ok(Machine {
-        harts,
-        aclint,
-        plic,
-        bus,
-        uart,
-        console,
-        stop,
-        cache,
-        quantum,
-        scheduling,
-        jit,
-        errands,
-        cpu_frequency,
-        reset_pc: MROM_BASE,
-    })
+    Ok(Machine::new(board, Arc::new(bus), &controls, stop, settings)?)
 }
 
 /// QEMU's placement: the highest 2 MiB-aligned address below the end of RAM
@@ -475,19 +503,6 @@ fn check_disjoint(placed: &mut [(&'static str, (u64, u64))]) -> Result<(), Build
             Err(BuildError::ImagesOverlap { first, first_range, second, second_range })
         }
         _ => Ok(()),
-    }
-}
-
-fn watch_htif(
-    bus: &mut SystemBus,
-    image: &LoadedImage,
-    ram: &Arc<polyhart_iss::Ram>,
-    console: &Arc<Console>,
-    stop: &Arc<StopSignal>,
-) {
-    if let Some(tohost) = image.tohost {
-        let htif = Arc::new(Htif::new(tohost, image.fromhost, ram.clone(), console.clone(), stop.clone()));
-        bus.watch(tohost, 8, htif);
     }
 }
 
@@ -604,7 +619,7 @@ mod tests {
         assert_eq!(bus.read(&CTX, PLIC_BASE + plic::PENDING_BASE, 4), Ok(0));
         // Received bytes raise it again; hart 1 serves them this time.
         bus.write(&CTX, UART_BASE + 1, 1, 0x01).unwrap();
-        machine.uart().receive(b"x");
+        machine.board().uart().receive(b"x");
         assert_eq!(lines(), [meip, seip]);
         assert_eq!(bus.read(&CTX, PLIC_BASE + plic::CONTEXT_BASE + 3 * plic::CONTEXT_STRIDE + 4, 4), Ok(10));
         assert_eq!(lines(), [0, 0]);

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use polyhart_iss::memory::AccessContext;
 use polyhart_iss::{HartControl, Interrupt};
 
-use crate::bus::{Clock, Device, DeviceError};
+use crate::bus::{Device, DeviceError, TimeSource};
 
 /// Offset of the MSWI `msip` registers, 4 bytes per hart.
 pub const MSIP_BASE: u64 = 0x0000;
@@ -114,7 +114,7 @@ fn merge(old: u64, shift: u64, size: u8, value: u64) -> u64 {
     }
 }
 
-impl Clock for Aclint {
+impl TimeSource for Aclint {
     fn mtime(&self, ctx: &AccessContext) -> u64 {
         self.mtime_at(ctx.cycle)
     }

@@ -1,13 +1,13 @@
-//! Work that must run on the thread driving a machine.
+//! The driver queue: work that must run on the thread driving a machine.
 //!
 //! Harts run on their own host threads, but some things they reach may only
 //! be touched from one thread: an outside simulator (SystemC's kernel is
 //! single-threaded) serves transactions on the thread that called
-//! [`crate::Machine::run`]. A hart thread hands such work to [`Errands::call`]
-//! and blocks until the driving thread has done it; the driving thread does
-//! errands while it waits for the hart threads. On the driving thread itself
-//! (the deterministic runner, or a one-hart machine) `call` runs the work at
-//! once.
+//! [`crate::Machine::run`]. A hart thread hands such work to
+//! [`DriverQueue::call`] and blocks until the driving thread has done it;
+//! the driving thread serves the queue while it waits for the hart threads.
+//! On the driving thread itself (the deterministic runner, or a one-hart
+//! machine) `call` runs the work at once.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -20,7 +20,7 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Default)]
 struct Queue {
     jobs: VecDeque<Job>,
-    /// The thread that runs errands, while a run is in progress.
+    /// The thread that serves the queue, while a run is in progress.
     driver: Option<ThreadId>,
     /// Set when the driving thread should stop serving.
     finished: bool,
@@ -29,15 +29,15 @@ struct Queue {
 /// A queue of work for the thread driving a machine; one per machine,
 /// shared by whatever devices need it.
 #[derive(Default)]
-pub struct Errands {
+pub struct DriverQueue {
     queue: Mutex<Queue>,
     ready: Condvar,
 }
 
-impl fmt::Debug for Errands {
+impl fmt::Debug for DriverQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let queue = self.lock();
-        f.debug_struct("Errands").field("queued", &queue.jobs.len()).field("driver", &queue.driver).finish()
+        f.debug_struct("DriverQueue").field("queued", &queue.jobs.len()).field("driver", &queue.driver).finish()
     }
 }
 
@@ -47,10 +47,10 @@ struct Reply<R> {
     done: Condvar,
 }
 
-impl Errands {
+impl DriverQueue {
     /// An empty queue.
-    pub fn new() -> Errands {
-        Errands::default()
+    pub fn new() -> DriverQueue {
+        DriverQueue::default()
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -90,15 +90,15 @@ impl Errands {
         }
     }
 
-    /// Makes the calling thread the driving thread until [`Errands::finish`]
-    /// ends the matching [`Errands::serve`].
+    /// Makes the calling thread the driving thread until [`DriverQueue::finish`]
+    /// ends the matching [`DriverQueue::serve`].
     pub(crate) fn begin(&self) {
         let mut queue = self.lock();
         queue.driver = Some(std::thread::current().id());
         queue.finished = false;
     }
 
-    /// Runs queued errands on the driving thread until `finish` is called.
+    /// Runs queued work on the driving thread until `finish` is called.
     pub(crate) fn serve(&self) {
         /// A backstop only: `finish` and `call` notify.
         const POLL: Duration = Duration::from_millis(50);
@@ -118,7 +118,7 @@ impl Errands {
         }
     }
 
-    /// Ends [`Errands::serve`] once the queue is empty; called when every
+    /// Ends [`DriverQueue::serve`] once the queue is empty; called when every
     /// thread that could queue work has stopped.
     pub(crate) fn finish(&self) {
         let mut queue = self.lock();
@@ -141,36 +141,36 @@ mod tests {
 
     #[test]
     fn work_from_other_threads_runs_on_the_driving_thread() {
-        let errands = Arc::new(Errands::new());
+        let queue = Arc::new(DriverQueue::new());
         let driver = std::thread::current().id();
-        errands.begin();
+        queue.begin();
         let workers: Vec<_> = (0..4)
             .map(|i| {
-                let errands = errands.clone();
-                std::thread::spawn(move || errands.call(move || (i, std::thread::current().id())))
+                let queue = queue.clone();
+                std::thread::spawn(move || queue.call(move || (i, std::thread::current().id())))
             })
             .collect();
         let finisher = {
-            let errands = errands.clone();
+            let queue = queue.clone();
             std::thread::spawn(move || {
                 let results: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-                errands.finish();
+                queue.finish();
                 results
             })
         };
-        errands.serve();
+        queue.serve();
         let results = finisher.join().unwrap();
         assert_eq!(results.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
-        assert!(results.iter().all(|r| r.1 == driver), "every errand ran on the driving thread");
+        assert!(results.iter().all(|r| r.1 == driver), "all work ran on the driving thread");
     }
 
     #[test]
     fn without_a_run_work_runs_where_it_is_called() {
-        let errands = Errands::new();
-        assert_eq!(errands.call(|| 7), 7);
-        errands.begin();
+        let queue = DriverQueue::new();
+        assert_eq!(queue.call(|| 7), 7);
+        queue.begin();
         // On the driving thread itself.
-        assert_eq!(errands.call(|| 8), 8);
-        errands.end();
+        assert_eq!(queue.call(|| 8), 8);
+        queue.end();
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! With a bounded quantum, harts run in rounds of `quantum` cycles of
 //! simulated time, as in the deterministic runner, but at the same time on
-//! their own threads: each runs its slice of the round, then waits at the
+//! their own threads: each runs its part of the round, then waits at the
 //! round's end until every hart taking part has arrived, so no hart is ever
 //! more than one quantum ahead of another. The last to arrive closes the
 //! round: it decides which harts take part in the next one, skips simulated
@@ -20,7 +20,7 @@
 //! event at the next round boundary, at most one quantum late, exactly as in
 //! the deterministic runner.
 //!
-//! With the unbounded quantum ([`crate::runner::UNBOUNDED_QUANTUM`]) harts
+//! With the unbounded quantum ([`UNBOUNDED_QUANTUM`]) harts
 //! run free, like QEMU's MTTCG: no rounds, no bound on how far one hart's
 //! local time runs ahead of another's. A hart waiting for its timer skips to
 //! it at once; an asleep one parks its thread until an interrupt line or an
@@ -33,7 +33,11 @@ use std::time::{Duration, Instant};
 
 use polyhart_iss::{Hart, HartControl};
 
-use crate::runner::{Machine, Slice, Slices, StopReason, UNBOUNDED_QUANTUM, wait_for_wakeup, wakeable};
+use super::wake::{WaitState, Wake};
+use super::{QuantumEnd, QuantumRunner, StopReason, UNBOUNDED_QUANTUM, wait_for_wakeup};
+use crate::Machine;
+use crate::boards::Board;
+use crate::driver_queue::DriverQueue;
 
 /// How long a blocked thread waits before looking at the stop signal
 /// itself; the usual wakeups are notifications.
@@ -42,11 +46,16 @@ const STOP_POLL: Duration = Duration::from_millis(10);
 /// What a hart's thread leaves for the round's closer when it arrives.
 #[derive(Copy, Clone, Debug)]
 struct Arrival {
-    /// The hart is asleep (see [`Slice::Asleep`]).
+    /// The hart is asleep (see [`QuantumEnd::Asleep`]).
     asleep: bool,
-    /// Its `mip` and `mie`, which only the hart itself changes.
-    mip: u64,
-    mie: u64,
+    /// What decides when it wakes.
+    wait: WaitState,
+}
+
+/// A parked free-running hart, as it parked.
+#[derive(Copy, Clone, Debug)]
+struct Parked {
+    wait: WaitState,
     /// Its local time.
     cycle: u64,
 }
@@ -74,23 +83,30 @@ struct ArrivalSlot {
     asleep: AtomicBool,
     mip: AtomicU64,
     mie: AtomicU64,
-    cycle: AtomicU64,
+    /// Whether Sstc drives STIP, and `stimecmp` when it does.
+    sstc: AtomicBool,
+    stimecmp: AtomicU64,
 }
 
 impl ArrivalSlot {
     fn store(&self, arrival: Arrival) {
+        let wait = arrival.wait;
         self.asleep.store(arrival.asleep, Ordering::Relaxed);
-        self.mip.store(arrival.mip, Ordering::Relaxed);
-        self.mie.store(arrival.mie, Ordering::Relaxed);
-        self.cycle.store(arrival.cycle, Ordering::Relaxed);
+        self.mip.store(wait.mip, Ordering::Relaxed);
+        self.mie.store(wait.mie, Ordering::Relaxed);
+        self.sstc.store(wait.stimecmp.is_some(), Ordering::Relaxed);
+        self.stimecmp.store(wait.stimecmp.unwrap_or(0), Ordering::Relaxed);
     }
 
     fn load(&self) -> Arrival {
+        let stimecmp = self.stimecmp.load(Ordering::Relaxed);
         Arrival {
             asleep: self.asleep.load(Ordering::Relaxed),
-            mip: self.mip.load(Ordering::Relaxed),
-            mie: self.mie.load(Ordering::Relaxed),
-            cycle: self.cycle.load(Ordering::Relaxed),
+            wait: WaitState {
+                mip: self.mip.load(Ordering::Relaxed),
+                mie: self.mie.load(Ordering::Relaxed),
+                stimecmp: self.sstc.load(Ordering::Relaxed).then_some(stimecmp),
+            },
         }
     }
 }
@@ -150,7 +166,7 @@ struct Round {
 ///   sleep. Threads whose harts all sit the new round out are not woken:
 ///   they would only sleep again.
 /// - The end reaches everyone. [`Shared::end`] records the outcome and sets
-///   [`Slices::ending`] under the lock and notifies every sleeper; a thread
+///   [`QuantumRunner::ending`] under the lock and notifies every sleeper; a thread
 ///   looks at the outcome under the lock before it sleeps, and at `ending`
 ///   as it spins.
 #[derive(Debug)]
@@ -193,8 +209,8 @@ impl Rounds {
 }
 
 /// The state every hart thread shares.
-struct Shared<'a> {
-    machine: MachineParts<'a>,
+struct Shared<'a, B> {
+    machine: MachineParts<'a, B>,
     rounds: Rounds,
     /// Why the run ends, once decided. Its lock also keeps a thread going
     /// to sleep on `turn` and a thread waking it in step.
@@ -221,99 +237,98 @@ const SPINS_PER_CLOCK: u32 = 64;
 
 /// The parts of the machine the threads use, borrowed while its harts are
 /// lent out to them.
-struct MachineParts<'a> {
-    slices: Slices<'a>,
+struct MachineParts<'a, B> {
+    runner: QuantumRunner<'a, B>,
     controls: Vec<Arc<HartControl>>,
-    uart: &'a crate::devices::Uart<crate::devices::PlicLine>,
 }
 
-impl Machine {
-    /// Runs every hart on its own thread until the machine stops.
-    pub(crate) fn run_parallel(&mut self, limit: Option<u64>, horizon: u64, quantum: u64) -> StopReason {
-        let retired = AtomicU64::new(self.instructions());
-        let ending = AtomicBool::new(false);
-        let controls: Vec<Arc<HartControl>> = self.harts.iter().map(|h| h.control().clone()).collect();
-        let start = self.time();
-        if start >= horizon {
-            return StopReason::Horizon;
-        }
-        let harts = self.harts.len();
-        // Rounds: no more threads than host cores, each running its harts in
-        // turn within a round (a hart per thread as long as there are cores
-        // enough); more threads would only take turns on the cores, paying
-        // a wake-up each round. Free-running harts each need a thread.
-        let threads = if quantum == UNBOUNDED_QUANTUM { harts } else { harts.min(host_cores()) };
-        let shared = Shared {
-            machine: MachineParts {
-                slices: Slices { aclint: &self.aclint, stop: &self.stop, retired: &retired, limit, ending: &ending },
-                controls,
-                uart: &self.uart,
-            },
-            rounds: Rounds::new(harts, threads, start, start.saturating_add(quantum).min(horizon)),
-            outcome: Mutex::new(None),
-            turn: Condvar::new(),
-            quantum,
-            horizon,
-        };
-        let parked = Mutex::new(vec![None; harts]);
-        let mut groups: Vec<Vec<(usize, &mut Hart)>> = (0..threads).map(|_| Vec::new()).collect();
-        for (index, hart) in self.harts.iter_mut().enumerate() {
-            groups[shared.rounds.thread_of(index)].push((index, hart));
-        }
-        // This thread does the errands the hart threads hand it until the
-        // last of them leaves.
-        let errands = &*self.errands;
-        let running = AtomicUsize::new(threads);
-        errands.begin();
-        std::thread::scope(|scope| {
-            for (thread, group) in groups.into_iter().enumerate() {
-                let shared = &shared;
-                let parked = &parked;
-                let running = &running;
-                std::thread::Builder::new()
-                    .name(format!("harts{thread}"))
-                    .spawn_scoped(scope, move || {
-                        /// Tells the driving thread when the last hart thread
-                        /// leaves, even by a panic.
-                        struct Leaving<'a>(&'a AtomicUsize, &'a crate::errands::Errands);
-                        impl Drop for Leaving<'_> {
-                            fn drop(&mut self) {
-                                if self.0.fetch_sub(1, Ordering::AcqRel) == 1 {
-                                    self.1.finish();
-                                }
-                            }
-                        }
-                        let _leaving = Leaving(running, errands);
-                        if shared.quantum == UNBOUNDED_QUANTUM {
-                            for (index, hart) in group {
-                                shared.run_free(hart, index, parked);
-                            }
-                        } else {
-                            shared.run_rounds(thread, group);
-                        }
-                    })
-                    .expect("spawning a hart thread");
-            }
-            errands.serve();
-        });
-        let outcome = shared.outcome.into_inner().unwrap_or_else(|e| e.into_inner());
-        // Every thread returns only once an outcome is recorded.
-        outcome.unwrap_or(StopReason::Stopped)
+/// Runs every hart of `machine` on its own thread, in rounds of `quantum`
+/// cycles, until the machine stops, the harts together retire about `limit`
+/// instructions, or every hart's local time reaches `horizon`.
+pub(crate) fn run<B: Board>(machine: &mut Machine<B>, limit: Option<u64>, horizon: u64, quantum: u64) -> StopReason {
+    let retired = AtomicU64::new(machine.instructions());
+    let ending = AtomicBool::new(false);
+    let controls: Vec<Arc<HartControl>> = machine.harts.iter().map(|h| h.control().clone()).collect();
+    let start = machine.time();
+    if start >= horizon {
+        return StopReason::Horizon;
     }
+    let Machine { harts, board, stop, driver_queue, .. } = machine;
+    let hart_count = harts.len();
+    // Rounds: no more threads than host cores, each running its harts in
+    // turn within a round (a hart per thread as long as there are cores
+    // enough); more threads would only take turns on the cores, paying
+    // a wake-up each round. Free-running harts each need a thread.
+    let threads = if quantum == UNBOUNDED_QUANTUM { hart_count } else { hart_count.min(host_cores()) };
+    let shared = Shared {
+        machine: MachineParts {
+            runner: QuantumRunner { board: &*board, stop, retired: &retired, limit, ending: &ending },
+            controls,
+        },
+        rounds: Rounds::new(hart_count, threads, start, start.saturating_add(quantum).min(horizon)),
+        outcome: Mutex::new(None),
+        turn: Condvar::new(),
+        quantum,
+        horizon,
+    };
+    let parked = Mutex::new(vec![None; hart_count]);
+    let mut groups: Vec<Vec<(usize, &mut Hart)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (index, hart) in harts.iter_mut().enumerate() {
+        groups[shared.rounds.thread_of(index)].push((index, hart));
+    }
+    // This thread serves the work the hart threads queue for it until the
+    // last of them leaves.
+    let driver_queue = &**driver_queue;
+    let running = AtomicUsize::new(threads);
+    driver_queue.begin();
+    std::thread::scope(|scope| {
+        for (thread, group) in groups.into_iter().enumerate() {
+            let shared = &shared;
+            let parked = &parked;
+            let running = &running;
+            std::thread::Builder::new()
+                .name(format!("harts{thread}"))
+                .spawn_scoped(scope, move || {
+                    /// Tells the driving thread when the last hart thread
+                    /// leaves, even by a panic.
+                    struct Leaving<'a>(&'a AtomicUsize, &'a DriverQueue);
+                    impl Drop for Leaving<'_> {
+                        fn drop(&mut self) {
+                            if self.0.fetch_sub(1, Ordering::AcqRel) == 1 {
+                                self.1.finish();
+                            }
+                        }
+                    }
+                    let _leaving = Leaving(running, driver_queue);
+                    if shared.quantum == UNBOUNDED_QUANTUM {
+                        for (index, hart) in group {
+                            shared.run_free(hart, index, parked);
+                        }
+                    } else {
+                        shared.run_rounds(thread, group);
+                    }
+                })
+                .expect("spawning a hart thread");
+        }
+        driver_queue.serve();
+    });
+    let outcome = shared.outcome.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Every thread returns only once an outcome is recorded.
+    outcome.unwrap_or(StopReason::Stopped)
 }
 
-impl Shared<'_> {
+impl<B: Board> Shared<'_, B> {
     fn lock(&self) -> MutexGuard<'_, Option<StopReason>> {
         self.outcome.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records why the run ends (the first reason wins) in `outcome`, held
     /// locked, and makes every thread leave: running harts through their
-    /// exit request, waiting threads through [`Slices::ending`] and the
+    /// exit request, waiting threads through [`QuantumRunner::ending`] and the
     /// condition variable.
     fn end(&self, outcome: &mut Option<StopReason>, reason: StopReason) {
         outcome.get_or_insert(reason);
-        self.machine.slices.ending.store(true, Ordering::Release);
+        self.machine.runner.ending.store(true, Ordering::Release);
         for control in &self.machine.controls {
             control.request_exit();
         }
@@ -342,13 +357,13 @@ impl Shared<'_> {
                 if hart.state().cycle() < start {
                     hart.idle(start - hart.state().cycle());
                 }
-                let slice = self.machine.slices.run(hart, index, end);
-                match slice {
-                    Slice::Stop(reason) => return self.end(&mut self.lock(), reason),
-                    Slice::Ended => return,
-                    Slice::Done | Slice::Asleep => {
-                        let (mip, mie, cycle) = (hart.state().csr.mip, hart.state().csr.mie, hart.state().cycle());
-                        rounds.arrivals[index].store(Arrival { asleep: slice == Slice::Asleep, mip, mie, cycle });
+                let quantum_end = self.machine.runner.run(hart, index, end);
+                match quantum_end {
+                    QuantumEnd::Stop(reason) => return self.end(&mut self.lock(), reason),
+                    QuantumEnd::Ended => return,
+                    QuantumEnd::Reached | QuantumEnd::Asleep => {
+                        let asleep = quantum_end == QuantumEnd::Asleep;
+                        rounds.arrivals[index].store(Arrival { asleep, wait: WaitState::of(hart) });
                     }
                 }
                 arrived += 1;
@@ -367,7 +382,7 @@ impl Shared<'_> {
     /// harts all sit a round out sleeps at once.
     fn wait_for_round(&self, thread: usize, group: &[(usize, &mut Hart)], next: u64) -> Option<u64> {
         let rounds = &self.rounds;
-        let ending = self.machine.slices.ending;
+        let ending = self.machine.runner.ending;
         // Whether round `round`, which must be the current one, is for us.
         let ours = |round: u64| {
             round >= next && group.iter().any(|(index, _)| rounds.awake_in[*index].load(Ordering::Relaxed) == round)
@@ -407,7 +422,7 @@ impl Shared<'_> {
                 break Some(round);
             }
             outcome = self.turn.wait_timeout(outcome, STOP_POLL).unwrap_or_else(|e| e.into_inner()).0;
-            if let Some(reason) = self.machine.slices.stop.reason() {
+            if let Some(reason) = self.machine.runner.stop.reason() {
                 self.end(&mut outcome, reason);
             }
         };
@@ -420,11 +435,11 @@ impl Shared<'_> {
     /// and opens it, unless the run ends.
     fn close_round(&self, round: u64) {
         let rounds = &self.rounds;
-        let slices = &self.machine.slices;
-        if let Some(reason) = slices.stop.reason() {
+        let runner = &self.machine.runner;
+        if let Some(reason) = runner.stop.reason() {
             return self.end(&mut self.lock(), reason);
         }
-        if slices.limit.is_some_and(|limit| slices.retired.load(Ordering::Relaxed) >= limit) {
+        if runner.limit.is_some_and(|limit| runner.retired.load(Ordering::Relaxed) >= limit) {
             return self.end(&mut self.lock(), StopReason::InstructionLimit);
         }
         let next = round + 1;
@@ -434,17 +449,25 @@ impl Shared<'_> {
                 return self.end(&mut self.lock(), StopReason::Horizon);
             }
             let end = start.saturating_add(self.quantum).min(self.horizon);
+            // An asleep hart's time is `start` when it wakes; its timer may
+            // have been armed by another hart meanwhile.
+            let wake =
+                |index: usize, wait: &WaitState| wait.wake(runner.board, index, &self.machine.controls[index], start);
             let mut awake = 0;
+            // When the first asleep hart wakes.
+            let mut first = Wake::Never;
             for (index, slot) in rounds.arrivals.iter().enumerate() {
                 let arrival = slot.load();
-                let control = &self.machine.controls[index];
-                // An asleep hart's time is `start` when it wakes; its timer
-                // may have been armed by another hart meanwhile.
-                let timer = if arrival.asleep { slices.aclint.sync_timer(index, start) } else { None };
-                if !arrival.asleep
-                    || wakeable(control, arrival.mip, arrival.mie)
-                    || timer.is_some_and(|cycles| cycles < self.quantum)
-                {
+                let takes_part = !arrival.asleep || {
+                    let wakes = wake(index, &arrival.wait);
+                    first = first.earliest(wakes);
+                    match wakes {
+                        Wake::Now => true,
+                        Wake::At(cycle) => cycle.saturating_sub(start) < self.quantum,
+                        Wake::Never => false,
+                    }
+                };
+                if takes_part {
                     rounds.awake_in[index].store(next, Ordering::Relaxed);
                     awake += 1;
                 }
@@ -453,18 +476,18 @@ impl Shared<'_> {
                 return self.open_round(next, start, end, awake);
             }
             // Everyone sleeps: jump to the first timer, or wait for the host.
-            let first_timer = (0..rounds.arrivals.len()).filter_map(|i| slices.aclint.sync_timer(i, start)).min();
-            match first_timer {
-                Some(cycles) => start += cycles,
+            match first {
+                Wake::Now => unreachable!("a hart that wakes now takes part in the next round"),
+                Wake::At(cycle) => start = cycle,
                 // Something outside may still wake them before the horizon.
-                None if self.horizon != u64::MAX => start = self.horizon,
-                None => {
-                    let controls = &self.machine.controls;
-                    let woken = wait_for_wakeup(self.machine.uart, slices.stop, || {
-                        rounds.arrivals.iter().zip(controls).any(|(slot, control)| {
-                            let arrival = slot.load();
-                            wakeable(control, arrival.mip, arrival.mie)
-                        })
+                Wake::Never if self.horizon != u64::MAX => start = self.horizon,
+                Wake::Never => {
+                    let woken = wait_for_wakeup(runner.board, runner.stop, || {
+                        rounds
+                            .arrivals
+                            .iter()
+                            .enumerate()
+                            .any(|(index, slot)| wake(index, &slot.load().wait) != Wake::Never)
                     });
                     if let Some(reason) = woken {
                         return self.end(&mut self.lock(), reason);
@@ -496,18 +519,18 @@ impl Shared<'_> {
 
     /// A hart's thread with the unbounded quantum: no rounds; an asleep hart
     /// parks until something wakes it.
-    fn run_free(&self, hart: &mut Hart, index: usize, parked: &Mutex<Vec<Option<Arrival>>>) {
+    fn run_free(&self, hart: &mut Hart, index: usize, parked: &Mutex<Vec<Option<Parked>>>) {
         let control = hart.control().clone();
         control.set_waker(Some(std::thread::current()));
         loop {
-            match self.machine.slices.run(hart, index, u64::MAX) {
-                Slice::Stop(reason) => {
+            match self.machine.runner.run(hart, index, u64::MAX) {
+                QuantumEnd::Stop(reason) => {
                     self.end(&mut self.lock(), reason);
                     break;
                 }
-                Slice::Ended => break,
-                Slice::Done => unreachable!("a free-running slice has no end"),
-                Slice::Asleep => {
+                QuantumEnd::Ended => break,
+                QuantumEnd::Reached => unreachable!("a free-running hart's quantum has no end"),
+                QuantumEnd::Asleep => {
                     if let Some(reason) = self.park(hart, index, parked) {
                         self.end(&mut self.lock(), reason);
                         break;
@@ -519,34 +542,35 @@ impl Shared<'_> {
     }
 
     /// Parks an asleep free-running hart until it can run again; `Some`
-    /// when the run must end instead. While parked, the hart's `mip` and
-    /// `mie` (which only it changes) stay in `parked`, so whichever hart
-    /// parks last can tell for certain that nothing can wake any of them.
-    fn park(&self, hart: &mut Hart, index: usize, parked: &Mutex<Vec<Option<Arrival>>>) -> Option<StopReason> {
-        let slices = &self.machine.slices;
+    /// when the run must end instead. While parked, what decides when the
+    /// hart wakes (which only it changes) stays in `parked`, so whichever
+    /// hart parks last can tell for certain that nothing can wake any of
+    /// them.
+    fn park(&self, hart: &mut Hart, index: usize, parked: &Mutex<Vec<Option<Parked>>>) -> Option<StopReason> {
+        let runner = &self.machine.runner;
         let lock = || parked.lock().unwrap_or_else(|e| e.into_inner());
         let reason = loop {
-            if slices.ending.load(Ordering::Acquire) {
+            if runner.ending.load(Ordering::Acquire) {
                 break None;
             }
-            if let Some(reason) = slices.stop.reason() {
+            if let Some(reason) = runner.stop.reason() {
                 break Some(reason);
             }
-            let (mip, mie) = (hart.state().csr.mip, hart.state().csr.mie);
+            let (wait, cycle) = (WaitState::of(hart), hart.state().cycle());
             let mut slots = lock();
-            let timer = slices.aclint.sync_timer(index, hart.state().cycle());
-            if timer.is_some() || wakeable(hart.control(), mip, mie) {
+            if wait.wake(runner.board, index, hart.control(), cycle) != Wake::Never {
                 break None;
             }
-            slots[index] = Some(Arrival { asleep: true, mip, mie, cycle: hart.state().cycle() });
+            slots[index] = Some(Parked { wait, cycle });
             // Read before looking at the harts: input that arrived before it
             // closed has raised its interrupt by then.
-            let input_open = self.machine.uart.input_open();
-            let all_stuck = slots
-                .iter()
-                .zip(&self.machine.controls)
-                .all(|(slot, control)| slot.is_some_and(|a| !wakeable(control, a.mip, a.mie)));
-            if all_stuck && !input_open && !self.any_timer_armed(&slots) {
+            let input_open = runner.board.input_open();
+            // Another hart may have raised a parked hart's line or armed its
+            // timer since it parked: that hart will see it when it next looks.
+            let all_stuck = slots.iter().zip(&self.machine.controls).enumerate().all(|(index, (slot, control))| {
+                slot.is_some_and(|p| p.wait.wake(runner.board, index, control, p.cycle) == Wake::Never)
+            });
+            if all_stuck && !input_open {
                 break Some(StopReason::Deadlock);
             }
             drop(slots);
@@ -554,12 +578,5 @@ impl Shared<'_> {
         };
         lock()[index] = None;
         reason
-    }
-
-    /// Whether some parked hart's timer was armed (by another hart) since
-    /// it parked: that hart will see it when it next looks.
-    fn any_timer_armed(&self, slots: &[Option<Arrival>]) -> bool {
-        let aclint = self.machine.slices.aclint;
-        slots.iter().enumerate().any(|(index, slot)| slot.is_some_and(|a| aclint.sync_timer(index, a.cycle).is_some()))
     }
 }

@@ -11,7 +11,7 @@ use std::task::{Wake, Waker};
 /// A process's body: the state machine rustc compiled from its `async` code.
 pub(super) type ProcessFuture = Pin<Box<dyn Future<Output = ()>>>;
 
-/// Names one process of one kernel.
+/// Names one process of one scheduler.
 ///
 /// Ids are cheap to copy and compare. When a process finishes its slot is
 /// reused, but with a new generation, so an old id never names the newcomer
@@ -35,14 +35,14 @@ struct Slot {
     /// Whether the process already sits in the run queue (it is never there twice).
     queued: bool,
     /// The process's body: `None` while the slot is free and while the process
-    /// is being polled (the kernel holds it then).
+    /// is being polled (the scheduler holds it then).
     future: Option<ProcessFuture>,
     /// The waker handed to the body when it is polled: made once per slot and
     /// reused by every process the slot holds. `None` only while polled.
     waker: Option<Waker>,
 }
 
-/// Every process of one kernel, by slot index.
+/// Every process of one scheduler, by slot index.
 pub(super) struct ProcessTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -64,7 +64,7 @@ impl ProcessTable {
             return ProcessId { index, generation: slot.generation };
         }
         let index = u32::try_from(self.slots.len())
-            .expect("a kernel holds fewer than 2^32 processes: each costs memory long before that");
+            .expect("a scheduler holds fewer than 2^32 processes: each costs memory long before that");
         let waker = Waker::from(Arc::new(SlotWaker { index, inbox: Arc::clone(inbox) }));
         self.slots.push(Slot { generation: 0, queued: false, future: Some(future), waker: Some(waker) });
         ProcessId { index, generation: 0 }
@@ -129,7 +129,7 @@ impl ProcessTable {
         self.live
     }
 
-    /// Takes every body out, for the kernel to drop them outside its borrows.
+    /// Takes every body out, for the scheduler to drop them outside its borrows.
     pub(super) fn take_all(&mut self) -> Vec<ProcessFuture> {
         self.live = 0;
         self.free.clear();
@@ -137,8 +137,8 @@ impl ProcessTable {
     }
 }
 
-/// Wakes that came through [`Waker`]s (from futures that are not the kernel's
-/// own, possibly on other threads), waiting for the kernel to collect them.
+/// Wakes that came through [`Waker`]s (from futures that are not the scheduler's
+/// own, possibly on other threads), waiting for the scheduler to collect them.
 #[derive(Debug, Default)]
 pub(super) struct Inbox {
     pending: AtomicBool,

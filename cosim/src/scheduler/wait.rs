@@ -4,16 +4,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::schedule::{Activation, Shared};
+use super::queues::{Activation, Shared};
 use crate::time::SimTime;
 
-/// The future of [`KernelHandle::wait`](super::KernelHandle::wait) and
-/// [`KernelHandle::yield_now`](super::KernelHandle::yield_now): ready once
+/// The future of [`SchedulerHandle::wait`](super::SchedulerHandle::wait) and
+/// [`SchedulerHandle::yield_now`](super::SchedulerHandle::yield_now): ready once
 /// simulated time has advanced by the duration, or, for a zero duration, in
 /// the next delta cycle.
 ///
 /// The wait belongs to the process that first polls it, which must be a
-/// process of the handle's kernel: awaiting it anywhere else panics.
+/// process of the handle's scheduler: awaiting it anywhere else panics.
 #[must_use = "a wait does nothing unless awaited"]
 pub struct Wait<'a> {
     shared: &'a Shared,
@@ -43,25 +43,21 @@ impl Future for Wait<'_> {
     // Inlined into the process's state machine, where it runs on every wait.
     #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        let clock = &self.shared.clock;
+        let time = &self.shared.time;
         if let Some((until, delta)) = self.armed {
             // Time and delta both move on before the process is resumed;
             // anything else is a spurious wake and the activation stays queued.
-            return if clock.now.get() >= until && clock.delta.get() != delta {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            };
+            return if time.now.get() >= until && time.delta.get() != delta { Poll::Ready(()) } else { Poll::Pending };
         }
-        let id = self.shared.current_process("KernelHandle::wait");
-        let (until, delta) = (clock.now.get() + self.duration, clock.delta.get());
-        let mut scheduler = self.shared.scheduler.borrow_mut();
+        let id = self.shared.current_process("SchedulerHandle::wait");
+        let (until, delta) = (time.now.get() + self.duration, time.delta.get());
+        let mut queues = self.shared.queues.borrow_mut();
         if self.duration == SimTime::ZERO {
-            scheduler.resume_next_delta(id);
+            queues.resume_next_delta(id);
         } else {
-            scheduler.schedule_at(until, Activation::Resume(id));
+            queues.schedule_at(until, Activation::Resume(id));
         }
-        drop(scheduler);
+        drop(queues);
         self.armed = Some((until, delta));
         Poll::Pending
     }

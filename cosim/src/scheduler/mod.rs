@@ -1,8 +1,8 @@
-//! The embedded default scheduler: a discrete-event kernel in the manner of
-//! SystemC's, whose processes are Rust `async` code.
+//! The embedded default scheduler: discrete-event simulation in the manner
+//! of SystemC's simulation kernel, whose processes are Rust `async` code.
 //!
 //! When no outside simulator drives time, a machine drives itself, and device
-//! models written in Rust run as *processes* of a [`Kernel`]. A process is a
+//! models written in Rust run as *processes* of a [`Scheduler`]. A process is a
 //! future: rustc compiles its `async` body into a state machine (a stackless
 //! coroutine, the compile-time form of a CPS conversion), so a process costs
 //! one allocation when it is spawned and none when it waits, and it can only
@@ -11,12 +11,12 @@
 //! # Concepts
 //!
 //! - **Simulated time** is a [`SimTime`] in picoseconds. It only moves when
-//!   the kernel is run, and only forward.
-//! - **Processes** are spawned with [`Kernel::spawn`] or
-//!   [`KernelHandle::spawn`] and reach their kernel through a
-//!   [`KernelHandle`], a cheap clone, to read [`now`](KernelHandle::now),
-//!   [`wait`](KernelHandle::wait) for a duration,
-//!   [`yield_now`](KernelHandle::yield_now), spawn more processes and make
+//!   the scheduler is run, and only forward.
+//! - **Processes** are spawned with [`Scheduler::spawn`] or
+//!   [`SchedulerHandle::spawn`] and reach their scheduler through a
+//!   [`SchedulerHandle`], a cheap clone, to read [`now`](SchedulerHandle::now),
+//!   [`wait`](SchedulerHandle::wait) for a duration,
+//!   [`yield_now`](SchedulerHandle::yield_now), spawn more processes and make
 //!   [`Event`]s. A process that returns is reclaimed; its [`ProcessId`] goes
 //!   stale.
 //! - **Delta cycles**: many things can happen at one simulated time, in
@@ -32,65 +32,65 @@
 //!   notification while one is pending are those of IEEE 1666, given on
 //!   [`Event`].
 //!
-//! # Driving the kernel
+//! # Driving the scheduler
 //!
-//! [`Kernel::run_until`]`(t)` runs everything due up to and including time
-//! `t` (every delta cycle at `t` too) and leaves the kernel at `t`.
-//! [`Kernel::run`] runs until nothing is scheduled. [`Kernel::next_time`]
+//! [`Scheduler::run_until`]`(t)` runs everything due up to and including time
+//! `t` (every delta cycle at `t` too) and leaves the scheduler at `t`.
+//! [`Scheduler::run`] runs until nothing is scheduled. [`Scheduler::next_time`]
 //! says when the next activity is, so that an outside driver (a quantum
-//! keeper, a SystemC module) can step the kernel between its own events.
+//! keeper, a SystemC module) can step the scheduler between its own events.
 //!
 //! ```
 //! use std::cell::Cell;
 //! use std::rc::Rc;
 //! use polyhart_cosim::SimTime;
-//! use polyhart_cosim::kernel::Kernel;
+//! use polyhart_cosim::scheduler::Scheduler;
 //!
-//! let mut kernel = Kernel::new();
-//! let irq = kernel.event();
+//! let mut scheduler = Scheduler::new();
+//! let irq = scheduler.event();
 //! let taken_at = Rc::new(Cell::new(None));
 //!
 //! // A device that raises its interrupt 10 ns after it starts.
-//! let sim = kernel.handle();
+//! let sim = scheduler.handle();
 //! let raise = irq.clone();
-//! kernel.spawn(async move {
+//! scheduler.spawn(async move {
 //!     sim.wait(SimTime(10_000)).await;
 //!     raise.notify();
 //! });
 //!
 //! // A handler that waits for it.
-//! let sim = kernel.handle();
+//! let sim = scheduler.handle();
 //! let taken = Rc::clone(&taken_at);
-//! kernel.spawn(async move {
+//! scheduler.spawn(async move {
 //!     irq.wait().await;
 //!     taken.set(Some(sim.now()));
 //! });
 //!
-//! assert_eq!(kernel.next_time(), Some(SimTime::ZERO));
-//! kernel.run_until(SimTime(5_000))?;
-//! assert_eq!((kernel.now(), taken_at.get()), (SimTime(5_000), None));
-//! assert_eq!(kernel.next_time(), Some(SimTime(10_000)));
-//! kernel.run_until(SimTime(20_000))?;
+//! assert_eq!(scheduler.next_time(), Some(SimTime::ZERO));
+//! scheduler.run_until(SimTime(5_000))?;
+//! assert_eq!((scheduler.now(), taken_at.get()), (SimTime(5_000), None));
+//! assert_eq!(scheduler.next_time(), Some(SimTime(10_000)));
+//! scheduler.run_until(SimTime(20_000))?;
 //! assert_eq!(taken_at.get(), Some(SimTime(10_000)));
-//! assert_eq!((kernel.now(), kernel.process_count()), (SimTime(20_000), 0));
-//! # Ok::<(), polyhart_cosim::kernel::RunError>(())
+//! assert_eq!((scheduler.now(), scheduler.process_count()), (SimTime(20_000), 0));
+//! # Ok::<(), polyhart_cosim::scheduler::RunError>(())
 //! ```
 //!
 //! # Threads
 //!
-//! A kernel, its handles and its events are `!Send` and `!Sync`: one
+//! A scheduler, its handles and its events are `!Send` and `!Sync`: one
 //! simulation runs on one thread, the one that made it, and its processes need
-//! not be `Send`. Kernels share nothing, so any number of them can run in one
+//! not be `Send`. Schedulers share nothing, so any number of them can run in one
 //! program, on one thread or on many. The [`Waker`](std::task::Waker) a
 //! process is polled with does work from any thread, for futures that are
-//! not the kernel's own: a wake queues the process for the next delta cycle
-//! at the time the kernel notices it (at its next delta cycle, or its next
+//! not the scheduler's own: a wake queues the process for the next delta cycle
+//! at the time the scheduler notices it (at its next delta cycle, or its next
 //! run if it had gone idle), which depends on the host's timing. A
-//! deterministic model waits only on the kernel's own futures.
+//! deterministic model waits only on the scheduler's own futures.
 //!
 //! ```compile_fail
 //! fn send<T: Send>(_: T) {}
-//! send(polyhart_cosim::kernel::Kernel::new()); // a kernel stays on its thread
+//! send(polyhart_cosim::scheduler::Scheduler::new()); // a scheduler stays on its thread
 //! ```
 //!
 //! # Panics
@@ -98,8 +98,8 @@
 //! A process that panics is caught: it is dropped, the run stops right after
 //! it at the time it panicked, and the run returns
 //! [`RunError::ProcessPanicked`] with the process and the panic's message. The
-//! kernel stays usable and a later run continues with the other processes.
-//! Awaiting a kernel's future outside one of its processes is such a panic.
+//! scheduler stays usable and a later run continues with the other processes.
+//! Awaiting a scheduler's future outside one of its processes is such a panic.
 //!
 //! # Cost
 //!
@@ -108,7 +108,7 @@
 //! the queues have grown to their working size. The run queue and the next
 //! delta cycle are vectors of process ids, the timed queue a binary heap
 //! keyed by (time, sequence number); the time and the running process sit in
-//! `Cell`s, and the kernel's futures park their process directly, without
+//! `Cell`s, and the scheduler's futures park their process directly, without
 //! going through a waker. Waits given up early (a future dropped by a
 //! `select`) may leave an activation behind that resumes its process once for
 //! nothing, which futures tolerate. `benches/coroutines.rs` measures all of
@@ -116,7 +116,7 @@
 
 mod event;
 mod process;
-mod schedule;
+mod queues;
 mod wait;
 
 use std::any::Any;
@@ -131,7 +131,7 @@ pub use process::ProcessId;
 pub use wait::Wait;
 
 use crate::time::SimTime;
-use schedule::Shared;
+use queues::Shared;
 
 /// Why a run stopped before it was done.
 #[derive(Debug, thiserror::Error)]
@@ -152,27 +152,27 @@ pub enum RunError {
 /// One simulation: simulated time and the processes that live in it.
 ///
 /// See [the module documentation](self) for the scheduling rules.
-pub struct Kernel {
-    handle: KernelHandle,
+pub struct Scheduler {
+    handle: SchedulerHandle,
 }
 
-/// A cheap, cloneable handle to a [`Kernel`], through which processes (and
+/// A cheap, cloneable handle to a [`Scheduler`], through which processes (and
 /// anyone else) read the time, wait, spawn processes and make events.
 ///
-/// It cannot run the kernel: only the [`Kernel`]'s owner does that.
+/// It cannot run the scheduler: only the [`Scheduler`]'s owner does that.
 #[derive(Clone)]
-pub struct KernelHandle {
+pub struct SchedulerHandle {
     shared: Rc<Shared>,
 }
 
-impl Kernel {
-    /// A kernel at time zero with no processes.
-    pub fn new() -> Kernel {
-        Kernel { handle: KernelHandle { shared: Rc::new(Shared::new()) } }
+impl Scheduler {
+    /// A scheduler at time zero with no processes.
+    pub fn new() -> Scheduler {
+        Scheduler { handle: SchedulerHandle { shared: Rc::new(Shared::new()) } }
     }
 
-    /// A handle for processes and devices to reach this kernel.
-    pub fn handle(&self) -> KernelHandle {
+    /// A handle for processes and devices to reach this scheduler.
+    pub fn handle(&self) -> SchedulerHandle {
         self.handle.clone()
     }
 
@@ -181,24 +181,24 @@ impl Kernel {
         self.handle.now()
     }
 
-    /// Starts a process; see [`KernelHandle::spawn`].
+    /// Starts a process; see [`SchedulerHandle::spawn`].
     pub fn spawn(&self, process: impl Future<Output = ()> + 'static) -> ProcessId {
         self.handle.spawn(process)
     }
 
-    /// A new event of this kernel.
+    /// A new event of this scheduler.
     pub fn event(&self) -> Event {
         self.handle.event()
     }
 
-    /// Whether process `id` (of this kernel) has not finished.
+    /// Whether process `id` (of this scheduler) has not finished.
     pub fn is_alive(&self, id: ProcessId) -> bool {
         self.handle.is_alive(id)
     }
 
     /// How many processes have not finished (waiting ones included).
     pub fn process_count(&self) -> usize {
-        self.handle.shared.scheduler.borrow().run.processes.live()
+        self.handle.shared.queues.borrow().run.processes.live()
     }
 
     /// When the next activity is: the current time if a process can run now
@@ -207,16 +207,16 @@ impl Kernel {
     /// wait on events nobody has notified).
     pub fn next_time(&self) -> Option<SimTime> {
         let shared = &*self.handle.shared;
-        shared.scheduler.borrow_mut().next_time(&shared.clock, &shared.inbox)
+        shared.queues.borrow_mut().next_time(&shared.time, &shared.inbox)
     }
 
     /// Runs every process due up to and including `time`, in time order, and
-    /// leaves the kernel at `time` (or at the current time if `time` is
+    /// leaves the scheduler at `time` (or at the current time if `time` is
     /// earlier: time never goes back; what is due now still runs).
     ///
     /// # Errors
     ///
-    /// [`RunError::ProcessPanicked`] if a process panicked; the kernel then
+    /// [`RunError::ProcessPanicked`] if a process panicked; the scheduler then
     /// stays at the time of the panic.
     pub fn run_until(&mut self, time: SimTime) -> Result<(), RunError> {
         self.run_to(Some(time))
@@ -224,7 +224,7 @@ impl Kernel {
 
     /// Runs until nothing is scheduled, and stays at the time of the last
     /// activity. A process that waits in a loop forever (a clock) makes this
-    /// run forever: use [`run_until`](Kernel::run_until) then.
+    /// run forever: use [`run_until`](Scheduler::run_until) then.
     ///
     /// # Errors
     ///
@@ -237,17 +237,17 @@ impl Kernel {
         let shared = &*self.handle.shared;
         loop {
             evaluate(shared)?;
-            let mut scheduler = shared.scheduler.borrow_mut();
-            if scheduler.begin_delta(&shared.clock, &shared.inbox) {
+            let mut queues = shared.queues.borrow_mut();
+            if queues.begin_delta(&shared.time, &shared.inbox) {
                 continue;
             }
-            match scheduler.next_timed() {
-                Some(next) if limit.is_none_or(|limit| next <= limit) => scheduler.advance_to(&shared.clock, next),
+            match queues.next_timed() {
+                Some(next) if limit.is_none_or(|limit| next <= limit) => queues.advance_to(&shared.time, next),
                 _ => {
                     if let Some(limit) = limit
-                        && limit > shared.clock.now.get()
+                        && limit > shared.time.now.get()
                     {
-                        scheduler.advance_to(&shared.clock, limit);
+                        queues.advance_to(&shared.time, limit);
                     }
                     return Ok(());
                 }
@@ -259,32 +259,32 @@ impl Kernel {
 /// Runs the current evaluation phase: every runnable process, in order, each
 /// until it waits or returns, including processes made runnable meanwhile.
 fn evaluate(shared: &Shared) -> Result<(), RunError> {
-    let mut scheduler = shared.scheduler.borrow_mut();
-    while let Some(id) = scheduler.run.pop() {
-        let Some((mut body, waker)) = scheduler.run.processes.start(id) else { continue };
+    let mut queues = shared.queues.borrow_mut();
+    while let Some(id) = queues.run.pop() {
+        let Some((mut body, waker)) = queues.run.processes.start(id) else { continue };
         shared.current.set(Some(id));
-        drop(scheduler);
+        drop(queues);
         // Unwind safety: after a panic the body is dropped, never polled
-        // again, and the scheduler is only reached through `RefCell` guards
+        // again, and the queues are only reached through `RefCell` guards
         // that are released while unwinding; none of its invariants spans a
         // call into a process.
         let polled = panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(&mut Context::from_waker(&waker))));
         shared.current.set(None);
-        scheduler = shared.scheduler.borrow_mut();
-        let time = shared.clock.now.get();
+        queues = shared.queues.borrow_mut();
+        let time = shared.time.now.get();
         match polled {
-            Ok(Poll::Pending) => scheduler.run.processes.suspend(id, body, waker),
+            Ok(Poll::Pending) => queues.run.processes.suspend(id, body, waker),
             Ok(Poll::Ready(())) => {
-                scheduler.run.processes.finish(id, waker);
-                drop(scheduler);
+                queues.run.processes.finish(id, waker);
+                drop(queues);
                 // The body's destructors are the process's code too.
                 panic::catch_unwind(AssertUnwindSafe(|| drop(body)))
                     .map_err(|payload| RunError::panicked(id, time, payload))?;
-                scheduler = shared.scheduler.borrow_mut();
+                queues = shared.queues.borrow_mut();
             }
             Err(payload) => {
-                scheduler.run.processes.finish(id, waker);
-                drop(scheduler);
+                queues.run.processes.finish(id, waker);
+                drop(queues);
                 // A destructor that panics again while the body unwinds its
                 // state is the same failure: the first message is the one to keep.
                 let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(body)));
@@ -308,18 +308,18 @@ impl RunError {
     }
 }
 
-impl Default for Kernel {
-    fn default() -> Kernel {
-        Kernel::new()
+impl Default for Scheduler {
+    fn default() -> Scheduler {
+        Scheduler::new()
     }
 }
 
-impl Drop for Kernel {
-    /// Drops every process, so that processes holding handles to the kernel
+impl Drop for Scheduler {
+    /// Drops every process, so that processes holding handles to the scheduler
     /// (as most do) do not keep it alive in a cycle. Handles that outlive the
-    /// kernel still read the time, but can no longer schedule anything.
+    /// scheduler still read the time, but can no longer schedule anything.
     fn drop(&mut self) {
-        let closed = self.handle.shared.scheduler.borrow_mut().close();
+        let closed = self.handle.shared.queues.borrow_mut().close();
         for body in closed.bodies {
             // Nobody is left to report a panicking destructor to.
             let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(body)));
@@ -327,25 +327,25 @@ impl Drop for Kernel {
     }
 }
 
-impl fmt::Debug for Kernel {
+impl fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Kernel")
+        f.debug_struct("Scheduler")
             .field("now", &self.now())
             .field("processes", &self.process_count())
             .finish_non_exhaustive()
     }
 }
 
-impl KernelHandle {
+impl SchedulerHandle {
     /// Current simulated time.
     pub fn now(&self) -> SimTime {
-        self.shared.clock.now.get()
+        self.shared.time.now.get()
     }
 
     /// Waits for `duration` of simulated time: the process resumes at
     /// `now + duration`, after the processes scheduled earlier for that time.
     /// A zero duration waits for the next delta cycle, as
-    /// [`yield_now`](KernelHandle::yield_now) does.
+    /// [`yield_now`](SchedulerHandle::yield_now) does.
     pub fn wait(&self, duration: SimTime) -> Wait<'_> {
         Wait::new(&self.shared, duration)
     }
@@ -361,29 +361,29 @@ impl KernelHandle {
     ///
     /// The process is runnable at once: called from a process, it runs in the
     /// current evaluation phase after those already queued; called from
-    /// outside, when the kernel next runs. Spawning through a handle whose
-    /// kernel was dropped drops `process` and returns an id that is never
+    /// outside, when the scheduler next runs. Spawning through a handle whose
+    /// scheduler was dropped drops `process` and returns an id that is never
     /// alive.
     pub fn spawn(&self, process: impl Future<Output = ()> + 'static) -> ProcessId {
-        let mut scheduler = self.shared.scheduler.borrow_mut();
-        if scheduler.closed {
-            drop(scheduler);
+        let mut queues = self.shared.queues.borrow_mut();
+        if queues.closed {
+            drop(queues);
             drop(process);
             return ProcessId { index: u32::MAX, generation: u32::MAX };
         }
-        let id = scheduler.run.processes.insert(Box::pin(process), &self.shared.inbox);
-        scheduler.run.make_runnable(id);
+        let id = queues.run.processes.insert(Box::pin(process), &self.shared.inbox);
+        queues.run.make_runnable(id);
         id
     }
 
-    /// A new event of this kernel, with nobody waiting and nothing pending.
+    /// A new event of this scheduler, with nobody waiting and nothing pending.
     pub fn event(&self) -> Event {
         Event::new(Rc::clone(&self.shared))
     }
 
-    /// Whether process `id` (of this kernel) has not finished.
+    /// Whether process `id` (of this scheduler) has not finished.
     pub fn is_alive(&self, id: ProcessId) -> bool {
-        self.shared.scheduler.borrow().run.processes.is_live(id)
+        self.shared.queues.borrow().run.processes.is_live(id)
     }
 
     /// The process being run, when called from one.
@@ -392,8 +392,8 @@ impl KernelHandle {
     }
 }
 
-impl fmt::Debug for KernelHandle {
+impl fmt::Debug for SchedulerHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KernelHandle").field("now", &self.now()).finish_non_exhaustive()
+        f.debug_struct("SchedulerHandle").field("now", &self.now()).finish_non_exhaustive()
     }
 }

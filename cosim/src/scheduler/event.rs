@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::process::ProcessId;
-use super::schedule::{Activation, RunQueue, Shared};
+use super::queues::{Activation, RunQueue, Shared};
 use crate::time::SimTime;
 
 /// Something that happens at a point of simulated time, which processes can
@@ -17,14 +17,14 @@ use crate::time::SimTime;
 /// An event has no value and no memory: [`wait`](Event::wait) waits for the
 /// next notification after the wait began; a notification nobody waits for is
 /// lost. Clones are handles to the same event. Create events with
-/// [`KernelHandle::event`](super::KernelHandle::event).
+/// [`SchedulerHandle::event`](super::SchedulerHandle::event).
 ///
 /// # Notifications
 ///
 /// - [`notify`](Event::notify), *immediate*: the processes waiting now become
 ///   runnable in the current evaluation phase (after the processes already
 ///   queued in it). Called from outside a run, they run at the current time
-///   when the kernel next runs. Unlike SystemC, this includes the notifying
+///   when the scheduler next runs. Unlike SystemC, this includes the notifying
 ///   process itself if it waits on the event through a combinator (a
 ///   `select` over this event and something else): it is polled again.
 /// - [`notify_after`](Event::notify_after)`(SimTime::ZERO)`, *delta*: the
@@ -86,7 +86,7 @@ impl Event {
     /// Waits until the event is next notified.
     ///
     /// The wait belongs to the process that first polls it, which must be a
-    /// process of this event's kernel: awaiting it anywhere else panics.
+    /// process of this event's scheduler: awaiting it anywhere else panics.
     pub fn wait(&self) -> EventWait<'_> {
         EventWait { event: self, armed: None }
     }
@@ -94,36 +94,35 @@ impl Event {
     /// Fires the event now (immediate notification), cancelling any pending
     /// notification. See [the type's documentation](Event#notifications).
     pub fn notify(&self) {
-        let mut scheduler = self.cell.shared.scheduler.borrow_mut();
-        if scheduler.closed {
+        let mut queues = self.cell.shared.queues.borrow_mut();
+        if queues.closed {
             return;
         }
         let mut state = self.cell.state.borrow_mut();
         state.pending = None;
-        state.fire(&mut scheduler.run);
+        state.fire(&mut queues.run);
     }
 
     /// Fires the event `delay` from now: in the next delta cycle if `delay` is
     /// zero. Of two pending notifications the earlier wins; see [the type's
     /// documentation](Event#notifications).
     pub fn notify_after(&self, delay: SimTime) {
-        let mut scheduler = self.cell.shared.scheduler.borrow_mut();
-        if scheduler.closed {
+        let mut queues = self.cell.shared.queues.borrow_mut();
+        if queues.closed {
             return;
         }
-        let when =
-            if delay == SimTime::ZERO { When::Delta } else { When::At(self.cell.shared.clock.now.get() + delay) };
+        let when = if delay == SimTime::ZERO { When::Delta } else { When::At(self.cell.shared.time.now.get() + delay) };
         let mut state = self.cell.state.borrow_mut();
         if state.pending.is_some_and(|pending| pending.when <= when) {
             return;
         }
-        let ticket = scheduler.next_sequence();
+        let ticket = queues.next_sequence();
         state.pending = Some(Pending { when, ticket });
         drop(state);
         let event = Rc::clone(&self.cell);
         match when {
-            When::Delta => scheduler.fire_next_delta(event, ticket),
-            When::At(time) => scheduler.schedule_with(time, ticket, Activation::Fire(event, ticket)),
+            When::Delta => queues.fire_next_delta(event, ticket),
+            When::At(time) => queues.schedule_with(time, ticket, Activation::Fire(event, ticket)),
         }
     }
 

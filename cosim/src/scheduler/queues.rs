@@ -11,38 +11,38 @@ use super::event::EventCell;
 use super::process::{Inbox, ProcessId, ProcessTable};
 use crate::time::SimTime;
 
-/// What a kernel and all its handles, events and futures share.
+/// What a scheduler and all its handles, events and futures share.
 ///
 /// What every wait reads (the time, the process being polled) sits in
-/// `Cell`s beside the scheduler, so reading it takes no borrow.
+/// `Cell`s beside the queues, so reading it takes no borrow.
 pub(super) struct Shared {
-    pub(super) clock: Clock,
-    /// The process being polled, which the kernel's futures park.
+    pub(super) time: CurrentTime,
+    /// The process being polled, which the scheduler's futures park.
     pub(super) current: Cell<Option<ProcessId>>,
-    pub(super) scheduler: RefCell<Scheduler>,
+    pub(super) queues: RefCell<Queues>,
     pub(super) inbox: Arc<Inbox>,
 }
 
 impl Shared {
     pub(super) fn new() -> Shared {
         Shared {
-            clock: Clock { now: Cell::new(SimTime::ZERO), delta: Cell::new(0) },
+            time: CurrentTime { now: Cell::new(SimTime::ZERO), delta: Cell::new(0) },
             current: Cell::new(None),
-            scheduler: RefCell::new(Scheduler::new()),
+            queues: RefCell::new(Queues::new()),
             inbox: Arc::default(),
         }
     }
 
-    /// The process being polled, which a kernel future named `what` is
-    /// about to park. Panics when polled outside a process of this kernel:
+    /// The process being polled, which a scheduler future named `what` is
+    /// about to park. Panics when polled outside a process of this scheduler:
     /// such a future could never be woken.
     pub(super) fn current_process(&self, what: &str) -> ProcessId {
         self.current.get().unwrap_or_else(|| outside_a_process(what))
     }
 }
 
-/// Where the kernel is in simulated time.
-pub(super) struct Clock {
+/// Where the scheduler is in simulated time.
+pub(super) struct CurrentTime {
     /// Current simulated time.
     pub(super) now: Cell<SimTime>,
     /// Delta cycles begun so far, time advances included: a wait that began
@@ -50,16 +50,16 @@ pub(super) struct Clock {
     pub(super) delta: Cell<u64>,
 }
 
-impl Clock {
+impl CurrentTime {
     fn next_delta(&self) {
         self.delta.set(self.delta.get() + 1);
     }
 }
 
-/// The panic of a kernel future polled outside a process of its kernel.
+/// The panic of a scheduler future polled outside a process of its scheduler.
 #[cold]
 pub(super) fn outside_a_process(what: &str) -> ! {
-    panic!("{what} was awaited outside a process of the kernel it belongs to")
+    panic!("{what} was awaited outside a process of the scheduler it belongs to")
 }
 
 /// Something due in a later delta cycle or at a later time.
@@ -109,7 +109,7 @@ impl Ord for Timed {
 }
 
 /// The queues: what runs now, in the next delta cycle, and later.
-pub(super) struct Scheduler {
+pub(super) struct Queues {
     /// Source of timed-queue sequence numbers and notification tickets.
     sequence: u64,
     pub(super) run: RunQueue,
@@ -120,13 +120,13 @@ pub(super) struct Scheduler {
     timed: BinaryHeap<Timed>,
     /// Scratch for slot indices collected from the inbox.
     woken: Vec<u32>,
-    /// Set when the kernel is dropped: nothing may be scheduled any more.
+    /// Set when the scheduler is dropped: nothing may be scheduled any more.
     pub(super) closed: bool,
 }
 
-impl Scheduler {
-    pub(super) fn new() -> Scheduler {
-        Scheduler {
+impl Queues {
+    pub(super) fn new() -> Queues {
+        Queues {
             sequence: 0,
             run: RunQueue { processes: ProcessTable::new(), queue: Vec::new(), head: 0 },
             next_delta: Vec::new(),
@@ -137,7 +137,7 @@ impl Scheduler {
         }
     }
 
-    /// A fresh number, unique within this kernel.
+    /// A fresh number, unique within this scheduler.
     pub(super) fn next_sequence(&mut self) -> u64 {
         self.sequence += 1;
         self.sequence
@@ -182,12 +182,12 @@ impl Scheduler {
 
     /// Starts the next delta cycle at the current time if anything is due in
     /// it. Returns whether any process is runnable now.
-    pub(super) fn begin_delta(&mut self, clock: &Clock, inbox: &Inbox) -> bool {
+    pub(super) fn begin_delta(&mut self, current: &CurrentTime, inbox: &Inbox) -> bool {
         if self.next_delta.is_empty() && !inbox.is_pending() {
             return !self.run.is_empty();
         }
-        clock.next_delta();
-        let Scheduler { next_delta, delta_events, run, .. } = self;
+        current.next_delta();
+        let Queues { next_delta, delta_events, run, .. } = self;
         for entry in next_delta.iter() {
             match *entry {
                 DeltaEntry::Resume(id) => run.make_runnable(id),
@@ -219,9 +219,9 @@ impl Scheduler {
     }
 
     /// Advances time to `time` and makes runnable everything due then.
-    pub(super) fn advance_to(&mut self, clock: &Clock, time: SimTime) {
-        clock.now.set(time);
-        clock.next_delta();
+    pub(super) fn advance_to(&mut self, current: &CurrentTime, time: SimTime) {
+        current.now.set(time);
+        current.next_delta();
         while self.timed.peek().is_some_and(|top| top.time == time) {
             if let Some(Timed { activation, .. }) = self.timed.pop() {
                 self.run.activate(activation);
@@ -231,15 +231,15 @@ impl Scheduler {
 
     /// When the next activity is: now if anything can run at the current
     /// time, else the earliest timed activation.
-    pub(super) fn next_time(&mut self, clock: &Clock, inbox: &Inbox) -> Option<SimTime> {
+    pub(super) fn next_time(&mut self, current: &CurrentTime, inbox: &Inbox) -> Option<SimTime> {
         if !self.run.is_empty() || !self.next_delta.is_empty() || inbox.is_pending() {
-            return Some(clock.now.get());
+            return Some(current.now.get());
         }
         self.next_timed()
     }
 
-    /// Empties every queue, for the kernel's drop: the bodies and the events
-    /// they hold go out outside the scheduler's borrow.
+    /// Empties every queue, for the scheduler's drop: the bodies and the events
+    /// they hold go out outside the queues' borrow.
     pub(super) fn close(&mut self) -> Closed {
         self.closed = true;
         self.run.queue.clear();
@@ -297,7 +297,7 @@ impl RunQueue {
     }
 }
 
-/// What a closed scheduler held, to be dropped by the caller.
+/// What a closed queues held, to be dropped by the caller.
 pub(super) struct Closed {
     pub(super) bodies: Vec<super::process::ProcessFuture>,
     _delta_events: Vec<(Rc<EventCell>, u64)>,

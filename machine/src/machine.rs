@@ -1,0 +1,273 @@
+//! The machine: harts, the bus they reach devices through, the translation
+//! cache they share, and the board that put it together.
+
+use std::sync::Arc;
+
+/// How the JIT of [`Engine::Jit`] works.
+pub use polyhart_iss::JitConfig;
+use polyhart_iss::jit::JitError;
+use polyhart_iss::memory::PAGE_SHIFT;
+use polyhart_iss::{Hart, HartControl, HartStats, Jit, JitStats, TranslationCache};
+
+use crate::boards::Board;
+use crate::boards::virt::Virt;
+use crate::bus::SystemBus;
+use crate::driver_queue::DriverQueue;
+use crate::runner::{self, Scheduling, StopReason, StopSignal, UNBOUNDED_QUANTUM};
+
+/// Which tier runs guest code.
+///
+/// ```
+/// use polyhart_machine::{Engine, JitConfig};
+///
+/// // Compile blocks at their 10th run, and check each against the interpreter.
+/// let engine = Engine::Jit(JitConfig::new(10).lockstep(true));
+/// # assert_ne!(engine, Engine::Interpreter);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The interpreter only.
+    #[default]
+    Interpreter,
+    /// The interpreter for cold code; blocks it has run
+    /// [`JitConfig::threshold`] times are compiled to host code with
+    /// Cranelift (0: every block, at once), with the debugging aids the
+    /// configuration asks for.
+    Jit(JitConfig),
+}
+
+/// How a machine's harts run, whatever its board: the settings a board
+/// passes on from its configuration to [`Machine::new`].
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// The quantum in cycles ([`UNBOUNDED_QUANTUM`]: none).
+    pub(crate) quantum: u64,
+    pub(crate) scheduling: Scheduling,
+    pub(crate) engine: Engine,
+    /// The harts' clock in Hz.
+    pub(crate) cpu_frequency: u64,
+    pub(crate) driver_queue: Arc<DriverQueue>,
+}
+
+/// A machine ready to run: harts, the system bus, the translation cache
+/// they share and the board `B` whose devices sit on the bus.
+///
+/// The runners reach the board only through [`Board`]; what else a board
+/// offers (a console UART to feed, an interrupt controller to drive) is
+/// reached through [`Machine::board`].
+#[derive(Debug)]
+pub struct Machine<B = Virt> {
+    pub(crate) harts: Vec<Hart>,
+    pub(crate) board: B,
+    pub(crate) bus: Arc<SystemBus>,
+    pub(crate) stop: Arc<StopSignal>,
+    pub(crate) cache: Arc<TranslationCache>,
+    pub(crate) jit: Option<Arc<Jit>>,
+    pub(crate) quantum: u64,
+    pub(crate) scheduling: Scheduling,
+    pub(crate) driver_queue: Arc<DriverQueue>,
+    pub(crate) cpu_frequency: u64,
+}
+
+impl<B: Board> Machine<B> {
+    /// A machine of `board` with a hart per control in `controls` (hart ID =
+    /// index), each starting at the board's reset vector and reaching memory
+    /// through `bus`; `stop` must reach the same controls.
+    pub(crate) fn new(
+        board: B,
+        bus: Arc<SystemBus>,
+        controls: &[Arc<HartControl>],
+        stop: Arc<StopSignal>,
+        settings: Settings,
+    ) -> Result<Machine<B>, JitError> {
+        let cache = Arc::new(TranslationCache::new());
+        let jit = match settings.engine {
+            Engine::Interpreter => None,
+            Engine::Jit(config) => Some(Arc::new(Jit::with_config(config)?)),
+        };
+        let harts = controls
+            .iter()
+            .enumerate()
+            .map(|(id, control)| {
+                let mut hart = Hart::new(id as u64, bus.ram().clone(), bus.clone(), cache.clone(), control.clone());
+                hart.state_mut().pc = board.reset_pc();
+                hart.set_jit(jit.clone());
+                hart
+            })
+            .collect();
+        Ok(Machine {
+            harts,
+            board,
+            bus,
+            stop,
+            cache,
+            jit,
+            quantum: settings.quantum.max(1),
+            scheduling: settings.scheduling,
+            driver_queue: settings.driver_queue,
+            cpu_frequency: settings.cpu_frequency,
+        })
+    }
+
+    /// The harts, indexed by hart ID.
+    pub fn harts(&self) -> &[Hart] {
+        &self.harts
+    }
+
+    /// Mutable access to the harts, to set up or inspect state between runs.
+    pub fn harts_mut(&mut self) -> &mut [Hart] {
+        &mut self.harts
+    }
+
+    /// The board: its devices, to feed the console or drive interrupt
+    /// sources from outside.
+    pub fn board(&self) -> &B {
+        &self.board
+    }
+
+    /// Per-hart counters.
+    pub fn stats(&self) -> Vec<HartStats> {
+        self.harts.iter().map(Hart::stats).collect()
+    }
+
+    /// Instructions retired by all harts together.
+    pub fn instructions(&self) -> u64 {
+        self.harts.iter().map(|h| h.state().retired).sum()
+    }
+
+    /// The handle that stops this machine from another thread or a device.
+    pub fn stop_signal(&self) -> &Arc<StopSignal> {
+        &self.stop
+    }
+
+    /// The translation cache the harts share.
+    pub fn translation_cache(&self) -> &Arc<TranslationCache> {
+        &self.cache
+    }
+
+    /// The system bus.
+    pub fn bus(&self) -> &Arc<SystemBus> {
+        &self.bus
+    }
+
+    /// The JIT's counters, when the machine has one: the JIT's own and
+    /// those of every hart, added up.
+    pub fn jit_stats(&self) -> Option<JitStats> {
+        let mut stats = self.jit.as_ref()?.stats();
+        for hart in &self.harts {
+            stats += hart.jit_stats();
+        }
+        Some(stats)
+    }
+
+    /// The queue of work devices hand to the thread driving the machine.
+    pub fn driver_queue(&self) -> &Arc<DriverQueue> {
+        &self.driver_queue
+    }
+
+    /// The harts' clock in Hz: cycles of local time per second of simulated
+    /// time.
+    pub fn cpu_frequency(&self) -> u64 {
+        self.cpu_frequency
+    }
+
+    /// How the harts share the host.
+    pub fn scheduling(&self) -> Scheduling {
+        self.scheduling
+    }
+
+    /// The quantum, in cycles of simulated time ([`UNBOUNDED_QUANTUM`]: none).
+    pub fn quantum(&self) -> u64 {
+        self.quantum
+    }
+
+    /// The earliest local time, in cycles, of the harts: how far the whole
+    /// machine has run.
+    pub fn time(&self) -> u64 {
+        self.harts.iter().map(|h| h.state().cycle()).min().unwrap_or(0)
+    }
+
+    /// Resets hart `index` as its reset line would ([`Hart::reset`]): it
+    /// starts again at the board's reset vector, which boots it as at power
+    /// on. Does nothing for a hart that does not exist.
+    pub fn reset_hart(&mut self, index: usize) {
+        let pc = self.board.reset_pc();
+        if let Some(hart) = self.harts.get_mut(index) {
+            hart.reset(pc);
+        }
+    }
+
+    /// Writes `bytes` into guest RAM at physical `addr` from outside the
+    /// guest (a debugger, a DMA model), between runs: translated code on the
+    /// pages it touches is dropped and LR reservations there are broken, as
+    /// a hart's store would. False if the range is not all RAM.
+    pub fn write_memory(&self, addr: u64, bytes: &[u8]) -> bool {
+        let ram = self.bus.ram();
+        let Some(offset) = ram.offset(addr, bytes.len() as u64) else { return false };
+        if bytes.is_empty() || !ram.write_bytes(offset, bytes) {
+            return bytes.is_empty();
+        }
+        ram.break_reservations(offset, bytes.len() as u64);
+        let (first, last) = (offset >> PAGE_SHIFT, (offset + bytes.len() as u64 - 1) >> PAGE_SHIFT);
+        for page in first..=last {
+            if ram.take_code_marks(page << PAGE_SHIFT) {
+                self.cache.invalidate_page((ram.base() >> PAGE_SHIFT) + page);
+            }
+        }
+        true
+    }
+
+    /// Reads guest RAM at physical `addr` into `buf`; false if the range is
+    /// not all RAM.
+    pub fn read_memory(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let ram = self.bus.ram();
+        ram.offset(addr, buf.len() as u64).is_some_and(|offset| buf.is_empty() || ram.read_bytes(offset, buf))
+    }
+
+    /// Runs until the guest or someone stops the machine, or until the harts
+    /// together have retired `limit` more instructions. With
+    /// [`Scheduling::Deterministic`] (or one hart) the limit is exact; in
+    /// parallel each hart checks it between its runs, so the harts may
+    /// together pass it by up to a quantum each.
+    pub fn run(&mut self, limit: Option<u64>) -> StopReason {
+        self.run_until(u64::MAX, limit)
+    }
+
+    /// Runs until every hart's local time reaches `horizon` cycles
+    /// ([`StopReason::Horizon`]), or for the reasons [`Machine::run`] gives,
+    /// or until a hart asks to synchronise ([`StopReason::Sync`]). Rounds of
+    /// the quantum are cut at the horizon; a hart asleep with nothing to wake
+    /// it before the horizon idles up to it (something outside may wake it
+    /// later), so within a horizon there is no deadlock. Harts that ran past
+    /// the horizon (an instruction never stops halfway, and a device may add
+    /// latency) keep their local time.
+    pub fn run_until(&mut self, horizon: u64, limit: Option<u64>) -> StopReason {
+        let limit = limit.map(|n| self.instructions().saturating_add(n));
+        let parallel =
+            self.scheduling == Scheduling::Parallel && (self.harts.len() > 1 || self.quantum == UNBOUNDED_QUANTUM);
+        let bounded = horizon != u64::MAX;
+        // Within a horizon an unbounded quantum is one round to it.
+        let quantum = if bounded && self.quantum == UNBOUNDED_QUANTUM {
+            horizon.saturating_sub(self.time()).max(1)
+        } else {
+            self.quantum
+        };
+        let reason = if parallel {
+            runner::parallel::run(self, limit, horizon, quantum)
+        } else {
+            self.driver_queue.begin();
+            let reason = runner::deterministic::run(self, limit, horizon);
+            self.driver_queue.end();
+            reason
+        };
+        if reason == StopReason::Horizon {
+            for hart in &mut self.harts {
+                let lag = horizon.saturating_sub(hart.state().cycle());
+                hart.idle(lag);
+            }
+        }
+        self.stop.clear_sync();
+        self.board.flush_console();
+        reason
+    }
+}
