@@ -46,7 +46,7 @@
 //!
 //! // The reset ROM's six instructions, then the program's first two.
 //! assert_eq!(machine.run(Some(8)), StopReason::InstructionLimit);
-//! assert_eq!(machine.harts()[0].state.reg(10), 42 << 16);
+//! assert_eq!(machine.harts()[0].state().reg(10), 42 << 16);
 //!
 //! assert_eq!(machine.run(None), StopReason::Exit(42));
 //! # Ok::<(), polyhart_machine::boards::virt::BuildError>(())
