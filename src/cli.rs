@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// polyhart: run RISC-V guests on an emulated board.
 #[derive(Debug, Parser)]
 #[command(name = "polyhart", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -17,14 +17,14 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run a guest on the virt board (QEMU's `-M virt` memory map and boot).
     Run(RunArgs),
 }
 
 /// Options of `polyhart run`, named after QEMU's where QEMU has one.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The kernel or bare-metal program: an ELF, or a raw binary.
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
@@ -99,7 +99,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// The first option given that only means something with `--engine
     /// jit`, when the engine is not the JIT.
-    pub fn jit_option_without_jit(&self) -> Option<&'static str> {
+    pub(crate) fn jit_option_without_jit(&self) -> Option<&'static str> {
         if self.engine == "jit" {
             return None;
         }
@@ -118,10 +118,10 @@ impl RunArgs {
 /// The firmware `--bios` with no value loads: Debian's OpenSBI (package
 /// `opensbi`), the generic platform's `fw_dynamic`, which QEMU also loads by
 /// default and which reads the next stage from the reset ROM's `a2`.
-pub const DEFAULT_FIRMWARE: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin";
+pub(crate) const DEFAULT_FIRMWARE: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin";
 
 /// Parses a guest address: hex with `0x`, or decimal.
-pub fn parse_address(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_address(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let parsed = match trimmed.strip_prefix("0x").or_else(|| trimmed.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
@@ -132,7 +132,7 @@ pub fn parse_address(text: &str) -> Result<u64, String> {
 
 /// Parses an address range `LO-HI` (`HI` excluded), such as
 /// `0x80000000-0x80001000`.
-pub fn parse_range(text: &str) -> Result<Range<u64>, String> {
+pub(crate) fn parse_range(text: &str) -> Result<Range<u64>, String> {
     let (low, high) =
         text.split_once('-').ok_or_else(|| format!("'{text}' is not a range LO-HI (try 0x80000000-0x80001000)"))?;
     let range = parse_address(low)?..parse_address(high)?;
@@ -143,7 +143,7 @@ pub fn parse_range(text: &str) -> Result<Range<u64>, String> {
 }
 
 /// Parses a size such as `128M`, `1G`, `65536` or `512KiB`.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let digits_end = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
     let (digits, suffix) = trimmed.split_at(digits_end);

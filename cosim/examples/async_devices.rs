@@ -20,7 +20,7 @@ use polyhart_machine::devices::InterruptLine;
 /// the delay. Arming again restarts the countdown; a periodic timer re-arms
 /// itself on expiry.
 #[derive(Debug)]
-pub struct CountdownTimer<L> {
+pub(crate) struct CountdownTimer<L> {
     expiry: Event,
     period: Cell<Option<SimTime>>,
     line: L,
@@ -28,7 +28,7 @@ pub struct CountdownTimer<L> {
 
 impl<L: InterruptLine + 'static> CountdownTimer<L> {
     /// A disarmed timer driving `line`, with its process started on `sim`.
-    pub fn new(sim: &SchedulerHandle, line: L) -> Rc<CountdownTimer<L>> {
+    pub(crate) fn new(sim: &SchedulerHandle, line: L) -> Rc<CountdownTimer<L>> {
         let timer = Rc::new(CountdownTimer { expiry: sim.event(), period: Cell::new(None), line });
         let this = Rc::clone(&timer);
         sim.spawn(async move {
@@ -44,7 +44,7 @@ impl<L: InterruptLine + 'static> CountdownTimer<L> {
     }
 
     /// Expires `delay` from now, then every `period` if one is given.
-    pub fn arm(&self, delay: SimTime, period: Option<SimTime>) {
+    pub(crate) fn arm(&self, delay: SimTime, period: Option<SimTime>) {
         self.period.set(period);
         // An event keeps the earlier of two notifications: cancel first, so
         // that a later deadline replaces an earlier one.
@@ -53,24 +53,24 @@ impl<L: InterruptLine + 'static> CountdownTimer<L> {
     }
 
     /// Stops the countdown.
-    pub fn disarm(&self) {
+    pub(crate) fn disarm(&self) {
         self.period.set(None);
         self.expiry.cancel();
     }
 
     /// Lowers the interrupt line (the handler's write to a status register).
-    pub fn acknowledge(&self) {
+    pub(crate) fn acknowledge(&self) {
         self.line.set(false);
     }
 }
 
 /// An interrupt line that only remembers its level.
 #[derive(Clone, Debug, Default)]
-pub struct Level(Arc<AtomicBool>);
+pub(crate) struct Level(Arc<AtomicBool>);
 
 impl Level {
     /// Whether the line is raised.
-    pub fn is_high(&self) -> bool {
+    pub(crate) fn is_high(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
 }
@@ -86,7 +86,7 @@ impl InterruptLine for Level {
 /// empty, and each is woken in the delta cycle after the other made room or
 /// wrote. (Unlike `sc_fifo`, a value is readable as soon as it is written.)
 #[derive(Debug)]
-pub struct Fifo<T> {
+pub(crate) struct Fifo<T> {
     items: RefCell<VecDeque<T>>,
     capacity: usize,
     written: Event,
@@ -95,7 +95,7 @@ pub struct Fifo<T> {
 
 impl<T> Fifo<T> {
     /// An empty FIFO holding at most `capacity` values (at least one).
-    pub fn new(sim: &SchedulerHandle, capacity: usize) -> Fifo<T> {
+    pub(crate) fn new(sim: &SchedulerHandle, capacity: usize) -> Fifo<T> {
         let capacity = capacity.max(1);
         Fifo {
             items: RefCell::new(VecDeque::with_capacity(capacity)),
@@ -106,7 +106,7 @@ impl<T> Fifo<T> {
     }
 
     /// Appends `item`, first waiting for room.
-    pub async fn put(&self, item: T) {
+    pub(crate) async fn put(&self, item: T) {
         while self.items.borrow().len() == self.capacity {
             self.read.wait().await;
         }
@@ -115,7 +115,7 @@ impl<T> Fifo<T> {
     }
 
     /// Takes the oldest value, first waiting for one.
-    pub async fn get(&self) -> T {
+    pub(crate) async fn get(&self) -> T {
         loop {
             let item = self.items.borrow_mut().pop_front();
             if let Some(item) = item {

@@ -72,7 +72,6 @@
 //! ```
 
 #![warn(missing_docs, missing_debug_implementations)]
-#![deny(unreachable_pub)]
 
 pub mod cache;
 mod control;

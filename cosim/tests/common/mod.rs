@@ -2,13 +2,13 @@
 //! simulator's devices, where they are, and what it prints.
 
 /// `tests/guest/cosim.c`.
-pub const GUEST: &[u8] = include_bytes!("../../../tests/guest/cosim.elf");
+pub(crate) const GUEST: &[u8] = include_bytes!("../../../tests/guest/cosim.elf");
 /// The external region the guest's devices are in.
-pub const EXT_BASE: u64 = 0x2000_0000;
+pub(crate) const EXT_BASE: u64 = 0x2000_0000;
 /// The PLIC source of the guest's timer.
-pub const ALARM_IRQ: u32 = 32;
+pub(crate) const ALARM_IRQ: u32 = 32;
 /// The guest's console output when every check passes.
-pub const EXPECTED: &str = "cosim: hello from the guest\n\
+pub(crate) const EXPECTED: &str = "cosim: hello from the guest\n\
 scratch sum 6112\n\
 amo old 40 then 42, now 7\n\
 time advances: yes\n\
