@@ -53,6 +53,37 @@ impl Inst {
         (self.imm >> 3 & 31) as u8
     }
 
+    /// The registers the instruction reads and writes, from its operand
+    /// format.
+    pub fn registers(&self) -> Registers {
+        use Format::*;
+        let format = self.op.format();
+        let x_read = match format {
+            R | Branch | Store | Amo | Sfence => [self.rs1, self.rs2],
+            Upper | Jump | Fence | Bare | CsrImm | FpR | FpR2 | FpR4 | FpUnary | FpToInt | FpCmp | FpToIntBits => {
+                [0, 0]
+            }
+            I | Load | Shift64 | Shift32 | LoadReserved | Csr | IntToFp | IntToFpBits | FpLoad | FpStore => {
+                [self.rs1, 0]
+            }
+        };
+        let f_read = match format {
+            FpR | FpR2 | FpCmp => [Some(self.rs1), Some(self.rs2), None],
+            FpR4 => [Some(self.rs1), Some(self.rs2), Some(self.rs3())],
+            FpUnary | FpToInt | FpToIntBits => [Some(self.rs1), None, None],
+            FpStore => [Some(self.rs2), None, None],
+            _ => [None; 3],
+        };
+        let writes_x = !matches!(format, Store | Branch | Fence | Bare | Sfence | FpStore);
+        let fp_destination = format.fp_destination();
+        Registers {
+            x_read,
+            x_written: if writes_x && !fp_destination { self.rd } else { 0 },
+            f_read,
+            f_written: fp_destination.then_some(self.rd),
+        }
+    }
+
     /// What a CSR instruction does to its CSR: `csrrw`/`csrrwi` read
     /// nothing when `rd` is `x0`, and `csrrs`/`csrrc` and their immediate
     /// forms write nothing when their source is `x0` or zero (Zicsr); `None`
@@ -124,4 +155,19 @@ pub struct CsrAccess {
     pub reads: bool,
     /// The instruction writes the CSR.
     pub writes: bool,
+}
+
+/// The registers an instruction reads and writes (see [`Inst::registers`]):
+/// integer registers by number (0 for none: `x0` is never read as a
+/// source and never written), f registers by number.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Registers {
+    /// Integer source registers.
+    pub x_read: [u8; 2],
+    /// The integer register written.
+    pub x_written: u8,
+    /// Floating-point source registers.
+    pub f_read: [Option<u8>; 3],
+    /// The floating-point register written.
+    pub f_written: Option<u8>,
 }

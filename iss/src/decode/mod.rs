@@ -26,7 +26,7 @@ pub mod table;
 pub use disasm::{Disassembly, fp_register_name, register_name};
 
 use crate::trap::{Exception, Trap};
-pub use inst::{CsrAccess, Inst};
+pub use inst::{CsrAccess, Inst, Registers};
 pub use table::{AmoOp, Class, Format, MemoryKind, MemoryOp, Op, Precision};
 
 /// The length in bytes of the instruction whose low 16 bits are `low`.

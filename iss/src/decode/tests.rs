@@ -894,4 +894,39 @@ mod facts {
         assert_eq!(csr(Op::Csrrs, 1, 0).csr, 0x300);
         assert_eq!(Inst::new(Op::Add, 4).csr_access(), None);
     }
+
+    #[test]
+    fn registers_follow_each_operand_role() {
+        // (instruction, x read, x written, f read, f written), by the
+        // roles the ISA manual gives each operand.
+        let inst = |op, rd, rs1, rs2, imm| Inst { rd, rs1, rs2, imm, ..Inst::new(op, 4) };
+        let cases = [
+            (inst(Op::Add, 1, 2, 3, 0), [2, 3], 1, [None; 3], None),
+            (inst(Op::Addi, 1, 2, 0, 5), [2, 0], 1, [None; 3], None),
+            (inst(Op::Sw, 0, 2, 3, 8), [2, 3], 0, [None; 3], None),
+            (inst(Op::Beq, 0, 4, 5, 16), [4, 5], 0, [None; 3], None),
+            (inst(Op::Jal, 1, 0, 0, 16), [0, 0], 1, [None; 3], None),
+            (inst(Op::Jalr, 1, 6, 0, 0), [6, 0], 1, [None; 3], None),
+            (inst(Op::Lui, 7, 0, 0, 0x1000), [0, 0], 7, [None; 3], None),
+            (inst(Op::LrW, 8, 9, 0, 0), [9, 0], 8, [None; 3], None),
+            (inst(Op::ScD, 8, 9, 10, 0), [9, 10], 8, [None; 3], None),
+            (inst(Op::Csrrw, 11, 12, 0, 0x300), [12, 0], 11, [None; 3], None),
+            // The 5-bit immediate of csrrwi sits in rs1 but is no register.
+            (inst(Op::Csrrwi, 11, 12, 0, 0x300), [0, 0], 11, [None; 3], None),
+            (inst(Op::Fence, 0, 0, 0, 0xff), [0, 0], 0, [None; 3], None),
+            (inst(Op::SfenceVma, 0, 13, 14, 0), [13, 14], 0, [None; 3], None),
+            (inst(Op::Flw, 3, 2, 0, 4), [2, 0], 0, [None; 3], Some(3)),
+            (inst(Op::Fsd, 0, 2, 3, 4), [2, 0], 0, [Some(3), None, None], None),
+            (inst(Op::FmaddD, 1, 2, 3, 7 | 4 << 3), [0, 0], 0, [Some(2), Some(3), Some(4)], Some(1)),
+            (inst(Op::FcvtWD, 5, 6, 0, 7), [0, 0], 5, [Some(6), None, None], None),
+            (inst(Op::FcvtDW, 5, 6, 0, 7), [6, 0], 0, [None; 3], Some(5)),
+            (inst(Op::FmvXD, 5, 6, 0, 0), [0, 0], 5, [Some(6), None, None], None),
+            (inst(Op::FmvDX, 5, 6, 0, 0), [6, 0], 0, [None; 3], Some(5)),
+            (inst(Op::FeqS, 5, 6, 7, 0), [0, 0], 5, [Some(6), Some(7), None], None),
+        ];
+        for (inst, x_read, x_written, f_read, f_written) in cases {
+            let expected = Registers { x_read, x_written, f_read, f_written };
+            assert_eq!(inst.registers(), expected, "{:?}", inst.op);
+        }
+    }
 }

@@ -12,39 +12,6 @@ pub(super) fn is_reg(r: u8) -> bool {
     r != 0 && r < X0_SINK
 }
 
-/// The registers an instruction reads and writes: integer ones (0 for
-/// none, [`X0_SINK`] for a write to `x0`) and f registers.
-pub(super) struct Operands {
-    pub(super) x_read: [u8; 2],
-    pub(super) x_written: u8,
-    pub(super) f_read: [Option<u8>; 3],
-    pub(super) f_written: Option<u8>,
-}
-
-pub(super) fn operands(inst: &Inst) -> Operands {
-    use crate::decode::Format::*;
-    let format = inst.op.format();
-    let x_read = match format {
-        R | Branch | Store | Amo => [inst.rs1, inst.rs2],
-        Upper | Jump | Fence | FpR | FpR2 | FpR4 | FpUnary | FpToInt | FpCmp | FpToIntBits => [0, 0],
-        _ => [inst.rs1, 0],
-    };
-    let f_read = match format {
-        FpR | FpR2 | FpCmp => [Some(inst.rs1), Some(inst.rs2), None],
-        FpR4 => [Some(inst.rs1), Some(inst.rs2), Some(inst.rs3())],
-        FpUnary | FpToInt | FpToIntBits => [Some(inst.rs1), None, None],
-        FpStore => [Some(inst.rs2), None, None],
-        _ => [None; 3],
-    };
-    let fp_destination = format.fp_destination();
-    Operands {
-        x_read,
-        x_written: if fp_destination { 0 } else { inst.rd },
-        f_read,
-        f_written: fp_destination.then_some(inst.rd),
-    }
-}
-
 /// The size of the load or store `inst` makes at `x[rs1] + imm` (LR, SC
 /// and AMOs aside).
 pub(super) fn plain_access(inst: &Inst) -> Option<i64> {
@@ -131,7 +98,7 @@ pub(super) fn ram_groups(insts: &[Inst], joins: &[Option<cranelift_codegen::ir::
                 None => found.push((base, version, index, imm, imm, Vec::new())),
             }
         }
-        let written = operands(inst).x_written;
+        let written = inst.registers().x_written;
         if is_reg(written) {
             versions[usize::from(written)] += 1;
         }

@@ -12,7 +12,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_jit::JITModule;
 
 use super::abi::*;
-use super::analysis::{RamGroup, forward_skips, is_reg, loops_to_start, operands, ram_groups};
+use super::analysis::{RamGroup, forward_skips, is_reg, loops_to_start, ram_groups};
 use super::float::state::BlockFloat;
 use crate::cache::JumpCache;
 use crate::decode::{Class, Inst, Op};
@@ -416,7 +416,7 @@ impl<'a> Translator<'a> {
         // or (lazy mode) before its first use.
         let (mut used, mut fused): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
         for (index, inst) in insts.iter().enumerate() {
-            let operands = operands(inst);
+            let operands = inst.registers();
             for r in operands.x_read.into_iter().chain([operands.x_written]) {
                 if is_reg(r) && !used.contains(&r) {
                     used.push(r);
@@ -499,7 +499,7 @@ impl<'a> Translator<'a> {
             }
             // In lazy mode a register gets its value here, on the straight
             // path every later instruction and exit comes after.
-            for r in operands(inst).x_read {
+            for r in inst.registers().x_read {
                 if is_reg(r) && !self.loaded[usize::from(r)] {
                     self.load_register(r);
                 }
