@@ -96,6 +96,22 @@ pub(super) fn helper_signature(module: &JITModule) -> Signature {
     signature
 }
 
+/// What a helper that gives a value returns to compiled code: the value in
+/// [`Frame::helper_out`] and [`BlockExit::Done`], or the trap in
+/// `Cpu::jit_trap` and [`BlockExit::Trapped`].
+pub(super) fn helper_result(cpu: &mut Cpu, result: Result<u64, crate::trap::Trap>) -> u32 {
+    match result {
+        Ok(value) => {
+            cpu.frame.helper_out = value;
+            BlockExit::Done.status()
+        }
+        Err(trap) => {
+            cpu.jit_trap = Some(trap);
+            BlockExit::Trapped.status()
+        }
+    }
+}
+
 /// After the interpreter made a checked access that compiled code left to
 /// it (see [`BlockExit::Slow`]): lets compiled code make the next ones to the same
 /// page itself (see [`Tlb::fill_fast`]).

@@ -9,7 +9,7 @@
 
 use cranelift_codegen::ir::{AtomicRmwOp, BlockArg, InstBuilder, Value, types};
 
-use super::abi::{BlockExit, HELPER_OUT_OFFSET};
+use super::abi::{BlockExit, HELPER_OUT_OFFSET, helper_result};
 use super::translator::{ExitTarget, Translator};
 use crate::cpu::Cpu;
 use crate::decode::{AmoOp, Inst, MemoryKind, Op};
@@ -67,16 +67,8 @@ helper! {
         // SAFETY: as the function's contract says.
         let (cpu, env) = unsafe { (&mut *cpu, &*env) };
         let op = Op::ALL[op as usize];
-        match exact(cpu, env, op, address, operand, retired) {
-            Ok(value) => {
-                cpu.frame.helper_out = value;
-                BlockExit::Done.status()
-            }
-            Err(trap) => {
-                cpu.jit_trap = Some(trap);
-                BlockExit::Trapped.status()
-            }
-        }
+        let result = exact(cpu, env, op, address, operand, retired);
+        helper_result(cpu, result)
     }
 }
 

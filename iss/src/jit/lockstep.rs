@@ -27,7 +27,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::abi::BlockExit;
+use super::abi::{BlockExit, helper_result};
 use super::frame::Frame;
 use crate::cache::{Block, JumpCache};
 use crate::cpu::Cpu;
@@ -432,16 +432,7 @@ helper! {
         if let Some(lockstep) = unsafe { frame_lockstep(&cpu.frame) } {
             lockstep.record(MemoryAccess::load(vaddr, size as u8, retired), result);
         }
-        match result {
-            Ok(value) => {
-                cpu.frame.helper_out = value;
-                BlockExit::Done.status()
-            }
-            Err(trap) => {
-                cpu.jit_trap = Some(trap);
-                BlockExit::Trapped.status()
-            }
-        }
+        helper_result(cpu, result)
     }
 }
 
@@ -467,12 +458,6 @@ helper! {
         if let Some(lockstep) = unsafe { frame_lockstep(&cpu.frame) } {
             lockstep.record(MemoryAccess::store(vaddr, size as u8, value, retired), result.map(|()| 0));
         }
-        match result {
-            Ok(()) => BlockExit::Done.status(),
-            Err(trap) => {
-                cpu.jit_trap = Some(trap);
-                BlockExit::Trapped.status()
-            }
-        }
+        helper_result(cpu, result.map(|()| 0))
     }
 }
