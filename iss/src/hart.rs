@@ -1,26 +1,24 @@
-//! One hart: its architectural state, the handles it executes against, and
-//! the run loop that finds blocks and hands them to the interpreter.
+//! One hart: [`Hart`] puts together its state, what it executes against,
+//! its fetcher and its dispatcher, and runs them: the run loop takes
+//! interrupts and traps, makes cached translations current, and finds the
+//! blocks the dispatcher then runs.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cache::{Block, BlockKey, TranslationCache};
+use crate::cache::TranslationCache;
 use crate::control::HartControl;
 use crate::cpu::Cpu;
-use crate::decode::{self, Disassembly, Inst};
 use crate::env::{Direct, Env};
+use crate::fetch::Fetcher;
 use crate::interp;
 use crate::jit::{Divergence, HartJit, Jit, JitStats};
-use crate::memory::mmu::Physical;
-use crate::memory::pmp::Access;
-use crate::memory::pmp::Pmp;
-use crate::memory::{AccessContext, Bus, PAGE_SHIFT, PAGE_SIZE, Ram};
+use crate::memory::{AccessContext, Bus, Ram};
 use crate::privilege::Privilege;
 use crate::run::{DispatchExit, Dispatcher};
-use crate::state::{HartState, X0_SINK};
-use crate::trap::{Cause, Exception, Trap};
+use crate::state::HartState;
+use crate::trap::{Cause, Trap};
 
 /// Why [`Hart::run`] returned. Guest behaviour is a value, not an error.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -67,9 +65,6 @@ pub struct HartStats {
     pub traps: u64,
 }
 
-/// Longest block, in instructions.
-const MAX_BLOCK_INSTS: usize = 64;
-
 /// A hart ready to run: its state plus everything it needs to execute.
 ///
 /// Aligned to 128 bytes (a pair of cache lines, which x86 cores fetch
@@ -87,11 +82,8 @@ pub struct Hart {
     /// The fetch context the jump cache's entries were made in (`None`:
     /// physical addresses).
     jump_context: Option<(u64, Privilege)>,
-    /// Blocks with a smaller serial read their code before this hart's last
-    /// `fence.i` (see [`Hart::checked_since_fence_i`]).
-    fence_i_serial: u64,
-    /// Blocks compared with memory since that `fence.i`.
-    checked: HashSet<BlockKey>,
+    /// Finds and decodes the hart's blocks.
+    fetcher: Fetcher,
     stats: HartStats,
     /// What lockstep found, once it found compiled code wrong.
     divergence: Option<Box<Divergence>>,
@@ -136,8 +128,7 @@ impl Hart {
             env: Env { direct: Direct::new(&ram), ram, bus, cache, control, slow_accesses: AtomicU64::new(0) },
             jit: None,
             jump_context: None,
-            fence_i_serial: 0,
-            checked: HashSet::new(),
+            fetcher: Fetcher::new(),
             stats: HartStats::default(),
             divergence: None,
             last_exception: None,
@@ -208,7 +199,7 @@ impl Hart {
 
     /// Counters so far.
     pub fn stats(&self) -> HartStats {
-        HartStats { jump_cache_hits: self.dispatcher.hits, ..self.stats }
+        HartStats { jump_cache_hits: self.dispatcher.hits, blocks_translated: self.fetcher.translated, ..self.stats }
     }
 
     /// What this hart counted running compiled code: exits, slow accesses and
@@ -271,7 +262,7 @@ impl Hart {
                 Ok(DispatchExit::Miss) => {
                     let pc = self.cpu.arch.pc;
                     self.stats.jump_cache_misses += 1;
-                    match self.find_block(pc) {
+                    match self.fetcher.find_block(&mut self.cpu, &self.env, pc) {
                         Ok((block, true)) => self.dispatcher.jump_cache.put(pc, block),
                         Ok((block, false)) => {
                             if let Err((trap, at)) = interp::execute_once(&mut self.cpu, &self.env, &block, stop_at)
@@ -337,11 +328,7 @@ impl Hart {
         let context = self.cpu.fetch_checked.then_some((self.cpu.arch.csr.satp, self.cpu.arch.privilege));
         if self.cpu.fence_i {
             self.cpu.fence_i = false;
-            // The other harts' stores this hart must now see are visible:
-            // blocks read before this point are checked before they run again.
-            std::sync::atomic::fence(Ordering::SeqCst);
-            self.fence_i_serial = self.env.cache.next_serial();
-            self.checked.clear();
+            self.fetcher.fence_i(&self.env);
             self.dispatcher.jump_cache.clear();
         }
         if self.cpu.flush_translations {
@@ -394,153 +381,5 @@ impl Hart {
         if self.stall_origin.is_none_or(|(_, _, retired)| retired != self.cpu.arch.retired) {
             self.stall_origin = Some((cause, pc, self.cpu.arch.retired));
         }
-    }
-
-    /// Finds the block at `pc` in the shared cache or translates it, and
-    /// says whether it may be cached: a block of one instruction that
-    /// straddles two pages may not, because invalidation works per page, nor
-    /// may a block on a page that PMP entries split, since a cached block
-    /// (perhaps decoded at another privilege) may run past what this fetch
-    /// may execute. Those are decoded afresh each time they run.
-    fn find_block(&mut self, pc: u64) -> Result<(Arc<Block>, bool), Trap> {
-        let fetch = self.translate_fetch(pc)?;
-        let physical = fetch.addr;
-        let key = BlockKey { pc: physical, mode: 0 };
-        if !fetch.whole_page {
-            let (insts, code, _) = self.translate(pc, physical, true)?;
-            self.stats.blocks_translated += 1;
-            return Ok((Arc::new(Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice())), false));
-        }
-        if let Some(block) = self.env.cache.lookup(&key)
-            && self.checked_since_fence_i(&block)
-        {
-            return Ok((block, true));
-        }
-        let ticket = self.env.cache.begin(&key);
-        let (insts, code, cacheable) = self.translate(pc, physical, false)?;
-        self.stats.blocks_translated += 1;
-        let block = Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice());
-        Ok(if cacheable { (self.env.cache.insert(block, ticket), true) } else { (Arc::new(block), false) })
-    }
-
-    /// Whether `block` may run after this hart's last `fence.i`: blocks
-    /// whose code was read before it are compared once with memory; one that
-    /// differs has its page invalidated and is translated again.
-    ///
-    /// Stores invalidate code as they happen, but a store that looked at the
-    /// code marks just before another hart marked the line, and landed just
-    /// after that hart read it, leaves a stale block behind. RISC-V only
-    /// promises a hart the new code after it executes `fence.i` (once the
-    /// store is visible to it), and at that point this check catches the
-    /// stale block: every block read before the `fence.i` is compared with
-    /// what memory holds now, once per `fence.i`.
-    fn checked_since_fence_i(&mut self, block: &Block) -> bool {
-        if block.serial >= self.fence_i_serial || self.checked.contains(&block.key) {
-            return true;
-        }
-        let mut now = vec![0; block.code.len()];
-        let same = match self.env.ram.offset(block.key.pc, now.len() as u64) {
-            Some(offset) => self.env.ram.read_bytes(offset, &mut now) && now[..] == block.code[..],
-            // Code outside RAM is ROM, which does not change.
-            None => true,
-        };
-        if same {
-            self.checked.insert(block.key);
-        } else {
-            self.env.cache.invalidate_page(block.key.pc >> PAGE_SHIFT);
-        }
-        same
-    }
-
-    /// The physical address of an instruction fetch of the parcel at
-    /// `vaddr`, checked against the page table and PMP unless fetches are
-    /// plain M-mode ones.
-    fn translate_fetch(&mut self, vaddr: u64) -> Result<Physical, Trap> {
-        if !self.cpu.fetch_checked {
-            return Ok(Physical { addr: vaddr, whole_page: true });
-        }
-        let ctx = self.cpu.arch.fetch_context();
-        self.cpu.tlb.translate(&self.env.ram, Pmp::new(&self.cpu.arch.csr), vaddr, 2, Access::Fetch, &ctx)
-    }
-
-    /// Reads the 16-bit parcel of code at physical address `addr` (fetched
-    /// from `vaddr`), marking its RAM line as code first so that a store
-    /// racing with the read invalidates what is decoded from it.
-    fn fetch_parcel(&self, addr: u64, vaddr: u64) -> Result<u16, Trap> {
-        let ram = &self.env.ram;
-        match ram.offset(addr, 2) {
-            Some(offset) => {
-                ram.mark_code(offset);
-                Ok(ram.read(offset, 2) as u16)
-            }
-            None => self
-                .env
-                .bus
-                .fetch(&self.access_context(), addr)
-                .map_err(|_| Trap::new(Exception::InstructionAccessFault, vaddr)),
-        }
-    }
-
-    /// Decodes the block at virtual address `pc`, physical `physical`,
-    /// checking each parcel against PMP if `check_parcels` (PMP entries
-    /// split the page). Returns its instructions and whether it may be
-    /// cached (a lone instruction straddling two pages is not, since
-    /// invalidation works per page and the second page's mapping may change).
-    fn translate(&mut self, pc: u64, physical: u64, check_parcels: bool) -> Result<(Vec<Inst>, Vec<u8>, bool), Trap> {
-        let page_end = (pc | (PAGE_SIZE - 1)).wrapping_add(1);
-        let mut insts = Vec::new();
-        // The bytes decoded, as read (a second read could see newer ones).
-        let mut code = Vec::new();
-        let mut addr = pc;
-        let mut cacheable = true;
-        let privilege = self.cpu.arch.privilege;
-        let fetch_on_page = |this: &Self, addr: u64| {
-            let at = physical + (addr - pc);
-            if check_parcels && !Pmp::new(&this.cpu.arch.csr).allows(at, 2, Access::Fetch, privilege) {
-                return Err(Access::Fetch.access_fault(addr));
-            }
-            this.fetch_parcel(at, addr)
-        };
-        while insts.len() < MAX_BLOCK_INSTS {
-            let low = match fetch_on_page(self, addr) {
-                Ok(low) => low,
-                Err(trap) if insts.is_empty() => return Err(trap),
-                Err(_) => break,
-            };
-            let mut raw = u32::from(low);
-            if decode::instruction_length(low) == 4 {
-                let high_addr = addr.wrapping_add(2);
-                if high_addr == page_end {
-                    if !insts.is_empty() {
-                        break;
-                    }
-                    cacheable = false;
-                }
-                let high = if high_addr == page_end {
-                    self.translate_fetch(high_addr).and_then(|p| self.fetch_parcel(p.addr, high_addr))
-                } else {
-                    fetch_on_page(self, high_addr)
-                };
-                match high {
-                    Ok(high) => raw |= u32::from(high) << 16,
-                    Err(trap) if insts.is_empty() => return Err(trap),
-                    Err(_) => break,
-                }
-            }
-            let mut inst = decode::decode(raw);
-            code.extend(&raw.to_le_bytes()[..usize::from(inst.len)]);
-            tracing::trace!(target: "in_asm", "{addr:#018x}: {raw:08x}  {}", Disassembly::new(inst, addr));
-            if inst.rd == 0 && !inst.op.format().fp_destination() {
-                inst.rd = X0_SINK;
-            }
-            inst.offset = (addr - pc) as u16;
-            addr = addr.wrapping_add(u64::from(inst.len));
-            let ends = inst.op.ends_block();
-            insts.push(inst);
-            if ends || addr == page_end || !cacheable {
-                break;
-            }
-        }
-        Ok((insts, code, cacheable))
     }
 }

@@ -79,6 +79,7 @@ mod cpu;
 pub mod csr;
 pub mod decode;
 mod env;
+mod fetch;
 mod fpu;
 mod hart;
 mod interp;
