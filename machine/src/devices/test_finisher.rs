@@ -1,7 +1,10 @@
 //! The SiFive test finisher (`sifive,test0`): a register that ends the run.
 //!
-//! A 32-bit write of `0x5555` passes, `(code << 16) | 0x3333` fails with
-//! `code`, and `0x7777` asks for a reset, as on QEMU's virt machine.
+//! A write of `0x5555` at offset 0 passes, `(code << 16) | 0x3333` fails with
+//! `code`, and `0x7777` asks for a reset, as on QEMU's virt machine. As
+//! QEMU's `sifive_test`, the device takes 16- and 32-bit accesses anywhere
+//! in its page (OpenSBI's reset and power-off write 16 bits): reads give 0,
+//! writes elsewhere than offset 0 are ignored, and other sizes fault.
 
 use std::sync::Arc;
 
@@ -29,12 +32,15 @@ impl TestFinisher {
 
 impl Device for TestFinisher {
     fn read(&self, _ctx: &AccessContext, offset: u64, size: u8) -> Result<u64, DeviceError> {
-        if offset == 0 && size == 4 { Ok(0) } else { Err(DeviceError::NoRegister { offset, size }) }
+        if matches!(size, 2 | 4) { Ok(0) } else { Err(DeviceError::NoRegister { offset, size }) }
     }
 
     fn write(&self, _ctx: &AccessContext, offset: u64, size: u8, value: u64) -> Result<(), DeviceError> {
-        if offset != 0 || size != 4 {
+        if !matches!(size, 2 | 4) {
             return Err(DeviceError::NoRegister { offset, size });
+        }
+        if offset != 0 {
+            return Ok(());
         }
         match value & 0xffff {
             PASS => self.stop.request(StopReason::Exit(0)),
@@ -114,14 +120,38 @@ mod tests {
     #[test]
     fn reads_give_zero() {
         let (finisher, stop, _) = finisher();
-        assert_eq!(finisher.read(&CTX, 0, 4), Ok(0));
+        for (offset, size) in [(0, 4), (0, 2), (2, 2), (0xffc, 4)] {
+            assert_eq!(finisher.read(&CTX, offset, size), Ok(0), "{offset:#x}/{size}");
+        }
         assert_eq!(stop.reason(), None);
     }
 
+    /// OpenSBI's system reset and power-off write the finisher with 16-bit
+    /// stores (`sbi_trap_error ... mcause=0x7` when they faulted).
     #[test]
-    fn other_sizes_and_offsets_are_refused() {
+    fn sixteen_bit_writes_pass_and_reset() {
+        for (value, reason) in
+            [(0x5555, StopReason::Exit(0)), (0x7777, StopReason::Reset), (0x3333, StopReason::Exit(0))]
+        {
+            let (finisher, stop, _) = finisher();
+            assert_eq!(finisher.write(&CTX, 0, 2, value), Ok(()), "{value:#x}");
+            assert_eq!(stop.reason(), Some(reason), "{value:#x}");
+        }
+    }
+
+    #[test]
+    fn writes_elsewhere_in_the_page_are_ignored() {
         let (finisher, stop, _) = finisher();
-        for (offset, size) in [(0, 1), (0, 2), (0, 8), (4, 4), (2, 4), (0xffc, 4)] {
+        for (offset, size) in [(4, 4), (2, 4), (2, 2), (0xffc, 4)] {
+            assert_eq!(finisher.write(&CTX, offset, size, 0x5555), Ok(()), "write {offset:#x}/{size}");
+        }
+        assert_eq!(stop.reason(), None, "only offset 0 stops the machine");
+    }
+
+    #[test]
+    fn byte_and_doubleword_accesses_are_refused() {
+        let (finisher, stop, _) = finisher();
+        for (offset, size) in [(0, 1), (0, 8), (4, 1), (8, 8)] {
             let refused = Err(DeviceError::NoRegister { offset, size });
             assert_eq!(finisher.write(&CTX, offset, size, 0x5555), refused, "write {offset:#x}/{size}");
             assert_eq!(finisher.read(&CTX, offset, size), refused.map(|()| 0), "read {offset:#x}/{size}");
