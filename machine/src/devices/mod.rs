@@ -1,6 +1,7 @@
 //! Device models, one per file, each behind the [`crate::bus::Device`] trait.
 
 pub mod aclint;
+pub mod goldfish_rtc;
 pub mod htif;
 pub mod plic;
 pub mod rom;
@@ -8,6 +9,7 @@ pub mod test_finisher;
 pub mod uart;
 
 pub use aclint::Aclint;
+pub use goldfish_rtc::{GoldfishRtc, RtcClock};
 pub use htif::Htif;
 pub use plic::{Plic, PlicLine};
 pub use rom::Rom;
