@@ -1,17 +1,20 @@
 //! The `polyhart` command-line tool.
 
 mod cli;
+mod terminal;
 
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
+use polyhart::machine::devices::{InterruptLine, Uart};
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Engine, JitConfig};
-use polyhart::machine::{StopReason, VirtConfig, build_virt};
+use polyhart::machine::{StopReason, StopSignal, VirtConfig, build_virt};
 
 use cli::{Cli, Command, RunArgs};
+use terminal::{Escapes, KeyCommand, RawMode};
 
 /// Exit status when the instruction limit stops the guest (as `timeout` does).
 const STATUS_LIMIT: u8 = 124;
@@ -55,6 +58,34 @@ fn init_logging(categories: &[String]) {
         .init();
 }
 
+/// Feeds standard input to the guest's UART until input ends, or until
+/// Ctrl-A x when `escapes` interprets QEMU's escape keys (a terminal).
+fn feed_console<L: InterruptLine>(uart: &Uart<L>, stop: &StopSignal, mut escapes: Option<Escapes>) {
+    let mut buf = [0u8; 256];
+    let mut guest = Vec::with_capacity(buf.len());
+    let mut stdin = std::io::stdin();
+    while let Ok(n @ 1..) = stdin.read(&mut buf) {
+        let Some(escapes) = escapes.as_mut() else {
+            uart.receive(&buf[..n]);
+            continue;
+        };
+        guest.clear();
+        let commands = escapes.feed(&buf[..n], &mut guest);
+        uart.receive(&guest);
+        for command in commands {
+            match command {
+                KeyCommand::Help => eprint!("{}", terminal::HELP),
+                KeyCommand::Quit => {
+                    eprint!("\r\npolyhart: terminated (C-a x)\r\n");
+                    stop.request(StopReason::Stopped);
+                    return;
+                }
+            }
+        }
+    }
+    uart.set_input_open(false);
+}
+
 fn read_image(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read the {what} '{}': {e}", path.display()))
 }
@@ -91,19 +122,17 @@ fn run(args: &RunArgs) -> Result<u8, String> {
 
     // The guest's console input: a host thread feeds standard input to the
     // UART; it ends at end of input and dies with the process otherwise.
-    // While input is open, a guest waiting for it is not deadlocked.
+    // While input is open, a guest waiting for it is not deadlocked. A
+    // terminal is in raw mode meanwhile, with QEMU's Ctrl-A escapes; the
+    // guard restores it when `run` returns.
+    let raw_mode = RawMode::enter();
+    let escapes = raw_mode.is_some().then(Escapes::default);
     let uart = machine.board().uart().clone();
+    let stop = machine.stop_signal().clone();
     uart.set_input_open(true);
     std::thread::Builder::new()
         .name("polyhart-stdin".into())
-        .spawn(move || {
-            let mut buf = [0u8; 256];
-            let mut stdin = std::io::stdin();
-            while let Ok(n @ 1..) = stdin.read(&mut buf) {
-                uart.receive(&buf[..n]);
-            }
-            uart.set_input_open(false);
-        })
+        .spawn(move || feed_console(&uart, &stop, escapes))
         .map_err(|e| format!("cannot start the console input thread: {e}"))?;
 
     let started = Instant::now();
