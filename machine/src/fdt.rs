@@ -48,7 +48,8 @@ pub enum BlobError {
     /// The first word is not `0xd00dfeed`.
     #[error("not a device tree: it starts with {0:#010x}, not the magic 0xd00dfeed")]
     BadMagic(u32),
-    /// The header's `totalsize` is not the size of the blob.
+    /// The header's `totalsize` is more than the blob has, or less than a
+    /// header.
     #[error("the device tree says it is {header} bytes long, but the file has {file}")]
     BadSize {
         /// `totalsize` from the header.
@@ -58,10 +59,11 @@ pub enum BlobError {
     },
 }
 
-/// Checks that `blob` looks like a flattened device tree: its magic, and a
-/// `totalsize` that is its length. The structure inside is the guest's
-/// business, as on QEMU.
-pub fn check_blob(blob: &[u8]) -> Result<(), BlobError> {
+/// Checks that `blob` looks like a flattened device tree, its magic and its
+/// `totalsize`, and returns that size: the blob may have more bytes after
+/// it (QEMU's `dumpdtb` writes the tree padded to 1 MiB). The structure
+/// inside is the guest's business, as on QEMU.
+pub fn check_blob(blob: &[u8]) -> Result<usize, BlobError> {
     if blob.len() < FDT_HEADER_SIZE {
         return Err(BlobError::TooShort(blob.len()));
     }
@@ -69,10 +71,11 @@ pub fn check_blob(blob: &[u8]) -> Result<(), BlobError> {
     if word(0) != FDT_MAGIC {
         return Err(BlobError::BadMagic(word(0)));
     }
-    if word(4) as usize != blob.len() {
+    let size = word(4) as usize;
+    if size > blob.len() || size < FDT_HEADER_SIZE {
         return Err(BlobError::BadSize { header: word(4), file: blob.len() });
     }
-    Ok(())
+    Ok(size)
 }
 
 fn reg(base: u64, size: u64) -> [u64; 2] {
@@ -398,19 +401,23 @@ pub(crate) mod tests {
     #[test]
     fn blobs_are_checked() {
         let blob = build(&config(1)).unwrap();
-        check_blob(&blob).unwrap();
+        assert_eq!(check_blob(&blob).unwrap(), blob.len());
+        let mut padded = blob.clone();
+        padded.resize(1 << 20, 0);
+        assert_eq!(check_blob(&padded).unwrap(), blob.len(), "QEMU's dumpdtb pads the tree to 1 MiB");
         assert!(matches!(check_blob(&blob[..39]), Err(BlobError::TooShort(39))));
         assert!(matches!(
             check_blob(b"\x7fELF and more bytes than a header has, surely"),
             Err(BlobError::BadMagic(0x7f45_4c46))
         ));
-        let mut padded = blob.clone();
-        padded.push(0);
-        let error = check_blob(&padded).unwrap_err();
+        let cut = &blob[..blob.len() - 1];
         assert_eq!(
-            error.to_string(),
-            format!("the device tree says it is {} bytes long, but the file has {}", blob.len(), padded.len())
+            check_blob(cut).unwrap_err().to_string(),
+            format!("the device tree says it is {} bytes long, but the file has {}", blob.len(), cut.len())
         );
+        let mut tiny = blob[..64].to_vec();
+        tiny[4..8].copy_from_slice(&8u32.to_be_bytes());
+        assert!(matches!(check_blob(&tiny), Err(BlobError::BadSize { header: 8, file: 64 })));
         assert_eq!(
             check_blob(&[0; 64]).unwrap_err().to_string(),
             "not a device tree: it starts with 0x00000000, not the magic 0xd00dfeed"

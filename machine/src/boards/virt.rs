@@ -510,8 +510,9 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
     };
 
     let dtb = match config.device_tree {
-        Some(blob) if config.bootargs.is_none() && initrd.is_none() => {
-            fdt::check_blob(&blob).map_err(BuildError::DeviceTreeBlob)?;
+        Some(mut blob) if config.bootargs.is_none() && initrd.is_none() => {
+            let size = fdt::check_blob(&blob).map_err(BuildError::DeviceTreeBlob)?;
+            blob.truncate(size);
             blob
         }
         Some(_) => return Err(BuildError::ChosenInGivenTree),
@@ -913,6 +914,11 @@ mod tests {
         assert!(machine.bus().ram().read_bytes(0x87e0_0000 - RAM_BASE, &mut in_ram));
         assert_eq!(in_ram, generated, "placed where the generated one goes");
         assert_eq!(machine.run(Some(1_000_000)), StopReason::Exit(0));
+        // Bytes after the tree (QEMU's dumpdtb pads to 1 MiB) stay behind.
+        let mut padded = generated.clone();
+        padded.resize(1 << 20, 0);
+        let machine = build(VirtConfig { device_tree: Some(padded), ..kernel(HELLO) }).unwrap();
+        assert_eq!(machine.board().device_tree(), generated);
 
         let error = build(VirtConfig { device_tree: Some(b"not a tree".repeat(8)), ..kernel(HELLO) }).unwrap_err();
         assert!(matches!(error, BuildError::DeviceTreeBlob(BlobError::BadMagic(_))), "{error:?}");
