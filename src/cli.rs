@@ -1,6 +1,7 @@
 //! Command-line parsing for the `polyhart` tool, kept apart from `main` so it
 //! can be tested.
 
+use std::ffi::OsString;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -32,10 +33,25 @@ pub(crate) struct RunArgs {
     /// `--bios` alone for Debian's OpenSBI (`fw_dynamic`, as QEMU's default).
     #[arg(long, value_name = "none|PATH", default_value = "none", num_args = 0..=1, default_missing_value = DEFAULT_FIRMWARE)]
     pub bios: String,
+    /// An initrd, loaded where QEMU's virt puts it (the kernel's address
+    /// plus half of RAM, at most 128 MiB) and announced in the device tree.
+    #[arg(long, value_name = "PATH")]
+    pub initrd: Option<PathBuf>,
+    /// Boot with this device tree blob instead of the generated one.
+    #[arg(long, value_name = "PATH")]
+    pub dtb: Option<PathBuf>,
+    /// Write the device tree the harts would be handed to PATH and exit
+    /// without running (QEMU's `-M virt,dumpdtb=PATH`).
+    #[arg(long, value_name = "PATH")]
+    pub dump_dtb: Option<PathBuf>,
+    /// The board: only `virt` (accepted for QEMU's `-M virt`).
+    #[arg(long, value_name = "NAME", default_value = "virt", value_parser = ["virt"])]
+    pub machine: String,
     /// Number of harts.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub harts: usize,
-    /// RAM size, in bytes or with a K, M, G suffix.
+    /// RAM size, with a K, M or G suffix; a bare number is bytes with
+    /// `--ram` and MiB with `-m`, as QEMU's `-m`.
     #[arg(long, short = 'm', value_name = "SIZE", default_value = "128M", value_parser = parse_size)]
     pub ram: u64,
     /// Kernel command line, placed in the device tree's `/chosen/bootargs`.
@@ -94,6 +110,9 @@ pub(crate) struct RunArgs {
     /// block executed), int (traps and interrupts).
     #[arg(short = 'd', long = "log", value_name = "CATEGORIES", value_delimiter = ',', value_parser = ["in_asm", "out_asm", "exec", "int"])]
     pub log: Vec<String>,
+    /// Write the log to this file instead of standard error (QEMU's `-D`).
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -119,6 +138,78 @@ impl RunArgs {
 /// `opensbi`), the generic platform's `fw_dynamic`, which QEMU also loads by
 /// default and which reads the next stage from the reset ROM's `a2`.
 pub(crate) const DEFAULT_FIRMWARE: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin";
+
+/// Rewrites QEMU's single-dash spelling of `qemu-system-riscv64` options into
+/// the long options clap parses, so that a QEMU command line runs with
+/// `qemu-system-riscv64 -M virt` replaced by `polyhart run`: `-kernel`,
+/// `-bios`, `-initrd`, `-dtb`, `-append`, `-D` become their long forms,
+/// `-smp [cpus=]N` becomes `--harts N`, `-m [size=]SIZE` becomes `--ram SIZE`
+/// (a bare number in MiB, as QEMU reads it), `-M`/`-machine virt[,dumpdtb=F]`
+/// becomes `--machine virt [--dump-dtb F]` and `-nographic` goes (the
+/// console is on standard I/O already). The value after one of these is
+/// taken as is; everything else is left for clap to parse or reject.
+pub(crate) fn qemu_spelling(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args = args.into_iter();
+    let mut out = Vec::new();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            out.push(arg);
+            out.extend(args.by_ref());
+            break;
+        }
+        let Some(option) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+        let long = match option {
+            "-kernel" => "--kernel",
+            "-bios" => "--bios",
+            "-initrd" => "--initrd",
+            "-dtb" => "--dtb",
+            "-append" => "--append",
+            "-smp" => "--harts",
+            "-m" => "--ram",
+            "-M" | "-machine" => "--machine",
+            "-D" => "--log-file",
+            "-nographic" => continue,
+            _ => {
+                out.push(arg);
+                continue;
+            }
+        };
+        out.push(long.into());
+        let Some(value) = args.next() else { break };
+        let Some(text) = value.to_str() else {
+            out.push(value);
+            continue;
+        };
+        match option {
+            "-bios" if text == "default" => out.push(DEFAULT_FIRMWARE.into()),
+            "-smp" => out.push(text.strip_prefix("cpus=").unwrap_or(text).into()),
+            "-m" => {
+                let size = text.strip_prefix("size=").unwrap_or(text);
+                let bare_number = !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit());
+                out.push(if bare_number { format!("{size}M") } else { size.to_string() }.into());
+            }
+            "-M" | "-machine" => {
+                let mut name = Vec::new();
+                let mut dump = None;
+                for part in text.split(',') {
+                    match part.strip_prefix("dumpdtb=") {
+                        Some(path) => dump = Some(path),
+                        None => name.push(part.strip_prefix("type=").unwrap_or(part)),
+                    }
+                }
+                out.push(name.join(",").into());
+                if let Some(path) = dump {
+                    out.extend(["--dump-dtb".into(), path.into()]);
+                }
+            }
+            _ => out.push(value),
+        }
+    }
+    out
+}
 
 /// Parses a guest address: hex with `0x`, or decimal.
 pub(crate) fn parse_address(text: &str) -> Result<u64, String> {
@@ -258,5 +349,79 @@ mod tests {
         assert!(Cli::try_parse_from(["polyhart", "run", "--frobnicate"]).is_err());
         assert!(Cli::try_parse_from(["polyhart", "run", "-d", "everything"]).is_err());
         assert!(Cli::try_parse_from(["polyhart", "run", "--ram", "big"]).is_err());
+    }
+
+    fn qemu(args: &[&str]) -> Vec<String> {
+        let os = args.iter().map(OsString::from);
+        qemu_spelling(os).into_iter().map(|a| a.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn qemu_spelling_becomes_long_options() {
+        let line = "polyhart run -M virt -nographic -smp 2 -m 256M -bios none -kernel k.elf -initrd rd -dtb t.dtb \
+                    -append console=ttyS0 -d int -D log.txt";
+        assert_eq!(
+            qemu(&line.split_whitespace().collect::<Vec<_>>()),
+            [
+                "polyhart",
+                "run",
+                "--machine",
+                "virt",
+                "--harts",
+                "2",
+                "--ram",
+                "256M",
+                "--bios",
+                "none",
+                "--kernel",
+                "k.elf",
+                "--initrd",
+                "rd",
+                "--dtb",
+                "t.dtb",
+                "--append",
+                "console=ttyS0",
+                "-d",
+                "int",
+                "--log-file",
+                "log.txt"
+            ]
+        );
+        assert_eq!(
+            qemu(&["-smp", "cpus=4", "-m", "size=1G", "-m", "512"]),
+            ["--harts", "4", "--ram", "1G", "--ram", "512M"]
+        );
+        assert_eq!(
+            qemu(&["-machine", "virt,dumpdtb=q.dtb", "-M", "type=virt"]),
+            ["--machine", "virt", "--dump-dtb", "q.dtb", "--machine", "virt"]
+        );
+        assert_eq!(qemu(&["-bios", "default"]), ["--bios", DEFAULT_FIRMWARE]);
+        // Values are taken as they are, even when they look like options.
+        assert_eq!(qemu(&["-append", "-kernel", "-kernel", "-m"]), ["--append", "-kernel", "--kernel", "-m"]);
+        // Everything else is clap's to parse or reject.
+        for untouched in [&["--kernel", "k", "-d", "in_asm", "--harts", "2"][..], &["-vga", "std"], &["--", "-smp"]] {
+            assert_eq!(qemu(untouched), untouched, "{untouched:?}");
+        }
+        assert_eq!(qemu(&["-kernel"]), ["--kernel"], "a missing value is clap's to report");
+    }
+
+    #[test]
+    fn a_qemu_command_line_parses() {
+        let line = "polyhart run -M virt -nographic -smp cpus=2 -m 512 -bios default -kernel Image -initrd rootfs.cpio \
+                    -append root=/dev/ram -D qemu.log";
+        let cli = Cli::try_parse_from(qemu_spelling(line.split_whitespace().map(OsString::from))).expect("parses");
+        let Command::Run(args) = cli.command;
+        assert_eq!(args.harts, 2);
+        assert_eq!(args.ram, 512 << 20);
+        assert_eq!(args.bios, DEFAULT_FIRMWARE);
+        assert_eq!(args.initrd.as_deref(), Some(std::path::Path::new("rootfs.cpio")));
+        assert_eq!(args.append.as_deref(), Some("root=/dev/ram"));
+        assert_eq!(args.log_file.as_deref(), Some(std::path::Path::new("qemu.log")));
+        assert_eq!(args.machine, "virt");
+        for other in [&["-M", "sifive_u"][..], &["-machine", "virt,aclint=on"], &["-smp", "sockets=2"], &["-m", "lots"]]
+        {
+            let line = ["polyhart", "run"].iter().chain(other).map(OsString::from);
+            assert!(Cli::try_parse_from(qemu_spelling(line)).is_err(), "{other:?}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use polyhart::machine::devices::{InterruptLine, Uart};
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Engine, JitConfig};
 use polyhart::machine::{StopReason, StopSignal, VirtConfig, build_virt};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use cli::{Cli, Command, RunArgs};
 use terminal::{Escapes, KeyCommand, RawMode};
@@ -25,7 +26,7 @@ const STATUS_STUCK: u8 = 125;
 const STATUS_ERROR: u8 = 1;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::qemu_spelling(std::env::args_os()));
     let Command::Run(args) = &cli.command;
     if let Some(option) = args.jit_option_without_jit() {
         Cli::command().error(clap::error::ErrorKind::ArgumentConflict, format!("{option} needs --engine jit")).exit();
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(categories: &[String]) {
+fn init_logging(categories: &[String], file: Option<&std::path::Path>) -> Result<(), String> {
     let mut filter =
         tracing_subscriber::EnvFilter::builder().with_default_directive(tracing::Level::WARN.into()).from_env_lossy();
     for category in categories {
@@ -49,13 +50,22 @@ fn init_logging(categories: &[String]) {
             filter = filter.add_directive(directive);
         }
     }
+    let (writer, ansi) = match file {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| format!("cannot create the log file '{}': {e}", path.display()))?;
+            (BoxMakeWriter::new(std::sync::Mutex::new(file)), false)
+        }
+        None => (BoxMakeWriter::new(std::io::stderr), std::io::stderr().is_terminal()),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(writer)
+        .with_ansi(ansi)
         .with_target(true)
         .without_time()
         .init();
+    Ok(())
 }
 
 /// Feeds standard input to the guest's UART until input ends, or until
@@ -91,18 +101,22 @@ fn read_image(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
 }
 
 fn run(args: &RunArgs) -> Result<u8, String> {
-    init_logging(&args.log);
+    init_logging(&args.log, args.log_file.as_deref())?;
     let firmware = match args.bios.as_str() {
         "none" => None,
         path => Some(read_image("firmware", path.as_ref())?),
     };
     let kernel = args.kernel.as_deref().map(|p| read_image("kernel", p)).transpose()?;
+    let initrd = args.initrd.as_deref().map(|p| read_image("initrd", p)).transpose()?;
+    let device_tree = args.dtb.as_deref().map(|p| read_image("device tree", p)).transpose()?;
     let config = VirtConfig {
         harts: args.harts,
         ram_size: args.ram,
         firmware,
         kernel,
         bootargs: args.append.clone(),
+        initrd,
+        device_tree,
         quantum: if args.quantum == 0 { UNBOUNDED_QUANTUM } else { args.quantum },
         scheduling: if args.deterministic { Scheduling::Deterministic } else { Scheduling::Parallel },
         engine: match args.engine.as_str() {
@@ -119,6 +133,11 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         ..VirtConfig::default()
     };
     let mut machine = build_virt(config).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.dump_dtb {
+        std::fs::write(path, machine.board().device_tree())
+            .map_err(|e| format!("cannot write the device tree to '{}': {e}", path.display()))?;
+        return Ok(0);
+    }
 
     // The guest's console input: a host thread feeds standard input to the
     // UART; it ends at end of input and dies with the process otherwise.

@@ -543,3 +543,171 @@ fn jit_lockstep_stops_at_a_miscompiled_block() {
     assert!(out.stderr.contains("block:\n  0x0000000080000014: addi t0, zero, 8\n"), "{out:?}");
     assert!(out.stderr.contains("state the compiled code left:") && out.stderr.contains("state the interpreter left:"));
 }
+
+/// The properties of a flattened device tree's `/chosen` node, as numbers
+/// (one cell or two): enough to compare where an initrd was put.
+fn chosen_numbers(blob: &[u8]) -> std::collections::BTreeMap<String, u64> {
+    let be32 = |at: usize| u32::from_be_bytes(blob[at..at + 4].try_into().unwrap()) as usize;
+    let name_at = |at: usize| {
+        let end = blob[at..].iter().position(|&b| b == 0).expect("NUL-terminated") + at;
+        std::str::from_utf8(&blob[at..end]).expect("ASCII").to_string()
+    };
+    assert_eq!(be32(0), 0xd00d_feed, "a device tree's magic");
+    let (mut at, strings) = (be32(8), be32(12));
+    let mut path = Vec::new();
+    let mut chosen = std::collections::BTreeMap::new();
+    loop {
+        let token = be32(at);
+        at += 4;
+        match token {
+            1 => {
+                let name = name_at(at);
+                at += (name.len() + 1).next_multiple_of(4);
+                path.push(name);
+            }
+            2 => {
+                path.pop();
+            }
+            3 => {
+                let (len, name) = (be32(at), name_at(strings + be32(at + 4)));
+                let value = &blob[at + 8..at + 8 + len];
+                if path.len() == 2 && path[1] == "chosen" && (len == 4 || len == 8) {
+                    chosen.insert(name, value.iter().fold(0u64, |n, &b| n << 8 | u64::from(b)));
+                }
+                at += 8 + len.next_multiple_of(4);
+            }
+            4 => {}
+            9 => return chosen,
+            other => panic!("bad device tree token {other}"),
+        }
+    }
+}
+
+/// Whether `tool` runs here; when it does not, a test that needs it is
+/// skipped with a note, except on CI (`$CI` set), where it fails.
+fn installed(tool: &str, what_for: &str) -> bool {
+    let runs = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if runs.is_ok_and(|status| status.success()) {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "{tool} is needed on CI for {what_for}");
+    println!("{tool} is not installed: skipping {what_for}");
+    false
+}
+
+const FW_JUMP: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin";
+
+#[test]
+fn a_qemu_command_line_runs() {
+    let hello = guest("hello.elf");
+    let out = polyhart(&[
+        "run",
+        "-M",
+        "virt",
+        "-nographic",
+        "-smp",
+        "2",
+        "-m",
+        "256M",
+        "-bios",
+        "none",
+        "-kernel",
+        path(&hello),
+    ]);
+    assert_eq!(out.status, 0, "{out:?}");
+    assert_eq!(out.stdout, expected_output("hello"));
+    let out = polyhart(&["run", "-machine", "type=virt", "-smp", "cpus=2", "-m", "size=64", "-kernel", path(&hello)]);
+    assert_eq!(out.stdout, "hello\n", "{out:?}");
+}
+
+#[test]
+fn other_machines_are_usage_errors() {
+    let hello = guest("hello.elf");
+    usage_error(&polyhart(&["run", "-M", "sifive_u", "-kernel", path(&hello)]), "invalid value 'sifive_u'");
+    usage_error(&polyhart(&["run", "-machine", "virt,aclint=on", "-kernel", path(&hello)]), "invalid value");
+}
+
+#[test]
+fn dump_dtb_writes_the_tree_with_the_initrd_and_runs_nothing() {
+    let initrd = TempFile::new("initrd", &[0x5a; 5000]);
+    let dtb = TempFile::new("dump.dtb", b"");
+    let hello = guest("hello.elf");
+    let out = polyhart(&[
+        "run",
+        "-M",
+        &format!("virt,dumpdtb={}", dtb.path()),
+        "-m",
+        "256M",
+        "-kernel",
+        path(&hello),
+        "-initrd",
+        initrd.path(),
+    ]);
+    assert_eq!((out.status, out.stdout.as_str(), out.stderr.as_str()), (0, "", ""), "{out:?}");
+    let blob = std::fs::read(&dtb.0).expect("the tree was written");
+    let chosen = chosen_numbers(&blob);
+    assert_eq!(chosen["linux,initrd-start"], 0x8800_0000, "{chosen:x?}");
+    assert_eq!(chosen["linux,initrd-end"], 0x8800_0000 + 5000, "{chosen:x?}");
+
+    // Booting with that tree as --dtb runs the guest.
+    let tree = TempFile::new("tree.dtb", &std::fs::read(&dtb.0).unwrap());
+    let out = polyhart(&["run", "--dtb", tree.path(), "-m", "256M", "--kernel", path(&hello)]);
+    assert_eq!((out.status, out.stdout.as_str()), (0, "hello\n"), "{out:?}");
+}
+
+#[test]
+fn initrds_and_device_trees_that_do_not_fit_or_are_not_are_one_line_errors() {
+    let hello = guest("hello.elf");
+    let refusal = |option: &str, file: &TempFile| {
+        let out = polyhart(&["run", "-kernel", path(&hello), option, file.path()]);
+        one_line_error(&out, STATUS_ERROR).to_string()
+    };
+    let line = refusal("-initrd", &TempFile::new("big-initrd", &vec![1; (64 << 20) + 1]));
+    assert!(line.contains("does not fit in RAM at 0x84000000"), "{line}");
+    let line = refusal("-initrd", &TempFile::new("initrd-on-the-tree", &vec![1; (62 << 20) + 1]));
+    assert!(line.contains("the initrd at [0x84000000, 0x87e00001) and the device tree at [0x87e00000"), "{line}");
+    let line = refusal("-dtb", &TempFile::new("not-a-tree.dtb", &[0x42; 100]));
+    assert!(line.contains("not a device tree: it starts with 0x42424242"), "{line}");
+}
+
+/// polyhart places the initrd where the installed QEMU does, with its
+/// `-M virt,dumpdtb` as the witness (QEMU 7.2 writes one cell, later ones
+/// two: the numbers are compared).
+#[test]
+fn the_initrd_goes_where_qemu_puts_it() {
+    if !installed("qemu-system-riscv64", "the initrd placement comparison with QEMU") {
+        return;
+    }
+    let initrd = TempFile::new("qemu-initrd", &[0xa5; 5000]);
+    let raw_kernel = TempFile::new("raw-kernel", &[0x6f, 0, 0, 0]);
+    let hello = guest("hello.elf");
+    let mut cases = vec![("none", path(&hello))];
+    if Path::new(FW_JUMP).exists() {
+        cases.push((FW_JUMP, raw_kernel.path()));
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "{FW_JUMP} (Debian's opensbi) is needed on CI");
+        println!("{FW_JUMP} is missing: comparing without firmware only");
+    }
+    for (bios, kernel) in cases {
+        for ram in ["128M", "256M", "512M"] {
+            let ours = TempFile::new("ours.dtb", b"");
+            let theirs = TempFile::new("qemu.dtb", b"");
+            let args = ["-m", ram, "-bios", bios, "-kernel", kernel, "-initrd", initrd.path()];
+            let out = polyhart(&[&["run", "-M", &format!("virt,dumpdtb={}", ours.path())][..], &args].concat());
+            assert_eq!(out.status, 0, "{out:?}");
+            let qemu = Command::new("qemu-system-riscv64")
+                .args(["-M", &format!("virt,dumpdtb={}", theirs.path()), "-nographic"])
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("QEMU runs");
+            assert!(qemu.status.success(), "QEMU: {}", String::from_utf8_lossy(&qemu.stderr));
+            let (ours, theirs) =
+                (chosen_numbers(&std::fs::read(&ours.0).unwrap()), chosen_numbers(&std::fs::read(&theirs.0).unwrap()));
+            for property in ["linux,initrd-start", "linux,initrd-end"] {
+                assert_eq!(ours.get(property), theirs.get(property), "{property} with -m {ram} -bios {bios}");
+            }
+            assert!(ours.contains_key("linux,initrd-start"), "{ours:x?}");
+        }
+    }
+}

@@ -29,6 +29,53 @@ pub struct FdtConfig {
     pub test: (u64, u64),
     /// Kernel command line (`/chosen/bootargs`), if any.
     pub bootargs: Option<String>,
+    /// `[start, end)` of the initrd in RAM (`/chosen/linux,initrd-start`
+    /// and `-end`), if there is one.
+    pub initrd: Option<(u64, u64)>,
+}
+
+/// The magic number a flattened device tree starts with.
+const FDT_MAGIC: u32 = 0xd00d_feed;
+/// The size of a flattened device tree's header (version 17).
+const FDT_HEADER_SIZE: usize = 40;
+
+/// Why a file is not a device tree blob.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// Shorter than a device tree header.
+    #[error("{0} bytes is too short for a device tree (its header alone is 40)")]
+    TooShort(usize),
+    /// The first word is not `0xd00dfeed`.
+    #[error("not a device tree: it starts with {0:#010x}, not the magic 0xd00dfeed")]
+    BadMagic(u32),
+    /// The header's `totalsize` is more than the blob has, or less than a
+    /// header.
+    #[error("the device tree says it is {header} bytes long, but the file has {file}")]
+    BadSize {
+        /// `totalsize` from the header.
+        header: u32,
+        /// The blob's length.
+        file: usize,
+    },
+}
+
+/// Checks that `blob` looks like a flattened device tree, its magic and its
+/// `totalsize`, and returns that size: the blob may have more bytes after
+/// it (QEMU's `dumpdtb` writes the tree padded to 1 MiB). The structure
+/// inside is the guest's business, as on QEMU.
+pub fn check_blob(blob: &[u8]) -> Result<usize, BlobError> {
+    if blob.len() < FDT_HEADER_SIZE {
+        return Err(BlobError::TooShort(blob.len()));
+    }
+    let word = |at: usize| u32::from_be_bytes([blob[at], blob[at + 1], blob[at + 2], blob[at + 3]]);
+    if word(0) != FDT_MAGIC {
+        return Err(BlobError::BadMagic(word(0)));
+    }
+    let size = word(4) as usize;
+    if size > blob.len() || size < FDT_HEADER_SIZE {
+        return Err(BlobError::BadSize { header: word(4), file: blob.len() });
+    }
+    Ok(size)
 }
 
 fn reg(base: u64, size: u64) -> [u64; 2] {
@@ -49,6 +96,16 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
     fdt.property_string("stdout-path", &uart_path)?;
     if let Some(args) = &config.bootargs {
         fdt.property_string("bootargs", args)?;
+    }
+    if let Some((start, end)) = config.initrd {
+        // QEMU 7.2 writes one 32-bit cell each (newer QEMUs two); Linux
+        // reads either, so two only where one cannot hold the address.
+        for (name, value) in [("linux,initrd-start", start), ("linux,initrd-end", end)] {
+            match u32::try_from(value) {
+                Ok(cell) => fdt.property_u32(name, cell)?,
+                Err(_) => fdt.property_u64(name, value)?,
+            }
+        }
     }
     fdt.end_node(chosen)?;
 
@@ -144,7 +201,7 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
@@ -163,6 +220,7 @@ mod tests {
             uart_clock: 3_686_400,
             test: (0x10_0000, 0x1000),
             bootargs: None,
+            initrd: None,
         }
     }
 
@@ -177,7 +235,7 @@ mod tests {
 
     /// Reads a flattened device tree (version 17) into a map from property
     /// path (`/cpus/cpu@0/reg`) to value, checking its header on the way.
-    fn parse(blob: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    pub(crate) fn parse(blob: &[u8]) -> BTreeMap<String, Vec<u8>> {
         assert_eq!(be32(blob, 0), 0xd00d_feed, "magic");
         assert_eq!(be32(blob, 4) as usize, blob.len(), "totalsize");
         let (structs, strings) = (be32(blob, 8) as usize, be32(blob, 12) as usize);
@@ -214,7 +272,7 @@ mod tests {
         properties
     }
 
-    fn cells(value: &[u8]) -> Vec<u32> {
+    pub(crate) fn cells(value: &[u8]) -> Vec<u32> {
         value.chunks(4).map(|c| u32::from_be_bytes(c.try_into().unwrap())).collect()
     }
 
@@ -250,6 +308,7 @@ mod tests {
         assert_eq!(cells(&tree["/#address-cells"]), [2]);
         assert_eq!(string(&tree["/chosen/stdout-path"]), "/soc/serial@10000000");
         assert!(!tree.contains_key("/chosen/bootargs"));
+        assert!(!tree.contains_key("/chosen/linux,initrd-start"));
         assert_eq!(string(&tree["/memory@80000000/device_type"]), "memory");
         assert_eq!(u64s(&tree["/memory@80000000/reg"]), [0x8000_0000, 128 << 20]);
         assert_eq!(cells(&tree["/cpus/timebase-frequency"]), [10_000_000]);
@@ -326,5 +385,42 @@ mod tests {
     fn bootargs_go_to_chosen() {
         let tree = parse(&build(&FdtConfig { bootargs: Some("console=ttyS0 quiet".into()), ..config(1) }).unwrap());
         assert_eq!(string(&tree["/chosen/bootargs"]), "console=ttyS0 quiet");
+    }
+
+    #[test]
+    fn the_initrd_goes_to_chosen_in_cells_as_qemu_writes_them() {
+        let tree = parse(&build(&FdtConfig { initrd: Some((0x8820_0000, 0x8820_1388)), ..config(1) }).unwrap());
+        assert_eq!(cells(&tree["/chosen/linux,initrd-start"]), [0x8820_0000], "one cell, as QEMU 7.2");
+        assert_eq!(cells(&tree["/chosen/linux,initrd-end"]), [0x8820_1388]);
+        let high = (0x1_0000_0000, 0x1_0000_1000);
+        let tree = parse(&build(&FdtConfig { initrd: Some(high), ..config(1) }).unwrap());
+        assert_eq!(cells(&tree["/chosen/linux,initrd-start"]), [1, 0], "two cells above 4 GiB");
+        assert_eq!(cells(&tree["/chosen/linux,initrd-end"]), [1, 0x1000]);
+    }
+
+    #[test]
+    fn blobs_are_checked() {
+        let blob = build(&config(1)).unwrap();
+        assert_eq!(check_blob(&blob).unwrap(), blob.len());
+        let mut padded = blob.clone();
+        padded.resize(1 << 20, 0);
+        assert_eq!(check_blob(&padded).unwrap(), blob.len(), "QEMU's dumpdtb pads the tree to 1 MiB");
+        assert!(matches!(check_blob(&blob[..39]), Err(BlobError::TooShort(39))));
+        assert!(matches!(
+            check_blob(b"\x7fELF and more bytes than a header has, surely"),
+            Err(BlobError::BadMagic(0x7f45_4c46))
+        ));
+        let cut = &blob[..blob.len() - 1];
+        assert_eq!(
+            check_blob(cut).unwrap_err().to_string(),
+            format!("the device tree says it is {} bytes long, but the file has {}", blob.len(), cut.len())
+        );
+        let mut tiny = blob[..64].to_vec();
+        tiny[4..8].copy_from_slice(&8u32.to_be_bytes());
+        assert!(matches!(check_blob(&tiny), Err(BlobError::BadSize { header: 8, file: 64 })));
+        assert_eq!(
+            check_blob(&[0; 64]).unwrap_err().to_string(),
+            "not a device tree: it starts with 0x00000000, not the magic 0xd00dfeed"
+        );
     }
 }

@@ -80,6 +80,12 @@ pub struct LoadedImage {
 }
 
 impl LoadedImage {
+    /// The lowest loaded address (QEMU's `kernel_start`, from which it
+    /// places the initrd).
+    pub fn start(&self) -> u64 {
+        self.segments.iter().map(|&(start, _)| start).min().unwrap_or(self.entry)
+    }
+
     /// One past the highest loaded address.
     pub fn end(&self) -> u64 {
         self.segments.iter().map(|&(_, end)| end).max().unwrap_or(self.entry)
@@ -306,6 +312,7 @@ mod tests {
             }
         );
         assert_eq!(image.end(), BASE + 0x104);
+        assert_eq!(image.start(), BASE);
         assert_eq!(bytes_at(&ram, BASE, 8), [0x13, 0, 0, 0, 0x6f, 0, 0, 0]);
         assert_eq!(bytes_at(&ram, BASE + 0x100, 4), [1, 2, 3, 4]);
         assert_eq!(bytes_at(&ram, BASE + 8, 1), [FILL], "nothing written between segments");

@@ -18,8 +18,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use polyhart_iss::HartControl;
 use polyhart_iss::jit::JitError;
+use polyhart_iss::{HartControl, Ram};
 
 use super::Board;
 use crate::Machine;
@@ -28,7 +28,7 @@ use crate::console::Console;
 use crate::devices::plic::{self, NoSuchSource};
 use crate::devices::{Aclint, Htif, Plic, PlicLine, Rom, TestFinisher, Uart, aclint};
 use crate::driver_queue::DriverQueue;
-use crate::fdt::{self, FdtConfig};
+use crate::fdt::{self, BlobError, FdtConfig};
 use crate::loader::{self, LoadError};
 use crate::machine::{Engine, Settings};
 use crate::memory::{self, MemoryError};
@@ -56,6 +56,9 @@ pub const UART_SIZE: u64 = 0x100;
 pub const RAM_BASE: u64 = 0x8000_0000;
 /// Where a kernel goes when there is firmware (OpenSBI `fw_jump`'s default).
 pub const KERNEL_BASE_WITH_FIRMWARE: u64 = 0x8020_0000;
+/// How far above the kernel's lowest address the initrd goes, at most (as
+/// QEMU 7.2's `riscv_load_initrd`: half of RAM, up to 128 MiB).
+pub const INITRD_OFFSET_LIMIT: u64 = 128 << 20;
 /// `mtime` frequency, as QEMU's virt machine advertises.
 pub const TIMEBASE_FREQUENCY: u64 = 10_000_000;
 /// Default hart clock: one instruction per cycle at 1 GHz.
@@ -95,6 +98,35 @@ pub enum BuildError {
     /// Neither firmware nor kernel.
     #[error("nothing to run: give a kernel, or firmware")]
     NothingToRun,
+    /// An initrd, but no kernel to place it after and hand it to.
+    #[error("an initrd needs a kernel: it is placed after the kernel and announced to it")]
+    InitrdWithoutKernel,
+    /// The initrd is empty.
+    #[error("the initrd is empty")]
+    InitrdEmpty,
+    /// The initrd does not fit between its address and the end of RAM.
+    #[error(
+        "the initrd ({size} bytes) does not fit in RAM at {start:#x}, where QEMU's virt puts it \
+         (RAM ends at {ram_end:#x}): give the machine more RAM"
+    )]
+    InitrdTooLarge {
+        /// Where it goes.
+        start: u64,
+        /// Its size in bytes.
+        size: u64,
+        /// One past the last RAM address.
+        ram_end: u64,
+    },
+    /// The device tree blob given instead of the generated one is not one.
+    #[error("the device tree blob is not usable: {0}")]
+    DeviceTreeBlob(#[source] BlobError),
+    /// Boot arguments or an initrd go into the generated tree's `/chosen`;
+    /// a tree given as is has no place for them.
+    #[error(
+        "the kernel command line and the initrd are written into the generated device tree: \
+         with a device tree of your own, put them in its /chosen node"
+    )]
+    ChosenInGivenTree,
     /// The device tree could not be generated.
     #[error("cannot build the device tree: {0}")]
     DeviceTree(String),
@@ -110,7 +142,7 @@ pub enum BuildError {
         .first_range.0, .first_range.1, .second_range.0, .second_range.1
     )]
     ImagesOverlap {
-        /// What lies lower: "firmware", "kernel" or "device tree".
+        /// What lies lower: "firmware", "kernel", "initrd" or "device tree".
         first: &'static str,
         /// Its `[start, end)`.
         first_range: (u64, u64),
@@ -141,6 +173,15 @@ pub struct VirtConfig {
     pub kernel: Option<Vec<u8>>,
     /// Kernel command line for the device tree.
     pub bootargs: Option<String>,
+    /// An initrd (initial RAM disk), loaded as QEMU's virt does: at the
+    /// kernel's lowest address plus half of RAM, or plus 128 MiB with 256
+    /// MiB of RAM or more; its bounds go in the device tree's `/chosen`.
+    pub initrd: Option<Vec<u8>>,
+    /// A device tree blob to boot with instead of the generated one, placed
+    /// where the generated one would go and passed as is (as QEMU's `-dtb`,
+    /// except that QEMU also writes boot arguments and the initrd into its
+    /// `/chosen`: here those need the generated tree).
+    pub device_tree: Option<Vec<u8>>,
     /// Where guest console output goes (default: host standard output).
     pub console: Option<Box<dyn Write + Send>>,
     /// Hart clock in Hz: with one instruction per cycle, how fast simulated
@@ -187,6 +228,8 @@ impl std::fmt::Debug for VirtConfig {
             .field("ram_size", &self.ram_size)
             .field("firmware", &self.firmware.as_ref().map(Vec::len))
             .field("kernel", &self.kernel.as_ref().map(Vec::len))
+            .field("initrd", &self.initrd.as_ref().map(Vec::len))
+            .field("device_tree", &self.device_tree.as_ref().map(Vec::len))
             .field("cpu_frequency", &self.cpu_frequency)
             .field("quantum", &self.quantum)
             .field("scheduling", &self.scheduling)
@@ -241,6 +284,18 @@ impl VirtConfig {
         self
     }
 
+    /// Sets the initrd.
+    pub fn initrd(mut self, image: Vec<u8>) -> VirtConfig {
+        self.initrd = Some(image);
+        self
+    }
+
+    /// Boots with this device tree blob instead of the generated one.
+    pub fn device_tree(mut self, blob: Vec<u8>) -> VirtConfig {
+        self.device_tree = Some(blob);
+        self
+    }
+
     /// Sets the kernel command line.
     pub fn bootargs(mut self, text: impl Into<String>) -> VirtConfig {
         self.bootargs = Some(text.into());
@@ -285,6 +340,8 @@ impl Default for VirtConfig {
             firmware: None,
             kernel: None,
             bootargs: None,
+            initrd: None,
+            device_tree: None,
             console: None,
             cpu_frequency: DEFAULT_CPU_FREQUENCY,
             quantum: DEFAULT_QUANTUM,
@@ -309,6 +366,7 @@ pub struct Virt {
     mrom: Arc<Rom>,
     test_finisher: Arc<TestFinisher>,
     htif: Option<Arc<Htif>>,
+    device_tree: Vec<u8>,
 }
 
 impl Virt {
@@ -340,6 +398,12 @@ impl Virt {
     /// The test finisher, through which the guest exits or asks for a reset.
     pub fn test_finisher(&self) -> &Arc<TestFinisher> {
         &self.test_finisher
+    }
+
+    /// The device tree the harts were handed in `a1`, as it was placed in
+    /// RAM (QEMU's `dumpdtb`).
+    pub fn device_tree(&self) -> &[u8] {
+        &self.device_tree
     }
 
     /// HTIF, when the guest's ELF defines `tohost`.
@@ -409,6 +473,7 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
 
     // Everything put in RAM, to check that nothing overwrote anything else.
     let mut placed: Vec<(&'static str, (u64, u64))> = Vec::new();
+    let mut kernel_start = None;
     let (start, next_stage, loaded) = match (&config.firmware, &config.kernel) {
         (Some(firmware), kernel) => {
             let fw = loader::load_image(&ram, firmware, RAM_BASE).map_err(BuildError::Firmware)?;
@@ -418,6 +483,7 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
                     let image =
                         loader::load_image(&ram, image, KERNEL_BASE_WITH_FIRMWARE).map_err(BuildError::Kernel)?;
                     placed.extend(image.segments.iter().map(|&segment| ("kernel", segment)));
+                    kernel_start = Some(image.start());
                     image.entry
                 }
                 None => KERNEL_BASE_WITH_FIRMWARE,
@@ -427,27 +493,31 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         (None, Some(kernel)) => {
             let image = loader::load_image(&ram, kernel, RAM_BASE).map_err(BuildError::Kernel)?;
             placed.extend(image.segments.iter().map(|&segment| ("kernel", segment)));
+            kernel_start = Some(image.start());
             (image.entry, 0, image)
         }
         (None, None) => return Err(BuildError::NothingToRun),
     };
 
-    let isa = "rv64imafdc_zicsr_zifencei_sstc".to_string();
-    let dtb = fdt::build(&FdtConfig {
-        harts: config.harts,
-        isa,
-        ram: (RAM_BASE, config.ram_size),
-        timebase_frequency: TIMEBASE_FREQUENCY as u32,
-        clint: (CLINT_BASE, aclint::SIZE),
-        plic: (PLIC_BASE, plic::SIZE),
-        plic_ndev: plic::SOURCES - 1,
-        uart: (UART_BASE, UART_SIZE),
-        uart_irq: UART_IRQ,
-        uart_clock: 3_686_400,
-        test: (TEST_BASE, TEST_SIZE),
-        bootargs: config.bootargs.clone(),
-    })
-    .map_err(|e| BuildError::DeviceTree(e.to_string()))?;
+    let initrd = match (&config.initrd, kernel_start) {
+        (None, _) => None,
+        (Some(_), None) => return Err(BuildError::InitrdWithoutKernel),
+        (Some(image), Some(kernel_start)) => {
+            let range = place_initrd(&ram, image, kernel_start, config.ram_size)?;
+            placed.push(("initrd", range));
+            Some(range)
+        }
+    };
+
+    let dtb = match config.device_tree {
+        Some(mut blob) if config.bootargs.is_none() && initrd.is_none() => {
+            let size = fdt::check_blob(&blob).map_err(BuildError::DeviceTreeBlob)?;
+            blob.truncate(size);
+            blob
+        }
+        Some(_) => return Err(BuildError::ChosenInGivenTree),
+        None => generated_device_tree(config.harts, config.ram_size, config.bootargs.clone(), initrd)?,
+    };
     let fdt_addr = place_device_tree(config.ram_size, dtb.len() as u64).ok_or(BuildError::DeviceTreeTooLarge)?;
     placed.push(("device tree", (fdt_addr, fdt_addr + dtb.len() as u64)));
     check_disjoint(&mut placed)?;
@@ -474,7 +544,7 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         htif
     });
 
-    let board = Virt { aclint, plic, uart, console, mrom, test_finisher, htif };
+    let board = Virt { aclint, plic, uart, console, mrom, test_finisher, htif, device_tree: dtb };
     let settings = Settings {
         quantum: config.quantum,
         scheduling: config.scheduling,
@@ -483,6 +553,49 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         driver_queue: config.driver_queue.unwrap_or_default(),
     };
     Ok(Machine::new(board, Arc::new(bus), &controls, stop, settings)?)
+}
+
+/// The device tree of the board, announcing `bootargs` and `initrd`.
+fn generated_device_tree(
+    harts: usize,
+    ram_size: u64,
+    bootargs: Option<String>,
+    initrd: Option<(u64, u64)>,
+) -> Result<Vec<u8>, BuildError> {
+    fdt::build(&FdtConfig {
+        harts,
+        isa: "rv64imafdc_zicsr_zifencei_sstc".to_string(),
+        ram: (RAM_BASE, ram_size),
+        timebase_frequency: TIMEBASE_FREQUENCY as u32,
+        clint: (CLINT_BASE, aclint::SIZE),
+        plic: (PLIC_BASE, plic::SIZE),
+        plic_ndev: plic::SOURCES - 1,
+        uart: (UART_BASE, UART_SIZE),
+        uart_irq: UART_IRQ,
+        uart_clock: 3_686_400,
+        test: (TEST_BASE, TEST_SIZE),
+        bootargs,
+        initrd,
+    })
+    .map_err(|e| BuildError::DeviceTree(e.to_string()))
+}
+
+/// Loads the initrd where QEMU 7.2's virt does (`riscv_load_initrd`): the
+/// kernel's lowest address plus half of RAM, at most 128 MiB, so that a
+/// kernel decompressing itself does not clobber it. Returns `[start, end)`.
+fn place_initrd(ram: &Ram, image: &[u8], kernel_start: u64, ram_size: u64) -> Result<(u64, u64), BuildError> {
+    if image.is_empty() {
+        return Err(BuildError::InitrdEmpty);
+    }
+    let start = kernel_start + (ram_size / 2).min(INITRD_OFFSET_LIMIT);
+    let size = image.len() as u64;
+    let ram_end = RAM_BASE + ram_size;
+    if start.checked_add(size).is_none_or(|end| end > ram_end) {
+        return Err(BuildError::InitrdTooLarge { start, size, ram_end });
+    }
+    let loaded =
+        loader::load_raw(ram, image, start).map_err(|_| BuildError::InitrdTooLarge { start, size, ram_end })?;
+    Ok(loaded.segments[0])
 }
 
 /// QEMU's placement: the highest 2 MiB-aligned address below the end of RAM
@@ -729,5 +842,87 @@ mod tests {
             "the firmware at [0x80000000, 0x80200008) and the kernel at [0x80200000, 0x80200004) overlap in RAM: \
              give the machine more RAM, or load the images at other addresses"
         );
+    }
+
+    /// The `/chosen` initrd bounds of the tree the machine was handed.
+    fn initrd_in_tree(machine: &Machine<Virt>) -> Option<(u32, u32)> {
+        let tree = crate::fdt::tests::parse(machine.board().device_tree());
+        let cell = |name: &str| tree.get(&format!("/chosen/linux,initrd-{name}")).map(|v| crate::fdt::tests::cells(v));
+        match (cell("start"), cell("end")) {
+            (Some(start), Some(end)) => Some((start[0], end[0])),
+            (None, None) => None,
+            other => panic!("one bound without the other: {other:?}"),
+        }
+    }
+
+    /// Addresses checked against QEMU 7.2's `-M virt,dumpdtb` (see
+    /// tests/cli.rs for the comparison with whichever QEMU is installed).
+    #[test]
+    fn the_initrd_goes_where_qemu_puts_it() {
+        let initrd: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        for (ram_size, start) in [(128 << 20, 0x8400_0000u64), (256 << 20, 0x8800_0000), (512 << 20, 0x8800_0000)] {
+            let machine = build(VirtConfig { ram_size, initrd: Some(initrd.clone()), ..kernel(HELLO) }).unwrap();
+            assert_eq!(initrd_in_tree(&machine), Some((start as u32, start as u32 + 5000)), "{ram_size:#x}");
+            let mut bytes = vec![0; initrd.len()];
+            assert!(machine.bus().ram().read_bytes(start - RAM_BASE, &mut bytes));
+            assert_eq!(bytes, initrd);
+        }
+        // Behind firmware the kernel, and so the initrd, is 2 MiB further.
+        let machine = build(VirtConfig {
+            firmware: Some(vec![0x13, 0, 0, 0]),
+            initrd: Some(initrd.clone()),
+            ..kernel(&[0x6f, 0, 0, 0])
+        })
+        .unwrap();
+        assert_eq!(initrd_in_tree(&machine), Some((0x8420_0000, 0x8420_0000 + 5000)));
+        assert_eq!(initrd_in_tree(&build(kernel(HELLO)).unwrap()), None);
+    }
+
+    #[test]
+    fn initrds_that_do_not_fit_are_refused() {
+        let error = build(VirtConfig { initrd: Some(vec![1; (64 << 20) + 1]), ..kernel(HELLO) }).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the initrd (67108865 bytes) does not fit in RAM at 0x84000000, where QEMU's virt puts it \
+             (RAM ends at 0x88000000): give the machine more RAM"
+        );
+        // Up to the device tree, then on top of it.
+        let error = build(VirtConfig { initrd: Some(vec![1; (62 << 20) + 1]), ..kernel(HELLO) }).unwrap_err();
+        assert!(matches!(error, BuildError::ImagesOverlap { first: "initrd", second: "device tree", .. }), "{error:?}");
+        assert!(build(VirtConfig { initrd: Some(vec![1; 62 << 20]), ..kernel(HELLO) }).is_ok());
+        // A kernel reaching past the middle of RAM lies under the initrd.
+        let big_kernel = vec![0x6f; (64 << 20) + 4];
+        let error = build(VirtConfig { initrd: Some(vec![1; 16]), ..kernel(&big_kernel) }).unwrap_err();
+        assert!(matches!(error, BuildError::ImagesOverlap { first: "kernel", second: "initrd", .. }), "{error:?}");
+        let error = build(VirtConfig { initrd: Some(Vec::new()), ..kernel(HELLO) }).unwrap_err();
+        assert!(matches!(error, BuildError::InitrdEmpty), "{error:?}");
+        let firmware_alone = VirtConfig {
+            firmware: Some(vec![0x13, 0, 0, 0]),
+            initrd: Some(vec![1; 16]),
+            console: Some(Box::new(std::io::sink())),
+            ..VirtConfig::default()
+        };
+        assert!(matches!(build(firmware_alone), Err(BuildError::InitrdWithoutKernel)));
+    }
+
+    #[test]
+    fn a_given_device_tree_replaces_the_generated_one() {
+        let generated = build(VirtConfig { harts: 3, ..kernel(HELLO) }).unwrap().board().device_tree().to_vec();
+        let mut machine = build(VirtConfig { device_tree: Some(generated.clone()), ..kernel(HELLO) }).unwrap();
+        assert_eq!(machine.board().device_tree(), generated);
+        let mut in_ram = vec![0; generated.len()];
+        assert!(machine.bus().ram().read_bytes(0x87e0_0000 - RAM_BASE, &mut in_ram));
+        assert_eq!(in_ram, generated, "placed where the generated one goes");
+        assert_eq!(machine.run(Some(1_000_000)), StopReason::Exit(0));
+        // Bytes after the tree (QEMU's dumpdtb pads to 1 MiB) stay behind.
+        let mut padded = generated.clone();
+        padded.resize(1 << 20, 0);
+        let machine = build(VirtConfig { device_tree: Some(padded), ..kernel(HELLO) }).unwrap();
+        assert_eq!(machine.board().device_tree(), generated);
+
+        let error = build(VirtConfig { device_tree: Some(b"not a tree".repeat(8)), ..kernel(HELLO) }).unwrap_err();
+        assert!(matches!(error, BuildError::DeviceTreeBlob(BlobError::BadMagic(_))), "{error:?}");
+        let with_chosen = VirtConfig { device_tree: Some(generated), bootargs: Some("quiet".into()), ..kernel(HELLO) };
+        assert!(matches!(build(with_chosen), Err(BuildError::ChosenInGivenTree)));
     }
 }
