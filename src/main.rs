@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
-use polyhart::machine::devices::{InterruptLine, Uart};
+use polyhart::machine::devices::{InterruptLine, RtcClock, Uart};
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Engine, JitConfig};
 use polyhart::machine::{StopReason, StopSignal, VirtConfig, build_virt};
@@ -119,6 +119,9 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         device_tree,
         quantum: if args.quantum == 0 { UNBOUNDED_QUANTUM } else { args.quantum },
         scheduling: if args.deterministic { Scheduling::Deterministic } else { Scheduling::Parallel },
+        // A deterministic run reads the same dates every time: simulated
+        // time from the Unix epoch.
+        rtc: if args.deterministic { RtcClock::Simulated { base_ns: 0 } } else { RtcClock::Host },
         engine: match args.engine.as_str() {
             "jit" => Engine::Jit(JitConfig {
                 threshold: args.jit_threshold,

@@ -27,6 +27,10 @@ pub struct FdtConfig {
     pub uart_clock: u32,
     /// `(base, size)` of the test finisher.
     pub test: (u64, u64),
+    /// `(base, size)` of the Goldfish RTC.
+    pub rtc: (u64, u64),
+    /// The PLIC source the RTC drives.
+    pub rtc_irq: u32,
     /// Kernel command line (`/chosen/bootargs`), if any.
     pub bootargs: Option<String>,
     /// `[start, end)` of the initrd in RAM (`/chosen/linux,initrd-start`
@@ -180,6 +184,13 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
     fdt.property_u32("interrupt-parent", plic_phandle)?;
     fdt.end_node(serial)?;
 
+    let rtc = fdt.begin_node(&format!("rtc@{:x}", config.rtc.0))?;
+    fdt.property_string("compatible", "google,goldfish-rtc")?;
+    fdt.property_array_u64("reg", &reg(config.rtc.0, config.rtc.1))?;
+    fdt.property_u32("interrupt-parent", plic_phandle)?;
+    fdt.property_u32("interrupts", config.rtc_irq)?;
+    fdt.end_node(rtc)?;
+
     let test = fdt.begin_node(&format!("test@{:x}", config.test.0))?;
     fdt.property_string_list("compatible", vec!["sifive,test1".into(), "sifive,test0".into(), "syscon".into()])?;
     fdt.property_array_u64("reg", &reg(config.test.0, config.test.1))?;
@@ -219,6 +230,8 @@ pub(crate) mod tests {
             uart_irq: 10,
             uart_clock: 3_686_400,
             test: (0x10_0000, 0x1000),
+            rtc: (0x10_1000, 0x1000),
+            rtc_irq: 11,
             bootargs: None,
             initrd: None,
         }
@@ -325,6 +338,11 @@ pub(crate) mod tests {
         assert_eq!(u64s(&tree["/soc/serial@10000000/reg"]), [0x1000_0000, 0x100]);
         assert_eq!(cells(&tree["/soc/serial@10000000/clock-frequency"]), [3_686_400]);
         assert_eq!(strings(&tree["/soc/plic@c000000/compatible"]), ["sifive,plic-1.0.0", "riscv,plic0"]);
+        // The RTC as QEMU 7.2's virt describes it (`-M virt,dumpdtb`).
+        assert_eq!(string(&tree["/soc/rtc@101000/compatible"]), "google,goldfish-rtc");
+        assert_eq!(u64s(&tree["/soc/rtc@101000/reg"]), [0x10_1000, 0x1000]);
+        assert_eq!(cells(&tree["/soc/rtc@101000/interrupts"]), [11]);
+        assert_eq!(tree["/soc/rtc@101000/interrupt-parent"], tree["/soc/plic@c000000/phandle"]);
         assert_eq!(u64s(&tree["/soc/plic@c000000/reg"]), [0xc00_0000, 0x60_0000]);
         assert_eq!(cells(&tree["/soc/plic@c000000/#address-cells"]), [0]);
         assert_eq!(cells(&tree["/soc/plic@c000000/#interrupt-cells"]), [1]);

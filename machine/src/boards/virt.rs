@@ -26,7 +26,7 @@ use crate::Machine;
 use crate::bus::{Device, OverlapError, SystemBus};
 use crate::console::Console;
 use crate::devices::plic::{self, NoSuchSource};
-use crate::devices::{Aclint, Htif, Plic, PlicLine, Rom, TestFinisher, Uart, aclint};
+use crate::devices::{Aclint, GoldfishRtc, Htif, Plic, PlicLine, Rom, RtcClock, TestFinisher, Uart, aclint};
 use crate::driver_queue::DriverQueue;
 use crate::fdt::{self, BlobError, FdtConfig};
 use crate::loader::{self, LoadError};
@@ -40,6 +40,12 @@ pub const MROM_BASE: u64 = 0x1000;
 pub const MROM_SIZE: u64 = 0xf000;
 /// Base of the SiFive test finisher.
 pub const TEST_BASE: u64 = 0x10_0000;
+/// Goldfish RTC base address.
+pub const RTC_BASE: u64 = 0x10_1000;
+/// Size of the RTC's window.
+pub const RTC_SIZE: u64 = 0x1000;
+/// PLIC source of the RTC's alarm.
+pub const RTC_IRQ: u32 = 11;
 /// Size of the test finisher window.
 pub const TEST_SIZE: u64 = 0x1000;
 /// Base of the CLINT.
@@ -200,6 +206,9 @@ pub struct VirtConfig {
     /// The queue through which devices reach the thread that runs the
     /// machine (default: a new one).
     pub driver_queue: Option<Arc<DriverQueue>>,
+    /// What the Goldfish RTC counts: the host's date (the default), or
+    /// simulated time from a fixed date, for runs that repeat exactly.
+    pub rtc: RtcClock,
 }
 
 /// A device an embedder adds to the board ([`VirtConfig::device`]).
@@ -349,6 +358,7 @@ impl Default for VirtConfig {
             engine: Engine::default(),
             devices: Vec::new(),
             driver_queue: None,
+            rtc: RtcClock::Host,
         }
     }
 }
@@ -532,6 +542,8 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
     let test_finisher = Arc::new(TestFinisher::new(stop.clone()));
     bus.map("mrom", MROM_BASE, MROM_SIZE, mrom.clone())?;
     bus.map("test", TEST_BASE, TEST_SIZE, test_finisher.clone())?;
+    let rtc = GoldfishRtc::new(config.rtc, aclint.clone(), TIMEBASE_FREQUENCY, plic.line(RTC_IRQ)?);
+    bus.map("rtc", RTC_BASE, RTC_SIZE, Arc::new(rtc))?;
     bus.map("clint", CLINT_BASE, aclint::SIZE, aclint.clone())?;
     bus.map("plic", PLIC_BASE, plic::SIZE, plic.clone())?;
     bus.map("uart", UART_BASE, UART_SIZE, uart.clone())?;
@@ -574,6 +586,8 @@ fn generated_device_tree(
         uart_irq: UART_IRQ,
         uart_clock: 3_686_400,
         test: (TEST_BASE, TEST_SIZE),
+        rtc: (RTC_BASE, RTC_SIZE),
+        rtc_irq: RTC_IRQ,
         bootargs,
         initrd,
     })
