@@ -44,6 +44,12 @@ pub(crate) struct RunArgs {
     /// without running (QEMU's `-M virt,dumpdtb=PATH`).
     #[arg(long, value_name = "PATH")]
     pub dump_dtb: Option<PathBuf>,
+    /// Where the guest's serial console goes: `stdio` (the default: output
+    /// to standard output, input from standard input), `file:PATH` (output
+    /// to PATH, no input) or `none` (output dropped, no input), as QEMU's
+    /// `-serial`.
+    #[arg(long, value_name = "stdio|file:PATH|none", default_value = "stdio", value_parser = parse_serial)]
+    pub serial: Serial,
     /// The board: only `virt` (accepted for QEMU's `-M virt`).
     #[arg(long, value_name = "NAME", default_value = "virt", value_parser = ["virt"])]
     pub machine: String,
@@ -171,6 +177,7 @@ pub(crate) fn qemu_spelling(args: impl IntoIterator<Item = OsString>) -> Vec<OsS
             "-m" => "--ram",
             "-M" | "-machine" => "--machine",
             "-D" => "--log-file",
+            "-serial" => "--serial",
             "-nographic" => continue,
             _ => {
                 out.push(arg);
@@ -231,6 +238,29 @@ pub(crate) fn parse_range(text: &str) -> Result<Range<u64>, String> {
         return Err(format!("'{text}' is empty: LO must be below HI"));
     }
     Ok(range)
+}
+
+/// Where the guest's serial console goes (see [`RunArgs::serial`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Serial {
+    /// Standard output and input.
+    Stdio,
+    /// Output to a file (created, or truncated), no input.
+    File(PathBuf),
+    /// Output dropped, no input.
+    None,
+}
+
+/// Parses QEMU's `-serial` forms that polyhart has.
+pub(crate) fn parse_serial(text: &str) -> Result<Serial, String> {
+    match text {
+        "stdio" | "mon:stdio" => Ok(Serial::Stdio),
+        "none" | "null" => Ok(Serial::None),
+        _ => match text.strip_prefix("file:") {
+            Some(path) if !path.is_empty() => Ok(Serial::File(PathBuf::from(path))),
+            _ => Err(format!("'{text}' is not stdio, file:PATH or none")),
+        },
+    }
 }
 
 /// Parses a size such as `128M`, `1G`, `65536` or `512KiB`.
@@ -423,5 +453,20 @@ mod tests {
             let line = ["polyhart", "run"].iter().chain(other).map(OsString::from);
             assert!(Cli::try_parse_from(qemu_spelling(line)).is_err(), "{other:?}");
         }
+    }
+
+    #[test]
+    fn serial_forms_are_qemus() {
+        assert_eq!(parse_serial("stdio"), Ok(Serial::Stdio));
+        assert_eq!(parse_serial("mon:stdio"), Ok(Serial::Stdio));
+        assert_eq!(parse_serial("none"), Ok(Serial::None));
+        assert_eq!(parse_serial("file:/tmp/out.txt"), Ok(Serial::File(PathBuf::from("/tmp/out.txt"))));
+        for bad in ["file:", "tcp::4444", "pty", ""] {
+            assert!(parse_serial(bad).is_err(), "{bad}");
+        }
+        let line = ["polyhart", "run", "-serial", "file:log.txt", "-kernel", "k"];
+        let cli = Cli::try_parse_from(qemu_spelling(line.map(OsString::from))).expect("parses");
+        let Command::Run(args) = cli.command;
+        assert_eq!(args.serial, Serial::File(PathBuf::from("log.txt")));
     }
 }

@@ -14,7 +14,7 @@ use polyhart::machine::{Engine, JitConfig};
 use polyhart::machine::{StopReason, StopSignal, VirtConfig, build_virt};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-use cli::{Cli, Command, RunArgs};
+use cli::{Cli, Command, RunArgs, Serial};
 use terminal::{Escapes, KeyCommand, RawMode};
 
 /// Exit status when the instruction limit stops the guest (as `timeout` does).
@@ -133,6 +133,14 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             }),
             _ => Engine::Interpreter,
         },
+        console: match &args.serial {
+            Serial::Stdio => None,
+            Serial::File(path) => Some(Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .map_err(|e| format!("cannot create the serial output '{}': {e}", path.display()))?,
+            ))),
+            Serial::None => Some(Box::new(std::io::sink())),
+        },
         ..VirtConfig::default()
     };
     let mut machine = build_virt(config).map_err(|e| e.to_string())?;
@@ -147,15 +155,18 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     // While input is open, a guest waiting for it is not deadlocked. A
     // terminal is in raw mode meanwhile, with QEMU's Ctrl-A escapes; the
     // guard restores it when `run` returns.
-    let raw_mode = RawMode::enter();
-    let escapes = raw_mode.is_some().then(Escapes::default);
-    let uart = machine.board().uart().clone();
-    let stop = machine.stop_signal().clone();
-    uart.set_input_open(true);
-    std::thread::Builder::new()
-        .name("polyhart-stdin".into())
-        .spawn(move || feed_console(&uart, &stop, escapes))
-        .map_err(|e| format!("cannot start the console input thread: {e}"))?;
+    // With the serial console elsewhere, standard input is not the guest's.
+    let raw_mode = if args.serial == Serial::Stdio { RawMode::enter() } else { None };
+    if args.serial == Serial::Stdio {
+        let escapes = raw_mode.is_some().then(Escapes::default);
+        let uart = machine.board().uart().clone();
+        let stop = machine.stop_signal().clone();
+        uart.set_input_open(true);
+        std::thread::Builder::new()
+            .name("polyhart-stdin".into())
+            .spawn(move || feed_console(&uart, &stop, escapes))
+            .map_err(|e| format!("cannot start the console input thread: {e}"))?;
+    }
 
     let started = Instant::now();
     let reason = machine.run(args.max_insns);

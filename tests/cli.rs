@@ -151,6 +151,23 @@ fn hello_prints_and_exits_0() {
     assert!(out.stderr.is_empty(), "{out:?}");
 }
 
+/// `-serial file:PATH` sends the console to a file, `-serial none` nowhere,
+/// as QEMU's `-serial`; a file that cannot be made is a one-line error.
+#[test]
+fn the_serial_console_goes_where_it_is_told() {
+    let file = std::env::temp_dir().join(format!("polyhart-serial-{}.txt", std::process::id()));
+    let spec = format!("file:{}", file.display());
+    let out = polyhart(&["run", "-serial", &spec, "-kernel", path(&guest("hello.elf"))]);
+    assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&file).expect("the serial output file"), expected_output("hello"));
+    let _ = std::fs::remove_file(&file);
+    let out = polyhart(&["run", "--serial", "none", "--kernel", path(&guest("hello.elf"))]);
+    assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{out:?}");
+    let out = polyhart(&["run", "--serial", "file:/nonexistent-dir/out", "--kernel", path(&guest("hello.elf"))]);
+    assert_eq!(out.status, 1, "{out:?}");
+    assert!(out.stderr.starts_with("polyhart: cannot create the serial output"), "{out:?}");
+}
+
 #[test]
 fn the_guest_exit_code_is_the_status() {
     let out = polyhart(&["run", "--kernel", path(&guest("exit_code.elf"))]);
