@@ -58,8 +58,8 @@ for directory, _, files in os.walk(root):
 entry("TRAILER!!!", 0)
 EOF
 
-# times NAME COMMAND...: "SHELL POWEROFF" seconds, or "- -" on failure
-times() {
+# measure NAME COMMAND...: "SHELL POWEROFF" seconds, or "- -" on failure
+measure() {
     name=$1
     shift
     start=$(date +%s.%N)
@@ -85,10 +85,10 @@ for harts in "$@"; do
     : > "$tmp/p"; : > "$tmp/q"
     for _ in $(seq "$runs"); do
         # shellcheck disable=SC2086 # option lists
-        times polyhart "$polyhart" run -M virt -nographic -smp "$harts" $flags -append "console=ttyS0 quiet" \
+        measure polyhart "$polyhart" run -M virt -nographic -smp "$harts" $flags -append "console=ttyS0 quiet" \
             ${POLYHART_ARGS:-} >> "$tmp/p"
         # shellcheck disable=SC2086
-        times qemu qemu-system-riscv64 -M virt -nographic -smp "$harts" $flags -append "console=ttyS0 quiet" >> "$tmp/q"
+        measure qemu qemu-system-riscv64 -M virt -nographic -smp "$harts" $flags -append "console=ttyS0 quiet" >> "$tmp/q"
     done
     ps=$(cut -d' ' -f1 "$tmp/p" | best); pp=$(cut -d' ' -f2 "$tmp/p" | best)
     qs=$(cut -d' ' -f1 "$tmp/q" | best); qp=$(cut -d' ' -f2 "$tmp/q" | best)
