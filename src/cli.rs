@@ -44,6 +44,10 @@ pub(crate) struct RunArgs {
     /// without running (QEMU's `-M virt,dumpdtb=PATH`).
     #[arg(long, value_name = "PATH")]
     pub dump_dtb: Option<PathBuf>,
+    /// Exit when the guest asks for a reset instead of booting again
+    /// (QEMU's `-no-reboot`).
+    #[arg(long)]
+    pub no_reboot: bool,
     /// Where the guest's serial console goes: `stdio` (the default: output
     /// to standard output, input from standard input), `file:PATH` (output
     /// to PATH, no input) or `none` (output dropped, no input), as QEMU's
@@ -178,6 +182,10 @@ pub(crate) fn qemu_spelling(args: impl IntoIterator<Item = OsString>) -> Vec<OsS
             "-M" | "-machine" => "--machine",
             "-D" => "--log-file",
             "-serial" => "--serial",
+            "-no-reboot" => {
+                out.push("--no-reboot".into());
+                continue;
+            }
             "-nographic" => continue,
             _ => {
                 out.push(arg);

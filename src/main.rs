@@ -169,7 +169,16 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     }
 
     let started = Instant::now();
-    let reason = machine.run(args.max_insns);
+    // A reset the guest asks for boots the machine again, as QEMU does,
+    // unless --no-reboot; --max-insns counts across reboots.
+    let first = machine.instructions();
+    let reason = loop {
+        let left = args.max_insns.map(|limit| limit.saturating_sub(machine.instructions() - first));
+        match machine.run(left) {
+            StopReason::Reset if !args.no_reboot => machine.reboot(),
+            reason => break reason,
+        }
+    };
     let elapsed = started.elapsed().as_secs_f64();
 
     if args.stats {

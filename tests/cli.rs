@@ -168,6 +168,26 @@ fn the_serial_console_goes_where_it_is_told() {
     assert!(out.stderr.starts_with("polyhart: cannot create the serial output"), "{out:?}");
 }
 
+/// A raw program that asks the test finisher for a reset at once:
+/// `lui t0, 0x100; lui t1, 0x7; addi t1, t1, 0x777; sw t1, 0(t0); j .`.
+const RESET_AT_ONCE: [u32; 5] = [0x0010_02b7, 0x0000_7337, 0x7773_0313, 0x0062_a023, 0x0000_006f];
+
+/// A reset the guest asks for boots it again, as on QEMU: a program that
+/// resets at once keeps booting until the instruction limit. With
+/// `--no-reboot` (QEMU's `-no-reboot`) the reset ends the run, status 0.
+#[test]
+fn a_reset_reboots_unless_no_reboot() {
+    let bytes: Vec<u8> = RESET_AT_ONCE.iter().flat_map(|word| word.to_le_bytes()).collect();
+    let program = TempFile::new("reset.bin", &bytes);
+    let out = polyhart(&["run", "--max-insns", "1000", "--kernel", program.path()]);
+    assert_eq!(out.status, 124, "rebooted until the limit: {out:?}");
+    for no_reboot in ["--no-reboot", "-no-reboot"] {
+        let out = polyhart(&["run", no_reboot, "-kernel", program.path()]);
+        assert_eq!(out.status, 0, "{out:?}");
+        assert!(out.stderr.contains("asked for a reset"), "{out:?}");
+    }
+}
+
 #[test]
 fn the_guest_exit_code_is_the_status() {
     let out = polyhart(&["run", "--kernel", path(&guest("exit_code.elf"))]);

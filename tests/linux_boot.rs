@@ -1,7 +1,8 @@
 //! Debian's Linux kernel boots to a busybox shell through the flags a QEMU
 //! user types (`-bios`, `-kernel`, `-initrd`, `-append`, `-smp`, `-m`), on
 //! one and four harts with both engines: the shell runs the commands typed
-//! into the console, and `poweroff` ends polyhart with status 0.
+//! into the console, `reboot` boots the machine again, and `poweroff` ends
+//! polyhart with status 0.
 //!
 //! The guest is Debian trixie's riscv64 kernel and `busybox-static`,
 //! fetched once by `scripts/fetch-linux-guest.sh target/linux-guest`
@@ -82,7 +83,7 @@ fn initramfs(busybox: &[u8]) -> Vec<u8> {
 
 /// Boots `image` with `initrd` on `harts` harts and `engine`, types
 /// commands at the shell, and returns the console output and exit status.
-fn boot(image: &Path, initrd: &Path, harts: u32, engine: &str) -> (String, Option<i32>) {
+fn boot(image: &Path, initrd: &Path, harts: u32, engine: &str, reboot: bool) -> (String, Option<i32>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_polyhart"))
         .args(["run", "-M", "virt", "-nographic", "-m", "512M", "-smp", &harts.to_string(), "-bios", FW_JUMP])
         .arg("-kernel")
@@ -122,7 +123,14 @@ fn boot(image: &Path, initrd: &Path, harts: u32, engine: &str) -> (String, Optio
         // The shell reads what is typed once it runs: type after the marker.
         let _ = stdin.write_all(b"echo typed-$((1+2)) on $(grep -c ^processor /proc/cpuinfo) harts\n");
         let _ = stdin.flush();
-        if wait_for("typed-3") {
+        let mut up = wait_for("typed-3");
+        if up && reboot {
+            // A reboot boots the same kernel and initramfs again.
+            let _ = stdin.write_all(b"reboot -f\n");
+            let _ = stdin.flush();
+            up = wait_for(READY);
+        }
+        if up {
             let _ = stdin.write_all(b"poweroff -f\n");
             let _ = stdin.flush();
         }
@@ -148,10 +156,11 @@ fn linux_boots_to_a_shell_that_runs_commands_and_powers_off() {
     let initrd = std::env::temp_dir().join(format!("polyhart-initramfs-{}.cpio", std::process::id()));
     std::fs::write(&initrd, initramfs(&std::fs::read(busybox).expect("busybox is readable")))
         .expect("the initramfs is written");
-    for (harts, engine) in [(1, "interp"), (1, "jit"), (4, "interp"), (4, "jit")] {
-        let (output, status) = boot(&image, &initrd, harts, engine);
+    for (harts, engine, reboot) in [(1, "interp", false), (1, "jit", true), (4, "interp", true), (4, "jit", false)] {
+        let (output, status) = boot(&image, &initrd, harts, engine, reboot);
         let what = format!("{harts} harts, {engine}");
-        assert!(output.contains(READY), "{what}: no shell\n{output}");
+        let boots = if reboot { 2 } else { 1 };
+        assert_eq!(output.matches(READY).count(), boots, "{what}: shells started\n{output}");
         assert!(output.contains(&format!("typed-3 on {harts} harts")), "{what}: the typed command\n{output}");
         assert_eq!(status, Some(0), "{what}: power-off exits 0\n{output}");
     }

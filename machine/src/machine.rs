@@ -135,6 +135,22 @@ impl<B: Board> Machine<B> {
         self.harts.iter().map(|h| h.state().retired).sum()
     }
 
+    /// Resets the machine as a system reset would, after the guest asked
+    /// for one ([`StopReason::Reset`]): the board's devices back to their
+    /// reset state and its boot images loaded again, every translation
+    /// dropped, every hart reset to the reset vector, and the stop request
+    /// forgotten, so that the next run boots again. Simulated time goes on.
+    pub fn reboot(&mut self) {
+        self.board.reset(self.bus.ram());
+        self.cache.flush();
+        let reset_pc = self.board.reset_pc();
+        for hart in &mut self.harts {
+            hart.reset(reset_pc);
+            hart.control().take_exit_request();
+        }
+        self.stop.clear();
+    }
+
     /// The handle that stops this machine from another thread or a device.
     pub fn stop_signal(&self) -> &Arc<StopSignal> {
         &self.stop

@@ -6,12 +6,19 @@
 
 pub mod virt;
 
+use polyhart_iss::Ram;
+
 /// What a machine's runners need from its board: the timer behind `mtime`,
 /// which drives each hart's timer interrupt, and the host side of the
 /// console. Everything else on the board the harts reach through the bus.
 pub trait Board: Send + Sync {
     /// Where every hart starts at power on and after a reset.
     fn reset_pc(&self) -> u64;
+
+    /// A system reset of the board's side: its devices back to their reset
+    /// state, and its boot images loaded into `ram` again (see
+    /// [`crate::Machine::reboot`]).
+    fn reset(&self, ram: &Ram);
 
     /// Raises or lowers hart `hart`'s machine timer interrupt (MTIP) for its
     /// local time `cycle`, and returns how many cycles may pass before the

@@ -375,8 +375,12 @@ pub struct Virt {
     console: Arc<Console>,
     mrom: Arc<Rom>,
     test_finisher: Arc<TestFinisher>,
+    rtc: Arc<GoldfishRtc<PlicLine>>,
     htif: Option<Arc<Htif>>,
     device_tree: Vec<u8>,
+    /// The boot images as loaded into RAM (offset, bytes): firmware,
+    /// kernel, initrd and device tree, which a reset loads again.
+    boot_images: Vec<(u64, Vec<u8>)>,
 }
 
 impl Virt {
@@ -425,6 +429,16 @@ impl Virt {
 impl Board for Virt {
     fn reset_pc(&self) -> u64 {
         MROM_BASE
+    }
+
+    fn reset(&self, ram: &Ram) {
+        self.aclint.reset();
+        self.uart.reset();
+        self.rtc.reset();
+        self.plic.reset();
+        for (offset, bytes) in &self.boot_images {
+            ram.write_bytes(*offset, bytes);
+        }
     }
 
     fn sync_timer(&self, hart: usize, cycle: u64) -> Option<u64> {
@@ -534,6 +548,15 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
     if !ram.write_bytes(fdt_addr - RAM_BASE, &dtb) {
         return Err(BuildError::DeviceTreeTooLarge);
     }
+    // What a reset loads again (QEMU copies its boot images anew).
+    let boot_images = placed
+        .iter()
+        .map(|&(_, (start, end))| {
+            let mut bytes = vec![0; (end - start) as usize];
+            ram.read_bytes(start - RAM_BASE, &mut bytes);
+            (start - RAM_BASE, bytes)
+        })
+        .collect();
 
     let mut bus = SystemBus::new(ram.clone(), aclint.clone());
     let plic = Arc::new(Plic::new(controls.clone()));
@@ -542,8 +565,8 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
     let test_finisher = Arc::new(TestFinisher::new(stop.clone()));
     bus.map("mrom", MROM_BASE, MROM_SIZE, mrom.clone())?;
     bus.map("test", TEST_BASE, TEST_SIZE, test_finisher.clone())?;
-    let rtc = GoldfishRtc::new(config.rtc, aclint.clone(), TIMEBASE_FREQUENCY, plic.line(RTC_IRQ)?);
-    bus.map("rtc", RTC_BASE, RTC_SIZE, Arc::new(rtc))?;
+    let rtc = Arc::new(GoldfishRtc::new(config.rtc, aclint.clone(), TIMEBASE_FREQUENCY, plic.line(RTC_IRQ)?));
+    bus.map("rtc", RTC_BASE, RTC_SIZE, rtc.clone())?;
     bus.map("clint", CLINT_BASE, aclint::SIZE, aclint.clone())?;
     bus.map("plic", PLIC_BASE, plic::SIZE, plic.clone())?;
     bus.map("uart", UART_BASE, UART_SIZE, uart.clone())?;
@@ -556,7 +579,7 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         htif
     });
 
-    let board = Virt { aclint, plic, uart, console, mrom, test_finisher, htif, device_tree: dtb };
+    let board = Virt { aclint, plic, uart, rtc, console, mrom, test_finisher, htif, device_tree: dtb, boot_images };
     let settings = Settings {
         quantum: config.quantum,
         scheduling: config.scheduling,

@@ -51,6 +51,17 @@ impl Aclint {
         Aclint { harts, compares, cycles_per_tick: cycles_per_tick.max(1), offset: AtomicU64::new(0) }
     }
 
+    /// Back to the state of a system reset: no `mtimecmp` armed, no
+    /// software interrupt, MTIP and MSIP low on every hart. `mtime` runs on.
+    pub fn reset(&self) {
+        for (compare, hart) in self.compares.iter().zip(&self.harts) {
+            compare.armed.store(false, Ordering::Release);
+            compare.value.store(0, Ordering::Release);
+            hart.set_interrupt(Interrupt::MachineTimer, false);
+            hart.set_interrupt(Interrupt::MachineSoftware, false);
+        }
+    }
+
     /// `mtime` at local cycle `cycle`.
     pub fn mtime_at(&self, cycle: u64) -> u64 {
         (cycle / self.cycles_per_tick).wrapping_add(self.offset.load(Ordering::Acquire))
@@ -386,5 +397,17 @@ mod tests {
         assert_eq!(clint.read(&at(0), mtimecmp(0), 8), Ok(0), "refused writes changed nothing");
         assert_eq!(clint.read(&at(0), MTIME, 8), Ok(0));
         assert!(harts.iter().all(|h| h.lines() == 0 && !h.exit_requested()));
+    }
+
+    #[test]
+    fn a_reset_disarms_the_timers_and_lowers_the_lines() {
+        let (clint, harts) = clint(2, 1);
+        clint.write(&at(100), mtimecmp(1), 8, 50).unwrap();
+        clint.write(&at(100), MSIP_BASE, 4, 1).unwrap();
+        assert_eq!((harts[0].lines(), harts[1].lines()), (MSIP, MTIP));
+        clint.reset();
+        assert_eq!((harts[0].lines(), harts[1].lines()), (0, 0));
+        assert_eq!(clint.sync_timer(1, 1_000_000), None, "no timer armed");
+        assert_eq!(clint.read(&at(0), MSIP_BASE, 4), Ok(0));
     }
 }

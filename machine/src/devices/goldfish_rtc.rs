@@ -81,6 +81,14 @@ impl<L: InterruptLine> GoldfishRtc<L> {
         GoldfishRtc { clock, time_source, timebase_hz: timebase_hz.max(1), state: Mutex::new(State::default()), irq }
     }
 
+    /// As a system reset leaves the clock: the alarm disarmed, interrupts
+    /// disabled and none pending, the line low; the date runs on.
+    pub fn reset(&self) {
+        let mut state = self.state();
+        (state.alarm, state.alarm_running, state.irq_enabled, state.irq_pending) = (0, false, false, false);
+        self.irq.set(false);
+    }
+
     /// The clock's own count, in nanoseconds since the epoch, as the hart
     /// making the access sees it.
     fn count(&self, ctx: &AccessContext) -> u64 {

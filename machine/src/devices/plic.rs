@@ -157,6 +157,26 @@ impl Plic {
         Plic { harts, state: Mutex::new(state) }
     }
 
+    /// Back to the power-on state, as a system reset leaves it: priorities,
+    /// enables, thresholds, pending and claimed sources all zero, and the
+    /// harts' external interrupt lines low. Input levels are kept: the
+    /// devices driving them are reset too and lower their own lines.
+    pub fn reset(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let level = state.level;
+        *state = State {
+            priority: [0; SOURCES as usize],
+            level,
+            pending: [0; WORDS],
+            claimed: [0; WORDS],
+            contexts: vec![Context::default(); 2 * self.harts.len()],
+        };
+        for hart in &self.harts {
+            hart.set_interrupt(Interrupt::MachineExternal, false);
+            hart.set_interrupt(Interrupt::SupervisorExternal, false);
+        }
+    }
+
     /// The input of source `source`, for the device that drives it.
     pub fn line(self: &Arc<Self>, source: u32) -> Result<PlicLine, NoSuchSource> {
         if source == 0 || source >= SOURCES {
@@ -768,5 +788,25 @@ mod tests {
         }
         let odd: Vec<u32> = sources.iter().copied().filter(|s| s % 2 == 1).collect();
         assert_eq!(claim_all(), odd, "the lines still high are pending again");
+    }
+
+    #[test]
+    fn a_reset_clears_everything_but_the_input_levels() {
+        let (plic, harts) = plic(1);
+        write(&plic, priority(10), 5);
+        enable_source(&plic, 1, 10);
+        plic.line(10).unwrap().set(true);
+        assert_eq!(harts[0].lines(), SEIP, "source 10 interrupts S-mode");
+        plic.reset();
+        assert_eq!(harts[0].lines(), 0, "the line to the hart is low");
+        for offset in [priority(10), enable(1, 0), threshold(1), claim(1)] {
+            assert_eq!(read(&plic, offset), 0, "{offset:#x}");
+        }
+        // The source is still high: once set up again it interrupts at once.
+        write(&plic, priority(10), 1);
+        enable_source(&plic, 1, 10);
+        plic.line(10).unwrap().set(false);
+        plic.line(10).unwrap().set(true);
+        assert_eq!(harts[0].lines(), SEIP);
     }
 }

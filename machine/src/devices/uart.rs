@@ -91,6 +91,15 @@ impl<L: InterruptLine> Uart<L> {
         self.regs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Back to the reset values of the registers, as a system reset leaves
+    /// them: interrupts disabled, FIFOs empty, the line low. Whether the
+    /// host's input is open stays as it is.
+    pub fn reset(&self) {
+        let mut regs = self.lock();
+        *regs = Registers::default();
+        self.update_irq(&regs);
+    }
+
     /// Queues bytes the host sends to the guest.
     pub fn receive(&self, bytes: &[u8]) {
         let mut regs = self.lock();
@@ -388,5 +397,18 @@ mod tests {
             assert_eq!(uart.write(&CTX, offset, 1, 0x41), Err(DeviceError::NoRegister { offset, size: 1 }));
         }
         assert!(captured.bytes().is_empty());
+    }
+
+    #[test]
+    fn a_reset_empties_the_fifo_and_lowers_the_line() {
+        let (uart, _, line) = uart();
+        write(&uart, IER_DLM, IER_RECEIVED);
+        uart.receive(b"typed before the reset");
+        assert!(line.level());
+        uart.reset();
+        assert!(!line.level());
+        assert!(!uart.has_input());
+        assert_eq!(read(&uart, IER_DLM), 0);
+        assert_eq!(read(&uart, LSR), 0x60);
     }
 }

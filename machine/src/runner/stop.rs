@@ -129,6 +129,13 @@ impl StopSignal {
         }
     }
 
+    /// Forgets any stop request, once the machine was reset to run again
+    /// (see [`crate::Machine::reboot`]).
+    pub(crate) fn clear(&self) {
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.requested.store(false, Ordering::Release);
+    }
+
     /// The reason, once a stop was requested.
     pub fn reason(&self) -> Option<StopReason> {
         if !self.requested.load(Ordering::Acquire) {

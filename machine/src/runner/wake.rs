@@ -149,6 +149,8 @@ mod tests {
         fn reset_pc(&self) -> u64 {
             0
         }
+
+        fn reset(&self, _: &polyhart_iss::Ram) {}
         fn sync_timer(&self, hart: usize, cycle: u64) -> Option<u64> {
             self.0.sync_timer(hart, cycle)
         }
