@@ -119,7 +119,8 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
     fdt.end_node(memory)?;
 
     // phandle of hart N's interrupt controller is N + 1; the PLIC and the
-    // test finisher (a syscon) follow.
+    // test finisher (a syscon) follow, then the cpu nodes (for cpu-map).
+    let cpu_phandle = |hart: usize| config.harts as u32 + 3 + hart as u32;
     let cpus = fdt.begin_node("cpus")?;
     fdt.property_u32("#address-cells", 1)?;
     fdt.property_u32("#size-cells", 0)?;
@@ -132,6 +133,7 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
         fdt.property_string("compatible", "riscv")?;
         fdt.property_string("riscv,isa", &config.isa)?;
         fdt.property_string("mmu-type", "riscv,sv57")?;
+        fdt.property_u32("phandle", cpu_phandle(hart))?;
         let intc = fdt.begin_node("interrupt-controller")?;
         fdt.property_u32("#interrupt-cells", 1)?;
         fdt.property_null("interrupt-controller")?;
@@ -140,6 +142,16 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
         fdt.end_node(intc)?;
         fdt.end_node(cpu)?;
     }
+    // The topology, as QEMU's virt gives it: one cluster of one-hart cores.
+    let cpu_map = fdt.begin_node("cpu-map")?;
+    let cluster = fdt.begin_node("cluster0")?;
+    for hart in 0..config.harts {
+        let core = fdt.begin_node(&format!("core{hart}"))?;
+        fdt.property_u32("cpu", cpu_phandle(hart))?;
+        fdt.end_node(core)?;
+    }
+    fdt.end_node(cluster)?;
+    fdt.end_node(cpu_map)?;
     fdt.end_node(cpus)?;
 
     let plic_phandle = config.harts as u32 + 1;
@@ -393,10 +405,22 @@ pub(crate) mod tests {
         let mut phandles: Vec<_> =
             tree.iter().filter(|(k, _)| k.ends_with("/phandle")).map(|(_, v)| cells(v)).collect();
         let count = phandles.len();
-        assert_eq!(count, 6, "four interrupt controllers, the PLIC, the syscon");
+        assert_eq!(count, 10, "four cpus and their interrupt controllers, the PLIC, the syscon");
         phandles.sort();
         phandles.dedup();
         assert_eq!(phandles.len(), count);
+    }
+
+    /// `/cpus/cpu-map` as QEMU's virt writes it: one cluster, a core per
+    /// hart, each naming its cpu node by phandle.
+    #[test]
+    fn the_cpu_map_names_each_hart() {
+        let tree = parse(&build(&config(4)).unwrap());
+        for hart in 0..4 {
+            let cpu = cells(&tree[&format!("/cpus/cpu-map/cluster0/core{hart}/cpu")]);
+            assert_eq!(cpu, cells(&tree[&format!("/cpus/cpu@{hart}/phandle")]), "core{hart}");
+        }
+        assert!(!tree.keys().any(|k| k.starts_with("/cpus/cpu-map/cluster0/core4")));
     }
 
     #[test]
