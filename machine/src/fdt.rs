@@ -2,6 +2,20 @@
 
 use vm_fdt::{FdtWriter, FdtWriterResult};
 
+/// The node of a device added to the board (see
+/// [`crate::boards::virt::DeviceNode`]): `NAME@BASE` under `/soc`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraNode {
+    /// The node's name before the `@`.
+    pub name: String,
+    /// `compatible`, most specific first.
+    pub compatible: Vec<String>,
+    /// `(base, size)` of its window.
+    pub reg: (u64, u64),
+    /// The PLIC source it drives, if any.
+    pub interrupt: Option<u32>,
+}
+
 /// What the tree describes: the parts of a virt board that exist.
 #[derive(Clone, Debug)]
 pub struct FdtConfig {
@@ -31,6 +45,8 @@ pub struct FdtConfig {
     pub rtc: (u64, u64),
     /// The PLIC source the RTC drives.
     pub rtc_irq: u32,
+    /// Nodes of devices added to the board.
+    pub extra: Vec<ExtraNode>,
     /// Kernel command line (`/chosen/bootargs`), if any.
     pub bootargs: Option<String>,
     /// `[start, end)` of the initrd in RAM (`/chosen/linux,initrd-start`
@@ -203,6 +219,17 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
     fdt.property_u32("interrupts", config.rtc_irq)?;
     fdt.end_node(rtc)?;
 
+    for extra in &config.extra {
+        let node = fdt.begin_node(&format!("{}@{:x}", extra.name, extra.reg.0))?;
+        fdt.property_string_list("compatible", extra.compatible.clone())?;
+        fdt.property_array_u64("reg", &reg(extra.reg.0, extra.reg.1))?;
+        if let Some(source) = extra.interrupt {
+            fdt.property_u32("interrupt-parent", plic_phandle)?;
+            fdt.property_u32("interrupts", source)?;
+        }
+        fdt.end_node(node)?;
+    }
+
     let test = fdt.begin_node(&format!("test@{:x}", config.test.0))?;
     fdt.property_string_list("compatible", vec!["sifive,test1".into(), "sifive,test0".into(), "syscon".into()])?;
     fdt.property_array_u64("reg", &reg(config.test.0, config.test.1))?;
@@ -244,6 +271,7 @@ pub(crate) mod tests {
             test: (0x10_0000, 0x1000),
             rtc: (0x10_1000, 0x1000),
             rtc_irq: 11,
+            extra: Vec::new(),
             bootargs: None,
             initrd: None,
         }

@@ -85,6 +85,17 @@ pub enum BuildError {
     /// Zero harts, or more than the board supports.
     #[error("{0} harts requested: the virt board supports 1 to {MAX_HARTS}")]
     HartCount(usize),
+    /// A device's device-tree node names a PLIC source the board has not
+    /// got, or one a device of the board's own drives.
+    #[error(
+        "device '{device}' cannot interrupt on PLIC source {irq}: sources 1 to 95 are free but 10 (UART) and 11 (RTC)"
+    )]
+    NodeInterrupt {
+        /// The device's name.
+        device: &'static str,
+        /// The source its node names.
+        irq: u32,
+    },
     /// Deterministic scheduling runs harts in turn, a quantum each: an
     /// unbounded quantum would never give the second hart a turn.
     #[error("an unbounded quantum needs parallel scheduling")]
@@ -222,6 +233,22 @@ pub struct ExtraDevice {
     pub size: u64,
     /// The device.
     pub device: Arc<dyn Device>,
+    /// Its node in the device tree, so that the guest (Linux, U-Boot) can
+    /// find it; `None`: the guest is told nothing of it.
+    pub node: Option<DeviceNode>,
+}
+
+/// How a device added to the board is announced in the device tree: a
+/// node `/soc/NAME@BASE` with its `compatible` strings, its window as
+/// `reg`, and its PLIC source as `interrupts` when it has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// The node's name before the `@` (for example `serial`, `rng`).
+    pub name: String,
+    /// The `compatible` strings, most specific first.
+    pub compatible: Vec<String>,
+    /// The PLIC source the device drives, if any.
+    pub interrupt: Option<u32>,
 }
 
 impl std::fmt::Debug for ExtraDevice {
@@ -264,7 +291,21 @@ impl VirtConfig {
     /// Maps `device` at `[base, base + size)`; building fails if the window
     /// overlaps RAM or one of the board's devices.
     pub fn device(mut self, name: &'static str, base: u64, size: u64, device: Arc<dyn Device>) -> VirtConfig {
-        self.devices.push(ExtraDevice { name, base, size, device });
+        self.devices.push(ExtraDevice { name, base, size, device, node: None });
+        self
+    }
+
+    /// Adds a device as [`VirtConfig::device`] does, announced in the
+    /// generated device tree by `node`.
+    pub fn device_with_node(
+        mut self,
+        name: &'static str,
+        base: u64,
+        size: u64,
+        device: Arc<dyn Device>,
+        node: DeviceNode,
+    ) -> VirtConfig {
+        self.devices.push(ExtraDevice { name, base, size, device, node: Some(node) });
         self
     }
 
@@ -540,7 +581,10 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
             blob
         }
         Some(_) => return Err(BuildError::ChosenInGivenTree),
-        None => generated_device_tree(config.harts, config.ram_size, config.bootargs.clone(), initrd)?,
+        None => {
+            let extra = extra_nodes(&config.devices)?;
+            generated_device_tree(config.harts, config.ram_size, config.bootargs.clone(), initrd, extra)?
+        }
     };
     let fdt_addr = place_device_tree(config.ram_size, dtb.len() as u64).ok_or(BuildError::DeviceTreeTooLarge)?;
     placed.push(("device tree", (fdt_addr, fdt_addr + dtb.len() as u64)));
@@ -596,6 +640,7 @@ fn generated_device_tree(
     ram_size: u64,
     bootargs: Option<String>,
     initrd: Option<(u64, u64)>,
+    extra: Vec<fdt::ExtraNode>,
 ) -> Result<Vec<u8>, BuildError> {
     fdt::build(&FdtConfig {
         harts,
@@ -613,8 +658,30 @@ fn generated_device_tree(
         rtc_irq: RTC_IRQ,
         bootargs,
         initrd,
+        extra,
     })
     .map_err(|e| BuildError::DeviceTree(e.to_string()))
+}
+
+/// The device-tree nodes of the devices added to the board that have one.
+fn extra_nodes(devices: &[ExtraDevice]) -> Result<Vec<fdt::ExtraNode>, BuildError> {
+    devices
+        .iter()
+        .filter_map(|device| device.node.as_ref().map(|node| (device, node)))
+        .map(|(device, node)| {
+            if let Some(source) = node.interrupt
+                && (source == 0 || source >= plic::SOURCES || source == UART_IRQ || source == RTC_IRQ)
+            {
+                return Err(BuildError::NodeInterrupt { device: device.name, irq: source });
+            }
+            Ok(fdt::ExtraNode {
+                name: node.name.clone(),
+                compatible: node.compatible.clone(),
+                reg: (device.base, device.size),
+                interrupt: node.interrupt,
+            })
+        })
+        .collect()
 }
 
 /// Loads the initrd where QEMU 7.2's virt does (`riscv_load_initrd`): the
@@ -961,5 +1028,42 @@ mod tests {
         assert!(matches!(error, BuildError::DeviceTreeBlob(BlobError::BadMagic(_))), "{error:?}");
         let with_chosen = VirtConfig { device_tree: Some(generated), bootargs: Some("quiet".into()), ..kernel(HELLO) };
         assert!(matches!(build(with_chosen), Err(BuildError::ChosenInGivenTree)));
+    }
+
+    /// A device added with a node is announced under `/soc`, so Linux and
+    /// U-Boot can find it; one whose node names a taken or missing PLIC
+    /// source is refused.
+    #[test]
+    fn added_devices_get_their_device_tree_nodes() {
+        let node = |interrupt| DeviceNode {
+            name: "rng".into(),
+            compatible: vec!["example,rng".into(), "generic-rng".into()],
+            interrupt,
+        };
+        let device: Arc<dyn Device> = Arc::new(Rom::new(&[0; 16], 0x1000));
+        let config = kernel(HELLO).device_with_node("rng", 0x1000_8000, 0x1000, device.clone(), node(Some(12)));
+        let machine = build(config).expect("builds");
+        let tree = crate::fdt::tests::parse(machine.board().device_tree());
+        let cells = crate::fdt::tests::cells;
+        assert_eq!(tree["/soc/rng@10008000/compatible"], b"example,rng\0generic-rng\0");
+        assert_eq!(cells(&tree["/soc/rng@10008000/reg"]), [0, 0x1000_8000, 0, 0x1000]);
+        assert_eq!(cells(&tree["/soc/rng@10008000/interrupts"]), [12]);
+        assert_eq!(tree["/soc/rng@10008000/interrupt-parent"], tree["/soc/plic@c000000/phandle"]);
+        // Without an interrupt, no interrupt properties; without a node, no node.
+        let config = kernel(HELLO).device_with_node("rng", 0x1000_8000, 0x1000, device.clone(), node(None));
+        let tree = crate::fdt::tests::parse(build(config).expect("builds").board().device_tree());
+        assert!(tree.contains_key("/soc/rng@10008000/reg") && !tree.contains_key("/soc/rng@10008000/interrupts"));
+        let tree = crate::fdt::tests::parse(
+            build(kernel(HELLO).device("rng", 0x1000_8000, 0x1000, device.clone())).unwrap().board().device_tree(),
+        );
+        assert!(!tree.keys().any(|key| key.starts_with("/soc/rng@")));
+        for irq in [0, 10, 11, 96] {
+            let config = kernel(HELLO).device_with_node("rng", 0x1000_8000, 0x1000, device.clone(), node(Some(irq)));
+            let refused = build(config).err().map(|e| e.to_string());
+            assert!(
+                refused.as_deref().is_some_and(|e| e.contains("cannot interrupt on PLIC source")),
+                "{irq}: {refused:?}"
+            );
+        }
     }
 }
