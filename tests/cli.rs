@@ -2,6 +2,8 @@
 //! and a one-line message with a non-zero status, never a panic or a hang,
 //! for every bad input.
 
+mod fdt;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -584,40 +586,14 @@ fn jit_lockstep_stops_at_a_miscompiled_block() {
 /// The properties of a flattened device tree's `/chosen` node, as numbers
 /// (one cell or two): enough to compare where an initrd was put.
 fn chosen_numbers(blob: &[u8]) -> std::collections::BTreeMap<String, u64> {
-    let be32 = |at: usize| u32::from_be_bytes(blob[at..at + 4].try_into().unwrap()) as usize;
-    let name_at = |at: usize| {
-        let end = blob[at..].iter().position(|&b| b == 0).expect("NUL-terminated") + at;
-        std::str::from_utf8(&blob[at..end]).expect("ASCII").to_string()
-    };
-    assert_eq!(be32(0), 0xd00d_feed, "a device tree's magic");
-    let (mut at, strings) = (be32(8), be32(12));
-    let mut path = Vec::new();
-    let mut chosen = std::collections::BTreeMap::new();
-    loop {
-        let token = be32(at);
-        at += 4;
-        match token {
-            1 => {
-                let name = name_at(at);
-                at += (name.len() + 1).next_multiple_of(4);
-                path.push(name);
-            }
-            2 => {
-                path.pop();
-            }
-            3 => {
-                let (len, name) = (be32(at), name_at(strings + be32(at + 4)));
-                let value = &blob[at + 8..at + 8 + len];
-                if path.len() == 2 && path[1] == "chosen" && (len == 4 || len == 8) {
-                    chosen.insert(name, value.iter().fold(0u64, |n, &b| n << 8 | u64::from(b)));
-                }
-                at += 8 + len.next_multiple_of(4);
-            }
-            4 => {}
-            9 => return chosen,
-            other => panic!("bad device tree token {other}"),
-        }
-    }
+    fdt::parse(blob)
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let name = key.strip_prefix("/chosen/")?;
+            let number = value.iter().fold(0u64, |n, &b| n << 8 | u64::from(b));
+            matches!(value.len(), 4 | 8).then(|| (name.to_string(), number))
+        })
+        .collect()
 }
 
 /// Whether `tool` runs here; when it does not, a test that needs it is

@@ -5,6 +5,8 @@
 //! `KNOWN_DIFFERENCES`. Without QEMU the test says so and passes, except
 //! under `CI`, where it fails.
 
+mod fdt;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -17,45 +19,6 @@ const KNOWN_DIFFERENCES: [&str; 3] = ["riscv,isa", "mmu-type", "riscv,ndev"];
 /// Properties whose cells are phandles (all of them, or the first of each
 /// pair for `interrupts-extended`).
 const PHANDLE_PROPERTIES: [&str; 4] = ["interrupt-parent", "regmap", "cpu", "interrupts-extended"];
-
-/// A flattened device tree as `path/property` -> value.
-fn parse(blob: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let be32 = |at: usize| u32::from_be_bytes(blob[at..at + 4].try_into().expect("four bytes"));
-    assert_eq!(be32(0), 0xd00d_feed, "a device tree blob");
-    let (structs, strings) = (be32(8) as usize, be32(12) as usize);
-    let name_at = |at: usize| {
-        let end = blob[at..].iter().position(|&b| b == 0).expect("a NUL-terminated name");
-        String::from_utf8_lossy(&blob[at..at + end]).into_owned()
-    };
-    let mut tree = BTreeMap::new();
-    let mut path: Vec<String> = Vec::new();
-    let mut at = structs;
-    loop {
-        let token = be32(at);
-        at += 4;
-        match token {
-            1 => {
-                let name = name_at(at);
-                at += (name.len() + 1).next_multiple_of(4);
-                path.push(name);
-            }
-            2 => {
-                path.pop();
-            }
-            3 => {
-                let (len, name_offset) = (be32(at) as usize, be32(at + 4) as usize);
-                let value = blob[at + 8..at + 8 + len].to_vec();
-                at += 8 + len.next_multiple_of(4);
-                let node = path[1..].join("/");
-                tree.insert(format!("/{node}/{}", name_at(strings + name_offset)).replace("//", "/"), value);
-            }
-            4 => {}
-            9 => break,
-            other => panic!("unexpected token {other} at {at}"),
-        }
-    }
-    tree
-}
 
 fn cells(value: &[u8]) -> Vec<u32> {
     value.chunks(4).map(|c| u32::from_be_bytes(c.try_into().expect("whole cells"))).collect()
@@ -114,8 +77,8 @@ fn the_generated_tree_matches_qemus_for_the_devices_polyhart_has() {
         let dir = std::env::temp_dir();
         let ours_path = dir.join(format!("polyhart-dt-{}-{harts}.dtb", std::process::id()));
         let theirs_path = dir.join(format!("qemu-dt-{}-{harts}.dtb", std::process::id()));
-        let ours = parse(&dump(env!("CARGO_BIN_EXE_polyhart"), &["run"], &args, &ours_path));
-        let theirs = parse(&dump(qemu, &["-nographic"], &args, &theirs_path));
+        let ours = fdt::parse(&dump(env!("CARGO_BIN_EXE_polyhart"), &["run"], &args, &ours_path));
+        let theirs = fdt::parse(&dump(qemu, &["-nographic"], &args, &theirs_path));
         let _ = (std::fs::remove_file(ours_path), std::fs::remove_file(theirs_path));
         let mut compared = 0;
         for (property, value) in &ours {
