@@ -2,11 +2,12 @@
 # Fetches a Linux guest for the end-to-end tests: Debian trixie's riscv64
 # kernel (`linux-image-riscv64`) and `busybox-static`, through a private apt
 # configuration (riscv64, state and sources of its own) that leaves the
-# host's apt alone, then unpacks the kernel image and busybox:
+# host's apt alone, then unpacks the kernel image, busybox, and the modules
+# of the virtio drivers (decompressed, for busybox's insmod):
 #
-#   scripts/fetch-linux-guest.sh DIR     (DIR/Image, DIR/busybox)
+#   scripts/fetch-linux-guest.sh DIR     (DIR/Image, DIR/busybox, DIR/modules/*.ko)
 #
-# Does nothing when both are there already, so a machine fetches them once
+# Does nothing when they are there already, so a machine fetches them once
 # (`.ci/run` keeps them in target/linux-guest). Needs apt-get and dpkg-deb
 # and Debian's archive.
 set -eu
@@ -16,10 +17,12 @@ if [ $# -ne 1 ]; then
     exit 2
 fi
 dir=$1
-if [ -s "$dir/Image" ] && [ -s "$dir/busybox" ]; then
+# The virtio drivers Debian builds as modules, in the order they load.
+modules="virtio_mmio virtio_blk virtio-rng failover net_failover virtio_net"
+if [ -s "$dir/Image" ] && [ -s "$dir/busybox" ] && [ -s "$dir/modules/virtio_net.ko" ]; then
     exit 0
 fi
-for tool in apt-get dpkg-deb; do
+for tool in apt-get dpkg-deb xz; do
     command -v "$tool" >/dev/null 2>&1 || { echo "$0: needs $tool" >&2; exit 1; }
 done
 
@@ -55,5 +58,12 @@ for deb in "$dir"/debs/*.deb; do
 done
 cp "$dir"/unpacked/boot/vmlinux-* "$dir/Image"
 cp "$dir/unpacked/usr/bin/busybox" "$dir/busybox"
+mkdir -p "$dir/modules"
+for module in $modules; do
+    found=$(find "$dir/unpacked/usr/lib/modules" -name "$module.ko.xz" | head -n 1)
+    [ -n "$found" ] || { echo "$0: the kernel package has no $module.ko.xz" >&2; exit 1; }
+    xz -dc "$found" > "$dir/modules/$module.ko"
+done
+echo "$modules" > "$dir/modules/order"
 rm -rf "$dir/unpacked" "$dir/debs" "$apt"
 echo "$image and busybox-static in $dir"

@@ -54,6 +54,26 @@ pub(crate) struct RunArgs {
     /// `-serial`.
     #[arg(long, value_name = "stdio|file:PATH|none", default_value = "stdio", value_parser = parse_serial)]
     pub serial: Serial,
+    /// A disk image as a virtio-blk device, in QEMU's `-drive` spelling:
+    /// `file=PATH[,format=raw][,readonly=on][,if=virtio|none][,id=NAME]`.
+    /// A drive that a `--device virtio-blk-device,drive=NAME` names is that
+    /// device; any other is a device of its own (with `if=none`, it is
+    /// left out). May be given more than once.
+    #[arg(long, value_name = "file=PATH[,...]", value_parser = parse_drive)]
+    pub drive: Vec<Drive>,
+    /// A virtio device, in QEMU's `-device` spelling:
+    /// `virtio-blk-device,drive=NAME`, `virtio-rng-device` or
+    /// `virtio-net-device,netdev=NAME[,mac=MAC]`. Devices take the board's
+    /// eight virtio-mmio transports from the last (0x10008000) down, these
+    /// first, then the `--drive`s no `--device` names, as on QEMU.
+    #[arg(long, value_name = "DRIVER[,...]", value_parser = parse_device)]
+    pub device: Vec<DeviceSpec>,
+    /// A network backend for `virtio-net-device`, in QEMU's `-netdev`
+    /// spelling: `socket,id=NAME,listen=[HOST]:PORT` or
+    /// `socket,id=NAME,connect=HOST:PORT` (QEMU's framing, so a polyhart
+    /// guest and a QEMU guest can share a wire).
+    #[arg(long, value_name = "socket,id=NAME,...", value_parser = parse_netdev)]
+    pub netdev: Vec<Netdev>,
     /// The board: only `virt` (accepted for QEMU's `-M virt`).
     #[arg(long, value_name = "NAME", default_value = "virt", value_parser = ["virt"])]
     pub machine: String,
@@ -182,6 +202,9 @@ pub(crate) fn qemu_spelling(args: impl IntoIterator<Item = OsString>) -> Vec<OsS
             "-M" | "-machine" => "--machine",
             "-D" => "--log-file",
             "-serial" => "--serial",
+            "-drive" => "--drive",
+            "-device" => "--device",
+            "-netdev" => "--netdev",
             "-no-reboot" => {
                 out.push("--no-reboot".into());
                 continue;
@@ -259,6 +282,188 @@ pub(crate) enum Serial {
     None,
 }
 
+/// A disk image given with `--drive`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Drive {
+    /// The raw image.
+    pub file: PathBuf,
+    /// Whether the guest may only read it.
+    pub read_only: bool,
+    /// The name `--device virtio-blk-device,drive=NAME` refers to it by.
+    pub id: Option<String>,
+    /// `Some(true)` (`if=virtio`): a virtio-blk device of its own;
+    /// `Some(false)` (`if=none`): only through a `--device`; `None`: through
+    /// a `--device` that names it, else a device of its own.
+    pub attach: Option<bool>,
+}
+
+/// A device given with `--device`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DeviceSpec {
+    /// `virtio-blk-device,drive=NAME`.
+    Block {
+        /// The `--drive` it serves.
+        drive: String,
+    },
+    /// `virtio-rng-device`.
+    Rng,
+    /// `virtio-net-device,netdev=NAME[,mac=MAC]`.
+    Net {
+        /// The `--netdev` it is wired to.
+        netdev: String,
+        /// Its MAC address, if given.
+        mac: Option<[u8; 6]>,
+    },
+}
+
+/// A network backend given with `--netdev`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Netdev {
+    /// Its name.
+    pub id: String,
+    /// Whether it waits for a peer on the address or reaches one there.
+    pub listen: bool,
+    /// `HOST:PORT` (an empty host listens on every address).
+    pub address: String,
+}
+
+/// A QEMU option string split up: its leading bare word (a driver name),
+/// if any, and its `key=value` pairs.
+type QemuOptions = (Option<String>, Vec<(String, String)>);
+
+/// Splits a QEMU option string (`driver,key=value,...`; `,,` is a comma
+/// inside a value).
+fn qemu_options(text: &str) -> Result<QemuOptions, String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ',' if chars.peek() == Some(&',') => {
+                chars.next();
+                current.push(',');
+            }
+            ',' => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    parts.push(current);
+    let mut bare = None;
+    let mut pairs = Vec::new();
+    for (i, part) in parts.into_iter().enumerate() {
+        match part.split_once('=') {
+            Some((key, value)) => pairs.push((key.to_string(), value.to_string())),
+            None if i == 0 && !part.is_empty() => bare = Some(part),
+            None => return Err(format!("'{part}' in '{text}' is not KEY=VALUE")),
+        }
+    }
+    Ok((bare, pairs))
+}
+
+/// Parses QEMU's on/off spellings.
+fn parse_switch(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        _ => Err(format!("{key}={value}: use on or off")),
+    }
+}
+
+/// Parses `--drive`.
+pub(crate) fn parse_drive(text: &str) -> Result<Drive, String> {
+    let (bare, pairs) = qemu_options(text)?;
+    if let Some(word) = bare {
+        return Err(format!("'{word}' in '{text}' is not KEY=VALUE (try file={word})"));
+    }
+    let mut drive = Drive { file: PathBuf::new(), read_only: false, id: None, attach: None };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "file" => drive.file = PathBuf::from(value),
+            "format" if value == "raw" => {}
+            "format" => return Err(format!("format={value}: polyhart reads raw images only")),
+            "readonly" => drive.read_only = parse_switch(&key, &value)?,
+            "if" if value == "virtio" => drive.attach = Some(true),
+            "if" if value == "none" => drive.attach = Some(false),
+            "if" => return Err(format!("if={value}: the virt board has virtio disks only (if=virtio or if=none)")),
+            "id" => drive.id = Some(value),
+            "media" if value == "disk" => {}
+            _ => {
+                return Err(format!(
+                    "{key}={value}: not a --drive option polyhart has (file, format, readonly, if, id)"
+                ));
+            }
+        }
+    }
+    if drive.file.as_os_str().is_empty() {
+        return Err(format!("'{text}' names no image: give file=PATH"));
+    }
+    Ok(drive)
+}
+
+/// Parses `--device`.
+pub(crate) fn parse_device(text: &str) -> Result<DeviceSpec, String> {
+    let (driver, pairs) = qemu_options(text)?;
+    let driver = driver.ok_or_else(|| format!("'{text}' names no device (try virtio-rng-device)"))?;
+    if let Some(mmio) = driver.strip_suffix("-pci") {
+        return Err(format!("{driver}: the virt board here has no PCI bus; use the virtio-mmio form ({mmio}-device)"));
+    }
+    let mut drive = None;
+    let mut netdev = None;
+    let mut mac = None;
+    for (key, value) in pairs {
+        match (driver.as_str(), key.as_str()) {
+            ("virtio-blk-device", "drive") => drive = Some(value),
+            ("virtio-net-device", "netdev") => netdev = Some(value),
+            ("virtio-net-device", "mac") => mac = Some(parse_mac(&value)?),
+            _ => return Err(format!("{key}={value}: not an option of {driver}")),
+        }
+    }
+    match driver.as_str() {
+        "virtio-blk-device" => {
+            Ok(DeviceSpec::Block { drive: drive.ok_or("virtio-blk-device needs drive=NAME, the id of a --drive")? })
+        }
+        "virtio-rng-device" => Ok(DeviceSpec::Rng),
+        "virtio-net-device" => Ok(DeviceSpec::Net {
+            netdev: netdev.ok_or("virtio-net-device needs netdev=NAME, the id of a --netdev")?,
+            mac,
+        }),
+        other => Err(format!("{other}: polyhart has virtio-blk-device, virtio-rng-device and virtio-net-device")),
+    }
+}
+
+/// Parses a MAC address such as `52:54:00:12:34:56`.
+fn parse_mac(text: &str) -> Result<[u8; 6], String> {
+    let bytes: Vec<u8> =
+        text.split(':').filter_map(|b| u8::from_str_radix(b, 16).ok().filter(|_| b.len() == 2)).collect();
+    bytes.try_into().map_err(|_| format!("'{text}' is not a MAC address (try 52:54:00:12:34:56)"))
+}
+
+/// Parses `--netdev`.
+pub(crate) fn parse_netdev(text: &str) -> Result<Netdev, String> {
+    let (kind, pairs) = qemu_options(text)?;
+    match kind.as_deref() {
+        Some("socket") => {}
+        Some("user") => return Err("netdev user: polyhart has no user-mode network; use socket".to_string()),
+        _ => return Err(format!("'{text}': polyhart's network backend is socket (socket,id=NAME,listen=:PORT)")),
+    }
+    let mut id = None;
+    let mut endpoint = None;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "id" => id = Some(value),
+            "listen" | "connect" if endpoint.is_none() => endpoint = Some((key == "listen", value)),
+            "listen" | "connect" => return Err("give one of listen= and connect=".to_string()),
+            _ => return Err(format!("{key}={value}: a socket netdev takes id, listen and connect")),
+        }
+    }
+    let id = id.ok_or("a netdev needs id=NAME")?;
+    let (listen, address) = endpoint.ok_or("a socket netdev needs listen=[HOST]:PORT or connect=HOST:PORT")?;
+    if !address.contains(':') {
+        return Err(format!("'{address}' is not HOST:PORT"));
+    }
+    Ok(Netdev { id, listen, address })
+}
+
 /// Parses QEMU's `-serial` forms that polyhart has.
 pub(crate) fn parse_serial(text: &str) -> Result<Serial, String> {
     match text {
@@ -299,6 +504,44 @@ mod tests {
         assert_eq!(parse_size("512KiB"), Ok(512 << 10));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("2g"), Ok(2 << 30));
+    }
+
+    #[test]
+    fn drives_devices_and_netdevs_in_qemus_spelling() {
+        let drive = parse_drive("file=disk,,1.img,format=raw,readonly=on,if=none,id=hd0").expect("a drive");
+        assert_eq!(
+            drive,
+            Drive { file: "disk,1.img".into(), read_only: true, id: Some("hd0".into()), attach: Some(false) }
+        );
+        assert_eq!(parse_drive("file=d.img").expect("a drive").attach, None);
+        assert!(parse_drive("file=d.qcow2,format=qcow2").unwrap_err().contains("raw images only"));
+        assert!(parse_drive("format=raw").unwrap_err().contains("file=PATH"));
+        assert!(parse_drive("d.img").unwrap_err().contains("try file=d.img"));
+        assert!(parse_drive("file=d.img,if=ide").is_err() && parse_drive("file=d.img,cache=none").is_err());
+
+        assert_eq!(parse_device("virtio-blk-device,drive=hd0"), Ok(DeviceSpec::Block { drive: "hd0".into() }));
+        assert_eq!(parse_device("virtio-rng-device"), Ok(DeviceSpec::Rng));
+        assert_eq!(
+            parse_device("virtio-net-device,netdev=n0,mac=52:54:00:12:34:56"),
+            Ok(DeviceSpec::Net { netdev: "n0".into(), mac: Some([0x52, 0x54, 0, 0x12, 0x34, 0x56]) })
+        );
+        assert!(parse_device("virtio-blk-pci,drive=hd0").unwrap_err().contains("no PCI"));
+        assert!(parse_device("virtio-blk-device").is_err() && parse_device("e1000").is_err());
+        assert!(parse_device("virtio-net-device,netdev=n0,mac=52:54").is_err());
+
+        assert_eq!(
+            parse_netdev("socket,id=n0,listen=:1234"),
+            Ok(Netdev { id: "n0".into(), listen: true, address: ":1234".into() })
+        );
+        assert!(!parse_netdev("socket,id=n0,connect=127.0.0.1:1234").expect("a netdev").listen);
+        assert!(parse_netdev("user,id=n0").unwrap_err().contains("socket"));
+        assert!(parse_netdev("socket,listen=:1").is_err() && parse_netdev("socket,id=n").is_err());
+
+        let line = "polyhart run -drive file=d.img,if=none,id=hd0 -device virtio-blk-device,drive=hd0 \
+                    -netdev socket,id=n0,listen=:5555 -device virtio-net-device,netdev=n0";
+        let args: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+        let Command::Run(args) = Cli::try_parse_from(qemu_spelling(args)).expect("a QEMU line").command;
+        assert_eq!((args.drive.len(), args.device.len(), args.netdev.len()), (1, 2, 1));
     }
 
     #[test]

@@ -8,13 +8,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
+use polyhart::machine::devices::virtio::{Block, Entropy, Rng, VirtioDevice};
 use polyhart::machine::devices::{InterruptLine, RtcClock, Uart};
 use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Engine, JitConfig};
 use polyhart::machine::{StopReason, StopSignal, VirtConfig, build_virt};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-use cli::{Cli, Command, RunArgs, Serial};
+use cli::{Cli, Command, DeviceSpec, Drive, RunArgs, Serial};
 use terminal::{Escapes, KeyCommand, RawMode};
 
 /// Exit status when the instruction limit stops the guest (as `timeout` does).
@@ -100,6 +101,62 @@ fn read_image(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read the {what} '{}': {e}", path.display()))
 }
 
+/// The seed of virtio-rng under `--deterministic`.
+const RNG_SEED: u64 = 0x706f_6c79_6861_7274;
+
+/// The virtio devices `--device` and `--drive` ask for, in the order they
+/// take the board's transports: the `--device`s, then the drives no
+/// device names (unless `if=none`).
+fn virtio_devices(args: &RunArgs) -> Result<Vec<Box<dyn VirtioDevice>>, String> {
+    let mut used = vec![false; args.drive.len()];
+    let open = |drive: &Drive| -> Result<Box<dyn VirtioDevice>, String> {
+        Ok(Box::new(Block::open(&drive.file, drive.read_only).map_err(|e| e.to_string())?))
+    };
+    let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
+    for device in &args.device {
+        match device {
+            DeviceSpec::Block { drive: name } => {
+                let index = args
+                    .drive
+                    .iter()
+                    .position(|d| d.id.as_deref() == Some(name))
+                    .ok_or_else(|| format!("virtio-blk-device: no --drive has id={name}"))?;
+                if std::mem::replace(&mut used[index], true) || args.drive[index].attach == Some(true) {
+                    return Err(format!("the drive {name} is already in use: give it if=none, and to one device"));
+                }
+                devices.push(open(&args.drive[index])?);
+            }
+            DeviceSpec::Rng => {
+                let entropy = if args.deterministic {
+                    Entropy::Seeded(RNG_SEED)
+                } else {
+                    Entropy::host().map_err(|e| format!("virtio-rng-device: cannot open /dev/urandom: {e}"))?
+                };
+                devices.push(Box::new(Rng::new(entropy)));
+            }
+            DeviceSpec::Net { netdev: name, mac } => {
+                let netdev = args
+                    .netdev
+                    .iter()
+                    .find(|n| &n.id == name)
+                    .ok_or_else(|| format!("virtio-net-device: no --netdev has id={name}"))?;
+                devices.push(Box::new(net_device(netdev, *mac)?));
+            }
+        }
+    }
+    for (drive, used) in args.drive.iter().zip(&used) {
+        if *used {
+            continue;
+        }
+        if drive.attach != Some(false) {
+            devices.push(open(drive)?);
+        } else {
+            eprintln!("polyhart: warning: the drive {} has if=none and no device uses it", drive.file.display());
+        }
+    }
+    Ok(devices)
+}
+
 fn run(args: &RunArgs) -> Result<u8, String> {
     init_logging(&args.log, args.log_file.as_deref())?;
     let firmware = match args.bios.as_str() {
@@ -133,6 +190,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             }),
             _ => Engine::Interpreter,
         },
+        virtio: virtio_devices(args)?,
         console: match &args.serial {
             Serial::Stdio => None,
             Serial::File(path) => Some(Box::new(std::io::BufWriter::new(
@@ -268,4 +326,8 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             STATUS_STUCK
         }
     })
+}
+
+fn net_device(_netdev: &cli::Netdev, _mac: Option<[u8; 6]>) -> Result<Block, String> {
+    Err("virtio-net is not built yet".to_string())
 }

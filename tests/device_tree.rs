@@ -96,8 +96,15 @@ fn the_generated_tree_matches_qemus_for_the_devices_polyhart_has() {
             compared += 1;
         }
         // Every device node of ours was looked at: cpus and their map, memory,
-        // chosen, the CLINT, PLIC, UART, RTC, test finisher, poweroff, reboot.
-        for node in ["/cpus/cpu-map/cluster0/core0/cpu", "/soc/rtc@101000/reg", "/soc/serial@10000000/reg"] {
+        // chosen, the CLINT, PLIC, UART, RTC, test finisher, poweroff, reboot,
+        // the eight virtio-mmio transports.
+        for node in [
+            "/cpus/cpu-map/cluster0/core0/cpu",
+            "/soc/rtc@101000/reg",
+            "/soc/serial@10000000/reg",
+            "/soc/virtio_mmio@10001000/interrupts",
+            "/soc/virtio_mmio@10008000/reg",
+        ] {
             assert!(ours.contains_key(node), "{node}");
         }
         assert!(compared > 40, "{harts} harts: only {compared} properties compared");

@@ -1,12 +1,14 @@
 //! Debian's Linux kernel boots to a busybox shell through the flags a QEMU
-//! user types (`-bios`, `-kernel`, `-initrd`, `-append`, `-smp`, `-m`), on
-//! one and four harts with both engines: the shell runs the commands typed
-//! into the console, `reboot` boots the machine again, and `poweroff` ends
-//! polyhart with status 0.
+//! user types (`-bios`, `-kernel`, `-initrd`, `-append`, `-smp`, `-m`,
+//! `-drive`, `-device`), on one and four harts with both engines: the shell
+//! runs the commands typed into the console, reads a virtio disk and writes
+//! it (the host file has the write after exit), is refused a write to a
+//! read-only disk, reads virtio-rng, `reboot` boots the machine again, and
+//! `poweroff` ends polyhart with status 0.
 //!
-//! The guest is Debian trixie's riscv64 kernel and `busybox-static`,
-//! fetched once by `scripts/fetch-linux-guest.sh target/linux-guest`
-//! (`.ci/run` does it); the initramfs is built here. Without them, or
+//! The guest is Debian trixie's riscv64 kernel, its virtio modules and
+//! `busybox-static`, fetched once by `scripts/fetch-linux-guest.sh
+//! target/linux-guest` (`.ci/run` does it); the initramfs is built here. Without them, or
 //! without Debian's OpenSBI, the test says so and passes, except under
 //! `CI`, where it fails.
 
@@ -22,15 +24,30 @@ const READY: &str = "polyhart-shell-ready 42";
 /// Longest a boot may take (a debug build on a loaded two-core host).
 const BOOT_LIMIT: Duration = Duration::from_secs(300);
 
-/// The fetched kernel image and busybox, if they are there.
-fn guest_files() -> Option<(PathBuf, PathBuf)> {
+/// What the guest reads at the start of its disk.
+const DISK_IN: &[u8] = b"polyhart-disk-in-7\n";
+/// What the guest writes at sector 8 of its disk: `$((3*5))` makes it 15.
+const DISK_OUT: &[u8] = b"polyhart-disk-out-15\n";
+
+/// The fetched guest: the kernel image, busybox and the virtio modules.
+struct Guest {
+    image: PathBuf,
+    busybox: PathBuf,
+    modules: PathBuf,
+}
+
+/// The fetched guest, if it is there.
+fn guest_files() -> Option<Guest> {
     let dir = std::env::var_os("POLYHART_LINUX_GUEST")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/linux-guest"));
-    let (image, busybox) = (dir.join("Image"), dir.join("busybox"));
-    let missing = [&image, &busybox, &PathBuf::from(FW_JUMP)].into_iter().find(|path| !path.exists()).cloned();
+    let guest = Guest { image: dir.join("Image"), busybox: dir.join("busybox"), modules: dir.join("modules") };
+    let missing = [&guest.image, &guest.busybox, &guest.modules.join("order"), &PathBuf::from(FW_JUMP)]
+        .into_iter()
+        .find(|path| !path.exists())
+        .cloned();
     match missing {
-        None => Some((image, busybox)),
+        None => Some(guest),
         Some(path) => {
             let why = format!(
                 "{} is missing (scripts/fetch-linux-guest.sh target/linux-guest fetches the guest; Debian's \
@@ -66,24 +83,59 @@ fn cpio(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// An initramfs holding busybox and an `init` that mounts /proc and /sys,
-/// says it is ready and starts a shell on the console.
-fn initramfs(busybox: &[u8]) -> Vec<u8> {
-    let init = "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmount -t proc proc /proc\nmount -t sysfs sys /sys\n\
-                echo \"polyhart-shell-ready $((6*7))\"\nexec sh\n";
-    cpio(&[
+/// An initramfs holding busybox, the virtio modules and an `init` that
+/// mounts /proc, /sys and /dev, loads the modules, says it is ready and
+/// starts a shell on the console.
+fn initramfs(guest: &Guest) -> Vec<u8> {
+    let read = |path: &Path| std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let order = String::from_utf8(read(&guest.modules.join("order"))).expect("a list of module names");
+    let modules: Vec<(String, Vec<u8>)> = order
+        .split_whitespace()
+        .map(|name| (format!("lib/{name}.ko"), read(&guest.modules.join(format!("{name}.ko")))))
+        .collect();
+    let insmod: String = modules.iter().map(|(path, _)| format!("insmod /{path}\n")).collect();
+    let init = format!(
+        "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmount -t proc proc /proc\nmount -t sysfs sys /sys\n\
+         mount -t devtmpfs dev /dev\n{insmod}echo \"polyhart-shell-ready $((6*7))\"\nexec sh\n"
+    );
+    let busybox = read(&guest.busybox);
+    let mut entries: Vec<(&str, u32, &[u8])> = vec![
         ("bin", 0o040755, &[]),
-        ("bin/busybox", 0o100755, busybox),
+        ("bin/busybox", 0o100755, &busybox),
         ("proc", 0o040755, &[]),
         ("sys", 0o040755, &[]),
         ("dev", 0o040755, &[]),
+        ("lib", 0o040755, &[]),
         ("init", 0o100755, init.as_bytes()),
-    ])
+    ];
+    entries.extend(modules.iter().map(|(path, bytes)| (path.as_str(), 0o100644, bytes.as_slice())));
+    cpio(&entries)
 }
 
-/// Boots `image` with `initrd` on `harts` harts and `engine`, types
+/// A disk image of 1 MiB starting with [`DISK_IN`].
+fn disk_image(path: &Path) {
+    let mut bytes = vec![0; 1 << 20];
+    bytes[..DISK_IN.len()].copy_from_slice(DISK_IN);
+    std::fs::write(path, bytes).expect("the disk image is written");
+}
+
+/// Boots `image` with `initrd` on `harts` harts and `engine`, with `disk`
+/// as its first virtio disk and `read_only` as a read-only second, types
 /// commands at the shell, and returns the console output and exit status.
-fn boot(image: &Path, initrd: &Path, harts: u32, engine: &str, reboot: bool) -> (String, Option<i32>) {
+fn boot(
+    image: &Path,
+    initrd: &Path,
+    (disk, read_only): (&Path, &Path),
+    harts: u32,
+    engine: &str,
+    reboot: bool,
+) -> (String, Option<i32>) {
+    let mut drive = std::ffi::OsString::from("file=");
+    drive.push(disk);
+    drive.push(",format=raw,if=none,id=hd0");
+    let mut second = std::ffi::OsString::from("file=");
+    second.push(read_only);
+    second.push(",format=raw,readonly=on");
     let mut child = Command::new(env!("CARGO_BIN_EXE_polyhart"))
         .args(["run", "-M", "virt", "-nographic", "-m", "512M", "-smp", &harts.to_string(), "-bios", FW_JUMP])
         .arg("-kernel")
@@ -91,6 +143,10 @@ fn boot(image: &Path, initrd: &Path, harts: u32, engine: &str, reboot: bool) -> 
         .arg("-initrd")
         .arg(initrd)
         .args(["-append", "console=ttyS0 quiet", "--engine", engine])
+        .args(["-device", "virtio-blk-device,drive=hd0", "-device", "virtio-rng-device", "-drive"])
+        .arg(second)
+        .arg("-drive")
+        .arg(drive)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -124,6 +180,16 @@ fn boot(image: &Path, initrd: &Path, harts: u32, engine: &str, reboot: bool) -> 
         let _ = stdin.write_all(b"echo typed-$((1+2)) on $(grep -c ^processor /proc/cpuinfo) harts\n");
         let _ = stdin.flush();
         let mut up = wait_for("typed-3");
+        if up {
+            // vda (the first device) is read and written; vdb is read-only.
+            let commands = "head -c 18 /dev/vda; echo; echo polyhart-disk-out-$((3*5)) | \
+                            dd of=/dev/vda bs=512 seek=8 conv=notrunc,fsync 2>/dev/null && echo disk-write-$((2*3)); \
+                            echo x | dd of=/dev/vdb conv=notrunc,fsync 2>/dev/null || echo read-only-refused-$((3*3)); \
+                            echo rng-$(cat /sys/class/misc/hw_random/rng_current) $(head -c 16 /dev/hwrng | wc -c)\n";
+            let _ = stdin.write_all(commands.as_bytes());
+            let _ = stdin.flush();
+            up = wait_for("rng-");
+        }
         if up && reboot {
             // A reboot boots the same kernel and initramfs again.
             let _ = stdin.write_all(b"reboot -f\n");
@@ -152,19 +218,32 @@ fn boot(image: &Path, initrd: &Path, harts: u32, engine: &str, reboot: bool) -> 
 
 #[test]
 fn linux_boots_to_a_shell_that_runs_commands_and_powers_off() {
-    let Some((image, busybox)) = guest_files() else { return };
-    let initrd = std::env::temp_dir().join(format!("polyhart-initramfs-{}.cpio", std::process::id()));
-    std::fs::write(&initrd, initramfs(&std::fs::read(busybox).expect("busybox is readable")))
-        .expect("the initramfs is written");
+    let Some(guest) = guest_files() else { return };
+    let temp = |name: &str| std::env::temp_dir().join(format!("polyhart-{name}-{}", std::process::id()));
+    let (initrd, disk, read_only) = (temp("initramfs.cpio"), temp("disk.img"), temp("ro.img"));
+    std::fs::write(&initrd, initramfs(&guest)).expect("the initramfs is written");
+    disk_image(&read_only);
+    let read_only_before = std::fs::read(&read_only).expect("the read-only image");
     for (harts, engine, reboot) in [(1, "interp", false), (1, "jit", true), (4, "interp", true), (4, "jit", false)] {
-        let (output, status) = boot(&image, &initrd, harts, engine, reboot);
+        disk_image(&disk);
+        let (output, status) = boot(&guest.image, &initrd, (&disk, &read_only), harts, engine, reboot);
         let what = format!("{harts} harts, {engine}");
         let boots = if reboot { 2 } else { 1 };
         assert_eq!(output.matches(READY).count(), boots, "{what}: shells started\n{output}");
         assert!(output.contains(&format!("typed-3 on {harts} harts")), "{what}: the typed command\n{output}");
+        for expected in ["polyhart-disk-in-7", "disk-write-6", "read-only-refused-9", "rng-virtio_rng.0 16"] {
+            assert!(output.contains(expected), "{what}: {expected}\n{output}");
+        }
+        let written = std::fs::read(&disk).expect("the disk image");
+        assert_eq!(&written[..DISK_IN.len()], DISK_IN, "{what}: the start of the disk is untouched");
+        assert_eq!(&written[8 * 512..][..DISK_OUT.len()], DISK_OUT, "{what}: the guest's write is in the file");
+        assert_eq!(written.len(), 1 << 20, "{what}: the image keeps its size");
+        assert_eq!(std::fs::read(&read_only).expect("the read-only image"), read_only_before, "{what}: read-only");
         assert_eq!(status, Some(0), "{what}: power-off exits 0\n{output}");
     }
-    let _ = std::fs::remove_file(initrd);
+    for path in [initrd, disk, read_only] {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 #[test]

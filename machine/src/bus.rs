@@ -239,7 +239,7 @@ mod tests {
     }
 
     fn bus() -> SystemBus {
-        SystemBus::new(allocate_ram(RAM_BASE, 0x4000).unwrap(), Arc::new(TenCycleTimer))
+        SystemBus::new(allocate_ram(RAM_BASE, 0x4000).unwrap().ram, Arc::new(TenCycleTimer))
     }
 
     #[test]

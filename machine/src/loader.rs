@@ -265,7 +265,7 @@ mod tests {
     }
 
     fn ram() -> Arc<Ram> {
-        let ram = allocate_ram(BASE, RAM_SIZE).unwrap();
+        let ram = allocate_ram(BASE, RAM_SIZE).unwrap().ram;
         assert!(ram.write_bytes(0, &vec![FILL; RAM_SIZE as usize]));
         ram
     }
@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn the_guest_programs_load() {
         let hello = include_bytes!("../../tests/guest/hello.elf");
-        let ram = allocate_ram(BASE, 128 << 20).unwrap();
+        let ram = allocate_ram(BASE, 128 << 20).unwrap().ram;
         let image = load_image(&ram, hello, 0).unwrap();
         assert_eq!(image.entry, BASE, "crt0's _start is first");
         assert_eq!(image.segments.first().map(|s| s.0), Some(BASE));
@@ -365,7 +365,7 @@ mod tests {
     #[test]
     fn tohost_and_fromhost_are_found() {
         let htif = include_bytes!("../../tests/guest/htif.elf");
-        let ram = allocate_ram(BASE, 128 << 20).unwrap();
+        let ram = allocate_ram(BASE, 128 << 20).unwrap().ram;
         let image = load_elf(&ram, htif).unwrap();
         let tohost = image.tohost.expect("htif.elf defines tohost");
         assert_eq!(tohost % 64, 0, "htif.S aligns it to 64 bytes");

@@ -6,13 +6,13 @@ use std::sync::Arc;
 /// How the JIT of [`Engine::Jit`] works.
 pub use polyhart_iss::JitConfig;
 use polyhart_iss::jit::JitError;
-use polyhart_iss::memory::PAGE_SHIFT;
 use polyhart_iss::{Hart, HartControl, HartStats, Jit, JitStats, TranslationCache};
 
 use crate::boards::Board;
 use crate::boards::virt::Virt;
 use crate::bus::SystemBus;
 use crate::driver_queue::DriverQueue;
+use crate::memory::Dma;
 use crate::runner::{self, Scheduling, StopReason, StopSignal, UNBOUNDED_QUANTUM};
 
 /// Which tier runs guest code.
@@ -47,6 +47,9 @@ pub(crate) struct Settings {
     /// The harts' clock in Hz.
     pub(crate) cpu_frequency: u64,
     pub(crate) driver_queue: Arc<DriverQueue>,
+    /// The translation cache the harts will share (devices' DMA drops
+    /// translations from it, so the board makes it first).
+    pub(crate) cache: Arc<TranslationCache>,
 }
 
 /// A machine ready to run: harts, the system bus, the translation cache
@@ -80,7 +83,7 @@ impl<B: Board> Machine<B> {
         stop: Arc<StopSignal>,
         settings: Settings,
     ) -> Result<Machine<B>, JitError> {
-        let cache = Arc::new(TranslationCache::new());
+        let cache = settings.cache;
         let jit = match settings.engine {
             Engine::Interpreter => None,
             Engine::Jit(config) => Some(Arc::new(Jit::with_config(config)?)),
@@ -218,26 +221,19 @@ impl<B: Board> Machine<B> {
     /// pages it touches is dropped and LR reservations there are broken, as
     /// a hart's store would. False if the range is not all RAM.
     pub fn write_memory(&self, addr: u64, bytes: &[u8]) -> bool {
-        let ram = self.bus.ram();
-        let Some(offset) = ram.offset(addr, bytes.len() as u64) else { return false };
-        if bytes.is_empty() || !ram.write_bytes(offset, bytes) {
-            return bytes.is_empty();
-        }
-        ram.break_reservations(offset, bytes.len() as u64);
-        let (first, last) = (offset >> PAGE_SHIFT, (offset + bytes.len() as u64 - 1) >> PAGE_SHIFT);
-        for page in first..=last {
-            if ram.take_code_marks(page << PAGE_SHIFT) {
-                self.cache.invalidate_page((ram.base() >> PAGE_SHIFT) + page);
-            }
-        }
-        true
+        self.dma().write(addr, bytes)
     }
 
     /// Reads guest RAM at physical `addr` into `buf`; false if the range is
     /// not all RAM.
     pub fn read_memory(&self, addr: u64, buf: &mut [u8]) -> bool {
-        let ram = self.bus.ram();
-        ram.offset(addr, buf.len() as u64).is_some_and(|offset| buf.is_empty() || ram.read_bytes(offset, buf))
+        self.dma().read(addr, buf)
+    }
+
+    /// Guest RAM as devices reach it, with what a hart's store would also
+    /// do ([`Dma`]).
+    pub fn dma(&self) -> Dma {
+        Dma::new(self.bus.ram().clone(), self.cache.clone())
     }
 
     /// Runs until the guest or someone stops the machine, or until the harts

@@ -1,8 +1,10 @@
-//! Guest RAM, allocated through `vm-memory` and handed to harts as host memory.
+//! Guest RAM, allocated through `vm-memory` and handed to harts as host
+//! memory, and the way devices reach it ([`Dma`]).
 
 use std::sync::Arc;
 
-use polyhart_iss::Ram;
+use polyhart_iss::memory::PAGE_SHIFT;
+use polyhart_iss::{Ram, TranslationCache};
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 /// Why guest RAM could not be set up.
@@ -27,8 +29,19 @@ pub enum MemoryError {
     BadSize(u64),
 }
 
+/// Guest RAM as the harts see it ([`Ram`]) and as rust-vmm's crates see it
+/// (`vm-memory`'s [`GuestMemoryMmap`]): one mapping, two views.
+#[derive(Clone, Debug)]
+pub struct GuestRam {
+    /// The harts' view.
+    pub ram: Arc<Ram>,
+    /// The same memory for crates built on `vm-memory` (`virtio-queue`
+    /// reads and writes its rings through it).
+    pub mapping: Arc<GuestMemoryMmap>,
+}
+
 /// Allocates `size` bytes of zeroed guest RAM at guest physical address `base`.
-pub fn allocate_ram(base: u64, size: u64) -> Result<Arc<Ram>, MemoryError> {
+pub fn allocate_ram(base: u64, size: u64) -> Result<GuestRam, MemoryError> {
     if size == 0 || !size.is_multiple_of(4096) || base.checked_add(size).is_none() {
         return Err(MemoryError::BadSize(size));
     }
@@ -36,11 +49,72 @@ pub fn allocate_ram(base: u64, size: u64) -> Result<Arc<Ram>, MemoryError> {
     let guest_memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(base), len)])
         .map_err(|source| MemoryError::Allocation { base, size, source })?;
     let host = guest_memory.get_host_address(GuestAddress(base)).map_err(|_| MemoryError::BadSize(size))?;
-    let owner: Arc<GuestMemoryMmap> = Arc::new(guest_memory);
+    let mapping: Arc<GuestMemoryMmap> = Arc::new(guest_memory);
     // SAFETY: `host` is the start of one anonymous mapping of `size` bytes
-    // made by `from_ranges` above (page-aligned, so 8-aligned); `owner` keeps
-    // the mapping alive for as long as the `Ram` exists, and nothing else gets
-    // a pointer into it: the machine reaches RAM only through this `Ram`.
-    let ram = unsafe { Ram::new(base, host, size, owner) }?;
-    Ok(Arc::new(ram))
+    // made by `from_ranges` above (page-aligned, so 8-aligned); `mapping`
+    // keeps it alive for as long as the `Ram` exists. Besides the `Ram`,
+    // only `vm-memory`'s accesses reach it: the virtio queues' atomic ring
+    // indices and volatile copies of ring entries, at addresses the guest
+    // handed the device and does not touch meanwhile (the virtio protocol);
+    // device data goes through the `Ram`'s atomic accesses ([`Dma`]).
+    let ram = unsafe { Ram::new(base, host, size, mapping.clone()) }?;
+    Ok(GuestRam { ram: Arc::new(ram), mapping })
+}
+
+/// How devices reach guest RAM (direct memory access), with what a hart's
+/// store would also do: translated code on the pages written is dropped
+/// and LR reservations on the lines written are broken. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Dma {
+    ram: Arc<Ram>,
+    cache: Arc<TranslationCache>,
+}
+
+impl Dma {
+    /// DMA into `ram`, whose translations `cache` holds.
+    pub fn new(ram: Arc<Ram>, cache: Arc<TranslationCache>) -> Dma {
+        Dma { ram, cache }
+    }
+
+    /// The RAM devices reach.
+    pub fn ram(&self) -> &Arc<Ram> {
+        &self.ram
+    }
+
+    /// Reads guest RAM at physical `addr` into `buf`; false, reading
+    /// nothing, if the range is not all RAM.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let ram = &self.ram;
+        ram.offset(addr, buf.len() as u64).is_some_and(|offset| buf.is_empty() || ram.read_bytes(offset, buf))
+    }
+
+    /// Writes `bytes` into guest RAM at physical `addr`; false, writing
+    /// nothing, if the range is not all RAM.
+    pub fn write(&self, addr: u64, bytes: &[u8]) -> bool {
+        let ram = &self.ram;
+        let Some(offset) = ram.offset(addr, bytes.len() as u64) else { return false };
+        if bytes.is_empty() || !ram.write_bytes(offset, bytes) {
+            return bytes.is_empty();
+        }
+        self.written(addr, bytes.len() as u64);
+        true
+    }
+
+    /// Does what a hart's store would after `[addr, addr + len)` was
+    /// written by other means (through [`GuestRam::mapping`]): breaks LR
+    /// reservations there and drops translations of the pages it touches.
+    pub fn written(&self, addr: u64, len: u64) {
+        let ram = &self.ram;
+        let Some(offset) = ram.offset(addr, len) else { return };
+        if len == 0 {
+            return;
+        }
+        ram.break_reservations(offset, len);
+        let (first, last) = (offset >> PAGE_SHIFT, (offset + len - 1) >> PAGE_SHIFT);
+        for page in first..=last {
+            if ram.take_code_marks(page << PAGE_SHIFT) {
+                self.cache.invalidate_page((ram.base() >> PAGE_SHIFT) + page);
+            }
+        }
+    }
 }

@@ -393,14 +393,27 @@ impl Ram {
         })
     }
 
-    /// Copies `data` into RAM at `offset`, as a loader does before harts run.
-    /// Returns `false`, copying nothing, if it does not fit.
+    /// Copies `data` into RAM at `offset`, as a loader or a device's DMA
+    /// does, without looking at marks (translated code and reservations on
+    /// the lines are the caller's concern). Returns `false`, copying
+    /// nothing, if it does not fit.
     pub fn write_bytes(&self, offset: u64, data: &[u8]) -> bool {
         if offset.checked_add(data.len() as u64).is_none_or(|end| end > self.size) {
             return false;
         }
-        for (i, &byte) in data.iter().enumerate() {
-            self.write(offset + i as u64, 1, u64::from(byte));
+        let mut at = offset;
+        let end = offset + data.len() as u64;
+        // Bytes up to an 8-aligned address, words, then the bytes left over.
+        while at < end {
+            let i = (at - offset) as usize;
+            if at.is_multiple_of(8) && end - at >= 8 {
+                let word = u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7].map(|k| data[i + k]));
+                self.write(at, 8, word);
+                at += 8;
+            } else {
+                self.write(at, 1, u64::from(data[i]));
+                at += 1;
+            }
         }
         true
     }
@@ -410,8 +423,19 @@ impl Ram {
         if offset.checked_add(buf.len() as u64).is_none_or(|end| end > self.size) {
             return false;
         }
-        for (i, byte) in buf.iter_mut().enumerate() {
-            *byte = self.read(offset + i as u64, 1) as u8;
+        let len = buf.len();
+        let mut at = offset;
+        let end = offset + len as u64;
+        // Bytes up to an 8-aligned address, words, then the bytes left over.
+        while at < end {
+            let i = (at - offset) as usize;
+            if at.is_multiple_of(8) && end - at >= 8 {
+                buf[i..i + 8].copy_from_slice(&self.read(at, 8).to_le_bytes());
+                at += 8;
+            } else {
+                buf[i] = self.read(at, 1) as u8;
+                at += 1;
+            }
         }
         true
     }
@@ -468,5 +492,26 @@ mod tests {
         ram.break_reservations(line + 60, 8);
         assert!(!ram.reservation_intact(line + 8, stamp));
         assert!(ram.store_is_plain(line, 8) && !ram.store_marks(line, 8).reserved);
+    }
+
+    #[test]
+    fn byte_copies_of_any_alignment_land_where_single_bytes_would() {
+        let ram = three_pages();
+        let data: Vec<u8> = (0..40u8).map(|b| b.wrapping_mul(37) ^ 0x5a).collect();
+        for start in [0u64, 3, 8, PAGE_SIZE - 13] {
+            for len in [0usize, 1, 7, 8, 9, 23, 40] {
+                assert!(ram.write_bytes(start, &data[..len]));
+                for (i, &byte) in data[..len].iter().enumerate() {
+                    assert_eq!(ram.read(start + i as u64, 1), u64::from(byte), "write at {start}+{i}");
+                }
+                let mut back = vec![0; len];
+                assert!(ram.read_bytes(start, &mut back));
+                assert_eq!(back, data[..len], "read at {start}, {len} bytes");
+            }
+        }
+        assert_eq!(ram.read(PAGE_SIZE - 13, 8), u64::from_le_bytes(data[..8].try_into().unwrap()));
+        let mut tail = [0; 4];
+        assert!(!ram.write_bytes(3 * PAGE_SIZE - 2, &tail) && !ram.read_bytes(3 * PAGE_SIZE - 2, &mut tail));
+        assert!(!ram.write_bytes(u64::MAX, &tail[..1]));
     }
 }

@@ -8,6 +8,7 @@
 //! | CLINT (ACLINT MSWI + MTIMER) | `0x0200_0000` |
 //! | PLIC (`sifive,plic-1.0.0`) | `0x0c00_0000` |
 //! | UART (ns16550a), PLIC source 10 | `0x1000_0000` |
+//! | virtio-mmio transports 0-7, PLIC sources 1-8 | `0x1000_1000` + 0x1000 * i |
 //! | RAM | `0x8000_0000` |
 //!
 //! Every hart starts in the reset ROM at `0x1000`, which, as on QEMU, loads
@@ -19,19 +20,20 @@ use std::io::Write;
 use std::sync::Arc;
 
 use polyhart_iss::jit::JitError;
-use polyhart_iss::{HartControl, Ram};
+use polyhart_iss::{HartControl, Ram, TranslationCache};
 
 use super::Board;
 use crate::Machine;
 use crate::bus::{Device, OverlapError, SystemBus};
 use crate::console::Console;
 use crate::devices::plic::{self, NoSuchSource};
+use crate::devices::virtio::{VirtioDevice, VirtioMmio, mmio};
 use crate::devices::{Aclint, GoldfishRtc, Htif, Plic, PlicLine, Rom, RtcClock, TestFinisher, Uart, aclint};
 use crate::driver_queue::DriverQueue;
 use crate::fdt::{self, BlobError, FdtConfig};
 use crate::loader::{self, LoadError};
 use crate::machine::{Engine, Settings};
-use crate::memory::{self, MemoryError};
+use crate::memory::{self, Dma, GuestRam, MemoryError};
 use crate::runner::{DEFAULT_QUANTUM, Scheduling, StopSignal, UNBOUNDED_QUANTUM};
 
 /// Base of the reset ROM.
@@ -58,6 +60,14 @@ pub const UART_IRQ: u32 = 10;
 pub const UART_BASE: u64 = 0x1000_0000;
 /// Size of the UART window.
 pub const UART_SIZE: u64 = 0x100;
+/// Base of the first virtio-mmio transport; transport `i` is at
+/// `VIRTIO_BASE + i * virtio::mmio::SIZE` and interrupts on PLIC source
+/// `VIRTIO_IRQ + i`.
+pub const VIRTIO_BASE: u64 = 0x1000_1000;
+/// The PLIC source of the first virtio-mmio transport.
+pub const VIRTIO_IRQ: u32 = 1;
+/// How many virtio-mmio transports the board has (QEMU's `VIRTIO_COUNT`).
+pub const VIRTIO_COUNT: usize = 8;
 /// Base of RAM.
 pub const RAM_BASE: u64 = 0x8000_0000;
 /// Where a kernel goes when there is firmware (OpenSBI `fw_jump`'s default).
@@ -88,7 +98,8 @@ pub enum BuildError {
     /// A device's device-tree node names a PLIC source the board has not
     /// got, or one a device of the board's own drives.
     #[error(
-        "device '{device}' cannot interrupt on PLIC source {irq}: sources 1 to 95 are free but 10 (UART) and 11 (RTC)"
+        "device '{device}' cannot interrupt on PLIC source {irq}: the board's devices drive 1 to 8 (virtio), \
+         10 (UART) and 11 (RTC), and there are 95"
     )]
     NodeInterrupt {
         /// The device's name.
@@ -96,6 +107,9 @@ pub enum BuildError {
         /// The source its node names.
         irq: u32,
     },
+    /// More virtio devices than the board has transports.
+    #[error("{0} virtio devices: the virt board has {VIRTIO_COUNT} virtio-mmio transports")]
+    VirtioCount(usize),
     /// Deterministic scheduling runs harts in turn, a quantum each: an
     /// unbounded quantum would never give the second hart a turn.
     #[error("an unbounded quantum needs parallel scheduling")]
@@ -214,6 +228,10 @@ pub struct VirtConfig {
     pub engine: Engine,
     /// Devices added to the board's address map, beside its own.
     pub devices: Vec<ExtraDevice>,
+    /// Devices behind the board's virtio-mmio transports, placed as QEMU
+    /// places `-device virtio-*-device`: the first in the last transport
+    /// (`0x1000_8000`), the next below it, and so on.
+    pub virtio: Vec<Box<dyn VirtioDevice>>,
     /// The queue through which devices reach the thread that runs the
     /// machine (default: a new one).
     pub driver_queue: Option<Arc<DriverQueue>>,
@@ -271,6 +289,7 @@ impl std::fmt::Debug for VirtConfig {
             .field("scheduling", &self.scheduling)
             .field("engine", &self.engine)
             .field("devices", &self.devices)
+            .field("virtio", &self.virtio.iter().map(|d| d.device_id()).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -306,6 +325,13 @@ impl VirtConfig {
         node: DeviceNode,
     ) -> VirtConfig {
         self.devices.push(ExtraDevice { name, base, size, device, node: Some(node) });
+        self
+    }
+
+    /// Puts `device` behind the next free virtio-mmio transport (see
+    /// [`VirtConfig::virtio`]).
+    pub fn virtio_device(mut self, device: impl VirtioDevice + 'static) -> VirtConfig {
+        self.virtio.push(Box::new(device));
         self
     }
 
@@ -398,6 +424,7 @@ impl Default for VirtConfig {
             scheduling: Scheduling::default(),
             engine: Engine::default(),
             devices: Vec::new(),
+            virtio: Vec::new(),
             driver_queue: None,
             rtc: RtcClock::Host,
         }
@@ -417,6 +444,7 @@ pub struct Virt {
     mrom: Arc<Rom>,
     test_finisher: Arc<TestFinisher>,
     rtc: Arc<GoldfishRtc<PlicLine>>,
+    virtio: Vec<Arc<VirtioMmio>>,
     htif: Option<Arc<Htif>>,
     device_tree: Vec<u8>,
     /// The boot images as loaded into RAM (offset, bytes): firmware,
@@ -461,6 +489,11 @@ impl Virt {
         &self.device_tree
     }
 
+    /// The virtio-mmio transports, the one at [`VIRTIO_BASE`] first.
+    pub fn virtio(&self) -> &[Arc<VirtioMmio>] {
+        &self.virtio
+    }
+
     /// HTIF, when the guest's ELF defines `tohost`.
     pub fn htif(&self) -> Option<&Arc<Htif>> {
         self.htif.as_ref()
@@ -477,6 +510,9 @@ impl Board for Virt {
         self.uart.reset();
         self.rtc.reset();
         self.plic.reset();
+        for transport in &self.virtio {
+            transport.reset();
+        }
         for (offset, bytes) in &self.boot_images {
             ram.write_bytes(*offset, bytes);
         }
@@ -526,7 +562,11 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
     if config.quantum == UNBOUNDED_QUANTUM && config.scheduling == Scheduling::Deterministic {
         return Err(BuildError::UnboundedDeterministic);
     }
-    let ram = memory::allocate_ram(RAM_BASE, config.ram_size)?;
+    if config.virtio.len() > VIRTIO_COUNT {
+        return Err(BuildError::VirtioCount(config.virtio.len()));
+    }
+    let GuestRam { ram, mapping } = memory::allocate_ram(RAM_BASE, config.ram_size)?;
+    let cache = Arc::new(TranslationCache::new());
     let console = Arc::new(match config.console {
         Some(out) => Console::new(out),
         None => Console::stdout(),
@@ -582,7 +622,8 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         }
         Some(_) => return Err(BuildError::ChosenInGivenTree),
         None => {
-            let extra = extra_nodes(&config.devices)?;
+            let mut extra = virtio_nodes();
+            extra.extend(extra_nodes(&config.devices)?);
             generated_device_tree(config.harts, config.ram_size, config.bootargs.clone(), initrd, extra)?
         }
     };
@@ -611,6 +652,19 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
     bus.map("test", TEST_BASE, TEST_SIZE, test_finisher.clone())?;
     let rtc = Arc::new(GoldfishRtc::new(config.rtc, aclint.clone(), TIMEBASE_FREQUENCY, plic.line(RTC_IRQ)?));
     bus.map("rtc", RTC_BASE, RTC_SIZE, rtc.clone())?;
+    // As QEMU: the first device in the last transport.
+    let mut devices: Vec<Option<Box<dyn VirtioDevice>>> = (0..VIRTIO_COUNT).map(|_| None).collect();
+    for (slot, device) in devices.iter_mut().rev().zip(config.virtio) {
+        *slot = Some(device);
+    }
+    let dma = Dma::new(ram.clone(), cache.clone());
+    let mut virtio = Vec::with_capacity(VIRTIO_COUNT);
+    for (i, device) in devices.into_iter().enumerate() {
+        let line = plic.line(VIRTIO_IRQ + i as u32)?;
+        let transport = VirtioMmio::new(device, line, mapping.clone(), dma.clone());
+        bus.map("virtio-mmio", VIRTIO_BASE + i as u64 * mmio::SIZE, mmio::SIZE, transport.clone())?;
+        virtio.push(transport);
+    }
     bus.map("clint", CLINT_BASE, aclint::SIZE, aclint.clone())?;
     bus.map("plic", PLIC_BASE, plic::SIZE, plic.clone())?;
     bus.map("uart", UART_BASE, UART_SIZE, uart.clone())?;
@@ -623,13 +677,15 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         htif
     });
 
-    let board = Virt { aclint, plic, uart, rtc, console, mrom, test_finisher, htif, device_tree: dtb, boot_images };
+    let board =
+        Virt { aclint, plic, uart, rtc, virtio, console, mrom, test_finisher, htif, device_tree: dtb, boot_images };
     let settings = Settings {
         quantum: config.quantum,
         scheduling: config.scheduling,
         engine: config.engine,
         cpu_frequency: config.cpu_frequency,
         driver_queue: config.driver_queue.unwrap_or_default(),
+        cache,
     };
     Ok(Machine::new(board, Arc::new(bus), &controls, stop, settings)?)
 }
@@ -663,6 +719,21 @@ fn generated_device_tree(
     .map_err(|e| BuildError::DeviceTree(e.to_string()))
 }
 
+/// The nodes of the virtio-mmio transports as QEMU writes them: every
+/// transport, a device behind it or not, the last first, so that Linux
+/// probes the first device given first (it becomes `vda`).
+fn virtio_nodes() -> Vec<fdt::ExtraNode> {
+    (0..VIRTIO_COUNT)
+        .rev()
+        .map(|i| fdt::ExtraNode {
+            name: "virtio_mmio".to_string(),
+            compatible: vec!["virtio,mmio".to_string()],
+            reg: (VIRTIO_BASE + i as u64 * mmio::SIZE, mmio::SIZE),
+            interrupt: Some(VIRTIO_IRQ + i as u32),
+        })
+        .collect()
+}
+
 /// The device-tree nodes of the devices added to the board that have one.
 fn extra_nodes(devices: &[ExtraDevice]) -> Result<Vec<fdt::ExtraNode>, BuildError> {
     devices
@@ -670,7 +741,10 @@ fn extra_nodes(devices: &[ExtraDevice]) -> Result<Vec<fdt::ExtraNode>, BuildErro
         .filter_map(|device| device.node.as_ref().map(|node| (device, node)))
         .map(|(device, node)| {
             if let Some(source) = node.interrupt
-                && (source == 0 || source >= plic::SOURCES || source == UART_IRQ || source == RTC_IRQ)
+                && (source < VIRTIO_IRQ + VIRTIO_COUNT as u32
+                    || source >= plic::SOURCES
+                    || source == UART_IRQ
+                    || source == RTC_IRQ)
             {
                 return Err(BuildError::NodeInterrupt { device: device.name, irq: source });
             }
@@ -1041,24 +1115,24 @@ mod tests {
             interrupt,
         };
         let device: Arc<dyn Device> = Arc::new(Rom::new(&[0; 16], 0x1000));
-        let config = kernel(HELLO).device_with_node("rng", 0x1000_8000, 0x1000, device.clone(), node(Some(12)));
+        let config = kernel(HELLO).device_with_node("rng", 0x1100_0000, 0x1000, device.clone(), node(Some(12)));
         let machine = build(config).expect("builds");
         let tree = crate::fdt::tests::parse(machine.board().device_tree());
         let cells = crate::fdt::tests::cells;
-        assert_eq!(tree["/soc/rng@10008000/compatible"], b"example,rng\0generic-rng\0");
-        assert_eq!(cells(&tree["/soc/rng@10008000/reg"]), [0, 0x1000_8000, 0, 0x1000]);
-        assert_eq!(cells(&tree["/soc/rng@10008000/interrupts"]), [12]);
-        assert_eq!(tree["/soc/rng@10008000/interrupt-parent"], tree["/soc/plic@c000000/phandle"]);
+        assert_eq!(tree["/soc/rng@11000000/compatible"], b"example,rng\0generic-rng\0");
+        assert_eq!(cells(&tree["/soc/rng@11000000/reg"]), [0, 0x1100_0000, 0, 0x1000]);
+        assert_eq!(cells(&tree["/soc/rng@11000000/interrupts"]), [12]);
+        assert_eq!(tree["/soc/rng@11000000/interrupt-parent"], tree["/soc/plic@c000000/phandle"]);
         // Without an interrupt, no interrupt properties; without a node, no node.
-        let config = kernel(HELLO).device_with_node("rng", 0x1000_8000, 0x1000, device.clone(), node(None));
+        let config = kernel(HELLO).device_with_node("rng", 0x1100_0000, 0x1000, device.clone(), node(None));
         let tree = crate::fdt::tests::parse(build(config).expect("builds").board().device_tree());
-        assert!(tree.contains_key("/soc/rng@10008000/reg") && !tree.contains_key("/soc/rng@10008000/interrupts"));
+        assert!(tree.contains_key("/soc/rng@11000000/reg") && !tree.contains_key("/soc/rng@11000000/interrupts"));
         let tree = crate::fdt::tests::parse(
-            build(kernel(HELLO).device("rng", 0x1000_8000, 0x1000, device.clone())).unwrap().board().device_tree(),
+            build(kernel(HELLO).device("rng", 0x1100_0000, 0x1000, device.clone())).unwrap().board().device_tree(),
         );
         assert!(!tree.keys().any(|key| key.starts_with("/soc/rng@")));
         for irq in [0, 10, 11, 96] {
-            let config = kernel(HELLO).device_with_node("rng", 0x1000_8000, 0x1000, device.clone(), node(Some(irq)));
+            let config = kernel(HELLO).device_with_node("rng", 0x1100_0000, 0x1000, device.clone(), node(Some(irq)));
             let refused = build(config).err().map(|e| e.to_string());
             assert!(
                 refused.as_deref().is_some_and(|e| e.contains("cannot interrupt on PLIC source")),

@@ -119,7 +119,7 @@ mod tests {
     }
 
     fn setup(fromhost: Option<u64>) -> Setup {
-        let ram = allocate_ram(RAM_BASE, 0x4000).unwrap();
+        let ram = allocate_ram(RAM_BASE, 0x4000).unwrap().ram;
         let (console, captured) = CapturedOutput::console();
         let stop = Arc::new(StopSignal::new(Vec::new()));
         let htif = Htif::new(TOHOST, fromhost, ram.clone(), console, stop.clone());

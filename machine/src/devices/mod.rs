@@ -7,6 +7,7 @@ pub mod plic;
 pub mod rom;
 pub mod test_finisher;
 pub mod uart;
+pub mod virtio;
 
 pub use aclint::Aclint;
 pub use goldfish_rtc::{GoldfishRtc, RtcClock};

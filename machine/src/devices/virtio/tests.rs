@@ -1,0 +1,314 @@
+//! The virtio-mmio transport with virtio-blk and virtio-rng behind it,
+//! driven as a driver would (virtio 1.2, section 4.2.3): registers, a
+//! split queue laid out in guest RAM, requests, and what a hostile driver
+//! can do.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use polyhart_iss::{AccessContext, TranslationCache};
+
+use super::*;
+use crate::bus::Device;
+use crate::devices::InterruptLine;
+use crate::memory::{Dma, allocate_ram};
+
+const CTX: AccessContext = AccessContext { hart_id: 0, cycle: 0 };
+const RAM_BASE: u64 = 0x8000_0000;
+const DESC: u64 = RAM_BASE + 0x1000;
+const AVAIL: u64 = RAM_BASE + 0x2000;
+const USED: u64 = RAM_BASE + 0x3000;
+const DATA: u64 = RAM_BASE + 0x10_000;
+const SIZE: u16 = 16;
+
+/// An interrupt line that remembers its level.
+#[derive(Clone, Default)]
+struct Level(Arc<AtomicBool>);
+
+impl InterruptLine for Level {
+    fn set(&self, level: bool) {
+        self.0.store(level, Ordering::SeqCst);
+    }
+}
+
+struct Driver {
+    transport: Arc<VirtioMmio>,
+    dma: Dma,
+    irq: Level,
+    avail_idx: u16,
+    used_seen: u16,
+}
+
+impl Driver {
+    fn new(device: Box<dyn VirtioDevice>) -> Driver {
+        let guest = allocate_ram(RAM_BASE, 1 << 20).expect("RAM");
+        let dma = Dma::new(guest.ram.clone(), Arc::new(TranslationCache::new()));
+        let irq = Level::default();
+        let transport = VirtioMmio::new(Some(device), irq.clone(), guest.mapping, dma.clone());
+        Driver { transport, dma, irq, avail_idx: 0, used_seen: 0 }
+    }
+
+    fn read(&self, offset: u64) -> u32 {
+        self.transport.read(&CTX, offset, 4).expect("a register") as u32
+    }
+
+    fn write(&self, offset: u64, value: u32) {
+        self.transport.write(&CTX, offset, 4, u64::from(value)).expect("a register");
+    }
+
+    /// Negotiates `features` and sets up queue 0; returns the status read
+    /// back after FEATURES_OK.
+    fn set_up(&self, features: u64) -> u32 {
+        self.write(0x70, 0);
+        self.write(0x70, 1 | 2);
+        self.write(0x24, 0);
+        self.write(0x20, features as u32);
+        self.write(0x24, 1);
+        self.write(0x20, (features >> 32) as u32);
+        self.write(0x70, 1 | 2 | 8);
+        let status = self.read(0x70);
+        self.write(0x30, 0);
+        self.write(0x38, u32::from(SIZE));
+        for (offset, addr) in [(0x80, DESC), (0x90, AVAIL), (0xa0, USED)] {
+            self.write(offset, addr as u32);
+            self.write(offset + 4, (addr >> 32) as u32);
+        }
+        self.write(0x44, 1);
+        self.write(0x70, 1 | 2 | 8 | 4);
+        status
+    }
+
+    /// Makes the chain of `(addr, len, writable)` buffers available,
+    /// starting at descriptor `first`, and notifies queue 0.
+    fn submit(&mut self, first: u16, buffers: &[(u64, u32, bool)]) {
+        for (i, &(addr, len, writable)) in buffers.iter().enumerate() {
+            let index = first + i as u16;
+            let last = i + 1 == buffers.len();
+            let flags = u16::from(!last) | if writable { 2 } else { 0 };
+            let mut desc = Vec::new();
+            desc.extend_from_slice(&addr.to_le_bytes());
+            desc.extend_from_slice(&len.to_le_bytes());
+            desc.extend_from_slice(&flags.to_le_bytes());
+            desc.extend_from_slice(&(index + 1).to_le_bytes());
+            assert!(self.dma.write(DESC + 16 * u64::from(index), &desc));
+        }
+        let slot = AVAIL + 4 + 2 * u64::from(self.avail_idx % SIZE);
+        assert!(self.dma.write(slot, &first.to_le_bytes()));
+        self.avail_idx = self.avail_idx.wrapping_add(1);
+        assert!(self.dma.write(AVAIL + 2, &self.avail_idx.to_le_bytes()));
+        self.write(0x50, 0);
+    }
+
+    /// The next used element: (head, len).
+    fn used(&mut self) -> Option<(u32, u32)> {
+        let mut idx = [0; 2];
+        self.dma.read(USED + 2, &mut idx);
+        if u16::from_le_bytes(idx) == self.used_seen {
+            return None;
+        }
+        let mut elem = [0; 8];
+        self.dma.read(USED + 4 + 8 * u64::from(self.used_seen % SIZE), &mut elem);
+        self.used_seen = self.used_seen.wrapping_add(1);
+        let word = |at: usize| u32::from_le_bytes(elem[at..at + 4].try_into().unwrap());
+        Some((word(0), word(4)))
+    }
+
+    fn bytes(&self, addr: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0; len];
+        assert!(self.dma.read(addr, &mut buf));
+        buf
+    }
+}
+
+fn header(kind: u32, sector: u64) -> Vec<u8> {
+    let mut bytes = kind.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&[0; 4]);
+    bytes.extend_from_slice(&sector.to_le_bytes());
+    bytes
+}
+
+/// A disk image of `sectors` sectors, sector `i` filled with byte `i`.
+fn image(name: &str, sectors: u8) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("polyhart-virtio-{name}-{}.img", std::process::id()));
+    let bytes: Vec<u8> = (0..sectors).flat_map(|i| [i; 512]).collect();
+    std::fs::write(&path, bytes).expect("the image is written");
+    path
+}
+
+#[test]
+fn an_empty_transport_is_found_and_passed_by() {
+    let guest = allocate_ram(RAM_BASE, 1 << 16).expect("RAM");
+    let dma = Dma::new(guest.ram.clone(), Arc::new(TranslationCache::new()));
+    let transport = VirtioMmio::new(None, Level::default(), guest.mapping, dma);
+    let read = |offset| transport.read(&CTX, offset, 4).expect("a register");
+    assert_eq!((read(0), read(4), read(8)), (0x7472_6976, 2, 0));
+    assert!(transport.read(&CTX, 0, 2).is_err(), "registers are 32-bit");
+}
+
+#[test]
+fn the_disk_reads_writes_and_flushes_through_the_queue() {
+    let path = image("rw", 8);
+    let mut driver = Driver::new(Box::new(Block::open(&path, false).expect("the image opens")));
+    assert_eq!((driver.read(0x8), driver.read(0x34)), (ID_BLOCK, 128));
+    driver.write(0x14, 1);
+    assert_eq!(driver.read(0x10), 1, "VERSION_1 is offered");
+    driver.write(0x14, 0);
+    let offered = driver.read(0x10);
+    assert_eq!(offered & (1 << 5), 0, "a writable disk is not read-only");
+    assert_ne!(offered & (1 << 9), 0, "flush is offered");
+    let capacity = u64::from(driver.read(0x100)) | u64::from(driver.read(0x104)) << 32;
+    assert_eq!(capacity, 8);
+    assert_eq!(driver.set_up(F_VERSION_1) & 8, 8, "FEATURES_OK sticks");
+
+    // Read sectors 2 and 3 into two buffers.
+    assert!(driver.dma.write(DATA, &header(0, 2)));
+    driver
+        .submit(0, &[(DATA, 16, false), (DATA + 0x100, 512, true), (DATA + 0x400, 512, true), (DATA + 0x800, 1, true)]);
+    assert_eq!(driver.used(), Some((0, 1025)));
+    assert_eq!(driver.bytes(DATA + 0x100, 512), [2; 512]);
+    assert_eq!(driver.bytes(DATA + 0x400, 512), [3; 512]);
+    assert_eq!(driver.bytes(DATA + 0x800, 1), [0], "status OK");
+    assert!(driver.irq.0.load(Ordering::SeqCst) && driver.read(0x60) == 1);
+    driver.write(0x64, 1);
+    assert!(!driver.irq.0.load(Ordering::SeqCst), "acknowledged");
+
+    // Write sector 7, then flush: the file has it.
+    assert!(driver.dma.write(DATA, &header(1, 7)));
+    assert!(driver.dma.write(DATA + 0x100, &[0xab; 512]));
+    driver.submit(4, &[(DATA, 16, false), (DATA + 0x100, 512, false), (DATA + 0x800, 1, true)]);
+    assert_eq!(driver.used(), Some((4, 1)));
+    assert_eq!(driver.bytes(DATA + 0x800, 1), [0]);
+    assert!(driver.dma.write(DATA, &header(4, 0)));
+    driver.submit(8, &[(DATA, 16, false), (DATA + 0x800, 1, true)]);
+    assert_eq!(driver.used(), Some((8, 1)));
+    assert_eq!(driver.bytes(DATA + 0x800, 1), [0]);
+    let file = std::fs::read(&path).expect("the image");
+    assert_eq!(&file[7 * 512..], &[0xab; 512][..]);
+    assert_eq!(&file[6 * 512..7 * 512], &[6; 512][..]);
+
+    // Past the end, or a part of a sector: an error, and the file unchanged.
+    for (sector, len) in [(7, 1024), (8, 512), (u64::MAX / 256, 512), (0, 100)] {
+        assert!(driver.dma.write(DATA, &header(1, sector)));
+        driver.submit(0, &[(DATA, 16, false), (DATA + 0x100, len, false), (DATA + 0x800, 1, true)]);
+        assert_eq!(driver.used(), Some((0, 1)));
+        assert_eq!(driver.bytes(DATA + 0x800, 1), [1], "sector {sector}, {len} bytes: IOERR");
+    }
+    // An unknown request.
+    assert!(driver.dma.write(DATA, &header(99, 0)));
+    driver.submit(0, &[(DATA, 16, false), (DATA + 0x800, 1, true)]);
+    assert_eq!(driver.used(), Some((0, 1)));
+    assert_eq!(driver.bytes(DATA + 0x800, 1), [2], "UNSUPP");
+    assert_eq!(std::fs::read(&path).expect("the image"), file, "nothing was written by failed requests");
+    drop(driver);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_read_only_disk_refuses_writes_and_says_so() {
+    let path = image("ro", 2);
+    let before = std::fs::read(&path).expect("the image");
+    let mut driver = Driver::new(Box::new(Block::open(&path, true).expect("the image opens")));
+    assert_ne!(driver.read(0x10) & (1 << 5), 0, "VIRTIO_BLK_F_RO");
+    driver.set_up(F_VERSION_1 | 1 << 5);
+    assert!(driver.dma.write(DATA, &header(1, 0)));
+    driver.submit(0, &[(DATA, 16, false), (DATA + 0x100, 512, false), (DATA + 0x800, 1, true)]);
+    assert_eq!(driver.used(), Some((0, 1)));
+    assert_eq!(driver.bytes(DATA + 0x800, 1), [1], "IOERR");
+    assert_eq!(std::fs::read(&path).expect("the image"), before);
+    drop(driver);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_writable_image_is_locked_against_a_second_user() {
+    let path = image("lock", 1);
+    let first = Block::open(&path, false).expect("the image opens");
+    assert!(matches!(Block::open(&path, false), Err(DiskError::Locked { .. })));
+    assert!(matches!(Block::open(&path, true), Err(DiskError::Locked { .. })));
+    drop(first);
+    assert!(Block::open(&path, true).is_ok());
+    assert!(matches!(Block::open(Path::new("/nonexistent/disk.img"), false), Err(DiskError::Open { .. })));
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn features_not_offered_or_without_version_1_are_refused() {
+    let driver = Driver::new(Box::new(Rng::new(Entropy::Seeded(1))));
+    assert_eq!(driver.set_up(0) & 8, 0, "legacy drivers are refused");
+    assert_eq!(driver.set_up(F_VERSION_1 | 1 << 40) & 8, 0, "an unoffered feature is refused");
+    assert_eq!(driver.set_up(F_VERSION_1) & 8, 8);
+}
+
+#[test]
+fn hostile_chains_fail_cleanly() {
+    let path = image("hostile", 4);
+    let before = std::fs::read(&path).expect("the image");
+    let mut driver = Driver::new(Box::new(Block::open(&path, false).expect("the image opens")));
+    driver.set_up(F_VERSION_1);
+    // A buffer outside RAM: returned unused, nothing read or written.
+    assert!(driver.dma.write(DATA, &header(0, 0)));
+    driver.submit(0, &[(DATA, 16, false), (0x1000, 512, true), (DATA + 0x800, 1, true)]);
+    assert_eq!(driver.used(), Some((0, 0)));
+    // A buffer that runs off the end of RAM.
+    driver.submit(0, &[(DATA, 16, false), (RAM_BASE + (1 << 20) - 256, 512, true), (DATA + 0x800, 1, true)]);
+    assert_eq!(driver.used(), Some((0, 0)));
+    // A chain that loops back on itself ends at the queue's size.
+    assert!(driver.dma.write(DATA, &header(1, 0)));
+    driver.submit(0, &[(DATA, 16, false), (DATA + 0x100, 512, false)]);
+    // Point the second descriptor back at the first: flags NEXT, next 0.
+    assert!(driver.dma.write(DESC + 16 + 12, &[1, 0, 0, 0]));
+    driver.submit(0, &[(DATA, 16, false)]);
+    while driver.used().is_some() {}
+    // No status byte.
+    driver.submit(0, &[(DATA, 16, false)]);
+    assert_eq!(driver.used(), Some((0, 0)));
+    // A notification for a queue that does not exist.
+    driver.write(0x50, 7);
+    assert_eq!(std::fs::read(&path).expect("the image"), before, "the image is untouched");
+    drop(driver);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn entropy_fills_the_buffers_and_repeats_from_a_seed() {
+    let run = || {
+        let mut driver = Driver::new(Box::new(Rng::new(Entropy::Seeded(7))));
+        assert_eq!(driver.read(0x8), ID_RNG);
+        driver.set_up(F_VERSION_1);
+        driver.submit(0, &[(DATA, 64, true)]);
+        assert_eq!(driver.used(), Some((0, 64)));
+        driver.bytes(DATA, 64)
+    };
+    let first = run();
+    assert_eq!(first, run(), "seeded entropy repeats");
+    assert!(first.iter().filter(|&&b| b == 0).count() < 8, "{first:?}");
+    let mut host = Driver::new(Box::new(Rng::new(Entropy::host().expect("/dev/urandom"))));
+    host.set_up(F_VERSION_1);
+    host.submit(0, &[(DATA, 32, true)]);
+    assert_eq!(host.used(), Some((0, 32)));
+}
+
+#[test]
+fn a_reset_clears_the_device_and_its_interrupt() {
+    let mut driver = Driver::new(Box::new(Rng::new(Entropy::Seeded(3))));
+    driver.set_up(F_VERSION_1);
+    driver.submit(0, &[(DATA, 8, true)]);
+    assert!(driver.irq.0.load(Ordering::SeqCst));
+    driver.transport.reset();
+    assert!(!driver.irq.0.load(Ordering::SeqCst));
+    assert_eq!((driver.read(0x70), driver.read(0x44), driver.read(0x60)), (0, 0, 0));
+}
+
+#[test]
+fn dma_over_translated_code_drops_it() {
+    let guest = allocate_ram(RAM_BASE, 1 << 16).expect("RAM");
+    let dma = Dma::new(guest.ram.clone(), Arc::new(TranslationCache::new()));
+    guest.ram.mark_code(0x1040);
+    let stamp = guest.ram.reserve(0x2000);
+    assert!(dma.write(RAM_BASE + 0x1000, &[0; 0x100]));
+    assert!(!guest.ram.store_marks(0x1040, 1).code, "the code mark is taken");
+    assert!(dma.write(RAM_BASE + 0x2000, &[1]));
+    assert!(!guest.ram.reservation_intact(0x2000, stamp), "the reservation is broken");
+    assert!(!dma.write(RAM_BASE + 0xfff0, &[0; 32]) && !dma.write(0, &[1]));
+}
