@@ -103,6 +103,12 @@ pub(crate) struct RunArgs {
     /// Without it each hart has its own host thread.
     #[arg(long)]
     pub deterministic: bool,
+    /// How simulated time passes while every hart waits for a timer:
+    /// `real-time` (the default), at the host's pace as on QEMU, so sleeps
+    /// and network timeouts last what they say; `skip`, at once to the
+    /// timer, for the fastest run. `--deterministic` always skips.
+    #[arg(long, value_name = "real-time|skip", default_value = "real-time", value_parser = ["real-time", "skip"])]
+    pub idle: String,
     /// Execution engine: `interp` (the interpreter alone) or `jit` (hot
     /// blocks compiled to host code with Cranelift).
     #[arg(long, value_name = "interp|jit", default_value = "interp", value_parser = ["interp", "jit"])]

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
-use polyhart::machine::devices::virtio::{Block, Entropy, Rng, VirtioDevice};
+use polyhart::machine::devices::virtio::{Block, Entropy, Net, NetBackend, Rng, VirtioDevice};
 use polyhart::machine::devices::{InterruptLine, RtcClock, Uart};
-use polyhart::machine::runner::{Scheduling, UNBOUNDED_QUANTUM};
+use polyhart::machine::runner::{IdleTime, Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Engine, JitConfig};
 use polyhart::machine::{StopReason, StopSignal, VirtConfig, build_virt};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -113,6 +113,7 @@ fn virtio_devices(args: &RunArgs) -> Result<Vec<Box<dyn VirtioDevice>>, String> 
         Ok(Box::new(Block::open(&drive.file, drive.read_only).map_err(|e| e.to_string())?))
     };
     let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
+    let mut cards = 0u8;
     for device in &args.device {
         match device {
             DeviceSpec::Block { drive: name } => {
@@ -140,7 +141,15 @@ fn virtio_devices(args: &RunArgs) -> Result<Vec<Box<dyn VirtioDevice>>, String> 
                     .iter()
                     .find(|n| &n.id == name)
                     .ok_or_else(|| format!("virtio-net-device: no --netdev has id={name}"))?;
-                devices.push(Box::new(net_device(netdev, *mac)?));
+                let backend = if netdev.listen {
+                    NetBackend::Listen(netdev.address.clone())
+                } else {
+                    NetBackend::Connect(netdev.address.clone())
+                };
+                // QEMU's default addresses: 52:54:00:12:34:56, then :57...
+                let mac = mac.unwrap_or([0x52, 0x54, 0, 0x12, 0x34, 0x56u8.wrapping_add(cards)]);
+                cards += 1;
+                devices.push(Box::new(Net::new(mac, &backend).map_err(|e| format!("netdev {name}: {e}"))?));
             }
         }
     }
@@ -176,6 +185,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         device_tree,
         quantum: if args.quantum == 0 { UNBOUNDED_QUANTUM } else { args.quantum },
         scheduling: if args.deterministic { Scheduling::Deterministic } else { Scheduling::Parallel },
+        idle: if args.idle == "skip" || args.deterministic { IdleTime::Skip } else { IdleTime::RealTime },
         // A deterministic run reads the same dates every time: simulated
         // time from the Unix epoch.
         rtc: if args.deterministic { RtcClock::Simulated { base_ns: 0 } } else { RtcClock::Host },
@@ -326,8 +336,4 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             STATUS_STUCK
         }
     })
-}
-
-fn net_device(_netdev: &cli::Netdev, _mac: Option<[u8; 6]>) -> Result<Block, String> {
-    Err("virtio-net is not built yet".to_string())
 }

@@ -97,6 +97,12 @@ impl HartControl {
         *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = thread;
     }
 
+    /// Names the thread to unpark as [`HartControl::set_waker`] does, and
+    /// returns the one named before, to be named again afterwards.
+    pub fn replace_waker(&self, thread: Option<Thread>) -> Option<Thread> {
+        std::mem::replace(&mut *self.waker.lock().unwrap_or_else(|e| e.into_inner()), thread)
+    }
+
     fn wake(&self) {
         if let Some(thread) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             thread.unpark();

@@ -13,7 +13,7 @@ use crate::boards::virt::Virt;
 use crate::bus::SystemBus;
 use crate::driver_queue::DriverQueue;
 use crate::memory::Dma;
-use crate::runner::{self, Scheduling, StopReason, StopSignal, UNBOUNDED_QUANTUM};
+use crate::runner::{self, IdleTime, Pacer, Scheduling, StopReason, StopSignal, UNBOUNDED_QUANTUM};
 
 /// Which tier runs guest code.
 ///
@@ -50,6 +50,8 @@ pub(crate) struct Settings {
     /// The translation cache the harts will share (devices' DMA drops
     /// translations from it, so the board makes it first).
     pub(crate) cache: Arc<TranslationCache>,
+    /// How a waiting hart's time passes.
+    pub(crate) idle: IdleTime,
 }
 
 /// A machine ready to run: harts, the system bus, the translation cache
@@ -70,6 +72,8 @@ pub struct Machine<B = Virt> {
     pub(crate) scheduling: Scheduling,
     pub(crate) driver_queue: Arc<DriverQueue>,
     pub(crate) cpu_frequency: u64,
+    /// With [`IdleTime::RealTime`]: what paces waiting harts.
+    pub(crate) pacer: Option<Pacer>,
 }
 
 impl<B: Board> Machine<B> {
@@ -109,6 +113,9 @@ impl<B: Board> Machine<B> {
             scheduling: settings.scheduling,
             driver_queue: settings.driver_queue,
             cpu_frequency: settings.cpu_frequency,
+            // Deterministic runs never wait on the host.
+            pacer: (settings.idle == IdleTime::RealTime && settings.scheduling == Scheduling::Parallel)
+                .then(|| Pacer::new(settings.cpu_frequency)),
         })
     }
 

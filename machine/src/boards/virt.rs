@@ -34,7 +34,7 @@ use crate::fdt::{self, BlobError, FdtConfig};
 use crate::loader::{self, LoadError};
 use crate::machine::{Engine, Settings};
 use crate::memory::{self, Dma, GuestRam, MemoryError};
-use crate::runner::{DEFAULT_QUANTUM, Scheduling, StopSignal, UNBOUNDED_QUANTUM};
+use crate::runner::{DEFAULT_QUANTUM, IdleTime, Scheduling, StopSignal, UNBOUNDED_QUANTUM};
 
 /// Base of the reset ROM.
 pub const MROM_BASE: u64 = 0x1000;
@@ -224,6 +224,10 @@ pub struct VirtConfig {
     pub quantum: u64,
     /// One host thread per hart, or all on one thread, deterministically.
     pub scheduling: Scheduling,
+    /// How a hart waiting for its timer lets time pass: at once (the
+    /// default), or at the host's pace, as QEMU does (with parallel
+    /// scheduling: the deterministic runner never waits on the host).
+    pub idle: IdleTime,
     /// Which tier runs guest code.
     pub engine: Engine,
     /// Devices added to the board's address map, beside its own.
@@ -422,6 +426,7 @@ impl Default for VirtConfig {
             cpu_frequency: DEFAULT_CPU_FREQUENCY,
             quantum: DEFAULT_QUANTUM,
             scheduling: Scheduling::default(),
+            idle: IdleTime::default(),
             engine: Engine::default(),
             devices: Vec::new(),
             virtio: Vec::new(),
@@ -686,6 +691,7 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         cpu_frequency: config.cpu_frequency,
         driver_queue: config.driver_queue.unwrap_or_default(),
         cache,
+        idle: config.idle,
     };
     Ok(Machine::new(board, Arc::new(bus), &controls, stop, settings)?)
 }

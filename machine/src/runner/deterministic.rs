@@ -29,8 +29,12 @@ pub(crate) fn run<B: Board>(machine: &mut Machine<B>, limit: Option<u64>, horizo
     let mut now = machine.time();
     let retired = AtomicU64::new(machine.instructions());
     let ending = AtomicBool::new(false);
-    let Machine { harts, board, stop, quantum, .. } = machine;
-    let runner = QuantumRunner { board: &*board, stop, retired: &retired, limit, ending: &ending };
+    // A machine with deterministic scheduling has no pacer (a wait cut
+    // short by the host would make runs differ); a parallel one with one
+    // hart runs here too.
+    let Machine { harts, board, stop, quantum, pacer, .. } = machine;
+    let runner =
+        QuantumRunner { board: &*board, stop, retired: &retired, limit, ending: &ending, pacer: pacer.as_ref() };
     loop {
         if now >= horizon {
             return StopReason::Horizon;

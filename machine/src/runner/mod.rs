@@ -17,11 +17,13 @@
 //! fires, its board timer's `mtimecmp` or, under Sstc, its own `stimecmp`.
 //! No hart runs past a timer deadline, so timer interrupts are taken at the
 //! exact cycle; a waiting hart's time jumps to its deadline, and when every
-//! hart waits, time skips forward to the earliest. The runners reach the
+//! hart waits, time skips forward to the earliest (or, with
+//! [`IdleTime::RealTime`], passes at the host's pace: `runner/pace.rs`). The runners reach the
 //! board only through [`Board`]: its timer, its console's output and
 //! whether host input may still come.
 
 pub(crate) mod deterministic;
+mod pace;
 pub(crate) mod parallel;
 mod stop;
 mod wake;
@@ -31,6 +33,8 @@ use std::time::Duration;
 
 use polyhart_iss::{Exit, Hart};
 
+pub(crate) use self::pace::Pacer;
+pub use self::pace::{IdleTime, MOST_LAG};
 pub use self::stop::{StopReason, StopSignal};
 use self::wake::{WaitState, Wake, timer_deadline};
 use crate::boards::Board;
@@ -110,6 +114,9 @@ pub(crate) struct QuantumRunner<'a, B> {
     pub(crate) limit: Option<u64>,
     /// Set when some thread has ended the run.
     pub(crate) ending: &'a AtomicBool,
+    /// With [`IdleTime::RealTime`]: what keeps a waiting hart's time at
+    /// the host's pace.
+    pub(crate) pacer: Option<&'a Pacer>,
 }
 
 impl<B: Board> QuantumRunner<'_, B> {
@@ -148,7 +155,14 @@ impl<B: Board> QuantumRunner<'_, B> {
                         // An interrupt became pending since the hart looked (a line
                         // rose, or its timer fired just now): it wakes when run again.
                         Wake::Now => {}
-                        Wake::At(cycle) => hart.idle(cycle.min(end).saturating_sub(hart.state().cycle())),
+                        Wake::At(cycle) => {
+                            let (now, to) = (hart.state().cycle(), cycle.min(end));
+                            let reached = match self.pacer {
+                                Some(pacer) => pacer.idle(hart.control(), now, to),
+                                None => to,
+                            };
+                            hart.idle(reached.saturating_sub(now));
+                        }
                         Wake::Never => return QuantumEnd::Asleep,
                     }
                 }

@@ -253,7 +253,7 @@ pub(crate) fn run<B: Board>(machine: &mut Machine<B>, limit: Option<u64>, horizo
     if start >= horizon {
         return StopReason::Horizon;
     }
-    let Machine { harts, board, stop, driver_queue, .. } = machine;
+    let Machine { harts, board, stop, driver_queue, pacer, .. } = machine;
     let hart_count = harts.len();
     // Rounds: no more threads than host cores, each running its harts in
     // turn within a round (a hart per thread as long as there are cores
@@ -262,7 +262,14 @@ pub(crate) fn run<B: Board>(machine: &mut Machine<B>, limit: Option<u64>, horizo
     let threads = if quantum == UNBOUNDED_QUANTUM { hart_count } else { hart_count.min(host_cores()) };
     let shared = Shared {
         machine: MachineParts {
-            runner: QuantumRunner { board: &*board, stop, retired: &retired, limit, ending: &ending },
+            runner: QuantumRunner {
+                board: &*board,
+                stop,
+                retired: &retired,
+                limit,
+                ending: &ending,
+                pacer: pacer.as_ref(),
+            },
             controls,
         },
         rounds: Rounds::new(hart_count, threads, start, start.saturating_add(quantum).min(horizon)),

@@ -12,6 +12,7 @@
 
 pub mod blk;
 pub mod mmio;
+pub mod net;
 pub mod rng;
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,7 @@ use vm_memory::GuestMemoryMmap;
 
 pub use blk::{Block, DiskError};
 pub use mmio::VirtioMmio;
+pub use net::{Net, NetBackend, NetError};
 pub use rng::{Entropy, Rng};
 
 use crate::memory::Dma;

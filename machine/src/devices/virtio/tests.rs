@@ -16,9 +16,12 @@ use crate::memory::{Dma, allocate_ram};
 
 const CTX: AccessContext = AccessContext { hart_id: 0, cycle: 0 };
 const RAM_BASE: u64 = 0x8000_0000;
+/// Queue `q`'s descriptor table, available and used rings are at these
+/// plus `q * QUEUE_STRIDE`.
 const DESC: u64 = RAM_BASE + 0x1000;
 const AVAIL: u64 = RAM_BASE + 0x2000;
 const USED: u64 = RAM_BASE + 0x3000;
+const QUEUE_STRIDE: u64 = 0x4000;
 const DATA: u64 = RAM_BASE + 0x10_000;
 const SIZE: u16 = 16;
 
@@ -36,8 +39,11 @@ struct Driver {
     transport: Arc<VirtioMmio>,
     dma: Dma,
     irq: Level,
-    avail_idx: u16,
-    used_seen: u16,
+    /// Per queue: the next available index, and the used entries seen.
+    avail_idx: [u16; 2],
+    used_seen: [u16; 2],
+    /// The queue `submit` and `used` work on.
+    queue: usize,
 }
 
 impl Driver {
@@ -46,7 +52,7 @@ impl Driver {
         let dma = Dma::new(guest.ram.clone(), Arc::new(TranslationCache::new()));
         let irq = Level::default();
         let transport = VirtioMmio::new(Some(device), irq.clone(), guest.mapping, dma.clone());
-        Driver { transport, dma, irq, avail_idx: 0, used_seen: 0 }
+        Driver { transport, dma, irq, avail_idx: [0; 2], used_seen: [0; 2], queue: 0 }
     }
 
     fn read(&self, offset: u64) -> u32 {
@@ -57,8 +63,8 @@ impl Driver {
         self.transport.write(&CTX, offset, 4, u64::from(value)).expect("a register");
     }
 
-    /// Negotiates `features` and sets up queue 0; returns the status read
-    /// back after FEATURES_OK.
+    /// Negotiates `features` and sets up the device's queues (at most
+    /// two); returns the status read back after FEATURES_OK.
     fn set_up(&self, features: u64) -> u32 {
         self.write(0x70, 0);
         self.write(0x70, 1 | 2);
@@ -68,20 +74,27 @@ impl Driver {
         self.write(0x20, (features >> 32) as u32);
         self.write(0x70, 1 | 2 | 8);
         let status = self.read(0x70);
-        self.write(0x30, 0);
-        self.write(0x38, u32::from(SIZE));
-        for (offset, addr) in [(0x80, DESC), (0x90, AVAIL), (0xa0, USED)] {
-            self.write(offset, addr as u32);
-            self.write(offset + 4, (addr >> 32) as u32);
+        for queue in 0..2 {
+            self.write(0x30, queue);
+            if self.read(0x34) == 0 {
+                break;
+            }
+            self.write(0x38, u32::from(SIZE));
+            let stride = u64::from(queue) * QUEUE_STRIDE;
+            for (offset, addr) in [(0x80, DESC + stride), (0x90, AVAIL + stride), (0xa0, USED + stride)] {
+                self.write(offset, addr as u32);
+                self.write(offset + 4, (addr >> 32) as u32);
+            }
+            self.write(0x44, 1);
         }
-        self.write(0x44, 1);
         self.write(0x70, 1 | 2 | 8 | 4);
         status
     }
 
-    /// Makes the chain of `(addr, len, writable)` buffers available,
-    /// starting at descriptor `first`, and notifies queue 0.
+    /// Makes the chain of `(addr, len, writable)` buffers available on
+    /// [`Driver::queue`], starting at descriptor `first`, and notifies it.
     fn submit(&mut self, first: u16, buffers: &[(u64, u32, bool)]) {
+        let (q, stride) = (self.queue, self.queue as u64 * QUEUE_STRIDE);
         for (i, &(addr, len, writable)) in buffers.iter().enumerate() {
             let index = first + i as u16;
             let last = i + 1 == buffers.len();
@@ -91,25 +104,26 @@ impl Driver {
             desc.extend_from_slice(&len.to_le_bytes());
             desc.extend_from_slice(&flags.to_le_bytes());
             desc.extend_from_slice(&(index + 1).to_le_bytes());
-            assert!(self.dma.write(DESC + 16 * u64::from(index), &desc));
+            assert!(self.dma.write(DESC + stride + 16 * u64::from(index), &desc));
         }
-        let slot = AVAIL + 4 + 2 * u64::from(self.avail_idx % SIZE);
+        let slot = AVAIL + stride + 4 + 2 * u64::from(self.avail_idx[q] % SIZE);
         assert!(self.dma.write(slot, &first.to_le_bytes()));
-        self.avail_idx = self.avail_idx.wrapping_add(1);
-        assert!(self.dma.write(AVAIL + 2, &self.avail_idx.to_le_bytes()));
-        self.write(0x50, 0);
+        self.avail_idx[q] = self.avail_idx[q].wrapping_add(1);
+        assert!(self.dma.write(AVAIL + stride + 2, &self.avail_idx[q].to_le_bytes()));
+        self.write(0x50, q as u32);
     }
 
     /// The next used element: (head, len).
     fn used(&mut self) -> Option<(u32, u32)> {
+        let (q, stride) = (self.queue, self.queue as u64 * QUEUE_STRIDE);
         let mut idx = [0; 2];
-        self.dma.read(USED + 2, &mut idx);
-        if u16::from_le_bytes(idx) == self.used_seen {
+        self.dma.read(USED + stride + 2, &mut idx);
+        if u16::from_le_bytes(idx) == self.used_seen[q] {
             return None;
         }
         let mut elem = [0; 8];
-        self.dma.read(USED + 4 + 8 * u64::from(self.used_seen % SIZE), &mut elem);
-        self.used_seen = self.used_seen.wrapping_add(1);
+        self.dma.read(USED + stride + 4 + 8 * u64::from(self.used_seen[q] % SIZE), &mut elem);
+        self.used_seen[q] = self.used_seen[q].wrapping_add(1);
         let word = |at: usize| u32::from_le_bytes(elem[at..at + 4].try_into().unwrap());
         Some((word(0), word(4)))
     }
@@ -258,6 +272,7 @@ fn hostile_chains_fail_cleanly() {
     driver.submit(0, &[(DATA, 16, false), (DATA + 0x100, 512, false)]);
     // Point the second descriptor back at the first: flags NEXT, next 0.
     assert!(driver.dma.write(DESC + 16 + 12, &[1, 0, 0, 0]));
+    assert!(driver.dma.write(DESC + 16 + 14, &[0, 0]));
     driver.submit(0, &[(DATA, 16, false)]);
     while driver.used().is_some() {}
     // No status byte.
@@ -311,4 +326,96 @@ fn dma_over_translated_code_drops_it() {
     assert!(dma.write(RAM_BASE + 0x2000, &[1]));
     assert!(!guest.ram.reservation_intact(0x2000, stamp), "the reservation is broken");
     assert!(!dma.write(RAM_BASE + 0xfff0, &[0; 32]) && !dma.write(0, &[1]));
+}
+
+/// Waits up to two seconds for a used entry on the driver's queue.
+fn used_soon(driver: &mut Driver) -> Option<(u32, u32)> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(2) {
+        if let Some(used) = driver.used() {
+            return Some(used);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    None
+}
+
+#[test]
+fn two_cards_on_a_socket_exchange_frames_in_qemus_framing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = listener.local_addr().expect("its address").to_string();
+    drop(listener);
+    let a = Net::new([0x52, 0x54, 0, 0x12, 0x34, 0x56], &NetBackend::Listen(address.clone())).expect("listens");
+    let b = Net::new([0x52, 0x54, 0, 0x12, 0x34, 0x57], &NetBackend::Connect(address)).expect("connects");
+    let (mut a, mut b) = (Driver::new(Box::new(a)), Driver::new(Box::new(b)));
+    // A's receiver thread looks for the connection every 20 ms; frames sent
+    // before it takes it are dropped, as on a cable not yet plugged in.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(a.read(0x8), ID_NET);
+    assert_eq!((a.read(0x100), a.read(0x104) & 0xffff), (0x1200_5452, 0x5634), "MAC in the config space");
+    assert_eq!(a.read(0x104) >> 16, 1, "link up");
+    a.set_up(F_VERSION_1 | 1 << 5);
+    b.set_up(F_VERSION_1 | 1 << 5);
+    // B gives a receive buffer; A sends a frame after its 12-byte header.
+    b.submit(0, &[(DATA, 2048, true)]);
+    let frame: Vec<u8> = (0..60u8).collect();
+    assert!(a.dma.write(DATA, &[0; 12]) && a.dma.write(DATA + 12, &frame));
+    a.queue = 1;
+    a.submit(0, &[(DATA, 12 + 60, false)]);
+    assert_eq!(a.used(), Some((0, 0)), "sent");
+    assert_eq!(used_soon(&mut b), Some((0, 72)), "received with its header");
+    assert_eq!(b.bytes(DATA + 12, 60), frame);
+    assert_eq!(b.bytes(DATA + 10, 2), [1, 0], "num_buffers");
+    assert!(b.irq.0.load(Ordering::SeqCst), "the receiver interrupts the guest from its own thread");
+
+    // A frame that arrives before there is a buffer waits for one.
+    b.queue = 1;
+    assert!(b.dma.write(DATA, &[0; 12]) && b.dma.write(DATA + 12, &[0xee; 42]));
+    b.submit(0, &[(DATA, 12 + 42, false)]);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    a.queue = 0;
+    a.submit(4, &[(DATA + 0x1000, 2048, true)]);
+    assert_eq!(used_soon(&mut a), Some((4, 54)));
+    assert_eq!(a.bytes(DATA + 0x1000 + 12, 42), [0xee; 42]);
+}
+
+#[test]
+fn the_framing_on_the_wire_is_a_big_endian_length_and_the_frame() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = listener.local_addr().expect("its address").to_string();
+    let card = Net::new([2, 0, 0, 0, 0, 1], &NetBackend::Connect(address)).expect("connects");
+    let (mut peer, _) = listener.accept().expect("the card connects");
+    let mut driver = Driver::new(Box::new(card));
+    driver.set_up(F_VERSION_1);
+    driver.queue = 1;
+    assert!(driver.dma.write(DATA, &[0; 12]) && driver.dma.write(DATA + 12, b"hello, wire"));
+    driver.submit(0, &[(DATA, 12 + 11, false)]);
+    let mut got = [0u8; 15];
+    std::io::Read::read_exact(&mut peer, &mut got).expect("a framed frame");
+    assert_eq!(&got[..4], &11u32.to_be_bytes());
+    assert_eq!(&got[4..], b"hello, wire");
+    // The peer sends one back, as QEMU would.
+    let mut message = 5u32.to_be_bytes().to_vec();
+    message.extend_from_slice(b"howdy");
+    std::io::Write::write_all(&mut peer, &message).expect("sent");
+    driver.queue = 0;
+    driver.submit(0, &[(DATA + 0x1000, 64, true)]);
+    assert_eq!(used_soon(&mut driver), Some((0, 17)));
+    assert_eq!(driver.bytes(DATA + 0x1000 + 12, 5), b"howdy");
+    // A length beyond any frame: the card hangs up rather than allocate it.
+    std::io::Write::write_all(&mut peer, &u32::MAX.to_be_bytes()).expect("sent");
+    let mut rest = [0u8; 1];
+    peer.set_read_timeout(Some(std::time::Duration::from_secs(2))).expect("a timeout");
+    assert_eq!(std::io::Read::read(&mut peer, &mut rest).ok(), Some(0), "the card closed the connection");
+}
+
+#[test]
+fn a_card_that_cannot_reach_its_peer_is_an_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = listener.local_addr().expect("its address").to_string();
+    drop(listener);
+    assert!(matches!(Net::new([0; 6], &NetBackend::Connect(address)), Err(NetError::Connect { .. })));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = taken.local_addr().expect("its address").to_string();
+    assert!(matches!(Net::new([0; 6], &NetBackend::Listen(address)), Err(NetError::Listen { .. })));
 }
