@@ -374,6 +374,22 @@ fn a_ram_size_of_odd_bytes() {
     assert!(line.contains("1000 bytes is not usable") && line.contains("multiple of 4 KiB"), "{line}");
 }
 
+/// More RAM than the host lends: a one-line error, not an abort. Where the
+/// host does lend it (RAM and its side tables are mapped lazily, so this
+/// depends on its overcommit policy, not on its memory), the guest runs.
+#[test]
+fn a_ram_larger_than_the_host_can_provide() {
+    for size in ["4T", "16T", "100000T"] {
+        let out = polyhart(&["run", "--kernel", path(&guest("hello.elf")), "--ram", size]);
+        if out.status == 0 {
+            assert_eq!(out.stdout, "hello\n", "{out:?}");
+            continue;
+        }
+        let line = one_line_error(&out, STATUS_ERROR);
+        assert!(line.contains("RAM"), "{size}: {line}");
+    }
+}
+
 #[test]
 fn an_unknown_option() {
     usage_error(&polyhart(&["run", "--frobnicate"]), "unexpected argument '--frobnicate'");
