@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use polyhart_iss::{HartControl, Interrupt};
-use polyhart_machine::boards::virt::{BuildError, VirtConfig};
+use polyhart_machine::boards::virt::{BuildError, RTC_IRQ, UART_IRQ, VirtConfig};
 use polyhart_machine::devices::Plic;
 use polyhart_machine::driver_queue::DriverQueue;
 use polyhart_machine::{Machine, StopReason, StopSignal};
@@ -30,11 +30,13 @@ use crate::time::SimTime;
 /// An interrupt input the outside drives.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Line {
-    /// A source of the board's PLIC (1 to 95; the board's UART is 10).
+    /// A source of the board's PLIC (1 to 95), except those the board's own
+    /// devices drive: 10 (the UART) and 11 (the RTC).
     Plic(u32),
-    /// One of a hart's `mip` lines, driven directly. The board drives some
-    /// itself (the ACLINT the timer and software interrupts, the PLIC the
-    /// external ones); drive only lines nothing on the board drives.
+    /// One of a hart's `mip` lines, driven directly, except those the board
+    /// drives itself: the ACLINT the machine timer and software interrupts,
+    /// the PLIC the machine and supervisor external ones. That leaves the
+    /// supervisor software and timer lines.
     Hart {
         /// The hart.
         hart: usize,
@@ -131,16 +133,31 @@ pub enum LineError {
     /// No such hart.
     #[error("there is no hart {0}")]
     NoHart(usize),
+    /// A PLIC source one of the board's devices drives (the source and the
+    /// device): driven from outside as well, the two would overwrite each
+    /// other's level.
+    #[error("PLIC source {0} belongs to the board's {1}")]
+    BoardSource(u32, &'static str),
+    /// A hart line the board's ACLINT or PLIC drives.
+    #[error("the board drives {0:?} itself")]
+    BoardLine(Interrupt),
 }
 
+/// The hart lines the board drives: the ACLINT's and the PLIC's.
+const BOARD_LINES: [Interrupt; 4] =
+    [Interrupt::MachineSoftware, Interrupt::MachineTimer, Interrupt::MachineExternal, Interrupt::SupervisorExternal];
+
 impl Interrupts {
-    /// `line`, if it exists.
+    /// `line`, if it exists and nothing on the board drives it.
     fn check(&self, line: Line) -> Result<Line, LineError> {
         match line {
             Line::Plic(source) if source == 0 || source >= polyhart_machine::devices::plic::SOURCES => {
                 Err(LineError::NoSource(source))
             }
+            Line::Plic(UART_IRQ) => Err(LineError::BoardSource(UART_IRQ, "UART")),
+            Line::Plic(RTC_IRQ) => Err(LineError::BoardSource(RTC_IRQ, "RTC")),
             Line::Hart { hart, .. } if hart >= self.controls.len() => Err(LineError::NoHart(hart)),
+            Line::Hart { irq, .. } if BOARD_LINES.contains(&irq) => Err(LineError::BoardLine(irq)),
             line => Ok(line),
         }
     }
