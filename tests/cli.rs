@@ -3,6 +3,7 @@
 //! for every bad input.
 
 mod fdt;
+mod prerequisites;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -612,18 +613,6 @@ fn chosen_numbers(blob: &[u8]) -> std::collections::BTreeMap<String, u64> {
         .collect()
 }
 
-/// Whether `tool` runs here; when it does not, a test that needs it is
-/// skipped with a note, except on CI (`$CI` set), where it fails.
-fn installed(tool: &str, what_for: &str) -> bool {
-    let runs = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-    if runs.is_ok_and(|status| status.success()) {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{tool} is needed on CI for {what_for}");
-    println!("{tool} is not installed: skipping {what_for}");
-    false
-}
-
 const FW_JUMP: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin";
 
 #[test]
@@ -704,18 +693,16 @@ fn initrds_and_device_trees_that_do_not_fit_or_are_not_are_one_line_errors() {
 /// two: the numbers are compared).
 #[test]
 fn the_initrd_goes_where_qemu_puts_it() {
-    if !installed("qemu-system-riscv64", "the initrd placement comparison with QEMU") {
+    let what = "the initrd placement comparison with QEMU";
+    if !prerequisites::require_tool("qemu-system-riscv64", "Debian's qemu-system-misc", what) {
         return;
     }
     let initrd = TempFile::new("qemu-initrd", &[0xa5; 5000]);
     let raw_kernel = TempFile::new("raw-kernel", &[0x6f, 0, 0, 0]);
     let hello = guest("hello.elf");
     let mut cases = vec![("none", path(&hello))];
-    if Path::new(FW_JUMP).exists() {
+    if prerequisites::require_files(&[Path::new(FW_JUMP)], "Debian's opensbi", &format!("{what}, with firmware")) {
         cases.push((FW_JUMP, raw_kernel.path()));
-    } else {
-        assert!(std::env::var_os("CI").is_none(), "{FW_JUMP} (Debian's opensbi) is needed on CI");
-        println!("{FW_JUMP} is missing: comparing without firmware only");
     }
     for (bios, kernel) in cases {
         for ram in ["128M", "256M", "512M"] {
