@@ -173,8 +173,8 @@ polyhart_status polyhart_local_time(const polyhart_cosim *m, uint32_t hart, uint
 
 /* ---- lines, resets, DMI: callback-safe --------------------------------- */
 
-/* PLIC source `source` (1 to 95) to `level` now; 10 and 11, which the
-   board's UART and RTC drive, are POLYHART_ERR_INVALID. */
+/* PLIC source `source` (1 to 95) to `level` now; a source the board's own
+   devices drive (10 the UART's, 11 the RTC's) is POLYHART_ERR_INVALID. */
 polyhart_status polyhart_set_irq(const polyhart_cosim *m, uint32_t source, int32_t level);
 /* ... when simulated time reaches at_ps (now, if it has): harts behind that
    time see it on time. */

@@ -698,9 +698,9 @@ pub unsafe extern "C" fn polyhart_local_time(m: *const polyhart_cosim, hart: u32
     }
 }
 
-/// Drives PLIC source `source` (1 to 95, but for 10 and 11, which the
-/// board's UART and RTC drive) to `level` (non-zero: high) at once.
-/// Callback-safe.
+/// Drives PLIC source `source` (1 to 95, but for those the board's own
+/// devices drive: 10 the UART's, 11 the RTC's) to `level` (non-zero: high)
+/// at once. Callback-safe.
 ///
 /// # Safety
 /// `m` must be null or a live machine.

@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use polyhart_iss::{HartControl, Interrupt};
-use polyhart_machine::boards::virt::{BuildError, RTC_IRQ, UART_IRQ, VirtConfig};
+use polyhart_machine::boards::virt::{BuildError, VirtConfig};
 use polyhart_machine::devices::Plic;
 use polyhart_machine::driver_queue::DriverQueue;
 use polyhart_machine::{Machine, StopReason, StopSignal};
@@ -31,7 +31,8 @@ use crate::time::SimTime;
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Line {
     /// A source of the board's PLIC (1 to 95), except those the board's own
-    /// devices drive: 10 (the UART) and 11 (the RTC).
+    /// devices drive (10 the UART's, 11 the RTC's, and those of the devices
+    /// added to the board).
     Plic(u32),
     /// One of a hart's `mip` lines, driven directly, except those the board
     /// drives itself: the ACLINT the machine timer and software interrupts,
@@ -133,11 +134,10 @@ pub enum LineError {
     /// No such hart.
     #[error("there is no hart {0}")]
     NoHart(usize),
-    /// A PLIC source one of the board's devices drives (the source and the
-    /// device): driven from outside as well, the two would overwrite each
-    /// other's level.
-    #[error("PLIC source {0} belongs to the board's {1}")]
-    BoardSource(u32, &'static str),
+    /// A PLIC source one of the board's devices drives: driven from
+    /// outside as well, the two would overwrite each other's level.
+    #[error("PLIC source {0} is driven by a device of the board")]
+    BoardSource(u32),
     /// A hart line the board's ACLINT or PLIC drives.
     #[error("the board drives {0:?} itself")]
     BoardLine(Interrupt),
@@ -154,8 +154,7 @@ impl Interrupts {
             Line::Plic(source) if source == 0 || source >= polyhart_machine::devices::plic::SOURCES => {
                 Err(LineError::NoSource(source))
             }
-            Line::Plic(UART_IRQ) => Err(LineError::BoardSource(UART_IRQ, "UART")),
-            Line::Plic(RTC_IRQ) => Err(LineError::BoardSource(RTC_IRQ, "RTC")),
+            Line::Plic(source) if self.plic.has_device(source) => Err(LineError::BoardSource(source)),
             Line::Hart { hart, .. } if hart >= self.controls.len() => Err(LineError::NoHart(hart)),
             Line::Hart { irq, .. } if BOARD_LINES.contains(&irq) => Err(LineError::BoardLine(irq)),
             line => Ok(line),
