@@ -157,7 +157,8 @@ polyhart_status polyhart_builder_add_region(polyhart_builder *b, const char *nam
 /* Builds the machine; b is consumed either way. On failure a message goes
    to error (NUL-terminated, cut to error_len bytes) unless it is null. */
 polyhart_status polyhart_build(polyhart_builder *b, polyhart_cosim **out, char *error, size_t error_len);
-/* Frees a machine (not from inside a callback). m may be null. */
+/* Frees a machine. m may be null. From inside a transaction callback of
+   the machine's own advance it does nothing. */
 void polyhart_free(polyhart_cosim *m);
 
 /* ---- running ----------------------------------------------------------- */

@@ -593,18 +593,25 @@ pub unsafe extern "C" fn polyhart_build(
     }
 }
 
-/// Frees a machine. Not from inside a callback.
+/// Frees a machine. From inside a transaction callback, while the advance
+/// that called it still uses the machine, it does nothing.
 ///
 /// # Safety
-/// `m` must be null or a machine not yet freed, and no other call on it in
-/// progress.
+/// `m` must be null or a machine not yet freed, and no call on it in
+/// progress on another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn polyhart_free(m: *mut polyhart_cosim) {
-    if !m.is_null() {
-        // SAFETY: the caller's contract: it came from `Box::into_raw`.
-        let machine = unsafe { Box::from_raw(m) };
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(machine)));
+    // SAFETY: the caller's contract: null or live.
+    let Some(machine) = (unsafe { m.as_ref() }) else { return };
+    if matches!(machine.cosim.try_lock(), Err(TryLockError::WouldBlock)) {
+        // The advance in progress on this thread holds the lock: freeing
+        // the machine would pull it from under that call and its harts.
+        return;
     }
+    // SAFETY: the caller's contract: it came from `Box::into_raw`, and no
+    // call on it is in progress (checked above for this thread's own).
+    let machine = unsafe { Box::from_raw(m) };
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(machine)));
 }
 
 /// Runs every hart until its local time reaches the outside's time plus
@@ -1222,6 +1229,44 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Tries to free the machine in `user` from inside its own advance.
+    unsafe extern "C" fn free_the_machine(user: *mut c_void, _tx: *mut polyhart_transaction) -> i32 {
+        // SAFETY: `user` is the test's `AtomicPtr`, which outlives the machine.
+        let machine = unsafe { &*user.cast::<std::sync::atomic::AtomicPtr<polyhart_cosim>>() };
+        // SAFETY: the machine is live: its advance is calling us.
+        unsafe { polyhart_free(machine.load(std::sync::atomic::Ordering::Relaxed)) };
+        0
+    }
+
+    #[test]
+    fn a_machine_freed_from_inside_its_advance_lives_on() {
+        let slot = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+        let mut b = std::ptr::null_mut();
+        let mut m = std::ptr::null_mut();
+        let user = (&slot as *const std::sync::atomic::AtomicPtr<polyhart_cosim>).cast_mut().cast::<c_void>();
+        // SAFETY: valid pointers throughout; `slot` outlives the machine.
+        unsafe {
+            assert_eq!(polyhart_builder_new(&mut b), POLYHART_OK);
+            assert_eq!(polyhart_builder_set_deterministic(b, 1), POLYHART_OK);
+            assert_eq!(polyhart_builder_set_kernel(b, GUEST.as_ptr(), GUEST.len()), POLYHART_OK);
+            let serve = Some(free_the_machine as polyhart_transport_fn);
+            let none = std::ptr::null_mut();
+            assert_eq!(
+                polyhart_builder_add_region(b, std::ptr::null(), EXT_BASE, 0x4000, serve, user, none),
+                POLYHART_OK
+            );
+            assert_eq!(polyhart_build(b, &mut m, std::ptr::null_mut(), 0), POLYHART_OK);
+            slot.store(m, std::sync::atomic::Ordering::Relaxed);
+            let mut result = polyhart_advance_result::default();
+            assert_eq!(polyhart_advance(m, 100_000_000, &mut result), POLYHART_OK);
+            assert!(m.as_ref().unwrap().regions[0].stats().transactions > 0, "the callback ran");
+            let mut count = 0;
+            assert_eq!(polyhart_instructions(m, &mut count), POLYHART_OK);
+            assert!(count > 0);
+            polyhart_free(m);
         }
     }
 
