@@ -3,9 +3,10 @@
 //! QEMU's tree, with the same properties and values, phandles compared by
 //! the node they name. The differences kept on purpose are listed in
 //! `KNOWN_DIFFERENCES`. Without QEMU the test says so and passes, except
-//! under `CI`, where it fails.
+//! under `CI`, where it fails (see `tests/prerequisites`).
 
 mod fdt;
+mod prerequisites;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -65,9 +66,7 @@ fn dump(program: &str, prefix: &[&str], args: &[&str], out: &PathBuf) -> Vec<u8>
 #[test]
 fn the_generated_tree_matches_qemus_for_the_devices_polyhart_has() {
     let qemu = "qemu-system-riscv64";
-    if Command::new(qemu).arg("--version").stdout(Stdio::null()).status().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "{qemu} is needed on CI");
-        println!("{qemu} is not installed: skipping the device-tree comparison");
+    if !prerequisites::require_tool(qemu, "Debian's qemu-system-misc", "the device-tree comparison with QEMU") {
         return;
     }
     let hello = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guest/hello.elf");

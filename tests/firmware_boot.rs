@@ -2,7 +2,10 @@
 //! OpenSBI's banner names every hart, U-Boot reaches its prompt and answers
 //! commands typed on the UART, interpreted and with every block compiled.
 //! Runs when the `opensbi` and `u-boot-qemu` packages are installed
-//! (`.ci/run` installs them); says so and passes otherwise.
+//! (`.ci/run` installs them); otherwise says so and passes, except under
+//! `CI`, where it fails (see `tests/prerequisites`).
+
+mod prerequisites;
 
 use std::path::Path;
 
@@ -58,8 +61,8 @@ fn boot(harts: usize) {
 /// returns the whole console output and the number of blocks compiled
 /// (`None` when the firmware is missing).
 fn boot_with(config: VirtConfig) -> Option<(Vec<u8>, u64)> {
-    if !Path::new(OPENSBI).exists() || !Path::new(UBOOT).exists() {
-        eprintln!("skipped: install Debian's opensbi and u-boot-qemu to run this test");
+    let firmware = [Path::new(OPENSBI), Path::new(UBOOT)];
+    if !prerequisites::require_files(&firmware, "Debian's opensbi and u-boot-qemu", "the firmware boot test") {
         return None;
     }
     let harts = config.harts;

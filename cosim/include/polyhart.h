@@ -150,13 +150,15 @@ polyhart_status polyhart_builder_set_firmware_file(polyhart_builder *b, const ch
 polyhart_status polyhart_builder_set_console(polyhart_builder *b, polyhart_console_fn write, void *user);
 /* Claims [base, base + size) as an external region served by serve(user,
    tx); its index (0, 1, ... in order) goes to *index unless index is null.
-   name may be null. */
+   name may be null. An empty region, or one that runs past the end of the
+   address space, is POLYHART_ERR_INVALID. */
 polyhart_status polyhart_builder_add_region(polyhart_builder *b, const char *name, uint64_t base, uint64_t size,
                                             polyhart_transport_fn serve, void *user, uint32_t *index);
 /* Builds the machine; b is consumed either way. On failure a message goes
    to error (NUL-terminated, cut to error_len bytes) unless it is null. */
 polyhart_status polyhart_build(polyhart_builder *b, polyhart_cosim **out, char *error, size_t error_len);
-/* Frees a machine (not from inside a callback). m may be null. */
+/* Frees a machine. m may be null. From inside a transaction callback of
+   the machine's own advance it does nothing. */
 void polyhart_free(polyhart_cosim *m);
 
 /* ---- running ----------------------------------------------------------- */
@@ -172,25 +174,32 @@ polyhart_status polyhart_local_time(const polyhart_cosim *m, uint32_t hart, uint
 
 /* ---- lines, resets, DMI: callback-safe --------------------------------- */
 
-/* PLIC source `source` (1 to 95; 10 is the board's UART) to `level` now. */
+/* PLIC source `source` (1 to 95) to `level` now; a source the board's own
+   devices drive (10 the UART's, 11 the RTC's) is POLYHART_ERR_INVALID. */
 polyhart_status polyhart_set_irq(const polyhart_cosim *m, uint32_t source, int32_t level);
 /* ... when simulated time reaches at_ps (now, if it has): harts behind that
    time see it on time. */
 polyhart_status polyhart_set_irq_at(const polyhart_cosim *m, uint32_t source, int32_t level, uint64_t at_ps);
-/* Hart `hart`'s mip bit `irq` (1, 3, 5, 7, 9 or 11) now; only lines nothing
-   on the board drives. */
+/* Hart `hart`'s mip bit `irq` now: 1 (SSIP) or 5 (STIP), the lines nothing
+   on the board drives; 3, 7, 9 and 11 (the ACLINT's and the PLIC's) are
+   POLYHART_ERR_INVALID. */
 polyhart_status polyhart_set_hart_irq(const polyhart_cosim *m, uint32_t hart, uint32_t irq, int32_t level);
 /* Resets hart `hart` when simulated time reaches at_ps: it restarts at the
    reset vector. */
 polyhart_status polyhart_reset_hart_at(const polyhart_cosim *m, uint32_t hart, uint64_t at_ps);
 /* Accesses to [start, start + len) of region `region` go to `host` directly
    (reads if `read`, writes if `write`), adding the latencies. `host` must
-   stay valid, from any thread, until a revoke covering it returns. */
+   stay valid, from any thread, until a revoke covering it returns. A grant
+   replaces the earlier ones it covers and allows as much as, so granting
+   the same range again adds nothing. A null host: POLYHART_ERR_NULL. */
 polyhart_status polyhart_grant_dmi(const polyhart_cosim *m, uint32_t region, uint64_t start, uint64_t len,
                                    uint8_t *host, int32_t read, int32_t write, uint64_t read_latency_ps,
                                    uint64_t write_latency_ps);
 /* Revokes the grants overlapping [start, end) (invalidate_direct_mem_ptr);
-   once it returns no hart touches their memory. */
+   once it returns no hart touches their memory. end is exclusive, and 0
+   stands for 2^64, the end of the address space: TLM's inclusive range
+   for everything, 0 to ~0ull, becomes (0, ~0ull + 1) = (0, 0), which
+   revokes every grant. start >= end otherwise: POLYHART_ERR_INVALID. */
 polyhart_status polyhart_revoke_dmi(const polyhart_cosim *m, uint32_t region, uint64_t start, uint64_t end);
 
 /* ---- state, between advances -------------------------------------------- */
@@ -198,6 +207,7 @@ polyhart_status polyhart_revoke_dmi(const polyhart_cosim *m, uint32_t region, ui
 polyhart_status polyhart_read_reg(const polyhart_cosim *m, uint32_t hart, uint32_t index, uint64_t *value);
 polyhart_status polyhart_write_reg(const polyhart_cosim *m, uint32_t hart, uint32_t index, uint64_t value);
 polyhart_status polyhart_read_pc(const polyhart_cosim *m, uint32_t hart, uint64_t *value);
+/* An odd pc (no instruction starts there): POLYHART_ERR_INVALID. */
 polyhart_status polyhart_write_pc(const polyhart_cosim *m, uint32_t hart, uint64_t value);
 /* Instructions retired by all harts together. */
 polyhart_status polyhart_instructions(const polyhart_cosim *m, uint64_t *count);
@@ -206,8 +216,10 @@ polyhart_status polyhart_instructions(const polyhart_cosim *m, uint64_t *count);
 polyhart_status polyhart_read_memory(const polyhart_cosim *m, uint64_t addr, uint8_t *buf, size_t len);
 polyhart_status polyhart_write_memory(const polyhart_cosim *m, uint64_t addr, const uint8_t *data, size_t len);
 
-/* "POLYHART_OK", "POLYHART_ERR_BUSY", ... (static storage). */
-const char *polyhart_status_name(polyhart_status status);
+/* "POLYHART_OK", "POLYHART_ERR_BUSY", ... (static storage), or
+   "POLYHART_UNKNOWN_STATUS" for a value no polyhart_status has. Takes an
+   int32_t rather than the enum, so any value may be passed. */
+const char *polyhart_status_name(int32_t status);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,7 @@ use polyhart_machine::Engine;
 use polyhart_machine::{Scheduling, StopReason, VirtConfig};
 
 use crate::driver::{AdvanceEnd, Cosim, CosimBuilder, Interrupts, Line};
-use crate::region::{DmiGrant, Region, Status, Target, Transaction};
+use crate::region::{DmiError, DmiGrant, Region, Status, Target, Transaction};
 use crate::time::GlobalTime;
 use crate::time::SimTime;
 
@@ -51,6 +51,26 @@ pub enum polyhart_status {
 }
 
 use polyhart_status::*;
+
+impl polyhart_status {
+    /// The status whose value is `raw`, if there is one: C may pass any
+    /// integer where its header says `polyhart_status`, and a Rust enum
+    /// holding a value it does not list is undefined behaviour.
+    pub fn from_raw(raw: i32) -> Option<polyhart_status> {
+        [
+            POLYHART_OK,
+            POLYHART_ERR_NULL,
+            POLYHART_ERR_INVALID,
+            POLYHART_ERR_BUILD,
+            POLYHART_ERR_IO,
+            POLYHART_ERR_PANIC,
+            POLYHART_ERR_BUSY,
+            POLYHART_ERR_POISONED,
+        ]
+        .into_iter()
+        .find(|status| *status as i32 == raw)
+    }
+}
 
 /// How an advance ended (`polyhart_advance_result.end`).
 pub const POLYHART_REACHED: u32 = 0;
@@ -257,6 +277,13 @@ unsafe fn write_message(buf: *mut c_char, len: usize, message: &str) {
     }
 }
 
+/// Whether `len` bytes can be a slice: no object is larger than
+/// `isize::MAX` bytes, and making a slice that claims to be is undefined
+/// behaviour whatever the pointer.
+fn fits_a_slice(len: usize) -> bool {
+    isize::try_from(len).is_ok()
+}
+
 /// Reads a NUL-terminated path.
 ///
 /// # Safety
@@ -278,6 +305,9 @@ unsafe fn read_file(path: *const c_char) -> Result<Vec<u8>, polyhart_status> {
 unsafe fn bytes(data: *const u8, len: usize) -> Result<Vec<u8>, polyhart_status> {
     if data.is_null() {
         return Err(POLYHART_ERR_NULL);
+    }
+    if !fits_a_slice(len) {
+        return Err(POLYHART_ERR_INVALID);
     }
     // SAFETY: the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts(data, len) }.to_vec())
@@ -468,6 +498,8 @@ pub unsafe extern "C" fn polyhart_builder_set_console(
 /// Claims `[base, base + size)` as an external region served by
 /// `serve(user, tx)` on the thread inside `polyhart_advance`. Its index
 /// (0, 1, … in the order added) goes to `*index` if `index` is not null.
+/// An empty region, or one that runs past the end of the address space,
+/// is `POLYHART_ERR_INVALID`.
 ///
 /// # Safety
 /// `b` must be null or a live builder; `name` null or a C string; `serve`
@@ -484,7 +516,10 @@ pub unsafe extern "C" fn polyhart_builder_add_region(
     index: *mut u32,
 ) -> polyhart_status {
     let Some(serve) = serve else { return POLYHART_ERR_NULL };
-    if size == 0 {
+    if b.is_null() {
+        return POLYHART_ERR_NULL;
+    }
+    if size == 0 || base.checked_add(size).is_none() {
         return POLYHART_ERR_INVALID;
     }
     let name: &'static str = if name.is_null() {
@@ -558,18 +593,25 @@ pub unsafe extern "C" fn polyhart_build(
     }
 }
 
-/// Frees a machine. Not from inside a callback.
+/// Frees a machine. From inside a transaction callback, while the advance
+/// that called it still uses the machine, it does nothing.
 ///
 /// # Safety
-/// `m` must be null or a machine not yet freed, and no other call on it in
-/// progress.
+/// `m` must be null or a machine not yet freed, and no call on it in
+/// progress on another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn polyhart_free(m: *mut polyhart_cosim) {
-    if !m.is_null() {
-        // SAFETY: the caller's contract: it came from `Box::into_raw`.
-        let machine = unsafe { Box::from_raw(m) };
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(machine)));
+    // SAFETY: the caller's contract: null or live.
+    let Some(machine) = (unsafe { m.as_ref() }) else { return };
+    if matches!(machine.cosim.try_lock(), Err(TryLockError::WouldBlock)) {
+        // The advance in progress on this thread holds the lock: freeing
+        // the machine would pull it from under that call and its harts.
+        return;
     }
+    // SAFETY: the caller's contract: it came from `Box::into_raw`, and no
+    // call on it is in progress (checked above for this thread's own).
+    let machine = unsafe { Box::from_raw(m) };
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(machine)));
 }
 
 /// Runs every hart until its local time reaches the outside's time plus
@@ -663,8 +705,9 @@ pub unsafe extern "C" fn polyhart_local_time(m: *const polyhart_cosim, hart: u32
     }
 }
 
-/// Drives PLIC source `source` (1 to 95; 10 is the board's UART) to `level`
-/// (non-zero: high) at once. Callback-safe.
+/// Drives PLIC source `source` (1 to 95, but for those the board's own
+/// devices drive: 10 the UART's, 11 the RTC's) to `level` (non-zero: high)
+/// at once. Callback-safe.
 ///
 /// # Safety
 /// `m` must be null or a live machine.
@@ -694,9 +737,10 @@ pub unsafe extern "C" fn polyhart_set_irq_at(
     })
 }
 
-/// Drives hart `hart`'s `mip` bit `irq` (1 SSIP, 3 MSIP, 5 STIP, 7 MTIP, 9
-/// SEIP, 11 MEIP) to `level` at once; only lines nothing on the board
-/// drives. Callback-safe.
+/// Drives hart `hart`'s `mip` bit `irq` to `level` at once: 1 (SSIP) or 5
+/// (STIP), the lines nothing on the board drives; the others (3 MSIP, 7
+/// MTIP, 9 SEIP, 11 MEIP, which the ACLINT and the PLIC drive) are
+/// `POLYHART_ERR_INVALID`. Callback-safe.
 ///
 /// # Safety
 /// `m` must be null or a live machine.
@@ -733,8 +777,9 @@ pub unsafe extern "C" fn polyhart_reset_hart_at(m: *const polyhart_cosim, hart: 
 
 /// Grants direct access to `[start, start + len)` of region `region`
 /// through `host`: accesses there skip the transaction callback. `read` /
-/// `write` non-zero allow them; the latencies are added per access.
-/// Callback-safe.
+/// `write` non-zero allow them; the latencies are added per access. A
+/// grant replaces the earlier ones it covers and allows as much as, so
+/// granting the same range again adds nothing. Callback-safe.
 ///
 /// # Safety
 /// `m` must be null or a live machine; `host` must be valid for reads and
@@ -767,12 +812,17 @@ pub unsafe extern "C" fn polyhart_grant_dmi(
     // SAFETY: the caller's contract is `grant_dmi`'s.
     guarded(|| match unsafe { region.grant_dmi(grant) } {
         Ok(()) => POLYHART_OK,
-        Err(_) => POLYHART_ERR_INVALID,
+        Err(DmiError::NullPointer) => POLYHART_ERR_NULL,
+        Err(DmiError::OutsideRegion { .. }) => POLYHART_ERR_INVALID,
     })
 }
 
 /// Revokes every DMI grant of region `region` overlapping `[start, end)`;
-/// returns once no hart can use them (`invalidate_direct_mem_ptr`).
+/// returns once no hart can use them (`invalidate_direct_mem_ptr`). `end`
+/// is exclusive, and 0 stands for 2^64, the end of the address space:
+/// TLM's inclusive range for everything, 0 to `~0`, becomes `(0, ~0 + 1)`
+/// = `(0, 0)` as an exclusive one, and revokes every grant. An empty or
+/// inverted range otherwise (`start >= end`) is `POLYHART_ERR_INVALID`.
 /// Callback-safe.
 ///
 /// # Safety
@@ -787,9 +837,16 @@ pub unsafe extern "C" fn polyhart_revoke_dmi(
     // SAFETY: the caller's contract.
     let Some(m) = (unsafe { m.as_ref() }) else { return POLYHART_ERR_NULL };
     let Some(region) = m.regions.get(region as usize) else { return POLYHART_ERR_INVALID };
-    guarded(|| {
-        region.revoke_dmi(start, end);
-        POLYHART_OK
+    guarded(|| match end {
+        0 => {
+            region.revoke_dmi(start..);
+            POLYHART_OK
+        }
+        end if start < end => {
+            region.revoke_dmi(start..end);
+            POLYHART_OK
+        }
+        _ => POLYHART_ERR_INVALID,
     })
 }
 
@@ -863,7 +920,8 @@ pub unsafe extern "C" fn polyhart_read_pc(m: *const polyhart_cosim, hart: u32, v
     }
 }
 
-/// Sets hart `hart`'s pc.
+/// Sets hart `hart`'s pc; an odd one (no instruction starts there) is
+/// `POLYHART_ERR_INVALID`.
 ///
 /// # Safety
 /// `m` must be null or a live machine.
@@ -872,11 +930,11 @@ pub unsafe extern "C" fn polyhart_write_pc(m: *const polyhart_cosim, hart: u32, 
     // SAFETY: the caller's contract.
     unsafe {
         with_cosim(m, |cosim| match cosim.machine_mut().harts_mut().get_mut(hart as usize) {
-            Some(h) => {
+            Some(h) if value.is_multiple_of(2) => {
                 h.state_mut().pc = value;
                 POLYHART_OK
             }
-            None => POLYHART_ERR_INVALID,
+            _ => POLYHART_ERR_INVALID,
         })
     }
 }
@@ -913,7 +971,10 @@ pub unsafe extern "C" fn polyhart_read_memory(
     if buf.is_null() {
         return POLYHART_ERR_NULL;
     }
-    // SAFETY: the caller's contract.
+    if !fits_a_slice(len) {
+        return POLYHART_ERR_INVALID;
+    }
+    // SAFETY: the caller's contract; `len` fits a slice.
     unsafe {
         with_cosim(m, |cosim| {
             let out = std::slice::from_raw_parts_mut(buf, len);
@@ -936,7 +997,10 @@ pub unsafe extern "C" fn polyhart_write_memory(
     if data.is_null() {
         return POLYHART_ERR_NULL;
     }
-    // SAFETY: the caller's contract.
+    if !fits_a_slice(len) {
+        return POLYHART_ERR_INVALID;
+    }
+    // SAFETY: the caller's contract; `len` fits a slice.
     unsafe {
         with_cosim(m, |cosim| {
             let bytes = std::slice::from_raw_parts(data, len);
@@ -945,9 +1009,12 @@ pub unsafe extern "C" fn polyhart_write_memory(
     }
 }
 
-/// A short name for a status, e.g. "POLYHART_ERR_BUSY".
+/// A short name for a status, e.g. "POLYHART_ERR_BUSY", or
+/// "POLYHART_UNKNOWN_STATUS" for a value that is none. Takes the status as
+/// the integer C passes.
 #[unsafe(no_mangle)]
-pub extern "C" fn polyhart_status_name(status: polyhart_status) -> *const c_char {
+pub extern "C" fn polyhart_status_name(status: i32) -> *const c_char {
+    let Some(status) = polyhart_status::from_raw(status) else { return c"POLYHART_UNKNOWN_STATUS".as_ptr() };
     let name: &'static CStr = match status {
         POLYHART_OK => c"POLYHART_OK",
         POLYHART_ERR_NULL => c"POLYHART_ERR_NULL",
@@ -984,6 +1051,225 @@ mod tests {
         }
     }
 
+    /// `tests/guest/cosim.c`, which talks to a region at 0x2000_0000.
+    const GUEST: &[u8] = include_bytes!("../../tests/guest/cosim.elf");
+    const EXT_BASE: u64 = 0x2000_0000;
+
+    unsafe extern "C" fn no_device(_user: *mut c_void, _tx: *mut polyhart_transaction) -> i32 {
+        1
+    }
+
+    /// A machine running `GUEST`, with its region of 16 KiB at `EXT_BASE`.
+    fn machine() -> *mut polyhart_cosim {
+        let mut b = std::ptr::null_mut();
+        let mut m = std::ptr::null_mut();
+        // SAFETY: valid pointers throughout; the builder is consumed.
+        unsafe {
+            assert_eq!(polyhart_builder_new(&mut b), POLYHART_OK);
+            assert_eq!(polyhart_builder_set_kernel(b, GUEST.as_ptr(), GUEST.len()), POLYHART_OK);
+            let name = c"devices".as_ptr();
+            let serve = Some(no_device as polyhart_transport_fn);
+            let mut index = 9;
+            assert_eq!(
+                polyhart_builder_add_region(b, name, EXT_BASE, 0x4000, serve, std::ptr::null_mut(), &mut index),
+                POLYHART_OK
+            );
+            assert_eq!(index, 0);
+            assert_eq!(polyhart_build(b, &mut m, std::ptr::null_mut(), 0), POLYHART_OK);
+        }
+        m
+    }
+
+    #[test]
+    fn a_status_c_made_up_has_a_name_and_no_crash() {
+        for raw in [8, 42, -1, i32::MIN, i32::MAX] {
+            assert_eq!(polyhart_status::from_raw(raw), None);
+            // SAFETY: the name is a static C string.
+            assert_eq!(unsafe { CStr::from_ptr(polyhart_status_name(raw)) }, c"POLYHART_UNKNOWN_STATUS");
+        }
+        for status in [POLYHART_OK, POLYHART_ERR_BUSY, POLYHART_ERR_POISONED] {
+            assert_eq!(polyhart_status::from_raw(status as i32), Some(status));
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { CStr::from_ptr(polyhart_status_name(6)) }, c"POLYHART_ERR_BUSY");
+    }
+
+    #[test]
+    fn regions_that_wrap_past_the_address_space_are_refused() {
+        let mut b = std::ptr::null_mut();
+        let serve = Some(no_device as polyhart_transport_fn);
+        let none = std::ptr::null_mut();
+        // SAFETY: valid pointers throughout.
+        unsafe {
+            assert_eq!(polyhart_builder_new(&mut b), POLYHART_OK);
+            let add =
+                |base, size| polyhart_builder_add_region(b, std::ptr::null(), base, size, serve, none, none.cast());
+            assert_eq!(add(u64::MAX - 0xfff, 0x2000), POLYHART_ERR_INVALID);
+            assert_eq!(add(1 << 40, u64::MAX), POLYHART_ERR_INVALID);
+            assert_eq!(add(0x4000_0000, 0), POLYHART_ERR_INVALID);
+            assert_eq!(add(u64::MAX - 0xfff, 0xfff), POLYHART_OK, "ends at 2^64 - 1");
+            assert_eq!(b.as_ref().unwrap().regions.len(), 1);
+            polyhart_builder_free(b);
+            let no_builder = std::ptr::null_mut();
+            assert_eq!(
+                polyhart_builder_add_region(
+                    no_builder,
+                    std::ptr::null(),
+                    0x4000_0000,
+                    0x1000,
+                    serve,
+                    none,
+                    none.cast()
+                ),
+                POLYHART_ERR_NULL
+            );
+        }
+    }
+
+    #[test]
+    fn dmi_revokes_cover_their_range_and_grants_do_not_pile_up() {
+        let m = machine();
+        let mut host = vec![0u8; 0x4000];
+        let grants = || {
+            // SAFETY: `m` is live until freed below.
+            unsafe { m.as_ref().unwrap() }.regions[0].stats().dmi_grants
+        };
+        // SAFETY: `host` outlives the machine, which never runs; `m` is
+        // live until freed at the end.
+        unsafe {
+            let grant = |start: u64, len, host: *mut u8| polyhart_grant_dmi(m, 0, start, len, host, 1, 1, 0, 0);
+            for _ in 0..10 {
+                assert_eq!(grant(EXT_BASE, 0x4000, host.as_mut_ptr()), POLYHART_OK);
+            }
+            assert_eq!(grants(), 1, "the same grant ten times");
+            assert_eq!(grant(EXT_BASE, 0x4000, std::ptr::null_mut()), POLYHART_ERR_NULL);
+            assert_eq!(grant(EXT_BASE + 0x3000, 0x2000, host.as_mut_ptr()), POLYHART_ERR_INVALID);
+            assert_eq!(grant(u64::MAX - 4, 8, host.as_mut_ptr()), POLYHART_ERR_INVALID);
+            assert_eq!(polyhart_grant_dmi(m, 1, EXT_BASE, 8, host.as_mut_ptr(), 1, 1, 0, 0), POLYHART_ERR_INVALID);
+
+            // Empty or inverted ranges say so, and revoke nothing.
+            assert_eq!(polyhart_revoke_dmi(m, 0, EXT_BASE + 8, EXT_BASE + 8), POLYHART_ERR_INVALID);
+            assert_eq!(polyhart_revoke_dmi(m, 0, EXT_BASE + 8, EXT_BASE), POLYHART_ERR_INVALID);
+            assert_eq!(polyhart_revoke_dmi(m, 1, 0, 0), POLYHART_ERR_INVALID);
+            // Ranges beside the grant revoke nothing either.
+            assert_eq!(polyhart_revoke_dmi(m, 0, EXT_BASE + 0x4000, 0), POLYHART_OK);
+            assert_eq!(polyhart_revoke_dmi(m, 0, 0, EXT_BASE), POLYHART_OK);
+            assert_eq!(grants(), 1);
+            // TLM's "everything", 0 to ~0 inclusive, made exclusive: ~0 + 1 = 0.
+            let everything_end = u64::MAX.wrapping_add(1);
+            assert_eq!(polyhart_revoke_dmi(m, 0, 0, everything_end), POLYHART_OK);
+            assert_eq!(grants(), 0, "(0, 0) revokes everything");
+            // And TLM's inclusive range passed as it is.
+            assert_eq!(grant(EXT_BASE, 0x4000, host.as_mut_ptr()), POLYHART_OK);
+            assert_eq!(polyhart_revoke_dmi(m, 0, 0, u64::MAX), POLYHART_OK);
+            assert_eq!(grants(), 0, "(0, ~0) revokes everything");
+            assert_eq!(grant(EXT_BASE, 0x4000, host.as_mut_ptr()), POLYHART_OK);
+            assert_eq!(polyhart_revoke_dmi(m, 0, EXT_BASE + 0x3fff, EXT_BASE + 0x4000), POLYHART_OK);
+            assert_eq!(grants(), 0, "the last byte overlaps");
+            polyhart_free(m);
+        }
+    }
+
+    #[test]
+    fn lines_the_board_drives_and_odd_pcs_are_refused() {
+        let m = machine();
+        // SAFETY: `m` is live until freed at the end.
+        unsafe {
+            assert_eq!(polyhart_set_irq(m, 10, 1), POLYHART_ERR_INVALID, "the UART's");
+            assert_eq!(polyhart_set_irq_at(m, 11, 1, 5), POLYHART_ERR_INVALID, "the RTC's");
+            for source in [0, 96, u32::MAX] {
+                assert_eq!(polyhart_set_irq(m, source, 1), POLYHART_ERR_INVALID, "{source}");
+            }
+            assert_eq!(polyhart_set_irq(m, 32, 0), POLYHART_OK);
+            for irq in [3, 7, 9, 11, 0, 2, 64, u32::MAX] {
+                assert_eq!(polyhart_set_hart_irq(m, 0, irq, 1), POLYHART_ERR_INVALID, "{irq}");
+            }
+            assert_eq!(polyhart_set_hart_irq(m, 0, 1, 0), POLYHART_OK);
+            assert_eq!(polyhart_set_hart_irq(m, 0, 5, 0), POLYHART_OK);
+            assert_eq!(polyhart_set_hart_irq(m, 1, 1, 0), POLYHART_ERR_INVALID, "one hart");
+            assert_eq!(polyhart_reset_hart_at(m, 1, 0), POLYHART_ERR_INVALID);
+
+            assert_eq!(polyhart_write_pc(m, 0, 0x8000_0001), POLYHART_ERR_INVALID);
+            assert_eq!(polyhart_write_pc(m, 0, 0x8000_0002), POLYHART_OK);
+            let mut pc = 0;
+            assert_eq!(polyhart_read_pc(m, 0, &mut pc), POLYHART_OK);
+            assert_eq!(pc, 0x8000_0002);
+            assert_eq!(polyhart_read_reg(m, 0, 32, &mut pc), POLYHART_ERR_INVALID);
+            assert_eq!(polyhart_write_reg(m, 0, 32, 0), POLYHART_ERR_INVALID);
+
+            // Lengths no object can have are refused before any slice is
+            // made of them; ranges past RAM are refused too.
+            let mut byte = [0u8; 1];
+            assert_eq!(polyhart_read_memory(m, 0x8000_0000, byte.as_mut_ptr(), usize::MAX), POLYHART_ERR_INVALID);
+            assert_eq!(polyhart_write_memory(m, 0x8000_0000, byte.as_ptr(), usize::MAX), POLYHART_ERR_INVALID);
+            assert_eq!(polyhart_read_memory(m, u64::MAX, byte.as_mut_ptr(), 1), POLYHART_ERR_INVALID);
+            assert_eq!(polyhart_write_memory(m, 0x8000_0000 + (128 << 20), byte.as_ptr(), 1), POLYHART_ERR_INVALID);
+            polyhart_free(m);
+        }
+    }
+
+    #[test]
+    fn a_ram_the_host_cannot_provide_is_a_build_error_not_an_abort() {
+        for bytes in [1u64 << 42, 1 << 46, 1 << 63] {
+            let mut b = std::ptr::null_mut();
+            let mut m = std::ptr::null_mut();
+            let mut message = [0 as c_char; 256];
+            // SAFETY: valid pointers throughout; the builder is consumed.
+            unsafe {
+                assert_eq!(polyhart_builder_new(&mut b), POLYHART_OK);
+                assert_eq!(polyhart_builder_set_kernel(b, GUEST.as_ptr(), GUEST.len()), POLYHART_OK);
+                assert_eq!(polyhart_builder_set_ram_size(b, bytes), POLYHART_OK);
+                match polyhart_build(b, &mut m, message.as_mut_ptr(), message.len()) {
+                    // Lent lazily by a host that overcommits.
+                    POLYHART_OK => polyhart_free(m),
+                    status => {
+                        assert_eq!(status, POLYHART_ERR_BUILD);
+                        let text = CStr::from_ptr(message.as_ptr()).to_str().unwrap();
+                        assert!(text.contains(&bytes.to_string()) || text.contains("not usable"), "{bytes}: {text}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tries to free the machine in `user` from inside its own advance.
+    unsafe extern "C" fn free_the_machine(user: *mut c_void, _tx: *mut polyhart_transaction) -> i32 {
+        // SAFETY: `user` is the test's `AtomicPtr`, which outlives the machine.
+        let machine = unsafe { &*user.cast::<std::sync::atomic::AtomicPtr<polyhart_cosim>>() };
+        // SAFETY: the machine is live: its advance is calling us.
+        unsafe { polyhart_free(machine.load(std::sync::atomic::Ordering::Relaxed)) };
+        0
+    }
+
+    #[test]
+    fn a_machine_freed_from_inside_its_advance_lives_on() {
+        let slot = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+        let mut b = std::ptr::null_mut();
+        let mut m = std::ptr::null_mut();
+        let user = (&slot as *const std::sync::atomic::AtomicPtr<polyhart_cosim>).cast_mut().cast::<c_void>();
+        // SAFETY: valid pointers throughout; `slot` outlives the machine.
+        unsafe {
+            assert_eq!(polyhart_builder_new(&mut b), POLYHART_OK);
+            assert_eq!(polyhart_builder_set_deterministic(b, 1), POLYHART_OK);
+            assert_eq!(polyhart_builder_set_kernel(b, GUEST.as_ptr(), GUEST.len()), POLYHART_OK);
+            let serve = Some(free_the_machine as polyhart_transport_fn);
+            let none = std::ptr::null_mut();
+            assert_eq!(
+                polyhart_builder_add_region(b, std::ptr::null(), EXT_BASE, 0x4000, serve, user, none),
+                POLYHART_OK
+            );
+            assert_eq!(polyhart_build(b, &mut m, std::ptr::null_mut(), 0), POLYHART_OK);
+            slot.store(m, std::sync::atomic::Ordering::Relaxed);
+            let mut result = polyhart_advance_result::default();
+            assert_eq!(polyhart_advance(m, 100_000_000, &mut result), POLYHART_OK);
+            assert!(m.as_ref().unwrap().regions[0].stats().transactions > 0, "the callback ran");
+            let mut count = 0;
+            assert_eq!(polyhart_instructions(m, &mut count), POLYHART_OK);
+            assert!(count > 0);
+            polyhart_free(m);
+        }
+    }
+
     #[test]
     fn a_build_failure_is_reported_with_its_message() {
         let mut b = std::ptr::null_mut();
@@ -997,7 +1283,7 @@ mod tests {
             let text = CStr::from_ptr(message.as_ptr()).to_str().unwrap();
             assert!(text.starts_with("0 harts requested"), "{text}");
             assert!(m.is_null());
-            assert_eq!(CStr::from_ptr(polyhart_status_name(POLYHART_ERR_BUILD)), c"POLYHART_ERR_BUILD");
+            assert_eq!(CStr::from_ptr(polyhart_status_name(POLYHART_ERR_BUILD as i32)), c"POLYHART_ERR_BUILD");
         }
     }
 }

@@ -30,11 +30,14 @@ use crate::time::SimTime;
 /// An interrupt input the outside drives.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Line {
-    /// A source of the board's PLIC (1 to 95; the board's UART is 10).
+    /// A source of the board's PLIC (1 to 95), except those the board's own
+    /// devices drive (10 the UART's, 11 the RTC's, and those of the devices
+    /// added to the board).
     Plic(u32),
-    /// One of a hart's `mip` lines, driven directly. The board drives some
-    /// itself (the ACLINT the timer and software interrupts, the PLIC the
-    /// external ones); drive only lines nothing on the board drives.
+    /// One of a hart's `mip` lines, driven directly, except those the board
+    /// drives itself: the ACLINT the machine timer and software interrupts,
+    /// the PLIC the machine and supervisor external ones. That leaves the
+    /// supervisor software and timer lines.
     Hart {
         /// The hart.
         hart: usize,
@@ -131,16 +134,29 @@ pub enum LineError {
     /// No such hart.
     #[error("there is no hart {0}")]
     NoHart(usize),
+    /// A PLIC source one of the board's devices drives: driven from
+    /// outside as well, the two would overwrite each other's level.
+    #[error("PLIC source {0} is driven by a device of the board")]
+    BoardSource(u32),
+    /// A hart line the board's ACLINT or PLIC drives.
+    #[error("the board drives {0:?} itself")]
+    BoardLine(Interrupt),
 }
 
+/// The hart lines the board drives: the ACLINT's and the PLIC's.
+const BOARD_LINES: [Interrupt; 4] =
+    [Interrupt::MachineSoftware, Interrupt::MachineTimer, Interrupt::MachineExternal, Interrupt::SupervisorExternal];
+
 impl Interrupts {
-    /// `line`, if it exists.
+    /// `line`, if it exists and nothing on the board drives it.
     fn check(&self, line: Line) -> Result<Line, LineError> {
         match line {
             Line::Plic(source) if source == 0 || source >= polyhart_machine::devices::plic::SOURCES => {
                 Err(LineError::NoSource(source))
             }
+            Line::Plic(source) if self.plic.has_device(source) => Err(LineError::BoardSource(source)),
             Line::Hart { hart, .. } if hart >= self.controls.len() => Err(LineError::NoHart(hart)),
+            Line::Hart { irq, .. } if BOARD_LINES.contains(&irq) => Err(LineError::BoardLine(irq)),
             line => Ok(line),
         }
     }

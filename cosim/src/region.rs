@@ -24,6 +24,7 @@
 //! memory again.
 
 use std::fmt;
+use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -152,6 +153,17 @@ impl DmiWindow {
             && addr.checked_add(u64::from(size)).is_some_and(|end| end <= g.start.saturating_add(g.len))
     }
 
+    /// Whether `newer`, put in front of this grant, leaves it unreachable:
+    /// it covers all of this grant's range and allows all it allows, so
+    /// every access this one would serve finds `newer` first.
+    fn hidden_by(&self, newer: &DmiGrant) -> bool {
+        let g = &self.0;
+        newer.start <= g.start
+            && g.start + g.len <= newer.start + newer.len
+            && (newer.read || !g.read)
+            && (newer.write || !g.write)
+    }
+
     fn host(&self, addr: u64) -> *mut u8 {
         // In bounds: `covers` checked the access lies inside the grant.
         self.0.host.wrapping_add((addr - self.0.start) as usize)
@@ -231,6 +243,8 @@ pub struct RegionStats {
     pub transactions: u64,
     /// Accesses served through DMI.
     pub dmi_accesses: u64,
+    /// DMI grants in force.
+    pub dmi_grants: u64,
 }
 
 /// An external region: the device on the machine's bus that turns accesses
@@ -319,12 +333,16 @@ impl Region {
         RegionStats {
             transactions: self.counters.transactions.load(Ordering::Relaxed),
             dmi_accesses: self.counters.dmi_accesses.load(Ordering::Relaxed),
+            dmi_grants: self.dmi.read().unwrap_or_else(|e| e.into_inner()).len() as u64,
         }
     }
 
     /// Grants direct access to `[grant.start, grant.start + grant.len)`
     /// through `grant.host`: accesses there no longer become transactions.
-    /// A later grant covering the same addresses takes precedence.
+    /// A later grant covering the same addresses takes precedence, and
+    /// replaces the earlier grants it hides entirely (inside its range,
+    /// allowing no more than it does), so that granting the same range
+    /// again and again, as TLM initiators do, does not pile grants up.
     ///
     /// # Safety
     /// `grant.host` must be valid for reads and writes of `grant.len` bytes,
@@ -334,22 +352,44 @@ impl Region {
     pub unsafe fn grant_dmi(&self, grant: DmiGrant) -> Result<(), DmiError> {
         let inside = grant.len != 0
             && grant.start >= self.base
-            && grant.start.checked_add(grant.len).is_some_and(|end| end <= self.base + self.size);
+            && grant.start.checked_add(grant.len).is_some_and(|end| end <= self.base.saturating_add(self.size));
         if !inside {
             return Err(DmiError::OutsideRegion { start: grant.start, len: grant.len });
         }
         if grant.host.is_null() {
             return Err(DmiError::NullPointer);
         }
-        self.dmi.write().unwrap_or_else(|e| e.into_inner()).insert(0, DmiWindow(grant));
+        let mut windows = self.dmi.write().unwrap_or_else(|e| e.into_inner());
+        windows.retain(|w| !w.hidden_by(&grant));
+        windows.insert(0, DmiWindow(grant));
         Ok(())
     }
 
-    /// Revokes every grant overlapping `[start, end)`; returns once no hart
-    /// can use them any more.
-    pub fn revoke_dmi(&self, start: u64, end: u64) {
+    /// Revokes every grant overlapping `range` (`..` revokes them all);
+    /// returns once no hart can use them any more.
+    pub fn revoke_dmi(&self, range: impl RangeBounds<u64>) {
+        let first = match range.start_bound() {
+            Bound::Included(&start) => start,
+            Bound::Excluded(&start) => match start.checked_add(1) {
+                Some(first) => first,
+                None => return,
+            },
+            Bound::Unbounded => 0,
+        };
+        let last = match range.end_bound() {
+            Bound::Included(&end) => end,
+            Bound::Excluded(&end) => match end.checked_sub(1) {
+                Some(last) => last,
+                None => return,
+            },
+            Bound::Unbounded => u64::MAX,
+        };
+        if first > last {
+            return;
+        }
         let mut windows = self.dmi.write().unwrap_or_else(|e| e.into_inner());
-        windows.retain(|w| w.0.start.saturating_add(w.0.len) <= start || w.0.start >= end);
+        // A grant covers `[start, start + len - 1]`, `len > 0`, without wrapping.
+        windows.retain(|w| w.0.start + (w.0.len - 1) < first || w.0.start > last);
     }
 
     /// Serves an access from a DMI window if one covers it; `f` does the

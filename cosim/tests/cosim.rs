@@ -252,7 +252,7 @@ fn dmi_memory_is_used_directly_and_revocation_takes_effect_at_once() {
     // SAFETY: as above.
     unsafe { grant_scratch(&region, &mut host, SimTime::ZERO) };
     let revoker = region.clone();
-    *model.on_first_line.lock().unwrap() = Some(Box::new(move |_| revoker.revoke_dmi(SCRATCH, SCRATCH + 4096)));
+    *model.on_first_line.lock().unwrap() = Some(Box::new(move |_| revoker.revoke_dmi(SCRATCH..SCRATCH + 4096)));
     let (reason, _) = run(&mut cosim, &model, SimTime::from_micros(10));
     assert_eq!(reason, StopReason::Exit(0));
     assert_eq!(model.output(), EXPECTED);
@@ -279,6 +279,46 @@ fn a_grant_outside_the_region_is_refused() {
     assert!(unsafe { region.grant_dmi(grant) }.is_err());
     // SAFETY: refused, so never used.
     assert!(unsafe { region.grant_dmi(DmiGrant { host: std::ptr::null_mut(), start: SCRATCH, ..grant }) }.is_err());
+}
+
+#[test]
+fn dmi_grants_do_not_pile_up_and_revokes_cover_what_they_say() {
+    let model = Model::new(SimTime::ZERO);
+    let (_cosim, region) = cosim_with(&model, VirtConfig::new(), SimTime::from_micros(10));
+    let mut host = vec![0u8; 4096];
+    let grants = || region.stats().dmi_grants;
+    for _ in 0..100 {
+        // SAFETY: `host` outlives the machine, which never runs here.
+        unsafe { grant_scratch(&region, &mut host, SimTime::ZERO) };
+    }
+    assert_eq!(grants(), 1, "the same grant, again and again");
+    let half = DmiGrant {
+        start: SCRATCH + 2048,
+        len: 2048,
+        host: host[2048..].as_mut_ptr(),
+        read: true,
+        write: false,
+        read_latency: SimTime::ZERO,
+        write_latency: SimTime::ZERO,
+    };
+    // SAFETY: as above.
+    unsafe { region.grant_dmi(half) }.unwrap();
+    assert_eq!(grants(), 2, "a narrower grant hides nothing");
+    // SAFETY: as above.
+    unsafe { grant_scratch(&region, &mut host, SimTime::ZERO) };
+    assert_eq!(grants(), 1, "a wider one, allowing more, hides both");
+
+    // Ranges: ends are exclusive, or inclusive where the range says so.
+    region.revoke_dmi(SCRATCH + 4096..);
+    region.revoke_dmi(..SCRATCH);
+    region.revoke_dmi(SCRATCH + 10..SCRATCH + 10);
+    assert_eq!(grants(), 1, "no overlap, no revoke");
+    region.revoke_dmi(SCRATCH + 4095..=SCRATCH + 4095);
+    assert_eq!(grants(), 0, "the last byte overlaps");
+    // SAFETY: as above.
+    unsafe { grant_scratch(&region, &mut host, SimTime::ZERO) };
+    region.revoke_dmi(..);
+    assert_eq!(grants(), 0, "everything");
 }
 
 #[test]
@@ -355,4 +395,22 @@ fn lines_that_do_not_exist_are_refused() {
     assert!(lines.set(Line::Hart { hart: 1, irq: polyhart_iss::Interrupt::SupervisorExternal }, true).is_err());
     assert!(lines.reset_at(3, SimTime::ZERO).is_err());
     assert!(lines.set(Line::Plic(95), true).is_ok());
+}
+
+#[test]
+fn lines_the_board_drives_are_refused() {
+    use polyhart_cosim::LineError;
+    use polyhart_iss::Interrupt;
+    let model = Model::new(SimTime::ZERO);
+    let (cosim, _) = cosim_with(&model, VirtConfig::new(), SimTime::from_micros(10));
+    let lines = cosim.interrupts();
+    assert_eq!(lines.set(Line::Plic(10), true), Err(LineError::BoardSource(10)));
+    assert_eq!(lines.set_at(Line::Plic(11), true, SimTime::ZERO), Err(LineError::BoardSource(11)));
+    for irq in
+        [Interrupt::MachineSoftware, Interrupt::MachineTimer, Interrupt::MachineExternal, Interrupt::SupervisorExternal]
+    {
+        assert_eq!(lines.set(Line::Hart { hart: 0, irq }, true), Err(LineError::BoardLine(irq)));
+    }
+    assert!(lines.set(Line::Hart { hart: 0, irq: Interrupt::SupervisorSoftware }, false).is_ok());
+    assert!(lines.set(Line::Plic(9), false).is_ok() && lines.set(Line::Plic(12), false).is_ok());
 }

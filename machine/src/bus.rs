@@ -101,7 +101,9 @@ impl SystemBus {
         SystemBus { mappings: Vec::new(), ram, watches: Vec::new(), time_source }
     }
 
-    /// Maps `device` at `[base, base + size)`.
+    /// Maps `device` at `[base, base + size)`. A window that runs past the
+    /// end of the address space (wrapping around to address 0) is refused
+    /// as overlapping it.
     pub fn map(
         &mut self,
         name: &'static str,
@@ -109,7 +111,9 @@ impl SystemBus {
         size: u64,
         device: Arc<dyn Device>,
     ) -> Result<(), OverlapError> {
-        let end = base.saturating_add(size);
+        let Some(end) = base.checked_add(size) else {
+            return Err(OverlapError { name, base, end: u64::MAX, other: "the end of the address space" });
+        };
         let overlaps = |b: u64, e: u64| base < e && b < end;
         if overlaps(self.ram.base(), self.ram.base() + self.ram.size()) {
             return Err(OverlapError { name, base, end, other: "RAM" });
@@ -259,6 +263,14 @@ mod tests {
             bus.map("g", RAM_BASE - 8, 16, Arc::new(Probe::default())),
             overlap("g", RAM_BASE - 8, RAM_BASE + 8, "RAM")
         );
+        // A window that wraps past 2^64 would claim addresses below its
+        // base unchecked; one that ends at the last address is fine.
+        assert_eq!(
+            bus.map("h", u64::MAX - 0xfff, 0x2000, Arc::new(Probe::default())),
+            overlap("h", u64::MAX - 0xfff, u64::MAX, "the end of the address space")
+        );
+        assert!(bus.map("i", 1 << 40, u64::MAX, Arc::new(Probe::default())).is_err());
+        bus.map("top", u64::MAX - 0xfff, 0xfff, Arc::new(Probe::default())).unwrap();
         // Windows that touch do not overlap.
         bus.map("below", 0x0, 0x1000, Arc::new(Probe::default())).unwrap();
         bus.map("above", 0x2000, 0x1000, Arc::new(Probe::default())).unwrap();
@@ -267,7 +279,8 @@ mod tests {
         assert_eq!(
             format!("{bus:?}"),
             "[below [0x0, 0x1000), a [0x1000, 0x2000), above [0x2000, 0x3000), \
-             below RAM [0x7ffff000, 0x80000000), above RAM [0x80004000, 0x80005000)]"
+             below RAM [0x7ffff000, 0x80000000), above RAM [0x80004000, 0x80005000), \
+             top [0xfffffffffffff000, 0xffffffffffffffff)]"
         );
         assert_eq!(overlap("b", 0x1800, 0x2800, "a").unwrap_err().to_string(), "b at [0x1800, 0x2800) overlaps a");
     }

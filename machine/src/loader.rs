@@ -166,7 +166,7 @@ pub fn load_elf(ram: &Ram, data: &[u8]) -> Result<LoadedImage, LoadError> {
 
     for &(_, mem_size, offset, bytes) in &segments {
         ram.write_bytes(offset, bytes);
-        ram.write_bytes(offset + bytes.len() as u64, &vec![0; (mem_size - bytes.len() as u64) as usize]);
+        zero(ram, offset + bytes.len() as u64, offset + mem_size);
     }
     Ok(LoadedImage {
         entry: header.e_entry(endian),
@@ -174,6 +174,23 @@ pub fn load_elf(ram: &Ram, data: &[u8]) -> Result<LoadedImage, LoadError> {
         tohost,
         fromhost,
     })
+}
+
+/// Zeroes RAM offsets `[start, end)` (a segment's part beyond its file
+/// data), a page at a time: the size comes from the file and may be as
+/// large as RAM, so nothing of that size is allocated, and pages already
+/// zero (all of a fresh RAM) are only read, so they stay untouched.
+fn zero(ram: &Ram, start: u64, end: u64) {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    let mut page = [0; 4096];
+    let mut at = start;
+    while at < end {
+        let len = (end - at).min(ZEROS.len() as u64) as usize;
+        if ram.read_bytes(at, &mut page[..len]) && page[..len] != ZEROS[..len] {
+            ram.write_bytes(at, &ZEROS[..len]);
+        }
+        at += len as u64;
+    }
 }
 
 #[cfg(test)]

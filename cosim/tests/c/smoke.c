@@ -2,7 +2,10 @@
  * smoke.c - the C ABI end to end: runs tests/guest/cosim.elf (argv[1])
  * with the devices of its external region modelled here in C, and prints
  * the guest's console output, the layout of the header's structures and
- * the run's figures for cosim/tests/c_abi.rs to check.
+ * the run's figures for cosim/tests/c_abi.rs to check. Before the run it
+ * makes the calls a careless or hostile caller might (invalid enums,
+ * wrapping ranges, lines the board drives) and checks each is refused
+ * with an error code, not a crash.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -68,6 +71,39 @@ static void console(void *user, const uint8_t *bytes, size_t len)
     fwrite(bytes, 1, len, stderr);
 }
 
+#define EXPECT(call, status) do { polyhart_status s_ = (call); if (s_ != (status)) { \
+    fprintf(stderr, "%s: %s, not %s\n", #call, polyhart_status_name(s_), #status); return 1; } } while (0)
+
+/* Calls that must be refused: each answers its error code. */
+static int hostile_calls(void)
+{
+    if (strcmp(polyhart_status_name((polyhart_status)42), "POLYHART_UNKNOWN_STATUS") != 0
+        || strcmp(polyhart_status_name(-1), "POLYHART_UNKNOWN_STATUS") != 0
+        || strcmp(polyhart_status_name(POLYHART_ERR_BUSY), "POLYHART_ERR_BUSY") != 0) {
+        fprintf(stderr, "status names\n");
+        return 1;
+    }
+    polyhart_builder *b;
+    EXPECT(polyhart_builder_new(&b), POLYHART_OK);
+    EXPECT(polyhart_builder_add_region(b, "wraps", 0xfffffffffffff000ULL, 0x2000, serve, NULL, NULL),
+           POLYHART_ERR_INVALID);
+    EXPECT(polyhart_builder_add_region(b, "empty", EXT_BASE, 0, serve, NULL, NULL), POLYHART_ERR_INVALID);
+    EXPECT(polyhart_builder_add_region(b, "no serve", EXT_BASE, 0x1000, NULL, NULL, NULL), POLYHART_ERR_NULL);
+    EXPECT(polyhart_builder_add_region(NULL, "no builder", EXT_BASE, 0x1000, serve, NULL, NULL), POLYHART_ERR_NULL);
+    /* 4 TiB of RAM: built lazily, or refused with a message; never an abort. */
+    EXPECT(polyhart_builder_set_ram_size(b, 1ULL << 42), POLYHART_OK);
+    polyhart_cosim *m = NULL;
+    char error[256] = "";
+    polyhart_status built = polyhart_build(b, &m, error, sizeof error);
+    if (built == POLYHART_OK) {
+        polyhart_free(m);
+    } else if (built != POLYHART_ERR_BUILD || strstr(error, "4398046511104") == NULL) {
+        fprintf(stderr, "4 TiB of RAM: %s: %s\n", polyhart_status_name(built), error);
+        return 1;
+    }
+    return 0;
+}
+
 #define CHECK(call) do { polyhart_status s_ = (call); if (s_ != POLYHART_OK) { \
     fprintf(stderr, "%s: %s\n", #call, polyhart_status_name(s_)); return 1; } } while (0)
 
@@ -87,6 +123,9 @@ int main(int argc, char **argv)
            offsetof(polyhart_transaction, size), offsetof(polyhart_transaction, byte_enables),
            offsetof(polyhart_transaction, sync), offsetof(polyhart_transaction, delay_ps));
 
+    if (hostile_calls() != 0)
+        return 1;
+
     static struct model model;
     polyhart_builder *b;
     CHECK(polyhart_builder_new(&b));
@@ -104,6 +143,27 @@ int main(int argc, char **argv)
     CHECK(polyhart_build(b, &model.m, error, sizeof error));
     if (region != 0)
         return 1;
+
+    /* Lines the board drives, and enums and ranges out of range. */
+    EXPECT(polyhart_set_irq(model.m, 10, 1), POLYHART_ERR_INVALID);     /* the UART's */
+    EXPECT(polyhart_set_irq(model.m, 11, 1), POLYHART_ERR_INVALID);     /* the RTC's */
+    EXPECT(polyhart_set_irq(model.m, 96, 1), POLYHART_ERR_INVALID);
+    EXPECT(polyhart_set_hart_irq(model.m, 0, 7, 1), POLYHART_ERR_INVALID); /* MTIP: the ACLINT's */
+    EXPECT(polyhart_set_hart_irq(model.m, 0, 11, 1), POLYHART_ERR_INVALID); /* MEIP: the PLIC's */
+    EXPECT(polyhart_set_hart_irq(model.m, 0, 4, 1), POLYHART_ERR_INVALID);
+    EXPECT(polyhart_write_pc(model.m, 0, 0x80000001ULL), POLYHART_ERR_INVALID);
+    EXPECT(polyhart_revoke_dmi(model.m, 0, EXT_BASE + 8, EXT_BASE), POLYHART_ERR_INVALID);
+    EXPECT(polyhart_revoke_dmi(model.m, 5, 0, 0), POLYHART_ERR_INVALID);
+
+    /* DMI granted over the scratch memory, again and again, then revoked
+       with TLM's "everything" (0 to ~0 inclusive, so ~0 + 1 exclusive):
+       the guest's scratch accesses must all reach the model, none this
+       memory. */
+    static uint8_t dmi[0x1000];
+    for (int i = 0; i < 3; i++)
+        CHECK(polyhart_grant_dmi(model.m, 0, EXT_BASE + 0x2000, sizeof dmi, dmi, 1, 1, 0, 0));
+    EXPECT(polyhart_grant_dmi(model.m, 0, EXT_BASE + 0x2000, sizeof dmi, NULL, 1, 1, 0, 0), POLYHART_ERR_NULL);
+    CHECK(polyhart_revoke_dmi(model.m, 0, 0, ~0ULL + 1));
 
     polyhart_advance_result r;
     unsigned steps = 0;
@@ -128,6 +188,12 @@ int main(int argc, char **argv)
     uint8_t word[4];
     CHECK(polyhart_read_memory(model.m, 0x80000000ULL, word, sizeof word));
     polyhart_free(model.m);
+    for (size_t i = 0; i < sizeof dmi; i++) {
+        if (dmi[i] != 0) {
+            fprintf(stderr, "the guest wrote revoked DMI memory at offset %zu\n", i);
+            return 1;
+        }
+    }
 
     model.console[model.console_len] = 0;
     printf("stop %u exit %d steps %u now_matches %d instructions %llu transactions %llu\n", r.stop, r.exit_code,

@@ -55,19 +55,12 @@ struct LineMarks {
 }
 
 impl LineMarks {
-    /// No marks, for `pages` pages. The zeroed memory is the system's
-    /// (allocated zeroed, touched only where marks are set), so a large RAM
-    /// costs nothing until its code runs.
-    fn new(pages: u64) -> LineMarks {
-        let count = (pages * (PAGE_SIZE >> LINE_SHIFT) / LINES_PER_WORD) as usize;
-        let zeroed: Box<[u64]> = vec![0u64; count].into_boxed_slice();
-        const { assert!(std::mem::align_of::<u64>() == std::mem::align_of::<AtomicU64>()) };
-        // SAFETY: `AtomicU64` has the size and bit validity of `u64`, and
-        // (asserted above) its alignment on this host, so the allocation
-        // holds `count` valid `AtomicU64`s; ownership moves with the pointer
-        // and the box frees it with the same layout.
-        let words = unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [AtomicU64]) };
-        LineMarks { words }
+    /// No marks, for `pages` pages (see [`zeroed_words`]: a large RAM
+    /// costs nothing here until its code runs); `None` if the host refuses
+    /// the memory.
+    fn new(pages: u64) -> Option<LineMarks> {
+        let count = pages.checked_mul((PAGE_SIZE >> LINE_SHIFT) / LINES_PER_WORD)?;
+        Some(LineMarks { words: zeroed_words(count)? })
     }
 
     /// Calls `visit` with each word holding the bytes of the lines that
@@ -125,6 +118,30 @@ impl LineMarks {
     }
 }
 
+/// `count` zeroed words, or `None` if the host refuses the memory. The
+/// memory comes zeroed from the system allocator (`calloc`, whose large
+/// blocks are fresh mappings the kernel zeroes page by page on first
+/// touch), so a table sized by a large RAM costs host memory only where it
+/// is written; and a refusal is an answer, not the abort of an infallible
+/// allocation.
+fn zeroed_words(count: u64) -> Option<Box<[AtomicU64]>> {
+    if count == 0 {
+        return Some(Box::new([]));
+    }
+    let count = usize::try_from(count).ok()?;
+    let layout = std::alloc::Layout::array::<AtomicU64>(count).ok()?;
+    // SAFETY: `layout` has a non-zero size (`count > 0` words of 8 bytes).
+    let words = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
+    if words.is_null() {
+        return None;
+    }
+    // SAFETY: `words` is a block from the global allocator with the layout
+    // of `[AtomicU64; count]`, which is the layout `Box<[AtomicU64]>` of
+    // `count` elements frees with; all-zero bytes are a valid `AtomicU64`
+    // (zero); nothing else owns the block.
+    Some(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(words, count)) })
+}
+
 /// The mask of bytes `first..=last` (in memory order) of a word.
 #[inline(always)]
 fn byte_mask(first: u64, last: u64) -> u64 {
@@ -155,6 +172,10 @@ pub enum RamError {
     /// The host cannot address that much memory.
     #[error("RAM of {0} bytes does not fit this host's address space")]
     TooLarge(u64),
+    /// The host refused the memory: RAM itself ([`Ram::zeroed`]), or the
+    /// tables that track its lines and pages (1/64 of its size and more).
+    #[error("the host cannot provide the memory that RAM of {0} bytes needs (try a smaller RAM)")]
+    HostMemory(u64),
 }
 
 /// Guest RAM as host memory: one contiguous range of guest physical addresses
@@ -196,8 +217,8 @@ impl Ram {
     /// machines; a machine maps big RAM lazily and wraps it with
     /// [`Ram::new`]).
     pub fn zeroed(base: u64, size: u64) -> Result<Ram, RamError> {
-        let words = usize::try_from(size.div_ceil(8)).map_err(|_| RamError::TooLarge(size))?;
-        let host: Arc<Box<[AtomicU64]>> = Arc::new((0..words).map(|_| AtomicU64::new(0)).collect());
+        usize::try_from(size).map_err(|_| RamError::TooLarge(size))?;
+        let host = Arc::new(zeroed_words(size.div_ceil(8)).ok_or(RamError::HostMemory(size))?);
         let pointer = host.as_ptr() as *mut u8;
         // SAFETY: `pointer` is the start of at least `size` bytes of
         // `AtomicU64`s (so 8-aligned, and writable through a shared pointer),
@@ -222,8 +243,9 @@ impl Ram {
             return Err(RamError::BeyondAddressSpace { base, size });
         }
         let pages = size.div_ceil(PAGE_SIZE);
-        let generations = (0..pages).map(|_| AtomicU64::new(0)).collect();
-        Ok(Ram { base, size, host, lines: LineMarks::new(pages), generations, _owner: owner })
+        let lines = LineMarks::new(pages).ok_or(RamError::HostMemory(size))?;
+        let generations = zeroed_words(pages).ok_or(RamError::HostMemory(size))?;
+        Ok(Ram { base, size, host, lines, generations, _owner: owner })
     }
 
     /// What compiled code needs to reach RAM directly: the host address of
@@ -477,6 +499,24 @@ mod tests {
         assert!(ram.take_code_marks(123));
         assert!(!ram.take_code_marks(0) && ram.store_is_plain(7 * 64, 1) && ram.store_is_plain(8 * 64, 8));
         assert!(ram.store_marks(PAGE_SIZE - 1, 1).watch);
+    }
+
+    #[test]
+    fn ram_the_host_cannot_provide_is_an_error_not_an_abort() {
+        // Half the address space: no host has it, so every allocation
+        // fails, and must fail as a value.
+        assert_eq!(Ram::zeroed(0, 1 << 63).err(), Some(RamError::HostMemory(1 << 63)));
+        // 4 TiB, with 64 GiB of line marks: lazily zeroed where the host
+        // lends that much, refused where it does not; never an abort.
+        match Ram::zeroed(0x8000_0000, 1 << 42) {
+            Ok(ram) => {
+                let last = ram.size() - 8;
+                ram.write(last, 8, 0x1234);
+                ram.mark_code(last);
+                assert!(ram.read(last, 8) == 0x1234 && !ram.store_is_plain(last, 8));
+            }
+            Err(error) => assert_eq!(error, RamError::HostMemory(1 << 42)),
+        }
     }
 
     #[test]

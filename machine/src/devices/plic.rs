@@ -29,6 +29,7 @@
 //! offsets that hold no register are refused.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use polyhart_iss::memory::AccessContext;
@@ -133,6 +134,8 @@ enum Register {
 pub struct Plic {
     harts: Vec<Arc<HartControl>>,
     state: Mutex<State>,
+    /// A bit per source whose line [`Plic::line`] has handed to a device.
+    wired: [AtomicU32; WORDS],
 }
 
 impl fmt::Debug for Plic {
@@ -154,7 +157,7 @@ impl Plic {
             claimed: [0; WORDS],
             contexts: vec![Context::default(); 2 * harts.len()],
         };
-        Plic { harts, state: Mutex::new(state) }
+        Plic { harts, state: Mutex::new(state), wired: Default::default() }
     }
 
     /// Back to the power-on state, as a system reset leaves it: priorities,
@@ -182,7 +185,17 @@ impl Plic {
         if source == 0 || source >= SOURCES {
             return Err(NoSuchSource(source));
         }
+        let (word, bit) = word_and_bit(source);
+        self.wired[word].fetch_or(bit, Ordering::Relaxed);
         Ok(PlicLine { plic: self.clone(), source })
+    }
+
+    /// Whether a device drives source `source`: [`Plic::line`] handed its
+    /// line out. Whoever drives sources from outside keeps off those, or
+    /// the two levels would overwrite each other.
+    pub fn has_device(&self, source: u32) -> bool {
+        let (word, bit) = word_and_bit(source);
+        source < SOURCES && self.wired[word].load(Ordering::Relaxed) & bit != 0
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -432,7 +445,9 @@ mod tests {
         assert_eq!(plic.line(0).unwrap_err(), NoSuchSource(0));
         assert_eq!(plic.line(SOURCES).unwrap_err(), NoSuchSource(96));
         assert_eq!(plic.line(u32::MAX).unwrap_err(), NoSuchSource(u32::MAX));
+        assert!(!plic.has_device(95));
         assert_eq!(plic.line(95).unwrap().source(), 95);
+        assert!(plic.has_device(95) && !plic.has_device(94) && !plic.has_device(0) && !plic.has_device(u32::MAX));
         assert_eq!(NoSuchSource(0).to_string(), "the PLIC has no interrupt source 0: its sources are 1 to 95");
     }
 
