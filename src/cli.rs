@@ -29,10 +29,12 @@ pub(crate) struct RunArgs {
     /// The kernel or bare-metal program: an ELF, or a raw binary.
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
-    /// Firmware loaded at the start of RAM: `none` (the default), a path, or
-    /// `--bios` alone for Debian's OpenSBI (`fw_dynamic`, as QEMU's default).
-    #[arg(long, value_name = "none|PATH", default_value = "none", num_args = 0..=1, default_missing_value = DEFAULT_FIRMWARE)]
-    pub bios: String,
+    /// Firmware loaded at the start of RAM: `none`, a path, or `--bios`
+    /// alone for Debian's OpenSBI (`fw_dynamic`, QEMU's default). Without
+    /// the option, a Linux kernel image gets Debian's OpenSBI, as on QEMU,
+    /// and anything else none: a bare-metal program starts in M-mode.
+    #[arg(long, value_name = "none|PATH", num_args = 0..=1, default_missing_value = DEFAULT_FIRMWARE)]
+    pub bios: Option<String>,
     /// An initrd, loaded where QEMU's virt puts it (the kernel's address
     /// plus half of RAM, at most 128 MiB) and announced in the device tree.
     #[arg(long, value_name = "PATH")]
@@ -578,7 +580,7 @@ mod tests {
         assert_eq!(args.harts, 4);
         assert_eq!(args.ram, 256 << 20);
         assert_eq!(args.log, ["in_asm", "int"]);
-        assert_eq!(args.bios, "none");
+        assert_eq!(args.bios, None);
         assert!(!args.deterministic);
     }
 
@@ -586,7 +588,7 @@ mod tests {
     fn bios_alone_means_debians_opensbi() {
         let cli = Cli::try_parse_from(["polyhart", "run", "--bios", "--kernel", "k.bin"]).expect("valid command line");
         let Command::Run(args) = cli.command;
-        assert_eq!(args.bios, DEFAULT_FIRMWARE);
+        assert_eq!(args.bios.as_deref(), Some(DEFAULT_FIRMWARE));
         assert_eq!(args.kernel.as_deref(), Some(std::path::Path::new("k.bin")));
     }
 
@@ -700,7 +702,7 @@ mod tests {
         let Command::Run(args) = cli.command;
         assert_eq!(args.harts, 2);
         assert_eq!(args.ram, 512 << 20);
-        assert_eq!(args.bios, DEFAULT_FIRMWARE);
+        assert_eq!(args.bios.as_deref(), Some(DEFAULT_FIRMWARE));
         assert_eq!(args.initrd.as_deref(), Some(std::path::Path::new("rootfs.cpio")));
         assert_eq!(args.append.as_deref(), Some("root=/dev/ram"));
         assert_eq!(args.log_file.as_deref(), Some(std::path::Path::new("qemu.log")));

@@ -97,6 +97,12 @@ fn feed_console<L: InterruptLine>(uart: &Uart<L>, stop: &StopSignal, mut escapes
     uart.set_input_open(false);
 }
 
+/// Whether `image` is a RISC-V Linux kernel image: its header's second
+/// magic, "RSC\x05", at byte 0x38 (Linux's `Documentation/arch/riscv/boot-image-header.rst`).
+fn is_linux_image(image: &[u8]) -> bool {
+    image.get(0x38..0x3c) == Some(b"RSC\x05")
+}
+
 fn read_image(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read the {what} '{}': {e}", path.display()))
 }
@@ -168,11 +174,17 @@ fn virtio_devices(args: &RunArgs) -> Result<Vec<Box<dyn VirtioDevice>>, String> 
 
 fn run(args: &RunArgs) -> Result<u8, String> {
     init_logging(&args.log, args.log_file.as_deref())?;
-    let firmware = match args.bios.as_str() {
-        "none" => None,
-        path => Some(read_image("firmware", path.as_ref())?),
-    };
     let kernel = args.kernel.as_deref().map(|p| read_image("kernel", p)).transpose()?;
+    let firmware = match args.bios.as_deref() {
+        Some("none") => None,
+        Some(path) => Some(read_image("firmware", path.as_ref())?),
+        // As QEMU: a Linux kernel runs behind OpenSBI.
+        None if kernel.as_deref().is_some_and(is_linux_image) => Some(
+            read_image("firmware", cli::DEFAULT_FIRMWARE.as_ref())
+                .map_err(|e| format!("{e}: a Linux kernel needs SBI firmware (Debian's opensbi), or give -bios"))?,
+        ),
+        None => None,
+    };
     let initrd = args.initrd.as_deref().map(|p| read_image("initrd", p)).transpose()?;
     let device_tree = args.dtb.as_deref().map(|p| read_image("device tree", p)).transpose()?;
     let config = VirtConfig {

@@ -16,7 +16,7 @@ mod prerequisites;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -108,6 +108,109 @@ fn disk_image(path: &Path) {
     std::fs::write(path, bytes).expect("the disk image is written");
 }
 
+/// A guest running in a child process (polyhart or QEMU), its console on
+/// pipes: lines it prints arrive on a channel, commands are typed into it.
+struct Console {
+    child: Child,
+    stdin: ChildStdin,
+    seen: mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<String>,
+    started: Instant,
+}
+
+impl Console {
+    /// Starts `command` with its console on pipes.
+    fn start(mut command: Command) -> Console {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the emulator starts");
+        let stdin = child.stdin.take().expect("a piped stdin");
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let (lines, seen) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line).into_owned();
+                let _ = lines.send(line.clone());
+                all += &line;
+                all.push('\n');
+            }
+            all
+        });
+        Console { child, stdin, seen, reader, started: Instant::now() }
+    }
+
+    /// Waits for a line holding `text`; false if the guest ends or takes
+    /// longer than [`BOOT_LIMIT`] from its start.
+    fn wait_for(&self, text: &str) -> bool {
+        loop {
+            let left = BOOT_LIMIT.saturating_sub(self.started.elapsed());
+            match self.seen.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Types `line` at the shell and waits for `marker`, which the line
+    /// prints when it is done.
+    fn run(&mut self, line: &str, marker: &str) -> bool {
+        let _ = self.stdin.write_all(line.as_bytes());
+        let _ = self.stdin.write_all(b"\n");
+        let _ = self.stdin.flush();
+        self.wait_for(marker)
+    }
+
+    /// Waits for the guest to end (killing it past [`BOOT_LIMIT`]): its
+    /// console output and exit status.
+    fn finish(mut self) -> (String, Option<i32>) {
+        let status = loop {
+            match self.child.try_wait().expect("the emulator can be waited for") {
+                Some(status) => break status.code(),
+                None if self.started.elapsed() > BOOT_LIMIT => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break None;
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        drop(self.stdin);
+        (self.reader.join().expect("the reader thread ends with the output"), status)
+    }
+}
+
+/// `program` (polyhart or QEMU) booting the guest with `initrd` from
+/// QEMU's flags, on `harts` harts, behind `firmware` (`None`: the
+/// emulator's default, OpenSBI's `fw_dynamic` on both for a Linux image).
+fn guest_command(program: &str, image: &Path, initrd: &Path, harts: u32, firmware: Option<&str>) -> Command {
+    let mut command = Command::new(program);
+    if program == env!("CARGO_BIN_EXE_polyhart") {
+        command.arg("run");
+    }
+    command
+        .args(["-M", "virt", "-nographic", "-m", "512M", "-smp", &harts.to_string()])
+        .args(firmware.map(|path| ["-bios", path]).into_iter().flatten())
+        .arg("-kernel")
+        .arg(image)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", "console=ttyS0 quiet"]);
+    command
+}
+
+/// QEMU's `-drive` value for `path` with `options` after it.
+fn drive(path: &Path, options: &str) -> std::ffi::OsString {
+    let mut value = std::ffi::OsString::from("file=");
+    value.push(path);
+    value.push(options);
+    value
+}
+
 /// Boots `image` with `initrd` on `harts` harts and `engine`, with `disk`
 /// as its first virtio disk and `read_only` as a read-only second, types
 /// commands at the shell, and returns the console output and exit status.
@@ -119,90 +222,70 @@ fn boot(
     engine: &str,
     reboot: bool,
 ) -> (String, Option<i32>) {
-    let mut drive = std::ffi::OsString::from("file=");
-    drive.push(disk);
-    drive.push(",format=raw,if=none,id=hd0");
-    let mut second = std::ffi::OsString::from("file=");
-    second.push(read_only);
-    second.push(",format=raw,readonly=on");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polyhart"))
-        .args(["run", "-M", "virt", "-nographic", "-m", "512M", "-smp", &harts.to_string(), "-bios", FW_JUMP])
-        .arg("-kernel")
-        .arg(image)
-        .arg("-initrd")
-        .arg(initrd)
-        .args(["-append", "console=ttyS0 quiet", "--engine", engine])
+    // One run of four relies on the default firmware, as a QEMU user would.
+    let firmware = if harts == 4 && engine == "jit" { None } else { Some(FW_JUMP) };
+    let mut command = guest_command(env!("CARGO_BIN_EXE_polyhart"), image, initrd, harts, firmware);
+    command
+        .args(["--engine", engine])
         .args(["-device", "virtio-blk-device,drive=hd0", "-device", "virtio-rng-device", "-drive"])
-        .arg(second)
+        .arg(drive(read_only, ",format=raw,readonly=on"))
         .arg("-drive")
-        .arg(drive)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("polyhart starts");
-    let mut stdin = child.stdin.take().expect("a piped stdin");
-    let stdout = child.stdout.take().expect("a piped stdout");
-    let (lines, seen) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-            let line = String::from_utf8_lossy(&line).into_owned();
-            let _ = lines.send(line.clone());
-            all += &line;
-            all.push('\n');
-        }
-        all
-    });
-    let started = Instant::now();
-    let wait_for = |text: &str| loop {
-        let left = BOOT_LIMIT.saturating_sub(started.elapsed());
-        match seen.recv_timeout(left) {
-            Ok(line) if line.contains(text) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    };
-    let ready = wait_for(READY);
-    if ready {
-        // The shell reads what is typed once it runs: type after the marker.
-        let _ = stdin.write_all(b"echo typed-$((1+2)) on $(grep -c ^processor /proc/cpuinfo) harts\n");
-        let _ = stdin.flush();
-        let mut up = wait_for("typed-3");
-        if up {
-            // vda (the first device) is read and written; vdb is read-only.
-            let commands = "head -c 18 /dev/vda; echo; echo polyhart-disk-out-$((3*5)) | \
-                            dd of=/dev/vda bs=512 seek=8 conv=notrunc,fsync 2>/dev/null && echo disk-write-$((2*3)); \
-                            echo x | dd of=/dev/vdb conv=notrunc,fsync 2>/dev/null || echo read-only-refused-$((3*3)); \
-                            echo rng-$(cat /sys/class/misc/hw_random/rng_current) $(head -c 16 /dev/hwrng | wc -c)\n";
-            let _ = stdin.write_all(commands.as_bytes());
-            let _ = stdin.flush();
-            up = wait_for("rng-");
-        }
-        if up && reboot {
-            // A reboot boots the same kernel and initramfs again.
-            let _ = stdin.write_all(b"reboot -f\n");
-            let _ = stdin.flush();
-            up = wait_for(READY);
-        }
-        if up {
-            let _ = stdin.write_all(b"poweroff -f\n");
-            let _ = stdin.flush();
-        }
+        .arg(drive(disk, ",format=raw,if=none,id=hd0"));
+    let mut console = Console::start(command);
+    // The shell reads what is typed once it runs: type after the marker.
+    let mut up = console.wait_for(READY)
+        && console.run("echo typed-$((1+2)) on $(grep -c ^processor /proc/cpuinfo) harts", "typed-3");
+    if up {
+        // vda (the first device) is read and written; vdb is read-only.
+        let commands = "head -c 18 /dev/vda; echo; echo polyhart-disk-out-$((3*5)) | \
+                        dd of=/dev/vda bs=512 seek=8 conv=notrunc,fsync 2>/dev/null && echo disk-write-$((2*3)); \
+                        echo x | dd of=/dev/vdb conv=notrunc,fsync 2>/dev/null || echo read-only-refused-$((3*3)); \
+                        echo rng-$(cat /sys/class/misc/hw_random/rng_current) $(head -c 16 /dev/hwrng | wc -c)";
+        up = console.run(commands, "rng-");
     }
-    let status = loop {
-        match child.try_wait().expect("polyhart can be waited for") {
-            Some(status) => break status.code(),
-            None if started.elapsed() > BOOT_LIMIT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => std::thread::sleep(Duration::from_millis(50)),
-        }
-    };
-    drop(stdin);
-    (reader.join().expect("the reader thread ends with the output"), status)
+    if up && reboot {
+        // A reboot boots the same kernel and initramfs again.
+        up = console.run("reboot -f", READY);
+    }
+    if up {
+        console.run("poweroff -f", "");
+    }
+    console.finish()
+}
+
+/// Boots a polyhart guest listening on a socket netdev and a `peer`
+/// (polyhart or QEMU) connecting to it, gives them addresses, and pings
+/// the peer from the first: returns the first's console output.
+fn ping_over_a_socket(image: &Path, initrd: &Path, peer: &str) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let polyhart = env!("CARGO_BIN_EXE_polyhart");
+    let mut first = guest_command(polyhart, image, initrd, 1, Some(FW_JUMP));
+    first.args(["-netdev", &format!("socket,id=n0,listen=127.0.0.1:{port}"), "-device", "virtio-net-device,netdev=n0"]);
+    let first = Console::start(first);
+    // The listener is bound before polyhart's build returns; give it that long.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut second = guest_command(peer, image, initrd, 1, Some(FW_JUMP));
+    second.args(["-netdev", &format!("socket,id=n0,connect=127.0.0.1:{port}")]);
+    second.args(["-device", "virtio-net-device,netdev=n0,mac=52:54:00:12:34:57"]);
+    let second = Console::start(second);
+    let mut consoles = [first, second];
+    let mut up = true;
+    for (console, address) in consoles.iter_mut().zip(["10.0.2.1", "10.0.2.2"]) {
+        up = up
+            && console.wait_for(READY)
+            && console
+                .run(&format!("ip link set eth0 up && ip addr add {address}/24 dev eth0 && echo up-{address}"), "up-");
+    }
+    if up {
+        consoles[0].run("ping -c 3 -W 5 10.0.2.2; echo pinged-$((2*4))", "pinged-8");
+    }
+    for console in &mut consoles {
+        console.run("poweroff -f", "");
+    }
+    let [first, second] = consoles;
+    let (peer_output, _) = second.finish();
+    let (output, _) = first.finish();
+    format!("{output}\n--- the peer ({peer}):\n{peer_output}")
 }
 
 #[test]
@@ -246,4 +329,22 @@ fn the_initramfs_is_a_newc_archive() {
     // Name size 5 ("init" and its NUL), file size 2.
     assert_eq!(&archive[54..62], b"00000002");
     assert_eq!(&archive[94..102], b"00000005");
+}
+
+#[test]
+fn two_guests_ping_each_other_over_a_socket_netdev() {
+    let Some(guest) = guest_files() else { return };
+    let initrd = std::env::temp_dir().join(format!("polyhart-net-initramfs-{}.cpio", std::process::id()));
+    std::fs::write(&initrd, initramfs(&guest)).expect("the initramfs is written");
+    let mut peers = vec![env!("CARGO_BIN_EXE_polyhart")];
+    // QEMU speaks the same framing: a polyhart guest and a QEMU guest share
+    // the wire.
+    if prerequisites::require_tool("qemu-system-riscv64", "Debian's qemu-system-misc", "the ping of a QEMU guest") {
+        peers.push("qemu-system-riscv64");
+    }
+    for peer in peers {
+        let output = ping_over_a_socket(&guest.image, &initrd, peer);
+        assert!(output.contains("3 packets transmitted, 3 packets received"), "ping of {peer}:\n{output}");
+    }
+    let _ = std::fs::remove_file(initrd);
 }

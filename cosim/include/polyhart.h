@@ -154,6 +154,12 @@ polyhart_status polyhart_builder_set_console(polyhart_builder *b, polyhart_conso
    address space, is POLYHART_ERR_INVALID. */
 polyhart_status polyhart_builder_add_region(polyhart_builder *b, const char *name, uint64_t base, uint64_t size,
                                             polyhart_transport_fn serve, void *user, uint32_t *index);
+/* Announces region `index` in the guest's device tree as /soc/NAME@BASE
+   with `count` compatible strings (most specific first), its window as
+   reg and, unless irq is 0, PLIC source irq (not 1-8, 10 or 11: the
+   board's own) as its interrupt, so Linux and U-Boot can find it. */
+polyhart_status polyhart_builder_describe_region(polyhart_builder *b, uint32_t index, const char *name,
+                                                 const char *const *compatible, size_t count, uint32_t irq);
 /* Builds the machine; b is consumed either way. On failure a message goes
    to error (NUL-terminated, cut to error_len bytes) unless it is null. */
 polyhart_status polyhart_build(polyhart_builder *b, polyhart_cosim **out, char *error, size_t error_len);

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 
 use polyhart_iss::{Interrupt, JitConfig};
 use polyhart_machine::Engine;
+use polyhart_machine::boards::virt::DeviceNode;
 use polyhart_machine::{Scheduling, StopReason, VirtConfig};
 
 use crate::driver::{AdvanceEnd, Cosim, CosimBuilder, Interrupts, Line};
@@ -149,6 +150,8 @@ pub struct polyhart_builder {
     config: VirtConfig,
     quantum: SimTime,
     regions: Vec<(&'static str, u64, u64, CTarget)>,
+    /// Per region: its device-tree node, if described.
+    nodes: Vec<Option<DeviceNode>>,
 }
 
 /// A cosimulated machine.
@@ -323,8 +326,12 @@ pub unsafe extern "C" fn polyhart_builder_new(out: *mut *mut polyhart_builder) -
     if out.is_null() {
         return POLYHART_ERR_NULL;
     }
-    let builder =
-        polyhart_builder { config: VirtConfig::default(), quantum: SimTime::from_micros(10), regions: Vec::new() };
+    let builder = polyhart_builder {
+        config: VirtConfig::default(),
+        quantum: SimTime::from_micros(10),
+        regions: Vec::new(),
+        nodes: Vec::new(),
+    };
     // SAFETY: checked non-null; the caller's contract.
     unsafe { *out = Box::into_raw(Box::new(builder)) };
     POLYHART_OK
@@ -540,7 +547,63 @@ pub unsafe extern "C" fn polyhart_builder_add_region(
                 *index = b.regions.len() as u32;
             }
             b.regions.push((name, base, size, CTarget { serve, user }));
+            b.nodes.push(None);
             POLYHART_OK
+        })
+    }
+}
+
+/// Announces region `index` (as `polyhart_builder_add_region` numbered it)
+/// in the device tree the guest is handed: a node `/soc/NAME@BASE` with
+/// `count` `compatible` strings, most specific first, its window as `reg`
+/// and, when `irq` is not 0, PLIC source `irq` as its interrupt, so that
+/// Linux or U-Boot find the device. A source the board's own devices drive
+/// (1-8 virtio, 10 UART, 11 RTC) or beyond 95 fails the build. An unknown
+/// region, an empty name or list, or text that is not UTF-8 is
+/// `POLYHART_ERR_INVALID`.
+///
+/// # Safety
+/// `b` must be null or a live builder; `name` null or a C string;
+/// `compatible` null or `count` pointers, each null or a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn polyhart_builder_describe_region(
+    b: *mut polyhart_builder,
+    index: u32,
+    name: *const c_char,
+    compatible: *const *const c_char,
+    count: usize,
+    irq: u32,
+) -> polyhart_status {
+    if b.is_null() || name.is_null() || compatible.is_null() {
+        return POLYHART_ERR_NULL;
+    }
+    // SAFETY: the caller's contract: a C string.
+    let Ok(name) = unsafe { CStr::from_ptr(name) }.to_str() else { return POLYHART_ERR_INVALID };
+    if name.is_empty() || count == 0 || count > 64 {
+        return POLYHART_ERR_INVALID;
+    }
+    let mut strings = Vec::with_capacity(count);
+    for i in 0..count {
+        // SAFETY: the caller's contract: `count` readable pointers.
+        let entry = unsafe { *compatible.add(i) };
+        if entry.is_null() {
+            return POLYHART_ERR_NULL;
+        }
+        // SAFETY: the caller's contract: each a C string.
+        match unsafe { CStr::from_ptr(entry) }.to_str() {
+            Ok(text) if !text.is_empty() => strings.push(text.to_owned()),
+            _ => return POLYHART_ERR_INVALID,
+        }
+    }
+    let node = DeviceNode { name: name.to_owned(), compatible: strings, interrupt: (irq != 0).then_some(irq) };
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_builder(b, |b| match b.nodes.get_mut(index as usize) {
+            Some(slot) => {
+                *slot = Some(node);
+                POLYHART_OK
+            }
+            None => POLYHART_ERR_INVALID,
         })
     }
 }
@@ -567,10 +630,13 @@ pub unsafe extern "C" fn polyhart_build(
     // SAFETY: the caller's contract: it came from `Box::into_raw`.
     let builder = unsafe { Box::from_raw(b) };
     let built = catch_unwind(AssertUnwindSafe(move || {
-        let polyhart_builder { config, quantum, regions } = *builder;
+        let polyhart_builder { config, quantum, regions, nodes } = *builder;
         let mut cosim = CosimBuilder::new(config).quantum(quantum);
-        for (name, base, size, target) in regions {
+        for (index, ((name, base, size, target), node)) in regions.into_iter().zip(nodes).enumerate() {
             cosim.region(name, base, size, target);
+            if let Some(node) = node {
+                cosim.describe_region(index, node);
+            }
         }
         cosim.build()
     }));
@@ -1092,6 +1158,47 @@ mod tests {
         }
         // SAFETY: as above.
         assert_eq!(unsafe { CStr::from_ptr(polyhart_status_name(6)) }, c"POLYHART_ERR_BUSY");
+    }
+
+    #[test]
+    fn a_described_region_is_in_the_guests_device_tree() {
+        let build = |irq: u32| {
+            let mut b = std::ptr::null_mut();
+            let mut m = std::ptr::null_mut();
+            let serve = Some(no_device as polyhart_transport_fn);
+            let compatible = [c"acme,widget-2".as_ptr(), c"acme,widget".as_ptr()];
+            let none = std::ptr::null_mut();
+            // SAFETY: valid pointers throughout; the builder is consumed.
+            unsafe {
+                assert_eq!(polyhart_builder_new(&mut b), POLYHART_OK);
+                assert_eq!(polyhart_builder_set_kernel(b, GUEST.as_ptr(), GUEST.len()), POLYHART_OK);
+                assert_eq!(
+                    polyhart_builder_add_region(b, c"widget".as_ptr(), EXT_BASE, 0x4000, serve, none, none.cast()),
+                    POLYHART_OK
+                );
+                let describe = |index, name: *const c_char, list: *const *const c_char, count| {
+                    polyhart_builder_describe_region(b, index, name, list, count, irq)
+                };
+                assert_eq!(describe(1, c"widget".as_ptr(), compatible.as_ptr(), 2), POLYHART_ERR_INVALID);
+                assert_eq!(describe(0, c"".as_ptr(), compatible.as_ptr(), 2), POLYHART_ERR_INVALID);
+                assert_eq!(describe(0, c"widget".as_ptr(), compatible.as_ptr(), 0), POLYHART_ERR_INVALID);
+                assert_eq!(describe(0, std::ptr::null(), compatible.as_ptr(), 2), POLYHART_ERR_NULL);
+                assert_eq!(describe(0, c"widget".as_ptr(), compatible.as_ptr(), 2), POLYHART_OK);
+                let status = polyhart_build(b, &mut m, std::ptr::null_mut(), 0);
+                (status, m)
+            }
+        };
+        let (status, m) = build(12);
+        assert_eq!(status, POLYHART_OK);
+        // SAFETY: a live machine, freed below.
+        let tree = unsafe { m.as_ref() }.unwrap().cosim.lock().unwrap().machine().board().device_tree().to_vec();
+        // SAFETY: a live machine, not used after.
+        unsafe { polyhart_free(m) };
+        let contains = |needle: &[u8]| tree.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(b"widget@20000000\0"), "the node");
+        assert!(contains(b"acme,widget-2\0acme,widget\0"), "its compatible list");
+        // A source the board's own devices drive fails the build.
+        assert_eq!(build(3).0, POLYHART_ERR_BUILD);
     }
 
     #[test]

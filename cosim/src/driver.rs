@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use polyhart_iss::{HartControl, Interrupt};
-use polyhart_machine::boards::virt::{BuildError, VirtConfig};
+use polyhart_machine::boards::virt::{BuildError, DeviceNode, VirtConfig};
 use polyhart_machine::devices::Plic;
 use polyhart_machine::driver_queue::DriverQueue;
 use polyhart_machine::{Machine, StopReason, StopSignal};
@@ -258,6 +258,8 @@ pub struct CosimBuilder {
     global_time: Arc<GlobalTime>,
     driver_queue: Arc<DriverQueue>,
     regions: Vec<Arc<Region>>,
+    /// Per region: its device-tree node, if the guest is told of it.
+    nodes: Vec<Option<DeviceNode>>,
 }
 
 impl CosimBuilder {
@@ -265,7 +267,13 @@ impl CosimBuilder {
     /// harts may drift apart inside an advance; see [`CosimBuilder::quantum`].
     pub fn new(config: VirtConfig) -> CosimBuilder {
         let global_time = Arc::new(GlobalTime::new(config.cpu_frequency));
-        CosimBuilder { config, global_time, driver_queue: Arc::new(DriverQueue::new()), regions: Vec::new() }
+        CosimBuilder {
+            config,
+            global_time,
+            driver_queue: Arc::new(DriverQueue::new()),
+            regions: Vec::new(),
+            nodes: Vec::new(),
+        }
     }
 
     /// Sets the quantum as simulated time: no hart runs more than this ahead
@@ -286,15 +294,35 @@ impl CosimBuilder {
         let region =
             Arc::new(Region::new(name, base, size, target, self.global_time.clone(), self.driver_queue.clone()));
         self.regions.push(region.clone());
+        self.nodes.push(None);
         region
+    }
+
+    /// Announces the region added `index`th (0 first) in the device tree
+    /// the guest is handed, as `node` says (`/soc/NAME@BASE`, its
+    /// `compatible` strings, its PLIC source), so that Linux or U-Boot
+    /// find it. False, changing nothing, if there is no such region.
+    pub fn describe_region(&mut self, index: usize, node: DeviceNode) -> bool {
+        match self.nodes.get_mut(index) {
+            Some(slot) => {
+                *slot = Some(node);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Builds the machine. Fails as [`VirtConfig::build`] does, and if a
     /// region overlaps RAM, a board device or another region.
     pub fn build(self) -> Result<Cosim, BuildError> {
         let mut config = self.config.driver_queue(self.driver_queue.clone());
-        for region in &self.regions {
-            config = config.device(region.name(), region.base(), region.size(), region.clone());
+        for (region, node) in self.regions.iter().zip(self.nodes) {
+            config = match node {
+                Some(node) => {
+                    config.device_with_node(region.name(), region.base(), region.size(), region.clone(), node)
+                }
+                None => config.device(region.name(), region.base(), region.size(), region.clone()),
+            };
         }
         let machine = config.build()?;
         let controls: Vec<Arc<HartControl>> = machine.harts().iter().map(|h| h.control().clone()).collect();

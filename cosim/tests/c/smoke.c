@@ -139,6 +139,14 @@ int main(int argc, char **argv)
     CHECK(polyhart_builder_set_kernel_file(b, argv[1]));
     uint32_t region = 99;
     CHECK(polyhart_builder_add_region(b, "devices", EXT_BASE, 0x4000, serve, &model, &region));
+    {
+        /* The guest's device tree announces the region; a region that does
+           not exist cannot be described. */
+        const char *compatible[] = {"polyhart,smoke-devices"};
+        CHECK(polyhart_builder_describe_region(b, region, "devices", compatible, 1, 0));
+        EXPECT(polyhart_builder_describe_region(b, region + 1, "devices", compatible, 1, 0), POLYHART_ERR_INVALID);
+        EXPECT(polyhart_builder_describe_region(b, region, "devices", NULL, 1, 0), POLYHART_ERR_NULL);
+    }
     char error[256];
     CHECK(polyhart_build(b, &model.m, error, sizeof error));
     if (region != 0)
