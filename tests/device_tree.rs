@@ -109,3 +109,42 @@ fn the_generated_tree_matches_qemus_for_the_devices_polyhart_has() {
         assert!(compared > 40, "{harts} harts: only {compared} properties compared");
     }
 }
+
+/// With `-dtb`, `-append` and `-initrd` go into the given tree's `/chosen`
+/// as QEMU puts them there; the rest of the tree is the given one.
+#[test]
+fn a_given_tree_gets_the_command_line_and_initrd_as_on_qemu() {
+    let qemu = "qemu-system-riscv64";
+    if !prerequisites::require_tool(qemu, "Debian's qemu-system-misc", "the -dtb comparison with QEMU") {
+        return;
+    }
+    let dir = std::env::temp_dir();
+    let temp = |name: &str| dir.join(format!("polyhart-given-{}-{name}", std::process::id()));
+    let hello = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guest/hello.elf");
+    let hello = hello.to_str().expect("a UTF-8 path");
+    let base = ["-m", "256M", "-smp", "2", "-bios", "none", "-kernel", hello];
+    // The given tree: QEMU's own for this machine, without a command line.
+    let given = temp("given.dtb");
+    dump(qemu, &["-nographic"], &base, &given);
+    let initrd = temp("initrd");
+    std::fs::write(&initrd, vec![0x5a; 5000]).expect("the initrd is written");
+    let mut args = base.to_vec();
+    let (given_path, initrd_path) = (given.to_str().expect("UTF-8"), initrd.to_str().expect("UTF-8"));
+    args.extend(["-dtb", given_path, "-append", "console=ttyS0 root=/dev/vda", "-initrd", initrd_path]);
+    let (ours_path, theirs_path) = (temp("ours.dtb"), temp("theirs.dtb"));
+    let ours = fdt::parse(&dump(env!("CARGO_BIN_EXE_polyhart"), &["run"], &args, &ours_path));
+    let theirs = fdt::parse(&dump(qemu, &["-nographic"], &args, &theirs_path));
+    let original = fdt::parse(&std::fs::read(&given).expect("the given tree"));
+    for path in [given, initrd, ours_path, theirs_path] {
+        let _ = std::fs::remove_file(path);
+    }
+    for property in ["/chosen/bootargs", "/chosen/linux,initrd-start", "/chosen/linux,initrd-end"] {
+        assert!(ours.contains_key(property), "ours has {property}");
+        assert_eq!(ours.get(property), theirs.get(property), "{property}");
+    }
+    for (property, value) in &original {
+        if !property.starts_with("/chosen/") {
+            assert_eq!(ours.get(property), Some(value), "{property} is the given tree's");
+        }
+    }
+}

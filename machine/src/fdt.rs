@@ -98,6 +98,128 @@ pub fn check_blob(blob: &[u8]) -> Result<usize, BlobError> {
     Ok(size)
 }
 
+/// `/chosen/linux,initrd-start` and `-end` for `initrd`, if any.
+fn write_initrd(fdt: &mut FdtWriter, initrd: Option<(u64, u64)>) -> FdtWriterResult<()> {
+    if let Some((start, end)) = initrd {
+        // QEMU 7.2 writes one 32-bit cell each (newer QEMUs two); Linux
+        // reads either, so two only where one cannot hold the address.
+        for (name, value) in [("linux,initrd-start", start), ("linux,initrd-end", end)] {
+            match u32::try_from(value) {
+                Ok(cell) => fdt.property_u32(name, cell)?,
+                Err(_) => fdt.property_u64(name, value)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why `/chosen` cannot be written into a given device tree.
+#[derive(Debug, thiserror::Error)]
+pub enum ChosenError {
+    /// The blob's header or memory reservations are unusable.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// The structure block is cut short or holds an unknown token.
+    #[error("the device tree's structure is malformed at byte {0:#x}")]
+    Malformed(usize),
+    /// The tree cannot be written again (a name the format forbids, a
+    /// property given twice in a node).
+    #[error("the device tree cannot be rewritten: {0}")]
+    Rewrite(String),
+}
+
+// Tokens of the structure block.
+const FDT_BEGIN_NODE: u32 = 1;
+const FDT_END_NODE: u32 = 2;
+const FDT_PROP: u32 = 3;
+const FDT_NOP: u32 = 4;
+const FDT_END: u32 = 9;
+
+/// A copy of the device tree `blob` with `bootargs` and `initrd` written
+/// into its `/chosen` node (made if it has none), replacing what was there
+/// for them, as QEMU does for `-dtb` with `-append` and `-initrd`.
+/// Everything else, memory reservations and the boot CPU included, is
+/// copied as it was.
+pub fn write_chosen(blob: &[u8], bootargs: Option<&str>, initrd: Option<(u64, u64)>) -> Result<Vec<u8>, ChosenError> {
+    let size = check_blob(blob)?;
+    let blob = &blob[..size];
+    let word = |at: usize| -> Result<u32, ChosenError> {
+        blob.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or(ChosenError::Malformed(at))
+    };
+    let (structure, strings, reservations) = (word(8)? as usize, word(12)? as usize, word(16)? as usize);
+    let boot_cpu = word(28)?;
+    let rewrite = |e: vm_fdt::Error| ChosenError::Rewrite(e.to_string());
+
+    let mut reserved = Vec::new();
+    let mut at = reservations;
+    loop {
+        let pair = blob.get(at..at + 16).ok_or(ChosenError::Malformed(at))?;
+        let address = u64::from_be_bytes(pair[..8].try_into().unwrap_or_default());
+        let length = u64::from_be_bytes(pair[8..].try_into().unwrap_or_default());
+        if address == 0 && length == 0 {
+            break;
+        }
+        reserved.push(vm_fdt::FdtReserveEntry::new(address, length).map_err(rewrite)?);
+        at += 16;
+    }
+    let mut fdt = FdtWriter::new_with_mem_reserv(&reserved).map_err(rewrite)?;
+    fdt.set_boot_cpuid_phys(boot_cpu);
+
+    let c_string = |at: usize| -> Result<&str, ChosenError> {
+        let bytes = blob.get(at..).ok_or(ChosenError::Malformed(at))?;
+        let end = bytes.iter().position(|&b| b == 0).ok_or(ChosenError::Malformed(at))?;
+        std::str::from_utf8(&bytes[..end]).map_err(|_| ChosenError::Malformed(at))
+    };
+    let replaced = |name: &str| {
+        (name == "bootargs" && bootargs.is_some()) || (name.starts_with("linux,initrd-") && initrd.is_some())
+    };
+    // The open nodes: the writer's handle, and whether it is /chosen.
+    let mut open: Vec<(vm_fdt::FdtWriterNode, bool)> = Vec::new();
+    let mut chosen_seen = false;
+    let mut at = structure;
+    loop {
+        let token = word(at)?;
+        at += 4;
+        match token {
+            FDT_BEGIN_NODE => {
+                let name = c_string(at)?;
+                at = (at + name.len() + 1).next_multiple_of(4);
+                let is_chosen = open.len() == 1 && name == "chosen";
+                chosen_seen |= is_chosen;
+                open.push((fdt.begin_node(name).map_err(rewrite)?, is_chosen));
+            }
+            FDT_END_NODE => {
+                let (node, is_chosen) = open.pop().ok_or(ChosenError::Malformed(at - 4))?;
+                if is_chosen || (open.is_empty() && !chosen_seen) {
+                    // The root ends without a /chosen: make one.
+                    let made = (!is_chosen).then(|| fdt.begin_node("chosen")).transpose().map_err(rewrite)?;
+                    if let Some(args) = bootargs {
+                        fdt.property_string("bootargs", args).map_err(rewrite)?;
+                    }
+                    write_initrd(&mut fdt, initrd).map_err(rewrite)?;
+                    if let Some(made) = made {
+                        fdt.end_node(made).map_err(rewrite)?;
+                    }
+                }
+                fdt.end_node(node).map_err(rewrite)?;
+            }
+            FDT_PROP => {
+                let (len, name_offset) = (word(at)? as usize, word(at + 4)? as usize);
+                let value = blob.get(at + 8..at + 8 + len).ok_or(ChosenError::Malformed(at))?;
+                let name = c_string(strings + name_offset)?;
+                at = (at + 8 + len).next_multiple_of(4);
+                if !(open.last().is_some_and(|&(_, is_chosen)| is_chosen) && replaced(name)) {
+                    fdt.property(name, value).map_err(rewrite)?;
+                }
+            }
+            FDT_NOP => {}
+            FDT_END if open.is_empty() => break,
+            _ => return Err(ChosenError::Malformed(at - 4)),
+        }
+    }
+    fdt.finish().map_err(rewrite)
+}
+
 fn reg(base: u64, size: u64) -> [u64; 2] {
     [base, size]
 }
@@ -117,16 +239,7 @@ pub fn build(config: &FdtConfig) -> FdtWriterResult<Vec<u8>> {
     if let Some(args) = &config.bootargs {
         fdt.property_string("bootargs", args)?;
     }
-    if let Some((start, end)) = config.initrd {
-        // QEMU 7.2 writes one 32-bit cell each (newer QEMUs two); Linux
-        // reads either, so two only where one cannot hold the address.
-        for (name, value) in [("linux,initrd-start", start), ("linux,initrd-end", end)] {
-            match u32::try_from(value) {
-                Ok(cell) => fdt.property_u32(name, cell)?,
-                Err(_) => fdt.property_u64(name, value)?,
-            }
-        }
-    }
+    write_initrd(&mut fdt, config.initrd)?;
     fdt.end_node(chosen)?;
 
     let memory = fdt.begin_node(&format!("memory@{:x}", config.ram.0))?;
@@ -466,6 +579,52 @@ pub(crate) mod tests {
         let tree = parse(&build(&FdtConfig { initrd: Some(high), ..config(1) }).unwrap());
         assert_eq!(cells(&tree["/chosen/linux,initrd-start"]), [1, 0], "two cells above 4 GiB");
         assert_eq!(cells(&tree["/chosen/linux,initrd-end"]), [1, 0x1000]);
+    }
+
+    #[test]
+    fn chosen_is_written_into_a_given_tree_and_the_rest_kept() {
+        let mut config = config(2);
+        config.bootargs = Some("old".into());
+        let given = build(&config).unwrap();
+        let original = parse(&given);
+        let rewritten = write_chosen(&given, Some("console=ttyS0 quiet"), Some((0x8800_0000, 0x8810_0000))).unwrap();
+        let tree = parse(&rewritten);
+        assert_eq!(string(&tree["/chosen/bootargs"]), "console=ttyS0 quiet");
+        assert_eq!(cells(&tree["/chosen/linux,initrd-start"]), [0x8800_0000]);
+        assert_eq!(cells(&tree["/chosen/linux,initrd-end"]), [0x8810_0000]);
+        for (property, value) in &original {
+            if !property.starts_with("/chosen/bootargs") {
+                assert_eq!(tree.get(property), Some(value), "{property} is kept");
+            }
+        }
+        assert_eq!(tree.len(), original.len() + 2);
+        // Nothing to write: the same tree.
+        assert_eq!(parse(&write_chosen(&given, None, None).unwrap()), original);
+    }
+
+    #[test]
+    fn a_tree_without_chosen_gets_one() {
+        let mut fdt =
+            FdtWriter::new_with_mem_reserv(&[vm_fdt::FdtReserveEntry::new(0x8000_0000, 0x1000).unwrap()]).unwrap();
+        let root = fdt.begin_node("").unwrap();
+        fdt.property_u32("#address-cells", 2).unwrap();
+        let cpus = fdt.begin_node("cpus").unwrap();
+        fdt.end_node(cpus).unwrap();
+        fdt.end_node(root).unwrap();
+        let given = fdt.finish().unwrap();
+        let rewritten = write_chosen(&given, Some("root=/dev/vda"), None).unwrap();
+        let tree = parse(&rewritten);
+        assert_eq!(string(&tree["/chosen/bootargs"]), "root=/dev/vda");
+        assert!(tree.contains_key("/#address-cells"));
+        // The memory reservation came along: the reservation block follows
+        // the 40-byte header, as vm-fdt lays it out.
+        assert_eq!(&rewritten[40..56], &[0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0]);
+        // A cut tree is an error, not a panic.
+        let mut cut = given.clone();
+        let end = cut.len() - 16;
+        cut.truncate(end);
+        cut[4..8].copy_from_slice(&(end as u32).to_be_bytes());
+        assert!(write_chosen(&cut, Some("x"), None).is_err());
     }
 
     #[test]

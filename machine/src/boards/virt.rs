@@ -151,13 +151,10 @@ pub enum BuildError {
     /// The device tree blob given instead of the generated one is not one.
     #[error("the device tree blob is not usable: {0}")]
     DeviceTreeBlob(#[source] BlobError),
-    /// Boot arguments or an initrd go into the generated tree's `/chosen`;
-    /// a tree given as is has no place for them.
-    #[error(
-        "the kernel command line and the initrd are written into the generated device tree: \
-         with a device tree of your own, put them in its /chosen node"
-    )]
-    ChosenInGivenTree,
+    /// The boot arguments or the initrd cannot be written into the
+    /// `/chosen` node of the device tree given.
+    #[error("cannot write the kernel command line or the initrd into the device tree given: {0}")]
+    Chosen(#[source] fdt::ChosenError),
     /// The device tree could not be generated.
     #[error("cannot build the device tree: {0}")]
     DeviceTree(String),
@@ -209,9 +206,8 @@ pub struct VirtConfig {
     /// MiB of RAM or more; its bounds go in the device tree's `/chosen`.
     pub initrd: Option<Vec<u8>>,
     /// A device tree blob to boot with instead of the generated one, placed
-    /// where the generated one would go and passed as is (as QEMU's `-dtb`,
-    /// except that QEMU also writes boot arguments and the initrd into its
-    /// `/chosen`: here those need the generated tree).
+    /// where the generated one would go, with the boot arguments and the
+    /// initrd written into its `/chosen` (as QEMU's `-dtb`).
     pub device_tree: Option<Vec<u8>>,
     /// Where guest console output goes (default: host standard output).
     pub console: Option<Box<dyn Write + Send>>,
@@ -620,12 +616,16 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
     };
 
     let dtb = match config.device_tree {
-        Some(mut blob) if config.bootargs.is_none() && initrd.is_none() => {
+        Some(mut blob) => {
             let size = fdt::check_blob(&blob).map_err(BuildError::DeviceTreeBlob)?;
             blob.truncate(size);
-            blob
+            if config.bootargs.is_none() && initrd.is_none() {
+                blob
+            } else {
+                // As QEMU: the command line and the initrd go into its /chosen.
+                fdt::write_chosen(&blob, config.bootargs.as_deref(), initrd).map_err(BuildError::Chosen)?
+            }
         }
-        Some(_) => return Err(BuildError::ChosenInGivenTree),
         None => {
             let mut extra = virtio_nodes();
             extra.extend(extra_nodes(&config.devices)?);
@@ -1106,8 +1106,11 @@ mod tests {
 
         let error = build(VirtConfig { device_tree: Some(b"not a tree".repeat(8)), ..kernel(HELLO) }).unwrap_err();
         assert!(matches!(error, BuildError::DeviceTreeBlob(BlobError::BadMagic(_))), "{error:?}");
+        // The command line goes into the given tree's /chosen, as on QEMU.
         let with_chosen = VirtConfig { device_tree: Some(generated), bootargs: Some("quiet".into()), ..kernel(HELLO) };
-        assert!(matches!(build(with_chosen), Err(BuildError::ChosenInGivenTree)));
+        let tree = crate::fdt::tests::parse(build(with_chosen).unwrap().board().device_tree());
+        assert_eq!(tree["/chosen/bootargs"], b"quiet\0");
+        assert_eq!(tree["/cpus/cpu@2/reg"], 2u32.to_be_bytes(), "the given tree's three harts");
     }
 
     /// A device added with a node is announced under `/soc`, so Linux and
