@@ -67,7 +67,10 @@ class StopReason:
         """With TRAP_LOOP and JIT_DIVERGENCE: where."""
     @property
     def cause(self) -> Optional[str]:
-        """With TRAP_LOOP: the repeating exception."""
+        """With TRAP_LOOP: the repeating exception ("InstructionAccessFault")."""
+    @property
+    def mcause(self) -> Optional[int]:
+        """With TRAP_LOOP: the repeating exception's mcause value."""
     @property
     def exited(self) -> bool:
         """The guest exited (with any status)."""

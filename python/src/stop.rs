@@ -2,6 +2,7 @@
 //! [`polyhart_machine::StopReason`] is in Rust.
 
 use polyhart_cosim::AdvanceEnd;
+use polyhart_iss::Cause;
 use polyhart_machine::StopReason as RustStopReason;
 use pyo3::prelude::*;
 
@@ -58,13 +59,16 @@ pub(crate) struct StopReason {
     /// With `TRAP_LOOP`: where the repeating exception is raised; with
     /// `JIT_DIVERGENCE`: where the block was entered.
     pc: Option<u64>,
-    /// With `TRAP_LOOP`: the repeating exception, by name.
+    /// With `TRAP_LOOP`: the repeating exception, by name (for example
+    /// `"InstructionAccessFault"`).
     cause: Option<String>,
+    /// With `TRAP_LOOP`: the repeating exception's `mcause` value.
+    mcause: Option<u64>,
 }
 
 impl StopReason {
     fn of(kind: StopKind) -> StopReason {
-        StopReason { kind, exit_code: None, hart: None, pc: None, cause: None }
+        StopReason { kind, exit_code: None, hart: None, pc: None, cause: None, mcause: None }
     }
 }
 
@@ -77,7 +81,11 @@ impl From<RustStopReason> for StopReason {
             RustStopReason::TrapLoop { hart, pc, cause, .. } => StopReason {
                 hart: Some(hart),
                 pc: Some(pc),
-                cause: Some(format!("{cause:?}")),
+                cause: Some(match cause {
+                    Cause::Exception(exception) => format!("{exception:?}"),
+                    Cause::Interrupt(interrupt) => format!("{interrupt:?} interrupt"),
+                }),
+                mcause: Some(cause.code()),
                 ..StopReason::of(StopKind::TrapLoop)
             },
             RustStopReason::JitDivergence { hart, pc } => {
