@@ -36,7 +36,7 @@ def elf_entry(path) -> int:
 
 
 def test_the_readme_example() -> None:
-    machine = polyhart.Machine(kernel=str(HELLO))
+    machine = polyhart.Machine(kernel=str(HELLO), harts=1, engine="jit")
     reason = machine.run()
     assert reason.exit_code == 0 and reason.exited
     assert machine.read_console() == b"hello\n"
