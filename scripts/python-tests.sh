@@ -5,7 +5,7 @@
 #   scripts/python-tests.sh [PROFILE]      (default: dev; release for speed)
 #
 # maturin goes into a virtual environment of its own in target/python-tools,
-# made once; the package and pytest are installed into a new
+# made once; the package, pytest and mypy (for stubtest) are installed into a new
 # target/python-venv each time, so nothing from an earlier build is
 # imported. Needs python3 with venv and pip, and the
 # network the first time (pip install maturin pytest).
@@ -29,8 +29,13 @@ rm -rf "$wheels" "$venv"
 "$tools/bin/maturin" build --quiet --strip --profile "$profile" -m python/Cargo.toml -o "$wheels"
 
 "$python" -m venv "$venv"
-"$venv/bin/pip" install --quiet "$wheels"/polyhart-*.whl pytest
+"$venv/bin/pip" install --quiet "$wheels"/polyhart-*.whl pytest mypy
 "$venv/bin/python" -c 'import polyhart; print("polyhart", polyhart.__version__, "from", polyhart.__file__)'
+
+# The type stubs are written by hand: mypy's stubtest holds them to the
+# module the wheel really contains (names, signatures, defaults). From the
+# venv's directory, so that the sources in python/ are not on the path.
+(cd "$venv" && bin/python -m mypy.stubtest polyhart._polyhart)
 # Run from the repository root, not python/, so that `import polyhart`
 # finds the installed wheel, not the sources in python/polyhart.
 "$venv/bin/pytest" -q python/tests

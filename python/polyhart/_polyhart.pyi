@@ -1,18 +1,36 @@
 """Type stubs of the native module ``polyhart._polyhart`` (python/src/)."""
 
-import enum
 import os
-from typing import BinaryIO, Callable, Final, Optional, Protocol, Sequence, Union
+from typing import BinaryIO, Callable, ClassVar, Final, Optional, Protocol, Sequence, Union
 
+from typing_extensions import Self, final
+
+__all__ = [
+    "Block",
+    "BuildError",
+    "BusError",
+    "GuestMemoryError",
+    "InvalidArgumentError",
+    "Machine",
+    "MachineBusyError",
+    "MachinePanicError",
+    "PolyhartError",
+    "Region",
+    "Rng",
+    "StopKind",
+    "StopReason",
+    "Transaction",
+    "__version__",
+]
 __version__: Final[str]
 
-Image = Union[str, "os.PathLike[str]", bytes, bytearray]
+_Image = Union[str, "os.PathLike[str]", bytes, bytearray]
 """A boot image: the path of a file, or its contents."""
 
 class _Writable(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
-Console = Union[Callable[[bytes], object], _Writable, BinaryIO]
+_Console = Union[Callable[[bytes], object], _Writable, BinaryIO]
 """Where console output goes: a callable given each chunk, or a binary stream."""
 
 class PolyhartError(Exception):
@@ -36,21 +54,24 @@ class BusError(PolyhartError):
 class MachinePanicError(PolyhartError):
     """polyhart failed inside (a bug); the machine is unusable."""
 
-class StopKind(enum.Enum):
+@final
+class StopKind:
     """What kind of stop a StopReason is."""
 
-    EXIT = ...
-    RESET = ...
-    INSTRUCTION_LIMIT = ...
-    TRAP_LOOP = ...
-    JIT_DIVERGENCE = ...
-    DEADLOCK = ...
-    STOPPED = ...
-    HORIZON = ...
-    SYNC = ...
-    PAUSED = ...
-    SCHEDULED = ...
+    EXIT: ClassVar[StopKind]
+    RESET: ClassVar[StopKind]
+    INSTRUCTION_LIMIT: ClassVar[StopKind]
+    TRAP_LOOP: ClassVar[StopKind]
+    JIT_DIVERGENCE: ClassVar[StopKind]
+    DEADLOCK: ClassVar[StopKind]
+    STOPPED: ClassVar[StopKind]
+    HORIZON: ClassVar[StopKind]
+    SYNC: ClassVar[StopKind]
+    PAUSED: ClassVar[StopKind]
+    SCHEDULED: ClassVar[StopKind]
+    def __int__(self) -> int: ...
 
+@final
 class StopReason:
     """Why a run stopped."""
 
@@ -78,6 +99,7 @@ class StopReason:
     def resumable(self) -> bool:
         """A budget, horizon, sync or pause cut the run: it can go on."""
 
+@final
 class Transaction:
     """One access to an external region, handed to its callback."""
 
@@ -108,12 +130,13 @@ class Transaction:
     def data(self) -> bytes:
         """The value as `size` little-endian bytes."""
 
+@final
 class Region:
     """An address range served by `callback(tx) -> int | None`."""
 
-    def __init__(
-        self, name: str, base: int, size: int, callback: Callable[[Transaction], Optional[int]]
-    ) -> None: ...
+    def __new__(
+        cls, name: str, base: int, size: int, callback: Callable[[Transaction], Optional[int]]
+    ) -> Self: ...
     @property
     def name(self) -> str: ...
     @property
@@ -121,38 +144,41 @@ class Region:
     @property
     def size(self) -> int: ...
 
+@final
 class Block:
     """A virtio-blk disk on a raw image file."""
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], read_only: bool = False) -> None: ...
+    def __new__(cls, path: Union[str, "os.PathLike[str]"], read_only: bool = False) -> Self: ...
     @property
     def path(self) -> "os.PathLike[str]": ...
     @property
     def read_only(self) -> bool: ...
 
+@final
 class Rng:
     """A virtio-rng device: host entropy, or a fixed sequence from `seed`."""
 
-    def __init__(self, seed: Optional[int] = None) -> None: ...
+    def __new__(cls, seed: Optional[int] = None) -> Self: ...
     @property
     def seed(self) -> Optional[int]: ...
 
-Register = Union[int, str]
+_Register = Union[int, str]
 """A register by number (0-31) or name ("x10", "a0", "f10", "fa0")."""
 
-Csr = Union[int, str]
+_Csr = Union[int, str]
 """A CSR by number (0x300) or name ("mstatus")."""
 
+@final
 class Machine:
     """A RISC-V virt machine."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
-        kernel: Optional[Image] = None,
-        firmware: Optional[Image] = None,
-        initrd: Optional[Image] = None,
-        device_tree: Optional[Image] = None,
+        kernel: Optional[_Image] = None,
+        firmware: Optional[_Image] = None,
+        initrd: Optional[_Image] = None,
+        device_tree: Optional[_Image] = None,
         bootargs: Optional[str] = None,
         harts: int = 1,
         ram_size: int = 128 << 20,
@@ -164,8 +190,8 @@ class Machine:
         idle: str = "skip",
         virtio: Sequence[Union[Block, Rng]] = (),
         regions: Sequence[Region] = (),
-        console: Optional[Console] = None,
-    ) -> None: ...
+        console: Optional[_Console] = None,
+    ) -> Self: ...
     def run(self, max_insns: Optional[int] = None) -> StopReason:
         """Runs until the guest stops the machine or `max_insns` retire."""
     def run_until(self, horizon: int, max_insns: Optional[int] = None) -> StopReason:
@@ -191,15 +217,15 @@ class Machine:
     def now_ps(self) -> int:
         """The outside's time in ps: where the last advance ended."""
     def device_tree(self) -> bytes: ...
-    def read_x(self, register: Register, hart: int = 0) -> int: ...
-    def write_x(self, register: Register, value: int, hart: int = 0) -> None: ...
+    def read_x(self, register: _Register, hart: int = 0) -> int: ...
+    def write_x(self, register: _Register, value: int, hart: int = 0) -> None: ...
     def read_xs(self, hart: int = 0) -> list[int]: ...
-    def read_f(self, register: Register, hart: int = 0) -> int: ...
-    def write_f(self, register: Register, value: int, hart: int = 0) -> None: ...
+    def read_f(self, register: _Register, hart: int = 0) -> int: ...
+    def write_f(self, register: _Register, value: int, hart: int = 0) -> None: ...
     def read_pc(self, hart: int = 0) -> int: ...
     def write_pc(self, value: int, hart: int = 0) -> None: ...
-    def read_csr(self, csr: Csr, hart: int = 0) -> int: ...
-    def write_csr(self, csr: Csr, value: int, hart: int = 0) -> None: ...
+    def read_csr(self, csr: _Csr, hart: int = 0) -> int: ...
+    def write_csr(self, csr: _Csr, value: int, hart: int = 0) -> None: ...
     def read_memory(self, address: int, size: int) -> bytes: ...
     def write_memory(self, address: int, data: bytes) -> None: ...
     def read_console(self) -> bytes:

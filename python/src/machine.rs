@@ -133,6 +133,31 @@ fn csr_number(csr: &Bound<'_, PyAny>) -> PyResult<u16> {
 /// `0x8000_0000`, a UART console, CLINT, PLIC, virtio-mmio, and external
 /// regions served by Python callbacks.
 ///
+/// Keyword arguments (all optional, but a kernel or firmware is needed):
+///
+/// - `kernel`, `firmware`, `initrd`, `device_tree`: images, as paths or
+///   bytes. An ELF loads at its physical addresses; a raw kernel at the
+///   start of RAM (at `0x8020_0000` behind firmware). Without firmware
+///   the kernel starts directly, as QEMU's `-bios none`.
+/// - `bootargs`: the kernel command line (in the generated device tree).
+/// - `harts` (1), `ram_size` in bytes (128 MiB), `cpu_frequency` in Hz
+///   (1 GHz: one instruction per cycle).
+/// - `engine`: `"interp"` or `"jit"`; `jit_threshold`: interpreted runs
+///   before a block is compiled (0: at once).
+/// - `deterministic`: every hart on one thread, in turn, a quantum each:
+///   runs repeat exactly (and idle time skips, the RTC and virtio-rng are
+///   fixed). Otherwise each hart gets a host thread.
+/// - `quantum`: cycles harts run between synchronisations (10000); `None`
+///   or 0: none (parallel only).
+/// - `idle`: `"skip"` (a waiting hart jumps to its timer) or `"real-time"`
+///   (waits at the host's pace, as QEMU).
+/// - `virtio`: `Block` and `Rng` devices, placed as QEMU places
+///   `-device virtio-*-device`.
+/// - `regions`: `Region`s whose accesses Python callbacks serve.
+/// - `console`: a callable taking `bytes`, or a binary stream (`write`),
+///   called on the thread that runs the machine; without one the output
+///   is kept for `read_console()`.
+///
 /// The machine runs with the GIL released: other Python threads run
 /// meanwhile, and `stop()` from one of them ends the run. Ctrl-C in the
 /// main thread stops the run and raises `KeyboardInterrupt`.
@@ -277,6 +302,9 @@ impl Machine {
         regions = Vec::new(),
         console = None,
     ))]
+    #[pyo3(text_signature = "(*, kernel=None, firmware=None, initrd=None, device_tree=None, bootargs=None, \
+        harts=1, ram_size=134217728, engine='interp', jit_threshold=None, deterministic=False, quantum=10000, \
+        cpu_frequency=1000000000, idle='skip', virtio=(), regions=(), console=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
