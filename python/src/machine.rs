@@ -160,7 +160,8 @@ fn csr_number(csr: &Bound<'_, PyAny>) -> PyResult<u16> {
 ///
 /// The machine runs with the GIL released: other Python threads run
 /// meanwhile, and `stop()` from one of them ends the run. Ctrl-C in the
-/// main thread stops the run and raises `KeyboardInterrupt`.
+/// main thread pauses the run and raises `KeyboardInterrupt`; as after an
+/// exception in a callback, the next run goes on from there.
 #[pyclass(module = "polyhart", frozen)]
 pub(crate) struct Machine {
     cosim: Mutex<Cosim>,
@@ -258,7 +259,8 @@ impl Machine {
     }
 
     /// Hands console output to the console callback or stream, if there is
-    /// one; an exception it raises stops the run in progress.
+    /// one; an exception it raises ends the run in progress (see
+    /// `CallbackFailure`).
     fn deliver_console(&self, py: Python<'_>) {
         let Some(console) = &self.console else { return };
         let bytes = self.outbox.take_output();

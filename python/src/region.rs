@@ -19,7 +19,8 @@ use crate::failure::CallbackFailure;
 /// read and a write, back to back). For a read it returns the value (or
 /// sets `tx.value`); it may add latency to `tx.delay_ps` and set `tx.sync`.
 /// Raising `BusError` answers with an error, which the hart takes as an
-/// access fault; any other exception stops the run and is raised from it.
+/// access fault; any other exception also answers with an error, ends the
+/// run, and is raised from it.
 #[pyclass(module = "polyhart", frozen)]
 #[derive(Debug)]
 pub(crate) struct Region {

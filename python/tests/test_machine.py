@@ -192,6 +192,10 @@ def test_ctrl_c_stops_the_run_with_keyboard_interrupt() -> None:
     with pytest.raises(KeyboardInterrupt):
         machine.run()
     timer.join()
+    # The run paused: it goes on where it was, and input wakes the guest.
+    machine.send_console(b"C")
+    assert machine.run().exit_code == ord("C")
+    assert machine.read_console() == b"console_input: waiting for a byte\n", "printed once"
 
 
 def test_a_trap_loop_is_reported_with_where_and_why() -> None:
