@@ -1,7 +1,7 @@
 #!/bin/sh
 # Debian's Linux on polyhart against QEMU, on the same kernel, initramfs
 # and flags: seconds from start to the busybox shell, and to power-off
-# after a 200,000-iteration shell loop. Best of RUNS (default 3), runs
+# after a 200,000-iteration shell loop. Median of RUNS (default 3), runs
 # interleaved.
 #
 #   scripts/linux-boot-time.sh POLYHART_BINARY [HARTS...]   (default: 1 4)
@@ -78,7 +78,9 @@ measure() {
     echo "$shell $(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')"
 }
 
-best() { sort -n | head -1; }
+# The median of the numbers on standard input (a failed run, "-", counts
+# as the slowest).
+median() { sed 's/^-$/99999/' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 flags="-m 512M -bios $bios -kernel $guest/Image -initrd $tmp/initramfs.cpio"
 for harts in "$@"; do
@@ -90,7 +92,7 @@ for harts in "$@"; do
         # shellcheck disable=SC2086
         measure qemu qemu-system-riscv64 -M virt -nographic -smp "$harts" $flags -append "console=ttyS0 quiet" >> "$tmp/q"
     done
-    ps=$(cut -d' ' -f1 "$tmp/p" | best); pp=$(cut -d' ' -f2 "$tmp/p" | best)
-    qs=$(cut -d' ' -f1 "$tmp/q" | best); qp=$(cut -d' ' -f2 "$tmp/q" | best)
+    ps=$(cut -d' ' -f1 "$tmp/p" | median); pp=$(cut -d' ' -f2 "$tmp/p" | median)
+    qs=$(cut -d' ' -f1 "$tmp/q" | median); qp=$(cut -d' ' -f2 "$tmp/q" | median)
     echo "harts=$harts shell: polyhart ${ps}s qemu ${qs}s; power-off: polyhart ${pp}s qemu ${qp}s"
 done
