@@ -51,11 +51,27 @@ pub struct BlockKey {
     /// Translation-affecting hart state (reserved: no mode changes how
     /// polyhart decodes yet, so it is 0).
     pub mode: u32,
+    /// For a block whose one instruction straddles two pages: the guest
+    /// physical address of its second half (the start of another page,
+    /// which the virtual next page maps to in the address space it was
+    /// fetched in). Such a block is filed under both pages, so a store to
+    /// either invalidates it.
+    pub second_half: Option<u64>,
 }
 
 impl BlockKey {
+    /// The key of a block at physical address `pc` that lies in one page.
+    pub fn at(pc: u64) -> BlockKey {
+        BlockKey { pc, mode: 0, second_half: None }
+    }
+
     fn page(&self) -> u64 {
         self.pc >> PAGE_SHIFT
+    }
+
+    /// The other page a straddling block is filed under.
+    fn second_page(&self) -> Option<u64> {
+        self.second_half.map(|addr| addr >> PAGE_SHIFT)
     }
 }
 
@@ -201,6 +217,8 @@ impl Default for TranslationCache {
 #[derive(Copy, Clone, Debug)]
 pub struct Ticket {
     generation: u64,
+    /// The generation of the second page's shard, for a straddling block.
+    second_generation: u64,
     serial: u64,
 }
 
@@ -247,7 +265,8 @@ impl TranslationCache {
     /// [`TranslationCache::insert`].
     pub fn begin(&self, key: &BlockKey) -> Ticket {
         let generation = self.shard(key.page()).generation;
-        Ticket { generation, serial: self.serial.fetch_add(1, Ordering::AcqRel) }
+        let second_generation = key.second_page().map_or(0, |page| self.shard(page).generation);
+        Ticket { generation, second_generation, serial: self.serial.fetch_add(1, Ordering::AcqRel) }
     }
 
     /// The serial number the next translation will get: every block with a
@@ -256,13 +275,27 @@ impl TranslationCache {
         self.serial.load(Ordering::Acquire)
     }
 
-    /// Publishes a block, unless its page was invalidated since `ticket` was
-    /// taken, or another hart published a valid one for the same key first;
-    /// returns the block to execute either way.
+    /// Publishes a block, unless its page (or either of its pages) was
+    /// invalidated since `ticket` was taken, or another hart published a
+    /// valid one for the same key first; returns the block to execute either
+    /// way.
     pub fn insert(&self, mut block: Block, ticket: Ticket) -> Arc<Block> {
         block.serial = ticket.serial;
         let key = block.key;
         let block = Arc::new(block);
+        // A straddling block is filed under its second page first, then
+        // under its first, one shard locked at a time. An invalidation of
+        // the second page after the first step finds it there; one of the
+        // first page before the second step shows in the generation; either
+        // way the block ends invalid.
+        if let Some(page) = key.second_page() {
+            let mut shard = self.shard(page);
+            if shard.generation != ticket.second_generation {
+                block.invalidate();
+                return block;
+            }
+            shard.pages.entry(page).or_default().insert(key, block.clone());
+        }
         let mut shard = self.shard(key.page());
         if shard.generation != ticket.generation {
             block.invalidate();
@@ -280,7 +313,7 @@ impl TranslationCache {
         block
     }
 
-    /// Invalidates every block starting in guest physical page `page`
+    /// Invalidates every block with code in guest physical page `page`
     /// (address >> 12). Returns how many were dropped.
     pub fn invalidate_page(&self, page: u64) -> usize {
         let mut shard = self.shard(page);
@@ -318,15 +351,16 @@ impl TranslationCache {
     }
 }
 
-const JUMP_CACHE_ENTRIES: usize = 4096;
+const JUMP_CACHE_ENTRIES: usize = 16384;
 
 /// A hart's private, direct-mapped cache of recently executed blocks, keyed by
 /// the address the hart fetched from.
 ///
-/// Harts clear it at every change of address space. Clearing empties the
-/// slots filled since the last clear, which the cache lists as it fills
-/// them: a cost paid once per fill, and a lookup (compiled code's above all)
-/// compares only the tag.
+/// Harts clear it at every change of address space, and forget the slots of
+/// one page-table leaf at an `sfence.vma` for an address in it
+/// ([`JumpCache::forget`]). Clearing empties the slots filled since the last
+/// clear, which the cache lists as it fills them: a cost paid once per fill,
+/// and a lookup (compiled code's above all) compares only the tag.
 ///
 /// Compiled code probes it too, to chain to the next block without going
 /// back to the run loop; the fields it reads are at the offsets
@@ -351,6 +385,10 @@ struct Slot {
     /// The block; empty slots hold an invalid placeholder, so that every
     /// slot holds one.
     block: Arc<Block>,
+    /// The size of the page-table leaf the fetch went through (the larger
+    /// of two for a straddling instruction), 0 for a fetch no page table
+    /// translated: what [`JumpCache::forget`] looks at.
+    span: u64,
 }
 
 /// Where compiled code finds what it reads of a [`JumpCache`] and its
@@ -381,13 +419,14 @@ impl Default for JumpCache {
 impl JumpCache {
     /// An empty jump cache.
     pub fn new() -> JumpCache {
-        let placeholder = Arc::new(Block::new(BlockKey { pc: EMPTY_TAG, mode: 0 }, Box::new([]), Box::new([])));
+        let placeholder = Arc::new(Block::new(BlockKey::at(EMPTY_TAG), Box::new([]), Box::new([])));
         placeholder.invalidate();
         let slots: Box<[Slot]> = (0..JUMP_CACHE_ENTRIES)
             .map(|_| Slot {
                 tag: EMPTY_TAG,
                 block_address: Arc::as_ptr(&placeholder) as usize,
                 block: placeholder.clone(),
+                span: 0,
             })
             .collect();
         let base = slots.as_ptr() as usize;
@@ -433,8 +472,9 @@ impl JumpCache {
         &self.slots[Self::slot(pc)].block
     }
 
-    /// Caches `block` for `pc`.
-    pub fn put(&mut self, pc: u64, block: Arc<Block>) {
+    /// Caches `block` for `pc`, fetched through page-table leaves of
+    /// `span` bytes (0 when no page table was involved).
+    pub fn put(&mut self, pc: u64, block: Arc<Block>, span: u64) {
         let block_address = Arc::as_ptr(&block) as usize;
         let index = Self::slot(pc);
         let slot = &mut self.slots[index];
@@ -444,6 +484,23 @@ impl JumpCache {
         slot.tag = pc;
         slot.block_address = block_address;
         slot.block = block;
+        slot.span = span;
+    }
+
+    /// Forgets the blocks whose fetch went through the page-table leaf
+    /// that maps `vaddr` (`sfence.vma` with an address): those entered in
+    /// that leaf's range, and a straddling instruction whose second half
+    /// is there.
+    pub fn forget(&mut self, vaddr: u64) {
+        let slots = &mut self.slots;
+        self.filled.retain(|&index| {
+            let slot = &mut slots[usize::from(index)];
+            let covered = |pc: u64| (pc ^ vaddr) < slot.span;
+            if covered(slot.tag) || covered(slot.tag.wrapping_add(2)) {
+                slot.tag = EMPTY_TAG;
+            }
+            slot.tag != EMPTY_TAG
+        });
     }
 
     /// Forgets everything (the address space changed). The blocks stay

@@ -17,6 +17,19 @@ use crate::state::HartState;
 use crate::trap::{Cause, Trap};
 
 /// A hart's state as the interpreter and compiled code see it.
+/// Cached translations (TLB entries, jump-cache slots) to drop.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// None.
+    #[default]
+    Nothing,
+    /// What the leaf mapping this virtual address gave, at whatever page
+    /// size: `sfence.vma` with an address.
+    Page(u64),
+    /// Everything.
+    All,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Cpu {
     /// The architectural state.
@@ -29,9 +42,9 @@ pub(crate) struct Cpu {
     pub(crate) data_checked: bool,
     /// Instruction fetches go through the TLB.
     pub(crate) fetch_checked: bool,
-    /// `satp` or a PMP register was written, or `sfence.vma` executed: the
-    /// run loop drops cached translations before the next block.
-    pub(crate) flush_translations: bool,
+    /// Cached translations the run loop drops before the next block, after
+    /// a `satp` or PMP write or an `sfence.vma`.
+    pub(crate) flush: Flush,
     /// `fence.i` executed: the run loop makes this hart's translations
     /// current before the next block.
     pub(crate) fence_i: bool,
@@ -60,7 +73,7 @@ impl Cpu {
             tlb: Tlb::new(),
             data_checked: false,
             fetch_checked: false,
-            flush_translations: false,
+            flush: Flush::Nothing,
             fence_i: false,
             recheck: true,
             jit_trap: None,
@@ -72,12 +85,11 @@ impl Cpu {
     /// cache) or the frame (refilled at each entry): lockstep's copies, made
     /// for every block, then cost no allocation.
     pub(crate) fn copy_without_tlb(&mut self, from: &Cpu) {
-        let Cpu { arch, tlb: _, data_checked, fetch_checked, flush_translations, fence_i, recheck, jit_trap, frame: _ } =
-            from;
+        let Cpu { arch, tlb: _, data_checked, fetch_checked, flush, fence_i, recheck, jit_trap, frame: _ } = from;
         self.arch.copy_from(arch);
         self.data_checked = *data_checked;
         self.fetch_checked = *fetch_checked;
-        self.flush_translations = *flush_translations;
+        self.flush = *flush;
         self.fence_i = *fence_i;
         self.recheck = *recheck;
         self.jit_trap = *jit_trap;
@@ -85,8 +97,27 @@ impl Cpu {
 
     /// The engine flags that instructions set: with [`Cpu::arch`], what
     /// lockstep compares between the tiers.
-    pub(crate) fn flags(&self) -> (bool, bool, bool) {
-        (self.flush_translations, self.fence_i, self.recheck)
+    pub(crate) fn flags(&self) -> (Flush, bool, bool) {
+        (self.flush, self.fence_i, self.recheck)
+    }
+
+    /// Executes `sfence.vma` with `vaddr` (rs1, `None` for x0) and `asid`
+    /// (rs2, `None` for x0): records what the run loop must drop.
+    ///
+    /// The TLB and the jump cache only ever hold translations of the
+    /// current `satp`, since a write to it flushes them, so a fence for
+    /// another address space has nothing to drop (global mappings are
+    /// exempt from an ASID's fence). A fence for one address drops only
+    /// what the leaf mapping it gave.
+    pub(crate) fn sfence_vma(&mut self, vaddr: Option<u64>, asid: Option<u64>) {
+        if asid.is_some_and(|asid| asid & satp::ASID_MASK != self.arch.csr.satp >> satp::ASID_SHIFT & satp::ASID_MASK) {
+            return;
+        }
+        self.flush = match (self.flush, vaddr) {
+            (Flush::Nothing, Some(vaddr)) => Flush::Page(vaddr),
+            (Flush::Page(pending), Some(vaddr)) if pending == vaddr => Flush::Page(vaddr),
+            _ => Flush::All,
+        };
     }
 
     /// Recomputes whether fetches and data accesses are checked (translated

@@ -20,6 +20,16 @@ use crate::trap::{Exception, Trap};
 /// Longest block, in instructions.
 const MAX_BLOCK_INSTS: usize = 64;
 
+/// A block [`Fetcher::find_block`] found.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// One the jump cache may keep, fetched through page-table leaves of
+    /// `span` bytes (see [`crate::cache::JumpCache::put`]).
+    Cached { block: Arc<Block>, span: u64 },
+    /// One to run this once and decode afresh next time.
+    Once(Arc<Block>),
+}
+
 /// A hart's side of finding blocks: what it knows of its last `fence.i`,
 /// and how many blocks it decoded.
 #[derive(Debug)]
@@ -49,30 +59,39 @@ impl Fetcher {
     }
 
     /// Finds the block at `pc` in the shared cache or translates it, and
-    /// says whether it may be cached: a block of one instruction that
-    /// straddles two pages may not, because invalidation works per page, nor
-    /// may a block on a page that PMP entries split, since a cached block
-    /// (perhaps decoded at another privilege) may run past what this fetch
-    /// may execute. Those are decoded afresh each time they run.
-    pub(crate) fn find_block(&mut self, cpu: &mut Cpu, env: &Env, pc: u64) -> Result<(Arc<Block>, bool), Trap> {
+    /// says whether it may be cached: a block on a page that PMP entries
+    /// split may not, since a cached block (perhaps decoded at another
+    /// privilege) may run past what this fetch may execute, nor may a lone
+    /// instruction whose second half lies on such a page. Those are decoded
+    /// afresh each time they run.
+    pub(crate) fn find_block(&mut self, cpu: &mut Cpu, env: &Env, pc: u64) -> Result<Found, Trap> {
         let fetch = translate_fetch(cpu, env, pc)?;
         let physical = fetch.addr;
-        let key = BlockKey { pc: physical, mode: 0 };
-        if !fetch.whole_page {
-            let (insts, code, _) = translate(cpu, env, pc, physical, true)?;
+        let second_half = if fetch.whole_page { straddle(cpu, env, pc, physical)? } else { None };
+        let key = BlockKey {
+            second_half: second_half.filter(|half| half.whole_page).map(|half| half.addr),
+            ..BlockKey::at(physical)
+        };
+        if !fetch.whole_page || second_half.is_some_and(|half| !half.whole_page) {
+            let (insts, code, _) = translate(cpu, env, pc, physical, None, true)?;
             self.translated += 1;
-            return Ok((Arc::new(Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice())), false));
+            return Ok(Found::Once(Arc::new(Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice()))));
         }
+        let span = fetch.span.max(second_half.map_or(0, |half| half.span));
         if let Some(block) = env.cache.lookup(&key)
             && self.checked_since_fence_i(env, &block)
         {
-            return Ok((block, true));
+            return Ok(Found::Cached { block, span });
         }
         let ticket = env.cache.begin(&key);
-        let (insts, code, cacheable) = translate(cpu, env, pc, physical, false)?;
+        let (insts, code, cacheable) = translate(cpu, env, pc, physical, key.second_half, false)?;
         self.translated += 1;
         let block = Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice());
-        Ok(if cacheable { (env.cache.insert(block, ticket), true) } else { (Arc::new(block), false) })
+        Ok(if cacheable {
+            Found::Cached { block: env.cache.insert(block, ticket), span }
+        } else {
+            Found::Once(Arc::new(block))
+        })
     }
 
     /// Whether `block` may run after this hart's last `fence.i`: blocks
@@ -90,12 +109,12 @@ impl Fetcher {
         if block.serial >= self.fence_i_serial || self.checked.contains(&block.key) {
             return true;
         }
-        let mut now = vec![0; block.code.len()];
-        let same = match env.ram.offset(block.key.pc, now.len() as u64) {
-            Some(offset) => env.ram.read_bytes(offset, &mut now) && now[..] == block.code[..],
-            // Code outside RAM is ROM, which does not change.
-            None => true,
-        };
+        // A straddling block's code is in two pieces: the first page's last
+        // two bytes, and the start of the second page.
+        let first_len = if block.key.second_half.is_some() { 2 } else { block.code.len() };
+        let (first, second) = block.code.split_at(first_len);
+        let same = matches_memory(env, block.key.pc, first)
+            && block.key.second_half.is_none_or(|addr| matches_memory(env, addr, second));
         if same {
             self.checked.insert(block.key);
         } else {
@@ -110,10 +129,30 @@ impl Fetcher {
 /// plain M-mode ones.
 fn translate_fetch(cpu: &mut Cpu, env: &Env, vaddr: u64) -> Result<Physical, Trap> {
     if !cpu.fetch_checked {
-        return Ok(Physical { addr: vaddr, whole_page: true });
+        return Ok(Physical { addr: vaddr, whole_page: true, span: 0 });
     }
     let ctx = cpu.arch.fetch_context();
     cpu.tlb.translate(&env.ram, Pmp::new(&cpu.arch.csr), vaddr, 2, Access::Fetch, &ctx)
+}
+
+/// Whether RAM at physical address `addr` holds `code`. Code outside RAM
+/// is ROM, which does not change.
+fn matches_memory(env: &Env, addr: u64, code: &[u8]) -> bool {
+    let mut now = vec![0; code.len()];
+    match env.ram.offset(addr, now.len() as u64) {
+        Some(offset) => env.ram.read_bytes(offset, &mut now) && now[..] == code[..],
+        None => true,
+    }
+}
+
+/// Where the second half of the instruction at `pc` (physical `physical`)
+/// is fetched from, when that instruction straddles two pages: only a
+/// 32-bit instruction in a page's last two bytes does.
+fn straddle(cpu: &mut Cpu, env: &Env, pc: u64, physical: u64) -> Result<Option<Physical>, Trap> {
+    if pc & (PAGE_SIZE - 1) != PAGE_SIZE - 2 || decode::instruction_length(fetch_parcel(cpu, env, physical, pc)?) != 4 {
+        return Ok(None);
+    }
+    translate_fetch(cpu, env, pc.wrapping_add(2)).map(Some)
 }
 
 /// Reads the 16-bit parcel of code at physical address `addr` (fetched
@@ -134,15 +173,20 @@ fn fetch_parcel(cpu: &Cpu, env: &Env, addr: u64, vaddr: u64) -> Result<u16, Trap
 }
 
 /// Decodes the block at virtual address `pc`, physical `physical`,
-/// checking each parcel against PMP if `check_parcels` (PMP entries
-/// split the page). Returns its instructions and whether it may be
-/// cached (a lone instruction straddling two pages is not, since
-/// invalidation works per page and the second page's mapping may change).
+/// checking each parcel against PMP if `check_parcels` (PMP entries split
+/// the page). Returns its instructions, the code bytes they were decoded
+/// from, and whether the block may be cached. A 32-bit instruction that
+/// straddles two pages is a block of its own; its second half is read at
+/// `second_half` when the caller translated the next page already (the
+/// block's key then names that page), else through a fetch translation,
+/// and then the block may not be cached: it would not be filed under the
+/// second page (the code changed after the caller looked at it).
 fn translate(
     cpu: &mut Cpu,
     env: &Env,
     pc: u64,
     physical: u64,
+    second_half: Option<u64>,
     check_parcels: bool,
 ) -> Result<(Vec<Inst>, Vec<u8>, bool), Trap> {
     let page_end = (pc | (PAGE_SIZE - 1)).wrapping_add(1);
@@ -166,18 +210,20 @@ fn translate(
             Err(_) => break,
         };
         let mut raw = u32::from(low);
+        let mut straddles = false;
         if decode::instruction_length(low) == 4 {
             let high_addr = addr.wrapping_add(2);
-            if high_addr == page_end {
-                if !insts.is_empty() {
-                    break;
-                }
-                cacheable = false;
+            straddles = high_addr == page_end;
+            if straddles && !insts.is_empty() {
+                break;
             }
-            let high = if high_addr == page_end {
-                translate_fetch(cpu, env, high_addr).and_then(|p| fetch_parcel(cpu, env, p.addr, high_addr))
-            } else {
-                fetch_on_page(cpu, high_addr)
+            let high = match second_half {
+                Some(at) if straddles => fetch_parcel(cpu, env, at, high_addr),
+                _ if straddles => {
+                    cacheable = false;
+                    translate_fetch(cpu, env, high_addr).and_then(|p| fetch_parcel(cpu, env, p.addr, high_addr))
+                }
+                _ => fetch_on_page(cpu, high_addr),
             };
             match high {
                 Ok(high) => raw |= u32::from(high) << 16,
@@ -195,7 +241,7 @@ fn translate(
         addr = addr.wrapping_add(u64::from(inst.len));
         let ends = inst.op.ends_block();
         insts.push(inst);
-        if ends || addr == page_end || !cacheable {
+        if ends || addr == page_end || straddles {
             break;
         }
     }

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cache::TranslationCache;
 use crate::control::HartControl;
-use crate::cpu::Cpu;
+use crate::cpu::{Cpu, Flush};
 use crate::env::{Direct, Env};
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, Found};
 use crate::interp;
 use crate::jit::{Divergence, HartJit, Jit, JitStats};
 use crate::memory::{AccessContext, Bus, Ram};
@@ -172,7 +172,7 @@ impl Hart {
         state.cycle_offset = 0u64.wrapping_sub(state.cycle());
         state.pc = pc;
         let mut cpu = Cpu::with_state(state);
-        cpu.flush_translations = true;
+        cpu.flush = Flush::All;
         self.cpu = cpu;
         self.last_exception = None;
         self.stall_origin = None;
@@ -188,7 +188,7 @@ impl Hart {
     /// the next run derives everything the engines cached from it again
     /// (translations, the jump cache, pending interrupts).
     pub fn state_mut(&mut self) -> &mut HartState {
-        self.cpu.flush_translations = true;
+        self.cpu.flush = Flush::All;
         &mut self.cpu.arch
     }
 
@@ -263,8 +263,8 @@ impl Hart {
                     let pc = self.cpu.arch.pc;
                     self.stats.jump_cache_misses += 1;
                     match self.fetcher.find_block(&mut self.cpu, &self.env, pc) {
-                        Ok((block, true)) => self.dispatcher.jump_cache.put(pc, block),
-                        Ok((block, false)) => {
+                        Ok(Found::Cached { block, span }) => self.dispatcher.jump_cache.put(pc, block, span),
+                        Ok(Found::Once(block)) => {
                             if let Err((trap, at)) = interp::execute_once(&mut self.cpu, &self.env, &block, stop_at)
                                 && let Some(exit) = self.raise(trap, at)
                             {
@@ -331,11 +331,18 @@ impl Hart {
             self.fetcher.fence_i(&self.env);
             self.dispatcher.jump_cache.clear();
         }
-        if self.cpu.flush_translations {
-            self.cpu.flush_translations = false;
-            self.cpu.tlb.flush();
-            self.dispatcher.jump_cache.clear();
-        } else if context != self.jump_context {
+        match std::mem::take(&mut self.cpu.flush) {
+            Flush::All => {
+                self.cpu.tlb.flush();
+                self.dispatcher.jump_cache.clear();
+            }
+            Flush::Page(vaddr) => {
+                self.cpu.tlb.flush_page(vaddr);
+                self.dispatcher.jump_cache.forget(vaddr);
+            }
+            Flush::Nothing => {}
+        }
+        if context != self.jump_context {
             self.dispatcher.jump_cache.clear();
         }
         self.jump_context = context;

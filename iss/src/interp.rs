@@ -412,8 +412,9 @@ fn execute<M: DataAccess>(
                     if cpu.arch.privilege == Privilege::User || trapped {
                         fault!(illegal(inst));
                     }
-                    // Flushing every translation is allowed for any rs1/rs2.
-                    cpu.flush_translations = true;
+                    let vaddr = (inst.rs1 != 0).then(|| cpu.arch.x[usize::from(inst.rs1)]);
+                    let asid = (inst.rs2 != 0).then(|| cpu.arch.x[usize::from(inst.rs2)]);
+                    cpu.sfence_vma(vaddr, asid);
                     cpu.recheck = true;
                 }
                 Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => {

@@ -3,7 +3,7 @@
 //! point CSRs, `satp` under `mstatus.TVM`, Sstc's `stimecmp`); the others
 //! are plain storage in [`CsrFile`].
 
-use crate::cpu::Cpu;
+use crate::cpu::{Cpu, Flush};
 use crate::csr::{self, CsrFile, mstatus};
 use crate::decode::illegal;
 use crate::decode::{CsrAccess, Inst, Op};
@@ -46,7 +46,7 @@ pub(crate) fn csr_op(cpu: &mut Cpu, env: &Env, inst: &Inst, rs1_value: u64) -> R
         }
         cpu.update_translation();
         if number == csr::SATP || csr::is_pmp(number) {
-            cpu.flush_translations = true;
+            cpu.flush = Flush::All;
         }
         if cpu.arch.supervisor_timer_compare() != timer {
             // The run budget was cut to the old Sstc deadline: let the

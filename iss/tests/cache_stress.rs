@@ -15,7 +15,7 @@ use polyhart_iss::decode::{Inst, Op};
 const FIRST_PAGE: u64 = 0x80000;
 
 fn key(page: u64, slot: u64) -> BlockKey {
-    BlockKey { pc: ((FIRST_PAGE + page) << 12) | (slot * 4), mode: 0 }
+    BlockKey::at(((FIRST_PAGE + page) << 12) | (slot * 4))
 }
 
 /// A block for `key` that carries, in its instructions, the page epoch its
@@ -38,6 +38,35 @@ fn serial(block: &Block) -> u64 {
 fn assert_for_key(block: &Block, key: BlockKey) {
     assert_eq!(block.key, key);
     assert_eq!((block.insts[2].imm as u64) << 12 | block.insts[3].imm as u64, key.pc, "contents of another key");
+}
+
+/// A lone instruction across two pages is filed under both: a store to
+/// either page invalidates it, and an invalidation of the second page
+/// between the ticket and the insertion keeps it from being published.
+#[test]
+fn a_straddling_block_belongs_to_both_its_pages() {
+    let cache = TranslationCache::new();
+    let first = FIRST_PAGE << 12 | 0xffe;
+    let second_page = FIRST_PAGE + 7;
+    let key = BlockKey { second_half: Some(second_page << 12), ..BlockKey::at(first) };
+    let ticket = cache.begin(&key);
+    let published = cache.insert(block(key, 0, 1), ticket);
+    assert!(published.is_valid());
+    assert!(cache.lookup(&BlockKey::at(first)).is_none(), "filed under its second half too");
+    assert!(cache.lookup(&key).is_some());
+    assert_eq!(cache.invalidate_page(second_page), 1);
+    assert!(!published.is_valid());
+    assert!(cache.lookup(&key).is_none(), "a store to the second page invalidates it");
+
+    let ticket = cache.begin(&key);
+    cache.invalidate_page(second_page);
+    assert!(!cache.insert(block(key, 1, 2), ticket).is_valid(), "refused: its second page changed meanwhile");
+    assert!(cache.lookup(&key).is_none());
+
+    let ticket = cache.begin(&key);
+    let published = cache.insert(block(key, 2, 3), ticket);
+    cache.invalidate_page(FIRST_PAGE);
+    assert!(!published.is_valid(), "a store to the first page invalidates it");
 }
 
 #[test]

@@ -1808,6 +1808,88 @@ fn sv39_remapping_is_seen_after_sfence_vma() {
 }
 
 #[test]
+fn sfence_vma_for_one_address_is_enough_for_its_page() {
+    let level0 = ROOT + 0x2000;
+    let mut m = paging_machine(&[
+        u(Op::Lui, T0, 0x4000_0000),
+        i(Op::Ld, A0, T0, 0),
+        r(Op::SfenceVma, ZERO, T0, ZERO),
+        i(Op::Ld, A1, T0, 0),
+        r(Op::SfenceVma, ZERO, T0, A2),
+        i(Op::Ld, A3, T0, 0),
+    ]);
+    m.write(DATA, 8, 1);
+    m.write(DATA + 0x1000, 8, 2);
+    m.write(DATA + 0x2000, 8, 3);
+    m.run(2);
+    m.write(level0, 8, ((DATA + 0x1000) >> 12) << 10 | 0xc7);
+    m.run(2);
+    assert_eq!((m.reg(A0), m.reg(A1)), (1, 2), "sfence.vma t0 drops VA_RW's translation");
+    // The same with the current address space's ASID (0) in rs2.
+    m.write(level0, 8, ((DATA + 0x2000) >> 12) << 10 | 0xc7);
+    m.run(2);
+    assert_eq!(m.reg(A3), 3, "sfence.vma t0, a2 (ASID 0) drops it too");
+}
+
+/// `sfence.vma` with any address inside a superpage drops what the whole
+/// superpage gave, not only the 4 KiB page of that address.
+#[test]
+fn sfence_vma_for_an_address_in_a_superpage_drops_all_of_it() {
+    let level1 = ROOT + 0x1000;
+    // VA 0x4020_0000: a 2 MiB page onto RAM_BASE (where DATA lies).
+    let megapage = 0x4020_0000;
+    let mut m = paging_machine(&[
+        u(Op::Lui, T0, (megapage + (DATA - RAM_BASE)) as i32),
+        i(Op::Ld, A0, T0, 0),
+        u(Op::Lui, T1, (megapage + 0x10_0000) as i32),
+        r(Op::SfenceVma, ZERO, T1, ZERO),
+        i(Op::Ld, A1, T0, 0),
+    ]);
+    m.write(level1 + 8, 8, (RAM_BASE >> 12) << 10 | 0xc7);
+    m.write(DATA, 8, 0x55);
+    m.run(2);
+    assert_eq!(m.reg(A0), 0x55);
+    // Unmap the megapage, and fence another address inside it.
+    m.write(level1 + 8, 8, 0);
+    m.run(2);
+    m.run_to_trap();
+    m.assert_trapped(Exception::LoadPageFault, megapage + (DATA - RAM_BASE), RAM_BASE + 16);
+}
+
+/// A 32-bit instruction whose halves lie in two virtual pages runs from
+/// whatever the second page maps to now: after the second page is mapped
+/// elsewhere and fenced, the new second half is what executes.
+#[test]
+fn an_instruction_across_pages_follows_a_remapped_second_page() {
+    let level0 = ROOT + 0x2000;
+    // VA 0x4000_2000 -> RAM_BASE + 0x4000 and VA 0x4000_3000 -> RAM_BASE +
+    // 0x5000, later RAM_BASE + 0x6000, all executable.
+    let (first, second, other) = (RAM_BASE + 0x4000, RAM_BASE + 0x5000, RAM_BASE + 0x6000);
+    let exec = |pa: u64| (pa >> 12) << 10 | 0xcb;
+    let mut m = paging_machine(&[
+        u(Op::Lui, T0, 0x4000_3000),
+        i(Op::Addi, T0, T0, -2),
+        i(Op::Jalr, RA, T0, 0),
+        u(Op::Lui, T1, 0x4000_3000),
+        r(Op::SfenceVma, ZERO, T1, ZERO),
+        i(Op::Jalr, RA, T0, 0),
+    ]);
+    m.write(level0 + 2 * 8, 8, exec(first));
+    m.write(level0 + 3 * 8, 8, exec(second));
+    let add = |imm: i32| i(Op::Addi, A0, A0, imm).to_le_bytes();
+    let ret = i(Op::Jalr, ZERO, RA, 0).to_le_bytes();
+    m.load_bytes(first + 0xffe, &add(1)[..2]);
+    m.load_bytes(second, &[&add(1)[2..], &ret[..]].concat());
+    m.load_bytes(other, &[&add(0x10)[2..], &ret[..]].concat());
+    assert_eq!(add(1)[..2], add(0x10)[..2], "the two adds differ in their second half only");
+    m.run(5);
+    assert_eq!((m.reg(A0), m.pc()), (1, RAM_BASE + 12));
+    m.write(level0 + 3 * 8, 8, exec(other));
+    m.run(5);
+    assert_eq!((m.reg(A0), m.pc()), (0x11, RAM_BASE + 24), "the second half came from the page mapped now");
+}
+
+#[test]
 fn satp_takes_sv39_sv48_and_sv57_and_ignores_other_modes() {
     let mut m = Machine::new(&[
         csr(Op::Csrrw, ZERO, csr::SATP, A0),

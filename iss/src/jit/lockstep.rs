@@ -326,7 +326,7 @@ fn block_from(block: &Block, offset: u64) -> Option<Block> {
     let first = block.insts.iter().skip(1).position(|inst| u64::from(inst.offset) == offset)? + 1;
     let base = block.insts[first].offset;
     let insts = block.insts[first..].iter().map(|inst| Inst { offset: inst.offset - base, ..*inst }).collect();
-    let key = crate::cache::BlockKey { pc: block.key.pc.wrapping_add(offset), mode: block.key.mode };
+    let key = crate::cache::BlockKey { pc: block.key.pc.wrapping_add(offset), ..block.key };
     Some(Block::new(key, insts, Box::new([])))
 }
 

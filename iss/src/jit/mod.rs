@@ -393,7 +393,7 @@ mod tests {
             Inst { rd: 10, rs1: 10, imm: 1, ..Inst::new(Op::Addi, 4) },
             Inst { rd: X0_SINK, imm: -4, ..Inst::new(Op::Jal, 4) },
         ];
-        Arc::new(Block::new(BlockKey { pc, mode: 0 }, Box::new(insts), Box::new([])))
+        Arc::new(Block::new(BlockKey::at(pc), Box::new(insts), Box::new([])))
     }
 
     /// Compiles a new block, which retires the generation before (the

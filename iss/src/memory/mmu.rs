@@ -8,8 +8,10 @@
 //! is never lost. Its reads and writes of PTEs are checked against PMP as
 //! S-mode accesses. The TLB caches leaf translations per 4 KiB page with their
 //! permission bits; permissions are checked on every hit, so a change of
-//! privilege, `SUM` or `MXR` needs no flush. `sfence.vma` and `satp` writes
-//! flush it whole.
+//! privilege, `SUM` or `MXR` needs no flush. A `satp` write flushes it
+//! whole, as does `sfence.vma` for every address; `sfence.vma` for one
+//! address drops only the entries of the leaf that mapped it (each entry
+//! knows its leaf's size, so a superpage's entries all go).
 //!
 //! The TLB also caches what PMP grants each page, for accesses with paging
 //! off too (identity entries), so that S- and U-mode accesses, and M-mode ones
@@ -55,6 +57,10 @@ pub(crate) mod satp {
     pub(crate) const MODE_SHIFT: u32 = 60;
     /// The root table's physical page number.
     pub(crate) const PPN_MASK: u64 = (1 << 44) - 1;
+    /// Shift of the ASID field.
+    pub(crate) const ASID_SHIFT: u32 = 44;
+    /// The ASID field, once shifted down (16 bits, all writable).
+    pub(crate) const ASID_MASK: u64 = 0xffff;
 }
 
 /// What translation needs from the hart: the inputs of a walk.
@@ -94,6 +100,9 @@ pub(crate) struct Leaf {
     pub ppn: u64,
     /// The leaf PTE's low flag bits.
     pub flags: u64,
+    /// Bytes the leaf maps (4 KiB, or a superpage's size); 0 for an
+    /// identity translation, which no page table gave.
+    pub size: u64,
 }
 
 /// Walks the page table for `vaddr`. `ctx.privilege` must be S or U. PTE
@@ -152,7 +161,7 @@ pub(crate) fn walk(ram: &Ram, pmp: Pmp<'_>, vaddr: u64, access: Access, ctx: &Co
                 }
             }
             let page = ppn | ((vaddr >> 12) & low_ppn_bits);
-            return Ok(Leaf { ppn: page, flags: (entry | wanted) & 0xff });
+            return Ok(Leaf { ppn: page, flags: (entry | wanted) & 0xff, size: 1 << (12 + 9 * level) });
         }
         return Err(access.page_fault(vaddr));
     }
@@ -166,6 +175,9 @@ const TLB_VALID: u64 = 1 << 63;
 const TLB_IDENTITY: u64 = 1 << 62;
 /// Tag bit of an entry for M-mode accesses, whose PMP rules differ.
 const TLB_MACHINE: u64 = 1 << 61;
+/// The virtual page number in a TLB or fast entry's tag (a 64-bit address
+/// has 52 bits of page number).
+const VPN_MASK: u64 = (1 << 52) - 1;
 /// In an entry's PMP bits: entries split the page, so each access is checked.
 const PMP_SPLIT: u8 = 1 << 7;
 
@@ -216,6 +228,10 @@ pub(crate) struct Physical {
     /// PMP treats the whole page alike, so an access elsewhere in it that
     /// the same permissions allow needs no check of its own.
     pub whole_page: bool,
+    /// Bytes the page-table leaf that gave the translation maps (the
+    /// naturally aligned range around the virtual address that one
+    /// `sfence.vma` drops); 0 when no page table was involved.
+    pub span: u64,
 }
 
 /// A hart's direct-mapped TLB of 4 KiB translations and of what PMP grants
@@ -241,6 +257,10 @@ pub(crate) struct Tlb {
     /// `jit::after_slow_access`), emptied with the rest of the TLB.
     pub(crate) fast_load: Box<[FastEntry]>,
     pub(crate) fast_store: Box<[FastEntry]>,
+    /// [`Leaf::size`] of the translation behind each fast entry, for
+    /// [`Tlb::flush_page`].
+    fast_load_span: Box<[u64]>,
+    fast_store_span: Box<[u64]>,
 }
 
 impl PartialEq for Tlb {
@@ -260,7 +280,7 @@ impl Default for Tlb {
 impl Tlb {
     /// An empty TLB.
     pub(crate) fn new() -> Tlb {
-        let empty = TlbEntry { tag: 0, leaf: Leaf { ppn: 0, flags: 0 }, pmp: 0 };
+        let empty = TlbEntry { tag: 0, leaf: Leaf { ppn: 0, flags: 0, size: 0 }, pmp: 0 };
         Tlb {
             entries: vec![empty; TLB_ENTRIES].into_boxed_slice(),
             load_window: PmpRange::EMPTY,
@@ -268,6 +288,8 @@ impl Tlb {
             windows_machine: true,
             fast_load: vec![FastEntry::default(); FAST_TLB_ENTRIES].into_boxed_slice(),
             fast_store: vec![FastEntry::default(); FAST_TLB_ENTRIES].into_boxed_slice(),
+            fast_load_span: vec![0; FAST_TLB_ENTRIES].into_boxed_slice(),
+            fast_store_span: vec![0; FAST_TLB_ENTRIES].into_boxed_slice(),
         }
     }
 
@@ -277,6 +299,28 @@ impl Tlb {
         self.fast_load.iter_mut().chain(self.fast_store.iter_mut()).for_each(|entry| entry.tag = 0);
         self.load_window = PmpRange::EMPTY;
         self.store_window = PmpRange::EMPTY;
+    }
+
+    /// Forgets what the page-table leaf mapping `vaddr` gave, at whatever
+    /// page size it mapped (`sfence.vma` with an address): every entry
+    /// whose leaf's range holds `vaddr`. Entries of other leaves, and
+    /// identity entries, stay.
+    pub(crate) fn flush_page(&mut self, vaddr: u64) {
+        let covers = |vpn: u64, size: u64| (vpn << PAGE_SHIFT ^ vaddr) < size;
+        for entry in self.entries.iter_mut().filter(|entry| entry.tag & TLB_VALID != 0) {
+            if covers(entry.tag & VPN_MASK, entry.leaf.size) {
+                entry.tag = 0;
+            }
+        }
+        for (entries, spans) in
+            [(&mut self.fast_load, &self.fast_load_span), (&mut self.fast_store, &self.fast_store_span)]
+        {
+            for (entry, &span) in entries.iter_mut().zip(spans.iter()) {
+                if entry.tag != 0 && covers(entry.tag & VPN_MASK, span) {
+                    entry.tag = 0;
+                }
+            }
+        }
     }
 
     /// Keeps the load and store windows only while data accesses stay
@@ -308,8 +352,13 @@ impl Tlb {
             tag: vpn | fast_context(ctx),
             addend: (host as u64).wrapping_add(offset).wrapping_sub(vpn << PAGE_SHIFT),
         };
-        let table = if access == Access::Store { &mut self.fast_store } else { &mut self.fast_load };
+        let (table, spans) = if access == Access::Store {
+            (&mut self.fast_store, &mut self.fast_store_span)
+        } else {
+            (&mut self.fast_load, &mut self.fast_load_span)
+        };
         table[vpn as usize % FAST_TLB_ENTRIES] = entry;
+        spans[vpn as usize % FAST_TLB_ENTRIES] = physical.span;
     }
 
     /// Fills whichever window is empty and allowed with the PMP region of
@@ -354,11 +403,12 @@ impl Tlb {
                 || permitted(slot.leaf.flags, access, ctx)
                     && (access != Access::Store || slot.leaf.flags & pte::D != 0));
         if !hit {
-            let leaf = if paged { walk(ram, pmp, vaddr, access, ctx)? } else { Leaf { ppn: vpn, flags: 0 } };
+            let leaf = if paged { walk(ram, pmp, vaddr, access, ctx)? } else { Leaf { ppn: vpn, flags: 0, size: 0 } };
             let granted = pmp.page_permissions(leaf.ppn << 12, ctx.privilege).unwrap_or(PMP_SPLIT);
             *slot = TlbEntry { tag, leaf, pmp: granted };
         }
         let addr = slot.leaf.ppn << 12 | (vaddr & 0xfff);
+        let span = slot.leaf.size;
         let whole_page = slot.pmp & PMP_SPLIT == 0;
         let allowed = if whole_page {
             slot.pmp & pmp::needed(access) != 0
@@ -376,6 +426,6 @@ impl Tlb {
         if !paged && window.is_some_and(|window| window.len == 0) {
             self.fill_windows(pmp, addr, ctx.privilege);
         }
-        Ok(Physical { addr, whole_page })
+        Ok(Physical { addr, whole_page, span })
     }
 }
