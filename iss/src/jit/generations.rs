@@ -4,7 +4,7 @@
 //! (harts tell through their [`HartEpoch`]).
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
@@ -40,8 +40,6 @@ pub(super) struct Compiler {
     pub(super) retirements: AtomicU64,
     /// The harts' hart_epochs (a hart that is gone leaves a dead one).
     pub(super) hart_epochs: Mutex<Vec<Weak<HartEpoch>>>,
-    /// The JIT is being dropped: the background thread compiles no more.
-    pub(super) closing: AtomicBool,
     /// The guest physical address of RAM's first byte, for the harts whose
     /// RAM starts there (the first hart given this JIT decides; see
     /// [`super::Jit::bind_ram`]): compiled code has it as a constant.

@@ -52,8 +52,8 @@
 //! they saw when they last entered compiled code, or none while they run
 //! none.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use cranelift_codegen::settings::{self, Configurable};
@@ -90,6 +90,7 @@ mod generations;
 mod listing;
 pub(crate) mod lockstep;
 mod memory;
+mod queue;
 mod translator;
 
 pub(crate) use abi::{BlockExit, SLICE, after_slow_access};
@@ -102,6 +103,7 @@ use translator::Exits;
 use frame::Frame;
 use generations::{Backend, Compiler, HartEpoch, Pinned, new_module};
 use lockstep::Lockstep;
+use queue::{CompileQueue, Job};
 
 /// Whether a run of a block counts towards making it hot.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -139,7 +141,7 @@ pub struct Jit {
     /// Where hot blocks wait for the background thread to compile them
     /// ([`JitConfig::background`]), with the pc and data context they were
     /// found hot in; without it the hart that finds a block hot compiles it.
-    queue: Option<mpsc::Sender<(Arc<Block>, u64, AccessMode)>>,
+    queue: Option<Arc<CompileQueue>>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -213,21 +215,18 @@ impl Jit {
             generations_freed: AtomicU64::new(0),
             retirements: AtomicU64::new(0),
             hart_epochs: Mutex::new(Vec::new()),
-            closing: AtomicBool::new(false),
             ram_base: OnceLock::new(),
         });
         let (queue, worker) = if background {
-            let (queue, jobs) = mpsc::channel::<(Arc<Block>, u64, AccessMode)>();
+            let queue = Arc::new(CompileQueue::default());
+            let jobs = queue.clone();
             let shared = compiler.clone();
             let worker = std::thread::Builder::new()
                 .name("polyhart-jit".into())
                 .spawn(move || {
-                    // Ends when the JIT drops its end of the queue, without
-                    // compiling what is left in it.
-                    for (block, pc, access) in jobs {
-                        if shared.closing.load(Ordering::Relaxed) {
-                            break;
-                        }
+                    // Ends when the JIT closes the queue, without compiling
+                    // what is left in it.
+                    while let Some(Job { block, pc, access }) = jobs.pop() {
                         if block.is_valid() {
                             block.compiled.get_or_init(|| shared.compile(&block, pc, access));
                         }
@@ -276,9 +275,7 @@ impl Jit {
             None => *block.compiled.get_or_init(|| self.compiler.compile(block, pc, access)),
             Some(queue) => {
                 if runs == self.compiler.config.threshold {
-                    // Only a JIT being dropped has no worker to send to,
-                    // and then nothing runs any more.
-                    let _ = queue.send((block.clone(), pc, access));
+                    queue.push(Job { block: block.clone(), pc, access });
                 }
                 None
             }
@@ -371,9 +368,10 @@ impl Jit {
 
 impl Drop for Jit {
     fn drop(&mut self) {
-        // The worker leaves at its next job, or once the queue is closed.
-        self.compiler.closing.store(true, Ordering::Relaxed);
-        drop(self.queue.take());
+        // The worker leaves once the compile in hand (if any) is done.
+        if let Some(queue) = self.queue.take() {
+            queue.close();
+        }
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
