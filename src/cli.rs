@@ -111,9 +111,9 @@ pub(crate) struct RunArgs {
     /// timer, for the fastest run. `--deterministic` always skips.
     #[arg(long, value_name = "real-time|skip", default_value = "real-time", value_parser = ["real-time", "skip"])]
     pub idle: String,
-    /// Execution engine: `interp` (the interpreter alone) or `jit` (hot
-    /// blocks compiled to host code with Cranelift).
-    #[arg(long, value_name = "interp|jit", default_value = "interp", value_parser = ["interp", "jit"])]
+    /// Execution engine: `jit` (hot blocks compiled to host code with
+    /// Cranelift, cold ones interpreted) or `interp` (the interpreter alone).
+    #[arg(long, value_name = "jit|interp", default_value = "jit", value_parser = ["jit", "interp"])]
     pub engine: String,
     /// With `--engine jit`: interpreted runs after which a block is compiled
     /// (0: every block at its first run).
@@ -624,9 +624,14 @@ mod tests {
     #[test]
     fn jit_options_need_the_jit() {
         for option in [&["--jit-range", "0-16"][..], &["--jit-lockstep"], &["-d", "in_asm,out_asm"]] {
-            let cli = Cli::try_parse_from(["polyhart", "run"].iter().chain(option)).expect("parses");
+            let interp = ["polyhart", "run", "--engine", "interp"];
+            let cli = Cli::try_parse_from(interp.iter().chain(option)).expect("parses");
             let Command::Run(args) = cli.command;
             assert!(args.jit_option_without_jit().is_some(), "{option:?}");
+            // The JIT is the default engine.
+            let cli = Cli::try_parse_from(["polyhart", "run"].iter().chain(option)).expect("parses");
+            let Command::Run(args) = cli.command;
+            assert_eq!(args.jit_option_without_jit(), None, "{option:?}");
         }
         let cli = Cli::try_parse_from(["polyhart", "run", "-d", "in_asm"]).expect("parses");
         let Command::Run(args) = cli.command;

@@ -30,7 +30,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(cli::qemu_spelling(std::env::args_os()));
     let Command::Run(args) = &cli.command;
     if let Some(option) = args.jit_option_without_jit() {
-        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, format!("{option} needs --engine jit")).exit();
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, format!("{option} needs the JIT, not --engine interp"))
+            .exit();
     }
     match cli.command {
         Command::Run(args) => match run(&args) {

@@ -464,8 +464,8 @@ fn a_small_jit_code_limit_retires_generations_and_the_guest_runs_on() {
     let line = jit_stats_line(&polyhart(&args)).to_string();
     assert!(!line.contains("retired"), "{line}");
     usage_error(
-        &polyhart(&["run", "--kernel", &demo, "--jit-code-limit", "1M"]),
-        "--jit-code-limit needs --engine jit",
+        &polyhart(&["run", "--kernel", &demo, "--engine", "interp", "--jit-code-limit", "1M"]),
+        "--jit-code-limit needs the JIT, not --engine interp",
     );
     usage_error(
         &polyhart(&["run", "--kernel", &demo, "--engine", "jit", "--jit-code-limit", "lots"]),
@@ -513,9 +513,14 @@ fn bad_jit_ranges_are_usage_errors() {
     ] {
         usage_error(&polyhart(&["run", "--kernel", &hello, "--engine", "jit", "--jit-range", range]), complaint);
     }
-    usage_error(&polyhart(&["run", "--kernel", &hello, "--jit-range", "0-16"]), "--jit-range needs --engine jit");
-    usage_error(&polyhart(&["run", "--kernel", &hello, "--jit-lockstep"]), "--jit-lockstep needs --engine jit");
-    usage_error(&polyhart(&["run", "--kernel", &hello, "-d", "out_asm"]), "-d out_asm needs --engine jit");
+    let interp = |option: &[&'static str]| {
+        let mut args = vec!["run", "--kernel", hello.as_str(), "--engine", "interp"];
+        args.extend_from_slice(option);
+        polyhart(&args)
+    };
+    usage_error(&interp(&["--jit-range", "0-16"]), "--jit-range needs the JIT, not --engine interp");
+    usage_error(&interp(&["--jit-lockstep"]), "--jit-lockstep needs the JIT, not --engine interp");
+    usage_error(&interp(&["-d", "out_asm"]), "-d out_asm needs the JIT, not --engine interp");
 }
 
 #[test]

@@ -139,7 +139,8 @@ polyhart_status polyhart_builder_set_quantum(polyhart_builder *b, uint64_t quant
 /* Non-zero: all harts on the thread calling polyhart_advance, in turn
    (bit-identical runs); zero: a host thread per hart. */
 polyhart_status polyhart_builder_set_deterministic(polyhart_builder *b, int32_t on);
-/* Non-zero: compile blocks run `threshold` times with the JIT. */
+/* Non-zero: compile blocks run `threshold` times with the JIT, on its own
+   thread (the default, threshold 50); zero: the interpreter alone. */
 polyhart_status polyhart_builder_set_jit(polyhart_builder *b, int32_t on, uint32_t threshold);
 /* The kernel (ELF or raw binary), copied. */
 polyhart_status polyhart_builder_set_kernel(polyhart_builder *b, const uint8_t *data, size_t len);

@@ -418,7 +418,9 @@ pub unsafe extern "C" fn polyhart_builder_set_deterministic(b: *mut polyhart_bui
     unsafe { with_builder(b, |b| set(b, |c| c.scheduling(scheduling))) }
 }
 
-/// Non-zero: compile hot blocks with the JIT after `threshold` runs.
+/// Non-zero: compile hot blocks with the JIT after `threshold` runs, on the
+/// JIT's own thread (the default, with a threshold of 50); zero: the
+/// interpreter alone.
 ///
 /// # Safety
 /// `b` must be null or a live builder.
@@ -428,7 +430,7 @@ pub unsafe extern "C" fn polyhart_builder_set_jit(
     on: i32,
     threshold: u32,
 ) -> polyhart_status {
-    let engine = if on != 0 { Engine::Jit(JitConfig::new(threshold)) } else { Engine::Interpreter };
+    let engine = if on != 0 { Engine::Jit(JitConfig::new(threshold).background(true)) } else { Engine::Interpreter };
     // SAFETY: the caller's contract.
     unsafe { with_builder(b, |b| set(b, |c| c.engine(engine))) }
 }

@@ -15,7 +15,8 @@ use crate::driver_queue::DriverQueue;
 use crate::memory::Dma;
 use crate::runner::{self, IdleTime, Pacer, Scheduling, StopReason, StopSignal, UNBOUNDED_QUANTUM};
 
-/// Which tier runs guest code.
+/// Which tier runs guest code. The default is the JIT as
+/// [`JitConfig::default`] configures it (compiled on the JIT's own thread).
 ///
 /// ```
 /// use polyhart_machine::{Engine, JitConfig};
@@ -23,17 +24,23 @@ use crate::runner::{self, IdleTime, Pacer, Scheduling, StopReason, StopSignal, U
 /// // Compile blocks at their 10th run, and check each against the interpreter.
 /// let engine = Engine::Jit(JitConfig::new(10).lockstep(true));
 /// # assert_ne!(engine, Engine::Interpreter);
+/// # assert_eq!(Engine::default(), Engine::Jit(JitConfig::default()));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Engine {
     /// The interpreter only.
-    #[default]
     Interpreter,
     /// The interpreter for cold code; blocks it has run
     /// [`JitConfig::threshold`] times are compiled to host code with
     /// Cranelift (0: every block, at once), with the debugging aids the
     /// configuration asks for.
     Jit(JitConfig),
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::Jit(JitConfig::default())
+    }
 }
 
 /// How a machine's harts run, whatever its board: the settings a board

@@ -182,7 +182,7 @@ class Machine:
         bootargs: Optional[str] = None,
         harts: int = 1,
         ram_size: int = 128 << 20,
-        engine: str = "interp",
+        engine: str = "jit",
         jit_threshold: Optional[int] = None,
         deterministic: bool = False,
         quantum: Optional[int] = 10000,

@@ -142,8 +142,9 @@ fn csr_number(csr: &Bound<'_, PyAny>) -> PyResult<u16> {
 /// - `bootargs`: the kernel command line (in the generated device tree).
 /// - `harts` (1), `ram_size` in bytes (128 MiB), `cpu_frequency` in Hz
 ///   (1 GHz: one instruction per cycle).
-/// - `engine`: `"interp"` or `"jit"`; `jit_threshold`: interpreted runs
-///   before a block is compiled (0: at once).
+/// - `engine`: `"jit"` (the default: hot blocks compiled on the JIT's own
+///   thread) or `"interp"`; `jit_threshold`: interpreted runs before a
+///   block is compiled (0: at once).
 /// - `deterministic`: every hart on one thread, in turn, a quantum each:
 ///   runs repeat exactly (and idle time skips, the RTC and virtio-rng are
 ///   fixed). Otherwise each hart gets a host thread.
@@ -294,7 +295,7 @@ impl Machine {
         bootargs = None,
         harts = 1,
         ram_size = 128 << 20,
-        engine = "interp",
+        engine = "jit",
         jit_threshold = None,
         deterministic = false,
         quantum = Some(polyhart_machine::runner::DEFAULT_QUANTUM),
@@ -305,7 +306,7 @@ impl Machine {
         console = None,
     ))]
     #[pyo3(text_signature = "(*, kernel=None, firmware=None, initrd=None, device_tree=None, bootargs=None, \
-        harts=1, ram_size=134217728, engine='interp', jit_threshold=None, deterministic=False, quantum=10000, \
+        harts=1, ram_size=134217728, engine='jit', jit_threshold=None, deterministic=False, quantum=10000, \
         cpu_frequency=1000000000, idle='skip', virtio=(), regions=(), console=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(

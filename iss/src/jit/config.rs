@@ -58,9 +58,11 @@ pub const DEFAULT_CODE_LIMIT: u64 = 256 << 20;
 /// this: `cranelift-jit` maps each finalized function on pages of its own.
 pub(super) const CODE_PAGE: u64 = 4096;
 
+/// What a user gets without asking: blocks compiled after
+/// [`DEFAULT_THRESHOLD`] runs, on the JIT's own thread.
 impl Default for JitConfig {
     fn default() -> JitConfig {
-        JitConfig::new(DEFAULT_THRESHOLD)
+        JitConfig::new(DEFAULT_THRESHOLD).background(true)
     }
 }
 
