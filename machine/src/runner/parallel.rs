@@ -226,10 +226,45 @@ fn host_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| cores.get())
 }
 
-/// How long an early arrival spins before it sleeps: long enough to cover
-/// the spread of a round's arrivals on free cores, far shorter than the
-/// host's wake-up latency it saves.
+/// Threads for `harts` harts in rounds on `cores` host cores: a thread per
+/// hart while each can have a core. With more harts than cores, threads
+/// take turns on the cores anyway, and a thread that loses its core to
+/// another (the JIT's compiler, the console, another process) holds every
+/// round up until it gets one back: then one core is left to the rest
+/// (1 thread for 4 harts on 2 cores boots Debian in 8 s to the shell, 2
+/// threads take 15 s).
+fn round_threads(harts: usize, cores: usize) -> usize {
+    if harts <= cores { harts } else { cores.saturating_sub(1).max(1) }
+}
+
+/// The longest an early arrival spins before it sleeps: long enough to
+/// cover the spread of a round's arrivals on free cores, far shorter than
+/// the host's wake-up latency it saves.
 const SPIN: Duration = Duration::from_micros(200);
+
+/// The shortest spin: the adaptive spin (see [`Spin`]) never goes below it,
+/// so that it can grow again.
+const MIN_SPIN: Duration = Duration::from_micros(2);
+
+/// How long a thread spins at the barrier before it sleeps, adapted to how
+/// its recent waits ended: a round that came while it spun doubles the
+/// spin (up to [`SPIN`]), one it had to sleep for halves it. On a host
+/// whose cores are busy elsewhere the round's last arrival is often off
+/// its core, and a full spin is time taken from the thread that would
+/// close the round.
+#[derive(Copy, Clone, Debug)]
+struct Spin(Duration);
+
+impl Spin {
+    fn new() -> Spin {
+        Spin(SPIN)
+    }
+
+    /// Notes how a wait ended: within the spin, or asleep.
+    fn note(&mut self, slept: bool) {
+        self.0 = if slept { (self.0 / 2).max(MIN_SPIN) } else { (self.0 * 2).min(SPIN) };
+    }
+}
 
 /// Spins between looks at the clock while spinning: reading it costs more
 /// than a spin.
@@ -259,7 +294,7 @@ pub(crate) fn run<B: Board>(machine: &mut Machine<B>, limit: Option<u64>, horizo
     // turn within a round (a hart per thread as long as there are cores
     // enough); more threads would only take turns on the cores, paying
     // a wake-up each round. Free-running harts each need a thread.
-    let threads = if quantum == UNBOUNDED_QUANTUM { hart_count } else { hart_count.min(host_cores()) };
+    let threads = if quantum == UNBOUNDED_QUANTUM { hart_count } else { round_threads(hart_count, host_cores()) };
     let shared = Shared {
         machine: MachineParts {
             runner: QuantumRunner {
@@ -349,7 +384,8 @@ impl<B: Board> Shared<'_, B> {
         let rounds = &self.rounds;
         // The first round this thread has not run.
         let mut next = 0;
-        while let Some(round) = self.wait_for_round(thread, &group, next) {
+        let mut spin = Spin::new();
+        while let Some(round) = self.wait_for_round(thread, &group, next, &mut spin) {
             // The round cannot close before this thread arrives, below: its
             // bounds and the harts taking part hold still until then.
             let start = rounds.now.start.load(Ordering::Relaxed);
@@ -387,7 +423,7 @@ impl<B: Board> Shared<'_, B> {
     /// `None` when the run ends instead. A thread waiting for the round it
     /// has just run to close spins a while first (it has a core); one whose
     /// harts all sit a round out sleeps at once.
-    fn wait_for_round(&self, thread: usize, group: &[(usize, &mut Hart)], next: u64) -> Option<u64> {
+    fn wait_for_round(&self, thread: usize, group: &[(usize, &mut Hart)], next: u64, spin: &mut Spin) -> Option<u64> {
         let rounds = &self.rounds;
         let ending = self.machine.runner.ending;
         // Whether round `round`, which must be the current one, is for us.
@@ -403,6 +439,7 @@ impl<B: Board> Shared<'_, B> {
             let round = rounds.now.closed.load(Ordering::Acquire);
             if round >= next {
                 if ours(round) {
+                    spin.note(false);
                     return Some(round);
                 }
                 break;
@@ -410,7 +447,8 @@ impl<B: Board> Shared<'_, B> {
             spins = spins.wrapping_add(1);
             if spins.is_multiple_of(SPINS_PER_CLOCK) {
                 let now = Instant::now();
-                if now >= *until.get_or_insert(now + SPIN) {
+                if now >= *until.get_or_insert(now + spin.0) {
+                    spin.note(true);
                     break;
                 }
             }
@@ -585,5 +623,40 @@ impl<B: Board> Shared<'_, B> {
         };
         lock()[index] = None;
         reason
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_get_a_thread_per_hart_while_each_has_a_core() {
+        assert_eq!(round_threads(1, 2), 1);
+        assert_eq!(round_threads(2, 2), 2);
+        assert_eq!(round_threads(8, 16), 8);
+        assert_eq!(round_threads(16, 16), 16);
+        // Oversubscribed: one core is left to the rest.
+        assert_eq!(round_threads(4, 2), 1);
+        assert_eq!(round_threads(3, 1), 1);
+        assert_eq!(round_threads(32, 16), 15);
+    }
+
+    #[test]
+    fn the_spin_halves_after_a_sleep_and_doubles_after_a_round_that_came_in_time() {
+        let mut spin = Spin::new();
+        assert_eq!(spin.0, SPIN);
+        spin.note(true);
+        assert_eq!(spin.0, SPIN / 2);
+        for _ in 0..20 {
+            spin.note(true);
+        }
+        assert_eq!(spin.0, MIN_SPIN, "never below the floor, so it can grow again");
+        spin.note(false);
+        assert_eq!(spin.0, MIN_SPIN * 2);
+        for _ in 0..20 {
+            spin.note(false);
+        }
+        assert_eq!(spin.0, SPIN, "never above the full spin");
     }
 }
