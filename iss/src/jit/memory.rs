@@ -14,6 +14,29 @@ use super::translator::{AccessMode, ExitTarget, Loaded, Translator};
 use crate::memory::mmu::FAST_TLB_ENTRIES;
 use crate::memory::{LINE_SHIFT, MARK_ANY, PAGE_SHIFT};
 
+/// What an access must stay inside for compiled code to make it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Fit {
+    /// A page: a load (its page is the one the fast TLB looked up).
+    Page,
+    /// A 64-byte line: a store, whose marks are those of its first byte's
+    /// line.
+    Line,
+    /// Its own size, aligned: an AMO (misaligned ones trap).
+    Aligned,
+}
+
+impl Fit {
+    /// The bytes a `size`-byte access must not cross a boundary of.
+    fn bytes(self, size: i64) -> i64 {
+        match self {
+            Fit::Page => 1 << PAGE_SHIFT,
+            Fit::Line => 1 << LINE_SHIFT,
+            Fit::Aligned => size,
+        }
+    }
+}
+
 impl Translator<'_> {
     /// Goes on, with the host address of a `size`-byte access (a load, or
     /// a store or AMO if `store`) at `address` and, for a store, its RAM
@@ -23,12 +46,16 @@ impl Translator<'_> {
     ///
     /// Two ways lead there. Inside RAM's direct span ([`super::frame::Frame::span`], 0
     /// while addresses are checked by paging or PMP) the address is
-    /// physical; misaligned loads are fine there, stores and AMOs must be
-    /// aligned. Outside it, in a block compiled for a checked data context
+    /// physical; loads may be misaligned there (the span leaves room for
+    /// their last byte), stores must stay in their line and AMOs be
+    /// aligned (`fit`). Outside it, in a block compiled for a checked data context
     /// ([`AccessMode::Checked`]), the hart's fast TLB for the access
     /// ([`crate::memory::mmu::FastEntry`]) may hold the page in the current data
-    /// context ([`super::frame::Frame::tlb_context`]); the access must then be aligned, so
-    /// that it stays in the page. In a block compiled for plain physical
+    /// context ([`super::frame::Frame::tlb_context`]); a load must then stay
+    /// in the page, a store in its line, an AMO be aligned. (Linux measures
+    /// misaligned accesses at boot, finds them fast, and copies memory
+    /// with them: leaving them to the interpreter cost 7 million exits in
+    /// a boot.) In a block compiled for plain physical
     /// accesses the probe would never hit, and its temporaries would take
     /// callee-saved registers, saved and restored at every chained jump:
     /// such a block leaves for the run loop instead. What this needs is read
@@ -41,12 +68,13 @@ impl Translator<'_> {
         address: Value,
         size: i64,
         store: bool,
+        fit: Fit,
         slow: cranelift_codegen::ir::Block,
     ) -> (Value, Option<Value>) {
         if let Some(covered) = self.in_checked_group(index, base, slow) {
             let ram_offset = self.ram_offset(address);
             if store && !covered.aligned {
-                self.unless_misaligned(address, size, slow);
+                self.unless_crossing(address, size, fit.bytes(size), slow);
             }
             let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
             let host = self.b.ins().iadd(ram_host, ram_offset);
@@ -67,7 +95,7 @@ impl Translator<'_> {
 
         self.b.switch_to_block(direct);
         if store {
-            self.unless_misaligned(address, size, slow);
+            self.unless_crossing(address, size, fit.bytes(size), slow);
         }
         let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
         let direct_host = self.b.ins().iadd(ram_host, ram_offset);
@@ -79,7 +107,7 @@ impl Translator<'_> {
             self.b.switch_to_block(go);
             return (host, offset);
         }
-        self.unless_misaligned(address, size, slow);
+        self.unless_crossing(address, size, fit.bytes(size), slow);
         let vpn = self.b.ins().ushr_imm_u(address, i64::from(PAGE_SHIFT));
         let index = self.b.ins().band_imm_s(vpn, (FAST_TLB_ENTRIES - 1) as i64);
         let entry_offset = self.b.ins().imul_imm_s(index, FAST_ENTRY_SIZE);
@@ -168,11 +196,29 @@ impl Translator<'_> {
     /// Goes on when a `size`-byte access at `address` is aligned, else
     /// jumps to `slow`.
     pub(super) fn unless_misaligned(&mut self, address: Value, size: i64, slow: cranelift_codegen::ir::Block) {
+        self.unless_crossing(address, size, size, slow);
+    }
+
+    /// Goes on when a `size`-byte access at `address` stays inside one
+    /// naturally aligned range of `bytes` (a power of two, at least `size`),
+    /// else jumps to `slow`. For `bytes == size` that is alignment.
+    pub(super) fn unless_crossing(
+        &mut self,
+        address: Value,
+        size: i64,
+        bytes: i64,
+        slow: cranelift_codegen::ir::Block,
+    ) {
         if size > 1 {
-            let misaligned_bits = self.b.ins().band_imm_s(address, size - 1);
-            let aligned = self.b.create_block();
-            self.b.ins().brif(misaligned_bits, slow, &[], aligned, &[]);
-            self.b.switch_to_block(aligned);
+            let within = self.b.ins().band_imm_s(address, bytes - 1);
+            let crosses = if bytes == size {
+                within
+            } else {
+                self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, within, bytes - size)
+            };
+            let inside = self.b.create_block();
+            self.b.ins().brif(crosses, slow, &[], inside, &[]);
+            self.b.switch_to_block(inside);
         }
     }
 
@@ -192,7 +238,7 @@ impl Translator<'_> {
         let (slow, merge) = (self.b.create_block(), self.b.create_block());
         let ty = if loaded == Loaded::Float { types::F64 } else { types::I64 };
         let result = self.b.append_block_param(merge, ty);
-        let (host, _) = self.ram_access(index, base, address, size, false, slow);
+        let (host, _) = self.ram_access(index, base, address, size, false, Fit::Page, slow);
         let signed = loaded == Loaded::Signed;
         let value = match size {
             1 if signed => self.b.ins().sload8(types::I64, self.flags, host, 0),
@@ -242,7 +288,7 @@ impl Translator<'_> {
     pub(super) fn store(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64, value: Value) {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (fast, slow, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
-        let (host, offset) = self.ram_access(index, base, address, size, true, slow);
+        let (host, offset) = self.ram_access(index, base, address, size, true, Fit::Line, slow);
         match offset {
             Some(offset) => {
                 let touched = self.line_marked(offset, MARK_ANY);
