@@ -95,7 +95,7 @@ impl Translator<'_> {
         let result = self.b.append_block_param(merge, types::I64);
         let slow = self.b.create_block();
         if let Some((rmw, size)) = host_atomic(inst.op) {
-            let (host, offset) = self.ram_access(index, address, address, size, true, Fit::Aligned, slow);
+            let (host, offset) = self.ram_access(index, address, address, size, Fit::Aligned, slow);
             let offset = offset.expect("an AMO belongs to no RAM group: its offset comes back");
             let old = if size == 4 {
                 let narrow = self.b.ins().ireduce(types::I32, operand);

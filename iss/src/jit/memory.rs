@@ -27,6 +27,11 @@ pub(super) enum Fit {
 }
 
 impl Fit {
+    /// Whether the access writes (a store or an AMO).
+    fn writes(self) -> bool {
+        self != Fit::Page
+    }
+
     /// The bytes a `size`-byte access must not cross a boundary of.
     fn bytes(self, size: i64) -> i64 {
         match self {
@@ -38,8 +43,8 @@ impl Fit {
 }
 
 impl Translator<'_> {
-    /// Goes on, with the host address of a `size`-byte access (a load, or
-    /// a store or AMO if `store`) at `address` and, for a store, its RAM
+    /// Goes on, with the host address of a `size`-byte access (a load, a
+    /// store or an AMO, as `fit` says) at `address` and, for a store, its RAM
     /// offset (which its marks are found by; none when its [`RamGroup`]
     /// tested them already), when compiled code may make it directly, else
     /// jumps to `slow`.
@@ -67,10 +72,10 @@ impl Translator<'_> {
         base: Value,
         address: Value,
         size: i64,
-        store: bool,
         fit: Fit,
         slow: cranelift_codegen::ir::Block,
     ) -> (Value, Option<Value>) {
+        let store = fit.writes();
         if let Some(covered) = self.in_checked_group(index, base, slow) {
             let ram_offset = self.ram_offset(address);
             if store && !covered.aligned {
@@ -238,7 +243,7 @@ impl Translator<'_> {
         let (slow, merge) = (self.b.create_block(), self.b.create_block());
         let ty = if loaded == Loaded::Float { types::F64 } else { types::I64 };
         let result = self.b.append_block_param(merge, ty);
-        let (host, _) = self.ram_access(index, base, address, size, false, Fit::Page, slow);
+        let (host, _) = self.ram_access(index, base, address, size, Fit::Page, slow);
         let signed = loaded == Loaded::Signed;
         let value = match size {
             1 if signed => self.b.ins().sload8(types::I64, self.flags, host, 0),
@@ -288,7 +293,7 @@ impl Translator<'_> {
     pub(super) fn store(&mut self, index: usize, at: i64, base: Value, imm: i64, size: i64, value: Value) {
         let address = self.b.ins().iadd_imm_s(base, imm);
         let (fast, slow, done) = (self.b.create_block(), self.b.create_block(), self.b.create_block());
-        let (host, offset) = self.ram_access(index, base, address, size, true, Fit::Line, slow);
+        let (host, offset) = self.ram_access(index, base, address, size, Fit::Line, slow);
         match offset {
             Some(offset) => {
                 let touched = self.line_marked(offset, MARK_ANY);
