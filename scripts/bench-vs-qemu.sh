@@ -4,7 +4,8 @@
 #   scripts/bench-vs-qemu.sh POLYHART_BINARY [NAME...]    (default: bench_int demo)
 #
 # POLYHART_ARGS adds options to polyhart's command line, e.g.
-# POLYHART_ARGS="--engine jit" to time the JIT.
+# POLYHART_ARGS="--engine interp" to time the interpreter (the JIT is the
+# default).
 #
 # Runs tests/guest/NAME.elf three times on each emulator and keeps the best
 # wall-clock time.  The instruction count comes from polyhart's --stats

@@ -8,7 +8,7 @@
 #
 # The guest comes from scripts/fetch-linux-guest.sh (target/linux-guest, or
 # LINUX_GUEST=DIR); the initramfs is built here with python3. POLYHART_ARGS
-# adds options to polyhart's command line (e.g. "--engine jit").
+# adds options to polyhart's command line (e.g. "--engine interp").
 set -u
 [ $# -ge 1 ] || { echo "usage: $0 POLYHART_BINARY [HARTS...]" >&2; exit 2; }
 polyhart=$1

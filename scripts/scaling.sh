@@ -11,7 +11,8 @@
 # is measured beside it when installed, for comparison.
 #
 # POLYHART_ARGS adds options to polyhart's command line, e.g.
-# POLYHART_ARGS="--engine jit" to measure the JIT's scaling. ELF names
+# POLYHART_ARGS="--engine interp" to measure the interpreter's (the JIT is
+# the default). ELF names
 # another build of bench_par, e.g. one with -DBENCH_PAR_ROUNDS=3000 for
 # runs long enough that start-up and compilation weigh little.
 set -u
