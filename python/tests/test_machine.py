@@ -232,7 +232,7 @@ def test_bad_configurations_raise_clear_errors(tmp_path) -> None:
     with pytest.raises(polyhart.InvalidArgumentError, match="engine 'qemu' does not exist"):
         polyhart.Machine(kernel=HELLO, engine="qemu")
     with pytest.raises(polyhart.InvalidArgumentError, match="jit_threshold needs engine='jit'"):
-        polyhart.Machine(kernel=HELLO, jit_threshold=3)
+        polyhart.Machine(kernel=HELLO, engine="interp", jit_threshold=3)
     with pytest.raises(polyhart.BuildError, match="unbounded quantum"):
         polyhart.Machine(kernel=HELLO, deterministic=True, quantum=None)
     with pytest.raises(polyhart.InvalidArgumentError, match="console"):
