@@ -286,10 +286,13 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         );
         if let Some(jit) = machine.jit_stats() {
             let mut line = format!(
-                "jit: {} blocks compiled ({} bytes of host code, {:.3} s compiling), {} left to the interpreter",
+                "jit: {} blocks compiled ({} bytes of host code, {:.1} per guest instruction; {:.3} s compiling, \
+                 median {} us a block), {} left to the interpreter",
                 jit.blocks_compiled,
                 jit.code_bytes,
+                jit.code_bytes as f64 / jit.guest_insts_compiled.max(1) as f64,
                 jit.compile_micros as f64 / 1e6,
+                jit.median_compile_micros,
                 jit.blocks_rejected,
             );
             if !args.jit_range.is_empty() {

@@ -435,6 +435,16 @@ fn jit_stats_count_compiled_code_and_its_exits() {
     assert!(count_before(line, "blocks compiled") > 10, "{line}");
     assert!(count_before(line, "bytes of host code") > 1000, "{line}");
     assert!(count_before(line, "chained to the next block") > 1000, "{line}");
+    // Per block and per guest instruction: the median compile time, and
+    // the host code one guest instruction became.
+    let median = count_before(line, "us a block");
+    let number_before = |what: &str| -> f64 {
+        let (head, _) = line.split_once(what).unwrap_or_else(|| panic!("'{what}' missing: {line}"));
+        head.trim_end().rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    };
+    let compiling = number_before("s compiling");
+    assert!(median > 0 && median as f64 <= compiling * 1e6, "{line}");
+    assert!(number_before("per guest instruction") > 1.0, "{line}");
     for what in [
         "left to the interpreter",
         "at a block",

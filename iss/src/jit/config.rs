@@ -2,6 +2,9 @@
 
 use std::ops::{AddAssign, Range};
 
+/// The resolution of [`JitStats::median_compile_micros`].
+pub const COMPILE_BUCKET_MICROS: u64 = 10;
+
 /// Interpreted runs after which a block is compiled, unless told otherwise.
 pub const DEFAULT_THRESHOLD: u32 = 50;
 
@@ -127,6 +130,12 @@ pub struct JitStats {
     pub blocks_outside_range: u64,
     /// Time spent compiling, in microseconds.
     pub compile_micros: u64,
+    /// The median time one block took to compile, in microseconds (to
+    /// the [`COMPILE_BUCKET_MICROS`] below it).
+    pub median_compile_micros: u64,
+    /// Guest instructions in the blocks compiled (with `code_bytes`, the
+    /// host code per guest instruction).
+    pub guest_insts_compiled: u64,
     /// Bytes of host code generated.
     pub code_bytes: u64,
     /// Generations of compiled code retired (see [`JitConfig::code_limit`]).
@@ -167,6 +176,9 @@ impl AddAssign for JitStats {
         self.blocks_rejected += other.blocks_rejected;
         self.blocks_outside_range += other.blocks_outside_range;
         self.compile_micros += other.compile_micros;
+        // Only the JIT's own counters carry a median (the harts' are 0).
+        self.median_compile_micros = self.median_compile_micros.max(other.median_compile_micros);
+        self.guest_insts_compiled += other.guest_insts_compiled;
         self.code_bytes += other.code_bytes;
         self.generations_retired += other.generations_retired;
         self.generations_freed += other.generations_freed;

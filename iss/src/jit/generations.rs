@@ -16,7 +16,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use super::abi::{EnterFn, block_signature};
-use super::config::{CODE_PAGE, JitConfig, JitStats};
+use super::config::{CODE_PAGE, COMPILE_BUCKET_MICROS, JitConfig, JitStats};
 use super::translator::{AccessMode, Exits, Translator};
 use super::{float, listing};
 use crate::cache::{Block, BlockCode};
@@ -32,6 +32,10 @@ pub(super) struct Compiler {
     pub(super) rejected: AtomicU64,
     pub(super) outside_range: AtomicU64,
     pub(super) compile_nanos: AtomicU64,
+    /// Blocks by compile time, in buckets of [`COMPILE_BUCKET_MICROS`]
+    /// (the last one for everything longer).
+    pub(super) compile_times: Box<[AtomicU64]>,
+    pub(super) guest_insts: AtomicU64,
     pub(super) code_bytes: AtomicU64,
     pub(super) generations_retired: AtomicU64,
     pub(super) generations_freed: AtomicU64,
@@ -124,11 +128,25 @@ impl Compiler {
             blocks_rejected: self.rejected.load(Ordering::Relaxed),
             blocks_outside_range: self.outside_range.load(Ordering::Relaxed),
             compile_micros: self.compile_nanos.load(Ordering::Relaxed) / 1000,
+            median_compile_micros: self.median_compile_micros(),
+            guest_insts_compiled: self.guest_insts.load(Ordering::Relaxed),
             code_bytes: self.code_bytes.load(Ordering::Relaxed),
             generations_retired: self.generations_retired.load(Ordering::Relaxed),
             generations_freed: self.generations_freed.load(Ordering::Relaxed),
             ..JitStats::default()
         }
+    }
+
+    /// The median of the blocks' compile times, to the bucket below it.
+    fn median_compile_micros(&self) -> u64 {
+        let counts: Vec<u64> = self.compile_times.iter().map(|count| count.load(Ordering::Relaxed)).collect();
+        let half = counts.iter().sum::<u64>().div_ceil(2);
+        let mut seen = 0;
+        let bucket = counts.iter().position(|&count| {
+            seen += count;
+            seen >= half && seen > 0
+        });
+        bucket.map_or(0, |bucket| bucket as u64 * COMPILE_BUCKET_MICROS)
     }
 
     /// Compiles `block` and makes its code reachable for chaining. When the
@@ -175,7 +193,11 @@ impl Compiler {
             tracing::trace!(target: "out_asm", "{}", listing::Listing { pc, insts: &block.insts, host });
         }
         drop(backend);
-        self.compile_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let nanos = started.elapsed().as_nanos() as u64;
+        self.compile_nanos.fetch_add(nanos, Ordering::Relaxed);
+        let bucket = ((nanos / 1000 / COMPILE_BUCKET_MICROS) as usize).min(self.compile_times.len() - 1);
+        self.compile_times[bucket].fetch_add(1, Ordering::Relaxed);
+        self.guest_insts.fetch_add(block.insts.len() as u64, Ordering::Relaxed);
         self.compiled.fetch_add(1, Ordering::Relaxed);
         self.code_bytes.fetch_add(compiled.size as u64, Ordering::Relaxed);
         Some(compiled.code)

@@ -96,7 +96,7 @@ mod translator;
 pub(crate) use abi::{BlockExit, SLICE, after_slow_access};
 pub(crate) use translator::AccessMode;
 
-pub use config::{DEFAULT_CODE_LIMIT, DEFAULT_THRESHOLD, JitConfig, JitError, JitStats};
+pub use config::{COMPILE_BUCKET_MICROS, DEFAULT_CODE_LIMIT, DEFAULT_THRESHOLD, JitConfig, JitError, JitStats};
 pub use lockstep::{Divergence, MemoryAccess, MemoryOutcome};
 use translator::Exits;
 
@@ -104,6 +104,10 @@ use frame::Frame;
 use generations::{Backend, Compiler, HartEpoch, Pinned, new_module};
 use lockstep::Lockstep;
 use queue::{CompileQueue, Job};
+
+/// Buckets of the compile-time histogram (see [`JitStats::median_compile_micros`]):
+/// up to 20 ms in steps of [`COMPILE_BUCKET_MICROS`].
+const COMPILE_BUCKETS: usize = 2000;
 
 /// Whether a run of a block counts towards making it hot.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -210,6 +214,8 @@ impl Jit {
             rejected: AtomicU64::new(0),
             outside_range: AtomicU64::new(0),
             compile_nanos: AtomicU64::new(0),
+            compile_times: (0..COMPILE_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            guest_insts: AtomicU64::new(0),
             code_bytes: AtomicU64::new(0),
             generations_retired: AtomicU64::new(0),
             generations_freed: AtomicU64::new(0),
