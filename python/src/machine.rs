@@ -144,7 +144,8 @@ fn csr_number(csr: &Bound<'_, PyAny>) -> PyResult<u16> {
 ///   (1 GHz: one instruction per cycle).
 /// - `engine`: `"jit"` (the default: hot blocks compiled on the JIT's own
 ///   thread) or `"interp"`; `jit_threshold`: interpreted runs before a
-///   block is compiled (0: at once).
+///   block is compiled (0: at once); given, the hart that finds a block
+///   hot compiles it itself, so the compiled code runs from then on.
 /// - `deterministic`: every hart on one thread, in turn, a quantum each:
 ///   runs repeat exactly (and idle time skips, the RTC and virtio-rng are
 ///   fixed). Otherwise each hart gets a host thread.
