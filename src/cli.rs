@@ -151,9 +151,26 @@ pub(crate) struct RunArgs {
     /// Write the log to this file instead of standard error (QEMU's `-D`).
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+    /// Serve GDB's remote protocol (QEMU's `-gdb`): `tcp::PORT` listens on
+    /// localhost, `tcp:HOST:PORT` on HOST. GDB may connect at any time;
+    /// the harts stop while it is attached and stopped.
+    #[arg(long, value_name = "tcp::PORT", value_parser = parse_gdb)]
+    pub gdb: Option<String>,
+    /// Shorthand for `--gdb tcp::1234` (QEMU's `-s`).
+    #[arg(short = 's')]
+    pub gdb_default_port: bool,
+    /// Hold the harts at their first instruction until GDB connects and
+    /// continues them (QEMU's `-S`); needs `--gdb` or `-s`.
+    #[arg(short = 'S')]
+    pub wait_for_gdb: bool,
 }
 
 impl RunArgs {
+    /// Where the GDB stub listens, if it is on.
+    pub(crate) fn gdb_address(&self) -> Option<String> {
+        self.gdb.clone().or_else(|| self.gdb_default_port.then(|| "127.0.0.1:1234".to_string()))
+    }
+
     /// The first option given that only means something with `--engine
     /// jit`, when the engine is not the JIT.
     pub(crate) fn jit_option_without_jit(&self) -> Option<&'static str> {
@@ -213,6 +230,7 @@ pub(crate) fn qemu_spelling(args: impl IntoIterator<Item = OsString>) -> Vec<OsS
             "-drive" => "--drive",
             "-device" => "--device",
             "-netdev" => "--netdev",
+            "-gdb" => "--gdb",
             "-no-reboot" => {
                 out.push("--no-reboot".into());
                 continue;
@@ -472,6 +490,21 @@ pub(crate) fn parse_netdev(text: &str) -> Result<Netdev, String> {
     Ok(Netdev { id, listen, address })
 }
 
+/// Parses QEMU's `-gdb` forms that polyhart has: `tcp::PORT` (localhost),
+/// `tcp:HOST:PORT`, or a bare port; the address to listen on.
+pub(crate) fn parse_gdb(text: &str) -> Result<String, String> {
+    let address = text.strip_prefix("tcp:").unwrap_or(text);
+    let (host, port) = match address.rsplit_once(':') {
+        Some((host, port)) => (host, port),
+        None if !text.starts_with("tcp:") => ("", address),
+        None => return Err(format!("'{text}' is not tcp::PORT or tcp:HOST:PORT")),
+    };
+    let port: u16 = port.parse().map_err(|_| format!("'{text}': '{port}' is not a TCP port (try tcp::1234)"))?;
+    // Only an explicit host opens the stub beyond this machine.
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    Ok(format!("{host}:{port}"))
+}
+
 /// Parses QEMU's `-serial` forms that polyhart has.
 pub(crate) fn parse_serial(text: &str) -> Result<Serial, String> {
     match text {
@@ -512,6 +545,23 @@ mod tests {
         assert_eq!(parse_size("512KiB"), Ok(512 << 10));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("2g"), Ok(2 << 30));
+    }
+
+    #[test]
+    fn gdb_endpoints_in_qemus_spelling_listen_on_localhost_unless_a_host_is_given() {
+        assert_eq!(parse_gdb("tcp::1234"), Ok("127.0.0.1:1234".to_string()));
+        assert_eq!(parse_gdb("tcp:0.0.0.0:4000"), Ok("0.0.0.0:4000".to_string()));
+        assert_eq!(parse_gdb("5555"), Ok("127.0.0.1:5555".to_string()));
+        assert!(parse_gdb("tcp::99999").is_err() && parse_gdb("tcp:1234").is_err() && parse_gdb("unix:x").is_err());
+        let parsed = Cli::try_parse_from(qemu_spelling(
+            ["polyhart", "run", "-gdb", "tcp::2345", "-S", "-kernel", "k"].map(OsString::from),
+        ))
+        .expect("parses");
+        let Command::Run(args) = parsed.command;
+        assert_eq!(args.gdb_address().as_deref(), Some("127.0.0.1:2345"));
+        assert!(args.wait_for_gdb);
+        let Command::Run(args) = Cli::try_parse_from(["polyhart", "run", "-s"]).expect("parses").command;
+        assert_eq!(args.gdb_address().as_deref(), Some("127.0.0.1:1234"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Instant;
 use clap::{CommandFactory, Parser};
 use polyhart::machine::devices::virtio::{Block, Entropy, Net, NetBackend, Rng, VirtioDevice};
 use polyhart::machine::devices::{InterruptLine, RtcClock, Uart};
+use polyhart::machine::gdb::{self, SessionEnd};
 use polyhart::machine::runner::{IdleTime, Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Engine, JitConfig};
 use polyhart::machine::{StopReason, StopSignal, VirtConfig, build_virt};
@@ -250,14 +251,35 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             .map_err(|e| format!("cannot start the console input thread: {e}"))?;
     }
 
+    let gdb = match args.gdb_address() {
+        Some(address) => Some(GdbListener::start(&address, machine.stop_signal().clone())?),
+        None if args.wait_for_gdb => return Err("-S waits for GDB: give --gdb tcp::PORT or -s too".to_string()),
+        None => None,
+    };
+    if args.wait_for_gdb
+        && let Some(gdb) = &gdb
+    {
+        eprintln!("polyhart: waiting for GDB on {}", gdb.address);
+        gdb.wait();
+    }
+
     let started = Instant::now();
     // A reset the guest asks for boots the machine again, as QEMU does,
-    // unless --no-reboot; --max-insns counts across reboots.
+    // unless --no-reboot; --max-insns counts across reboots. A debugger
+    // that connects pauses the run and holds the machine until it detaches.
     let first = machine.instructions();
     let reason = loop {
+        if let Some(stream) = gdb.as_ref().and_then(GdbListener::take) {
+            match gdb::serve(&mut machine, stream, !args.no_reboot).map_err(|e| e.to_string())? {
+                SessionEnd::Detached => {}
+                SessionEnd::Killed => break StopReason::Stopped,
+                SessionEnd::Stopped(reason) => break reason,
+            }
+        }
         let left = args.max_insns.map(|limit| limit.saturating_sub(machine.instructions() - first));
         match machine.run(left) {
             StopReason::Reset if !args.no_reboot => machine.reboot(),
+            StopReason::Paused if gdb.is_some() => {}
             reason => break reason,
         }
     };
@@ -270,7 +292,8 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             let mips = instructions as f64 / elapsed.max(1e-9) / 1e6;
             let lookups = (stats.jump_cache_hits + stats.jump_cache_misses).max(1);
             eprintln!(
-                "hart {id}: {instructions} instructions, {} blocks translated, {mips:.1} MIPS, {} blocks executed, {:.2}% jump cache hits, {} traps",
+                "hart {id}: {instructions} instructions ({:.1}% interpreted), {} blocks translated, {mips:.1} MIPS, {} blocks executed, {:.2}% jump cache hits, {} traps",
+                100.0 * stats.interpreted as f64 / instructions.max(1) as f64,
                 stats.blocks_translated,
                 lookups,
                 100.0 * stats.jump_cache_hits as f64 / lookups as f64,
@@ -325,8 +348,14 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             eprintln!("polyhart: the guest asked for a reset; stopping");
             0
         }
-        // The CLI runs to no horizon and nothing in it asks to synchronise.
-        StopReason::Stopped | StopReason::Horizon | StopReason::Sync { .. } | StopReason::Paused => 0,
+        // The CLI runs to no horizon, nothing in it asks to synchronise, and
+        // only a debugger sets breakpoints (and takes their stops).
+        StopReason::Stopped
+        | StopReason::Horizon
+        | StopReason::Sync { .. }
+        | StopReason::Paused
+        | StopReason::Breakpoint { .. }
+        | StopReason::Watchpoint { .. } => 0,
         StopReason::InstructionLimit => {
             eprintln!("polyhart: stopped after {} instructions (--max-insns)", machine.instructions());
             STATUS_LIMIT
@@ -353,4 +382,47 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             STATUS_STUCK
         }
     })
+}
+
+/// The GDB stub's listening socket: a thread accepts connections and
+/// pauses the running machine for each, which the run loop then serves.
+struct GdbListener {
+    /// Where it listens.
+    address: std::net::SocketAddr,
+    connections: std::sync::mpsc::Receiver<std::net::TcpStream>,
+    /// The connection [`GdbListener::wait`] waited for.
+    waited: std::cell::RefCell<Option<std::net::TcpStream>>,
+}
+
+impl GdbListener {
+    /// Listens on `address` (`HOST:PORT`) for the machine stopped by `stop`.
+    fn start(address: &str, stop: std::sync::Arc<StopSignal>) -> Result<GdbListener, String> {
+        let listener = std::net::TcpListener::bind(address)
+            .map_err(|e| format!("the GDB stub cannot listen on {address}: {e}"))?;
+        let address = listener.local_addr().map_err(|e| format!("the GDB stub's socket: {e}"))?;
+        let (sender, connections) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("polyhart-gdb".into())
+            .spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    if sender.send(stream).is_err() {
+                        return;
+                    }
+                    stop.request_pause();
+                }
+            })
+            .map_err(|e| format!("cannot start the GDB stub's thread: {e}"))?;
+        Ok(GdbListener { address, connections, waited: std::cell::RefCell::new(None) })
+    }
+
+    /// Blocks until GDB connects; [`GdbListener::take`] then gives the
+    /// connection.
+    fn wait(&self) {
+        *self.waited.borrow_mut() = self.connections.recv().ok();
+    }
+
+    /// A connection that came in, if one did.
+    fn take(&self) -> Option<std::net::TcpStream> {
+        self.waited.borrow_mut().take().or_else(|| self.connections.try_recv().ok())
+    }
 }

@@ -9,6 +9,7 @@
 //! pointer to a `Cpu` reaches all of it at fixed offsets, which is what a
 //! compiled block takes as its only parameter.
 
+use crate::debug::WatchHit;
 use crate::jit::frame::Frame;
 use crate::memory::mmu::{Tlb, satp};
 use crate::memory::pmp::Pmp;
@@ -54,6 +55,9 @@ pub(crate) struct Cpu {
     pub(crate) recheck: bool,
     /// The exception a compiled block raised, for the run loop to take.
     pub(crate) jit_trap: Option<Trap>,
+    /// The watchpoint an access reached: the trap the access raised is the
+    /// debugger's stop, not an exception (see [`crate::debug::Watchpoints`]).
+    pub(crate) watch_hit: Option<WatchHit>,
     /// What compiled code reads besides the architectural state, set each
     /// time Rust enters it.
     pub(crate) frame: Frame,
@@ -77,6 +81,7 @@ impl Cpu {
             fence_i: false,
             recheck: true,
             jit_trap: None,
+            watch_hit: None,
             frame: Frame::default(),
         }
     }
@@ -85,7 +90,8 @@ impl Cpu {
     /// cache) or the frame (refilled at each entry): lockstep's copies, made
     /// for every block, then cost no allocation.
     pub(crate) fn copy_without_tlb(&mut self, from: &Cpu) {
-        let Cpu { arch, tlb: _, data_checked, fetch_checked, flush, fence_i, recheck, jit_trap, frame: _ } = from;
+        let Cpu { arch, tlb: _, data_checked, fetch_checked, flush, fence_i, recheck, jit_trap, watch_hit, frame: _ } =
+            from;
         self.arch.copy_from(arch);
         self.data_checked = *data_checked;
         self.fetch_checked = *fetch_checked;
@@ -93,6 +99,7 @@ impl Cpu {
         self.fence_i = *fence_i;
         self.recheck = *recheck;
         self.jit_trap = *jit_trap;
+        self.watch_hit = *watch_hit;
     }
 
     /// The engine flags that instructions set: with [`Cpu::arch`], what

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cache::TranslationCache;
 use crate::control::HartControl;
+use crate::debug::{Breakpoints, Watchpoints};
 use crate::memory::{Bus, Ram};
 
 /// What a hart executes against: shared with the machine and the other harts.
@@ -22,6 +23,11 @@ pub(crate) struct Env {
     /// first line's marks, RAM's guest base and the span of offsets it
     /// reaches directly. Plain numbers, kept valid by `ram` above.
     pub(crate) direct: Direct,
+    /// Where the hart stops before running the instruction (see
+    /// [`crate::debug`]); blocks end before each.
+    pub(crate) breakpoints: Breakpoints,
+    /// Where the hart stops before an access (see [`crate::debug`]).
+    pub(crate) watchpoints: Watchpoints,
 }
 
 /// See [`Env::direct`].

@@ -241,7 +241,7 @@ fn translate(
         addr = addr.wrapping_add(u64::from(inst.len));
         let ends = inst.op.ends_block();
         insts.push(inst);
-        if ends || addr == page_end || straddles {
+        if ends || addr == page_end || straddles || env.breakpoints.contains(addr) {
             break;
         }
     }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::cache::TranslationCache;
 use crate::control::HartControl;
 use crate::cpu::{Cpu, Flush};
+use crate::debug::{self, Breakpoints, WatchHit, Watchpoints};
 use crate::env::{Direct, Env};
 use crate::fetch::{Fetcher, Found};
 use crate::interp;
@@ -19,6 +20,7 @@ use crate::privilege::Privilege;
 use crate::run::{DispatchExit, Dispatcher};
 use crate::state::HartState;
 use crate::trap::{Cause, Trap};
+use crate::zicsr;
 
 /// Why [`Hart::run`] returned. Guest behaviour is a value, not an error.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -50,6 +52,20 @@ pub enum Exit {
         /// Where the block was entered.
         pc: u64,
     },
+    /// The hart reached a breakpoint ([`Hart::set_breakpoints`]): `pc`, the
+    /// state's, is the breakpoint, and its instruction has not run.
+    Breakpoint {
+        /// The breakpoint.
+        pc: u64,
+    },
+    /// An access of the instruction at `pc`, the state's, reached a
+    /// watchpoint ([`Hart::set_watchpoints`]); the instruction has not run.
+    Watchpoint {
+        /// The instruction.
+        pc: u64,
+        /// What it reached.
+        hit: WatchHit,
+    },
 }
 
 /// Per-hart counters.
@@ -63,6 +79,8 @@ pub struct HartStats {
     pub jump_cache_misses: u64,
     /// Traps taken (exceptions and interrupts).
     pub traps: u64,
+    /// Instructions the interpreter retired (the rest ran as compiled code).
+    pub interpreted: u64,
 }
 
 /// A hart ready to run: its state plus everything it needs to execute.
@@ -125,7 +143,16 @@ impl Hart {
     ) -> Hart {
         Hart {
             cpu: Cpu::new(hart_id),
-            env: Env { direct: Direct::new(&ram), ram, bus, cache, control, slow_accesses: AtomicU64::new(0) },
+            env: Env {
+                direct: Direct::new(&ram),
+                ram,
+                bus,
+                cache,
+                control,
+                slow_accesses: AtomicU64::new(0),
+                breakpoints: Breakpoints::default(),
+                watchpoints: Watchpoints::default(),
+            },
             jit: None,
             jump_context: None,
             fetcher: Fetcher::new(),
@@ -199,7 +226,12 @@ impl Hart {
 
     /// Counters so far.
     pub fn stats(&self) -> HartStats {
-        HartStats { jump_cache_hits: self.dispatcher.hits, blocks_translated: self.fetcher.translated, ..self.stats }
+        HartStats {
+            jump_cache_hits: self.dispatcher.hits,
+            blocks_translated: self.fetcher.translated,
+            interpreted: self.dispatcher.interpreted,
+            ..self.stats
+        }
     }
 
     /// What this hart counted running compiled code: exits, slow accesses and
@@ -228,6 +260,79 @@ impl Hart {
     /// Advances local time by `cycles` without executing (the hart was idle).
     pub fn idle(&mut self, cycles: u64) {
         self.cpu.arch.idle_cycles += cycles;
+    }
+
+    /// Sets where the hart stops before running an instruction (see
+    /// [`crate::debug`]): [`Hart::run`] then returns [`Exit::Breakpoint`]
+    /// there. The blocks translated under another set must go too: the
+    /// caller flushes the translation cache the harts share (as
+    /// `Machine::set_breakpoints` does); this drops the hart's jump cache.
+    pub fn set_breakpoints(&mut self, breakpoints: Breakpoints) {
+        if self.env.breakpoints != breakpoints {
+            self.env.breakpoints = breakpoints;
+            self.dispatcher.jump_cache.clear();
+        }
+    }
+
+    /// Sets where the hart stops before a load or store (see
+    /// [`crate::debug::Watchpoints`]): [`Hart::run`] then returns
+    /// [`Exit::Watchpoint`]. Nothing translated needs to go.
+    pub fn set_watchpoints(&mut self, watchpoints: Watchpoints) {
+        self.env.watchpoints = watchpoints;
+    }
+
+    /// The watchpoints the hart stops at.
+    pub fn watchpoints(&self) -> &Watchpoints {
+        &self.env.watchpoints
+    }
+
+    /// The breakpoints the hart stops at.
+    pub fn breakpoints(&self) -> &Breakpoints {
+        &self.env.breakpoints
+    }
+
+    /// Runs one instruction for a debugger, in the interpreter, whether or
+    /// not a breakpoint is set at `pc`, and with interrupts held off. An
+    /// instruction that traps ends the step at its handler's first
+    /// instruction, which has not run.
+    pub fn step(&mut self) -> Exit {
+        self.dispatcher.stepping = true;
+        let exit = self.run(1);
+        self.dispatcher.stepping = false;
+        exit
+    }
+
+    /// The physical address a debugger's access at virtual `vaddr` reaches
+    /// through the hart's current translation (loads' privilege, MPRV
+    /// aside), changing nothing: no permission check, no accessed or dirty
+    /// bit, no TLB entry. `None` where nothing is mapped.
+    pub fn debug_translate(&self, vaddr: u64) -> Option<u64> {
+        debug::translate(&self.env.ram, self.cpu.arch.privilege, self.cpu.arch.csr.satp, vaddr)
+    }
+
+    /// Reads CSR `number` as a debugger sees it: whatever the hart's
+    /// privilege, and the floating-point CSRs whatever `mstatus.FS`.
+    /// `None` for a CSR the hart does not have.
+    pub fn debug_read_csr(&self, number: u16) -> Option<u64> {
+        zicsr::debug_read(&self.cpu, &self.env, number)
+    }
+
+    /// Writes CSR `number` as a debugger would, keeping each field's WARL
+    /// rules; false for a CSR the hart does not have or that is read-only.
+    /// Translations and interrupts are looked at again before the next
+    /// instruction.
+    pub fn debug_write_csr(&mut self, number: u16, value: u64) -> bool {
+        let written = zicsr::debug_write(&mut self.cpu, number, value);
+        self.cpu.flush = Flush::All;
+        self.cpu.update_translation();
+        written
+    }
+
+    /// Sets the privilege the hart runs at, for a debugger.
+    pub fn debug_set_privilege(&mut self, privilege: Privilege) {
+        self.cpu.arch.privilege = privilege;
+        self.cpu.flush = Flush::All;
+        self.cpu.update_translation();
     }
 
     /// Runs until `budget` more instructions have retired or something else
@@ -259,13 +364,17 @@ impl Hart {
                     return Exit::JitDivergence { pc };
                 }
                 Ok(DispatchExit::Event) => {}
+                Ok(DispatchExit::Breakpoint) => return Exit::Breakpoint { pc: self.cpu.arch.pc },
                 Ok(DispatchExit::Miss) => {
                     let pc = self.cpu.arch.pc;
                     self.stats.jump_cache_misses += 1;
                     match self.fetcher.find_block(&mut self.cpu, &self.env, pc) {
                         Ok(Found::Cached { block, span }) => self.dispatcher.jump_cache.put(pc, block, span),
                         Ok(Found::Once(block)) => {
-                            if let Err((trap, at)) = interp::execute_once(&mut self.cpu, &self.env, &block, stop_at)
+                            let before = self.cpu.arch.retired;
+                            let run = interp::execute_once(&mut self.cpu, &self.env, &block, stop_at);
+                            self.dispatcher.interpreted += self.cpu.arch.retired - before;
+                            if let Err((trap, at)) = run
                                 && let Some(exit) = self.raise(trap, at)
                             {
                                 return exit;
@@ -297,7 +406,9 @@ impl Hart {
         self.sync_translations();
         self.cpu.arch.sync_supervisor_timer(&*self.env.bus);
         let lines = self.env.control.lines();
-        if let Some(irq) = self.cpu.arch.deliverable_interrupt(lines) {
+        // A debugger's step runs with interrupts held off, as QEMU's does.
+        let interrupt = self.cpu.arch.deliverable_interrupt(lines).filter(|_| !self.dispatcher.stepping);
+        if let Some(irq) = interrupt {
             tracing::debug!(target: "int", hart = self.cpu.arch.csr.mhartid, ?irq, pc = format_args!("{:#x}", self.cpu.arch.pc), "interrupt");
             self.cpu.arch.waiting = false;
             self.stats.traps += 1;
@@ -360,6 +471,11 @@ impl Hart {
     /// that. Reporting it beats spinning without ever retiring, which no
     /// instruction limit would stop.
     fn raise(&mut self, trap: Trap, pc: u64) -> Option<Exit> {
+        if let Some(hit) = self.cpu.watch_hit.take() {
+            // Not an exception: the debugger's stop before the access.
+            self.cpu.arch.pc = pc;
+            return Some(Exit::Watchpoint { pc, hit });
+        }
         let cause = Cause::Exception(trap.exception);
         tracing::debug!(target: "int", hart = self.cpu.arch.csr.mhartid, %cause, pc = format_args!("{pc:#x}"), tval = format_args!("{:#x}", trap.tval), "exception");
         self.stats.traps += 1;
@@ -379,7 +495,8 @@ impl Hart {
         self.cpu.take_trap(cause, trap.tval, pc);
         // The privilege changed: translation and interrupts need a look.
         self.cpu.recheck = true;
-        None
+        // A debugger's step ends at the handler's first instruction.
+        self.dispatcher.stepping.then_some(Exit::BudgetSpent)
     }
 
     /// Remembers a trap as the origin of a possible loop if it is the first

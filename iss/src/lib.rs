@@ -77,6 +77,7 @@ pub mod cache;
 mod control;
 mod cpu;
 pub mod csr;
+pub mod debug;
 pub mod decode;
 mod env;
 mod fetch;

@@ -23,6 +23,8 @@ pub(crate) enum DispatchExit {
     /// Lockstep found compiled code and the interpreter disagreeing (see
     /// [`crate::jit::lockstep`]).
     Divergence,
+    /// The next block starts at a breakpoint (see [`crate::debug`]).
+    Breakpoint,
 }
 
 /// The hart's dispatcher: its jump cache, what it keeps from one run to the
@@ -34,6 +36,12 @@ pub(crate) struct Dispatcher {
     pub(crate) jump_cache: JumpCache,
     /// Block lookups the jump cache answered.
     pub(crate) hits: u64,
+    /// Instructions the interpreter retired.
+    pub(crate) interpreted: u64,
+    /// A debugger steps the hart: breakpoints do not stop it, and it runs
+    /// in the interpreter alone (a block at a breakpoint must never be
+    /// compiled, see [`crate::debug`]).
+    pub(crate) stepping: bool,
     /// What compiled code did.
     pub(crate) jit_stats: JitStats,
     /// Where the interpreter last stopped inside a block because the budget
@@ -53,6 +61,8 @@ impl Dispatcher {
         Dispatcher {
             jump_cache: JumpCache::new(),
             hits: 0,
+            interpreted: 0,
+            stepping: false,
             jit_stats: JitStats::default(),
             resume_pc: 1,
             slow_access: None,
@@ -70,7 +80,8 @@ impl Dispatcher {
         jit: Option<&HartJit>,
         stop_at: u64,
     ) -> Result<DispatchExit, (Trap, u64)> {
-        let Dispatcher { jump_cache, hits, jit_stats, resume_pc, slow_access } = self;
+        let Dispatcher { jump_cache, hits, interpreted, stepping, jit_stats, resume_pc, slow_access } = self;
+        let jit = if *stepping { None } else { jit };
         let trace_exec = tracing::enabled!(target: "exec", tracing::Level::TRACE);
         loop {
             if cpu.recheck || env.control.attention_pending() {
@@ -78,6 +89,9 @@ impl Dispatcher {
             }
             if cpu.arch.retired >= stop_at {
                 return Ok(DispatchExit::Budget);
+            }
+            if env.breakpoints.contains(cpu.arch.pc) && !*stepping {
+                return Ok(DispatchExit::Breakpoint);
             }
             if !jump_cache.contains(cpu.arch.pc) {
                 return Ok(DispatchExit::Miss);
@@ -93,6 +107,7 @@ impl Dispatcher {
                 // stays compiled but for the read.
                 env.count_slow_access();
                 interp::execute_block(cpu, env, block, cpu.arch.retired + 1)?;
+                *interpreted += 1;
                 after_slow_access(cpu, env, &access);
                 continue;
             }
@@ -140,8 +155,10 @@ impl Dispatcher {
                 }
                 continue;
             }
-            let start = cpu.arch.pc;
-            interp::execute_block(cpu, env, block, stop_at)?;
+            let (start, before) = (cpu.arch.pc, cpu.arch.retired);
+            let run = interp::execute_block(cpu, env, block, stop_at);
+            *interpreted += cpu.arch.retired - before;
+            run?;
             if cpu.arch.retired >= stop_at
                 && cpu.arch.pc != start
                 && cpu.arch.pc.wrapping_sub(start) < block.code_size()

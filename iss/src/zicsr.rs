@@ -58,6 +58,55 @@ pub(crate) fn csr_op(cpu: &mut Cpu, env: &Env, inst: &Inst, rs1_value: u64) -> R
     Ok(())
 }
 
+/// Reads a CSR for a debugger: as M-mode would, and the floating-point
+/// CSRs whatever `mstatus.FS`.
+pub(crate) fn debug_read(cpu: &Cpu, env: &Env, number: u16) -> Option<u64> {
+    match number {
+        csr::FFLAGS => Some(u64::from(cpu.arch.fflags)),
+        csr::FRM => Some(u64::from(cpu.arch.frm)),
+        csr::FCSR => Some(u64::from(cpu.arch.frm) << 5 | u64::from(cpu.arch.fflags)),
+        // The user counters as M-mode reads them.
+        csr::CYCLE => Some(cpu.arch.mcycle()),
+        csr::INSTRET => Some(cpu.arch.minstret()),
+        csr::TIME => Some(env.bus.time(&cpu.arch.access_context_at(cpu.arch.retired))),
+        0xc03..=0xc1f => Some(0),
+        _ if cpu.arch.privilege == Privilege::Machine => read_csr(cpu, env, number),
+        _ => {
+            let mut machine = Cpu::with_state(cpu.arch.clone());
+            machine.arch.privilege = Privilege::Machine;
+            read_csr(&machine, env, number)
+        }
+    }
+}
+
+/// Writes a CSR for a debugger: as M-mode would, with no instruction
+/// retiring after it (a counter reads `value` now), and the floating-point
+/// CSRs whatever `mstatus.FS`. False if the CSR does not exist or is
+/// read-only.
+pub(crate) fn debug_write(cpu: &mut Cpu, number: u16, value: u64) -> bool {
+    if number >> 10 == 3 {
+        return false;
+    }
+    let privilege = std::mem::replace(&mut cpu.arch.privilege, Privilege::Machine);
+    let fs = cpu.arch.csr.mstatus & mstatus::FS;
+    if matches!(number, csr::FFLAGS | csr::FRM | csr::FCSR) && fs == 0 {
+        // Dirty on the way in, as an FP write makes it; put back after.
+        cpu.arch.csr.mstatus |= mstatus::FS_DIRTY;
+    }
+    let written = write_csr(cpu, number, value);
+    if fs == 0 && matches!(number, csr::FFLAGS | csr::FRM | csr::FCSR) {
+        cpu.arch.csr.mstatus = csr::mstatus::with_sd(cpu.arch.csr.mstatus & !mstatus::FS);
+    }
+    cpu.arch.privilege = privilege;
+    // `write_csr` sets a counter for the instruction after a CSR write's.
+    match number {
+        csr::MCYCLE => cpu.arch.cycle_offset = cpu.arch.cycle_offset.wrapping_add(1),
+        csr::MINSTRET => cpu.arch.instret_offset = cpu.arch.instret_offset.wrapping_add(1),
+        _ => {}
+    }
+    written
+}
+
 /// Reads a CSR for a CSR instruction: the storage CSRs of [`CsrFile`], plus
 /// those that depend on the rest of the hart (counters, time, `mip`).
 /// `None` if it does not exist or the mode may not read it.

@@ -20,7 +20,10 @@
 //!   on its own host thread ([`Scheduling::Parallel`]), and why a run stops
 //!   ([`StopReason`]);
 //! - the [`driver_queue`], through which hart threads hand work to the thread
-//!   driving the machine (an outside simulator serving a transaction).
+//!   driving the machine (an outside simulator serving a transaction);
+//! - the GDB remote stub ([`gdb`]): harts as GDB threads, breakpoints that
+//!   write no guest memory, registers and CSRs, memory through a hart's
+//!   translation.
 //!
 //! # Example
 //!
@@ -60,6 +63,7 @@ pub mod console;
 pub mod devices;
 pub mod driver_queue;
 pub mod fdt;
+pub mod gdb;
 pub mod loader;
 mod machine;
 pub mod memory;

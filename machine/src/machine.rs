@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 /// How the JIT of [`Engine::Jit`] works.
 pub use polyhart_iss::JitConfig;
+use polyhart_iss::debug::{Breakpoints, Watchpoint, Watchpoints};
 use polyhart_iss::jit::JitError;
-use polyhart_iss::{Hart, HartControl, HartStats, Jit, JitStats, TranslationCache};
+use polyhart_iss::{Exit, Hart, HartControl, HartStats, Jit, JitStats, TranslationCache};
 
 use crate::boards::Board;
 use crate::boards::virt::Virt;
@@ -228,6 +229,65 @@ impl<B: Board> Machine<B> {
         if let Some(hart) = self.harts.get_mut(index) {
             hart.reset(pc);
         }
+    }
+
+    /// Sets the virtual addresses where every hart stops before running the
+    /// instruction there, with [`StopReason::Breakpoint`]; no guest memory
+    /// is written. A set that differs from the last drops every translation,
+    /// so that blocks end before the new breakpoints (see
+    /// [`polyhart_iss::debug`]): set them all at once, before a run.
+    pub fn set_breakpoints(&mut self, addresses: impl IntoIterator<Item = u64>) {
+        let breakpoints = Breakpoints::new(addresses);
+        if self.harts.first().is_some_and(|hart| *hart.breakpoints() == breakpoints) {
+            return;
+        }
+        self.cache.flush();
+        for hart in &mut self.harts {
+            hart.set_breakpoints(breakpoints.clone());
+        }
+    }
+
+    /// Sets where every hart stops before a load or store
+    /// ([`StopReason::Watchpoint`]); while there are any, every access
+    /// takes the interpreter's path (see [`polyhart_iss::debug::Watchpoints`]).
+    pub fn set_watchpoints(&mut self, watchpoints: impl IntoIterator<Item = Watchpoint>) {
+        let watchpoints = Watchpoints::new(watchpoints);
+        for hart in &mut self.harts {
+            hart.set_watchpoints(watchpoints.clone());
+        }
+    }
+
+    /// The watchpoints ([`Machine::set_watchpoints`]).
+    pub fn watchpoints(&self) -> Watchpoints {
+        self.harts.first().map(|hart| hart.watchpoints().clone()).unwrap_or_default()
+    }
+
+    /// The breakpoints ([`Machine::set_breakpoints`]).
+    pub fn breakpoints(&self) -> Breakpoints {
+        self.harts.first().map(|hart| hart.breakpoints().clone()).unwrap_or_default()
+    }
+
+    /// Runs one instruction of hart `index` for a debugger while the others
+    /// hold ([`Hart::step`]: breakpoints ignored, interrupts held off, a
+    /// trap ends the step at its handler; a watchpoint stops it before the
+    /// instruction). A hart waiting in `wfi` stays
+    /// waiting. The guest may stop the machine meanwhile (its exit, say):
+    /// that comes back; `None` otherwise, or when there is no such hart.
+    pub fn step_hart(&mut self, index: usize) -> Option<StopReason> {
+        let hart = self.harts.get_mut(index)?;
+        // The last run's stop asked every hart to leave; this step is new.
+        hart.control().take_exit_request();
+        let reason = match hart.step() {
+            Exit::TrapLoop { pc, cause, origin } => Some(StopReason::TrapLoop { hart: index, pc, cause, origin }),
+            Exit::JitDivergence { pc } => Some(StopReason::JitDivergence { hart: index, pc }),
+            Exit::Watchpoint { pc, hit } => Some(StopReason::Watchpoint { hart: index, pc, hit }),
+            Exit::BudgetSpent | Exit::WaitingForInterrupt | Exit::ExitRequested | Exit::Breakpoint { .. } => None,
+        };
+        hart.control().take_exit_request();
+        self.board.flush_console();
+        let stop = self.stop.reason().filter(|reason| !reason.is_transient());
+        self.stop.clear_sync();
+        reason.or(stop)
     }
 
     /// Writes `bytes` into guest RAM at physical `addr` from outside the

@@ -69,6 +69,7 @@ class StopKind:
     SYNC: ClassVar[StopKind]
     PAUSED: ClassVar[StopKind]
     SCHEDULED: ClassVar[StopKind]
+    BREAKPOINT: ClassVar[StopKind]
     def __int__(self) -> int: ...
 
 @final
@@ -201,6 +202,12 @@ class Machine:
     def stop(self) -> None:
         """Stops the run in progress, from any thread or callback."""
     def reboot(self) -> None: ...
+    def set_breakpoints(self, addresses: list[int]) -> None:
+        """Sets where every hart stops before running an instruction (StopKind.BREAKPOINT)."""
+    @property
+    def breakpoints(self) -> list[int]: ...
+    def step(self, hart: int = 0) -> Optional[StopReason]:
+        """Runs one instruction of `hart` while the others hold."""
     def reset_hart(self, hart: int) -> None: ...
     @property
     def harts(self) -> int: ...

@@ -458,6 +458,31 @@ impl Machine {
         Ok(())
     }
 
+    /// Sets the virtual addresses where every hart stops before running
+    /// the instruction there (`StopKind.BREAKPOINT`); guest memory is not
+    /// written. An empty list removes them all.
+    fn set_breakpoints(&self, addresses: Vec<u64>) -> PyResult<()> {
+        self.lock()?.machine_mut().set_breakpoints(addresses);
+        Ok(())
+    }
+
+    /// The breakpoints, in ascending order.
+    #[getter]
+    fn breakpoints(&self) -> PyResult<Vec<u64>> {
+        Ok(self.lock()?.machine().breakpoints().addresses().to_vec())
+    }
+
+    /// Runs one instruction of hart `hart` while the others hold: at a
+    /// breakpoint too, with interrupts held off; a trap ends the step at its
+    /// handler. `None`, or why the machine stopped meanwhile.
+    #[pyo3(signature = (hart = 0))]
+    fn step(&self, py: Python<'_>, hart: usize) -> PyResult<Option<StopReason>> {
+        if hart >= self.harts {
+            return Err(InvalidArgumentError::new_err(format!("no hart {hart}: the machine has {}", self.harts)));
+        }
+        self.drive(py, |cosim| cosim.machine_mut().step_hart(hart)).map(|reason| reason.map(StopReason::from))
+    }
+
     /// Resets hart `hart` to the reset vector.
     fn reset_hart(&self, hart: usize) -> PyResult<()> {
         self.lock()?.reset_hart(hart).map_err(|e| InvalidArgumentError::new_err(e.to_string()))

@@ -44,6 +44,15 @@ pub(crate) enum StopKind {
     /// An `advance` reached a time given to `Machine.stop_at`.
     #[pyo3(name = "SCHEDULED")]
     Scheduled,
+    /// Hart `hart` reached a breakpoint at `pc` (`Machine.set_breakpoints`),
+    /// whose instruction has not run; the next run goes on.
+    #[pyo3(name = "BREAKPOINT")]
+    Breakpoint,
+    /// An access of hart `hart`'s instruction at `pc` reached a watchpoint
+    /// at `address` (`Machine.set_watchpoints`); the instruction has not
+    /// run, the next run goes on.
+    #[pyo3(name = "WATCHPOINT")]
+    Watchpoint,
 }
 
 /// Why a run stopped.
@@ -54,21 +63,24 @@ pub(crate) struct StopReason {
     kind: StopKind,
     /// With `EXIT`: the guest's exit status.
     exit_code: Option<i32>,
-    /// With `TRAP_LOOP`, `JIT_DIVERGENCE` and `SYNC`: the hart.
+    /// With `TRAP_LOOP`, `JIT_DIVERGENCE`, `SYNC` and `BREAKPOINT`: the hart.
     hart: Option<usize>,
     /// With `TRAP_LOOP`: where the repeating exception is raised; with
-    /// `JIT_DIVERGENCE`: where the block was entered.
+    /// `JIT_DIVERGENCE`: where the block was entered; with `BREAKPOINT`:
+    /// the breakpoint.
     pc: Option<u64>,
     /// With `TRAP_LOOP`: the repeating exception, by name (for example
     /// `"InstructionAccessFault"`).
     cause: Option<String>,
     /// With `TRAP_LOOP`: the repeating exception's `mcause` value.
     mcause: Option<u64>,
+    /// With `WATCHPOINT`: the address of the access that reached it.
+    address: Option<u64>,
 }
 
 impl StopReason {
     fn of(kind: StopKind) -> StopReason {
-        StopReason { kind, exit_code: None, hart: None, pc: None, cause: None, mcause: None }
+        StopReason { kind, exit_code: None, hart: None, pc: None, cause: None, mcause: None, address: None }
     }
 }
 
@@ -96,6 +108,15 @@ impl From<RustStopReason> for StopReason {
             RustStopReason::Horizon => StopReason::of(StopKind::Horizon),
             RustStopReason::Sync { hart } => StopReason { hart: Some(hart), ..StopReason::of(StopKind::Sync) },
             RustStopReason::Paused => StopReason::of(StopKind::Paused),
+            RustStopReason::Breakpoint { hart, pc } => {
+                StopReason { hart: Some(hart), pc: Some(pc), ..StopReason::of(StopKind::Breakpoint) }
+            }
+            RustStopReason::Watchpoint { hart, pc, hit } => StopReason {
+                hart: Some(hart),
+                pc: Some(pc),
+                address: Some(hit.addr),
+                ..StopReason::of(StopKind::Watchpoint)
+            },
         }
     }
 }

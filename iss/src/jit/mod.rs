@@ -349,11 +349,12 @@ impl Jit {
             ram_host: direct.ram_host,
             ram_marks: direct.ram_marks,
             ram_base: direct.ram_base,
-            span: if cpu.data_checked { 0 } else { direct.span },
+            // Watchpoints: every access to the interpreter, which looks.
+            span: if cpu.data_checked || !env.watchpoints.is_empty() { 0 } else { direct.span },
             limit: stop_at.min(cpu.arch.retired.saturating_add(SLICE)),
             tlb_load: cpu.tlb.fast_load.as_ptr() as usize,
             tlb_store: cpu.tlb.fast_store.as_ptr() as usize,
-            tlb_context: if cpu.data_checked && lockstep.is_none() {
+            tlb_context: if cpu.data_checked && lockstep.is_none() && env.watchpoints.is_empty() {
                 mmu::fast_context(&cpu.arch.data_context())
             } else {
                 mmu::FAST_NONE

@@ -21,8 +21,24 @@ pub(crate) fn sext32(value: u64) -> u64 {
     value as i32 as i64 as u64
 }
 
+/// Stops the hart before an access that reaches a watchpoint (see
+/// [`crate::debug::Watchpoints`]): the trap returned is the debugger's.
+#[cold]
+fn watch(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, reads: bool, writes: bool) -> Result<(), Trap> {
+    match env.watchpoints.hit(vaddr, u64::from(size), reads, writes) {
+        Some(hit) => {
+            cpu.watch_hit = Some(hit);
+            Err(Trap::new(Exception::Breakpoint, vaddr))
+        }
+        None => Ok(()),
+    }
+}
+
 #[inline(always)]
 pub(crate) fn load(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
+    if !env.watchpoints.is_empty() {
+        watch(cpu, env, vaddr, size, true, false)?;
+    }
     if cpu.data_checked && !cpu.tlb.load_window.covers(vaddr, size) {
         return load_virtual(cpu, env, vaddr, size, retired);
     }
@@ -72,6 +88,9 @@ fn load_bus(cpu: &Cpu, env: &Env, addr: PhysAddr, size: u8, retired: u64, vaddr:
 
 #[inline(always)]
 pub(crate) fn store(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
+    if !env.watchpoints.is_empty() {
+        watch(cpu, env, vaddr, size, false, true)?;
+    }
     if cpu.data_checked && !cpu.tlb.store_window.covers(vaddr, size) {
         return store_virtual(cpu, env, vaddr, size, value, retired);
     }
@@ -213,6 +232,9 @@ fn amo_bus(cpu: &Cpu, env: &Env, amo: Amo, addr: PhysAddr, vaddr: VirtAddr, reti
 }
 
 pub(crate) fn load_reserved(cpu: &mut Cpu, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
+    if !env.watchpoints.is_empty() {
+        watch(cpu, env, addr, size, true, false)?;
+    }
     let offset = atomic_target(cpu, env, addr, size, Access::Load)?;
     let stamp = env.ram.reserve(offset);
     fence(Ordering::SeqCst);
@@ -227,6 +249,9 @@ pub(crate) fn load_reserved(cpu: &mut Cpu, env: &Env, addr: u64, size: u8) -> Re
 /// memory still holds the value LR read; the compare-and-swap makes the last
 /// check and the store one atomic step against other harts.
 pub(crate) fn store_conditional(cpu: &mut Cpu, env: &Env, addr: u64, size: u8, value: u64) -> Result<bool, Trap> {
+    if !env.watchpoints.is_empty() {
+        watch(cpu, env, addr, size, false, true)?;
+    }
     let offset = atomic_target(cpu, env, addr, size, Access::Store)?;
     let Some((reserved, reserved_size, expected, stamp)) = cpu.arch.reservation.take() else {
         return Ok(false);
@@ -292,6 +317,9 @@ pub(crate) fn amo(cpu: &mut Cpu, env: &Env, op: Op, vaddr: u64, operand: u64, re
         unreachable!("amo() is called for AMOs only");
     };
     let size = memory.size;
+    if !env.watchpoints.is_empty() {
+        watch(cpu, env, vaddr, size, true, true)?;
+    }
     let physical = atomic_address(cpu, env, vaddr, size, Access::Store)?;
     let old = match env.ram.offset(physical.0, u64::from(size)) {
         None => amo_bus(cpu, env, Amo { op: amo, size, operand }, physical, VirtAddr(vaddr), retired)?,

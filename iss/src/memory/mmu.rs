@@ -29,18 +29,18 @@ use crate::privilege::Privilege;
 use crate::trap::Trap;
 
 /// PTE bits.
-mod pte {
-    pub(super) const V: u64 = 1 << 0;
-    pub(super) const R: u64 = 1 << 1;
-    pub(super) const W: u64 = 1 << 2;
-    pub(super) const X: u64 = 1 << 3;
-    pub(super) const U: u64 = 1 << 4;
-    pub(super) const A: u64 = 1 << 6;
-    pub(super) const D: u64 = 1 << 7;
+pub(crate) mod pte {
+    pub(crate) const V: u64 = 1 << 0;
+    pub(crate) const R: u64 = 1 << 1;
+    pub(crate) const W: u64 = 1 << 2;
+    pub(crate) const X: u64 = 1 << 3;
+    pub(crate) const U: u64 = 1 << 4;
+    pub(crate) const A: u64 = 1 << 6;
+    pub(crate) const D: u64 = 1 << 7;
     /// Bits 63:54: reserved, Svpbmt and Svnapot, none implemented.
-    pub(super) const RESERVED: u64 = 0x3ff << 54;
-    pub(super) const PPN_SHIFT: u32 = 10;
-    pub(super) const PPN_MASK: u64 = (1 << 44) - 1;
+    pub(crate) const RESERVED: u64 = 0x3ff << 54;
+    pub(crate) const PPN_SHIFT: u32 = 10;
+    pub(crate) const PPN_MASK: u64 = (1 << 44) - 1;
 }
 
 /// `satp.MODE` values.

@@ -175,6 +175,10 @@ impl<B: Board> QuantumRunner<'_, B> {
                 Exit::JitDivergence { pc } => {
                     return QuantumEnd::Stop(StopReason::JitDivergence { hart: index, pc });
                 }
+                Exit::Breakpoint { pc } => return QuantumEnd::Stop(StopReason::Breakpoint { hart: index, pc }),
+                Exit::Watchpoint { pc, hit } => {
+                    return QuantumEnd::Stop(StopReason::Watchpoint { hart: index, pc, hit });
+                }
             }
         }
         QuantumEnd::Reached

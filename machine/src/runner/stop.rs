@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use polyhart_iss::debug::WatchHit;
 use polyhart_iss::{Cause, HartControl};
 
 /// Why a machine stopped running.
@@ -60,13 +61,42 @@ pub enum StopReason {
     /// ([`StopSignal::request_pause`]), to act on the machine at a time the
     /// run was about to pass. Consumed like [`StopReason::Sync`].
     Paused,
+    /// Hart `hart` reached a breakpoint ([`crate::Machine::set_breakpoints`])
+    /// at `pc`, whose instruction has not run; the other harts stopped at
+    /// their next block boundary. Consumed like [`StopReason::Sync`].
+    Breakpoint {
+        /// The hart.
+        hart: usize,
+        /// The breakpoint.
+        pc: u64,
+    },
+    /// An access of hart `hart`'s instruction at `pc` reached a watchpoint
+    /// ([`crate::Machine::set_watchpoints`]); the instruction has not run,
+    /// the other harts stopped at their next block boundary. Consumed like
+    /// [`StopReason::Sync`].
+    Watchpoint {
+        /// The hart.
+        hart: usize,
+        /// The instruction.
+        pc: u64,
+        /// What its access reached.
+        hit: WatchHit,
+    },
 }
 
 impl StopReason {
     /// Whether the reason ends only the run in progress ([`StopReason::Sync`],
-    /// [`StopReason::Paused`]); the others stop the machine for good.
+    /// [`StopReason::Paused`], [`StopReason::Breakpoint`],
+    /// [`StopReason::Watchpoint`]); the others stop
+    /// the machine for good.
     pub fn is_transient(self) -> bool {
-        matches!(self, StopReason::Sync { .. } | StopReason::Paused)
+        matches!(
+            self,
+            StopReason::Sync { .. }
+                | StopReason::Paused
+                | StopReason::Breakpoint { .. }
+                | StopReason::Watchpoint { .. }
+        )
     }
 }
 
