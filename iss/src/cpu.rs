@@ -55,6 +55,10 @@ pub(crate) struct Cpu {
     pub(crate) recheck: bool,
     /// The exception a compiled block raised, for the run loop to take.
     pub(crate) jit_trap: Option<Trap>,
+    /// A trigger is armed ([`crate::trigger`]): the hart runs in the
+    /// interpreter, which checks every instruction and access (derived by
+    /// [`Cpu::update_translation`]).
+    pub(crate) triggers_armed: bool,
     /// The watchpoint an access reached: the trap the access raised is the
     /// debugger's stop, not an exception (see [`crate::debug::Watchpoints`]).
     pub(crate) watch_hit: Option<WatchHit>,
@@ -82,6 +86,7 @@ impl Cpu {
             recheck: true,
             jit_trap: None,
             watch_hit: None,
+            triggers_armed: false,
             frame: Frame::default(),
         }
     }
@@ -90,8 +95,19 @@ impl Cpu {
     /// cache) or the frame (refilled at each entry): lockstep's copies, made
     /// for every block, then cost no allocation.
     pub(crate) fn copy_without_tlb(&mut self, from: &Cpu) {
-        let Cpu { arch, tlb: _, data_checked, fetch_checked, flush, fence_i, recheck, jit_trap, watch_hit, frame: _ } =
-            from;
+        let Cpu {
+            arch,
+            tlb: _,
+            data_checked,
+            fetch_checked,
+            flush,
+            fence_i,
+            recheck,
+            jit_trap,
+            watch_hit,
+            triggers_armed,
+            frame: _,
+        } = from;
         self.arch.copy_from(arch);
         self.data_checked = *data_checked;
         self.fetch_checked = *fetch_checked;
@@ -100,6 +116,7 @@ impl Cpu {
         self.recheck = *recheck;
         self.jit_trap = *jit_trap;
         self.watch_hit = *watch_hit;
+        self.triggers_armed = *triggers_armed;
     }
 
     /// The engine flags that instructions set: with [`Cpu::arch`], what
@@ -139,6 +156,7 @@ impl Cpu {
         self.data_checked = !machine_data || machine_checked;
         let paging = !machine_data && self.arch.csr.satp >> satp::MODE_SHIFT != satp::BARE;
         self.tlb.retain_windows(machine_data, paging);
+        self.triggers_armed = self.arch.triggers.armed();
     }
 
     /// Enters the trap handler for `cause` (see [`HartState::take_trap`])

@@ -66,6 +66,11 @@ csr_numbers! {
     MCOUNTINHIBIT = 0x320 "mcountinhibit";
     MCYCLE = 0xb00 "mcycle";
     MINSTRET = 0xb02 "minstret";
+    TSELECT = 0x7a0 "tselect";
+    TDATA1 = 0x7a1 "tdata1";
+    TDATA2 = 0x7a2 "tdata2";
+    TDATA3 = 0x7a3 "tdata3";
+    TINFO = 0x7a4 "tinfo";
 }
 
 /// Numbered CSR families, `(first number, last number, name prefix, first index)`:

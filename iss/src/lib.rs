@@ -90,6 +90,7 @@ mod privilege;
 mod run;
 mod state;
 mod trap;
+pub mod trigger;
 mod zicsr;
 
 pub use cache::TranslationCache;

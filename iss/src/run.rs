@@ -2,13 +2,14 @@
 //! hart's jump cache, in the interpreter or as compiled code, until the
 //! hart's run loop ([`crate::Hart::run`]) must look at something.
 
-use crate::cache::JumpCache;
+use crate::cache::{Block, JumpCache};
 use crate::cpu::Cpu;
 use crate::env::Env;
 use crate::interp;
 use crate::jit::frame::SlowAccess;
 use crate::jit::{AccessMode, BlockExit, HartJit, Heat, JitStats, after_slow_access};
-use crate::trap::Trap;
+use crate::trap::{Exception, Trap};
+use crate::trigger;
 
 /// Why [`Dispatcher::run`] handed control back to the hart's run loop.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -81,7 +82,8 @@ impl Dispatcher {
         stop_at: u64,
     ) -> Result<DispatchExit, (Trap, u64)> {
         let Dispatcher { jump_cache, hits, interpreted, stepping, jit_stats, resume_pc, slow_access } = self;
-        let jit = if *stepping { None } else { jit };
+        // Armed triggers are checked by the interpreter alone.
+        let jit = if *stepping || cpu.triggers_armed { None } else { jit };
         let trace_exec = tracing::enabled!(target: "exec", tracing::Level::TRACE);
         loop {
             if cpu.recheck || env.control.attention_pending() {
@@ -98,6 +100,20 @@ impl Dispatcher {
             }
             let block = jump_cache.slot_block(cpu.arch.pc);
             *hits += 1;
+            if cpu.triggers_armed
+                && let Some(index) = first_execute(cpu, block)
+            {
+                if index == 0 {
+                    return Err((Trap::new(Exception::Breakpoint, cpu.arch.pc), cpu.arch.pc));
+                }
+                // Up to the instruction the trigger stops before; the rest
+                // is a block of its own.
+                let (before, until) = (cpu.arch.retired, cpu.arch.retired + index as u64);
+                let run = interp::execute_block(cpu, env, block, until.min(stop_at));
+                *interpreted += cpu.arch.retired - before;
+                run?;
+                continue;
+            }
             if trace_exec {
                 tracing::trace!(target: "exec", hart = cpu.arch.csr.mhartid, pc = format_args!("{:#x}", cpu.arch.pc), "block");
             }
@@ -167,6 +183,17 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// The index of the first instruction of `block`, run by `cpu` from its
+/// `pc`, that an execute trigger fires before.
+fn first_execute(cpu: &Cpu, block: &Block) -> Option<usize> {
+    let state = &cpu.arch;
+    let mie = state.csr.mstatus & crate::csr::mstatus::MIE != 0;
+    block.insts.iter().position(|inst| {
+        let pc = state.pc.wrapping_add(u64::from(inst.offset));
+        state.triggers.fires(state.privilege, mie, trigger::Action::Execute, pc, u64::from(inst.len))
+    })
 }
 
 /// Whether a run of the block at `pc` makes it hotter: not the run that

@@ -2,6 +2,7 @@
 //! counters, with what the privileged spec says happens to them on a trap,
 //! `mret`, `sret` and an interrupt.
 
+use crate::trigger::Triggers;
 use std::fmt;
 
 use crate::csr::{CsrFile, menvcfg, mstatus};
@@ -63,6 +64,8 @@ pub struct HartState {
     pub(crate) reservation: Option<(u64, u8, u64, u64)>,
     /// Stalled in `wfi` until an enabled interrupt is pending.
     pub waiting: bool,
+    /// The Sdtrig triggers.
+    pub triggers: Triggers,
 }
 
 impl fmt::Debug for HartState {
@@ -100,6 +103,7 @@ impl HartState {
             frozen_instret: 0,
             reservation: None,
             waiting: false,
+            triggers: Triggers::default(),
         }
     }
 
@@ -125,6 +129,7 @@ impl HartState {
             frozen_instret,
             reservation,
             waiting,
+            triggers,
         } = from;
         let written = usize::from(X0_SINK) + 1;
         self.x[..written].copy_from_slice(&x[..written]);
@@ -143,6 +148,7 @@ impl HartState {
         self.frozen_instret = *frozen_instret;
         self.reservation = *reservation;
         self.waiting = *waiting;
+        self.triggers = *triggers;
     }
 
     /// Integer register `index` (0 to 31).

@@ -135,6 +135,7 @@ fn read_csr(cpu: &Cpu, env: &Env, number: u16) -> Option<u64> {
         csr::SIP => Some((cpu.arch.csr.mip | env.control.lines()) & cpu.arch.csr.mideleg),
         csr::SATP if satp_trapped(cpu) => None,
         csr::STIMECMP if stimecmp_trapped(cpu) => None,
+        csr::TSELECT..=csr::TINFO => cpu.arch.triggers.read(number),
         _ => cpu.arch.csr.read(number),
     }
 }
@@ -183,6 +184,8 @@ fn write_csr(cpu: &mut Cpu, number: u16, value: u64) -> bool {
         csr::SATP if satp_trapped(cpu) => return false,
         csr::STIMECMP if stimecmp_trapped(cpu) => return false,
         csr::FFLAGS | csr::FRM | csr::FCSR if cpu.arch.csr.mstatus & mstatus::FS == 0 => return false,
+        // Whether a trigger is armed now: `update_translation`, after.
+        csr::TSELECT..=csr::TINFO => return cpu.arch.triggers.write(number, value),
         csr::FFLAGS | csr::FRM | csr::FCSR => {
             match number {
                 csr::FFLAGS => cpu.arch.fflags = value as u8 & 0x1f,

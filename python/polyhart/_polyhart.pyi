@@ -70,6 +70,7 @@ class StopKind:
     PAUSED: ClassVar[StopKind]
     SCHEDULED: ClassVar[StopKind]
     BREAKPOINT: ClassVar[StopKind]
+    WATCHPOINT: ClassVar[StopKind]
     def __int__(self) -> int: ...
 
 @final
@@ -93,6 +94,9 @@ class StopReason:
     @property
     def mcause(self) -> Optional[int]:
         """With TRAP_LOOP: the repeating exception's mcause value."""
+    @property
+    def address(self) -> Optional[int]:
+        """With WATCHPOINT: the address of the access that reached it."""
     @property
     def exited(self) -> bool:
         """The guest exited (with any status)."""
@@ -206,6 +210,8 @@ class Machine:
         """Sets where every hart stops before running an instruction (StopKind.BREAKPOINT)."""
     @property
     def breakpoints(self) -> list[int]: ...
+    def set_watchpoints(self, watchpoints: list[tuple[int, int, str]]) -> None:
+        """Sets where every hart stops before an access: (address, length, "read"|"write"|"access")."""
     def step(self, hart: int = 0) -> Optional[StopReason]:
         """Runs one instruction of `hart` while the others hold."""
     def reset_hart(self, hart: int) -> None: ...

@@ -2,6 +2,7 @@
 //! with the GIL released, its harts and memory read and written between
 //! runs.
 
+use polyhart_iss::debug::{WatchKind, Watchpoint};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -463,6 +464,32 @@ impl Machine {
     /// written. An empty list removes them all.
     fn set_breakpoints(&self, addresses: Vec<u64>) -> PyResult<()> {
         self.lock()?.machine_mut().set_breakpoints(addresses);
+        Ok(())
+    }
+
+    /// Sets where every hart stops before a load or store
+    /// (`StopKind.WATCHPOINT`): `(address, length, kind)` tuples, kind
+    /// `"read"`, `"write"` or `"access"`. While there are any, every access
+    /// takes the interpreter's path. An empty list removes them all.
+    fn set_watchpoints(&self, watchpoints: Vec<(u64, u64, String)>) -> PyResult<()> {
+        let mut list = Vec::new();
+        for (addr, len, kind) in watchpoints {
+            let kind = match kind.as_str() {
+                "read" => WatchKind::Read,
+                "write" => WatchKind::Write,
+                "access" => WatchKind::Access,
+                _ => {
+                    return Err(InvalidArgumentError::new_err(format!(
+                        "watchpoint kind '{kind}': read, write or access"
+                    )));
+                }
+            };
+            if len == 0 {
+                return Err(InvalidArgumentError::new_err("a watchpoint watches at least one byte"));
+            }
+            list.push(Watchpoint { addr, len, kind });
+        }
+        self.lock()?.machine_mut().set_watchpoints(list);
         Ok(())
     }
 

@@ -141,13 +141,19 @@ impl StopReason {
     }
 
     /// True if the machine can run on: the run was cut by a budget, a
-    /// horizon, a synchronisation or a pause, not ended by the guest or a
-    /// failure.
+    /// horizon, a synchronisation, a pause, a breakpoint or a watchpoint,
+    /// not ended by the guest or a failure.
     #[getter]
     fn resumable(&self) -> bool {
         matches!(
             self.kind,
-            StopKind::InstructionLimit | StopKind::Horizon | StopKind::Sync | StopKind::Paused | StopKind::Scheduled
+            StopKind::InstructionLimit
+                | StopKind::Horizon
+                | StopKind::Sync
+                | StopKind::Paused
+                | StopKind::Scheduled
+                | StopKind::Breakpoint
+                | StopKind::Watchpoint
         )
     }
 
@@ -164,6 +170,9 @@ impl StopReason {
         }
         if let Some(cause) = &self.cause {
             fields.push(format!("cause='{cause}'"));
+        }
+        if let Some(address) = self.address {
+            fields.push(format!("address={address:#x}"));
         }
         let kind = format!("{:?}", self.kind);
         let name: String = kind

@@ -265,3 +265,34 @@ def test_virtio_devices(tmp_path) -> None:
     empty.write_bytes(b"")
     with pytest.raises(polyhart.BuildError, match="at least one 512-byte sector"):
         polyhart.Machine(kernel=HELLO, virtio=[polyhart.Block(empty, read_only=True)])
+
+
+def test_breakpoints_stop_a_hart_before_the_instruction_and_a_step_moves_past() -> None:
+    entry = elf_entry(HELLO)
+    machine = polyhart.Machine(kernel=HELLO, harts=2)
+    machine.set_breakpoints([entry])
+    assert machine.breakpoints == [entry]
+    reason = machine.run()
+    assert reason.kind == polyhart.StopKind.BREAKPOINT and reason.resumable
+    assert reason.pc == entry and machine.read_pc(reason.hart) == entry
+    # crt0's first instruction is 4 bytes (csrr s0, mhartid): one step.
+    assert machine.step(reason.hart) is None
+    assert machine.read_pc(reason.hart) == entry + 4
+    machine.set_breakpoints([])
+    # The other hart may still sit on the entry; it goes on with the rest.
+    assert machine.run().exit_code == 0
+    assert machine.read_console() == b"hello\n"
+
+
+def test_a_watchpoint_stops_a_hart_before_the_access() -> None:
+    machine = polyhart.Machine(kernel=HELLO)
+    uart = 0x1000_0000
+    machine.set_watchpoints([(uart, 1, "write")])
+    reason = machine.run()
+    # hello's first output byte: the store to the UART has not happened.
+    assert reason.kind == polyhart.StopKind.WATCHPOINT and reason.address == uart
+    assert machine.read_console() == b""
+    with pytest.raises(polyhart.InvalidArgumentError):
+        machine.set_watchpoints([(uart, 1, "sideways")])
+    machine.set_watchpoints([])
+    assert machine.run().exit_code == 0 and machine.read_console() == b"hello\n"

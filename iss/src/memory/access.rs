@@ -14,6 +14,7 @@ use crate::memory::pmp::Access;
 use crate::memory::pmp::Pmp;
 use crate::memory::{Amo, PAGE_SHIFT, PhysAddr, StoreMarks, VirtAddr, crosses_page};
 use crate::trap::{Exception, Trap};
+use crate::trigger::Action;
 
 /// Sign-extends the low word of `value`.
 #[inline(always)]
@@ -21,23 +22,39 @@ pub(crate) fn sext32(value: u64) -> u64 {
     value as i32 as i64 as u64
 }
 
-/// Stops the hart before an access that reaches a watchpoint (see
-/// [`crate::debug::Watchpoints`]): the trap returned is the debugger's.
+/// Stops the hart before an access that reaches a debugger's watchpoint
+/// (see [`crate::debug::Watchpoints`]; the trap returned is the
+/// debugger's stop) or fires one of its triggers (a breakpoint exception
+/// whose `tval` is the address, see [`crate::trigger`]).
 #[cold]
-fn watch(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, reads: bool, writes: bool) -> Result<(), Trap> {
-    match env.watchpoints.hit(vaddr, u64::from(size), reads, writes) {
-        Some(hit) => {
-            cpu.watch_hit = Some(hit);
-            Err(Trap::new(Exception::Breakpoint, vaddr))
-        }
-        None => Ok(()),
+fn watch(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, action: Action) -> Result<(), Trap> {
+    let (reads, writes) = match action {
+        Action::Load => (true, false),
+        Action::Store => (false, true),
+        Action::Both | Action::Execute => (true, true),
+    };
+    if let Some(hit) = env.watchpoints.hit(vaddr, u64::from(size), reads, writes) {
+        cpu.watch_hit = Some(hit);
+        return Err(Trap::new(Exception::Breakpoint, vaddr));
     }
+    let state = &cpu.arch;
+    let mie = state.csr.mstatus & crate::csr::mstatus::MIE != 0;
+    if cpu.triggers_armed && state.triggers.fires(state.data_privilege(), mie, action, vaddr, u64::from(size)) {
+        return Err(Trap::new(Exception::Breakpoint, vaddr));
+    }
+    Ok(())
+}
+
+/// Whether [`watch`] has anything to look at.
+#[inline(always)]
+fn watched(cpu: &Cpu, env: &Env) -> bool {
+    cpu.triggers_armed || !env.watchpoints.is_empty()
 }
 
 #[inline(always)]
 pub(crate) fn load(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
-    if !env.watchpoints.is_empty() {
-        watch(cpu, env, vaddr, size, true, false)?;
+    if watched(cpu, env) {
+        watch(cpu, env, vaddr, size, Action::Load)?;
     }
     if cpu.data_checked && !cpu.tlb.load_window.covers(vaddr, size) {
         return load_virtual(cpu, env, vaddr, size, retired);
@@ -88,8 +105,8 @@ fn load_bus(cpu: &Cpu, env: &Env, addr: PhysAddr, size: u8, retired: u64, vaddr:
 
 #[inline(always)]
 pub(crate) fn store(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
-    if !env.watchpoints.is_empty() {
-        watch(cpu, env, vaddr, size, false, true)?;
+    if watched(cpu, env) {
+        watch(cpu, env, vaddr, size, Action::Store)?;
     }
     if cpu.data_checked && !cpu.tlb.store_window.covers(vaddr, size) {
         return store_virtual(cpu, env, vaddr, size, value, retired);
@@ -232,8 +249,8 @@ fn amo_bus(cpu: &Cpu, env: &Env, amo: Amo, addr: PhysAddr, vaddr: VirtAddr, reti
 }
 
 pub(crate) fn load_reserved(cpu: &mut Cpu, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
-    if !env.watchpoints.is_empty() {
-        watch(cpu, env, addr, size, true, false)?;
+    if watched(cpu, env) {
+        watch(cpu, env, addr, size, Action::Load)?;
     }
     let offset = atomic_target(cpu, env, addr, size, Access::Load)?;
     let stamp = env.ram.reserve(offset);
@@ -249,8 +266,8 @@ pub(crate) fn load_reserved(cpu: &mut Cpu, env: &Env, addr: u64, size: u8) -> Re
 /// memory still holds the value LR read; the compare-and-swap makes the last
 /// check and the store one atomic step against other harts.
 pub(crate) fn store_conditional(cpu: &mut Cpu, env: &Env, addr: u64, size: u8, value: u64) -> Result<bool, Trap> {
-    if !env.watchpoints.is_empty() {
-        watch(cpu, env, addr, size, false, true)?;
+    if watched(cpu, env) {
+        watch(cpu, env, addr, size, Action::Store)?;
     }
     let offset = atomic_target(cpu, env, addr, size, Access::Store)?;
     let Some((reserved, reserved_size, expected, stamp)) = cpu.arch.reservation.take() else {
@@ -317,8 +334,8 @@ pub(crate) fn amo(cpu: &mut Cpu, env: &Env, op: Op, vaddr: u64, operand: u64, re
         unreachable!("amo() is called for AMOs only");
     };
     let size = memory.size;
-    if !env.watchpoints.is_empty() {
-        watch(cpu, env, vaddr, size, true, true)?;
+    if watched(cpu, env) {
+        watch(cpu, env, vaddr, size, Action::Both)?;
     }
     let physical = atomic_address(cpu, env, vaddr, size, Access::Store)?;
     let old = match env.ram.offset(physical.0, u64::from(size)) {
