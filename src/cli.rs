@@ -163,6 +163,15 @@ pub(crate) struct RunArgs {
     /// continues them (QEMU's `-S`); needs `--gdb` or `-s`.
     #[arg(short = 'S')]
     pub wait_for_gdb: bool,
+    /// With `--deterministic`: write the console input the guest gets, with
+    /// the simulated time of each delivery, to PATH, for `--replay`.
+    #[arg(long, value_name = "PATH", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+    /// With `--deterministic`: give the guest the console input PATH
+    /// recorded, at the same simulated times, instead of standard input:
+    /// the run repeats the recorded one bit for bit.
+    #[arg(long, value_name = "PATH")]
+    pub replay: Option<PathBuf>,
 }
 
 impl RunArgs {

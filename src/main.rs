@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser};
 use polyhart::machine::devices::virtio::{Block, Entropy, Net, NetBackend, Rng, VirtioDevice};
 use polyhart::machine::devices::{InterruptLine, RtcClock, Uart};
 use polyhart::machine::gdb::{self, SessionEnd};
+use polyhart::machine::replay::ConsoleInput;
 use polyhart::machine::runner::{IdleTime, Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Engine, JitConfig};
 use polyhart::machine::{StopReason, StopSignal, VirtConfig, build_virt};
@@ -72,20 +73,43 @@ fn init_logging(categories: &[String], file: Option<&std::path::Path>) -> Result
     Ok(())
 }
 
-/// Feeds standard input to the guest's UART until input ends, or until
-/// Ctrl-A x when `escapes` interprets QEMU's escape keys (a terminal).
-fn feed_console<L: InterruptLine>(uart: &Uart<L>, stop: &StopSignal, mut escapes: Option<Escapes>) {
+/// Where standard input goes: the guest's UART, or the recording of a
+/// `--record` run, which hands it to the UART at deterministic points.
+enum ConsoleFeed<L: InterruptLine> {
+    Uart(std::sync::Arc<Uart<L>>),
+    Record(std::sync::Arc<ConsoleInput>),
+}
+
+impl<L: InterruptLine> ConsoleFeed<L> {
+    fn receive(&self, bytes: &[u8]) {
+        match self {
+            ConsoleFeed::Uart(uart) => uart.receive(bytes),
+            ConsoleFeed::Record(input) => input.push(bytes),
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            ConsoleFeed::Uart(uart) => uart.set_input_open(false),
+            ConsoleFeed::Record(input) => input.close(),
+        }
+    }
+}
+
+/// Feeds standard input to the guest until input ends, or until Ctrl-A x
+/// when `escapes` interprets QEMU's escape keys (a terminal).
+fn feed_console<L: InterruptLine>(feed: &ConsoleFeed<L>, stop: &StopSignal, mut escapes: Option<Escapes>) {
     let mut buf = [0u8; 256];
     let mut guest = Vec::with_capacity(buf.len());
     let mut stdin = std::io::stdin();
     while let Ok(n @ 1..) = stdin.read(&mut buf) {
         let Some(escapes) = escapes.as_mut() else {
-            uart.receive(&buf[..n]);
+            feed.receive(&buf[..n]);
             continue;
         };
         guest.clear();
         let commands = escapes.feed(&buf[..n], &mut guest);
-        uart.receive(&guest);
+        feed.receive(&guest);
         for command in commands {
             match command {
                 KeyCommand::Help => eprint!("{}", terminal::HELP),
@@ -97,7 +121,7 @@ fn feed_console<L: InterruptLine>(uart: &Uart<L>, stop: &StopSignal, mut escapes
             }
         }
     }
-    uart.set_input_open(false);
+    feed.close();
 }
 
 /// Whether `image` is a RISC-V Linux kernel image: its header's second
@@ -189,6 +213,19 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         None => None,
     };
     let initrd = args.initrd.as_deref().map(|p| read_image("initrd", p)).transpose()?;
+    // Console input recorded or replayed: the one input a deterministic run
+    // takes from the host (a netdev's packets would be another).
+    let console_input = match (&args.record, &args.replay) {
+        (None, None) => None,
+        _ if !args.deterministic => return Err("--record and --replay need --deterministic".to_string()),
+        _ if !args.netdev.is_empty() => {
+            return Err("--record and --replay cover console input, not a netdev's packets".to_string());
+        }
+        (Some(path), _) => Some(std::sync::Arc::new(
+            ConsoleInput::record(path).map_err(|e| format!("cannot create the recording '{}': {e}", path.display()))?,
+        )),
+        (None, Some(path)) => Some(std::sync::Arc::new(ConsoleInput::replay(path).map_err(|e| e.to_string())?)),
+    };
     let device_tree = args.dtb.as_deref().map(|p| read_image("device tree", p)).transpose()?;
     let config = VirtConfig {
         harts: args.harts,
@@ -216,6 +253,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             _ => Engine::Interpreter,
         },
         virtio: virtio_devices(args)?,
+        console_input: console_input.clone(),
         console: match &args.serial {
             Serial::Stdio => None,
             Serial::File(path) => Some(Box::new(std::io::BufWriter::new(
@@ -238,16 +276,21 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     // While input is open, a guest waiting for it is not deadlocked. A
     // terminal is in raw mode meanwhile, with QEMU's Ctrl-A escapes; the
     // guard restores it when `run` returns.
-    // With the serial console elsewhere, standard input is not the guest's.
-    let raw_mode = if args.serial == Serial::Stdio { RawMode::enter() } else { None };
-    if args.serial == Serial::Stdio {
+    // With the serial console elsewhere, standard input is not the guest's;
+    // a replay takes the guest's input from its file.
+    let feeds_stdin = args.serial == Serial::Stdio && args.replay.is_none();
+    let raw_mode = if feeds_stdin { RawMode::enter() } else { None };
+    if feeds_stdin {
         let escapes = raw_mode.is_some().then(Escapes::default);
-        let uart = machine.board().uart().clone();
+        let feed = match &console_input {
+            Some(input) => ConsoleFeed::Record(input.clone()),
+            None => ConsoleFeed::Uart(machine.board().uart().clone()),
+        };
         let stop = machine.stop_signal().clone();
-        uart.set_input_open(true);
+        machine.board().uart().set_input_open(true);
         std::thread::Builder::new()
             .name("polyhart-stdin".into())
-            .spawn(move || feed_console(&uart, &stop, escapes))
+            .spawn(move || feed_console(&feed, &stop, escapes))
             .map_err(|e| format!("cannot start the console input thread: {e}"))?;
     }
 
@@ -284,6 +327,9 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
+    if let Some(input) = &console_input {
+        input.finish().map_err(|e| format!("the recording is incomplete: {e}"))?;
+    }
 
     if args.stats {
         for (id, hart) in machine.harts().iter().enumerate() {

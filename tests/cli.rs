@@ -38,29 +38,35 @@ impl std::fmt::Debug for Outcome {
 
 /// Runs `polyhart ARGS` with no input, killing it if it hangs.
 fn polyhart(args: &[&str]) -> Outcome {
-    run_polyhart(args, None)
+    run_polyhart(args, Vec::new())
 }
 
 /// Runs `polyhart ARGS`, writing `input` to its standard input after
 /// `delay` and then closing it.
 fn polyhart_with_input(args: &[&str], delay: Duration, input: &'static [u8]) -> Outcome {
-    run_polyhart(args, Some((delay, input)))
+    run_polyhart(args, vec![(delay, input)])
 }
 
-fn run_polyhart(args: &[&str], input: Option<(Duration, &'static [u8])>) -> Outcome {
+/// Runs `polyhart ARGS`, writing each piece of `input` to its standard
+/// input after its delay, then closing it (no input: standard input is
+/// closed from the start).
+fn run_polyhart(args: &[&str], input: Vec<(Duration, &'static [u8])>) -> Outcome {
     let mut child = Command::new(env!("CARGO_BIN_EXE_polyhart"))
         .args(args)
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if input.is_empty() { Stdio::null() } else { Stdio::piped() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the polyhart binary starts");
-    if let Some((delay, bytes)) = input {
+    if !input.is_empty() {
         let mut stdin = child.stdin.take().unwrap();
         std::thread::spawn(move || {
-            std::thread::sleep(delay);
-            // polyhart may have exited already: a broken pipe is fine.
-            stdin.write_all(bytes).ok();
+            for (delay, bytes) in input {
+                std::thread::sleep(delay);
+                // polyhart may have exited already: a broken pipe is fine.
+                stdin.write_all(bytes).ok();
+                stdin.flush().ok();
+            }
         });
     }
     let drain = |mut pipe: Box<dyn Read + Send>| {
@@ -755,4 +761,51 @@ fn the_initrd_goes_where_qemu_puts_it() {
             assert!(ours.contains_key("linux,initrd-start"), "{ours:x?}");
         }
     }
+}
+
+/// The instruction count of `hart 0:` in `--stats` output.
+fn instructions(stderr: &str) -> u64 {
+    let line = stderr.lines().find(|l| l.starts_with("hart 0: ")).unwrap_or_else(|| panic!("{stderr}"));
+    line["hart 0: ".len()..].split_once(' ').and_then(|(n, _)| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+#[test]
+fn a_recorded_deterministic_run_replays_bit_for_bit() {
+    let log = TempFile::new("input.log", b"");
+    let echo = guest("echo.elf");
+    let args = |mode: &'static str| ["run", "--deterministic", "--stats", mode, log.path(), "--kernel", path(&echo)];
+    // Typed with pauses: where the lines land in simulated time depends on
+    // the host, and shows in the mcycle the guest prints.
+    let typed: Vec<(Duration, &'static [u8])> = vec![
+        (Duration::from_millis(100), b"hello\n"),
+        (Duration::from_millis(150), b"world\n"),
+        (Duration::from_millis(100), b"q"),
+    ];
+    let recorded = run_polyhart(&args("--record"), typed);
+    assert_eq!(recorded.status, 0, "{recorded:?}");
+    assert!(recorded.stdout.contains("hello @") && recorded.stdout.contains("world @"), "{recorded:?}");
+    let recording = std::fs::read_to_string(log.path()).unwrap();
+    assert!(recording.starts_with("polyhart console input 1\n"), "{recording}");
+    // Replayed with no input at all: the same output, cycle for cycle, and
+    // the same instruction count.
+    let replayed = polyhart(&args("--replay"));
+    assert_eq!(replayed.status, 0, "{replayed:?}");
+    assert_eq!(replayed.stdout, recorded.stdout);
+    assert_eq!(instructions(&replayed.stderr), instructions(&recorded.stderr));
+}
+
+#[test]
+fn record_and_replay_refuse_what_they_cannot_repeat() {
+    let echo = guest("echo.elf");
+    let log = TempFile::new("input.log", b"not a recording\n");
+    let outcome = polyhart(&["run", "--replay", log.path(), "--kernel", path(&echo)]);
+    let line = one_line_error(&outcome, STATUS_ERROR);
+    assert!(line.contains("--deterministic"), "{line}");
+    let outcome = polyhart(&["run", "--deterministic", "--replay", log.path(), "--kernel", path(&echo)]);
+    let line = one_line_error(&outcome, STATUS_ERROR);
+    assert!(line.contains("line 1") && line.contains("--record"), "{line}");
+    let missing = polyhart(&["run", "--deterministic", "--replay", "/nonexistent/input.log", "--kernel", path(&echo)]);
+    assert!(one_line_error(&missing, STATUS_ERROR).contains("cannot read"), "{missing:?}");
+    let both = polyhart(&["run", "--record", "a", "--replay", "b", "--kernel", path(&echo)]);
+    usage_error(&both, "cannot be used with");
 }

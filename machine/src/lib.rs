@@ -67,6 +67,7 @@ pub mod gdb;
 pub mod loader;
 mod machine;
 pub mod memory;
+pub mod replay;
 pub mod runner;
 
 pub use boards::Board;

@@ -37,4 +37,10 @@ pub trait Board: Send + Sync {
     /// while it may, harts that all wait with nothing pending are not
     /// deadlocked.
     fn input_open(&self) -> bool;
+
+    /// Hands the devices the host input due at simulated time `now`, for
+    /// input recorded or replayed ([`crate::replay`]); the deterministic
+    /// runner calls it where runs cannot differ. Nothing by default: input
+    /// reaches devices as it arrives.
+    fn deliver_input(&self, _now: u64) {}
 }

@@ -34,6 +34,7 @@ use crate::fdt::{self, BlobError, FdtConfig};
 use crate::loader::{self, LoadError};
 use crate::machine::{Engine, Settings};
 use crate::memory::{self, Dma, GuestRam, MemoryError};
+use crate::replay::ConsoleInput;
 use crate::runner::{DEFAULT_QUANTUM, IdleTime, Scheduling, StopSignal, UNBOUNDED_QUANTUM};
 
 /// Base of the reset ROM.
@@ -238,6 +239,10 @@ pub struct VirtConfig {
     /// What the Goldfish RTC counts: the host's date (the default), or
     /// simulated time from a fixed date, for runs that repeat exactly.
     pub rtc: RtcClock,
+    /// Console input recorded or replayed ([`ConsoleInput`]): the host's
+    /// bytes reach the UART only where the deterministic runner delivers
+    /// them. `None`: as they arrive ([`Virt::uart`]).
+    pub console_input: Option<Arc<ConsoleInput>>,
 }
 
 /// A device an embedder adds to the board ([`VirtConfig::device`]).
@@ -428,6 +433,7 @@ impl Default for VirtConfig {
             virtio: Vec::new(),
             driver_queue: None,
             rtc: RtcClock::Host,
+            console_input: None,
         }
     }
 }
@@ -451,6 +457,7 @@ pub struct Virt {
     /// The boot images as loaded into RAM (offset, bytes): firmware,
     /// kernel, initrd and device tree, which a reset loads again.
     boot_images: Vec<(u64, Vec<u8>)>,
+    console_input: Option<Arc<ConsoleInput>>,
 }
 
 impl Virt {
@@ -532,7 +539,16 @@ impl Board for Virt {
     }
 
     fn input_open(&self) -> bool {
-        self.uart.input_open()
+        match &self.console_input {
+            Some(input) => input.open(),
+            None => self.uart.input_open(),
+        }
+    }
+
+    fn deliver_input(&self, now: u64) {
+        if let Some(input) = &self.console_input {
+            input.deliver(now, &*self.uart);
+        }
     }
 }
 
@@ -682,8 +698,20 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         htif
     });
 
-    let board =
-        Virt { aclint, plic, uart, rtc, virtio, console, mrom, test_finisher, htif, device_tree: dtb, boot_images };
+    let board = Virt {
+        aclint,
+        plic,
+        uart,
+        rtc,
+        virtio,
+        console,
+        mrom,
+        test_finisher,
+        htif,
+        device_tree: dtb,
+        boot_images,
+        console_input: config.console_input,
+    };
     let settings = Settings {
         quantum: config.quantum,
         scheduling: config.scheduling,

@@ -197,6 +197,16 @@ impl<L: InterruptLine> Device for Uart<L> {
     }
 }
 
+impl<L: InterruptLine> crate::replay::InputSink for Uart<L> {
+    fn receive(&self, bytes: &[u8]) {
+        Uart::receive(self, bytes);
+    }
+
+    fn close(&self) {
+        self.set_input_open(false);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,7 @@ pub(crate) fn run<B: Board>(machine: &mut Machine<B>, limit: Option<u64>, horizo
         if now >= horizon {
             return StopReason::Horizon;
         }
+        board.deliver_input(now);
         let round_end = now.saturating_add(*quantum).min(horizon);
         for (index, hart) in harts.iter_mut().enumerate() {
             match runner.run(hart, index, round_end) {
@@ -74,7 +75,11 @@ pub(crate) fn run<B: Board>(machine: &mut Machine<B>, limit: Option<u64>, horizo
                 Wake::Never if horizon != u64::MAX => return StopReason::Horizon,
                 Wake::Never => {
                     let harts = &*harts;
-                    let any_woken = || harts.iter().enumerate().map(wake).any(|w| w != Wake::Never);
+                    // Recorded or replayed input arrives while time stands still.
+                    let any_woken = || {
+                        board.deliver_input(now);
+                        harts.iter().enumerate().map(wake).any(|w| w != Wake::Never)
+                    };
                     if let Some(reason) = wait_for_wakeup(board, stop, any_woken) {
                         return reason;
                     }
