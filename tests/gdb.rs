@@ -5,7 +5,10 @@
 //! program (`tests/guest/debug.expected`). Without gdb-multiarch the tests
 //! say so, and fail under `CI` (see `tests/prerequisites`).
 
+mod gdb_client;
 mod prerequisites;
+
+use gdb_client::{have_gdb, hex, printed};
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -13,8 +16,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use object::{Object, ObjectSection, ObjectSymbol};
-
-const GDB: &str = "gdb-multiarch";
 
 fn guest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guest/debug.elf")
@@ -39,6 +40,16 @@ fn code_word(addr: u64) -> u32 {
     let data = text.data().expect("its bytes");
     let at = (addr - text.address()) as usize;
     u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// GDB in batch mode on the guest's ELF against `polyhart`: its output.
+fn gdb(polyhart: &Polyhart, commands: &[&str]) -> String {
+    gdb_client::run(&polyhart.address, Some(&guest()), commands, None)
+}
+
+/// [`gdb`], with Ctrl-C after `interrupt_after`.
+fn gdb_interrupted(polyhart: &Polyhart, commands: &[&str], interrupt_after: Option<Duration>) -> String {
+    gdb_client::run(&polyhart.address, Some(&guest()), commands, interrupt_after)
 }
 
 /// `polyhart run` holding the harts for GDB, and the address it listens on.
@@ -89,50 +100,6 @@ impl Polyhart {
         self.stderr.read_to_string(&mut err).expect("stderr");
         (status, out, err)
     }
-}
-
-/// Runs GDB in batch mode with `commands` against `polyhart`: its output.
-fn gdb(polyhart: &Polyhart, commands: &[&str]) -> String {
-    gdb_interrupted(polyhart, commands, None)
-}
-
-/// [`gdb`], with Ctrl-C (SIGINT, which GDB sends on to the stub) after
-/// `interrupt_after` if given.
-fn gdb_interrupted(polyhart: &Polyhart, commands: &[&str], interrupt_after: Option<Duration>) -> String {
-    let mut command = Command::new(GDB);
-    command.args(["-batch", "-nx", "-ex", "set confirm off", "-ex", "set pagination off"]);
-    command.arg("-ex").arg(format!("file {}", guest().display()));
-    command.arg("-ex").arg(format!("target remote {}", polyhart.address));
-    for line in commands {
-        command.args(["-ex", line]);
-    }
-    let child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("gdb runs");
-    if let Some(delay) = interrupt_after {
-        std::thread::sleep(delay);
-        let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
-        assert!(status.success(), "GDB got its Ctrl-C");
-    }
-    let output = child.wait_with_output().expect("gdb ends");
-    let text = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
-    // A command cut short by Ctrl-C makes GDB's batch status a failure.
-    assert!(output.status.success() || interrupt_after.is_some(), "gdb failed:\n{text}");
-    text
-}
-
-/// The value GDB printed for history entry `$n` (`$n = VALUE`).
-fn printed(output: &str, n: usize) -> String {
-    let prefix = format!("${n} = ");
-    let line =
-        output.lines().find(|line| line.starts_with(&prefix)).unwrap_or_else(|| panic!("no {prefix} in:\n{output}"));
-    line[prefix.len()..].trim().to_string()
-}
-
-fn hex(text: &str) -> u64 {
-    u64::from_str_radix(text.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("{text} is not hex"))
-}
-
-fn have_gdb(test: &str) -> bool {
-    prerequisites::require_tool(GDB, "Debian package gdb-multiarch", test)
 }
 
 #[test]

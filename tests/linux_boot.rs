@@ -4,7 +4,9 @@
 //! runs the commands typed into the console, reads a virtio disk and writes
 //! it (the host file has the write after exit), is refused a write to a
 //! read-only disk, reads virtio-rng, `reboot` boots the machine again, and
-//! `poweroff` ends polyhart with status 0.
+//! `poweroff` ends polyhart with status 0. GDB (`gdb-multiarch`) stops the
+//! kernel at its entry and, once it runs with paging, reads it through its
+//! page tables.
 //!
 //! The guest is Debian trixie's riscv64 kernel, its virtio modules and
 //! `busybox-static`, fetched once by `scripts/fetch-linux-guest.sh
@@ -12,6 +14,7 @@
 //! without Debian's OpenSBI, the test says so and passes, except under
 //! `CI`, where it fails (see `tests/prerequisites`).
 
+mod gdb_client;
 mod prerequisites;
 
 use std::io::{BufRead, BufReader, Write};
@@ -345,6 +348,69 @@ fn two_guests_ping_each_other_over_a_socket_netdev() {
     for peer in peers {
         let output = ping_over_a_socket(&guest.image, &initrd, peer);
         assert!(output.contains("3 packets transmitted, 3 packets received"), "ping of {peer}:\n{output}");
+    }
+    let _ = std::fs::remove_file(initrd);
+}
+
+#[test]
+fn gdb_stops_linux_at_its_entry_and_reads_the_kernel_through_its_page_tables() {
+    let Some(guest) = guest_files() else { return };
+    if !gdb_client::have_gdb("the Linux GDB test") {
+        return;
+    }
+    let initrd = std::env::temp_dir().join(format!("polyhart-gdb-initramfs-{}.cpio", std::process::id()));
+    std::fs::write(&initrd, initramfs(&guest)).expect("the initramfs is written");
+    let mut command = guest_command(env!("CARGO_BIN_EXE_polyhart"), &guest.image, &initrd, 2, Some(FW_JUMP));
+    let mut child = command
+        .args(["--gdb", "tcp::0", "-S"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("polyhart starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("polyhart says where it listens");
+    let address = line.trim().strip_prefix("polyhart: waiting for GDB on ").unwrap_or_else(|| panic!("{line}"));
+    // fw_jump enters the kernel at the start of RAM plus 2 MiB, in S-mode
+    // with paging off; Linux maps its image at 0xffffffff80000000
+    // (KERNEL_LINK_ADDR) once paging is on.
+    let output = gdb_client::run(
+        address,
+        None,
+        &[
+            "break *0x80200000",
+            "continue",
+            "print/x $pc",
+            "print $priv",
+            "print/x $satp",
+            "x/2xw 0x80200000",
+            "delete",
+            "continue",
+            "print/x $satp",
+            "x/2xw 0xffffffff80000000",
+            "kill",
+        ],
+        Some(Duration::from_secs(20)),
+    );
+    let image = std::fs::read(&guest.image).expect("the kernel image");
+    let word = |at: usize| format!("0x{:08x}", u32::from_le_bytes(image[at..at + 4].try_into().expect("4 bytes")));
+    let (first, second) = (word(0), word(4));
+    assert_eq!(gdb_client::hex(&gdb_client::printed(&output, 1)), 0x8020_0000, "{output}");
+    assert_eq!(gdb_client::printed(&output, 2), "1", "S-mode at the kernel's entry: {output}");
+    assert_eq!(gdb_client::hex(&gdb_client::printed(&output, 3)), 0, "paging off: {output}");
+    let read = |at: &str| output.lines().find(|l| l.starts_with(at)).map(str::to_string).unwrap_or_default();
+    let physical = read("0x80200000:");
+    assert!(physical.contains(&first) && physical.contains(&second), "the image at its entry:\n{output}");
+    // Interrupted while it runs: paging on (Sv39, Sv48 or Sv57).
+    let satp = gdb_client::hex(&gdb_client::printed(&output, 4));
+    assert!((8..=10).contains(&(satp >> 60)), "satp {satp:#x}:\n{output}");
+    let virtual_read = read("0xffffffff80000000:");
+    assert!(virtual_read.contains(&first) && virtual_read.contains(&second), "the image through paging:\n{output}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "polyhart ends when GDB kills it");
+        std::thread::sleep(Duration::from_millis(20));
     }
     let _ = std::fs::remove_file(initrd);
 }
