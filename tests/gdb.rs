@@ -10,8 +10,9 @@ mod prerequisites;
 
 use gdb_client::{have_gdb, hex, printed};
 
+use std::io::Write;
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -61,9 +62,16 @@ struct Polyhart {
 
 impl Polyhart {
     fn start(harts: usize) -> Polyhart {
+        Polyhart::start_with(&["-smp", &harts.to_string()], &guest())
+    }
+
+    /// `polyhart run ARGS --gdb tcp::0 -S -kernel KERNEL`.
+    fn start_with(args: &[&str], kernel: &Path) -> Polyhart {
         let mut child = Command::new(env!("CARGO_BIN_EXE_polyhart"))
-            .args(["run", "-smp", &harts.to_string(), "--gdb", "tcp::0", "-S", "--serial", "stdio", "-kernel"])
-            .arg(guest())
+            .arg("run")
+            .args(args)
+            .args(["--gdb", "tcp::0", "-S", "--serial", "stdio", "-kernel"])
+            .arg(kernel)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -227,4 +235,57 @@ fn gdb_stops_at_a_watchpoint_and_runs_the_guest_to_its_exit() {
     let (status, out, err) = polyhart.finish();
     assert_eq!(status, Some(0), "{err}");
     assert_eq!(out, include_str!("guest/debug.expected"));
+}
+
+/// The instruction count of `hart 0:` in `--stats` output.
+fn instructions(stderr: &str) -> u64 {
+    let line = stderr.lines().find(|l| l.starts_with("hart 0: ")).unwrap_or_else(|| panic!("{stderr}"));
+    line["hart 0: ".len()..].split_once(' ').and_then(|(n, _)| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+#[test]
+fn a_replay_under_gdb_repeats_the_recorded_run() {
+    if !have_gdb("the GDB replay test") {
+        return;
+    }
+    let echo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guest/echo.elf");
+    let log = std::env::temp_dir().join(format!("polyhart-gdb-replay-{}.log", std::process::id()));
+    // Recorded with lines typed at host-chosen moments.
+    let mut recording = Command::new(env!("CARGO_BIN_EXE_polyhart"))
+        .args(["run", "--deterministic", "--stats", "--record"])
+        .arg(&log)
+        .arg("-kernel")
+        .arg(&echo)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("polyhart starts");
+    let mut stdin = recording.stdin.take().expect("piped");
+    for line in ["one\n", "two\n", "three\n", "q"] {
+        std::thread::sleep(Duration::from_millis(80));
+        stdin.write_all(line.as_bytes()).expect("polyhart reads its input");
+    }
+    drop(stdin);
+    let recorded = recording.wait_with_output().expect("the recording ends");
+    assert!(recorded.status.success(), "{recorded:?}");
+    let recorded_out = String::from_utf8_lossy(&recorded.stdout).to_string();
+    assert!(recorded_out.contains("three @"), "{recorded_out}");
+    // Replayed with GDB stopping the machine at every line the guest
+    // prints: the same output, cycle for cycle, and instruction count.
+    let log_arg = log.to_str().expect("a UTF-8 path");
+    let polyhart = Polyhart::start_with(&["--deterministic", "--stats", "--replay", log_arg], &echo);
+    let output = gdb_client::run(
+        &polyhart.address,
+        Some(&echo),
+        &["break *printf", "continue", "continue", "continue", "info registers pc", "delete", "continue"],
+        None,
+    );
+    assert_eq!(output.matches("Breakpoint 1, ").count(), 3, "{output}");
+    assert!(output.contains("exited normally"), "{output}");
+    let (status, out, err) = polyhart.finish();
+    assert_eq!(status, Some(0), "{err}");
+    assert_eq!(out, recorded_out, "{err}");
+    assert_eq!(instructions(&err), instructions(&String::from_utf8_lossy(&recorded.stderr)));
+    let _ = std::fs::remove_file(log);
 }

@@ -82,6 +82,9 @@ pub struct Machine<B = Virt> {
     pub(crate) cpu_frequency: u64,
     /// With [`IdleTime::RealTime`]: what paces waiting harts.
     pub(crate) pacer: Option<Pacer>,
+    /// The end of the deterministic round the last run stopped in, which
+    /// the next run finishes first (see `runner/deterministic.rs`).
+    pub(crate) round: Option<u64>,
 }
 
 impl<B: Board> Machine<B> {
@@ -124,6 +127,7 @@ impl<B: Board> Machine<B> {
             // Deterministic runs never wait on the host.
             pacer: (settings.idle == IdleTime::RealTime && settings.scheduling == Scheduling::Parallel)
                 .then(|| Pacer::new(settings.cpu_frequency)),
+            round: None,
         })
     }
 
@@ -167,6 +171,7 @@ impl<B: Board> Machine<B> {
             hart.control().take_exit_request();
         }
         self.stop.clear();
+        self.round = None;
     }
 
     /// The handle that stops this machine from another thread or a device.

@@ -32,22 +32,34 @@ pub(crate) fn run<B: Board>(machine: &mut Machine<B>, limit: Option<u64>, horizo
     // A machine with deterministic scheduling has no pacer (a wait cut
     // short by the host would make runs differ); a parallel one with one
     // hart runs here too.
-    let Machine { harts, board, stop, quantum, pacer, .. } = machine;
+    let Machine { harts, board, stop, quantum, pacer, round, .. } = machine;
     let runner =
         QuantumRunner { board: &*board, stop, retired: &retired, limit, ending: &ending, pacer: pacer.as_ref() };
+    // A round the last run stopped in (a breakpoint, a pause, the
+    // instruction limit) goes on as if nothing had happened: same end, no
+    // second start (input is delivered at a round's start).
+    let mut unfinished = round.take();
     loop {
         if now >= horizon {
             return StopReason::Horizon;
         }
-        board.deliver_input(now);
-        let round_end = now.saturating_add(*quantum).min(horizon);
+        let round_end = match unfinished.take() {
+            Some(end) if end > now => end.min(horizon),
+            _ => {
+                board.deliver_input(now);
+                now.saturating_add(*quantum).min(horizon)
+            }
+        };
         for (index, hart) in harts.iter_mut().enumerate() {
             match runner.run(hart, index, round_end) {
                 QuantumEnd::Reached => {}
                 // Deterministic rounds idle a sleeping hart through the
                 // round, as the parallel runner does in effect.
                 QuantumEnd::Asleep => hart.idle(round_end.saturating_sub(hart.state().cycle())),
-                QuantumEnd::Stop(reason) => return reason,
+                QuantumEnd::Stop(reason) => {
+                    *round = Some(round_end);
+                    return reason;
+                }
                 QuantumEnd::Ended => unreachable!("only the parallel runner ends a run from another thread"),
             }
         }
