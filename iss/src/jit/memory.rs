@@ -94,6 +94,30 @@ impl Translator<'_> {
             [Some(host), offset].into_iter().flatten().map(BlockArg::Value).collect()
         };
         let ram_offset = self.ram_offset(address);
+        if self.access == AccessMode::Checked {
+            // Checked blocks run with paging or PMP on, where the span is
+            // 0: the fast TLB first, RAM's span only when it misses.
+            let direct_check = self.b.create_block();
+            self.b.ins().jump(probe, &[]);
+            self.b.switch_to_block(probe);
+            self.unless_crossing(address, size, fit.bytes(size), direct_check);
+            let (tlb_host, tlb_offset) = self.probe_fast_tlb(address, store, direct_check);
+            self.b.ins().jump(go, &go_args(tlb_host, tlb_offset));
+            self.b.set_cold_block(direct_check);
+            self.b.switch_to_block(direct_check);
+            let span = self.b.ins().load(types::I64, self.flags, self.state, SPAN_OFFSET);
+            let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThan, ram_offset, span);
+            self.b.ins().brif(in_ram, direct, &[], slow, &[]);
+            self.b.switch_to_block(direct);
+            if store {
+                self.unless_crossing(address, size, fit.bytes(size), slow);
+            }
+            let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
+            let direct_host = self.b.ins().iadd(ram_host, ram_offset);
+            self.b.ins().jump(go, &go_args(direct_host, store.then_some(ram_offset)));
+            self.b.switch_to_block(go);
+            return (host, offset);
+        }
         let span = self.b.ins().load(types::I64, self.flags, self.state, SPAN_OFFSET);
         let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThan, ram_offset, span);
         self.b.ins().brif(in_ram, direct, &[], probe, &[]);
@@ -113,6 +137,22 @@ impl Translator<'_> {
             return (host, offset);
         }
         self.unless_crossing(address, size, fit.bytes(size), slow);
+        let (tlb_host, tlb_offset) = self.probe_fast_tlb(address, store, slow);
+        self.b.ins().jump(go, &go_args(tlb_host, tlb_offset));
+
+        self.b.switch_to_block(go);
+        (host, offset)
+    }
+
+    /// The host address of an access at `address` that the hart's fast TLB
+    /// for loads (or for stores, `store`) holds in the current data context,
+    /// and for a store its RAM offset; jumps to `miss` when it does not.
+    fn probe_fast_tlb(
+        &mut self,
+        address: Value,
+        store: bool,
+        miss: cranelift_codegen::ir::Block,
+    ) -> (Value, Option<Value>) {
         let vpn = self.b.ins().ushr_imm_u(address, i64::from(PAGE_SHIFT));
         let index = self.b.ins().band_imm_s(vpn, (FAST_TLB_ENTRIES - 1) as i64);
         let entry_offset = self.b.ins().imul_imm_s(index, FAST_ENTRY_SIZE);
@@ -126,9 +166,9 @@ impl Translator<'_> {
         let tag = self.b.ins().load(types::I64, self.flags, entry, FAST_TAG);
         let context = self.b.ins().load(types::I64, self.flags, self.state, TLB_CONTEXT_OFFSET);
         let key = self.b.ins().bor(vpn, context);
-        let miss = self.b.ins().icmp(IntCC::NotEqual, tag, key);
+        let missed = self.b.ins().icmp(IntCC::NotEqual, tag, key);
         let hit = self.b.create_block();
-        self.b.ins().brif(miss, slow, &[], hit, &[]);
+        self.b.ins().brif(missed, miss, &[], hit, &[]);
         self.b.switch_to_block(hit);
         let addend = self.b.ins().load(types::I64, self.flags, entry, FAST_ADDEND);
         let tlb_host = self.b.ins().iadd(address, addend);
@@ -136,10 +176,7 @@ impl Translator<'_> {
             let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
             self.b.ins().isub(tlb_host, ram_host)
         });
-        self.b.ins().jump(go, &go_args(tlb_host, tlb_offset));
-
-        self.b.switch_to_block(go);
-        (host, offset)
+        (tlb_host, tlb_offset)
     }
 
     /// The offset of guest physical `address` from RAM's base.
