@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::{CommandFactory, Parser};
 use polyhart::machine::devices::virtio::{Block, Entropy, Net, NetBackend, Rng, VirtioDevice};
 use polyhart::machine::devices::{InterruptLine, RtcClock, Uart};
-use polyhart::machine::gdb::{self, SessionEnd};
+use polyhart::machine::gdb::{DebugPort, Resumed};
 use polyhart::machine::replay::ConsoleInput;
 use polyhart::machine::runner::{IdleTime, Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Engine, JitConfig};
@@ -309,21 +309,47 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     let started = Instant::now();
     // A reset the guest asks for boots the machine again, as QEMU does,
     // unless --no-reboot; --max-insns counts across reboots. A debugger
-    // that connects pauses the run and holds the machine until it detaches.
+    // that connects pauses the run and holds the machine until it resumes
+    // it; one at a time (a second connection meanwhile is closed).
     let first = machine.instructions();
+    let mut port: Option<DebugPort> = None;
+    // Why the machine stopped for GDB, to tell it; a new session holds the
+    // machine too, with nothing to tell.
+    let mut held = None;
     let reason = loop {
-        if let Some(stream) = gdb.as_ref().and_then(GdbListener::take) {
-            match gdb::serve(&mut machine, stream, !args.no_reboot).map_err(|e| e.to_string())? {
-                SessionEnd::Detached => {}
-                SessionEnd::Killed => break StopReason::Stopped,
-                SessionEnd::Stopped(reason) => break reason,
+        let mut new = false;
+        if let Some(stream) = gdb.as_ref().and_then(GdbListener::take)
+            && port.is_none()
+        {
+            port = Some(DebugPort::start(&machine, stream).map_err(|e| format!("the GDB session: {e}"))?);
+            new = true;
+        }
+        if let Some(session) = &mut port
+            && (new || held.is_some())
+        {
+            match session.stopped(&mut machine, held.take()) {
+                Resumed::Running => {}
+                Resumed::Detached => port = None,
+                Resumed::Killed => break StopReason::Stopped,
             }
         }
         let left = args.max_insns.map(|limit| limit.saturating_sub(machine.instructions() - first));
-        match machine.run(left) {
-            StopReason::Reset if !args.no_reboot => machine.reboot(),
-            StopReason::Paused if gdb.is_some() => {}
-            reason => break reason,
+        let reason = loop {
+            match machine.run(left) {
+                StopReason::Reset if !args.no_reboot => machine.reboot(),
+                reason => break reason,
+            }
+        };
+        match reason {
+            reason if port.as_ref().is_some_and(|session| session.wants(reason)) => held = Some(reason),
+            // A connection came in (see above), or nothing GDB asked for.
+            StopReason::Paused | StopReason::Breakpoint { .. } | StopReason::Watchpoint { .. } if gdb.is_some() => {}
+            reason => {
+                if let Some(session) = &mut port {
+                    session.ended(reason);
+                }
+                break reason;
+            }
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
