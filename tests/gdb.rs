@@ -289,3 +289,49 @@ fn a_replay_under_gdb_repeats_the_recorded_run() {
     assert_eq!(instructions(&err), instructions(&String::from_utf8_lossy(&recorded.stderr)));
     let _ = std::fs::remove_file(log);
 }
+
+#[test]
+fn gdb_debugs_a_guest_while_the_cosimulation_drives_time() {
+    use polyhart::cosim::{AdvanceEnd, CosimBuilder, SimTime};
+    use polyhart::machine::{StopReason, VirtConfig};
+    if !have_gdb("the GDB cosimulation test") {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = listener.local_addr().expect("its address").to_string();
+    let (mix, path) = (symbol("mix"), guest());
+    let session = std::thread::spawn(move || {
+        gdb_client::run(
+            &address,
+            Some(&path),
+            &["break *mix", "continue", "print/x $pc", "continue", "print/x $pc", "delete", "continue"],
+            None,
+        )
+    });
+    let (stream, _) = listener.accept().expect("GDB connects");
+    let config = VirtConfig::new().kernel(elf()).console(std::io::sink());
+    let mut cosim = CosimBuilder::new(config).build().expect("the machine builds");
+    // Held until GDB continues.
+    cosim.debug(stream).expect("the session starts");
+    assert_eq!(cosim.machine().instructions(), 0, "held at the reset vector");
+    // The outside drives time in quanta of 10 us; GDB's stops happen
+    // inside them, and each advance still ends where it should.
+    let quantum = SimTime::from_micros(10);
+    let mut advances = 0;
+    let end = loop {
+        let before = cosim.now();
+        let advance = cosim.advance(quantum);
+        advances += 1;
+        match advance.end {
+            AdvanceEnd::Reached => assert_eq!(advance.time, before + quantum, "advance {advances}"),
+            end => break end,
+        }
+        assert!(advances < 100_000, "the guest ends");
+    };
+    assert_eq!(end, AdvanceEnd::Stopped(StopReason::Exit(0)));
+    let output = session.join().expect("the GDB thread");
+    assert_eq!(output.matches("Breakpoint 1, ").count(), 2, "{output}");
+    assert_eq!(hex(&printed(&output, 1)), mix, "{output}");
+    assert_eq!(hex(&printed(&output, 2)), mix, "{output}");
+    assert!(output.contains("exited normally"), "{output}");
+}

@@ -218,6 +218,15 @@ polyhart_status polyhart_read_pc(const polyhart_cosim *m, uint32_t hart, uint64_
 polyhart_status polyhart_write_pc(const polyhart_cosim *m, uint32_t hart, uint64_t value);
 /* Instructions retired by all harts together. */
 polyhart_status polyhart_instructions(const polyhart_cosim *m, uint64_t *count);
+/* Serves GDB's remote protocol: listens on address ("HOST:PORT"; NULL:
+   "127.0.0.1:1234"), waits for GDB to connect and holds the machine until
+   GDB continues it. From then on a breakpoint, a watchpoint or GDB's Ctrl-C
+   stops the machine inside polyhart_advance, which serves GDB there:
+   simulated time stands still while GDB holds the machine, and the advance
+   ends where it would have. A kill ends the machine (POLYHART_STOP_STOPPED
+   at the next advance); a detach lets it run on. Cannot listen or accept:
+   POLYHART_ERR_IO. */
+polyhart_status polyhart_debug(const polyhart_cosim *m, const char *address);
 /* Guest RAM at physical addresses (translated code there is dropped on a
    write, as on a hart's store). */
 polyhart_status polyhart_read_memory(const polyhart_cosim *m, uint64_t addr, uint8_t *buf, size_t len);

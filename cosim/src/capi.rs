@@ -1025,6 +1025,37 @@ pub unsafe extern "C" fn polyhart_instructions(m: *const polyhart_cosim, count: 
     }
 }
 
+/// Serves GDB: listens on `address` (`"127.0.0.1:1234"`; null: that),
+/// waits for GDB to connect, and holds the machine until GDB continues it;
+/// from then on GDB's stops happen inside `polyhart_advance`, with
+/// simulated time standing still ([`Cosim::debug`]).
+///
+/// # Safety
+/// `m` must be null or a live machine; `address` null or a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn polyhart_debug(m: *const polyhart_cosim, address: *const c_char) -> polyhart_status {
+    let address = if address.is_null() {
+        "127.0.0.1:1234".to_string()
+    } else {
+        // SAFETY: the caller's contract: a C string.
+        match unsafe { CStr::from_ptr(address) }.to_str() {
+            Ok(text) => text.to_string(),
+            Err(_) => return POLYHART_ERR_INVALID,
+        }
+    };
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_cosim(m, |cosim| {
+            let Ok(listener) = std::net::TcpListener::bind(&address) else { return POLYHART_ERR_IO };
+            let Ok((stream, _)) = listener.accept() else { return POLYHART_ERR_IO };
+            match cosim.debug(stream) {
+                Ok(()) => POLYHART_OK,
+                Err(_) => POLYHART_ERR_IO,
+            }
+        })
+    }
+}
+
 /// Copies `len` bytes of guest RAM at physical `addr` to `buf`.
 ///
 /// # Safety

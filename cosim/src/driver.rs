@@ -15,12 +15,14 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 
 use polyhart_iss::{HartControl, Interrupt};
 use polyhart_machine::boards::virt::{BuildError, DeviceNode, VirtConfig};
 use polyhart_machine::devices::Plic;
 use polyhart_machine::driver_queue::DriverQueue;
+use polyhart_machine::gdb::{DebugPort, Resumed};
 use polyhart_machine::{Machine, StopReason, StopSignal};
 
 use crate::region::{Link, Region, Target};
@@ -336,7 +338,7 @@ impl CosimBuilder {
             timed_actions: Arc::new(Mutex::new(TimedActions::default())),
             global_time: self.global_time.clone(),
         };
-        Ok(Cosim { machine, global_time: self.global_time, regions: self.regions, interrupts })
+        Ok(Cosim { machine, global_time: self.global_time, regions: self.regions, interrupts, debugger: None })
     }
 }
 
@@ -347,6 +349,8 @@ pub struct Cosim {
     global_time: Arc<GlobalTime>,
     regions: Vec<Arc<Region>>,
     interrupts: Interrupts,
+    /// GDB, while one is attached ([`Cosim::debug`]).
+    debugger: Option<DebugPort>,
 }
 
 impl Cosim {
@@ -433,6 +437,24 @@ impl Cosim {
         }
     }
 
+    /// Serves GDB's remote protocol on `stream` (see
+    /// [`polyhart_machine::gdb`]): holds the machine until GDB continues it,
+    /// then returns. From then on a breakpoint, a watchpoint or GDB's Ctrl-C
+    /// stops the machine inside [`Cosim::advance`], which serves GDB there
+    /// and goes on when GDB resumes the machine: simulated time, the
+    /// outside's included, stands still while GDB holds the machine, and the
+    /// advance ends where it would have. A kill ends the machine
+    /// ([`StopReason::Stopped`]); a detach lets it run on.
+    pub fn debug(&mut self, stream: TcpStream) -> std::io::Result<()> {
+        let mut debugger = DebugPort::start(&self.machine, stream)?;
+        match debugger.stopped(&mut self.machine, None) {
+            Resumed::Running => self.debugger = Some(debugger),
+            Resumed::Detached => {}
+            Resumed::Killed => self.machine.stop_signal().request(StopReason::Stopped),
+        }
+        Ok(())
+    }
+
     /// Runs every hart until its local time reaches the outside's time plus
     /// `duration`, a hart asks to synchronise, or the machine stops. Timed
     /// line changes and resets that fall inside take effect on time: the
@@ -455,6 +477,28 @@ impl Cosim {
             };
             let reason = self.machine.run_until(self.global_time.cycle_at(next), None);
             self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner()).running_until = None;
+            if let Some(debugger) = &mut self.debugger
+                && debugger.wants(reason)
+            {
+                // Stopped for GDB: the outside's time stands still, in
+                // this call, until GDB resumes the machine.
+                match debugger.stopped(&mut self.machine, Some(reason)) {
+                    Resumed::Running => {}
+                    Resumed::Detached => self.debugger = None,
+                    Resumed::Killed => {
+                        self.debugger = None;
+                        self.machine.stop_signal().request(StopReason::Stopped);
+                    }
+                }
+                continue;
+            }
+            if let Some(debugger) = &mut self.debugger
+                && !reason.is_transient()
+                && reason != StopReason::Horizon
+            {
+                debugger.ended(reason);
+                self.debugger = None;
+            }
             match reason {
                 // Something was scheduled before `next`: plan again.
                 StopReason::Paused => {}
