@@ -318,6 +318,11 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     let mut held = None;
     let reason = loop {
         let mut new = false;
+        if port.as_ref().is_some_and(DebugPort::is_closed) {
+            port = None;
+            machine.set_breakpoints([]);
+            machine.set_watchpoints([]);
+        }
         if let Some(stream) = gdb.as_ref().and_then(GdbListener::take)
             && port.is_none()
         {

@@ -209,6 +209,13 @@ impl DebugPort {
         }
     }
 
+    /// Whether GDB has gone while the machine ran (its connection closed or
+    /// failed): the driver drops the port, and the breakpoints and
+    /// watchpoints GDB left.
+    pub fn is_closed(&self) -> bool {
+        self.thread.as_ref().is_none_or(|thread| thread.is_finished())
+    }
+
     /// The machine stopped for good (`reason`, say the guest's exit): GDB is
     /// told, and the session ends (this waits until GDB has heard).
     pub fn ended(&mut self, reason: StopReason) {
