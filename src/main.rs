@@ -338,8 +338,8 @@ fn run(args: &RunArgs) -> Result<u8, String> {
                 Resumed::Killed => break StopReason::Stopped,
             }
         }
-        let left = args.max_insns.map(|limit| limit.saturating_sub(machine.instructions() - first));
         let reason = loop {
+            let left = args.max_insns.map(|limit| limit.saturating_sub(machine.instructions() - first));
             match machine.run(left) {
                 StopReason::Reset if !args.no_reboot => machine.reboot(),
                 reason => break reason,

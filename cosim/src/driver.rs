@@ -437,6 +437,12 @@ impl Cosim {
         }
     }
 
+    /// Runs the machine as [`Machine::run`] does, serving GDB's stops (see
+    /// [`Cosim::run_until`]).
+    pub fn run(&mut self, limit: Option<u64>) -> StopReason {
+        self.run_until(u64::MAX, limit)
+    }
+
     /// Serves GDB's remote protocol on `stream` (see
     /// [`polyhart_machine::gdb`]): holds the machine until GDB continues it,
     /// then returns. From then on a breakpoint, a watchpoint or GDB's Ctrl-C
@@ -453,6 +459,53 @@ impl Cosim {
             Resumed::Killed => self.machine.stop_signal().request(StopReason::Stopped),
         }
         Ok(())
+    }
+
+    /// Runs the machine as [`Machine::run_until`] does (no outside time: the
+    /// horizon is in cycles, `limit` counts instructions), serving GDB's
+    /// stops when one is attached ([`Cosim::debug`]) and going on when it
+    /// resumes the machine.
+    pub fn run_until(&mut self, horizon: u64, limit: Option<u64>) -> StopReason {
+        let first = self.machine.instructions();
+        loop {
+            let left = limit.map(|limit| limit.saturating_sub(self.machine.instructions() - first));
+            let reason = self.machine.run_until(horizon, left);
+            match self.debug_stop(reason) {
+                Some(reason) => return reason,
+                None => continue,
+            }
+        }
+    }
+
+    /// What a stop for `reason` is to the caller when GDB may be attached:
+    /// `None` when it was GDB's, which held the machine and resumed it (the
+    /// run goes on); else `reason`, and GDB is told when it ends the machine.
+    fn debug_stop(&mut self, reason: StopReason) -> Option<StopReason> {
+        let Some(debugger) = self.debugger.as_mut() else { return Some(reason) };
+        if debugger.is_closed() {
+            self.debugger = None;
+            self.machine.set_breakpoints([]);
+            self.machine.set_watchpoints([]);
+            return Some(reason);
+        }
+        if debugger.wants(reason) {
+            // The outside's time stands still, in this call, until GDB
+            // resumes the machine.
+            match debugger.stopped(&mut self.machine, Some(reason)) {
+                Resumed::Running => {}
+                Resumed::Detached => self.debugger = None,
+                Resumed::Killed => {
+                    self.debugger = None;
+                    self.machine.stop_signal().request(StopReason::Stopped);
+                }
+            }
+            return None;
+        }
+        if !reason.is_transient() && reason != StopReason::Horizon {
+            debugger.ended(reason);
+            self.debugger = None;
+        }
+        Some(reason)
     }
 
     /// Runs every hart until its local time reaches the outside's time plus
@@ -477,28 +530,7 @@ impl Cosim {
             };
             let reason = self.machine.run_until(self.global_time.cycle_at(next), None);
             self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner()).running_until = None;
-            if let Some(debugger) = &mut self.debugger
-                && debugger.wants(reason)
-            {
-                // Stopped for GDB: the outside's time stands still, in
-                // this call, until GDB resumes the machine.
-                match debugger.stopped(&mut self.machine, Some(reason)) {
-                    Resumed::Running => {}
-                    Resumed::Detached => self.debugger = None,
-                    Resumed::Killed => {
-                        self.debugger = None;
-                        self.machine.stop_signal().request(StopReason::Stopped);
-                    }
-                }
-                continue;
-            }
-            if let Some(debugger) = &mut self.debugger
-                && !reason.is_transient()
-                && reason != StopReason::Horizon
-            {
-                debugger.ended(reason);
-                self.debugger = None;
-            }
+            let Some(reason) = self.debug_stop(reason) else { continue };
             match reason {
                 // Something was scheduled before `next`: plan again.
                 StopReason::Paused => {}

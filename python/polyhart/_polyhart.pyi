@@ -206,6 +206,8 @@ class Machine:
     def stop(self) -> None:
         """Stops the run in progress, from any thread or callback."""
     def reboot(self) -> None: ...
+    def debug(self, address: str = "127.0.0.1:1234") -> None:
+        """Waits for GDB on `address` and holds the machine until GDB continues it."""
     def set_breakpoints(self, addresses: list[int]) -> None:
         """Sets where every hart stops before running an instruction (StopKind.BREAKPOINT)."""
     @property

@@ -425,14 +425,14 @@ impl Machine {
     /// `max_insns` more instructions.
     #[pyo3(signature = (max_insns = None))]
     fn run(&self, py: Python<'_>, max_insns: Option<u64>) -> PyResult<StopReason> {
-        self.drive(py, |cosim| cosim.machine_mut().run(max_insns)).map(StopReason::from)
+        self.drive(py, |cosim| cosim.run(max_insns)).map(StopReason::from)
     }
 
     /// Runs until every hart's local time reaches `horizon` cycles
     /// (`StopKind.HORIZON`), or for the reasons `run` stops.
     #[pyo3(signature = (horizon, max_insns = None))]
     fn run_until(&self, py: Python<'_>, horizon: u64, max_insns: Option<u64>) -> PyResult<StopReason> {
-        self.drive(py, |cosim| cosim.machine_mut().run_until(horizon, max_insns)).map(StopReason::from)
+        self.drive(py, |cosim| cosim.run_until(horizon, max_insns)).map(StopReason::from)
     }
 
     /// Advances simulated time by `cycles` as an outside simulator does
@@ -457,6 +457,22 @@ impl Machine {
     fn reboot(&self) -> PyResult<()> {
         self.lock()?.machine_mut().reboot();
         Ok(())
+    }
+
+    /// Serves GDB's remote protocol: listens on `address` (`"HOST:PORT"`),
+    /// waits for GDB to connect and holds the machine until GDB continues
+    /// it (the GIL is released meanwhile). From then on `run`, `run_until`
+    /// and `advance` serve GDB's stops (breakpoints, watchpoints, Ctrl-C)
+    /// inside the call and go on when GDB resumes the machine.
+    #[pyo3(signature = (address = "127.0.0.1:1234"))]
+    fn debug(&self, py: Python<'_>, address: &str) -> PyResult<()> {
+        let address = address.to_string();
+        self.drive(py, move |cosim| {
+            let listener = std::net::TcpListener::bind(&address)?;
+            let (stream, _) = listener.accept()?;
+            cosim.debug(stream)
+        })?
+        .map_err(|e| PolyhartError::new_err(format!("the GDB session: {e}")))
     }
 
     /// Sets the virtual addresses where every hart stops before running

@@ -5,7 +5,11 @@ protocol (tests/guest/README.md) and the guest programs' sources."""
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -296,3 +300,31 @@ def test_a_watchpoint_stops_a_hart_before_the_access() -> None:
         machine.set_watchpoints([(uart, 1, "sideways")])
     machine.set_watchpoints([])
     assert machine.run().exit_code == 0 and machine.read_console() == b"hello\n"
+
+
+def test_gdb_debugs_a_machine_that_python_runs() -> None:
+    gdb = shutil.which("gdb-multiarch")
+    if gdb is None:
+        # CI installs it: a missing debugger there is a failure.
+        if os.environ.get("CI"):
+            pytest.fail("gdb-multiarch is not installed (Debian package gdb-multiarch)")
+        pytest.skip("gdb-multiarch is not installed (Debian package gdb-multiarch)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    guest = GUEST_DIR / "debug.elf"
+    commands = ["break *mix", "continue", "print/x $pc", "info threads", "delete", "continue"]
+    args = [gdb, "-batch", "-nx", "-ex", f"file {guest}", "-ex", f"target remote 127.0.0.1:{port}"]
+    for command in commands:
+        args += ["-ex", command]
+    # GDB retries a refused connection for a while (its tcp auto-retry).
+    session = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    machine = polyhart.Machine(kernel=guest, harts=2)
+    machine.debug(f"127.0.0.1:{port}")
+    assert machine.instructions == 0, "held until GDB continues"
+    reason = machine.run()
+    output = session.communicate(timeout=60)[0]
+    assert reason.exited and reason.exit_code == 0, output
+    assert output.count("Breakpoint 1, ") == 1 and "in mix ()" in output, output
+    assert "Thread 1.2" in output, output
+    assert "exited normally" in output, output
