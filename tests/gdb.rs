@@ -11,7 +11,7 @@ mod prerequisites;
 use gdb_client::{have_gdb, hex, printed};
 
 use std::io::Write;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -67,24 +67,9 @@ impl Polyhart {
 
     /// `polyhart run ARGS --gdb tcp::0 -S -kernel KERNEL`.
     fn start_with(args: &[&str], kernel: &Path) -> Polyhart {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_polyhart"))
-            .arg("run")
-            .args(args)
-            .args(["--gdb", "tcp::0", "-S", "--serial", "stdio", "-kernel"])
-            .arg(kernel)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("polyhart starts");
-        let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
-        let mut line = String::new();
-        stderr.read_line(&mut line).expect("polyhart says where it listens");
-        let address = line
-            .trim()
-            .strip_prefix("polyhart: waiting for GDB on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_string();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_polyhart"));
+        command.arg("run").args(args).args(["--gdb", "tcp::0", "-S", "--serial", "stdio", "-kernel"]).arg(kernel);
+        let (child, address, stderr) = gdb_client::start_held(command.stdout(Stdio::piped()));
         Polyhart { child, address, stderr }
     }
 

@@ -361,17 +361,9 @@ fn gdb_stops_linux_at_its_entry_and_reads_the_kernel_through_its_page_tables() {
     let initrd = std::env::temp_dir().join(format!("polyhart-gdb-initramfs-{}.cpio", std::process::id()));
     std::fs::write(&initrd, initramfs(&guest)).expect("the initramfs is written");
     let mut command = guest_command(env!("CARGO_BIN_EXE_polyhart"), &guest.image, &initrd, 2, Some(FW_JUMP));
-    let mut child = command
-        .args(["--gdb", "tcp::0", "-S"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("polyhart starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("polyhart says where it listens");
-    let address = line.trim().strip_prefix("polyhart: waiting for GDB on ").unwrap_or_else(|| panic!("{line}"));
+    let (mut child, address, _stderr) =
+        gdb_client::start_held(command.args(["--gdb", "tcp::0", "-S"]).stdout(Stdio::null()));
+    let address = address.as_str();
     // fw_jump enters the kernel at the start of RAM plus 2 MiB, in S-mode
     // with paging off; Linux maps its image at 0xffffffff80000000
     // (KERNEL_LINK_ADDR) once paging is on.

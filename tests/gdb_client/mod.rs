@@ -5,8 +5,9 @@
 // Each test crate that includes this uses only some of it.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::Duration;
 
 use crate::prerequisites;
@@ -53,4 +54,20 @@ pub(crate) fn hex(text: &str) -> u64 {
 
 pub(crate) fn have_gdb(test: &str) -> bool {
     prerequisites::require_tool(GDB, "Debian package gdb-multiarch", test)
+}
+
+/// Starts `command` (`polyhart run ... --gdb tcp::0 -S`) with its standard
+/// error piped: the process, where it listens (its first line says), and
+/// the rest of its standard error.
+pub(crate) fn start_held(command: &mut Command) -> (Child, String, BufReader<ChildStderr>) {
+    let mut child = command.stdin(Stdio::null()).stderr(Stdio::piped()).spawn().expect("polyhart starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("polyhart says where it listens");
+    let address = line
+        .trim()
+        .strip_prefix("polyhart: waiting for GDB on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string();
+    (child, address, stderr)
 }

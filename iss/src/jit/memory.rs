@@ -109,12 +109,8 @@ impl Translator<'_> {
             let in_ram = self.b.ins().icmp(IntCC::UnsignedLessThan, ram_offset, span);
             self.b.ins().brif(in_ram, direct, &[], slow, &[]);
             self.b.switch_to_block(direct);
-            if store {
-                self.unless_crossing(address, size, fit.bytes(size), slow);
-            }
-            let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
-            let direct_host = self.b.ins().iadd(ram_host, ram_offset);
-            self.b.ins().jump(go, &go_args(direct_host, store.then_some(ram_offset)));
+            let (direct_host, direct_offset) = self.direct_host(address, ram_offset, size, fit, slow);
+            self.b.ins().jump(go, &go_args(direct_host, direct_offset));
             self.b.switch_to_block(go);
             return (host, offset);
         }
@@ -123,12 +119,8 @@ impl Translator<'_> {
         self.b.ins().brif(in_ram, direct, &[], probe, &[]);
 
         self.b.switch_to_block(direct);
-        if store {
-            self.unless_crossing(address, size, fit.bytes(size), slow);
-        }
-        let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
-        let direct_host = self.b.ins().iadd(ram_host, ram_offset);
-        self.b.ins().jump(go, &go_args(direct_host, store.then_some(ram_offset)));
+        let (direct_host, direct_offset) = self.direct_host(address, ram_offset, size, fit, slow);
+        self.b.ins().jump(go, &go_args(direct_host, direct_offset));
 
         self.b.switch_to_block(probe);
         if self.access != AccessMode::Checked {
@@ -142,6 +134,26 @@ impl Translator<'_> {
 
         self.b.switch_to_block(go);
         (host, offset)
+    }
+
+    /// The host address of an access at `address`, RAM offset `ram_offset`,
+    /// inside RAM's direct span, and for a store that offset (its marks'
+    /// index); a store crossing what `fit` allows jumps to `slow` (loads may
+    /// cross: the span leaves room for their last byte).
+    fn direct_host(
+        &mut self,
+        address: Value,
+        ram_offset: Value,
+        size: i64,
+        fit: Fit,
+        slow: cranelift_codegen::ir::Block,
+    ) -> (Value, Option<Value>) {
+        let store = fit.writes();
+        if store {
+            self.unless_crossing(address, size, fit.bytes(size), slow);
+        }
+        let ram_host = self.b.ins().load(self.pointer, self.flags, self.state, RAM_HOST_OFFSET);
+        (self.b.ins().iadd(ram_host, ram_offset), store.then_some(ram_offset))
     }
 
     /// The host address of an access at `address` that the hart's fast TLB
