@@ -5,7 +5,7 @@
 //! accessed or dirty bits set, no TLB filled).
 //!
 //! A breakpoint is a virtual address. Blocks end before every breakpoint
-//! ([`crate::fetch`] stops decoding there), so a breakpoint is always the
+//! (the fetcher stops decoding there), so a breakpoint is always the
 //! start of a block, and the dispatcher looks for it before it runs any
 //! block: compiled code reaches a block only through its compiled code,
 //! and a block at a breakpoint never gets any, so chained jumps cannot

@@ -14,7 +14,7 @@
 //! implemented: writing one disables the trigger (type 15).
 //!
 //! While any trigger is armed the hart runs in the interpreter alone (see
-//! [`crate::run`]), which checks every instruction and access against them.
+//! the dispatcher), which checks every instruction and access against them.
 
 use crate::privilege::Privilege;
 
