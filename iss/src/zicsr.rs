@@ -26,7 +26,7 @@ pub(crate) fn csr_op(cpu: &mut Cpu, env: &Env, inst: &Inst, rs1_value: u64) -> R
     if matches!(number, csr::MIP | csr::SIP) {
         cpu.arch.sync_supervisor_timer(&*env.bus);
     }
-    let old = if reads { read_csr(cpu, env, number).ok_or_else(|| illegal(inst))? } else { 0 };
+    let old = if reads { read_csr(cpu, env, number, cpu.arch.privilege).ok_or_else(|| illegal(inst))? } else { 0 };
     if writes {
         // Read-modify-write of mip/sip works on the software-written bits, not
         // on the lines devices drive (privileged spec 3.1.9, on SEIP).
@@ -62,20 +62,17 @@ pub(crate) fn csr_op(cpu: &mut Cpu, env: &Env, inst: &Inst, rs1_value: u64) -> R
 /// CSRs whatever `mstatus.FS`.
 pub(crate) fn debug_read(cpu: &Cpu, env: &Env, number: u16) -> Option<u64> {
     match number {
-        csr::FFLAGS => Some(u64::from(cpu.arch.fflags)),
-        csr::FRM => Some(u64::from(cpu.arch.frm)),
-        csr::FCSR => Some(u64::from(cpu.arch.frm) << 5 | u64::from(cpu.arch.fflags)),
-        // The user counters as M-mode reads them.
-        csr::CYCLE => Some(cpu.arch.mcycle()),
-        csr::INSTRET => Some(cpu.arch.minstret()),
-        csr::TIME => Some(env.bus.time(&cpu.arch.access_context_at(cpu.arch.retired))),
-        0xc03..=0xc1f => Some(0),
-        _ if cpu.arch.privilege == Privilege::Machine => read_csr(cpu, env, number),
-        _ => {
-            let mut machine = Cpu::with_state(cpu.arch.clone());
-            machine.arch.privilege = Privilege::Machine;
-            read_csr(&machine, env, number)
-        }
+        csr::FFLAGS | csr::FRM | csr::FCSR => Some(fp_csr(cpu, number)),
+        _ => read_csr(cpu, env, number, Privilege::Machine),
+    }
+}
+
+/// `fflags`, `frm` or `fcsr`.
+fn fp_csr(cpu: &Cpu, number: u16) -> u64 {
+    match number {
+        csr::FFLAGS => u64::from(cpu.arch.fflags),
+        csr::FRM => u64::from(cpu.arch.frm),
+        _ => u64::from(cpu.arch.frm) << 5 | u64::from(cpu.arch.fflags),
     }
 }
 
@@ -109,11 +106,11 @@ pub(crate) fn debug_write(cpu: &mut Cpu, number: u16, value: u64) -> bool {
 
 /// Reads a CSR for a CSR instruction: the storage CSRs of [`CsrFile`], plus
 /// those that depend on the rest of the hart (counters, time, `mip`).
-/// `None` if it does not exist or the mode may not read it.
-fn read_csr(cpu: &Cpu, env: &Env, number: u16) -> Option<u64> {
+/// `None` if it does not exist or `privilege` may not read it.
+fn read_csr(cpu: &Cpu, env: &Env, number: u16, privilege: Privilege) -> Option<u64> {
     // A counter is readable in S-mode if mcounteren allows it, in U-mode if
     // scounteren allows it too.
-    let counter_allowed = |bit: u16| match cpu.arch.privilege {
+    let counter_allowed = |bit: u16| match privilege {
         Privilege::Machine => true,
         Privilege::Supervisor => cpu.arch.csr.mcounteren >> bit & 1 == 1,
         Privilege::User => (cpu.arch.csr.mcounteren & cpu.arch.csr.scounteren) >> bit & 1 == 1,
@@ -128,13 +125,11 @@ fn read_csr(cpu: &Cpu, env: &Env, number: u16) -> Option<u64> {
         csr::MINSTRET => Some(cpu.arch.minstret()),
         csr::MCOUNTINHIBIT => Some(cpu.arch.mcountinhibit),
         csr::FFLAGS | csr::FRM | csr::FCSR if cpu.arch.csr.mstatus & mstatus::FS == 0 => None,
-        csr::FFLAGS => Some(u64::from(cpu.arch.fflags)),
-        csr::FRM => Some(u64::from(cpu.arch.frm)),
-        csr::FCSR => Some(u64::from(cpu.arch.frm) << 5 | u64::from(cpu.arch.fflags)),
+        csr::FFLAGS | csr::FRM | csr::FCSR => Some(fp_csr(cpu, number)),
         csr::MIP => Some(cpu.arch.csr.mip | env.control.lines()),
         csr::SIP => Some((cpu.arch.csr.mip | env.control.lines()) & cpu.arch.csr.mideleg),
-        csr::SATP if satp_trapped(cpu) => None,
-        csr::STIMECMP if stimecmp_trapped(cpu) => None,
+        csr::SATP if satp_trapped(cpu, privilege) => None,
+        csr::STIMECMP if stimecmp_trapped(cpu, privilege) => None,
         csr::TSELECT..=csr::TINFO => cpu.arch.triggers.read(number),
         _ => cpu.arch.csr.read(number),
     }
@@ -142,14 +137,14 @@ fn read_csr(cpu: &Cpu, env: &Env, number: u16) -> Option<u64> {
 
 /// Below M-mode, `stimecmp` exists only while `mcounteren.TM` and
 /// `menvcfg.STCE` are both set (Sstc).
-fn stimecmp_trapped(cpu: &Cpu) -> bool {
+fn stimecmp_trapped(cpu: &Cpu, privilege: Privilege) -> bool {
     let enabled = cpu.arch.csr.mcounteren & csr::COUNTEREN_TM != 0 && cpu.arch.csr.menvcfg & csr::menvcfg::STCE != 0;
-    cpu.arch.privilege != Privilege::Machine && !enabled
+    privilege != Privilege::Machine && !enabled
 }
 
 /// `mstatus.TVM` makes `satp` accesses from S-mode illegal.
-fn satp_trapped(cpu: &Cpu) -> bool {
-    cpu.arch.privilege == Privilege::Supervisor && cpu.arch.csr.mstatus & mstatus::TVM != 0
+fn satp_trapped(cpu: &Cpu, privilege: Privilege) -> bool {
+    privilege == Privilege::Supervisor && cpu.arch.csr.mstatus & mstatus::TVM != 0
 }
 
 /// Writes a CSR for a CSR instruction; `false` if it does not exist. The
@@ -181,8 +176,8 @@ fn write_csr(cpu: &mut Cpu, number: u16, value: u64) -> bool {
                 cpu.arch.instret_offset = cpu.arch.frozen_instret.wrapping_sub(cpu.arch.retired + 1);
             }
         }
-        csr::SATP if satp_trapped(cpu) => return false,
-        csr::STIMECMP if stimecmp_trapped(cpu) => return false,
+        csr::SATP if satp_trapped(cpu, cpu.arch.privilege) => return false,
+        csr::STIMECMP if stimecmp_trapped(cpu, cpu.arch.privilege) => return false,
         csr::FFLAGS | csr::FRM | csr::FCSR if cpu.arch.csr.mstatus & mstatus::FS == 0 => return false,
         // Whether a trigger is armed now: `update_translation`, after.
         csr::TSELECT..=csr::TINFO => return cpu.arch.triggers.write(number, value),
