@@ -9,7 +9,7 @@ use crate::interp;
 use crate::jit::frame::SlowAccess;
 use crate::jit::{AccessMode, BlockExit, HartJit, Heat, JitStats, after_slow_access};
 use crate::trap::{Exception, Trap};
-use crate::trigger;
+use crate::trigger::Action;
 
 /// Why [`Dispatcher::run`] handed control back to the hart's run loop.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -108,10 +108,8 @@ impl Dispatcher {
                 }
                 // Up to the instruction the trigger stops before; the rest
                 // is a block of its own.
-                let (before, until) = (cpu.arch.retired, cpu.arch.retired + index as u64);
-                let run = interp::execute_block(cpu, env, block, until.min(stop_at));
-                *interpreted += cpu.arch.retired - before;
-                run?;
+                let until = cpu.arch.retired + index as u64;
+                interpret(cpu, env, block, until.min(stop_at), interpreted)?;
                 continue;
             }
             if trace_exec {
@@ -122,8 +120,7 @@ impl Dispatcher {
                 // next block then starts after it, so a loop that reads a device
                 // stays compiled but for the read.
                 env.count_slow_access();
-                interp::execute_block(cpu, env, block, cpu.arch.retired + 1)?;
-                *interpreted += 1;
+                interpret(cpu, env, block, cpu.arch.retired + 1, interpreted)?;
                 after_slow_access(cpu, env, &access);
                 continue;
             }
@@ -171,10 +168,8 @@ impl Dispatcher {
                 }
                 continue;
             }
-            let (start, before) = (cpu.arch.pc, cpu.arch.retired);
-            let run = interp::execute_block(cpu, env, block, stop_at);
-            *interpreted += cpu.arch.retired - before;
-            run?;
+            let start = cpu.arch.pc;
+            interpret(cpu, env, block, stop_at, interpreted)?;
             if cpu.arch.retired >= stop_at
                 && cpu.arch.pc != start
                 && cpu.arch.pc.wrapping_sub(start) < block.code_size()
@@ -185,14 +180,23 @@ impl Dispatcher {
     }
 }
 
+/// Runs `block` in the interpreter until `stop_at` (see
+/// [`interp::execute_block`]), adding what retired to `interpreted`.
+#[inline(always)]
+fn interpret(cpu: &mut Cpu, env: &Env, block: &Block, stop_at: u64, interpreted: &mut u64) -> Result<(), (Trap, u64)> {
+    let before = cpu.arch.retired;
+    let run = interp::execute_block(cpu, env, block, stop_at);
+    *interpreted += cpu.arch.retired - before;
+    run
+}
+
 /// The index of the first instruction of `block`, run by `cpu` from its
 /// `pc`, that an execute trigger fires before.
 fn first_execute(cpu: &Cpu, block: &Block) -> Option<usize> {
     let state = &cpu.arch;
-    let mie = state.csr.mstatus & crate::csr::mstatus::MIE != 0;
     block.insts.iter().position(|inst| {
         let pc = state.pc.wrapping_add(u64::from(inst.offset));
-        state.triggers.fires(state.privilege, mie, trigger::Action::Execute, pc, u64::from(inst.len))
+        state.trigger_fires(state.privilege, Action::Execute, pc, u64::from(inst.len))
     })
 }
 

@@ -2,7 +2,7 @@
 //! counters, with what the privileged spec says happens to them on a trap,
 //! `mret`, `sret` and an interrupt.
 
-use crate::trigger::Triggers;
+use crate::trigger::{Action, Triggers};
 use std::fmt;
 
 use crate::csr::{CsrFile, menvcfg, mstatus};
@@ -186,6 +186,14 @@ impl HartState {
     #[inline(always)]
     pub fn cycle(&self) -> u64 {
         self.retired + self.idle_cycles
+    }
+
+    /// Whether a Sdtrig trigger fires for `action` on the `size` bytes at
+    /// `addr` in `privilege` (the hart's, or its data privilege for an
+    /// access), with `mstatus.MIE` as it is now.
+    pub(crate) fn trigger_fires(&self, privilege: Privilege, action: Action, addr: u64, size: u64) -> bool {
+        let mie = self.csr.mstatus & mstatus::MIE != 0;
+        self.triggers.fires(privilege, mie, action, addr, size)
     }
 
     /// The privilege loads and stores are checked at: MPP's when M-mode sets

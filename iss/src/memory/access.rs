@@ -38,8 +38,7 @@ fn watch(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, action: Action) -> Resu
         return Err(Trap::new(Exception::Breakpoint, vaddr));
     }
     let state = &cpu.arch;
-    let mie = state.csr.mstatus & crate::csr::mstatus::MIE != 0;
-    if cpu.triggers_armed && state.triggers.fires(state.data_privilege(), mie, action, vaddr, u64::from(size)) {
+    if cpu.triggers_armed && state.trigger_fires(state.data_privilege(), action, vaddr, u64::from(size)) {
         return Err(Trap::new(Exception::Breakpoint, vaddr));
     }
     Ok(())
