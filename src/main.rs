@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::{CommandFactory, Parser};
 use polyhart::machine::devices::virtio::{Block, Entropy, Net, NetBackend, Rng, VirtioDevice};
 use polyhart::machine::devices::{InterruptLine, RtcClock, Uart};
-use polyhart::machine::gdb::{DebugPort, Resumed};
+use polyhart::machine::gdb::Debugger;
 use polyhart::machine::replay::ConsoleInput;
 use polyhart::machine::runner::{IdleTime, Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Engine, JitConfig};
@@ -312,31 +312,10 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     // that connects pauses the run and holds the machine until it resumes
     // it; one at a time (a second connection meanwhile is closed).
     let first = machine.instructions();
-    let mut port: Option<DebugPort> = None;
-    // Why the machine stopped for GDB, to tell it; a new session holds the
-    // machine too, with nothing to tell.
-    let mut held = None;
+    let mut debugger = Debugger::default();
     let reason = loop {
-        let mut new = false;
-        if port.as_ref().is_some_and(DebugPort::is_closed) {
-            port = None;
-            machine.set_breakpoints([]);
-            machine.set_watchpoints([]);
-        }
-        if let Some(stream) = gdb.as_ref().and_then(GdbListener::take)
-            && port.is_none()
-        {
-            port = Some(DebugPort::start(&machine, stream).map_err(|e| format!("the GDB session: {e}"))?);
-            new = true;
-        }
-        if let Some(session) = &mut port
-            && (new || held.is_some())
-        {
-            match session.stopped(&mut machine, held.take()) {
-                Resumed::Running => {}
-                Resumed::Detached => port = None,
-                Resumed::Killed => break StopReason::Stopped,
-            }
+        if let Some(stream) = gdb.as_ref().and_then(GdbListener::take) {
+            debugger.attach(&mut machine, stream).map_err(|e| format!("the GDB session: {e}"))?;
         }
         let reason = loop {
             let left = args.max_insns.map(|limit| limit.saturating_sub(machine.instructions() - first));
@@ -345,16 +324,13 @@ fn run(args: &RunArgs) -> Result<u8, String> {
                 reason => break reason,
             }
         };
-        match reason {
-            reason if port.as_ref().is_some_and(|session| session.wants(reason)) => held = Some(reason),
-            // A connection came in (see above), or nothing GDB asked for.
-            StopReason::Paused | StopReason::Breakpoint { .. } | StopReason::Watchpoint { .. } if gdb.is_some() => {}
-            reason => {
-                if let Some(session) = &mut port {
-                    session.ended(reason);
-                }
-                break reason;
-            }
+        match debugger.after_run(&mut machine, reason) {
+            // GDB's stop: it held the machine and resumed it.
+            None => {}
+            // A connection came in (see above), or a stop of a GDB gone.
+            Some(StopReason::Paused | StopReason::Breakpoint { .. } | StopReason::Watchpoint { .. })
+                if gdb.is_some() => {}
+            Some(reason) => break reason,
         }
     };
     let elapsed = started.elapsed().as_secs_f64();

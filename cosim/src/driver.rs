@@ -22,7 +22,7 @@ use polyhart_iss::{HartControl, Interrupt};
 use polyhart_machine::boards::virt::{BuildError, DeviceNode, VirtConfig};
 use polyhart_machine::devices::Plic;
 use polyhart_machine::driver_queue::DriverQueue;
-use polyhart_machine::gdb::{DebugPort, Resumed};
+use polyhart_machine::gdb::Debugger;
 use polyhart_machine::{Machine, StopReason, StopSignal};
 
 use crate::region::{Link, Region, Target};
@@ -338,7 +338,13 @@ impl CosimBuilder {
             timed_actions: Arc::new(Mutex::new(TimedActions::default())),
             global_time: self.global_time.clone(),
         };
-        Ok(Cosim { machine, global_time: self.global_time, regions: self.regions, interrupts, debugger: None })
+        Ok(Cosim {
+            machine,
+            global_time: self.global_time,
+            regions: self.regions,
+            interrupts,
+            debugger: Debugger::default(),
+        })
     }
 }
 
@@ -350,7 +356,7 @@ pub struct Cosim {
     regions: Vec<Arc<Region>>,
     interrupts: Interrupts,
     /// GDB, while one is attached ([`Cosim::debug`]).
-    debugger: Option<DebugPort>,
+    debugger: Debugger,
 }
 
 impl Cosim {
@@ -452,13 +458,7 @@ impl Cosim {
     /// advance ends where it would have. A kill ends the machine
     /// ([`StopReason::Stopped`]); a detach lets it run on.
     pub fn debug(&mut self, stream: TcpStream) -> std::io::Result<()> {
-        let mut debugger = DebugPort::start(&self.machine, stream)?;
-        match debugger.stopped(&mut self.machine, None) {
-            Resumed::Running => self.debugger = Some(debugger),
-            Resumed::Detached => {}
-            Resumed::Killed => self.machine.stop_signal().request(StopReason::Stopped),
-        }
-        Ok(())
+        self.debugger.attach(&mut self.machine, stream)
     }
 
     /// Runs the machine as [`Machine::run_until`] does (no outside time: the
@@ -470,42 +470,10 @@ impl Cosim {
         loop {
             let left = limit.map(|limit| limit.saturating_sub(self.machine.instructions() - first));
             let reason = self.machine.run_until(horizon, left);
-            match self.debug_stop(reason) {
-                Some(reason) => return reason,
-                None => continue,
+            if let Some(reason) = self.debugger.after_run(&mut self.machine, reason) {
+                return reason;
             }
         }
-    }
-
-    /// What a stop for `reason` is to the caller when GDB may be attached:
-    /// `None` when it was GDB's, which held the machine and resumed it (the
-    /// run goes on); else `reason`, and GDB is told when it ends the machine.
-    fn debug_stop(&mut self, reason: StopReason) -> Option<StopReason> {
-        let Some(debugger) = self.debugger.as_mut() else { return Some(reason) };
-        if debugger.is_closed() {
-            self.debugger = None;
-            self.machine.set_breakpoints([]);
-            self.machine.set_watchpoints([]);
-            return Some(reason);
-        }
-        if debugger.wants(reason) {
-            // The outside's time stands still, in this call, until GDB
-            // resumes the machine.
-            match debugger.stopped(&mut self.machine, Some(reason)) {
-                Resumed::Running => {}
-                Resumed::Detached => self.debugger = None,
-                Resumed::Killed => {
-                    self.debugger = None;
-                    self.machine.stop_signal().request(StopReason::Stopped);
-                }
-            }
-            return None;
-        }
-        if !reason.is_transient() && reason != StopReason::Horizon {
-            debugger.ended(reason);
-            self.debugger = None;
-        }
-        Some(reason)
     }
 
     /// Runs every hart until its local time reaches the outside's time plus
@@ -530,7 +498,9 @@ impl Cosim {
             };
             let reason = self.machine.run_until(self.global_time.cycle_at(next), None);
             self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner()).running_until = None;
-            let Some(reason) = self.debug_stop(reason) else { continue };
+            // A stop GDB took held the machine, and the outside's time, in
+            // this call until GDB resumed it.
+            let Some(reason) = self.debugger.after_run(&mut self.machine, reason) else { continue };
             match reason {
                 // Something was scheduled before `next`: plan again.
                 StopReason::Paused => {}

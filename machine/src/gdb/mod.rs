@@ -226,6 +226,75 @@ impl DebugPort {
     }
 }
 
+/// A driver's GDB session, if one is attached: what the CLI's run loop and
+/// the cosimulation keep beside their machine, so that each run's stop goes
+/// through [`Debugger::after_run`].
+#[derive(Debug, Default)]
+pub struct Debugger {
+    port: Option<DebugPort>,
+}
+
+impl Debugger {
+    /// Whether a live session is attached.
+    pub fn is_attached(&self) -> bool {
+        self.port.as_ref().is_some_and(|port| !port.is_closed())
+    }
+
+    /// Attaches GDB on `stream` and holds `machine` until GDB continues it.
+    /// A session already attached keeps the machine: the newcomer's
+    /// connection is closed. A kill stops the machine
+    /// ([`StopReason::Stopped`] at its next run).
+    pub fn attach<B: Board>(&mut self, machine: &mut Machine<B>, stream: TcpStream) -> io::Result<()> {
+        if self.is_attached() {
+            return Ok(());
+        }
+        self.forget_closed(machine);
+        let mut port = DebugPort::start(machine, stream)?;
+        let resumed = port.stopped(machine, None);
+        self.resumed(machine, resumed, port);
+        Ok(())
+    }
+
+    /// What a run that stopped for `reason` is to the driver: `None` when
+    /// the stop was GDB's (it held the machine, and resumed it: run again);
+    /// else `reason`, and GDB hears of it when it ends the machine.
+    pub fn after_run<B: Board>(&mut self, machine: &mut Machine<B>, reason: StopReason) -> Option<StopReason> {
+        self.forget_closed(machine);
+        let Some(mut port) = self.port.take() else { return Some(reason) };
+        if port.wants(reason) {
+            let resumed = port.stopped(machine, Some(reason));
+            self.resumed(machine, resumed, port);
+            return None;
+        }
+        // The machine may run on after these: the session stays.
+        if reason.is_transient() || matches!(reason, StopReason::Horizon | StopReason::InstructionLimit) {
+            self.port = Some(port);
+        } else {
+            port.ended(reason);
+        }
+        Some(reason)
+    }
+
+    /// Keeps `port` if GDB resumed the machine; a kill stops it.
+    fn resumed<B: Board>(&mut self, machine: &Machine<B>, resumed: Resumed, port: DebugPort) {
+        match resumed {
+            Resumed::Running => self.port = Some(port),
+            Resumed::Detached => {}
+            Resumed::Killed => machine.stop_signal().request(StopReason::Stopped),
+        }
+    }
+
+    /// Drops a session whose GDB went away while the machine ran, with the
+    /// breakpoints and watchpoints it left.
+    fn forget_closed<B: Board>(&mut self, machine: &mut Machine<B>) {
+        if self.port.as_ref().is_some_and(DebugPort::is_closed) {
+            self.port = None;
+            machine.set_breakpoints([]);
+            machine.set_watchpoints([]);
+        }
+    }
+}
+
 /// Does what `request` asks of `machine`'s harts and memory.
 fn answer<B: Board>(machine: &mut Machine<B>, request: Request) -> Reply {
     match request {
