@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use crate::memory::Ram;
-use crate::memory::mmu::{pte, satp};
+use crate::memory::mmu::{canonical, paging_levels, pte, satp};
 use crate::privilege::Privilege;
 
 /// A set of breakpoint addresses (virtual), cheap to share between harts.
@@ -139,16 +139,10 @@ impl Watchpoints {
 /// loads would (M-mode and Bare translate nothing), but without permission
 /// checks and without setting A or D. `None` where nothing is mapped.
 pub(crate) fn translate(ram: &Ram, privilege: Privilege, satp_value: u64, vaddr: u64) -> Option<u64> {
-    let levels = match satp_value >> satp::MODE_SHIFT {
-        _ if privilege == Privilege::Machine => return Some(vaddr),
-        satp::SV39 => 3,
-        satp::SV48 => 4,
-        satp::SV57 => 5,
-        _ => return Some(vaddr),
+    let Some(levels) = paging_levels(satp_value).filter(|_| privilege != Privilege::Machine) else {
+        return Some(vaddr);
     };
-    let va_bits = 12 + 9 * levels;
-    let shift = 64 - va_bits;
-    if ((vaddr << shift) as i64 >> shift) as u64 != vaddr {
+    if !canonical(vaddr, levels) {
         return None;
     }
     let mut table = (satp_value & satp::PPN_MASK) << 12;

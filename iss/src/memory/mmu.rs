@@ -105,22 +105,33 @@ pub(crate) struct Leaf {
     pub size: u64,
 }
 
+/// The levels of page table `satp` names (Sv39 3, Sv48 4, Sv57 5); `None`
+/// for Bare.
+pub(crate) fn paging_levels(satp_value: u64) -> Option<u32> {
+    match satp_value >> satp::MODE_SHIFT {
+        satp::SV39 => Some(3),
+        satp::SV48 => Some(4),
+        satp::SV57 => Some(5),
+        _ => None,
+    }
+}
+
+/// Whether `vaddr` is a valid address for a `levels`-level page table: its
+/// bits above the translated ones copy the highest of them.
+pub(crate) fn canonical(vaddr: u64, levels: u32) -> bool {
+    let shift = 64 - (12 + 9 * levels);
+    ((vaddr << shift) as i64 >> shift) as u64 == vaddr
+}
+
 /// Walks the page table for `vaddr`. `ctx.privilege` must be S or U. PTE
 /// reads, and the write that sets A or D, must pass `pmp` as S-mode
 /// accesses; if one does not, the walk raises the access fault of `access`.
 pub(crate) fn walk(ram: &Ram, pmp: Pmp<'_>, vaddr: u64, access: Access, ctx: &Context) -> Result<Leaf, Trap> {
-    let levels = match ctx.satp >> satp::MODE_SHIFT {
-        satp::SV39 => 3,
-        satp::SV48 => 4,
-        // CSR writes keep no other mode (WARL).
-        _ => {
-            debug_assert_eq!(ctx.satp >> satp::MODE_SHIFT, satp::SV57);
-            5
-        }
-    };
-    let va_bits = 12 + 9 * levels;
-    let shift = 64 - va_bits;
-    if ((vaddr << shift) as i64 >> shift) as u64 != vaddr {
+    // CSR writes keep no other mode (WARL), and Bare never walks.
+    let levels = paging_levels(ctx.satp);
+    debug_assert!(levels.is_some(), "a walk with paging off");
+    let levels = levels.unwrap_or(5);
+    if !canonical(vaddr, levels) {
         return Err(access.page_fault(vaddr));
     }
     'restart: loop {
