@@ -5,8 +5,8 @@
 //! it (the host file has the write after exit), is refused a write to a
 //! read-only disk, reads virtio-rng, `reboot` boots the machine again, and
 //! `poweroff` ends polyhart with status 0. GDB (`gdb-multiarch`) stops the
-//! kernel at its entry and, once it runs with paging, reads it through its
-//! page tables.
+//! kernel at its entry and at `start_kernel` (its address from the guest's
+//! `/proc/kallsyms`), and reads it through its page tables.
 //!
 //! The guest is Debian trixie's riscv64 kernel, its virtio modules and
 //! `busybox-static`, fetched once by `scripts/fetch-linux-guest.sh
@@ -352,21 +352,43 @@ fn two_guests_ping_each_other_over_a_socket_netdev() {
     let _ = std::fs::remove_file(initrd);
 }
 
+/// Where the kernel's `symbol` lives, from its own `/proc/kallsyms`: the
+/// kernel Debian ships has no symbols for GDB (they are in a 1 GiB `-dbg`
+/// package), and without a KASLR seed its addresses are the same each boot.
+fn kernel_symbol(guest: &Guest, initrd: &Path, symbol: &str) -> u64 {
+    let command = guest_command(env!("CARGO_BIN_EXE_polyhart"), &guest.image, initrd, 1, Some(FW_JUMP));
+    let mut console = Console::start(command);
+    let up = console.wait_for(READY)
+        && console.run(&format!("grep -w {symbol} /proc/kallsyms; echo symbols-$((2*5))"), "symbols-10");
+    console.run("poweroff -f", "");
+    let (output, _) = console.finish();
+    assert!(up, "the guest lists its symbols:\n{output}");
+    let line = output
+        .lines()
+        .find(|line| line.split_whitespace().nth(2) == Some(symbol) && !line.contains("grep"))
+        .unwrap_or_else(|| panic!("no {symbol} in /proc/kallsyms:\n{output}"));
+    u64::from_str_radix(line.split_whitespace().next().unwrap_or_default(), 16)
+        .unwrap_or_else(|_| panic!("an address in {line:?}"))
+}
+
 #[test]
-fn gdb_stops_linux_at_its_entry_and_reads_the_kernel_through_its_page_tables() {
+fn gdb_stops_linux_at_its_entry_and_at_start_kernel() {
     let Some(guest) = guest_files() else { return };
     if !gdb_client::have_gdb("the Linux GDB test") {
         return;
     }
     let initrd = std::env::temp_dir().join(format!("polyhart-gdb-initramfs-{}.cpio", std::process::id()));
     std::fs::write(&initrd, initramfs(&guest)).expect("the initramfs is written");
+    let start_kernel = kernel_symbol(&guest, &initrd, "start_kernel");
+    assert!(start_kernel >= 0xffff_ffff_8000_0000, "start_kernel at {start_kernel:#x}: in the kernel's map");
     let mut command = guest_command(env!("CARGO_BIN_EXE_polyhart"), &guest.image, &initrd, 2, Some(FW_JUMP));
     let (mut child, address, _stderr) =
         gdb_client::start_held(command.args(["--gdb", "tcp::0", "-S"]).stdout(Stdio::null()));
     let address = address.as_str();
+    let break_start_kernel = format!("break *{start_kernel:#x}");
     // fw_jump enters the kernel at the start of RAM plus 2 MiB, in S-mode
     // with paging off; Linux maps its image at 0xffffffff80000000
-    // (KERNEL_LINK_ADDR) once paging is on.
+    // (KERNEL_LINK_ADDR) once paging is on, and start_kernel runs there.
     let output = gdb_client::run(
         address,
         None,
@@ -378,12 +400,17 @@ fn gdb_stops_linux_at_its_entry_and_reads_the_kernel_through_its_page_tables() {
             "print/x $satp",
             "x/2xw 0x80200000",
             "delete",
+            &break_start_kernel,
             "continue",
+            "print/x $pc",
             "print/x $satp",
             "x/2xw 0xffffffff80000000",
+            "delete",
+            "continue",
+            "print/x $satp",
             "kill",
         ],
-        Some(Duration::from_secs(20)),
+        Some(Duration::from_secs(25)),
     );
     let image = std::fs::read(&guest.image).expect("the kernel image");
     let word = |at: usize| format!("0x{:08x}", u32::from_le_bytes(image[at..at + 4].try_into().expect("4 bytes")));
@@ -394,11 +421,15 @@ fn gdb_stops_linux_at_its_entry_and_reads_the_kernel_through_its_page_tables() {
     let read = |at: &str| output.lines().find(|l| l.starts_with(at)).map(str::to_string).unwrap_or_default();
     let physical = read("0x80200000:");
     assert!(physical.contains(&first) && physical.contains(&second), "the image at its entry:\n{output}");
-    // Interrupted while it runs: paging on (Sv39, Sv48 or Sv57).
-    let satp = gdb_client::hex(&gdb_client::printed(&output, 4));
+    // At start_kernel: paging on (Sv39, Sv48 or Sv57), the image readable
+    // through the kernel's page tables.
+    assert_eq!(gdb_client::hex(&gdb_client::printed(&output, 4)), start_kernel, "stopped at start_kernel: {output}");
+    let satp = gdb_client::hex(&gdb_client::printed(&output, 5));
     assert!((8..=10).contains(&(satp >> 60)), "satp {satp:#x}:\n{output}");
     let virtual_read = read("0xffffffff80000000:");
     assert!(virtual_read.contains(&first) && virtual_read.contains(&second), "the image through paging:\n{output}");
+    // Interrupted while it runs on: still paging.
+    assert!((8..=10).contains(&(gdb_client::hex(&gdb_client::printed(&output, 6)) >> 60)), "{output}");
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().expect("wait").is_none() {
         assert!(Instant::now() < deadline, "polyhart ends when GDB kills it");

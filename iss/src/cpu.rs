@@ -62,6 +62,10 @@ pub(crate) struct Cpu {
     /// The watchpoint an access reached: the trap the access raised is the
     /// debugger's stop, not an exception (see [`crate::debug::Watchpoints`]).
     pub(crate) watch_hit: Option<WatchHit>,
+    /// A trigger matched the data an instruction loaded: the breakpoint
+    /// exception (its `tval`, the access's address) is taken once that
+    /// instruction has retired ([`crate::trigger`]'s "after" timing).
+    pub(crate) trigger_after: Option<u64>,
     /// What compiled code reads besides the architectural state, set each
     /// time Rust enters it.
     pub(crate) frame: Frame,
@@ -86,6 +90,7 @@ impl Cpu {
             recheck: true,
             jit_trap: None,
             watch_hit: None,
+            trigger_after: None,
             triggers_armed: false,
             frame: Frame::default(),
         }
@@ -105,6 +110,7 @@ impl Cpu {
             recheck,
             jit_trap,
             watch_hit,
+            trigger_after,
             triggers_armed,
             frame: _,
         } = from;
@@ -116,6 +122,7 @@ impl Cpu {
         self.recheck = *recheck;
         self.jit_trap = *jit_trap;
         self.watch_hit = *watch_hit;
+        self.trigger_after = *trigger_after;
         self.triggers_armed = *triggers_armed;
     }
 

@@ -100,17 +100,26 @@ impl Dispatcher {
             }
             let block = jump_cache.slot_block(cpu.arch.pc);
             *hits += 1;
-            if cpu.triggers_armed
-                && let Some(index) = first_execute(cpu, block)
-            {
-                if index == 0 {
-                    return Err((Trap::new(Exception::Breakpoint, cpu.arch.pc), cpu.arch.pc));
+            if cpu.triggers_armed {
+                if let Some(index) = first_execute(cpu, block) {
+                    if index == 0 {
+                        return Err((Trap::new(Exception::Breakpoint, cpu.arch.pc), cpu.arch.pc));
+                    }
+                    // Up to the instruction the trigger stops before; the rest
+                    // is a block of its own.
+                    let until = cpu.arch.retired + index as u64;
+                    interpret(cpu, env, block, until.min(stop_at), interpreted)?;
+                    continue;
                 }
-                // Up to the instruction the trigger stops before; the rest
-                // is a block of its own.
-                let until = cpu.arch.retired + index as u64;
-                interpret(cpu, env, block, until.min(stop_at), interpreted)?;
-                continue;
+                if cpu.arch.triggers.watch_loaded_data() {
+                    // One instruction, so that a load's data trigger can
+                    // raise its exception right after it.
+                    interpret(cpu, env, block, cpu.arch.retired + 1, interpreted)?;
+                    if let Some(tval) = cpu.trigger_after.take() {
+                        return Err((Trap::new(Exception::Breakpoint, tval), cpu.arch.pc));
+                    }
+                    continue;
+                }
             }
             if trace_exec {
                 tracing::trace!(target: "exec", hart = cpu.arch.csr.mhartid, pc = format_args!("{:#x}", cpu.arch.pc), "block");

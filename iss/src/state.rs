@@ -196,6 +196,13 @@ impl HartState {
         self.triggers.fires(privilege, mie, action, addr, size)
     }
 
+    /// Whether a Sdtrig data trigger fires for `action` (a load or a store
+    /// at the data privilege) on `value`, `size` bytes.
+    pub(crate) fn trigger_fires_on_data(&self, action: Action, value: u64, size: u8) -> bool {
+        let mie = self.csr.mstatus & mstatus::MIE != 0;
+        self.triggers.fires_on_data(self.data_privilege(), mie, action, value, size)
+    }
+
     /// The privilege loads and stores are checked at: MPP's when M-mode sets
     /// MPRV.
     pub fn data_privilege(&self) -> Privilege {

@@ -2,19 +2,27 @@
 //! `tdata1`-`tdata3` and `tinfo` (RISC-V Debug Specification 1.0, chapter
 //! 5), as hardware breakpoints and watchpoints of its own.
 //!
-//! Four triggers, each an address match (`mcontrol`, type 2, or
-//! `mcontrol6`, type 6) on execution, loads or stores, in the modes its
-//! `m`, `s` and `u` bits name, that raises a breakpoint exception before
-//! the instruction or access (`timing` 0, `action` 0). What is fixed (WARL):
-//! no chaining, no data matching (`select` 0), any access size, no debug
-//! mode; `match` is equal, NAPOT, at least or below (execution: equal only).
-//! There is no `tcontrol`: as the specification then asks, a trigger does
-//! not fire in M-mode while `mstatus.MIE` is clear, so a handler entered
-//! through one cannot fire it again. Types other than 2 and 6 are not
-//! implemented: writing one disables the trigger (type 15).
+//! Four triggers, each a match (`mcontrol`, type 2, or `mcontrol6`, type 6)
+//! on execution, loads or stores, in the modes its `m`, `s` and `u` bits
+//! name, that raises a breakpoint exception (`action` 0). An `mcontrol6`
+//! trigger with `select` set matches the data of a load or store instead
+//! of its address: the value, zero-extended from the access's size. The
+//! exception comes at the times the specification suggests (its table
+//! "Suggested Trigger Timings"): before the instruction for execution,
+//! before the access for addresses and store data, and after the
+//! instruction retires for load data (`mepc` then names the next one; an
+//! AMO's loaded data counts as a load's, its stored data is not matched).
+//! What is fixed (WARL): no chaining, no `select` on `mcontrol` or on an
+//! execute trigger, `timing` 0, any access size, no `hit` bits, no debug
+//! mode; `match` is equal, NAPOT, at least or below (execution addresses:
+//! equal only). There is no `tcontrol`: as the specification then asks, a
+//! trigger does not fire in M-mode while `mstatus.MIE` is clear, so a
+//! handler entered through one cannot fire it again. Types other than 2
+//! and 6 are not implemented: writing one disables the trigger (type 15).
 //!
 //! While any trigger is armed the hart runs in the interpreter alone (see
-//! the dispatcher), which checks every instruction and access against them.
+//! the dispatcher), which checks every instruction and access against
+//! them; while a load data trigger is armed, one instruction at a time.
 
 use crate::privilege::Privilege;
 
@@ -23,7 +31,7 @@ pub const TRIGGERS: usize = 4;
 
 /// `tdata1.type`'s position (RV64).
 const TYPE_SHIFT: u32 = 60;
-/// An address or data match trigger (legacy `mcontrol`).
+/// An address match trigger (legacy `mcontrol`).
 const TYPE_MCONTROL: u64 = 2;
 /// An address or data match trigger (`mcontrol6`).
 const TYPE_MCONTROL6: u64 = 6;
@@ -39,6 +47,8 @@ const S: u64 = 1 << 4;
 const M: u64 = 1 << 6;
 const MATCH_SHIFT: u32 = 7;
 const MATCH_MASK: u64 = 0xf << MATCH_SHIFT;
+/// `mcontrol6.select`: match the data rather than the address.
+const SELECT6: u64 = 1 << 21;
 
 /// `match` values.
 const MATCH_EQUAL: u64 = 0;
@@ -114,8 +124,35 @@ impl Triggers {
     /// Whether a trigger fires for `action` on the `size` bytes at `addr`
     /// (an instruction's address, or an access's) at `privilege`.
     pub(crate) fn fires(&self, privilege: Privilege, mie: bool, action: Action, addr: u64, size: u64) -> bool {
+        self.candidates(privilege, mie, action, false)
+            .any(|(tdata1, tdata2)| matches(tdata1 >> MATCH_SHIFT & 0xf, tdata2, addr, size))
+    }
+
+    /// Whether a data trigger fires for `action` (a load or a store) on
+    /// `value`, the `size` bytes accessed, at `privilege`.
+    pub(crate) fn fires_on_data(&self, privilege: Privilege, mie: bool, action: Action, value: u64, size: u8) -> bool {
+        let value = if size >= 8 { value } else { value & ((1 << (8 * size)) - 1) };
+        self.candidates(privilege, mie, action, true)
+            .any(|(tdata1, tdata2)| matches(tdata1 >> MATCH_SHIFT & 0xf, tdata2, value, 1))
+    }
+
+    /// Whether a trigger matches the data loads bring: the hart then runs
+    /// one instruction at a time, so that the exception can follow the load.
+    pub(crate) fn watch_loaded_data(&self) -> bool {
+        self.tdata1.iter().any(|&tdata1| enabled(tdata1) && tdata1 & SELECT6 != 0 && tdata1 & LOAD != 0)
+    }
+
+    /// `(tdata1, tdata2)` of each enabled trigger that watches `action` in
+    /// `privilege`, matching data (`select`) or addresses.
+    fn candidates(
+        &self,
+        privilege: Privilege,
+        mie: bool,
+        action: Action,
+        data: bool,
+    ) -> impl Iterator<Item = (u64, u64)> + '_ {
         let mode = match privilege {
-            Privilege::Machine if !mie => return false,
+            Privilege::Machine if !mie => 0,
             Privilege::Machine => M,
             Privilege::Supervisor => S,
             Privilege::User => U,
@@ -126,11 +163,9 @@ impl Triggers {
             Action::Store => STORE,
             Action::Both => LOAD | STORE,
         };
-        self.tdata1.iter().zip(&self.tdata2).any(|(&tdata1, &tdata2)| {
-            enabled(tdata1)
-                && tdata1 & mode != 0
-                && tdata1 & wanted != 0
-                && matches(tdata1 >> MATCH_SHIFT & 0xf, tdata2, addr, size)
+        let select = if data { SELECT6 } else { 0 };
+        self.tdata1.iter().zip(&self.tdata2).map(|(&tdata1, &tdata2)| (tdata1, tdata2)).filter(move |&(tdata1, _)| {
+            enabled(tdata1) && tdata1 & mode != 0 && tdata1 & wanted != 0 && tdata1 & SELECT6 == select
         })
     }
 }
@@ -148,6 +183,9 @@ fn legal_tdata1(value: u64) -> u64 {
         return TYPE_DISABLED << TYPE_SHIFT;
     }
     let mut kept = value & (LOAD | STORE | EXECUTE | U | S | M | MATCH_MASK);
+    if kind == TYPE_MCONTROL6 && value & SELECT6 != 0 && value & EXECUTE == 0 {
+        kept |= SELECT6;
+    }
     let matching = kept >> MATCH_SHIFT & 0xf;
     let legal = match matching {
         MATCH_EQUAL => true,
@@ -196,10 +234,14 @@ mod tests {
         triggers.write(TDATA1, execute);
         assert_eq!(triggers.read(TDATA1), Some(execute), "the ISA test reads back what it wrote");
         assert!(triggers.armed());
-        // Chain, timing, action and select are fixed at zero; another type
-        // disables.
-        triggers.write(TDATA1, TYPE_MCONTROL6 << TYPE_SHIFT | 1 << 11 | 1 << 12 | 1 << 21 | M | LOAD);
-        assert_eq!(triggers.read(TDATA1), Some(TYPE_MCONTROL6 << TYPE_SHIFT | M | LOAD));
+        // Chain, timing and action are fixed at zero; select is kept by
+        // mcontrol6 alone, and not for execution; another type disables.
+        triggers.write(TDATA1, TYPE_MCONTROL6 << TYPE_SHIFT | 1 << 11 | 1 << 12 | SELECT6 | M | LOAD);
+        assert_eq!(triggers.read(TDATA1), Some(TYPE_MCONTROL6 << TYPE_SHIFT | SELECT6 | M | LOAD));
+        triggers.write(TDATA1, TYPE_MCONTROL6 << TYPE_SHIFT | SELECT6 | M | EXECUTE);
+        assert_eq!(triggers.read(TDATA1), Some(TYPE_MCONTROL6 << TYPE_SHIFT | M | EXECUTE));
+        triggers.write(TDATA1, TYPE_MCONTROL << TYPE_SHIFT | 1 << 19 | 1 << 18 | M | LOAD);
+        assert_eq!(triggers.read(TDATA1), Some(TYPE_MCONTROL << TYPE_SHIFT | M | LOAD), "mcontrol: no select, timing");
         triggers.write(TDATA1, 3 << TYPE_SHIFT | M | LOAD);
         assert_eq!(triggers.read(TDATA1), Some(TYPE_DISABLED << TYPE_SHIFT));
         // An execute trigger matches by equality only.
@@ -233,5 +275,24 @@ mod tests {
             below.fires(Privilege::User, false, Action::Store, 0xff, 1)
                 && !below.fires(Privilege::User, false, Action::Store, 0x100, 1)
         );
+    }
+
+    #[test]
+    fn data_triggers_match_the_value_of_their_size_and_not_the_address() {
+        let data = with(TYPE_MCONTROL6 << TYPE_SHIFT | SELECT6 | S | LOAD | STORE, 0xff);
+        assert!(data.watch_loaded_data());
+        assert!(data.fires_on_data(Privilege::Supervisor, false, Action::Load, 0xff, 1));
+        assert!(data.fires_on_data(Privilege::Supervisor, false, Action::Store, 0x12ff, 1), "a byte of 0x12ff");
+        assert!(!data.fires_on_data(Privilege::Supervisor, false, Action::Store, 0x12ff, 2));
+        assert!(!data.fires(Privilege::Supervisor, false, Action::Load, 0xff, 1), "not an address match");
+        assert!(!data.fires_on_data(Privilege::User, false, Action::Load, 0xff, 1), "not in U-mode");
+        let address = with(TYPE_MCONTROL6 << TYPE_SHIFT | S | LOAD, 0xff);
+        assert!(
+            !address.watch_loaded_data() && !address.fires_on_data(Privilege::Supervisor, false, Action::Load, 0xff, 1)
+        );
+        let below = with(TYPE_MCONTROL6 << TYPE_SHIFT | SELECT6 | MATCH_BELOW << MATCH_SHIFT | U | STORE, 10);
+        assert!(below.fires_on_data(Privilege::User, false, Action::Store, 9, 8));
+        assert!(!below.fires_on_data(Privilege::User, false, Action::Store, 10, 8));
+        assert!(!below.watch_loaded_data(), "stores only");
     }
 }

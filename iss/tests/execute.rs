@@ -725,6 +725,72 @@ fn ebreak_traps_with_zero_tval() {
     m.assert_trapped(Exception::Breakpoint, 0, RAM_BASE + 2);
 }
 
+/// `tdata1` of an `mcontrol6` trigger (type 6) matching data (`select`)
+/// in M-mode, on loads and stores as `kinds` (bit 0 load, bit 1 store)
+/// say: Debug Specification 1.0, 5.7.17.
+fn data_trigger(kinds: u64) -> u64 {
+    6 << 60 | 1 << 21 | 1 << 6 | kinds
+}
+
+/// M-mode code with `mstatus.MIE` set (without `tcontrol`, M-mode triggers
+/// fire only then) that arms trigger 0 from t0 (`tdata1`) and t1
+/// (`tdata2`), then runs `access`.
+fn with_trigger(access: u32) -> Vec<u32> {
+    vec![
+        csr(Op::Csrrsi, ZERO, csr::MSTATUS, 8),
+        csr(Op::Csrrw, ZERO, csr::TDATA1, T0),
+        csr(Op::Csrrw, ZERO, csr::TDATA2, T1),
+        access,
+        nop(),
+    ]
+}
+
+#[test]
+fn a_load_data_trigger_fires_after_the_load_retires() {
+    // The specification's suggested timing for load data is "after": the
+    // load writes its register and the exception names the next instruction.
+    let mut m = Machine::new(&with_trigger(i(Op::Lbu, A0, A1, 1)));
+    m.write(DATA, 8, 0x5a00);
+    m.set(A1, DATA);
+    m.set(T0, data_trigger(1));
+    m.set(T1, 0x5a);
+    assert_eq!(m.run_to_trap(), 4, "the load retired");
+    m.assert_trapped(Exception::Breakpoint, DATA + 1, RAM_BASE + 16);
+    assert_eq!(m.reg(A0), 0x5a);
+    // Another value, or the address, does not fire it.
+    for (value, tdata2) in [(0x5b00, 0x5a), (0x5a00, DATA + 1)] {
+        let mut m = Machine::new(&with_trigger(i(Op::Lbu, A0, A1, 1)));
+        m.write(DATA, 8, value);
+        m.set(A1, DATA);
+        m.set(T0, data_trigger(1));
+        m.set(T1, tdata2);
+        m.run(5);
+        assert_eq!(m.pc(), RAM_BASE + 20);
+    }
+}
+
+#[test]
+fn a_store_data_trigger_fires_before_the_store() {
+    // Stored data: "before", so memory keeps its old value. The value is
+    // the access's bytes: a byte store of 0x1277 stores 0x77.
+    let mut m = Machine::new(&with_trigger(s(Op::Sb, A2, A1, 0)));
+    m.set(A1, DATA);
+    m.set(A2, 0x1277);
+    m.set(T0, data_trigger(2));
+    m.set(T1, 0x77);
+    assert_eq!(m.run_to_trap(), 3, "the store did not retire");
+    m.assert_trapped(Exception::Breakpoint, DATA, RAM_BASE + 12);
+    assert_eq!(m.read(DATA, 1), 0);
+    // A load trigger on the same data leaves the store alone.
+    let mut m = Machine::new(&with_trigger(s(Op::Sb, A2, A1, 0)));
+    m.set(A1, DATA);
+    m.set(A2, 0x77);
+    m.set(T0, data_trigger(1));
+    m.set(T1, 0x77);
+    m.run(5);
+    assert_eq!(m.read(DATA, 1), 0x77);
+}
+
 #[test]
 fn illegal_instructions_trap_with_their_encoding() {
     for &bits in &[0xffff_ffffu32, 0x0000_007f, 0x0200_8073, 0x0020_0073, 0xfe00_0033] {

@@ -266,6 +266,7 @@ struct PolyhartCpu : sc_module {
             std::cerr << "polyhart: " << error << "\n";
             std::exit(1);
         }
+        debug_if_asked();
         SC_THREAD(run);
         SC_METHOD(irq_changed);
         sensitive << irq;
@@ -275,6 +276,7 @@ struct PolyhartCpu : sc_module {
     ~PolyhartCpu() { polyhart_free(m); }
 
     static void use_jit_if_asked(polyhart_builder *b);
+    void debug_if_asked();
 
     static void discard(void *, const uint8_t *, size_t) {}
 
@@ -406,6 +408,17 @@ void PolyhartCpu::use_jit_if_asked(polyhart_builder *b)
 {
     if (const char *threshold = std::getenv("POLYHART_JIT"))
         PolyhartCpu::check(polyhart_builder_set_jit(b, 1, uint32_t(std::atoi(threshold))), "jit");
+}
+
+// POLYHART_GDB=HOST:PORT in the environment: wait for GDB there before the
+// simulation starts. A breakpoint or Ctrl-C then stops the guest inside
+// polyhart_advance; SystemC time stands still while GDB holds it.
+void PolyhartCpu::debug_if_asked()
+{
+    if (const char *address = std::getenv("POLYHART_GDB")) {
+        std::cerr << "systemc_example: waiting for GDB on " << address << std::endl;
+        check(polyhart_debug(m, address), "debug");
+    }
 }
 
 static const char *EXPECTED =

@@ -25,9 +25,10 @@ pub(crate) fn sext32(value: u64) -> u64 {
 /// Stops the hart before an access that reaches a debugger's watchpoint
 /// (see [`crate::debug::Watchpoints`]; the trap returned is the
 /// debugger's stop) or fires one of its triggers (a breakpoint exception
-/// whose `tval` is the address, see [`crate::trigger`]).
+/// whose `tval` is the address, see [`crate::trigger`]): an address
+/// trigger, or a data trigger on `stored`, a store's value.
 #[cold]
-fn watch(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, action: Action) -> Result<(), Trap> {
+fn watch(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, action: Action, stored: Option<u64>) -> Result<(), Trap> {
     let (reads, writes) = match action {
         Action::Load => (true, false),
         Action::Store => (false, true),
@@ -38,10 +39,23 @@ fn watch(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, action: Action) -> Resu
         return Err(Trap::new(Exception::Breakpoint, vaddr));
     }
     let state = &cpu.arch;
-    if cpu.triggers_armed && state.trigger_fires(state.data_privilege(), action, vaddr, u64::from(size)) {
+    if cpu.triggers_armed
+        && (state.trigger_fires(state.data_privilege(), action, vaddr, u64::from(size))
+            || stored.is_some_and(|value| state.trigger_fires_on_data(Action::Store, value, size)))
+    {
         return Err(Trap::new(Exception::Breakpoint, vaddr));
     }
     Ok(())
+}
+
+/// After a watched load of `value` from `vaddr`: a data trigger that
+/// matches it raises its breakpoint exception once the instruction has
+/// retired (see [`Cpu::trigger_after`]).
+#[cold]
+fn loaded(cpu: &mut Cpu, vaddr: u64, size: u8, value: u64) {
+    if cpu.triggers_armed && cpu.arch.trigger_fires_on_data(Action::Load, value, size) {
+        cpu.trigger_after = Some(vaddr);
+    }
 }
 
 /// Whether [`watch`] has anything to look at.
@@ -53,12 +67,26 @@ fn watched(cpu: &Cpu, env: &Env) -> bool {
 #[inline(always)]
 pub(crate) fn load(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
     if watched(cpu, env) {
-        watch(cpu, env, vaddr, size, Action::Load)?;
+        return load_watched(cpu, env, vaddr, size, retired);
     }
+    load_unwatched(cpu, env, vaddr, size, retired)
+}
+
+#[inline(always)]
+fn load_unwatched(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
     if cpu.data_checked && !cpu.tlb.load_window.covers(vaddr, size) {
         return load_virtual(cpu, env, vaddr, size, retired);
     }
     load_physical(cpu, env, PhysAddr::identity(vaddr), size, retired, VirtAddr(vaddr))
+}
+
+/// A load while a watchpoint or trigger may look at it.
+#[cold]
+fn load_watched(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
+    watch(cpu, env, vaddr, size, Action::Load, None)?;
+    let value = load_unwatched(cpu, env, vaddr, size, retired)?;
+    loaded(cpu, vaddr, size, value);
+    Ok(value)
 }
 
 /// The physical address of a data access of `size` bytes within one page,
@@ -105,7 +133,7 @@ fn load_bus(cpu: &Cpu, env: &Env, addr: PhysAddr, size: u8, retired: u64, vaddr:
 #[inline(always)]
 pub(crate) fn store(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
     if watched(cpu, env) {
-        watch(cpu, env, vaddr, size, Action::Store)?;
+        watch(cpu, env, vaddr, size, Action::Store, Some(value))?;
     }
     if cpu.data_checked && !cpu.tlb.store_window.covers(vaddr, size) {
         return store_virtual(cpu, env, vaddr, size, value, retired);
@@ -248,14 +276,18 @@ fn amo_bus(cpu: &Cpu, env: &Env, amo: Amo, addr: PhysAddr, vaddr: VirtAddr, reti
 }
 
 pub(crate) fn load_reserved(cpu: &mut Cpu, env: &Env, addr: u64, size: u8) -> Result<u64, Trap> {
-    if watched(cpu, env) {
-        watch(cpu, env, addr, size, Action::Load)?;
+    let watching = watched(cpu, env);
+    if watching {
+        watch(cpu, env, addr, size, Action::Load, None)?;
     }
     let offset = atomic_target(cpu, env, addr, size, Access::Load)?;
     let stamp = env.ram.reserve(offset);
     fence(Ordering::SeqCst);
     let value = env.ram.read(offset, size);
     cpu.arch.reservation = Some((addr, size, value, stamp));
+    if watching {
+        loaded(cpu, addr, size, value);
+    }
     Ok(value)
 }
 
@@ -266,7 +298,7 @@ pub(crate) fn load_reserved(cpu: &mut Cpu, env: &Env, addr: u64, size: u8) -> Re
 /// check and the store one atomic step against other harts.
 pub(crate) fn store_conditional(cpu: &mut Cpu, env: &Env, addr: u64, size: u8, value: u64) -> Result<bool, Trap> {
     if watched(cpu, env) {
-        watch(cpu, env, addr, size, Action::Store)?;
+        watch(cpu, env, addr, size, Action::Store, Some(value))?;
     }
     let offset = atomic_target(cpu, env, addr, size, Access::Store)?;
     let Some((reserved, reserved_size, expected, stamp)) = cpu.arch.reservation.take() else {
@@ -333,8 +365,9 @@ pub(crate) fn amo(cpu: &mut Cpu, env: &Env, op: Op, vaddr: u64, operand: u64, re
         unreachable!("amo() is called for AMOs only");
     };
     let size = memory.size;
-    if watched(cpu, env) {
-        watch(cpu, env, vaddr, size, Action::Both)?;
+    let watching = watched(cpu, env);
+    if watching {
+        watch(cpu, env, vaddr, size, Action::Both, None)?;
     }
     let physical = atomic_address(cpu, env, vaddr, size, Access::Store)?;
     let old = match env.ram.offset(physical.0, u64::from(size)) {
@@ -352,5 +385,8 @@ pub(crate) fn amo(cpu: &mut Cpu, env: &Env, op: Op, vaddr: u64, operand: u64, re
             old
         }
     };
+    if watching {
+        loaded(cpu, vaddr, size, old);
+    }
     Ok(if size == 4 { sext32(old) } else { old })
 }
