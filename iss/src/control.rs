@@ -50,6 +50,14 @@ impl HartControl {
         self.lines.load(Ordering::Acquire)
     }
 
+    /// Sets every interrupt line at once to `lines` (`mip` bits), as a
+    /// restored snapshot had them, and has the hart look.
+    pub fn set_lines(&self, lines: u64) {
+        self.lines.store(lines, Ordering::Release);
+        self.raise_attention();
+        self.wake();
+    }
+
     /// Asks the hart to return from [`crate::Hart::run`] at its next block boundary
     /// (in compiled code, where its run's slice ends: within some ten
     /// thousand instructions).

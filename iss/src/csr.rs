@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::privilege::Privilege;
+use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::trap::Interrupt;
 
 macro_rules! csr_numbers {
@@ -507,4 +508,83 @@ fn legalize_pmpcfg(old: u64, value: u64) -> u64 {
         }
         acc | u64::from(next) << (8 * byte)
     })
+}
+
+impl CsrFile {
+    /// Writes every CSR kept here.
+    pub(crate) fn save(&self, out: &mut Writer) {
+        let csr = self;
+        let CsrFile {
+            mhartid,
+            misa,
+            mstatus,
+            mtvec,
+            medeleg,
+            mideleg,
+            mie,
+            mip,
+            mcounteren,
+            menvcfg,
+            mscratch,
+            mepc,
+            mcause,
+            mtval,
+            stvec,
+            scounteren,
+            senvcfg,
+            sscratch,
+            sepc,
+            scause,
+            stval,
+            satp,
+            stimecmp,
+            pmpcfg,
+            pmpaddr,
+        } = csr;
+        let plain = [
+            mhartid, misa, mstatus, mtvec, medeleg, mideleg, mie, mip, mcounteren, menvcfg, mscratch, mepc, mcause,
+            mtval, stvec, scounteren, senvcfg, sscratch, sepc, scause, stval, satp, stimecmp,
+        ];
+        plain.into_iter().chain(pmpcfg).chain(pmpaddr).for_each(|&value| out.u64(value));
+    }
+
+    /// Reads what [`CsrFile::save`] wrote.
+    pub(crate) fn restore(input: &mut Reader<'_>) -> Result<CsrFile, SnapshotError> {
+        let mut csr = CsrFile::new(0);
+        let CsrFile {
+            mhartid,
+            misa,
+            mstatus,
+            mtvec,
+            medeleg,
+            mideleg,
+            mie,
+            mip,
+            mcounteren,
+            menvcfg,
+            mscratch,
+            mepc,
+            mcause,
+            mtval,
+            stvec,
+            scounteren,
+            senvcfg,
+            sscratch,
+            sepc,
+            scause,
+            stval,
+            satp,
+            stimecmp,
+            pmpcfg,
+            pmpaddr,
+        } = &mut csr;
+        let plain = [
+            mhartid, misa, mstatus, mtvec, medeleg, mideleg, mie, mip, mcounteren, menvcfg, mscratch, mepc, mcause,
+            mtval, stvec, scounteren, senvcfg, sscratch, sepc, scause, stval, satp, stimecmp,
+        ];
+        for slot in plain.into_iter().chain(pmpcfg.iter_mut()).chain(pmpaddr.iter_mut()) {
+            *slot = input.u64()?;
+        }
+        Ok(csr)
+    }
 }

@@ -18,6 +18,7 @@ use crate::jit::{Divergence, HartJit, Jit, JitStats};
 use crate::memory::{AccessContext, Bus, Ram};
 use crate::privilege::Privilege;
 use crate::run::{DispatchExit, Dispatcher};
+use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::state::HartState;
 use crate::trap::{Cause, Trap};
 use crate::zicsr;
@@ -204,6 +205,37 @@ impl Hart {
         self.last_exception = None;
         self.stall_origin = None;
         self.dispatcher.jump_cache.clear();
+    }
+
+    /// Writes the hart's architectural state and its interrupt lines'
+    /// levels (see [`crate::snapshot`]). An LR reservation is dropped
+    /// first, as an interrupt may drop it, so that this hart and one
+    /// restored from what it wrote go on alike (an SC fails, the guest
+    /// retries).
+    pub fn save(&mut self, out: &mut Writer) {
+        self.cpu.arch.reservation = None;
+        self.cpu.arch.save(out);
+        out.u64(self.env.control.lines());
+    }
+
+    /// Makes this hart the one [`Hart::save`] wrote: its architectural
+    /// state and interrupt lines. Everything the engines cached is derived
+    /// again; the hart's ID must match.
+    pub fn restore(&mut self, input: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let state = HartState::restore(input)?;
+        let lines = input.u64()?;
+        let id = self.cpu.arch.csr.mhartid;
+        if state.csr.mhartid != id {
+            return Err(SnapshotError::Mismatch(format!("hart {id} is given the state of hart {}", state.csr.mhartid)));
+        }
+        let mut cpu = Cpu::with_state(state);
+        cpu.flush = Flush::All;
+        self.cpu = cpu;
+        self.last_exception = None;
+        self.stall_origin = None;
+        self.dispatcher.jump_cache.clear();
+        self.env.control.set_lines(lines);
+        Ok(())
     }
 
     /// The architectural state.

@@ -88,6 +88,7 @@ pub mod jit;
 pub mod memory;
 mod privilege;
 mod run;
+pub mod snapshot;
 mod state;
 mod trap;
 pub mod trigger;

@@ -10,6 +10,7 @@ use crate::decode;
 use crate::memory::mmu;
 use crate::memory::{AccessContext, Bus};
 use crate::privilege::Privilege;
+use crate::snapshot::{Reader, SnapshotError, Writer};
 use crate::trap::{Cause, Interrupt};
 
 /// `mcountinhibit.CY`.
@@ -375,5 +376,118 @@ impl HartState {
             candidates = pending & self.csr.mideleg;
         }
         Interrupt::BY_PRIORITY.into_iter().find(|irq| candidates & irq.mask() != 0)
+    }
+}
+
+impl HartState {
+    /// Writes everything architectural, in a section of its own, but an LR
+    /// reservation (the caller drops it, see `Hart::save`).
+    pub fn save(&self, out: &mut Writer) {
+        // Named one by one, so that a new field cannot be forgotten here.
+        let HartState {
+            x,
+            f,
+            fflags,
+            frm,
+            pc,
+            privilege,
+            csr,
+            retired,
+            idle_cycles,
+            instret_offset,
+            cycle_offset,
+            mcountinhibit,
+            frozen_cycle,
+            frozen_instret,
+            reservation,
+            waiting,
+            triggers,
+        } = self;
+        out.section("hart", |out| {
+            x[..32].iter().chain(f).for_each(|&value| out.u64(value));
+            out.u8(*fflags);
+            out.u8(*frm);
+            out.u64(*pc);
+            out.u8(*privilege as u8);
+            csr.save(out);
+            for value in [*retired, *idle_cycles, *instret_offset, *cycle_offset] {
+                out.u64(value);
+            }
+            for value in [*mcountinhibit, *frozen_cycle, *frozen_instret] {
+                out.u64(value);
+            }
+            // An LR reservation is not saved (see `Hart::save`).
+            let _ = reservation;
+            out.bool(*waiting);
+            triggers.save(out);
+        });
+    }
+
+    /// Reads what [`HartState::save`] wrote; there is no LR reservation.
+    pub fn restore(input: &mut Reader<'_>) -> Result<HartState, SnapshotError> {
+        let mut input = input.section("hart")?;
+        let mut state = HartState::new(0);
+        for slot in state.x[..32].iter_mut().chain(state.f.iter_mut()) {
+            *slot = input.u64()?;
+        }
+        state.x[0] = 0;
+        state.fflags = input.u8()?;
+        state.frm = input.u8()?;
+        if state.fflags > 0x1f || state.frm > 7 {
+            return Err(input.invalid(format_args!("fflags {:#x} or frm {}", state.fflags, state.frm)));
+        }
+        state.pc = input.u64()?;
+        let privilege = input.u8()?;
+        state.privilege = Privilege::from_bits(u64::from(privilege))
+            .ok_or_else(|| input.invalid(format_args!("privilege {privilege}")))?;
+        state.csr = CsrFile::restore(&mut input)?;
+        state.retired = input.u64()?;
+        state.idle_cycles = input.u64()?;
+        state.instret_offset = input.u64()?;
+        state.cycle_offset = input.u64()?;
+        state.mcountinhibit = input.u64()?;
+        state.frozen_cycle = input.u64()?;
+        state.frozen_instret = input.u64()?;
+        state.waiting = input.bool()?;
+        state.triggers = Triggers::restore(&mut input)?;
+        input.finish()?;
+        Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hart_state_comes_back_equal() {
+        let mut state = HartState::new(3);
+        for i in 1..32 {
+            state.x[i] = i as u64 * 0x0101_0101_0101;
+            state.f[i] = !(i as u64);
+        }
+        state.fflags = 0x11;
+        state.frm = 2;
+        state.pc = 0x8000_1234;
+        state.privilege = Privilege::Supervisor;
+        state.csr.satp = 8 << 60 | 0x8_0000;
+        state.csr.pmpaddr[15] = 0x3f;
+        state.retired = 123_456;
+        state.idle_cycles = 99;
+        state.waiting = true;
+        let mut out = Writer::new();
+        state.save(&mut out);
+        let bytes = out.into_bytes();
+        let restored = HartState::restore(&mut Reader::new(&bytes, "test")).expect("restores");
+        assert_eq!(restored, state);
+        // Cut short anywhere: an error, never a panic.
+        for len in 0..bytes.len() {
+            assert!(HartState::restore(&mut Reader::new(&bytes[..len], "test")).is_err(), "{len} bytes");
+        }
+        let mut wrong = Writer::new();
+        wrong.section("uart", |out| out.u64(1));
+        let wrong = wrong.into_bytes();
+        let error = HartState::restore(&mut Reader::new(&wrong, "test")).expect_err("another section");
+        assert!(error.to_string().contains("\"uart\" where \"hart\""), "{error}");
     }
 }

@@ -25,6 +25,7 @@
 //! them; while a load data trigger is armed, one instruction at a time.
 
 use crate::privilege::Privilege;
+use crate::snapshot::{Reader, SnapshotError, Writer};
 
 /// How many triggers each hart has.
 pub const TRIGGERS: usize = 4;
@@ -167,6 +168,27 @@ impl Triggers {
         self.tdata1.iter().zip(&self.tdata2).map(|(&tdata1, &tdata2)| (tdata1, tdata2)).filter(move |&(tdata1, _)| {
             enabled(tdata1) && tdata1 & mode != 0 && tdata1 & wanted != 0 && tdata1 & SELECT6 == select
         })
+    }
+}
+
+impl Triggers {
+    /// Writes `tselect` and each trigger's `tdata1` and `tdata2`.
+    pub(crate) fn save(&self, out: &mut Writer) {
+        out.u64(self.select as u64);
+        self.tdata1.iter().chain(&self.tdata2).for_each(|&value| out.u64(value));
+    }
+
+    /// Reads what [`Triggers::save`] wrote, made legal as a guest's write
+    /// would be.
+    pub(crate) fn restore(input: &mut Reader<'_>) -> Result<Triggers, SnapshotError> {
+        let mut triggers = Triggers { select: input.count(TRIGGERS - 1)?, ..Triggers::default() };
+        for tdata1 in &mut triggers.tdata1 {
+            *tdata1 = legal_tdata1(input.u64()?);
+        }
+        for tdata2 in &mut triggers.tdata2 {
+            *tdata2 = input.u64()?;
+        }
+        Ok(triggers)
     }
 }
 
