@@ -207,26 +207,50 @@ impl Hart {
         self.dispatcher.jump_cache.clear();
     }
 
-    /// Writes the hart's architectural state and its interrupt lines'
-    /// levels (see [`crate::snapshot`]). An LR reservation is dropped
-    /// first, as an interrupt may drop it, so that this hart and one
-    /// restored from what it wrote go on alike (an SC fails, the guest
-    /// retries).
-    pub fn save(&mut self, out: &mut Writer) {
-        self.cpu.arch.reservation = None;
-        self.cpu.arch.save(out);
+    /// Writes the hart's architectural state, its LR reservation and its
+    /// interrupt lines' levels (see [`crate::snapshot`]).
+    pub fn save(&self, out: &mut Writer) {
+        let state = &self.cpu.arch;
+        state.save(out);
+        // The reservation's physical address, where the restored hart
+        // reserves again (a reservation on something that is not RAM
+        // cannot exist: LR faults there).
+        let privilege = state.data_privilege();
+        let reserved = state.reservation.and_then(|(addr, size, value, _)| {
+            let physical = debug::translate(&self.env.ram, privilege, state.csr.satp, addr)?;
+            self.env.ram.offset(physical, u64::from(size)).map(|offset| (addr, size, value, offset))
+        });
+        out.section("reservation", |out| {
+            out.bool(reserved.is_some());
+            let (addr, size, value, offset) = reserved.unwrap_or_default();
+            out.u64(addr);
+            out.u8(size);
+            out.u64(value);
+            out.u64(offset);
+        });
         out.u64(self.env.control.lines());
     }
 
     /// Makes this hart the one [`Hart::save`] wrote: its architectural
-    /// state and interrupt lines. Everything the engines cached is derived
-    /// again; the hart's ID must match.
+    /// state, reservation and interrupt lines. Everything the engines
+    /// cached is derived again; the hart's ID must match.
     pub fn restore(&mut self, input: &mut Reader<'_>) -> Result<(), SnapshotError> {
-        let state = HartState::restore(input)?;
+        let mut state = HartState::restore(input)?;
+        let mut reservation = input.section("reservation")?;
+        let reserved = reservation.bool()?;
+        let (addr, size, value, offset) =
+            (reservation.u64()?, reservation.u8()?, reservation.u64()?, reservation.u64()?);
+        reservation.finish()?;
         let lines = input.u64()?;
         let id = self.cpu.arch.csr.mhartid;
         if state.csr.mhartid != id {
             return Err(SnapshotError::Mismatch(format!("hart {id} is given the state of hart {}", state.csr.mhartid)));
+        }
+        if reserved {
+            if !matches!(size, 4 | 8) || self.env.ram.offset(self.env.ram.base().wrapping_add(offset), 8).is_none() {
+                return Err(SnapshotError::Invalid(format!("reservation of {size} bytes at RAM offset {offset:#x}")));
+            }
+            state.reservation = Some((addr, size, value, self.env.ram.reserve(offset)));
         }
         let mut cpu = Cpu::with_state(state);
         cpu.flush = Flush::All;

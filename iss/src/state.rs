@@ -25,7 +25,7 @@ pub(crate) const X0_SINK: u8 = 32;
 /// comparison needs. Plain data; what the execution engines keep beside it
 /// (the TLB, compiled code's frame, the run loop's flags) is in
 /// `Cpu`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct HartState {
     /// Integer registers; slots 32 and up are scratch (see [`X0_SINK`]). 256
     /// slots make every `u8` register index in range, so indexing needs no check.
@@ -68,6 +68,47 @@ pub struct HartState {
     /// The Sdtrig triggers.
     pub triggers: Triggers,
 }
+
+/// Equal architectural state: the scratch register slots and the RAM's
+/// stamp on a reservation (which differs between machines) do not count.
+impl PartialEq for HartState {
+    fn eq(&self, other: &HartState) -> bool {
+        // Named one by one, so that a new field cannot be forgotten here.
+        let HartState {
+            x,
+            f,
+            fflags,
+            frm,
+            pc,
+            privilege,
+            csr,
+            retired,
+            idle_cycles,
+            instret_offset,
+            cycle_offset,
+            mcountinhibit,
+            frozen_cycle,
+            frozen_instret,
+            reservation,
+            waiting,
+            triggers,
+        } = self;
+        let reserved = |reservation: &Option<(u64, u8, u64, u64)>| reservation.map(|(a, s, v, _)| (a, s, v));
+        x[..32] == other.x[..32]
+            && *f == other.f
+            && (*fflags, *frm, *pc, *privilege) == (other.fflags, other.frm, other.pc, other.privilege)
+            && *csr == other.csr
+            && (*retired, *idle_cycles, *instret_offset, *cycle_offset)
+                == (other.retired, other.idle_cycles, other.instret_offset, other.cycle_offset)
+            && (*mcountinhibit, *frozen_cycle, *frozen_instret)
+                == (other.mcountinhibit, other.frozen_cycle, other.frozen_instret)
+            && reserved(reservation) == reserved(&other.reservation)
+            && *waiting == other.waiting
+            && *triggers == other.triggers
+    }
+}
+
+impl Eq for HartState {}
 
 impl fmt::Debug for HartState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -380,8 +421,8 @@ impl HartState {
 }
 
 impl HartState {
-    /// Writes everything architectural, in a section of its own, but an LR
-    /// reservation (the caller drops it, see `Hart::save`).
+    /// Writes everything architectural, in a section of its own, but the
+    /// LR reservation (which `Hart::save` writes).
     pub fn save(&self, out: &mut Writer) {
         // Named one by one, so that a new field cannot be forgotten here.
         let HartState {
@@ -416,7 +457,8 @@ impl HartState {
             for value in [*mcountinhibit, *frozen_cycle, *frozen_instret] {
                 out.u64(value);
             }
-            // An LR reservation is not saved (see `Hart::save`).
+            // The reservation is the hart's to save, with its physical
+            // address (see `Hart::save`).
             let _ = reservation;
             out.bool(*waiting);
             triggers.save(out);

@@ -69,8 +69,10 @@ mod machine;
 pub mod memory;
 pub mod replay;
 pub mod runner;
+pub mod snapshot;
 
 pub use boards::Board;
 pub use boards::virt::{Virt, VirtConfig, build as build_virt};
 pub use machine::{Engine, JitConfig, Machine};
 pub use runner::{Scheduling, StopReason, StopSignal};
+pub use snapshot::{Snapshot, SnapshotError};

@@ -15,6 +15,7 @@ use crate::bus::SystemBus;
 use crate::driver_queue::DriverQueue;
 use crate::memory::Dma;
 use crate::runner::{self, IdleTime, Pacer, Scheduling, StopReason, StopSignal, UNBOUNDED_QUANTUM};
+use vm_memory::GuestMemoryMmap;
 
 /// Which tier runs guest code. The default is the JIT as
 /// [`JitConfig::default`] configures it (compiled on the JIT's own thread).
@@ -60,6 +61,9 @@ pub(crate) struct Settings {
     pub(crate) cache: Arc<TranslationCache>,
     /// How a waiting hart's time passes.
     pub(crate) idle: IdleTime,
+    /// Guest RAM as `vm-memory` maps it, which a snapshot's restore maps
+    /// anew.
+    pub(crate) ram_mapping: Arc<GuestMemoryMmap>,
 }
 
 /// A machine ready to run: harts, the system bus, the translation cache
@@ -85,6 +89,8 @@ pub struct Machine<B = Virt> {
     /// The end of the deterministic round the last run stopped in, which
     /// the next run finishes first (see `runner/deterministic.rs`).
     pub(crate) round: Option<u64>,
+    /// Guest RAM's mapping ([`Settings::ram_mapping`]).
+    pub(crate) ram_mapping: Arc<GuestMemoryMmap>,
 }
 
 impl<B: Board> Machine<B> {
@@ -128,6 +134,7 @@ impl<B: Board> Machine<B> {
             pacer: (settings.idle == IdleTime::RealTime && settings.scheduling == Scheduling::Parallel)
                 .then(|| Pacer::new(settings.cpu_frequency)),
             round: None,
+            ram_mapping: settings.ram_mapping,
         })
     }
 

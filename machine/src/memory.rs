@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use polyhart_iss::memory::PAGE_SHIFT;
 use polyhart_iss::{Ram, TranslationCache};
-use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 
 /// Why guest RAM could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,65 @@ pub fn allocate_ram(base: u64, size: u64) -> Result<GuestRam, MemoryError> {
     // device data goes through the `Ram`'s atomic accesses ([`Dma`]).
     let ram = unsafe { Ram::new(base, host, size, mapping.clone()) }?;
     Ok(GuestRam { ram: Arc::new(ram), mapping })
+}
+
+/// Makes the `size` bytes of guest RAM at `base` in `mapping` a private,
+/// copy-on-write mapping of `file` from `offset` (page-aligned): the file's
+/// pages are shared until the guest or a device writes one, and the file
+/// is never written. Every pointer into the RAM stays valid. What was in
+/// the RAM is gone; translated code and reservations on it are the
+/// caller's to drop.
+pub(crate) fn map_file_private(
+    mapping: &GuestMemoryMmap,
+    base: u64,
+    size: u64,
+    file: &std::fs::File,
+    offset: u64,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let region = mapping
+        .find_region(GuestAddress(base))
+        .filter(|region| region.start_addr() == GuestAddress(base) && region.len() == size)
+        .ok_or_else(|| std::io::Error::other(format!("no RAM region of {size} bytes at {base:#x}")))?;
+    let host = region.as_ptr();
+    let (Ok(len), Ok(file_offset)) = (usize::try_from(size), libc::off_t::try_from(offset)) else {
+        return Err(std::io::Error::other("the RAM does not fit the host's address space"));
+    };
+    // SAFETY: a new mapping of the file, wherever the kernel puts it: it
+    // touches no memory of ours, and its failure (a file that cannot be
+    // mapped) leaves the RAM as it was.
+    let fresh = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_NORESERVE,
+            file.as_raw_fd(),
+            file_offset,
+        )
+    };
+    if fresh == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `host` and `len` are exactly one region that `vm-memory`
+    // mapped (anonymous, private, readable and writable) and keeps mapped
+    // for as long as `mapping` lives; `fresh` is the file's mapping of the
+    // same length and protection made above, which nothing else knows.
+    // MREMAP_FIXED moves it onto the region in one step, under the
+    // kernel's lock on the address space, so no pointer into the region
+    // (the `Ram`'s, `vm-memory`'s) ever dangles and no access faults: one
+    // racing with the call (a network device's receive thread) lands in
+    // the old pages or the new. Nothing else is mapped there.
+    let moved = unsafe {
+        libc::mremap(fresh, len, len, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, host.cast::<libc::c_void>())
+    };
+    if moved == libc::MAP_FAILED {
+        let error = std::io::Error::last_os_error();
+        // SAFETY: `fresh` is still the file's mapping made above, unused.
+        unsafe { libc::munmap(fresh, len) };
+        return Err(error);
+    }
+    Ok(())
 }
 
 /// How devices reach guest RAM (direct memory access), with what a hart's

@@ -7,6 +7,7 @@
 pub mod virt;
 
 use polyhart_iss::Ram;
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 
 /// What a machine's runners need from its board: the timer behind `mtime`,
 /// which drives each hart's timer interrupt, and the host side of the
@@ -29,6 +30,14 @@ pub trait Board: Send + Sync {
     /// (`None`: it already has): when a hart's own timer, Sstc's `stimecmp`,
     /// fires.
     fn cycles_until(&self, cycle: u64, time: u64) -> Option<u64>;
+
+    /// Writes the state of the board's devices into a snapshot (see
+    /// [`crate::snapshot`]), with what identifies how it was built.
+    fn save(&self, out: &mut Writer);
+
+    /// Restores what [`Board::save`] wrote; a board built otherwise is a
+    /// [`SnapshotError::Mismatch`].
+    fn restore(&self, input: &mut Reader<'_>) -> Result<(), SnapshotError>;
 
     /// Pushes console output buffered on the host out to it.
     fn flush_console(&self);

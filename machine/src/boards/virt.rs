@@ -20,6 +20,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use polyhart_iss::jit::JitError;
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 use polyhart_iss::{HartControl, Ram, TranslationCache};
 
 use super::Board;
@@ -36,6 +37,7 @@ use crate::machine::{Engine, Settings};
 use crate::memory::{self, Dma, GuestRam, MemoryError};
 use crate::replay::ConsoleInput;
 use crate::runner::{DEFAULT_QUANTUM, IdleTime, Scheduling, StopSignal, UNBOUNDED_QUANTUM};
+use crate::snapshot;
 
 /// Base of the reset ROM.
 pub const MROM_BASE: u64 = 0x1000;
@@ -458,6 +460,10 @@ pub struct Virt {
     /// kernel, initrd and device tree, which a reset loads again.
     boot_images: Vec<(u64, Vec<u8>)>,
     console_input: Option<Arc<ConsoleInput>>,
+    /// What identifies how the board was built beyond its devices' state,
+    /// for snapshots: a hash of its boot images as loaded (they hold the
+    /// device tree and the command line) and of where HTIF listens.
+    build_hash: u64,
 }
 
 impl Virt {
@@ -532,6 +538,46 @@ impl Board for Virt {
 
     fn cycles_until(&self, cycle: u64, time: u64) -> Option<u64> {
         self.aclint.cycles_until(cycle, time)
+    }
+
+    fn save(&self, out: &mut Writer) {
+        out.section("virt", |out| {
+            out.u64(self.build_hash);
+            out.u32(self.virtio.len() as u32);
+        });
+        // The PLIC last: restoring the devices that drive its sources sets
+        // their lines, and then the PLIC is as it was.
+        self.aclint.save(out);
+        self.uart.save(out);
+        self.rtc.save(out);
+        for transport in &self.virtio {
+            transport.save(out);
+        }
+        self.plic.save(out);
+    }
+
+    fn restore(&self, input: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let mut virt = input.section("virt")?;
+        let (hash, transports) = (virt.u64()?, virt.u32()?);
+        virt.finish()?;
+        if hash != self.build_hash {
+            return Err(SnapshotError::Mismatch(
+                "it was saved from a virt machine with other boot images (firmware, kernel, initrd, device tree or \
+                 command line) or another HTIF"
+                    .into(),
+            ));
+        }
+        if transports as usize != self.virtio.len() {
+            return Err(SnapshotError::Mismatch(format!("it has {transports} virtio transports")));
+        }
+        self.aclint.restore(input)?;
+        self.uart.restore(input)?;
+        self.rtc.restore(input)?;
+        for transport in &self.virtio {
+            transport.restore(input)?;
+        }
+        self.plic.restore(input)?;
+        Ok(())
     }
 
     fn flush_console(&self) {
@@ -655,7 +701,7 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         return Err(BuildError::DeviceTreeTooLarge);
     }
     // What a reset loads again (QEMU copies its boot images anew).
-    let boot_images = placed
+    let boot_images: Vec<(u64, Vec<u8>)> = placed
         .iter()
         .map(|&(_, (start, end))| {
             let mut bytes = vec![0; (end - start) as usize];
@@ -698,7 +744,15 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         htif
     });
 
+    let build_hash = boot_images.iter().fold(
+        snapshot::fnv1a(&loaded.tohost.unwrap_or_default().to_le_bytes()),
+        |hash, (offset, image)| {
+            let hash = snapshot::fnv1a_more(hash, &offset.to_le_bytes());
+            snapshot::fnv1a_more(snapshot::fnv1a_more(hash, &(image.len() as u64).to_le_bytes()), image)
+        },
+    );
     let board = Virt {
+        build_hash,
         aclint,
         plic,
         uart,
@@ -720,6 +774,7 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         driver_queue: config.driver_queue.unwrap_or_default(),
         cache,
         idle: config.idle,
+        ram_mapping: mapping,
     };
     Ok(Machine::new(board, Arc::new(bus), &controls, stop, settings)?)
 }

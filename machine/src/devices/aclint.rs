@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use polyhart_iss::memory::AccessContext;
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 use polyhart_iss::{HartControl, Interrupt};
 
 use crate::bus::{Device, DeviceError, TimeSource};
@@ -60,6 +61,43 @@ impl Aclint {
             hart.set_interrupt(Interrupt::MachineTimer, false);
             hart.set_interrupt(Interrupt::MachineSoftware, false);
         }
+    }
+
+    /// Writes each hart's `mtimecmp` and the `mtime` offset (MSIP and MTIP
+    /// are the harts' lines, which the harts save).
+    pub(crate) fn save(&self, out: &mut Writer) {
+        out.section("clint", |out| {
+            out.u64(self.compares.len() as u64);
+            for compare in &self.compares {
+                out.u64(compare.value.load(Ordering::Acquire));
+                out.bool(compare.armed.load(Ordering::Acquire));
+            }
+            out.u64(self.offset.load(Ordering::Acquire));
+        });
+    }
+
+    /// Reads what [`Aclint::save`] wrote, for as many harts.
+    pub(crate) fn restore(&self, input: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let mut input = input.section("clint")?;
+        let harts = input.count(usize::MAX)?;
+        if harts != self.compares.len() {
+            return Err(SnapshotError::Mismatch(format!(
+                "the CLINT of {harts} harts was saved, this one has {}",
+                self.compares.len()
+            )));
+        }
+        let mut saved = Vec::with_capacity(harts);
+        for _ in 0..harts {
+            saved.push((input.u64()?, input.bool()?));
+        }
+        let offset = input.u64()?;
+        input.finish()?;
+        for (compare, (value, armed)) in self.compares.iter().zip(saved) {
+            compare.value.store(value, Ordering::Release);
+            compare.armed.store(armed, Ordering::Release);
+        }
+        self.offset.store(offset, Ordering::Release);
+        Ok(())
     }
 
     /// `mtime` at local cycle `cycle`.

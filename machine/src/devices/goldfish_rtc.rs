@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use polyhart_iss::memory::AccessContext;
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 
 use crate::bus::{Device, DeviceError, TimeSource};
 use crate::devices::InterruptLine;
@@ -87,6 +88,38 @@ impl<L: InterruptLine> GoldfishRtc<L> {
         let mut state = self.state();
         (state.alarm, state.alarm_running, state.irq_enabled, state.irq_pending) = (0, false, false, false);
         self.irq.set(false);
+    }
+
+    /// Writes the registers (the clock itself is the host's or simulated
+    /// time: a snapshot restored later under [`RtcClock::Host`] reads the
+    /// date of the restore, as a guest resumed from suspend does).
+    pub(crate) fn save(&self, out: &mut Writer) {
+        let state = self.state();
+        let State { offset, time_high, alarm, alarm_running, irq_enabled, irq_pending } = &*state;
+        out.section("rtc", |out| {
+            out.u64(*offset);
+            out.u32(*time_high);
+            out.u64(*alarm);
+            [*alarm_running, *irq_enabled, *irq_pending].into_iter().for_each(|flag| out.bool(flag));
+        });
+    }
+
+    /// Reads what [`GoldfishRtc::save`] wrote and drives the line.
+    pub(crate) fn restore(&self, input: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let mut input = input.section("rtc")?;
+        let restored = State {
+            offset: input.u64()?,
+            time_high: input.u32()?,
+            alarm: input.u64()?,
+            alarm_running: input.bool()?,
+            irq_enabled: input.bool()?,
+            irq_pending: input.bool()?,
+        };
+        input.finish()?;
+        let mut state = self.state();
+        *state = restored;
+        self.irq.set(state.irq_pending && state.irq_enabled);
+        Ok(())
     }
 
     /// The clock's own count, in nanoseconds since the epoch, as the hart

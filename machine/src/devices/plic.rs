@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use polyhart_iss::memory::AccessContext;
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 use polyhart_iss::{HartControl, Interrupt};
 
 use crate::bus::{Device, DeviceError};
@@ -178,6 +179,57 @@ impl Plic {
             hart.set_interrupt(Interrupt::MachineExternal, false);
             hart.set_interrupt(Interrupt::SupervisorExternal, false);
         }
+    }
+
+    /// Writes every source's priority, line level, pending and claimed bit,
+    /// and each context's enables, threshold and output.
+    pub(crate) fn save(&self, out: &mut Writer) {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let State { priority, level, pending, claimed, contexts } = &*state;
+        out.section("plic", |out| {
+            priority.iter().chain(level).chain(pending).chain(claimed).for_each(|&word| out.u32(word));
+            out.u64(contexts.len() as u64);
+            for Context { enable, threshold, output } in contexts {
+                enable.iter().for_each(|&word| out.u32(word));
+                out.u32(*threshold);
+                out.bool(*output);
+            }
+        });
+    }
+
+    /// Reads what [`Plic::save`] wrote, for as many harts.
+    pub(crate) fn restore(&self, input: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let mut input = input.section("plic")?;
+        let mut restored = State {
+            priority: [0; SOURCES as usize],
+            level: [0; WORDS],
+            pending: [0; WORDS],
+            claimed: [0; WORDS],
+            contexts: Vec::new(),
+        };
+        let State { priority, level, pending, claimed, contexts } = &mut restored;
+        for word in priority.iter_mut().chain(level.iter_mut()).chain(pending.iter_mut()).chain(claimed.iter_mut()) {
+            *word = input.u32()?;
+        }
+        let count = input.count(usize::MAX)?;
+        if count != 2 * self.harts.len() {
+            return Err(SnapshotError::Mismatch(format!(
+                "a PLIC of {count} contexts was saved, this one has {}",
+                2 * self.harts.len()
+            )));
+        }
+        for _ in 0..count {
+            let mut context = Context::default();
+            for word in &mut context.enable {
+                *word = input.u32()?;
+            }
+            context.threshold = input.u32()?;
+            context.output = input.bool()?;
+            contexts.push(context);
+        }
+        input.finish()?;
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = restored;
+        Ok(())
     }
 
     /// The input of source `source`, for the device that drives it.

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use polyhart_iss::memory::AccessContext;
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 
 use crate::bus::{Device, DeviceError};
 use crate::console::Console;
@@ -98,6 +99,34 @@ impl<L: InterruptLine> Uart<L> {
         let mut regs = self.lock();
         *regs = Registers::default();
         self.update_irq(&regs);
+    }
+
+    /// Writes the registers and the bytes received but not yet read.
+    pub(crate) fn save(&self, out: &mut Writer) {
+        let regs = self.lock();
+        let Registers { ier, lcr, mcr, scr, fcr, divisor, thr_empty_pending, rx } = &*regs;
+        out.section("uart", |out| {
+            [*ier, *lcr, *mcr, *scr, *fcr].into_iter().for_each(|byte| out.u8(byte));
+            out.u32(u32::from(*divisor));
+            out.bool(*thr_empty_pending);
+            out.bytes(&rx.iter().copied().collect::<Vec<u8>>());
+        });
+    }
+
+    /// Reads what [`Uart::save`] wrote and drives the interrupt line as the
+    /// registers say.
+    pub(crate) fn restore(&self, input: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let mut input = input.section("uart")?;
+        let (ier, lcr, mcr, scr, fcr) = (input.u8()?, input.u8()?, input.u8()?, input.u8()?, input.u8()?);
+        let divisor = input.u32()?;
+        let divisor = u16::try_from(divisor).map_err(|_| input.invalid(format_args!("divisor {divisor}")))?;
+        let thr_empty_pending = input.bool()?;
+        let rx = input.bytes()?.iter().copied().collect();
+        input.finish()?;
+        let mut regs = self.lock();
+        *regs = Registers { ier, lcr, mcr, scr, fcr, divisor, thr_empty_pending, rx };
+        self.update_irq(&regs);
+        Ok(())
     }
 
     /// Queues bytes the host sends to the guest.

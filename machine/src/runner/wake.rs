@@ -157,6 +157,13 @@ mod tests {
         fn cycles_until(&self, cycle: u64, time: u64) -> Option<u64> {
             self.0.cycles_until(cycle, time)
         }
+        fn save(&self, _: &mut polyhart_iss::snapshot::Writer) {}
+        fn restore(
+            &self,
+            _: &mut polyhart_iss::snapshot::Reader<'_>,
+        ) -> Result<(), polyhart_iss::snapshot::SnapshotError> {
+            Ok(())
+        }
         fn flush_console(&self) {}
         fn input_open(&self) -> bool {
             false

@@ -9,10 +9,18 @@
 //! misbehaving guest cannot grow, truncate or scribble past the image. The
 //! file is locked (exclusively when writable, shared when read-only), so
 //! two machines cannot write one image.
+//!
+//! A snapshot holds no disk contents: the image is the user's, and a
+//! snapshot is restored with the same images, as QEMU's `-loadvm` is. It
+//! holds the disk's size and whether it is read-only, so that a snapshot
+//! restored over another disk fails rather than show the guest a disk
+//! other than the one it probed.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 
 use super::{ID_BLOCK, Queues, VirtioDevice};
 
@@ -202,6 +210,35 @@ impl VirtioDevice for Block {
         for (i, byte) in data.iter_mut().enumerate() {
             *byte = usize::try_from(offset).ok().and_then(|o| config.get(o + i)).copied().unwrap_or(0);
         }
+    }
+
+    /// Writes the disk's size and whether it is read-only: what the driver
+    /// learnt of it. Requests complete before the transport's lock is
+    /// released, so none is in flight, and nothing is cached in front of
+    /// the file. The image's name (the `GET_ID` string) is not checked: a
+    /// copy of the image may be named otherwise.
+    fn save(&self, out: &mut Writer) {
+        out.section("virtio-blk", |out| {
+            out.u64(self.sectors);
+            out.bool(self.read_only);
+        });
+    }
+
+    fn restore(&mut self, input: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let mut input = input.section("virtio-blk")?;
+        let sectors = input.u64()?;
+        let read_only = input.bool()?;
+        input.finish()?;
+        if (sectors, read_only) != (self.sectors, self.read_only) {
+            let kind = |read_only| if read_only { "read-only" } else { "writable" };
+            return Err(SnapshotError::Mismatch(format!(
+                "a virtio disk was {} of {sectors} sectors when saved, and is {} of {} sectors here",
+                kind(read_only),
+                kind(self.read_only),
+                self.sectors
+            )));
+        }
+        Ok(())
     }
 
     fn notify(&mut self, queue: usize, queues: &mut Queues<'_>) {

@@ -7,7 +7,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use polyhart_iss::AccessContext;
-use virtio_queue::{Queue, QueueT};
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
+use virtio_queue::{Queue, QueueState, QueueT};
 use vm_memory::GuestMemoryMmap;
 
 use super::{DeviceEvents, F_INDIRECT_DESC, F_VERSION_1, Queues, VirtioDevice};
@@ -217,22 +218,210 @@ impl VirtioMmio {
         }
         state.status = value;
         if newly & STATUS_DRIVER_OK != 0 {
-            let features = state.driver_features;
-            let events = DeviceEvents { transport: self.this.clone() };
-            let mapping = &self.mapping;
-            let mut invalid = false;
-            for queue in state.queues.iter().filter(|q| q.ready()) {
-                invalid |= !queue.is_valid(mapping.as_ref());
-            }
-            if invalid {
-                tracing::warn!("virtio: a queue lies outside RAM; the device needs a reset");
-                state.status |= STATUS_NEEDS_RESET;
-            }
-            if let Some(device) = &mut state.device {
-                device.activate(features, events);
-            }
+            self.activate(state);
         }
     }
+
+    /// Hands the device to the driver, as DRIVER_OK does: checks that its
+    /// ready queues lie in RAM, and activates it with the features the
+    /// driver accepted.
+    fn activate(&self, state: &mut Transport) {
+        let features = state.driver_features;
+        let events = DeviceEvents { transport: self.this.clone() };
+        let mapping = &self.mapping;
+        let mut invalid = false;
+        for queue in state.queues.iter().filter(|q| q.ready()) {
+            invalid |= !queue.is_valid(mapping.as_ref());
+        }
+        if invalid {
+            tracing::warn!("virtio: a queue lies outside RAM; the device needs a reset");
+            state.status |= STATUS_NEEDS_RESET;
+        }
+        if let Some(device) = &mut state.device {
+            device.activate(features, events);
+        }
+    }
+
+    /// Writes the transport's registers, the ID of the device behind it (0
+    /// for an empty slot), each queue's size, ring addresses and positions
+    /// in its rings, and then the device's own state
+    /// ([`VirtioDevice::save`]). The rings themselves are in guest RAM,
+    /// which the machine saves.
+    pub(crate) fn save(&self, out: &mut Writer) {
+        let state = self.lock();
+        // Named one by one, so that a new field cannot be forgotten here.
+        let Transport {
+            device,
+            queues,
+            device_features_sel,
+            driver_features_sel,
+            driver_features,
+            queue_sel,
+            status,
+            interrupt_status,
+            config_generation,
+        } = &*state;
+        out.section("virtio-mmio", |out| {
+            out.u32(device.as_ref().map_or(0, |d| d.device_id()));
+            out.u32(*device_features_sel);
+            out.u32(*driver_features_sel);
+            out.u64(*driver_features);
+            for value in [*queue_sel, *status, *interrupt_status, *config_generation] {
+                out.u32(value);
+            }
+            out.u64(queues.len() as u64);
+            for queue in queues {
+                // `Queue`'s count of chains used since the last
+                // notification check is not in its state: `Queues::push_used`
+                // checks after every chain, so it is 0 between requests.
+                let QueueState {
+                    max_size,
+                    next_avail,
+                    next_used,
+                    event_idx_enabled,
+                    size,
+                    ready,
+                    desc_table,
+                    avail_ring,
+                    used_ring,
+                } = queue.state();
+                for value in [max_size, size, next_avail, next_used] {
+                    out.u32(u32::from(value));
+                }
+                out.bool(ready);
+                out.bool(event_idx_enabled);
+                for address in [desc_table, avail_ring, used_ring] {
+                    out.u64(address);
+                }
+            }
+            out.section("virtio-device", |out| {
+                if let Some(device) = device {
+                    device.save(out);
+                }
+            });
+        });
+    }
+
+    /// Reads what [`VirtioMmio::save`] wrote into this transport, whose
+    /// device must be of the same kind and configuration
+    /// ([`SnapshotError::Mismatch`] if not). The device is reset, restored
+    /// ([`VirtioDevice::restore`]) and, if the driver had set it up
+    /// (DRIVER_OK), activated again as the driver's write did; the
+    /// interrupt line is driven to the restored interrupt status.
+    ///
+    /// A bad transport part leaves the transport as it was; a bad device
+    /// part leaves it reset, as at power on.
+    pub(crate) fn restore(&self, input: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let mut input = input.section("virtio-mmio")?;
+        let mut state = self.lock();
+        let device_id = input.u32()?;
+        let ours = state.device.as_ref().map_or(0, |d| d.device_id());
+        if device_id != ours {
+            return Err(SnapshotError::Mismatch(format!(
+                "a virtio-mmio slot held device ID {device_id} when saved, and holds device ID {ours} here"
+            )));
+        }
+        let device_features_sel = input.u32()?;
+        let driver_features_sel = input.u32()?;
+        let driver_features = input.u64()?;
+        let queue_sel = input.u32()?;
+        let status = input.u32()?;
+        let interrupt_status = input.u32()?;
+        let config_generation = input.u32()?;
+        if status & STATUS_FEATURES_OK != 0 {
+            // What `write_status` lets through: the device may now offer
+            // less (another configuration), but version 1 is always needed.
+            if driver_features & F_VERSION_1 == 0 {
+                return Err(input.invalid(format_args!("features {driver_features:#x} (without VERSION_1)")));
+            }
+            let offered = state.device_features();
+            if driver_features & !offered != 0 {
+                return Err(SnapshotError::Mismatch(format!(
+                    "the driver of virtio device ID {ours} accepted features {driver_features:#x}, \
+                     of which this device does not offer {:#x}",
+                    driver_features & !offered
+                )));
+            }
+        }
+        let count = input.u64()?;
+        if count != state.queues.len() as u64 {
+            return Err(SnapshotError::Mismatch(format!(
+                "virtio device ID {ours} had {count} queues when saved, and has {} here",
+                state.queues.len()
+            )));
+        }
+        let mut queues = Vec::with_capacity(state.queues.len());
+        for (index, current) in state.queues.iter().enumerate() {
+            let max_size = input.u32()?;
+            if max_size != u32::from(current.max_size()) {
+                return Err(SnapshotError::Mismatch(format!(
+                    "queue {index} of virtio device ID {ours} held at most {max_size} buffers when saved, and holds {} here",
+                    current.max_size()
+                )));
+            }
+            let size = ring_index(&mut input, "queue size")?;
+            let next_avail = ring_index(&mut input, "available ring position")?;
+            let next_used = ring_index(&mut input, "used ring position")?;
+            let ready = input.bool()?;
+            let event_idx_enabled = input.bool()?;
+            let desc_table = input.u64()?;
+            let avail_ring = input.u64()?;
+            let used_ring = input.u64()?;
+            let saved = QueueState {
+                max_size: current.max_size(),
+                next_avail,
+                next_used,
+                event_idx_enabled,
+                size,
+                ready,
+                desc_table,
+                avail_ring,
+                used_ring,
+            };
+            // Checks what the driver's register writes could never set: a
+            // size that is not a power of two or above the maximum, rings
+            // out of alignment.
+            let queue = Queue::try_from(saved)
+                .map_err(|error| input.invalid(format_args!("queue {index} ({error}): {saved:?}")))?;
+            queues.push(queue);
+        }
+        let mut device_input = input.section("virtio-device")?;
+        input.finish()?;
+
+        state.reset();
+        let device_restored = match &mut state.device {
+            Some(device) => device.restore(&mut device_input),
+            None => Ok(()),
+        };
+        if let Err(error) = device_restored.and_then(|()| device_input.finish()) {
+            state.reset();
+            self.irq.set(false);
+            return Err(error);
+        }
+        let device = state.device.take();
+        *state = Transport {
+            device,
+            queues,
+            device_features_sel,
+            driver_features_sel,
+            driver_features,
+            queue_sel,
+            status,
+            interrupt_status,
+            config_generation,
+        };
+        if status & STATUS_DRIVER_OK != 0 {
+            self.activate(&mut state);
+        }
+        self.irq.set(interrupt_status != 0);
+        Ok(())
+    }
+}
+
+/// Reads a queue's size or ring position, saved as a `u32`.
+fn ring_index(input: &mut Reader<'_>, what: &str) -> Result<u16, SnapshotError> {
+    let value = input.u32()?;
+    u16::try_from(value).map_err(|_| input.invalid(format_args!("{what} {value}")))
 }
 
 impl Device for VirtioMmio {

@@ -19,6 +19,7 @@ mod tests;
 
 use std::sync::Weak;
 
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 
@@ -69,6 +70,19 @@ pub trait VirtioDevice: Send {
     fn poll(&mut self, _queues: &mut Queues<'_>) {}
     /// Back to the state before the driver found it.
     fn reset(&mut self) {}
+    /// Writes what a snapshot must hold of the device beyond its
+    /// configuration and its queues (which the transport saves): state a
+    /// driver can observe that changes as the device runs. Nothing by
+    /// default.
+    fn save(&self, _out: &mut Writer) {}
+    /// Reads what [`VirtioDevice::save`] wrote. The transport calls it on a
+    /// device it has just reset, before activating it again if the driver
+    /// had set it up, and checks afterwards that every byte was read. A
+    /// snapshot of a device configured otherwise (another disk size, say) is
+    /// a [`SnapshotError::Mismatch`]. Reads nothing by default.
+    fn restore(&mut self, _input: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        Ok(())
+    }
 }
 
 /// A handle through which a device's own thread (a network backend's

@@ -10,6 +10,14 @@
 //! thread reads frames into a bounded queue of its own and asks the
 //! transport to hand them to the guest ([`DeviceEvents::signal`]), which
 //! takes the transport's lock only briefly.
+//!
+//! A snapshot holds nothing of the card beyond its queues (which the
+//! transport saves): its MAC address and link are configuration, given
+//! again to the machine restored into, and frames waiting in the backend
+//! in either direction are not saved. A restored card starts with no
+//! frame received and not yet delivered, as if its cable had been out for
+//! a moment; frames the restored-over machine had queued for sending may
+//! still go out.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};

@@ -1,9 +1,14 @@
 //! virtio-rng (virtio 1.2, section 5.4): fills the driver's buffers with
 //! entropy from the host, or, for runs that must repeat exactly, with a
 //! sequence from a seed.
+//!
+//! A snapshot of a seeded device holds where it is in its sequence, so that
+//! a restored run draws the bytes the saved one would have drawn next.
 
 use std::fs::File;
 use std::io::Read;
+
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 
 use super::{ID_RNG, Queues, VirtioDevice};
 
@@ -74,6 +79,43 @@ impl VirtioDevice for Rng {
 
     fn read_config(&self, _offset: u64, data: &mut [u8]) {
         data.fill(0);
+    }
+
+    /// Writes the source's kind and, for a seeded one, its place in the
+    /// sequence. A snapshot restores only into a source of the same kind:
+    /// host entropy is not a sequence to continue, and a seeded run resumed
+    /// from the host's would no longer repeat.
+    fn save(&self, out: &mut Writer) {
+        out.section("virtio-rng", |out| match &self.entropy {
+            Entropy::Host(_) => out.u8(0),
+            Entropy::Seeded(state) => {
+                out.u8(1);
+                out.u64(*state);
+            }
+        });
+    }
+
+    fn restore(&mut self, input: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let mut input = input.section("virtio-rng")?;
+        let seeded = match input.u8()? {
+            0 => None,
+            1 => Some(input.u64()?),
+            other => return Err(input.invalid(format_args!("entropy source kind {other}"))),
+        };
+        input.finish()?;
+        match (&mut self.entropy, seeded) {
+            (Entropy::Host(_), None) => Ok(()),
+            (Entropy::Seeded(state), Some(saved)) => {
+                *state = saved;
+                Ok(())
+            }
+            (Entropy::Host(_), Some(_)) => Err(SnapshotError::Mismatch(
+                "the virtio entropy source was seeded when saved, and is the host's here".into(),
+            )),
+            (Entropy::Seeded(_), None) => Err(SnapshotError::Mismatch(
+                "the virtio entropy source was the host's when saved, and is seeded here".into(),
+            )),
+        }
     }
 
     fn notify(&mut self, queue: usize, queues: &mut Queues<'_>) {

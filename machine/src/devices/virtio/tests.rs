@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 use polyhart_iss::{AccessContext, TranslationCache};
 
 use super::*;
@@ -133,6 +134,46 @@ impl Driver {
         assert!(self.dma.read(addr, &mut buf));
         buf
     }
+
+    /// A driver of `device` with a copy of this one's RAM and of what it
+    /// knows of its rings, its transport restored from `snapshot`: the
+    /// machine this one's snapshot restores into.
+    fn restored(&self, device: Box<dyn VirtioDevice>, snapshot: &[u8]) -> Result<Driver, SnapshotError> {
+        let mut copy = Driver::new(device);
+        assert!(copy.dma.write(RAM_BASE, &self.bytes(RAM_BASE, 1 << 20)));
+        (copy.avail_idx, copy.used_seen, copy.queue) = (self.avail_idx, self.used_seen, self.queue);
+        restore(&copy.transport, snapshot)?;
+        Ok(copy)
+    }
+
+    /// What a driver can read of the transport: the offered features, each
+    /// queue's maximum and readiness, the interrupt, the status, the
+    /// configuration space.
+    fn registers(&self) -> Vec<u32> {
+        let mut registers = Vec::new();
+        for select in [0, 1] {
+            self.write(0x14, select);
+            registers.push(self.read(0x10));
+            self.write(0x30, select);
+            registers.extend([self.read(0x34), self.read(0x44)]);
+        }
+        registers.extend([0x60, 0x70, 0xfc, 0x100, 0x104, 0x108, 0x10c].map(|offset| self.read(offset)));
+        registers
+    }
+}
+
+/// The transport's saved state.
+fn saved(transport: &VirtioMmio) -> Vec<u8> {
+    let mut out = Writer::new();
+    transport.save(&mut out);
+    out.into_bytes()
+}
+
+/// Restores `transport` from all of `bytes`.
+fn restore(transport: &VirtioMmio, bytes: &[u8]) -> Result<(), SnapshotError> {
+    let mut input = Reader::new(bytes, "the test's snapshot");
+    transport.restore(&mut input)?;
+    input.finish()
 }
 
 fn header(kind: u32, sector: u64) -> Vec<u8> {
@@ -418,4 +459,146 @@ fn a_card_that_cannot_reach_its_peer_is_an_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     let address = taken.local_addr().expect("its address").to_string();
     assert!(matches!(Net::new([0; 6], &NetBackend::Listen(address)), Err(NetError::Listen { .. })));
+}
+
+#[test]
+fn a_restored_entropy_device_draws_what_the_saved_one_draws_next() {
+    let mut driver = Driver::new(Box::new(Rng::new(Entropy::Seeded(11))));
+    driver.set_up(F_VERSION_1);
+    driver.submit(0, &[(DATA, 16, true)]);
+    assert_eq!(driver.used(), Some((0, 16)));
+    // Left unacknowledged: the restored line is high too.
+    let snapshot = saved(&driver.transport);
+    let mut copy = driver.restored(Box::new(Rng::new(Entropy::Seeded(11))), &snapshot).expect("restores");
+    assert!(copy.irq.0.load(Ordering::SeqCst), "the interrupt line follows the interrupt status");
+    assert_eq!(copy.registers(), driver.registers());
+    for driver in [&mut driver, &mut copy] {
+        driver.submit(1, &[(DATA + 0x100, 32, true)]);
+        assert_eq!(driver.used(), Some((1, 32)));
+    }
+    assert_eq!(copy.bytes(DATA + 0x100, 32), driver.bytes(DATA + 0x100, 32));
+    assert_ne!(copy.bytes(DATA + 0x100, 16), driver.bytes(DATA, 16), "the sequence goes on, not over");
+    assert_eq!(saved(&copy.transport), saved(&driver.transport));
+}
+
+#[test]
+fn a_restored_disk_serves_the_next_request_as_the_saved_one_does() {
+    let (path, smaller, writable) = (image("snap", 4), image("snap-small", 2), image("snap-rw", 4));
+    let open = |path: &Path, read_only| Box::new(Block::open(path, read_only).expect("the image opens"));
+    let mut driver = Driver::new(open(&path, true));
+    driver.set_up(F_VERSION_1);
+    assert!(driver.dma.write(DATA, &header(0, 1)));
+    driver.submit(0, &[(DATA, 16, false), (DATA + 0x100, 512, true), (DATA + 0x800, 1, true)]);
+    assert_eq!(driver.used(), Some((0, 513)));
+    driver.write(0x64, 1);
+    let snapshot = saved(&driver.transport);
+    let mut copy = driver.restored(open(&path, true), &snapshot).expect("restores");
+    assert!(!copy.irq.0.load(Ordering::SeqCst), "the interrupt was acknowledged");
+    assert_eq!(copy.registers(), driver.registers());
+    for driver in [&mut driver, &mut copy] {
+        assert!(driver.dma.write(DATA, &header(0, 3)));
+        driver.submit(4, &[(DATA, 16, false), (DATA + 0x100, 512, true), (DATA + 0x800, 1, true)]);
+        assert_eq!(driver.used(), Some((4, 513)));
+        assert_eq!(driver.bytes(DATA + 0x100, 512), [3; 512]);
+        assert!(driver.irq.0.load(Ordering::SeqCst));
+    }
+    assert_eq!(copy.bytes(RAM_BASE, 1 << 20), driver.bytes(RAM_BASE, 1 << 20), "the same RAM after");
+    // Another disk's size, or a writable disk where a read-only one was.
+    for other in [open(&smaller, true), open(&writable, false)] {
+        let error = driver.restored(other, &snapshot).err();
+        assert!(matches!(error, Some(SnapshotError::Mismatch(_))), "{error:?}");
+    }
+    drop((driver, copy));
+    [path, smaller, writable].iter().for_each(|path| drop(std::fs::remove_file(path)));
+}
+
+#[test]
+fn a_restored_card_is_activated_again_for_its_receiver_thread() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = listener.local_addr().expect("its address").to_string();
+    let card = |mac| Net::new([2, 0, 0, 0, 0, mac], &NetBackend::Connect(address.clone())).expect("connects");
+    let mut driver = Driver::new(Box::new(card(1)));
+    let _first_peer = listener.accept().expect("the card connects");
+    driver.set_up(F_VERSION_1 | 1 << 5);
+    // A receive buffer waits in the ring when the snapshot is taken.
+    driver.submit(0, &[(DATA, 2048, true)]);
+    let snapshot = saved(&driver.transport);
+    let mut copy = driver.restored(Box::new(card(1)), &snapshot).expect("restores");
+    let (mut peer, _) = listener.accept().expect("the copy connects");
+    let mut message = 5u32.to_be_bytes().to_vec();
+    message.extend_from_slice(b"again");
+    std::io::Write::write_all(&mut peer, &message).expect("sent");
+    // Nothing but the card's own thread hands the frame over.
+    assert_eq!(used_soon(&mut copy), Some((0, 17)));
+    assert_eq!(copy.bytes(DATA + 12, 5), b"again");
+    assert!(copy.irq.0.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_snapshot_of_another_device_or_source_does_not_restore() {
+    let rng = Driver::new(Box::new(Rng::new(Entropy::Seeded(5))));
+    rng.set_up(F_VERSION_1);
+    let snapshot = saved(&rng.transport);
+    let path = image("other", 2);
+    let disk = Driver::new(Box::new(Block::open(&path, true).expect("the image opens")));
+    let guest = allocate_ram(RAM_BASE, 1 << 16).expect("RAM");
+    let dma = Dma::new(guest.ram.clone(), Arc::new(TranslationCache::new()));
+    let empty = VirtioMmio::new(None, Level::default(), guest.mapping, dma);
+    let host = Driver::new(Box::new(Rng::new(Entropy::host().expect("/dev/urandom"))));
+    for transport in [&disk.transport, &empty, &host.transport] {
+        let error = restore(transport, &snapshot).err();
+        assert!(matches!(error, Some(SnapshotError::Mismatch(_))), "{error:?}");
+    }
+    assert_eq!(disk.read(0x70), 0, "a mismatch leaves the transport as it was");
+    let nothing = saved(&empty);
+    restore(&empty, &nothing).expect("an empty slot restores into an empty slot");
+    assert!(matches!(restore(&rng.transport, &nothing), Err(SnapshotError::Mismatch(_))));
+    assert_eq!(rng.read(0x70), 0xf);
+    drop(disk);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn damaged_snapshots_are_errors_never_panics() {
+    let mut driver = Driver::new(Box::new(Rng::new(Entropy::Seeded(9))));
+    driver.set_up(F_VERSION_1);
+    driver.submit(0, &[(DATA, 8, true)]);
+    let snapshot = saved(&driver.transport);
+    let target = Driver::new(Box::new(Rng::new(Entropy::Seeded(9))));
+    for len in 0..snapshot.len() {
+        assert!(restore(&target.transport, &snapshot[..len]).is_err(), "{len} bytes restore");
+    }
+    for at in 0..snapshot.len() {
+        let mut damaged = snapshot.clone();
+        damaged[at] ^= 0xff;
+        let _ = restore(&target.transport, &damaged);
+    }
+    restore(&target.transport, &snapshot).expect("the whole snapshot restores");
+
+    // Section "virtio-mmio" (a name of 8 + 11 bytes, a length of 8), the
+    // device ID, selectors, features and registers (36 bytes), the count
+    // of queues (8): then queue 0's maximum and size, each a u32.
+    let queue = 19 + 8 + 36 + 8;
+    let with = |at: usize, value: u32| {
+        let mut bytes = snapshot.clone();
+        bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        restore(&target.transport, &bytes)
+    };
+    for size in [0, 15, 128, 0x1_0000] {
+        assert!(matches!(with(queue + 4, size), Err(SnapshotError::Invalid(_))), "queue size {size}");
+    }
+    assert!(matches!(with(queue, 32), Err(SnapshotError::Mismatch(_))), "another maximum");
+    // The high half of the driver features (12 bytes into the fields)
+    // cleared: FEATURES_OK without VERSION_1.
+    assert!(matches!(with(19 + 8 + 12 + 4, 0), Err(SnapshotError::Invalid(_))));
+    assert_eq!(target.read(0x70), 0xf, "a bad transport part leaves the transport as it was");
+
+    // The entropy source's kind, 9 bytes from the end: a bad device part
+    // leaves the transport reset.
+    let mut bytes = snapshot.clone();
+    let kind = bytes.len() - 9;
+    bytes[kind] = 7;
+    assert!(matches!(restore(&target.transport, &bytes), Err(SnapshotError::Invalid(_))));
+    assert_eq!((target.read(0x70), target.read(0x44)), (0, 0));
+    assert!(!target.irq.0.load(Ordering::SeqCst));
 }
