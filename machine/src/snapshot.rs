@@ -31,7 +31,6 @@
 //! snapshot in an anonymous in-memory file the same way.
 
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -73,10 +72,10 @@ impl Snapshot {
         Snapshot::from_file(file)
     }
 
-    /// The snapshot held by `file`, read from its start.
-    pub fn from_file(mut file: File) -> Result<Snapshot, SnapshotError> {
+    /// The snapshot held by `file` (from its start, whatever its position).
+    pub fn from_file(file: File) -> Result<Snapshot, SnapshotError> {
         let mut header = [0; HEADER as usize];
-        let read = read_up_to(&mut file, &mut header)?;
+        let read = read_up_to(&file, &mut header)?;
         if read < MAGIC.len() || header[..MAGIC.len()] != MAGIC[..] {
             return Err(SnapshotError::Format("not a polyhart snapshot (its first bytes are not polyhart's)".into()));
         }
@@ -145,11 +144,12 @@ impl Snapshot {
     }
 }
 
-/// Reads into `buf` until it is full or the file ends: the bytes read.
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Reads the file's first bytes into `buf` until it is full or the file
+/// ends (whatever the file's position): the bytes read.
+fn read_up_to(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut read = 0;
     while read < buf.len() {
-        match file.read(&mut buf[read..])? {
+        match file.read_at(&mut buf[read..], read as u64)? {
             0 => break,
             n => read += n,
         }
