@@ -172,6 +172,22 @@ pub(crate) struct RunArgs {
     /// the run repeats the recorded one bit for bit.
     #[arg(long, value_name = "PATH")]
     pub replay: Option<PathBuf>,
+    /// Save the whole machine to PATH when the run ends (the guest powers
+    /// off, `--max-insns`, Ctrl-A x), or, with `--snapshot-when`, when the
+    /// guest prints the marker. `--snapshot-load PATH` continues it.
+    #[arg(long, value_name = "PATH")]
+    pub snapshot_save: Option<PathBuf>,
+    /// With `--snapshot-save`: stop and save as soon as the guest's console
+    /// output contains TEXT (a line its init prints once booted, say), then
+    /// exit with status 0.
+    #[arg(long, value_name = "TEXT", requires = "snapshot_save")]
+    pub snapshot_when: Option<String>,
+    /// Restore the machine `--snapshot-save` saved, and run on from there.
+    /// The rest of the command line must build the same machine (the same
+    /// -smp, -m, images and devices; the disks are yours to keep as they
+    /// were), as QEMU's -loadvm asks.
+    #[arg(long, value_name = "PATH")]
+    pub snapshot_load: Option<PathBuf>,
 }
 
 impl RunArgs {

@@ -14,7 +14,7 @@ use polyhart::machine::gdb::Debugger;
 use polyhart::machine::replay::ConsoleInput;
 use polyhart::machine::runner::{IdleTime, Scheduling, UNBOUNDED_QUANTUM};
 use polyhart::machine::{Engine, JitConfig};
-use polyhart::machine::{StopReason, StopSignal, VirtConfig, build_virt};
+use polyhart::machine::{Snapshot, StopReason, StopSignal, VirtConfig, build_virt};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use cli::{Cli, Command, DeviceSpec, Drive, RunArgs, Serial};
@@ -71,6 +71,42 @@ fn init_logging(categories: &[String], file: Option<&std::path::Path>) -> Result
         .without_time()
         .init();
     Ok(())
+}
+
+/// Guest console output on its way to the host, watched for the text of
+/// `--snapshot-when`: the first time the guest prints it, the machine is
+/// asked to stop (with [`StopReason::Stopped`]) so that it can be saved.
+struct MarkerWatch {
+    out: Box<dyn std::io::Write + Send>,
+    marker: Vec<u8>,
+    /// The last bytes seen, fewer than the marker's length.
+    tail: Vec<u8>,
+    /// The machine's stop signal, once it is built.
+    stop: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<StopSignal>>>,
+    seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::io::Write for MarkerWatch {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.out.write_all(bytes)?;
+        if !self.seen.load(std::sync::atomic::Ordering::Acquire) {
+            self.tail.extend_from_slice(bytes);
+            if self.tail.windows(self.marker.len()).any(|window| window == self.marker) {
+                self.seen.store(true, std::sync::atomic::Ordering::Release);
+                if let Some(stop) = self.stop.get() {
+                    stop.request(StopReason::Stopped);
+                }
+            }
+            let keep = self.marker.len().saturating_sub(1);
+            let drop = self.tail.len().saturating_sub(keep);
+            self.tail.drain(..drop);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Where standard input goes: the guest's UART, or the recording of a
@@ -227,6 +263,17 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         (None, Some(path)) => Some(std::sync::Arc::new(ConsoleInput::replay(path).map_err(|e| e.to_string())?)),
     };
     let device_tree = args.dtb.as_deref().map(|p| read_image("device tree", p)).transpose()?;
+    let console: Box<dyn std::io::Write + Send> = match &args.serial {
+        Serial::Stdio => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        Serial::File(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot create the serial output '{}': {e}", path.display()))?,
+        )),
+        Serial::None => Box::new(std::io::sink()),
+    };
+    let marker = args.snapshot_when.clone().filter(|text| !text.is_empty());
+    let marker_stop = std::sync::Arc::new(std::sync::OnceLock::new());
+    let marker_seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let config = VirtConfig {
         harts: args.harts,
         ram_size: args.ram,
@@ -254,17 +301,24 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         },
         virtio: virtio_devices(args)?,
         console_input: console_input.clone(),
-        console: match &args.serial {
-            Serial::Stdio => None,
-            Serial::File(path) => Some(Box::new(std::io::BufWriter::new(
-                std::fs::File::create(path)
-                    .map_err(|e| format!("cannot create the serial output '{}': {e}", path.display()))?,
-            ))),
-            Serial::None => Some(Box::new(std::io::sink())),
-        },
+        console: Some(match &marker {
+            Some(text) => Box::new(MarkerWatch {
+                out: console,
+                marker: text.as_bytes().to_vec(),
+                tail: Vec::new(),
+                stop: marker_stop.clone(),
+                seen: marker_seen.clone(),
+            }),
+            None => console,
+        }),
         ..VirtConfig::default()
     };
     let mut machine = build_virt(config).map_err(|e| e.to_string())?;
+    let _ = marker_stop.set(machine.stop_signal().clone());
+    if let Some(path) = &args.snapshot_load {
+        let snapshot = Snapshot::open(path).map_err(|e| format!("cannot load the snapshot: {e}"))?;
+        machine.restore(&snapshot).map_err(|e| format!("cannot restore '{}': {e}", path.display()))?;
+    }
     if let Some(path) = &args.dump_dtb {
         std::fs::write(path, machine.board().device_tree())
             .map_err(|e| format!("cannot write the device tree to '{}': {e}", path.display()))?;
@@ -336,6 +390,18 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(input) = &console_input {
         input.finish().map_err(|e| format!("the recording is incomplete: {e}"))?;
+    }
+    if let Some(path) = &args.snapshot_save {
+        let marked = marker_seen.load(std::sync::atomic::Ordering::Acquire);
+        if marker.is_none() || marked {
+            machine.save_snapshot(path).map_err(|e| format!("cannot save the snapshot: {e}"))?;
+            eprintln!("polyhart: saved the machine to {}", path.display());
+        } else {
+            eprintln!(
+                "polyhart: the guest never printed {:?}: no snapshot saved",
+                args.snapshot_when.as_deref().unwrap_or_default()
+            );
+        }
     }
 
     if args.stats {

@@ -809,3 +809,36 @@ fn record_and_replay_refuse_what_they_cannot_repeat() {
     let both = polyhart(&["run", "--record", "a", "--replay", "b", "--kernel", path(&echo)]);
     usage_error(&both, "cannot be used with");
 }
+
+#[test]
+fn a_run_saved_at_its_limit_or_at_a_marker_goes_on_from_the_snapshot() {
+    let dir = std::env::temp_dir().join(format!("polyhart-cli-snapshot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let snapshot = dir.join("atomics.snap");
+    let atomics = guest("atomics.elf");
+    let base = ["run", "--kernel", path(&atomics), "-smp", "4", "--deterministic"];
+    let whole = polyhart(&base);
+    assert_eq!(whole.status, 0, "{whole:?}");
+    assert_eq!(whole.stdout, expected_output("atomics"), "{whole:?}");
+    let with = |extra: &[&str]| polyhart(&[&base[..], extra].concat());
+    // Cut by the instruction limit, then by a line the guest prints.
+    let marker = whole.stdout.lines().nth(2).expect("a third line").to_string();
+    let cuts: [(Vec<&str>, i32); 2] =
+        [(vec!["--max-insns", "6000000"], STATUS_LIMIT), (vec!["--snapshot-when", marker.as_str()], 0)];
+    for (cut, status) in cuts {
+        let first = with(&[&cut[..], &["--snapshot-save", path(&snapshot)]].concat());
+        assert_eq!(first.status, status, "{first:?}");
+        assert!(first.stderr.contains("saved the machine to"), "{first:?}");
+        assert!(!first.stdout.is_empty() && first.stdout.len() < whole.stdout.len(), "{first:?}");
+        let rest = with(&["--snapshot-load", path(&snapshot)]);
+        assert_eq!(rest.status, 0, "{rest:?}");
+        assert_eq!(format!("{}{}", first.stdout, rest.stdout), whole.stdout, "cut by {cut:?}: {first:?}\n{rest:?}");
+    }
+    // Another machine, or no snapshot at all: one line, status 1.
+    let other = polyhart(&["run", "--kernel", path(&atomics), "-smp", "2", "--snapshot-load", path(&snapshot)]);
+    assert!(one_line_error(&other, STATUS_ERROR).contains("2 harts"), "{other:?}");
+    std::fs::write(&snapshot, b"not a snapshot").expect("written");
+    let bad = with(&["--snapshot-load", path(&snapshot)]);
+    assert!(one_line_error(&bad, STATUS_ERROR).contains("not a polyhart snapshot"), "{bad:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -437,3 +437,34 @@ fn gdb_stops_linux_at_its_entry_and_at_start_kernel() {
     }
     let _ = std::fs::remove_file(initrd);
 }
+
+#[test]
+fn linux_saved_at_its_shell_runs_commands_in_every_restored_copy() {
+    let Some(guest) = guest_files() else { return };
+    let temp = |name: &str| std::env::temp_dir().join(format!("polyhart-{name}-{}", std::process::id()));
+    let (initrd, snapshot) = (temp("snapshot-initramfs.cpio"), temp("linux.snap"));
+    std::fs::write(&initrd, initramfs(&guest)).expect("the initramfs is written");
+    let polyhart = env!("CARGO_BIN_EXE_polyhart");
+    // Booted once, saved as the shell is about to start.
+    let mut boot = guest_command(polyhart, &guest.image, &initrd, 2, Some(FW_JUMP));
+    boot.arg("--snapshot-save").arg(&snapshot).args(["--snapshot-when", READY]);
+    let (output, status) = Console::start(boot).finish();
+    assert_eq!(status, Some(0), "the boot stops with status 0 once saved:\n{output}");
+    assert!(output.contains(READY) && output.contains("OpenSBI"), "{output}");
+    // Each copy starts where the boot stopped: the shell, not a boot.
+    for copy in 0..2 {
+        let mut restore = guest_command(polyhart, &guest.image, &initrd, 2, Some(FW_JUMP));
+        restore.arg("--snapshot-load").arg(&snapshot);
+        let mut console = Console::start(restore);
+        let ran =
+            console.run(&format!("echo copy-{copy}-$((6*7)) on $(grep -c ^processor /proc/cpuinfo) harts"), "-42 ");
+        console.run("poweroff -f", "");
+        let (output, status) = console.finish();
+        assert!(ran, "copy {copy} runs a command:\n{output}");
+        assert!(output.contains(&format!("copy-{copy}-42 on 2 harts")), "{output}");
+        assert!(!output.contains("OpenSBI"), "copy {copy} did not boot again:\n{output}");
+        assert_eq!(status, Some(0), "{output}");
+    }
+    let _ = std::fs::remove_file(initrd);
+    let _ = std::fs::remove_file(snapshot);
+}

@@ -227,6 +227,23 @@ polyhart_status polyhart_instructions(const polyhart_cosim *m, uint64_t *count);
    at the next advance); a detach lets it run on. Cannot listen or accept:
    POLYHART_ERR_IO. */
 polyhart_status polyhart_debug(const polyhart_cosim *m, const char *address);
+/* Saves the whole machine (harts, devices, RAM, simulated time and the
+   interrupt changes queued with polyhart_set_irq_at and the like) to the
+   file at path, between advances. RAM goes in sparsely: pages of zeros
+   take no room. On failure the reason goes to error (up to error_len
+   bytes, NUL-terminated) when it is not NULL: POLYHART_ERR_IO for a file
+   that cannot be written. */
+polyhart_status polyhart_snapshot_save(const polyhart_cosim *m, const char *path, char *error, size_t error_len);
+/* Makes the machine the one saved at path, between advances. The machine
+   must be built as the saved one was (harts, RAM, images, regions,
+   devices; disks stay the user's files). RAM is mapped copy-on-write from
+   the file, so a restore costs little and many machines can share one
+   snapshot. The SystemC side must bring its own state, its time included,
+   back to the snapshot's point (polyhart_now says where that is). On
+   failure the machine is as it was: POLYHART_ERR_IO for a file that cannot
+   be read, POLYHART_ERR_INVALID for another machine's snapshot or a
+   damaged one, the reason in error. */
+polyhart_status polyhart_snapshot_restore(const polyhart_cosim *m, const char *path, char *error, size_t error_len);
 /* Guest RAM at physical addresses (translated code there is dropped on a
    write, as on a hart's store). */
 polyhart_status polyhart_read_memory(const polyhart_cosim *m, uint64_t addr, uint8_t *buf, size_t len);

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use polyhart_iss::{Interrupt, JitConfig};
 use polyhart_machine::Engine;
 use polyhart_machine::boards::virt::DeviceNode;
-use polyhart_machine::{Scheduling, StopReason, VirtConfig};
+use polyhart_machine::{Scheduling, Snapshot, SnapshotError, StopReason, VirtConfig};
 
 use crate::driver::{AdvanceEnd, Cosim, CosimBuilder, Interrupts, Line};
 use crate::region::{DmiError, DmiGrant, Region, Status, Target, Transaction};
@@ -1051,6 +1051,87 @@ pub unsafe extern "C" fn polyhart_debug(m: *const polyhart_cosim, address: *cons
             match cosim.debug(stream) {
                 Ok(()) => POLYHART_OK,
                 Err(_) => POLYHART_ERR_IO,
+            }
+        })
+    }
+}
+
+/// The path in `path`, a C string of UTF-8.
+///
+/// # Safety
+/// `path` must be null or a C string.
+unsafe fn path_argument(path: *const c_char) -> Option<std::path::PathBuf> {
+    if path.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's contract: a C string.
+    unsafe { CStr::from_ptr(path) }.to_str().ok().map(std::path::PathBuf::from)
+}
+
+/// What a snapshot error is for C: a file that cannot be read or written
+/// is `POLYHART_ERR_IO`; another machine's snapshot or a damaged one,
+/// `POLYHART_ERR_INVALID`.
+fn snapshot_status(error: &SnapshotError) -> polyhart_status {
+    match error {
+        SnapshotError::Io(_) => POLYHART_ERR_IO,
+        _ => POLYHART_ERR_INVALID,
+    }
+}
+
+/// Saves the whole machine to the file at `path`, between advances
+/// ([`Cosim::save_snapshot`]); on failure, the reason goes to `error` (up
+/// to `error_len` bytes) if it is not null.
+///
+/// # Safety
+/// `m` must be null or a live machine; `path` null or a C string; `error`
+/// null or valid for `error_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn polyhart_snapshot_save(
+    m: *const polyhart_cosim,
+    path: *const c_char,
+    error: *mut c_char,
+    error_len: usize,
+) -> polyhart_status {
+    // SAFETY: the caller's contract.
+    let Some(path) = (unsafe { path_argument(path) }) else { return POLYHART_ERR_INVALID };
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_cosim(m, |cosim| match cosim.save_snapshot(&path) {
+            Ok(()) => POLYHART_OK,
+            Err(e) => {
+                // SAFETY: the caller's contract.
+                write_message(error, error_len, &e.to_string());
+                snapshot_status(&e)
+            }
+        })
+    }
+}
+
+/// Makes the machine the one saved in the file at `path`, between
+/// advances ([`Cosim::restore`]): it must have been built as the saved one
+/// was. On failure the machine is as it was, and the reason goes to
+/// `error` (up to `error_len` bytes) if it is not null.
+///
+/// # Safety
+/// `m` must be null or a live machine; `path` null or a C string; `error`
+/// null or valid for `error_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn polyhart_snapshot_restore(
+    m: *const polyhart_cosim,
+    path: *const c_char,
+    error: *mut c_char,
+    error_len: usize,
+) -> polyhart_status {
+    // SAFETY: the caller's contract.
+    let Some(path) = (unsafe { path_argument(path) }) else { return POLYHART_ERR_INVALID };
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_cosim(m, |cosim| match Snapshot::open(&path).and_then(|snapshot| cosim.restore(&snapshot)) {
+            Ok(()) => POLYHART_OK,
+            Err(e) => {
+                // SAFETY: the caller's contract.
+                write_message(error, error_len, &e.to_string());
+                snapshot_status(&e)
             }
         })
     }

@@ -23,6 +23,7 @@ use polyhart_machine::boards::virt::{BuildError, DeviceNode, VirtConfig};
 use polyhart_machine::devices::Plic;
 use polyhart_machine::driver_queue::DriverQueue;
 use polyhart_machine::gdb::Debugger;
+use polyhart_machine::snapshot::{Reader, Snapshot, SnapshotError, Writer};
 use polyhart_machine::{Machine, StopReason, StopSignal};
 
 use crate::region::{Link, Region, Target};
@@ -418,6 +419,51 @@ impl Cosim {
         &mut self.machine
     }
 
+    /// Saves the machine to a file at `path` between advances, as
+    /// [`Machine::save_snapshot`] does, with the outside's time and the
+    /// interrupt changes, resets and stops queued for later times.
+    pub fn save_snapshot(&mut self, path: impl AsRef<std::path::Path>) -> Result<(), SnapshotError> {
+        let state = self.timed_state();
+        self.machine.save_snapshot_with(path, &|out| save_timed(&state, out))
+    }
+
+    /// Saves the machine to a snapshot in memory (see [`Cosim::save_snapshot`]).
+    pub fn snapshot(&mut self) -> Result<Snapshot, SnapshotError> {
+        let state = self.timed_state();
+        self.machine.snapshot_with(&|out| save_timed(&state, out))
+    }
+
+    /// Makes this machine the one `snapshot` saved, between advances: the
+    /// machine ([`Machine::restore`]), the outside's time and the queued
+    /// actions. The outside simulator must bring its own state (its time
+    /// included) back to the same point; the external regions' targets are
+    /// its own too.
+    pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        let harts = self.machine.harts().len();
+        let mut restored = None;
+        self.machine.restore_with(snapshot, &mut |input| {
+            restored = restore_timed(input, harts)?;
+            Ok(())
+        })?;
+        let (now, actions) = restored.unwrap_or_else(|| (self.global_time.at_cycle(self.machine.time()), Vec::new()));
+        {
+            self.global_time.set_now(now);
+            let mut timed = self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner());
+            timed.next_seq = actions.iter().map(|entry| entry.seq).max().unwrap_or(0);
+            timed.queue = actions.into_iter().map(Reverse).collect();
+            timed.running_until = None;
+        }
+        Ok(())
+    }
+
+    /// The outside's time and the queued actions, in time order.
+    fn timed_state(&self) -> (SimTime, Vec<TimedAction>) {
+        let timed = self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut actions: Vec<TimedAction> = timed.queue.iter().map(|Reverse(entry)| *entry).collect();
+        actions.sort();
+        (self.global_time.now(), actions)
+    }
+
     /// Resets hart `hart` now (between advances): it starts again from the
     /// board's reset vector.
     pub fn reset_hart(&mut self, hart: usize) -> Result<(), LineError> {
@@ -523,4 +569,60 @@ impl Cosim {
         self.global_time.set_now(reached);
         Advance { end, time: reached }
     }
+}
+
+/// Writes the outside's time and the queued actions (see [`Cosim::save_snapshot`]).
+fn save_timed((now, actions): &(SimTime, Vec<TimedAction>), out: &mut Writer) {
+    out.section("cosim", |out| {
+        out.u64(now.0);
+        out.u64(actions.len() as u64);
+        for TimedAction { at, seq, action } in actions {
+            out.u64(at.0);
+            out.u64(*seq);
+            let (kind, index, irq, level) = match *action {
+                Action::Line { line: Line::Plic(source), level } => (0, u64::from(source), 0, level),
+                Action::Line { line: Line::Hart { hart, irq }, level } => (1, hart as u64, irq.mask(), level),
+                Action::Reset(hart) => (2, hart as u64, 0, false),
+                Action::Stop => (3, 0, 0, false),
+            };
+            out.u8(kind);
+            out.u64(index);
+            out.u64(irq);
+            out.bool(level);
+        }
+    });
+}
+
+/// Reads what [`save_timed`] wrote, for a machine of `harts` harts. A
+/// plain machine's snapshot has none: the outside's time is then the
+/// harts' earliest, and nothing is queued.
+fn restore_timed(input: &mut Reader<'_>, harts: usize) -> Result<Option<(SimTime, Vec<TimedAction>)>, SnapshotError> {
+    if input.is_empty() {
+        return Ok(None);
+    }
+    let mut input = input.section("cosim")?;
+    let now = SimTime(input.u64()?);
+    let count = input.count(1 << 20)?;
+    let mut actions = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (at, seq) = (SimTime(input.u64()?), input.u64()?);
+        let (kind, index, irq, level) = (input.u8()?, input.u64()?, input.u64()?, input.bool()?);
+        let hart = usize::try_from(index).ok().filter(|&hart| hart < harts);
+        let action = match (kind, hart) {
+            (0, _) => match u32::try_from(index) {
+                Ok(source) => Action::Line { line: Line::Plic(source), level },
+                Err(_) => return Err(input.invalid(format_args!("PLIC source {index}"))),
+            },
+            (1, Some(hart)) => match Interrupt::BY_PRIORITY.into_iter().find(|i| i.mask() == irq) {
+                Some(irq) => Action::Line { line: Line::Hart { hart, irq }, level },
+                None => return Err(input.invalid(format_args!("interrupt {irq}"))),
+            },
+            (2, Some(hart)) => Action::Reset(hart),
+            (3, _) => Action::Stop,
+            _ => return Err(input.invalid(format_args!("timed action {kind} for hart {index}"))),
+        };
+        actions.push(TimedAction { at, seq, action });
+    }
+    input.finish()?;
+    Ok(Some((now, actions)))
 }

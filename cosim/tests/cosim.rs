@@ -414,3 +414,37 @@ fn lines_the_board_drives_are_refused() {
     assert!(lines.set(Line::Hart { hart: 0, irq: Interrupt::SupervisorSoftware }, false).is_ok());
     assert!(lines.set(Line::Plic(9), false).is_ok() && lines.set(Line::Plic(12), false).is_ok());
 }
+
+#[test]
+fn a_restored_cosimulation_goes_on_as_the_saved_one_with_its_time_and_queued_interrupts() {
+    let quantum = SimTime::from_micros(1);
+    let model = Model::new(SimTime::from_nanos(10));
+    let (mut original, _) = cosim_with(&model, VirtConfig::new(), quantum);
+    let _ = model.driver.set(std::thread::current().id());
+    // Advance until the guest has armed the outside's alarm, whose
+    // interrupt is queued for a later time.
+    let armed = (0..100_000).find(|_| {
+        let advance = original.advance(SimTime::from_nanos(500));
+        model.now.store(advance.time.0, Ordering::Relaxed);
+        model.alarm_at.lock().unwrap().is_some_and(|at| at > advance.time)
+    });
+    assert!(armed.is_some(), "the guest arms the alarm");
+    let snapshot = original.snapshot().expect("saved");
+    // The outside's side of the copy: its devices as they are now.
+    let copy = Model::new(SimTime::from_nanos(10));
+    *copy.console.lock().unwrap() = model.console.lock().unwrap().clone();
+    *copy.scratch.lock().unwrap() = model.scratch.lock().unwrap().clone();
+    *copy.alarm_at.lock().unwrap() = *model.alarm_at.lock().unwrap();
+    copy.now.store(model.now.load(Ordering::Relaxed), Ordering::Relaxed);
+    let (mut restored, _) = cosim_with(&copy, VirtConfig::new(), quantum);
+    restored.restore(&snapshot).expect("restored");
+    assert_eq!(restored.now(), original.now(), "the outside's time comes back");
+    let (original_end, _) = run(&mut original, &model, SimTime::from_micros(1));
+    let (restored_end, _) = run(&mut restored, &copy, SimTime::from_micros(1));
+    assert_eq!(original_end, StopReason::Exit(0));
+    assert_eq!(restored_end, original_end);
+    assert_eq!(copy.output(), model.output(), "the same console output");
+    assert_eq!(restored.now(), original.now(), "the same end time");
+    assert_eq!(restored.machine().instructions(), original.machine().instructions());
+    assert_eq!(*copy.reads_of_now.lock().unwrap().last().unwrap(), *model.reads_of_now.lock().unwrap().last().unwrap());
+}

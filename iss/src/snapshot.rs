@@ -173,6 +173,11 @@ impl<'a> Reader<'a> {
         Ok(Reader { bytes, what })
     }
 
+    /// Whether every byte has been read.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// Checks that every byte was read: a section longer than its reader
     /// expects is of another layout.
     pub fn finish(self) -> Result<(), SnapshotError> {

@@ -41,6 +41,7 @@ pub use polyhart_iss::snapshot::{Reader, SnapshotError, Writer};
 use crate::Machine;
 use crate::boards::Board;
 use crate::memory;
+use crate::runner::Pacer;
 
 /// The first bytes of every snapshot file.
 pub const MAGIC: &[u8; 16] = b"polyhart-snap\0\0\0";
@@ -227,23 +228,40 @@ impl<B: Board> Machine<B> {
     /// Saves the machine to a file at `path` (see [`crate::snapshot`]),
     /// between runs. Console output buffered on the host is flushed.
     pub fn save_snapshot(&mut self, path: impl AsRef<Path>) -> Result<(), SnapshotError> {
+        self.save_snapshot_with(path, &|_| {})
+    }
+
+    /// Saves as [`Machine::save_snapshot`] does, with what `embedder`
+    /// writes: the state of whoever drives the machine (the cosimulation's
+    /// time), which [`Machine::restore_with`] hands back.
+    pub fn save_snapshot_with(
+        &mut self,
+        path: impl AsRef<Path>,
+        embedder: &dyn Fn(&mut Writer),
+    ) -> Result<(), SnapshotError> {
         let path = path.as_ref();
         let file = File::create(path)
             .map_err(|e| SnapshotError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
-        self.write_snapshot(&file)
+        self.write_snapshot(&file, embedder)
     }
 
     /// Saves the machine to a snapshot kept in memory, as
     /// [`Machine::save_snapshot`] would to a file: what clones restore from.
     pub fn snapshot(&mut self) -> Result<Snapshot, SnapshotError> {
+        self.snapshot_with(&|_| {})
+    }
+
+    /// [`Machine::snapshot`] with the embedder's state (see
+    /// [`Machine::save_snapshot_with`]).
+    pub fn snapshot_with(&mut self, embedder: &dyn Fn(&mut Writer)) -> Result<Snapshot, SnapshotError> {
         let file = memory_file()?;
-        self.write_snapshot(&file)?;
+        self.write_snapshot(&file, embedder)?;
         Snapshot::from_file(file)
     }
 
-    fn write_snapshot(&mut self, file: &File) -> Result<(), SnapshotError> {
+    fn write_snapshot(&mut self, file: &File, embedder: &dyn Fn(&mut Writer)) -> Result<(), SnapshotError> {
         self.board.flush_console();
-        let state = self.save_state();
+        let state = self.save_state(embedder);
         let ram = self.bus.ram().clone();
         write_header(file, &state, ram.base(), ram.size())?;
         let offset = ram_offset(state.len());
@@ -259,8 +277,8 @@ impl<B: Board> Machine<B> {
         Ok(())
     }
 
-    /// Everything but RAM, as sections.
-    fn save_state(&self) -> Vec<u8> {
+    /// Everything but RAM, as sections, the embedder's last.
+    fn save_state(&self, embedder: &dyn Fn(&mut Writer)) -> Vec<u8> {
         let mut out = Writer::new();
         let ram = self.bus.ram();
         out.section("machine", |out| {
@@ -278,6 +296,7 @@ impl<B: Board> Machine<B> {
         for hart in &self.harts {
             hart.save(&mut out);
         }
+        out.section("embedder", embedder);
         out.into_bytes()
     }
 
@@ -288,6 +307,19 @@ impl<B: Board> Machine<B> {
     /// is left as it was. Breakpoints and watchpoints stay; translated code
     /// is dropped.
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        self.restore_with(snapshot, &mut |_| Ok(()))
+    }
+
+    /// Restores as [`Machine::restore`] does, handing `embedder` what
+    /// [`Machine::save_snapshot_with`]'s writer wrote (empty for a plain
+    /// snapshot), once the machine's part has been read: if `embedder`
+    /// fails, it must leave its state as it was, and the machine goes back
+    /// to its own.
+    pub fn restore_with(
+        &mut self,
+        snapshot: &Snapshot,
+        embedder: &mut dyn FnMut(&mut Reader<'_>) -> Result<(), SnapshotError>,
+    ) -> Result<(), SnapshotError> {
         let ram = self.bus.ram().clone();
         if (snapshot.ram_base, snapshot.ram_size) != (ram.base(), ram.size()) {
             return Err(SnapshotError::Mismatch(format!(
@@ -298,10 +330,11 @@ impl<B: Board> Machine<B> {
                 ram.base()
             )));
         }
-        // What to go back to if a section fails halfway.
-        let before = self.save_state();
-        if let Err(error) = self.restore_state(&snapshot.state) {
-            self.restore_state(&before).map_err(|undo| {
+        // What to go back to if a section fails halfway. The embedder's
+        // state from before is the plain machine's: nothing.
+        let before = self.save_state(&|_| {});
+        if let Err(error) = self.restore_state(&snapshot.state, embedder) {
+            self.restore_state(&before, &mut |_| Ok(())).map_err(|undo| {
                 SnapshotError::Invalid(format!("restore failed ({error}), and so did undoing it ({undo})"))
             })?;
             return Err(error);
@@ -309,10 +342,18 @@ impl<B: Board> Machine<B> {
         memory::map_file_private(&self.ram_mapping, ram.base(), ram.size(), &snapshot.file, snapshot.ram_offset)?;
         self.cache.flush();
         self.stop.clear();
+        // Paced idling goes on from the restored time.
+        if self.pacer.is_some() {
+            self.pacer = Some(Pacer::starting_at(self.cpu_frequency, self.time()));
+        }
         Ok(())
     }
 
-    fn restore_state(&mut self, state: &[u8]) -> Result<(), SnapshotError> {
+    fn restore_state(
+        &mut self,
+        state: &[u8],
+        embedder: &mut dyn FnMut(&mut Reader<'_>) -> Result<(), SnapshotError>,
+    ) -> Result<(), SnapshotError> {
         let mut input = Reader::new(state, "the snapshot");
         let mut machine = input.section("machine")?;
         let harts = machine.u64()?;
@@ -335,7 +376,9 @@ impl<B: Board> Machine<B> {
         for hart in &mut self.harts {
             hart.restore(&mut input)?;
         }
+        let mut embedded = input.section("embedder")?;
         input.finish()?;
+        embedder(&mut embedded)?;
         self.round = in_round.then_some(round);
         Ok(())
     }

@@ -7,9 +7,13 @@
  * wrapping ranges, lines the board drives) and checks each is refused
  * with an error code, not a crash.
  */
+/* mkstemp and unlink, under -std=c11. */
+#define _POSIX_C_SOURCE 200809L
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "polyhart.h"
 
@@ -162,6 +166,29 @@ int main(int argc, char **argv)
     EXPECT(polyhart_write_pc(model.m, 0, 0x80000001ULL), POLYHART_ERR_INVALID);
     EXPECT(polyhart_revoke_dmi(model.m, 0, EXT_BASE + 8, EXT_BASE), POLYHART_ERR_INVALID);
     EXPECT(polyhart_revoke_dmi(model.m, 5, 0, 0), POLYHART_ERR_INVALID);
+
+    /* Snapshots: a file that cannot be written or read, or is not a
+       snapshot, is an error with a reason; a saved machine restores. */
+    {
+        char reason[256] = "";
+        char path[] = "/tmp/polyhart-smoke-XXXXXX";
+        int fd = mkstemp(path);
+        if (fd < 0)
+            return 1;
+        if (write(fd, "not a snapshot", 14) != 14)
+            return 1;
+        close(fd);
+        EXPECT(polyhart_snapshot_restore(model.m, path, reason, sizeof reason), POLYHART_ERR_INVALID);
+        if (strstr(reason, "not a polyhart snapshot") == NULL) {
+            fprintf(stderr, "restore of a text file: %s\n", reason);
+            return 1;
+        }
+        EXPECT(polyhart_snapshot_save(model.m, "/nonexistent/dir/m.snap", reason, sizeof reason), POLYHART_ERR_IO);
+        EXPECT(polyhart_snapshot_save(model.m, NULL, reason, sizeof reason), POLYHART_ERR_INVALID);
+        CHECK(polyhart_snapshot_save(model.m, path, reason, sizeof reason));
+        CHECK(polyhart_snapshot_restore(model.m, path, NULL, 0));
+        unlink(path);
+    }
 
     /* DMI granted over the scratch memory, again and again, then revoked
        with TLM's "everything" (0 to ~0 inclusive, so ~0 + 1 exclusive):

@@ -32,11 +32,13 @@ pub const MOST_LAG: Duration = Duration::from_millis(10);
 const LONGEST_SLEEP: Duration = Duration::from_millis(10);
 
 /// The relation between host time and simulated time that paced idling
-/// keeps: simulated cycle `c` is due at host time `start + (c + shift) /
-/// frequency`. Shared by a machine's harts.
+/// keeps: simulated cycle `c` is due at host time `start + (c - origin +
+/// shift) / frequency`. Shared by a machine's harts.
 #[derive(Debug)]
 pub(crate) struct Pacer {
     start: Instant,
+    /// The cycle due at `start`.
+    origin: u64,
     /// Cycles per second of simulated time.
     frequency: u64,
     /// Cycles of lag forgiven so far.
@@ -47,14 +49,22 @@ impl Pacer {
     /// A pacer for harts clocked at `frequency` Hz, simulated cycle 0 due
     /// now.
     pub(crate) fn new(frequency: u64) -> Pacer {
-        Pacer { start: Instant::now(), frequency: frequency.max(1), shift: AtomicU64::new(0) }
+        Pacer::starting_at(frequency, 0)
+    }
+
+    /// A pacer for harts clocked at `frequency` Hz, simulated cycle
+    /// `origin` due now (a machine restored from a snapshot goes on from
+    /// its time).
+    pub(crate) fn starting_at(frequency: u64, origin: u64) -> Pacer {
+        Pacer { start: Instant::now(), origin, frequency: frequency.max(1), shift: AtomicU64::new(0) }
     }
 
     /// The simulated cycle due at host time `now`.
     fn due(&self, now: Instant) -> u64 {
         let nanos = now.duration_since(self.start).as_nanos();
         let cycles = nanos * u128::from(self.frequency) / 1_000_000_000;
-        u64::try_from(cycles).unwrap_or(u64::MAX).saturating_sub(self.shift.load(Ordering::Relaxed))
+        let cycles = u64::try_from(cycles).unwrap_or(u64::MAX).saturating_add(self.origin);
+        cycles.saturating_sub(self.shift.load(Ordering::Relaxed))
     }
 
     /// Host time from now until simulated cycle `cycle` is due, when `due`
