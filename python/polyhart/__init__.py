@@ -10,6 +10,14 @@ look at it::
     assert reason.exit_code == 0
     print(machine.read_console())      # b"hello\\n"
 
+Boot once, then start many machines from a snapshot::
+
+    booted = polyhart.Machine(kernel="tests/guest/atomics.elf", harts=4)
+    booted.run(max_insns=1_000_000)
+    snapshot = booted.snapshot()          # or booted.save_snapshot(path)
+    clone = polyhart.Machine(kernel="tests/guest/atomics.elf", harts=4)
+    clone.restore(snapshot)               # RAM shared copy-on-write
+
 Runs release the GIL. Guest exits, deadlocks and budgets are values
 (:class:`StopReason`); host failures are exceptions under
 :class:`PolyhartError`.
@@ -27,6 +35,8 @@ from ._polyhart import (
     PolyhartError,
     Region,
     Rng,
+    Snapshot,
+    SnapshotError,
     StopKind,
     StopReason,
     Transaction,
@@ -45,6 +55,8 @@ __all__ = [
     "PolyhartError",
     "Region",
     "Rng",
+    "Snapshot",
+    "SnapshotError",
     "StopKind",
     "StopReason",
     "Transaction",

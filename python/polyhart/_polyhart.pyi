@@ -17,6 +17,8 @@ __all__ = [
     "PolyhartError",
     "Region",
     "Rng",
+    "Snapshot",
+    "SnapshotError",
     "StopKind",
     "StopReason",
     "Transaction",
@@ -53,6 +55,23 @@ class BusError(PolyhartError):
 
 class MachinePanicError(PolyhartError):
     """polyhart failed inside (a bug); the machine is unusable."""
+
+class SnapshotError(PolyhartError):
+    """A snapshot cannot be saved, read or restored (the machine is left as it was)."""
+
+@final
+class Snapshot:
+    """A whole machine saved by Machine.snapshot() or Machine.save_snapshot()."""
+
+    @staticmethod
+    def open(path: Union[str, "os.PathLike[str]"]) -> Snapshot:
+        """Opens a snapshot file, checking its header and state."""
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Writes the snapshot to a file (pages of zeros as holes)."""
+    @property
+    def ram_size(self) -> int: ...
+    @property
+    def state_size(self) -> int: ...
 
 @final
 class StopKind:
@@ -206,6 +225,12 @@ class Machine:
     def stop(self) -> None:
         """Stops the run in progress, from any thread or callback."""
     def reboot(self) -> None: ...
+    def snapshot(self) -> Snapshot:
+        """Saves the whole machine to a snapshot in memory, between runs."""
+    def save_snapshot(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Saves the whole machine to a snapshot file, between runs."""
+    def restore(self, snapshot: Union[Snapshot, str, "os.PathLike[str]"]) -> None:
+        """Makes this machine, built as the saved one was, the saved one."""
     def debug(self, address: str = "127.0.0.1:1234") -> None:
         """Waits for GDB on `address` and holds the machine until GDB continues it."""
     def set_breakpoints(self, addresses: list[int]) -> None:

@@ -46,3 +46,11 @@ create_exception!(
     PolyhartError,
     "polyhart failed inside (a bug): the machine cannot be used any more."
 );
+create_exception!(
+    polyhart,
+    SnapshotError,
+    PolyhartError,
+    "A snapshot cannot be saved, read or restored: a file that cannot be read or written, one that \
+     is not a snapshot or is damaged, or a snapshot of a machine built otherwise than the one it is \
+     restored into (which is then left as it was)."
+);

@@ -30,6 +30,7 @@ mod errors;
 mod failure;
 mod machine;
 mod region;
+mod snapshot;
 mod stop;
 mod virtio;
 
@@ -47,6 +48,7 @@ fn polyhart_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<region::Transaction>()?;
     m.add_class::<virtio::Block>()?;
     m.add_class::<virtio::Rng>()?;
+    m.add_class::<snapshot::Snapshot>()?;
     m.add("PolyhartError", py.get_type::<errors::PolyhartError>())?;
     m.add("BuildError", py.get_type::<errors::BuildError>())?;
     m.add("GuestMemoryError", py.get_type::<errors::GuestMemoryError>())?;
@@ -54,6 +56,7 @@ fn polyhart_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MachineBusyError", py.get_type::<errors::MachineBusyError>())?;
     m.add("BusError", py.get_type::<errors::BusError>())?;
     m.add("MachinePanicError", py.get_type::<errors::MachinePanicError>())?;
+    m.add("SnapshotError", py.get_type::<errors::SnapshotError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -27,6 +27,7 @@ use crate::errors::{
 };
 use crate::failure::CallbackFailure;
 use crate::region::{PythonTarget, Region};
+use crate::snapshot::{Snapshot, snapshot_error};
 use crate::stop::StopReason;
 use crate::virtio;
 
@@ -457,6 +458,42 @@ impl Machine {
     fn reboot(&self) -> PyResult<()> {
         self.lock()?.machine_mut().reboot();
         Ok(())
+    }
+
+    /// Saves the whole machine, between runs, to a snapshot kept in memory
+    /// (see `Snapshot`); the GIL is released meanwhile.
+    fn snapshot(&self, py: Python<'_>) -> PyResult<Snapshot> {
+        let mut guard = self.lock()?;
+        let cosim = &mut *guard;
+        let inner = py.detach(|| cosim.snapshot()).map_err(snapshot_error)?;
+        Ok(Snapshot { inner })
+    }
+
+    /// Saves the whole machine, between runs, to a file at `path` (pages of
+    /// zeros as holes).
+    fn save_snapshot(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        let mut guard = self.lock()?;
+        let cosim = &mut *guard;
+        py.detach(|| cosim.save_snapshot(&path)).map_err(snapshot_error)
+    }
+
+    /// Makes this machine the one `snapshot` (a `Snapshot`, or the path of
+    /// a snapshot file) saved: harts, devices, RAM and simulated time. It
+    /// must be built as the saved machine was (the same harts, RAM, images
+    /// and devices); if not, `SnapshotError` says what differs and the
+    /// machine is left as it was. Console output already produced stays in
+    /// `read_console()`.
+    fn restore(&self, py: Python<'_>, snapshot: &Bound<'_, PyAny>) -> PyResult<()> {
+        let snapshot = match snapshot.cast::<Snapshot>() {
+            Ok(snapshot) => snapshot.get().inner.clone(),
+            Err(_) => {
+                let path: std::path::PathBuf = snapshot.extract()?;
+                py.detach(|| polyhart_machine::Snapshot::open(&path)).map_err(snapshot_error)?
+            }
+        };
+        let mut guard = self.lock()?;
+        let cosim = &mut *guard;
+        py.detach(|| cosim.restore(&snapshot)).map_err(snapshot_error)
     }
 
     /// Serves GDB's remote protocol: listens on `address` (`"HOST:PORT"`),
