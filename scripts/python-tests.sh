@@ -5,10 +5,11 @@
 #   scripts/python-tests.sh [PROFILE]      (default: dev; release for speed)
 #
 # maturin goes into a virtual environment of its own in target/python-tools,
-# made once; the package, pytest and mypy (for stubtest) are installed into a new
+# made once; the package, pytest, mypy (for stubtest) and Dask's distributed
+# (for polyhart.fleet) are installed into a new
 # target/python-venv each time, so nothing from an earlier build is
 # imported. Needs python3 with venv and pip, and the
-# network the first time (pip install maturin pytest).
+# network (pip install maturin pytest mypy distributed).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -29,7 +30,7 @@ rm -rf "$wheels" "$venv"
 "$tools/bin/maturin" build --quiet --strip --profile "$profile" -m python/Cargo.toml -o "$wheels"
 
 "$python" -m venv "$venv"
-"$venv/bin/pip" install --quiet "$wheels"/polyhart-*.whl pytest mypy
+"$venv/bin/pip" install --quiet "$wheels"/polyhart-*.whl pytest mypy distributed
 "$venv/bin/python" -c 'import polyhart; print("polyhart", polyhart.__version__, "from", polyhart.__file__)'
 
 # The type stubs are written by hand: mypy's stubtest holds them to the
