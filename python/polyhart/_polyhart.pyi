@@ -1,7 +1,7 @@
 """Type stubs of the native module ``polyhart._polyhart`` (python/src/)."""
 
 import os
-from typing import BinaryIO, Callable, ClassVar, Final, Optional, Protocol, Sequence, Union
+from typing import Any, BinaryIO, Callable, ClassVar, Final, Optional, Protocol, Sequence, Union
 
 from typing_extensions import Self, final
 
@@ -231,6 +231,8 @@ class Machine:
         """Saves the whole machine to a snapshot file, between runs."""
     def restore(self, snapshot: Union[Snapshot, str, "os.PathLike[str]"]) -> None:
         """Makes this machine, built as the saved one was, the saved one."""
+    def clone(self, **overrides: Any) -> Machine:
+        """A new machine built with this one's arguments (or `overrides`), restored to this one's state."""
     def debug(self, address: str = "127.0.0.1:1234") -> None:
         """Waits for GDB on `address` and holds the machine until GDB continues it."""
     def set_breakpoints(self, addresses: list[int]) -> None:

@@ -19,7 +19,7 @@ use polyhart_machine::memory::Dma;
 use polyhart_machine::runner::{IdleTime, UNBOUNDED_QUANTUM};
 use polyhart_machine::{Engine, JitConfig, Scheduling, StopReason as RustStopReason, StopSignal, VirtConfig};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 
 use crate::console::{Outbox, OutboxWriter, RunEnd};
 use crate::errors::{
@@ -186,6 +186,8 @@ pub(crate) struct Machine {
     /// The outside's time in ps at the start of the run in progress, for
     /// transactions' `time_ps`.
     now: Arc<AtomicU64>,
+    /// The arguments it was built with, for `clone`.
+    recipe: Py<PyDict>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -331,6 +333,23 @@ impl Machine {
         regions: Vec<Bound<'_, Region>>,
         console: Option<Py<PyAny>>,
     ) -> PyResult<Machine> {
+        let recipe = PyDict::new(py);
+        recipe.set_item("kernel", &kernel)?;
+        recipe.set_item("firmware", &firmware)?;
+        recipe.set_item("initrd", &initrd)?;
+        recipe.set_item("device_tree", &device_tree)?;
+        recipe.set_item("bootargs", &bootargs)?;
+        recipe.set_item("harts", harts)?;
+        recipe.set_item("ram_size", ram_size)?;
+        recipe.set_item("engine", engine)?;
+        recipe.set_item("jit_threshold", jit_threshold)?;
+        recipe.set_item("deterministic", deterministic)?;
+        recipe.set_item("quantum", quantum)?;
+        recipe.set_item("cpu_frequency", cpu_frequency)?;
+        recipe.set_item("idle", idle)?;
+        recipe.set_item("virtio", PyList::new(py, &virtio)?)?;
+        recipe.set_item("regions", PyList::new(py, &regions)?)?;
+        recipe.set_item("console", &console)?;
         let engine = match (engine, jit_threshold) {
             ("interp", None) => Engine::Interpreter,
             ("interp", Some(_)) => {
@@ -418,6 +437,7 @@ impl Machine {
             now,
             poisoned: AtomicBool::new(false),
             cosim: Mutex::new(cosim),
+            recipe: recipe.unbind(),
         })
     }
 
@@ -467,6 +487,23 @@ impl Machine {
         let cosim = &mut *guard;
         let inner = py.detach(|| cosim.snapshot()).map_err(snapshot_error)?;
         Ok(Snapshot { inner })
+    }
+
+    /// A new machine built with the arguments this one was built with
+    /// (`overrides` replace some: give each clone disks of its own with
+    /// `virtio=[...]`, or its own `console`), made this one as it is now:
+    /// a snapshot restored, its RAM shared copy-on-write. Regions and a
+    /// console not overridden are shared with this machine.
+    #[pyo3(signature = (**overrides))]
+    fn clone(&self, py: Python<'_>, overrides: Option<&Bound<'_, PyDict>>) -> PyResult<Py<Machine>> {
+        let kwargs = self.recipe.bind(py).copy()?;
+        if let Some(overrides) = overrides {
+            kwargs.update(overrides.as_mapping())?;
+        }
+        let clone = py.get_type::<Machine>().call((), Some(&kwargs))?;
+        let snapshot = Bound::new(py, self.snapshot(py)?)?;
+        clone.call_method1("restore", (snapshot,))?;
+        Ok(clone.cast_into::<Machine>()?.unbind())
     }
 
     /// Saves the whole machine, between runs, to a file at `path` (pages of

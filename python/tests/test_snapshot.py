@@ -72,3 +72,19 @@ def test_a_snapshot_of_another_machine_is_refused(tmp_path) -> None:
     with pytest.raises(polyhart.SnapshotError):
         other.restore(tmp_path / "missing.snap")
     assert issubclass(polyhart.SnapshotError, polyhart.PolyhartError)
+
+
+def test_clone_is_a_new_machine_as_this_one_is_now() -> None:
+    whole = machine()
+    assert whole.run().exit_code == 0
+    expected = whole.read_console()
+    original = machine()
+    original.run(max_insns=whole.instructions // 3)
+    before = original.read_console()
+    clones = [original.clone(), original.clone(engine="interp")]
+    for clone in clones:
+        assert clone.instructions == original.instructions
+        assert clone.run().exit_code == 0
+        assert before + clone.read_console() == expected
+    with pytest.raises(polyhart.SnapshotError, match="harts"):
+        original.clone(harts=2)
