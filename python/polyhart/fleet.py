@@ -118,6 +118,31 @@ def _unpack(packed: Packed) -> polyhart.Snapshot:
         return snapshot
 
 
+_IMAGES = ("kernel", "firmware", "initrd", "device_tree")
+_image_cache: dict[tuple[str, int, int], bytes] = {}
+
+
+def _images_read_once(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` with images given by path replaced by their bytes, read once
+    per worker process (and again if the file changes); one that cannot
+    be read is left for the machine to refuse."""
+    for key in _IMAGES:
+        value = kwargs.get(key)
+        if isinstance(value, (str, os.PathLike)):
+            path = os.fspath(value)
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue  # the machine says what is wrong with it
+            cache_key = (path, info.st_mtime_ns, info.st_size)
+            with _unpacked_lock:
+                data = _image_cache.get(cache_key)
+                if data is None:
+                    data = _image_cache[cache_key] = pathlib.Path(path).read_bytes()
+            kwargs[key] = data
+    return kwargs
+
+
 @dataclasses.dataclass
 class Job:
     """One guest run.
@@ -169,7 +194,7 @@ def run_job(job: Job) -> Result:
     result = Result(job.name, passed=False, worker=f"{os.uname().nodename}:{os.getpid()}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            kwargs = dict(job.machine)
+            kwargs = _images_read_once(dict(job.machine))
             if job.disk is not None:
                 copy = pathlib.Path(tmp) / "disk.img"
                 shutil.copyfile(job.disk, copy)
