@@ -1056,25 +1056,38 @@ pub unsafe extern "C" fn polyhart_debug(m: *const polyhart_cosim, address: *cons
     }
 }
 
-/// The path in `path`, a C string of UTF-8.
+/// Runs `operation` on the machine behind `m` with the path in `path`;
+/// an error's reason goes to `error` (up to `error_len` bytes) if it is
+/// not null: `POLYHART_ERR_IO` for a file that cannot be read or written,
+/// `POLYHART_ERR_INVALID` for another machine's snapshot or a damaged one.
 ///
 /// # Safety
-/// `path` must be null or a C string.
-unsafe fn path_argument(path: *const c_char) -> Option<std::path::PathBuf> {
+/// As for the snapshot functions below.
+unsafe fn with_snapshot_file(
+    m: *const polyhart_cosim,
+    path: *const c_char,
+    error: *mut c_char,
+    error_len: usize,
+    operation: impl FnOnce(&mut Cosim, &std::path::Path) -> Result<(), SnapshotError>,
+) -> polyhart_status {
     if path.is_null() {
-        return None;
+        return POLYHART_ERR_INVALID;
     }
     // SAFETY: the caller's contract: a C string.
-    unsafe { CStr::from_ptr(path) }.to_str().ok().map(std::path::PathBuf::from)
-}
-
-/// What a snapshot error is for C: a file that cannot be read or written
-/// is `POLYHART_ERR_IO`; another machine's snapshot or a damaged one,
-/// `POLYHART_ERR_INVALID`.
-fn snapshot_status(error: &SnapshotError) -> polyhart_status {
-    match error {
-        SnapshotError::Io(_) => POLYHART_ERR_IO,
-        _ => POLYHART_ERR_INVALID,
+    let Ok(path) = unsafe { CStr::from_ptr(path) }.to_str() else { return POLYHART_ERR_INVALID };
+    // SAFETY: the caller's contract.
+    unsafe {
+        with_cosim(m, |cosim| match operation(cosim, std::path::Path::new(path)) {
+            Ok(()) => POLYHART_OK,
+            Err(e) => {
+                // SAFETY: the caller's contract.
+                write_message(error, error_len, &e.to_string());
+                match e {
+                    SnapshotError::Io(_) => POLYHART_ERR_IO,
+                    _ => POLYHART_ERR_INVALID,
+                }
+            }
+        })
     }
 }
 
@@ -1093,18 +1106,7 @@ pub unsafe extern "C" fn polyhart_snapshot_save(
     error_len: usize,
 ) -> polyhart_status {
     // SAFETY: the caller's contract.
-    let Some(path) = (unsafe { path_argument(path) }) else { return POLYHART_ERR_INVALID };
-    // SAFETY: the caller's contract.
-    unsafe {
-        with_cosim(m, |cosim| match cosim.save_snapshot(&path) {
-            Ok(()) => POLYHART_OK,
-            Err(e) => {
-                // SAFETY: the caller's contract.
-                write_message(error, error_len, &e.to_string());
-                snapshot_status(&e)
-            }
-        })
-    }
+    unsafe { with_snapshot_file(m, path, error, error_len, |cosim, path| cosim.save_snapshot(path)) }
 }
 
 /// Makes the machine the one saved in the file at `path`, between
@@ -1123,16 +1125,9 @@ pub unsafe extern "C" fn polyhart_snapshot_restore(
     error_len: usize,
 ) -> polyhart_status {
     // SAFETY: the caller's contract.
-    let Some(path) = (unsafe { path_argument(path) }) else { return POLYHART_ERR_INVALID };
-    // SAFETY: the caller's contract.
     unsafe {
-        with_cosim(m, |cosim| match Snapshot::open(&path).and_then(|snapshot| cosim.restore(&snapshot)) {
-            Ok(()) => POLYHART_OK,
-            Err(e) => {
-                // SAFETY: the caller's contract.
-                write_message(error, error_len, &e.to_string());
-                snapshot_status(&e)
-            }
+        with_snapshot_file(m, path, error, error_len, |cosim, path| {
+            Snapshot::open(path).and_then(|snapshot| cosim.restore(&snapshot))
         })
     }
 }

@@ -199,6 +199,12 @@ impl Hart {
         state.instret_offset = 0u64.wrapping_sub(state.retired);
         state.cycle_offset = 0u64.wrapping_sub(state.cycle());
         state.pc = pc;
+        self.replace_state(state);
+    }
+
+    /// Makes `state` the hart's, with nothing the engines cached from the
+    /// old one kept.
+    fn replace_state(&mut self, state: HartState) {
         let mut cpu = Cpu::with_state(state);
         cpu.flush = Flush::All;
         self.cpu = cpu;
@@ -247,17 +253,13 @@ impl Hart {
             return Err(SnapshotError::Mismatch(format!("hart {id} is given the state of hart {}", state.csr.mhartid)));
         }
         if reserved {
-            if !matches!(size, 4 | 8) || self.env.ram.offset(self.env.ram.base().wrapping_add(offset), 8).is_none() {
+            let ram = &self.env.ram;
+            if !matches!(size, 4 | 8) || ram.offset(ram.base().wrapping_add(offset), u64::from(size)).is_none() {
                 return Err(SnapshotError::Invalid(format!("reservation of {size} bytes at RAM offset {offset:#x}")));
             }
-            state.reservation = Some((addr, size, value, self.env.ram.reserve(offset)));
+            state.reservation = Some((addr, size, value, ram.reserve(offset)));
         }
-        let mut cpu = Cpu::with_state(state);
-        cpu.flush = Flush::All;
-        self.cpu = cpu;
-        self.last_exception = None;
-        self.stall_origin = None;
-        self.dispatcher.jump_cache.clear();
+        self.replace_state(state);
         self.env.control.set_lines(lines);
         Ok(())
     }

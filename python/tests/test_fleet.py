@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 
 import pytest
 
@@ -17,9 +18,12 @@ from conftest import GUEST_DIR
 distributed = pytest.importorskip("distributed") if not os.environ.get("CI") else __import__("distributed")
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from initramfs import busybox_initramfs  # noqa: E402  (the benchmarks' initramfs)
+
 LINUX = pathlib.Path(os.environ.get("POLYHART_LINUX_GUEST", ROOT / "target" / "linux-guest"))
 FW_JUMP = pathlib.Path("/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin")
-READY = b"polyhart-fleet-ready"
+READY = b"polyhart-shell-ready"
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +53,6 @@ def test_every_job_has_a_result_failures_included(client) -> None:
     assert len({result.worker for result in results}) == 2, "both workers took jobs"
 
 
-def cpio(entries: list[tuple[str, int, bytes]]) -> bytes:
-    out = bytearray()
-    for inode, (name, mode, data) in enumerate(entries + [("TRAILER!!!", 0, b"")], 1):
-        encoded = name.encode() + b"\0"
-        fields = (inode, mode, 0, 0, 2 if mode & 0o040000 else 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0)
-        out += b"070701" + b"".join(b"%08X" % field for field in fields) + encoded
-        out += b"\0" * (-len(out) % 4) + data
-        out += b"\0" * (-len(out) % 4)
-    return bytes(out)
-
-
 def test_a_linux_snapshot_runs_200_jobs_each_on_its_own_disk_copy(client, tmp_path) -> None:
     files = [LINUX / "Image", LINUX / "busybox", LINUX / "modules" / "order", FW_JUMP]
     missing = [str(path) for path in files if not path.exists()]
@@ -68,19 +61,7 @@ def test_a_linux_snapshot_runs_200_jobs_each_on_its_own_disk_copy(client, tmp_pa
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    order = (LINUX / "modules" / "order").read_text().split()
-    modules = [(f"lib/{name}.ko", 0o100644, (LINUX / "modules" / f"{name}.ko").read_bytes()) for name in order]
-    insmod = "".join(f"insmod /lib/{name}.ko\n" for name in order)
-    init = (
-        "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmount -t proc proc /proc\nmount -t devtmpfs dev /dev\n"
-        f"{insmod}echo polyhart-fleet-ready\nexec sh\n"
-    )
-    initrd = cpio(
-        [("bin", 0o040755, b""), ("bin/busybox", 0o100755, (LINUX / "busybox").read_bytes())]
-        + [(d, 0o040755, b"") for d in ("proc", "dev", "lib")]
-        + [("init", 0o100755, init.encode())]
-        + modules
-    )
+    initrd = busybox_initramfs(LINUX, "exec sh", modules=True)
     disk = tmp_path / "disk.img"
     disk.write_bytes(b"polyhart fleet disk\n".ljust(1 << 20, b"\0"))
     config = dict(
