@@ -274,7 +274,12 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     let marker = args.snapshot_when.clone().filter(|text| !text.is_empty());
     let marker_stop = std::sync::Arc::new(std::sync::OnceLock::new());
     let marker_seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let snapshot = match &args.snapshot_load {
+        Some(path) => Some(Snapshot::open(path).map_err(|e| format!("cannot load the snapshot: {e}"))?),
+        None => None,
+    };
     let config = VirtConfig {
+        snapshot,
         harts: args.harts,
         ram_size: args.ram,
         firmware,
@@ -315,10 +320,6 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     };
     let mut machine = build_virt(config).map_err(|e| e.to_string())?;
     let _ = marker_stop.set(machine.stop_signal().clone());
-    if let Some(path) = &args.snapshot_load {
-        let snapshot = Snapshot::open(path).map_err(|e| format!("cannot load the snapshot: {e}"))?;
-        machine.restore(&snapshot).map_err(|e| format!("cannot restore '{}': {e}", path.display()))?;
-    }
     if let Some(path) = &args.dump_dtb {
         std::fs::write(path, machine.board().device_tree())
             .map_err(|e| format!("cannot write the device tree to '{}': {e}", path.display()))?;

@@ -200,3 +200,38 @@ fn damaged_and_truncated_snapshot_files_are_refused() {
     assert!(Snapshot::open(dir.join("missing.snap")).expect_err("missing").to_string().contains("missing.snap"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_machine_built_restored_goes_on_and_reboots_from_its_own_images() {
+    for (name, harts) in [("timer", 1), ("atomics", 4)] {
+        let (mut whole, whole_output) = machine(name, harts, &Engine::default());
+        assert_eq!(whole.run(Some(200_000_000)), StopReason::Exit(0));
+        let expected = whole_output.text();
+        let (mut original, original_output) = machine(name, harts, &Engine::default());
+        original.run(Some(whole.instructions() / 2));
+        let snapshot = original.snapshot().expect("saved");
+        let before = original_output.text();
+        // Built restored: the images never went into its RAM.
+        let output = Output::default();
+        let config = VirtConfig::new()
+            .kernel(elf(name))
+            .harts(harts)
+            .ram_size(RAM)
+            .scheduling(Scheduling::Deterministic)
+            .console(output.clone())
+            .restored_from(snapshot.clone());
+        let config = VirtConfig { rtc: RtcClock::Simulated { base_ns: 0 }, ..config };
+        let mut restored = build_virt(config).expect("built restored");
+        assert_eq!(restored.run(Some(200_000_000)), StopReason::Exit(0), "{name}");
+        assert_eq!(before.clone() + &output.text(), expected, "{name}: goes on from the snapshot");
+        // A reboot loads the boot images, which the build kept.
+        output.0.lock().unwrap().clear();
+        restored.reboot();
+        assert_eq!(restored.run(Some(200_000_000)), StopReason::Exit(0), "{name}");
+        assert_eq!(output.text(), expected, "{name}: boots again from its images");
+        // Another machine's snapshot is a build error that says why.
+        let other = VirtConfig::new().kernel(elf("hello")).harts(harts).ram_size(RAM).restored_from(snapshot);
+        let error = build_virt(other.console(std::io::sink())).expect_err("refused").to_string();
+        assert!(error.contains("cannot restore the snapshot") && error.contains("boot images"), "{error}");
+    }
+}

@@ -327,6 +327,7 @@ impl CosimBuilder {
                 None => config.device(region.name(), region.base(), region.size(), region.clone()),
             };
         }
+        let snapshot = config.snapshot.clone();
         let machine = config.build()?;
         let controls: Vec<Arc<HartControl>> = machine.harts().iter().map(|h| h.control().clone()).collect();
         for region in &self.regions {
@@ -339,13 +340,19 @@ impl CosimBuilder {
             timed_actions: Arc::new(Mutex::new(TimedActions::default())),
             global_time: self.global_time.clone(),
         };
-        Ok(Cosim {
+        let mut cosim = Cosim {
             machine,
             global_time: self.global_time,
             regions: self.regions,
             interrupts,
             debugger: Debugger::default(),
-        })
+        };
+        // The machine was restored as it was built; the outside's time and
+        // the queued actions come back here.
+        if let Some(snapshot) = snapshot {
+            cosim.restore(&snapshot).map_err(BuildError::Snapshot)?;
+        }
+        Ok(cosim)
     }
 }
 

@@ -99,20 +99,57 @@ pub fn is_elf(data: &[u8]) -> bool {
     data.starts_with(ELF_MAGIC)
 }
 
+/// A piece of an image as it goes into RAM: the image's bytes `file` at
+/// `addr`, then zeros up to `mem_size` bytes (an ELF segment's `.bss`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Guest physical address.
+    pub addr: u64,
+    /// Which bytes of the image.
+    pub file: std::ops::Range<usize>,
+    /// Bytes it takes in RAM, at least the file bytes'.
+    pub mem_size: u64,
+}
+
 /// Loads an ELF if `data` is one, or else raw bytes at `raw_address`.
 pub fn load_image(ram: &Ram, data: &[u8], raw_address: u64) -> Result<LoadedImage, LoadError> {
-    if is_elf(data) { load_elf(ram, data) } else { load_raw(ram, data, raw_address) }
+    let (image, segments) = plan_image(ram, data, raw_address)?;
+    write_segments(ram, data, &segments);
+    Ok(image)
+}
+
+/// Where `data` (an ELF, or else raw bytes at `raw_address`) goes in
+/// `ram`, checked, without writing anything: what [`write_segments`]
+/// then copies.
+pub fn plan_image(ram: &Ram, data: &[u8], raw_address: u64) -> Result<(LoadedImage, Vec<Segment>), LoadError> {
+    if is_elf(data) { plan_elf(ram, data) } else { plan_raw(ram, data, raw_address) }
+}
+
+/// Copies `segments` of `data` (from [`plan_image`]) into `ram`.
+pub fn write_segments(ram: &Ram, data: &[u8], segments: &[Segment]) {
+    for segment in segments {
+        let Some(offset) = ram.offset(segment.addr, segment.mem_size) else { continue };
+        let Some(bytes) = data.get(segment.file.clone()) else { continue };
+        ram.write_bytes(offset, bytes);
+        zero(ram, offset + bytes.len() as u64, offset + segment.mem_size);
+    }
 }
 
 /// Copies a raw binary into RAM at `addr`.
 pub fn load_raw(ram: &Ram, data: &[u8], addr: u64) -> Result<LoadedImage, LoadError> {
+    let (image, segments) = plan_raw(ram, data, addr)?;
+    write_segments(ram, data, &segments);
+    Ok(image)
+}
+
+fn plan_raw(ram: &Ram, data: &[u8], addr: u64) -> Result<(LoadedImage, Vec<Segment>), LoadError> {
     if data.is_empty() {
         return Err(LoadError::Empty);
     }
     let size = data.len() as u64;
-    let offset = ram.offset(addr, size).ok_or_else(|| outside(ram, addr, size))?;
-    ram.write_bytes(offset, data);
-    Ok(LoadedImage { entry: addr, segments: vec![(addr, addr + size)], tohost: None, fromhost: None })
+    ram.offset(addr, size).ok_or_else(|| outside(ram, addr, size))?;
+    let image = LoadedImage { entry: addr, segments: vec![(addr, addr + size)], tohost: None, fromhost: None };
+    Ok((image, vec![Segment { addr, file: 0..data.len(), mem_size: size }]))
 }
 
 fn outside(ram: &Ram, addr: u64, size: u64) -> LoadError {
@@ -122,6 +159,12 @@ fn outside(ram: &Ram, addr: u64, size: u64) -> LoadError {
 /// Loads the `PT_LOAD` segments of a RISC-V ELF at their physical addresses,
 /// zero-filling the part of each segment beyond its file bytes.
 pub fn load_elf(ram: &Ram, data: &[u8]) -> Result<LoadedImage, LoadError> {
+    let (image, segments) = plan_elf(ram, data)?;
+    write_segments(ram, data, &segments);
+    Ok(image)
+}
+
+fn plan_elf(ram: &Ram, data: &[u8]) -> Result<(LoadedImage, Vec<Segment>), LoadError> {
     // Check the identification bytes first so that the errors name the real
     // problem rather than a parse failure.
     if data.len() >= 6 && is_elf(data) {
@@ -149,31 +192,30 @@ pub fn load_elf(ram: &Ram, data: &[u8]) -> Result<LoadedImage, LoadError> {
             return Err(LoadError::FileLargerThanMemory { addr, file_size, mem_size });
         }
         let bytes = ph.data(endian, data).map_err(|()| LoadError::Truncated(addr))?;
-        let offset = ram.offset(addr, mem_size).ok_or_else(|| outside(ram, addr, mem_size))?;
-        segments.push((addr, mem_size, offset, bytes));
+        ram.offset(addr, mem_size).ok_or_else(|| outside(ram, addr, mem_size))?;
+        // `bytes` lies inside `data` (the parser checked the range); an
+        // empty one may point anywhere.
+        let start = if bytes.is_empty() { 0 } else { bytes.as_ptr() as usize - data.as_ptr() as usize };
+        segments.push(Segment { addr, file: start..start + bytes.len(), mem_size });
     }
     if segments.is_empty() {
         return Err(LoadError::NothingToLoad);
     }
-    segments.sort_by_key(|s| s.0);
-    if let Some(pair) = segments.windows(2).find(|w| w[0].0 + w[0].1 > w[1].0) {
-        return Err(LoadError::Overlap { first: pair[0].0, second: pair[1].0 });
+    segments.sort_by_key(|s| s.addr);
+    if let Some(pair) = segments.windows(2).find(|w| w[0].addr + w[0].mem_size > w[1].addr) {
+        return Err(LoadError::Overlap { first: pair[0].addr, second: pair[1].addr });
     }
 
     let file = ElfFile64::<Endianness>::parse(data)?;
     let symbol = |name: &str| file.symbols().find(|s| s.name() == Ok(name)).map(|s| s.address());
     let (tohost, fromhost) = (symbol("tohost"), symbol("fromhost"));
-
-    for &(_, mem_size, offset, bytes) in &segments {
-        ram.write_bytes(offset, bytes);
-        zero(ram, offset + bytes.len() as u64, offset + mem_size);
-    }
-    Ok(LoadedImage {
+    let image = LoadedImage {
         entry: header.e_entry(endian),
-        segments: segments.iter().map(|&(addr, size, _, _)| (addr, addr + size)).collect(),
+        segments: segments.iter().map(|s| (s.addr, s.addr + s.mem_size)).collect(),
         tohost,
         fromhost,
-    })
+    };
+    Ok((image, segments))
 }
 
 /// Zeroes RAM offsets `[start, end)` (a segment's part beyond its file

@@ -215,6 +215,7 @@ class Machine:
         virtio: Sequence[Union[Block, Rng]] = (),
         regions: Sequence[Region] = (),
         console: Optional[_Console] = None,
+        snapshot: Union[Snapshot, str, "os.PathLike[str]", None] = None,
     ) -> Self: ...
     def run(self, max_insns: Optional[int] = None) -> StopReason:
         """Runs until the guest stops the machine or `max_insns` retire."""

@@ -199,10 +199,9 @@ def run_job(job: Job) -> Result:
                 copy = pathlib.Path(tmp) / "disk.img"
                 shutil.copyfile(job.disk, copy)
                 kwargs["virtio"] = [polyhart.Block(copy)] + list(kwargs.get("virtio", ()))
-            machine = polyhart.Machine(**kwargs)
             if job.snapshot is not None:
-                snapshot = _unpack(job.snapshot) if isinstance(job.snapshot, Packed) else job.snapshot
-                machine.restore(snapshot)
+                kwargs["snapshot"] = _unpack(job.snapshot) if isinstance(job.snapshot, Packed) else job.snapshot
+            machine = polyhart.Machine(**kwargs)
             if job.console_input:
                 machine.send_console(job.console_input)
             reason = machine.run(max_insns=job.max_insns)

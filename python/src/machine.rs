@@ -27,7 +27,7 @@ use crate::errors::{
 };
 use crate::failure::CallbackFailure;
 use crate::region::{PythonTarget, Region};
-use crate::snapshot::{Snapshot, snapshot_error};
+use crate::snapshot::{Snapshot, snapshot_argument, snapshot_error};
 use crate::stop::StopReason;
 use crate::virtio;
 
@@ -161,6 +161,9 @@ fn csr_number(csr: &Bound<'_, PyAny>) -> PyResult<u16> {
 /// - `console`: a callable taking `bytes`, or a binary stream (`write`),
 ///   called on the thread that runs the machine; without one the output
 ///   is kept for `read_console()`.
+/// - `snapshot`: a `Snapshot` (or a snapshot file's path) of a machine
+///   built with these same arguments, which this one starts as: its RAM is
+///   the snapshot's, shared copy-on-write, so the images are not copied in.
 ///
 /// The machine runs with the GIL released: other Python threads run
 /// meanwhile, and `stop()` from one of them ends the run. Ctrl-C in the
@@ -309,10 +312,11 @@ impl Machine {
         virtio = Vec::new(),
         regions = Vec::new(),
         console = None,
+        snapshot = None,
     ))]
     #[pyo3(text_signature = "(*, kernel=None, firmware=None, initrd=None, device_tree=None, bootargs=None, \
         harts=1, ram_size=134217728, engine='jit', jit_threshold=None, deterministic=False, quantum=10000, \
-        cpu_frequency=1000000000, idle='skip', virtio=(), regions=(), console=None)")]
+        cpu_frequency=1000000000, idle='skip', virtio=(), regions=(), console=None, snapshot=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -332,6 +336,7 @@ impl Machine {
         virtio: Vec<Bound<'_, PyAny>>,
         regions: Vec<Bound<'_, Region>>,
         console: Option<Py<PyAny>>,
+        snapshot: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Machine> {
         let recipe = PyDict::new(py);
         recipe.set_item("kernel", &kernel)?;
@@ -406,6 +411,7 @@ impl Machine {
         for spec in &virtio {
             config.virtio.push(virtio::open(spec, deterministic)?);
         }
+        config.snapshot = snapshot.as_ref().map(|snapshot| snapshot_argument(py, snapshot)).transpose()?;
         let failure = Arc::new(CallbackFailure::default());
         let now = Arc::new(AtomicU64::new(0));
         let mut builder = CosimBuilder::new(config);
@@ -419,7 +425,10 @@ impl Machine {
             };
             builder.region(intern(&region.name), region.base, region.size, target);
         }
-        let cosim = py.detach(|| builder.build()).map_err(|e| BuildError::new_err(message(&e)))?;
+        let cosim = py.detach(|| builder.build()).map_err(|e| match e {
+            polyhart_machine::boards::virt::BuildError::Snapshot(e) => snapshot_error(e),
+            e => BuildError::new_err(message(&e)),
+        })?;
         let machine = cosim.machine();
         let stop = machine.stop_signal().clone();
         failure.connect(stop.clone());
@@ -500,9 +509,8 @@ impl Machine {
         if let Some(overrides) = overrides {
             kwargs.update(overrides.as_mapping())?;
         }
+        kwargs.set_item("snapshot", Bound::new(py, self.snapshot(py)?)?)?;
         let clone = py.get_type::<Machine>().call((), Some(&kwargs))?;
-        let snapshot = Bound::new(py, self.snapshot(py)?)?;
-        clone.call_method1("restore", (snapshot,))?;
         Ok(clone.cast_into::<Machine>()?.unbind())
     }
 
@@ -521,13 +529,7 @@ impl Machine {
     /// machine is left as it was. Console output already produced stays in
     /// `read_console()`.
     fn restore(&self, py: Python<'_>, snapshot: &Bound<'_, PyAny>) -> PyResult<()> {
-        let snapshot = match snapshot.cast::<Snapshot>() {
-            Ok(snapshot) => snapshot.get().inner.clone(),
-            Err(_) => {
-                let path: std::path::PathBuf = snapshot.extract()?;
-                py.detach(|| polyhart_machine::Snapshot::open(&path)).map_err(snapshot_error)?
-            }
-        };
+        let snapshot = snapshot_argument(py, snapshot)?;
         let mut guard = self.lock()?;
         let cosim = &mut *guard;
         py.detach(|| cosim.restore(&snapshot)).map_err(snapshot_error)

@@ -19,6 +19,17 @@ pub(crate) fn snapshot_error(error: polyhart_machine::SnapshotError) -> PyErr {
     SnapshotError::new_err(error.to_string())
 }
 
+/// A `Snapshot`, or the path of a snapshot file, as an argument.
+pub(crate) fn snapshot_argument(py: Python<'_>, snapshot: &Bound<'_, PyAny>) -> PyResult<polyhart_machine::Snapshot> {
+    match snapshot.cast::<Snapshot>() {
+        Ok(snapshot) => Ok(snapshot.get().inner.clone()),
+        Err(_) => {
+            let path: std::path::PathBuf = snapshot.extract()?;
+            py.detach(|| polyhart_machine::Snapshot::open(&path)).map_err(snapshot_error)
+        }
+    }
+}
+
 #[pymethods]
 impl Snapshot {
     /// Opens the snapshot saved in the file at `path`, checking its header

@@ -32,12 +32,12 @@ use crate::devices::virtio::{VirtioDevice, VirtioMmio, mmio};
 use crate::devices::{Aclint, GoldfishRtc, Htif, Plic, PlicLine, Rom, RtcClock, TestFinisher, Uart, aclint};
 use crate::driver_queue::DriverQueue;
 use crate::fdt::{self, BlobError, FdtConfig};
-use crate::loader::{self, LoadError};
+use crate::loader::{self, LoadError, Segment};
 use crate::machine::{Engine, Settings};
 use crate::memory::{self, Dma, GuestRam, MemoryError};
 use crate::replay::ConsoleInput;
 use crate::runner::{DEFAULT_QUANTUM, IdleTime, Scheduling, StopSignal, UNBOUNDED_QUANTUM};
-use crate::snapshot;
+use crate::snapshot::{self, Snapshot};
 
 /// Base of the reset ROM.
 pub const MROM_BASE: u64 = 0x1000;
@@ -188,6 +188,9 @@ pub enum BuildError {
     /// A board bug: a device is wired to a PLIC source that does not exist.
     #[error(transparent)]
     Interrupt(#[from] NoSuchSource),
+    /// The snapshot to restore does not fit the machine, or is damaged.
+    #[error("cannot restore the snapshot: {0}")]
+    Snapshot(SnapshotError),
 }
 
 /// How to build a virt machine.
@@ -245,6 +248,10 @@ pub struct VirtConfig {
     /// bytes reach the UART only where the deterministic runner delivers
     /// them. `None`: as they arrive ([`Virt::uart`]).
     pub console_input: Option<Arc<ConsoleInput>>,
+    /// A snapshot of a machine built from this same configuration, which
+    /// the machine is restored to as it is built ([`Machine::restore`]):
+    /// its RAM is the snapshot's, so the images are not copied into RAM.
+    pub snapshot: Option<Snapshot>,
 }
 
 /// A device an embedder adds to the board ([`VirtConfig::device`]).
@@ -403,6 +410,13 @@ impl VirtConfig {
         self
     }
 
+    /// A snapshot to restore the machine to as it is built (see
+    /// [`VirtConfig::snapshot`]).
+    pub fn restored_from(mut self, snapshot: Snapshot) -> VirtConfig {
+        self.snapshot = Some(snapshot);
+        self
+    }
+
     /// Sets which tier runs guest code.
     pub fn engine(mut self, engine: Engine) -> VirtConfig {
         self.engine = engine;
@@ -436,6 +450,7 @@ impl Default for VirtConfig {
             driver_queue: None,
             rtc: RtcClock::Host,
             console_input: None,
+            snapshot: None,
         }
     }
 }
@@ -455,10 +470,10 @@ pub struct Virt {
     rtc: Arc<GoldfishRtc<PlicLine>>,
     virtio: Vec<Arc<VirtioMmio>>,
     htif: Option<Arc<Htif>>,
-    device_tree: Vec<u8>,
-    /// The boot images as loaded into RAM (offset, bytes): firmware,
-    /// kernel, initrd and device tree, which a reset loads again.
-    boot_images: Vec<(u64, Vec<u8>)>,
+    device_tree: Arc<Vec<u8>>,
+    /// The boot images: firmware, kernel, initrd and device tree, which a
+    /// reset loads again.
+    boot_images: Vec<BootImage>,
     console_input: Option<Arc<ConsoleInput>>,
     /// What identifies how the board was built beyond its devices' state,
     /// for snapshots: a hash of its boot images as loaded (they hold the
@@ -527,8 +542,8 @@ impl Board for Virt {
         for transport in &self.virtio {
             transport.reset();
         }
-        for (offset, bytes) in &self.boot_images {
-            ram.write_bytes(*offset, bytes);
+        for image in &self.boot_images {
+            image.load(ram);
         }
     }
 
@@ -598,6 +613,32 @@ impl Board for Virt {
     }
 }
 
+/// An image the board puts in RAM at boot and at each reset: its bytes
+/// (shared, not copied) and where they go.
+#[derive(Debug)]
+struct BootImage {
+    source: Arc<Vec<u8>>,
+    segments: Vec<Segment>,
+}
+
+impl BootImage {
+    /// Copies the image into `ram`, zeros after each segment's bytes.
+    fn load(&self, ram: &Ram) {
+        loader::write_segments(ram, &self.source, &self.segments);
+    }
+
+    /// `hash` (see [`snapshot::fnv1a`]) followed by where the image goes and
+    /// its bytes.
+    fn hash(&self, mut hash: u64) -> u64 {
+        for segment in &self.segments {
+            hash = snapshot::fnv1a_more(hash, &segment.addr.to_le_bytes());
+            hash = snapshot::fnv1a_more(hash, &segment.mem_size.to_le_bytes());
+            hash = snapshot::fnv1a_more(hash, self.source.get(segment.file.clone()).unwrap_or_default());
+        }
+        hash
+    }
+}
+
 /// The reset vector, as QEMU's virt machine lays it out: six instructions,
 /// then the start address and the device tree address as 64-bit words, then
 /// the `fw_dynamic_info` structure.
@@ -641,16 +682,24 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
 
     // Everything put in RAM, to check that nothing overwrote anything else.
     let mut placed: Vec<(&'static str, (u64, u64))> = Vec::new();
+    // What goes into RAM, which a reset loads again (QEMU copies its boot
+    // images anew); a restored snapshot brings its own RAM instead.
+    let mut boot_images: Vec<BootImage> = Vec::new();
+    let mut plan = |what: &'static str, image: &Arc<Vec<u8>>, raw_address: u64, error: fn(LoadError) -> BuildError| {
+        let (loaded, segments) = loader::plan_image(&ram, image, raw_address).map_err(error)?;
+        placed.extend(loaded.segments.iter().map(|&segment| (what, segment)));
+        boot_images.push(BootImage { source: image.clone(), segments });
+        Ok::<_, BuildError>(loaded)
+    };
+    let firmware = config.firmware.map(Arc::new);
+    let kernel = config.kernel.map(Arc::new);
     let mut kernel_start = None;
-    let (start, next_stage, loaded) = match (&config.firmware, &config.kernel) {
+    let (start, next_stage, loaded) = match (&firmware, &kernel) {
         (Some(firmware), kernel) => {
-            let fw = loader::load_image(&ram, firmware, RAM_BASE).map_err(BuildError::Firmware)?;
-            placed.extend(fw.segments.iter().map(|&segment| ("firmware", segment)));
+            let fw = plan("firmware", firmware, RAM_BASE, BuildError::Firmware)?;
             let next = match kernel {
                 Some(image) => {
-                    let image =
-                        loader::load_image(&ram, image, KERNEL_BASE_WITH_FIRMWARE).map_err(BuildError::Kernel)?;
-                    placed.extend(image.segments.iter().map(|&segment| ("kernel", segment)));
+                    let image = plan("kernel", image, KERNEL_BASE_WITH_FIRMWARE, BuildError::Kernel)?;
                     kernel_start = Some(image.start());
                     image.entry
                 }
@@ -659,20 +708,21 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
             (fw.entry, next, fw)
         }
         (None, Some(kernel)) => {
-            let image = loader::load_image(&ram, kernel, RAM_BASE).map_err(BuildError::Kernel)?;
-            placed.extend(image.segments.iter().map(|&segment| ("kernel", segment)));
+            let image = plan("kernel", kernel, RAM_BASE, BuildError::Kernel)?;
             kernel_start = Some(image.start());
             (image.entry, 0, image)
         }
         (None, None) => return Err(BuildError::NothingToRun),
     };
 
-    let initrd = match (&config.initrd, kernel_start) {
+    let initrd = match (config.initrd, kernel_start) {
         (None, _) => None,
         (Some(_), None) => return Err(BuildError::InitrdWithoutKernel),
         (Some(image), Some(kernel_start)) => {
-            let range = place_initrd(&ram, image, kernel_start, config.ram_size)?;
+            let range = place_initrd(&image, kernel_start, config.ram_size)?;
             placed.push(("initrd", range));
+            let segment = Segment { addr: range.0, file: 0..image.len(), mem_size: range.1 - range.0 };
+            boot_images.push(BootImage { source: Arc::new(image), segments: vec![segment] });
             Some(range)
         }
     };
@@ -697,18 +747,14 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
     let fdt_addr = place_device_tree(config.ram_size, dtb.len() as u64).ok_or(BuildError::DeviceTreeTooLarge)?;
     placed.push(("device tree", (fdt_addr, fdt_addr + dtb.len() as u64)));
     check_disjoint(&mut placed)?;
-    if !ram.write_bytes(fdt_addr - RAM_BASE, &dtb) {
-        return Err(BuildError::DeviceTreeTooLarge);
+    let dtb = Arc::new(dtb);
+    let segment = Segment { addr: fdt_addr, file: 0..dtb.len(), mem_size: dtb.len() as u64 };
+    boot_images.push(BootImage { source: dtb.clone(), segments: vec![segment] });
+    if config.snapshot.is_none() {
+        for image in &boot_images {
+            image.load(&ram);
+        }
     }
-    // What a reset loads again (QEMU copies its boot images anew).
-    let boot_images: Vec<(u64, Vec<u8>)> = placed
-        .iter()
-        .map(|&(_, (start, end))| {
-            let mut bytes = vec![0; (end - start) as usize];
-            ram.read_bytes(start - RAM_BASE, &mut bytes);
-            (start - RAM_BASE, bytes)
-        })
-        .collect();
 
     let mut bus = SystemBus::new(ram.clone(), aclint.clone());
     let plic = Arc::new(Plic::new(controls.clone()));
@@ -744,13 +790,9 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         htif
     });
 
-    let build_hash = boot_images.iter().fold(
-        snapshot::fnv1a(&loaded.tohost.unwrap_or_default().to_le_bytes()),
-        |hash, (offset, image)| {
-            let hash = snapshot::fnv1a_more(hash, &offset.to_le_bytes());
-            snapshot::fnv1a_more(snapshot::fnv1a_more(hash, &(image.len() as u64).to_le_bytes()), image)
-        },
-    );
+    let build_hash = boot_images
+        .iter()
+        .fold(snapshot::fnv1a(&loaded.tohost.unwrap_or_default().to_le_bytes()), |hash, image| image.hash(hash));
     let board = Virt {
         build_hash,
         aclint,
@@ -776,7 +818,11 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         idle: config.idle,
         ram_mapping: mapping,
     };
-    Ok(Machine::new(board, Arc::new(bus), &controls, stop, settings)?)
+    let mut machine = Machine::new(board, Arc::new(bus), &controls, stop, settings)?;
+    if let Some(snapshot) = &config.snapshot {
+        machine.restore(snapshot).map_err(BuildError::Snapshot)?;
+    }
+    Ok(machine)
 }
 
 /// The device tree of the board, announcing `bootargs` and `initrd`.
@@ -847,22 +893,20 @@ fn extra_nodes(devices: &[ExtraDevice]) -> Result<Vec<fdt::ExtraNode>, BuildErro
         .collect()
 }
 
-/// Loads the initrd where QEMU 7.2's virt does (`riscv_load_initrd`): the
-/// kernel's lowest address plus half of RAM, at most 128 MiB, so that a
+/// Where the initrd goes, as QEMU 7.2's virt places it (`riscv_load_initrd`):
+/// the kernel's lowest address plus half of RAM, at most 128 MiB, so that a
 /// kernel decompressing itself does not clobber it. Returns `[start, end)`.
-fn place_initrd(ram: &Ram, image: &[u8], kernel_start: u64, ram_size: u64) -> Result<(u64, u64), BuildError> {
+fn place_initrd(image: &[u8], kernel_start: u64, ram_size: u64) -> Result<(u64, u64), BuildError> {
     if image.is_empty() {
         return Err(BuildError::InitrdEmpty);
     }
     let start = kernel_start + (ram_size / 2).min(INITRD_OFFSET_LIMIT);
     let size = image.len() as u64;
     let ram_end = RAM_BASE + ram_size;
-    if start.checked_add(size).is_none_or(|end| end > ram_end) {
-        return Err(BuildError::InitrdTooLarge { start, size, ram_end });
+    match start.checked_add(size) {
+        Some(end) if start >= RAM_BASE && end <= ram_end => Ok((start, end)),
+        _ => Err(BuildError::InitrdTooLarge { start, size, ram_end }),
     }
-    let loaded =
-        loader::load_raw(ram, image, start).map_err(|_| BuildError::InitrdTooLarge { start, size, ram_end })?;
-    Ok(loaded.segments[0])
 }
 
 /// QEMU's placement: the highest 2 MiB-aligned address below the end of RAM
