@@ -43,9 +43,10 @@ def rss_kib() -> int:
 def main() -> None:
     clones = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     initrd = busybox_initramfs(GUEST, "echo polyhart-job-done $((6*7))\npoweroff -f")
+    # Images as bytes, read once, as a fleet's worker keeps them.
     config = dict(
-        firmware=FW_JUMP,
-        kernel=GUEST / "Image",
+        firmware=pathlib.Path(FW_JUMP).read_bytes(),
+        kernel=(GUEST / "Image").read_bytes(),
         initrd=initrd,
         bootargs="console=ttyS0 quiet",
         ram_size=512 << 20,
