@@ -44,17 +44,8 @@ def main() -> None:
         ram_size=256 << 20,
         deterministic=True,
     )
-    seen = bytearray()
-    booted: list[polyhart.Machine] = []
-
-    def watch(data: bytes) -> None:
-        seen.extend(data)
-        if b"polyhart-shell-ready" in seen:
-            booted[0].stop()
-
-    booted.append(polyhart.Machine(console=watch, **config))
-    booted[0].run()
-    packed = fleet.pack(booted[0].snapshot())
+    booted = fleet.boot(config, until=b"polyhart-shell-ready")
+    packed = fleet.pack(booted.snapshot())
     jobs = [
         fleet.Job(
             f"job-{i}",

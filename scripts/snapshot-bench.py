@@ -23,6 +23,7 @@ import tempfile
 import time
 
 import polyhart
+from polyhart import fleet
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from initramfs import busybox_initramfs  # noqa: E402
@@ -53,22 +54,9 @@ def main() -> None:
         deterministic=True,
     )
 
-    def watch(machine_ref: list, seen: bytearray):
-        def console(data: bytes) -> None:
-            seen.extend(data)
-            if READY in seen and machine_ref:
-                machine_ref[0].stop()
-
-        return console
-
-    ref: list = []
-    seen = bytearray()
     started = time.perf_counter()
-    booted = polyhart.Machine(console=watch(ref, seen), **config)
-    ref.append(booted)
-    booted.run()
+    booted = fleet.boot(config, until=READY)
     boot = time.perf_counter() - started
-    assert READY in seen, seen.decode(errors="replace")
 
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "linux.snap"

@@ -11,8 +11,7 @@ another::
     import polyhart
     from polyhart import fleet
 
-    booted = polyhart.Machine(**config)
-    ...                                   # boot, stop at the shell
+    booted = fleet.boot(config, until=b"polyhart-shell-ready")
     snapshot = fleet.pack(booted.snapshot())
     jobs = [
         fleet.Job(f"job-{i}", config, snapshot=snapshot, console_input=f"echo {i}\\n".encode())
@@ -56,7 +55,29 @@ from typing import Any, Callable, Optional, Sequence
 
 import polyhart
 
-__all__ = ["Job", "Packed", "Result", "pack", "run", "run_job"]
+__all__ = ["Job", "Packed", "Result", "boot", "pack", "run", "run_job"]
+
+
+def boot(machine: dict[str, Any], until: bytes, max_insns: Optional[int] = None) -> polyhart.Machine:
+    """Builds a machine from `machine` (keyword arguments of
+    :class:`polyhart.Machine`) and runs it until its console prints
+    `until` (a line its init prints once booted, say): the machine to
+    snapshot, stopped soon after the text (the console is watched between
+    slices of the run). Raises `RuntimeError` with the console output if the
+    guest stops by itself first."""
+    seen = bytearray()
+    booted: list[polyhart.Machine] = []
+
+    def console(data: bytes) -> None:
+        seen.extend(data)
+        if until in seen and booted:
+            booted[0].stop()
+
+    booted.append(polyhart.Machine(**{**machine, "console": console}))
+    reason = booted[0].run(max_insns=max_insns)
+    if until not in seen or reason.kind != polyhart.StopKind.STOPPED:
+        raise RuntimeError(f"the guest stopped ({reason}) before printing {until!r}: {bytes(seen)!r}")
+    return booted[0]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,18 +73,8 @@ def test_a_linux_snapshot_runs_200_jobs_each_on_its_own_disk_copy(client, tmp_pa
         deterministic=True,
     )
     # Booted once, stopped once init says the shell is starting.
-    seen = bytearray()
-    booted: list[polyhart.Machine] = []
-
-    def watch(data: bytes) -> None:
-        seen.extend(data)
-        if READY in seen:
-            booted[0].stop()
-
-    booted.append(polyhart.Machine(virtio=[polyhart.Block(disk)], console=watch, **config))
-    reason = booted[0].run(max_insns=2_000_000_000)
-    assert READY in seen and reason.kind == polyhart.StopKind.STOPPED, (reason, bytes(seen))
-    packed = fleet.pack(booted[0].snapshot())
+    booted = fleet.boot({**config, "virtio": [polyhart.Block(disk)]}, until=READY, max_insns=2_000_000_000)
+    packed = fleet.pack(booted.snapshot())
     assert sum(len(data) for _, data in packed.extents) < packed.length // 2, "only pages that are not zeros"
 
     def check(i: int):
