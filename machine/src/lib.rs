@@ -64,6 +64,7 @@ pub mod devices;
 pub mod driver_queue;
 pub mod fdt;
 pub mod gdb;
+mod hex;
 pub mod loader;
 mod machine;
 pub mod memory;

@@ -161,7 +161,7 @@ impl ConsoleInput {
         match &mut *self.lock() {
             Mode::Record { pending, closed, delivered_close, log, failed } => {
                 if !pending.is_empty() {
-                    let hex: String = pending.iter().map(|byte| format!("{byte:02x}")).collect();
+                    let hex = crate::hex::encode(pending);
                     if let Err(error) = writeln!(log, "{now} bytes {hex}") {
                         failed.get_or_insert(error.to_string());
                     }
@@ -223,11 +223,9 @@ fn parse(text: &str) -> Result<VecDeque<(u64, Delivery)>, (usize, String)> {
         last = time;
         let delivery = match (kind, words.next()) {
             ("closed", None) => Delivery::Closed,
-            ("bytes", Some(hex)) if hex.len() % 2 == 0 => {
-                let bytes: Option<Vec<u8>> =
-                    (0..hex.len()).step_by(2).map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok()).collect();
-                Delivery::Bytes(bytes.ok_or_else(|| (number, format!("'{hex}' is not hexadecimal bytes")))?)
-            }
+            ("bytes", Some(hex)) => Delivery::Bytes(
+                crate::hex::decode(hex).ok_or_else(|| (number, format!("'{hex}' is not hexadecimal bytes")))?,
+            ),
             _ => return Err((number, "want 'TIME bytes HEX' or 'TIME closed'".to_string())),
         };
         if words.next().is_some() {

@@ -456,13 +456,10 @@ fn parse_number(text: &str) -> Option<u64> {
     }
 }
 
-/// Bytes written as hexadecimal digits, two a byte.
+/// Bytes written as hexadecimal digits, two a byte, after an optional `0x`.
 fn parse_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.strip_prefix("0x").unwrap_or(text);
-    if text.is_empty() || !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok()).collect()
+    if text.is_empty() { None } else { crate::hex::decode(text) }
 }
 
 #[cfg(test)]
