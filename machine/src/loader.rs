@@ -341,7 +341,7 @@ mod tests {
         bytes
     }
 
-    /// Loads `image` (with `load_image`, as the boards do) into fresh RAM
+    /// Loads `image` (with `load_image`, which checks as the boards' plans do) into fresh RAM
     /// and checks that it failed without touching RAM.
     fn refused(image: &[u8]) -> LoadError {
         let ram = ram();

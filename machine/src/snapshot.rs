@@ -68,9 +68,7 @@ impl Snapshot {
     /// state (RAM is mapped when it is restored, not read).
     pub fn open(path: impl AsRef<Path>) -> Result<Snapshot, SnapshotError> {
         let path = path.as_ref();
-        let file = File::open(path)
-            .map_err(|e| SnapshotError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
-        Snapshot::from_file(file)
+        Snapshot::from_file(File::open(path).map_err(|e| naming(path, e))?)
     }
 
     /// The snapshot held by `file` (from its start, whatever its position).
@@ -120,18 +118,10 @@ impl Snapshot {
     /// Writes the snapshot to a file at `path` (what [`Machine::snapshot`]
     /// kept in memory, say), its pages of zeros as holes.
     pub fn write_to(&self, path: impl AsRef<Path>) -> Result<(), SnapshotError> {
-        let out = File::create(path.as_ref())?;
-        write_header(&out, &self.state, self.ram_base, self.ram_size)?;
-        let mut buf = vec![0; CHUNK];
-        let mut done = 0;
-        while done < self.ram_size {
-            let len = (self.ram_size - done).min(CHUNK as u64) as usize;
-            self.file.read_exact_at(&mut buf[..len], self.ram_offset + done)?;
-            write_pages(&out, self.ram_offset + done, &buf[..len])?;
-            done += len as u64;
-        }
-        out.set_len(self.ram_offset + self.ram_size)?;
-        Ok(())
+        let out = create(path.as_ref())?;
+        write_file(&out, &self.state, self.ram_base, self.ram_size, |at, buf| {
+            self.file.read_exact_at(buf, self.ram_offset + at)
+        })
     }
 
     /// The size of the guest RAM it holds, in bytes.
@@ -200,6 +190,40 @@ fn write_header(out: &File, state: &[u8], ram_base: u64, ram_size: u64) -> std::
     out.write_all_at(state, HEADER)
 }
 
+/// A whole snapshot file in `out`: the header and `state`, then the
+/// `ram_size` bytes of RAM that `read_ram(offset, buf)` gives, a chunk at a
+/// time, its pages of zeros as holes.
+fn write_file(
+    out: &File,
+    state: &[u8],
+    ram_base: u64,
+    ram_size: u64,
+    mut read_ram: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+) -> Result<(), SnapshotError> {
+    write_header(out, state, ram_base, ram_size)?;
+    let offset = ram_offset(state.len());
+    let mut buf = vec![0; CHUNK];
+    let mut done = 0;
+    while done < ram_size {
+        let len = (ram_size - done).min(CHUNK as u64) as usize;
+        read_ram(done, &mut buf[..len])?;
+        write_pages(out, offset + done, &buf[..len])?;
+        done += len as u64;
+    }
+    out.set_len(offset + ram_size)?;
+    Ok(())
+}
+
+/// Creates (or empties) the file at `path`.
+fn create(path: &Path) -> Result<File, SnapshotError> {
+    File::create(path).map_err(|e| naming(path, e))
+}
+
+/// An I/O error about the file at `path` that says which file.
+fn naming(path: &Path, error: std::io::Error) -> SnapshotError {
+    SnapshotError::Io(std::io::Error::new(error.kind(), format!("{}: {error}", path.display())))
+}
+
 /// Writes the pages of `bytes` that are not all zeros at `at` in `out`:
 /// the others stay holes.
 fn write_pages(out: &File, at: u64, bytes: &[u8]) -> std::io::Result<()> {
@@ -252,10 +276,7 @@ impl<B: Board> Machine<B> {
         path: impl AsRef<Path>,
         embedder: &dyn Fn(&mut Writer),
     ) -> Result<(), SnapshotError> {
-        let path = path.as_ref();
-        let file = File::create(path)
-            .map_err(|e| SnapshotError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
-        self.write_snapshot(&file, embedder)
+        self.write_snapshot(&create(path.as_ref())?, embedder)
     }
 
     /// Saves the machine to a snapshot kept in memory, as
@@ -275,19 +296,11 @@ impl<B: Board> Machine<B> {
     fn write_snapshot(&mut self, file: &File, embedder: &dyn Fn(&mut Writer)) -> Result<(), SnapshotError> {
         self.board.flush_console();
         let state = self.save_state(embedder);
-        let ram = self.bus.ram().clone();
-        write_header(file, &state, ram.base(), ram.size())?;
-        let offset = ram_offset(state.len());
-        let mut buf = vec![0; CHUNK];
-        let mut done = 0;
-        while done < ram.size() {
-            let len = (ram.size() - done).min(CHUNK as u64) as usize;
-            ram.read_bytes(done, &mut buf[..len]);
-            write_pages(file, offset + done, &buf[..len])?;
-            done += len as u64;
-        }
-        file.set_len(offset + ram.size())?;
-        Ok(())
+        let ram = self.bus.ram();
+        write_file(file, &state, ram.base(), ram.size(), |at, buf| {
+            ram.read_bytes(at, buf);
+            Ok(())
+        })
     }
 
     /// Everything but RAM, as sections, the embedder's last.

@@ -617,6 +617,8 @@ impl Board for Virt {
 /// (shared, not copied) and where they go.
 #[derive(Debug)]
 struct BootImage {
+    /// What it is, for errors.
+    what: &'static str,
     source: Arc<Vec<u8>>,
     segments: Vec<Segment>,
 }
@@ -680,15 +682,12 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
     let cycles_per_tick = (config.cpu_frequency / TIMEBASE_FREQUENCY).max(1);
     let aclint = Arc::new(Aclint::new(controls.clone(), cycles_per_tick));
 
-    // Everything put in RAM, to check that nothing overwrote anything else.
-    let mut placed: Vec<(&'static str, (u64, u64))> = Vec::new();
     // What goes into RAM, which a reset loads again (QEMU copies its boot
     // images anew); a restored snapshot brings its own RAM instead.
     let mut boot_images: Vec<BootImage> = Vec::new();
     let mut plan = |what: &'static str, image: &Arc<Vec<u8>>, raw_address: u64, error: fn(LoadError) -> BuildError| {
         let (loaded, segments) = loader::plan_image(&ram, image, raw_address).map_err(error)?;
-        placed.extend(loaded.segments.iter().map(|&segment| (what, segment)));
-        boot_images.push(BootImage { source: image.clone(), segments });
+        boot_images.push(BootImage { what, source: image.clone(), segments });
         Ok::<_, BuildError>(loaded)
     };
     let firmware = config.firmware.map(Arc::new);
@@ -720,9 +719,8 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         (Some(_), None) => return Err(BuildError::InitrdWithoutKernel),
         (Some(image), Some(kernel_start)) => {
             let range = place_initrd(&image, kernel_start, config.ram_size)?;
-            placed.push(("initrd", range));
             let segment = Segment { addr: range.0, file: 0..image.len(), mem_size: range.1 - range.0 };
-            boot_images.push(BootImage { source: Arc::new(image), segments: vec![segment] });
+            boot_images.push(BootImage { what: "initrd", source: Arc::new(image), segments: vec![segment] });
             Some(range)
         }
     };
@@ -745,11 +743,15 @@ pub fn build(config: VirtConfig) -> Result<Machine<Virt>, BuildError> {
         }
     };
     let fdt_addr = place_device_tree(config.ram_size, dtb.len() as u64).ok_or(BuildError::DeviceTreeTooLarge)?;
-    placed.push(("device tree", (fdt_addr, fdt_addr + dtb.len() as u64)));
-    check_disjoint(&mut placed)?;
     let dtb = Arc::new(dtb);
     let segment = Segment { addr: fdt_addr, file: 0..dtb.len(), mem_size: dtb.len() as u64 };
-    boot_images.push(BootImage { source: dtb.clone(), segments: vec![segment] });
+    boot_images.push(BootImage { what: "device tree", source: dtb.clone(), segments: vec![segment] });
+    // Nothing put in RAM may overwrite anything else.
+    let mut placed: Vec<(&'static str, (u64, u64))> = boot_images
+        .iter()
+        .flat_map(|image| image.segments.iter().map(|s| (image.what, (s.addr, s.addr + s.mem_size))))
+        .collect();
+    check_disjoint(&mut placed)?;
     if config.snapshot.is_none() {
         for image in &boot_images {
             image.load(&ram);
