@@ -350,7 +350,9 @@ impl CosimBuilder {
         // The machine was restored as it was built; the outside's time and
         // the queued actions come back here.
         if let Some(snapshot) = snapshot {
-            cosim.restore(&snapshot).map_err(BuildError::Snapshot)?;
+            let harts = cosim.machine.harts().len();
+            let restored = snapshot.embedded(|input| restore_timed(input, harts)).map_err(BuildError::Snapshot)?;
+            cosim.set_timed(restored);
         }
         Ok(cosim)
     }
@@ -452,15 +454,20 @@ impl Cosim {
             restored = restore_timed(input, harts)?;
             Ok(())
         })?;
-        let (now, actions) = restored.unwrap_or_else(|| (self.global_time.at_cycle(self.machine.time()), Vec::new()));
-        {
-            self.global_time.set_now(now);
-            let mut timed = self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner());
-            timed.next_seq = actions.iter().map(|entry| entry.seq).max().unwrap_or(0);
-            timed.queue = actions.into_iter().map(Reverse).collect();
-            timed.running_until = None;
-        }
+        self.set_timed(restored);
         Ok(())
+    }
+
+    /// Sets the outside's time and the queued actions as a snapshot had
+    /// them; `None` (a plain machine's snapshot): the harts' earliest time,
+    /// nothing queued.
+    fn set_timed(&mut self, restored: Option<(SimTime, Vec<TimedAction>)>) {
+        let (now, actions) = restored.unwrap_or_else(|| (self.global_time.at_cycle(self.machine.time()), Vec::new()));
+        self.global_time.set_now(now);
+        let mut timed = self.interrupts.timed_actions.lock().unwrap_or_else(|e| e.into_inner());
+        timed.next_seq = actions.iter().map(|entry| entry.seq).max().unwrap_or(0);
+        timed.queue = actions.into_iter().map(Reverse).collect();
+        timed.running_until = None;
     }
 
     /// The outside's time and the queued actions, in time order.

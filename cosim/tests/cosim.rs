@@ -439,6 +439,10 @@ fn a_restored_cosimulation_goes_on_as_the_saved_one_with_its_time_and_queued_int
     let (mut restored, _) = cosim_with(&copy, VirtConfig::new(), quantum);
     restored.restore(&snapshot).expect("restored");
     assert_eq!(restored.now(), original.now(), "the outside's time comes back");
+    // Built restored, the outside's time comes back too.
+    let (built, _) = cosim_with(&Model::new(SimTime::ZERO), VirtConfig::new().restored_from(snapshot.clone()), quantum);
+    assert_eq!(built.now(), original.now(), "built restored");
+    assert_eq!(built.machine().instructions(), original.machine().instructions());
     let (original_end, _) = run(&mut original, &model, SimTime::from_micros(1));
     let (restored_end, _) = run(&mut restored, &copy, SimTime::from_micros(1));
     assert_eq!(original_end, StopReason::Exit(0));

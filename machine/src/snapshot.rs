@@ -124,6 +124,16 @@ impl Snapshot {
         })
     }
 
+    /// Reads the embedder's state (see [`Machine::save_snapshot_with`]) with
+    /// `read`, without restoring anything: for an embedder whose machine
+    /// was built restored ([`crate::VirtConfig::snapshot`]).
+    pub fn embedded<R>(
+        &self,
+        read: impl FnOnce(&mut Reader<'_>) -> Result<R, SnapshotError>,
+    ) -> Result<R, SnapshotError> {
+        read(&mut Reader::new(&self.state, "the snapshot").section("embedder")?)
+    }
+
     /// The size of the guest RAM it holds, in bytes.
     pub fn ram_size(&self) -> u64 {
         self.ram_size
@@ -303,9 +313,11 @@ impl<B: Board> Machine<B> {
         })
     }
 
-    /// Everything but RAM, as sections, the embedder's last.
+    /// Everything but RAM, as sections, the embedder's first (so that
+    /// [`Snapshot::embedded`] finds it without reading the rest).
     fn save_state(&self, embedder: &dyn Fn(&mut Writer)) -> Vec<u8> {
         let mut out = Writer::new();
+        out.section("embedder", embedder);
         let ram = self.bus.ram();
         out.section("machine", |out| {
             out.u64(self.harts.len() as u64);
@@ -322,7 +334,6 @@ impl<B: Board> Machine<B> {
         for hart in &self.harts {
             hart.save(&mut out);
         }
-        out.section("embedder", embedder);
         out.into_bytes()
     }
 
@@ -381,6 +392,7 @@ impl<B: Board> Machine<B> {
         embedder: &mut dyn FnMut(&mut Reader<'_>) -> Result<(), SnapshotError>,
     ) -> Result<(), SnapshotError> {
         let mut input = Reader::new(state, "the snapshot");
+        let mut embedded = input.section("embedder")?;
         let mut machine = input.section("machine")?;
         let harts = machine.u64()?;
         let (ram_base, ram_size) = (machine.u64()?, machine.u64()?);
@@ -402,7 +414,6 @@ impl<B: Board> Machine<B> {
         for hart in &mut self.harts {
             hart.restore(&mut input)?;
         }
-        let mut embedded = input.section("embedder")?;
         input.finish()?;
         embedder(&mut embedded)?;
         self.round = in_round.then_some(round);
