@@ -182,6 +182,13 @@ pub(crate) struct RunArgs {
     /// exit with status 0.
     #[arg(long, value_name = "TEXT", requires = "snapshot_save")]
     pub snapshot_when: Option<String>,
+    /// Instrument the run with a plugin: NAME is a bundled one (insn,
+    /// hotblocks, mem, cache) or the path of a shared library built against
+    /// polyhart-plugin.h, followed by its arguments as key=value
+    /// (`--plugin cache,dcachesize=32K,out=cache.txt`). Repeat for several.
+    /// Each reports when the run ends.
+    #[arg(long, value_name = "NAME|PATH.so[,key=value...]")]
+    pub plugin: Vec<String>,
     /// Restore the machine `--snapshot-save` saved, and run on from there.
     /// The rest of the command line must build the same machine (the same
     /// -smp, -m, images and devices; the disks are yours to keep as they

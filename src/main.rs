@@ -278,6 +278,11 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         Some(path) => Some(Snapshot::open(path).map_err(|e| format!("cannot load the snapshot: {e}"))?),
         None => None,
     };
+    let plugins = args
+        .plugin
+        .iter()
+        .map(|spec| polyhart::machine::plugins::from_spec(spec).map_err(|e| format!("--plugin {spec}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let config = VirtConfig {
         snapshot,
         harts: args.harts,
@@ -319,6 +324,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         ..VirtConfig::default()
     };
     let mut machine = build_virt(config).map_err(|e| e.to_string())?;
+    machine.set_plugins(plugins);
     let _ = marker_stop.set(machine.stop_signal().clone());
     if let Some(path) = &args.dump_dtb {
         std::fs::write(path, machine.board().device_tree())
@@ -389,6 +395,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
+    machine.finish_plugins();
     if let Some(input) = &console_input {
         input.finish().map_err(|e| format!("the recording is incomplete: {e}"))?;
     }

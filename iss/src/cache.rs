@@ -27,6 +27,7 @@ use arc_swap::ArcSwapOption;
 
 use crate::decode::Inst;
 use crate::memory::PAGE_SHIFT;
+use crate::plugin::hooks::Hooks;
 
 /// A compiled block: the address of a function of the hart's
 /// [`crate::cpu::Cpu`] (with its frame filled in), which returns a
@@ -100,6 +101,9 @@ pub struct Block {
     /// The compiled code's address while the block is valid, else 0: what
     /// compiled code reads to chain to this block.
     pub(crate) host_code: AtomicUsize,
+    /// What the installed plugins planned for the block (none without
+    /// plugins).
+    hooks: Option<Box<Hooks>>,
 }
 
 impl fmt::Debug for Block {
@@ -125,7 +129,19 @@ impl Block {
             heat: AtomicU32::new(0),
             compiled: OnceLock::new(),
             host_code: AtomicUsize::new(0),
+            hooks: None,
         }
+    }
+
+    /// The block with the plugins' plans for it.
+    pub(crate) fn with_hooks(self, hooks: Option<Box<Hooks>>) -> Block {
+        Block { hooks, ..self }
+    }
+
+    /// What the installed plugins planned for the block.
+    #[inline(always)]
+    pub(crate) fn hooks(&self) -> Option<&Hooks> {
+        self.hooks.as_deref()
     }
 
     /// Marks the block as no longer matching its code: lookups skip it and

@@ -14,6 +14,7 @@ use crate::env::Env;
 use crate::memory::mmu::Physical;
 use crate::memory::pmp::{Access, Pmp};
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE};
+use crate::plugin::Plugins;
 use crate::state::X0_SINK;
 use crate::trap::{Exception, Trap};
 
@@ -41,12 +42,14 @@ pub(crate) struct Fetcher {
     checked: HashSet<BlockKey>,
     /// Blocks this hart decoded.
     pub(crate) translated: u64,
+    /// The machine's plugins, which plan for every block translated.
+    pub(crate) plugins: Option<Arc<Plugins>>,
 }
 
 impl Fetcher {
     /// No `fence.i` yet, nothing decoded.
     pub(crate) fn new() -> Fetcher {
-        Fetcher { fence_i_serial: 0, checked: HashSet::new(), translated: 0 }
+        Fetcher { fence_i_serial: 0, checked: HashSet::new(), translated: 0, plugins: None }
     }
 
     /// After this hart's `fence.i`: the other harts' stores this hart must
@@ -73,9 +76,9 @@ impl Fetcher {
             ..BlockKey::at(physical)
         };
         if !fetch.whole_page || second_half.is_some_and(|half| !half.whole_page) {
-            let (insts, code, _) = translate(cpu, env, pc, physical, None, true)?;
+            let (insts, code, _) = translate(cpu, env, pc, physical, None, true, self.plugins.is_some())?;
             self.translated += 1;
-            return Ok(Found::Once(Arc::new(Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice()))));
+            return Ok(Found::Once(Arc::new(self.block(key, pc, insts, code))));
         }
         let span = fetch.span.max(second_half.map_or(0, |half| half.span));
         if let Some(block) = env.cache.lookup(&key)
@@ -84,14 +87,22 @@ impl Fetcher {
             return Ok(Found::Cached { block, span });
         }
         let ticket = env.cache.begin(&key);
-        let (insts, code, cacheable) = translate(cpu, env, pc, physical, key.second_half, false)?;
+        let (insts, code, cacheable) =
+            translate(cpu, env, pc, physical, key.second_half, false, self.plugins.is_some())?;
         self.translated += 1;
-        let block = Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice());
+        let block = self.block(key, pc, insts, code);
         Ok(if cacheable {
             Found::Cached { block: env.cache.insert(block, ticket), span }
         } else {
             Found::Once(Arc::new(block))
         })
+    }
+
+    /// The block of `insts` decoded from `code` at `pc`, with what the
+    /// installed plugins planned for it.
+    fn block(&self, key: BlockKey, pc: u64, insts: Vec<Inst>, code: Vec<u8>) -> Block {
+        let hooks = self.plugins.as_ref().map(|plugins| plugins.instrument(pc, key.pc, &insts, &code));
+        Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice()).with_hooks(hooks)
     }
 
     /// Whether `block` may run after this hart's last `fence.i`: blocks
@@ -180,7 +191,8 @@ fn fetch_parcel(cpu: &Cpu, env: &Env, addr: u64, vaddr: u64) -> Result<u16, Trap
 /// `second_half` when the caller translated the next page already (the
 /// block's key then names that page), else through a fetch translation,
 /// and then the block may not be cached: it would not be filed under the
-/// second page (the code changed after the caller looked at it).
+/// second page (the code changed after the caller looked at it). With
+/// plugins (`instrumented`), a branch back to the block's start ends it.
 fn translate(
     cpu: &mut Cpu,
     env: &Env,
@@ -188,6 +200,7 @@ fn translate(
     physical: u64,
     second_half: Option<u64>,
     check_parcels: bool,
+    instrumented: bool,
 ) -> Result<(Vec<Inst>, Vec<u8>, bool), Trap> {
     let page_end = (pc | (PAGE_SIZE - 1)).wrapping_add(1);
     let mut insts = Vec::new();
@@ -239,7 +252,13 @@ fn translate(
         }
         inst.offset = (addr - pc) as u16;
         addr = addr.wrapping_add(u64::from(inst.len));
-        let ends = inst.op.ends_block();
+        // With plugins, a branch back to the block's start ends it, as it
+        // ends a compiled function: the instructions after it are a block
+        // of their own in both tiers.
+        let loops = instrumented
+            && inst.op.class() == decode::Class::Branch
+            && i64::from(inst.offset) + i64::from(inst.imm) == 0;
+        let ends = inst.op.ends_block() || loops;
         insts.push(inst);
         if ends || addr == page_end || straddles || env.breakpoints.contains(addr) {
             break;

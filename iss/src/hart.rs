@@ -16,6 +16,7 @@ use crate::fetch::{Fetcher, Found};
 use crate::interp;
 use crate::jit::{Divergence, HartJit, Jit, JitStats};
 use crate::memory::{AccessContext, Bus, Ram};
+use crate::plugin::{HartPlugins, Plugins};
 use crate::privilege::Privilege;
 use crate::run::{DispatchExit, Dispatcher};
 use crate::snapshot::{Reader, SnapshotError, Writer};
@@ -185,6 +186,35 @@ impl Hart {
             self.env.direct.span = 0;
         }
         self.jit = jit.map(HartJit::new);
+    }
+
+    /// Installs a machine's plugins on this hart, or removes them (`None`):
+    /// the hart gets an observer per plugin and zeroed counters, and its
+    /// observers see [`crate::plugin::Observer::start`]. Returns the hart's
+    /// part of the plugins it had (after their
+    /// [`crate::plugin::Observer::stop`]), for [`Plugins::finish`]. Every
+    /// block of the translation cache goes (the other harts' too): plans
+    /// are part of each translation, so each hart of a machine must get
+    /// the same plugins before it runs again.
+    pub fn set_plugins(&mut self, plugins: Option<Arc<Plugins>>) -> Option<HartPlugins> {
+        let mut old = self.dispatcher.plugins.take();
+        if let Some(old) = &mut old {
+            old.run_state(&self.cpu, &self.env, false);
+        }
+        self.env.cache.flush();
+        self.dispatcher.jump_cache.clear();
+        self.fetcher.plugins = plugins.clone();
+        if let Some(plugins) = plugins {
+            let mut part = plugins.attach(self.cpu.arch.csr.mhartid);
+            part.run_state(&self.cpu, &self.env, true);
+            self.dispatcher.plugins = Some(part);
+        }
+        old
+    }
+
+    /// The hart's part of its plugins: its observers and counters.
+    pub fn plugins(&self) -> Option<&HartPlugins> {
+        self.dispatcher.plugins.as_ref()
     }
 
     /// Resets the hart as its reset line would: registers, CSRs and
@@ -430,7 +460,8 @@ impl Hart {
                         Ok(Found::Cached { block, span }) => self.dispatcher.jump_cache.put(pc, block, span),
                         Ok(Found::Once(block)) => {
                             let before = self.cpu.arch.retired;
-                            let run = interp::execute_once(&mut self.cpu, &self.env, &block, stop_at);
+                            let plugins = self.dispatcher.plugins.as_mut();
+                            let run = interp::execute_once(&mut self.cpu, &self.env, &block, stop_at, plugins);
                             self.dispatcher.interpreted += self.cpu.arch.retired - before;
                             if let Err((trap, at)) = run
                                 && let Some(exit) = self.raise(trap, at)
@@ -473,6 +504,9 @@ impl Hart {
             let pc = self.cpu.arch.pc;
             self.last_exception = None;
             self.note_stall(Cause::Interrupt(irq), pc);
+            if let Some(plugins) = &mut self.dispatcher.plugins {
+                plugins.trap(&self.cpu, &self.env, Cause::Interrupt(irq), 0, pc);
+            }
             self.cpu.take_trap(Cause::Interrupt(irq), 0, pc);
             self.sync_translations();
         } else if self.cpu.arch.waiting {
@@ -550,6 +584,9 @@ impl Hart {
             return Some(Exit::TrapLoop { pc, cause, origin });
         }
         self.last_exception = Some(signature);
+        if let Some(plugins) = &mut self.dispatcher.plugins {
+            plugins.trap(&self.cpu, &self.env, cause, trap.tval, pc);
+        }
         self.cpu.take_trap(cause, trap.tval, pc);
         // The privilege changed: translation and interrupts need a look.
         self.cpu.recheck = true;

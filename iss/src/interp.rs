@@ -10,27 +10,61 @@ use std::sync::atomic::{Ordering, fence};
 use crate::cache::Block;
 use crate::cpu::Cpu;
 use crate::csr::mstatus;
+use crate::decode::MemoryKind;
 use crate::decode::{Op, illegal};
 use crate::env::Env;
 use crate::fpu::{self, Compare, Int, Rounding, SignInjection};
-use crate::memory::access::{self, amo, load_reserved, sext32, store_conditional};
+use crate::memory::access::{self, sext32};
+use crate::memory::pmp::Access;
+use crate::plugin::hooks::Hooks;
+use crate::plugin::{HartPlugins, MemoryEvent, Target};
 use crate::privilege::Privilege;
 use crate::trap::{Exception, Trap};
 use crate::zicsr::csr_op;
 
 /// Executes `block` from its start (see [`execute`]); the caller makes sure
-/// some budget is left.
+/// some budget is left. With `plugins`, a block that carries hooks makes
+/// the counts and calls its plugins planned (see [`crate::plugin`]).
 #[inline(always)]
-pub(crate) fn execute_block(cpu: &mut Cpu, env: &Env, block: &Block, stop_at: u64) -> Result<(), (Trap, u64)> {
-    execute(cpu, env, block, stop_at, &mut Memory)
+pub(crate) fn execute_block(
+    cpu: &mut Cpu,
+    env: &Env,
+    block: &Block,
+    stop_at: u64,
+    plugins: Option<&mut HartPlugins>,
+) -> Result<(), (Trap, u64)> {
+    match (block.hooks(), plugins) {
+        (Some(hooks), Some(plugins)) => execute_instrumented(cpu, env, block, stop_at, hooks, plugins),
+        _ => execute(cpu, env, block, stop_at, &mut Memory),
+    }
 }
 
 /// Executes one block that is not in the jump cache, within the budget.
-pub(crate) fn execute_once(cpu: &mut Cpu, env: &Env, block: &Block, stop_at: u64) -> Result<(), (Trap, u64)> {
+pub(crate) fn execute_once(
+    cpu: &mut Cpu,
+    env: &Env,
+    block: &Block,
+    stop_at: u64,
+    plugins: Option<&mut HartPlugins>,
+) -> Result<(), (Trap, u64)> {
     if cpu.arch.retired >= stop_at {
         return Ok(());
     }
-    execute(cpu, env, block, stop_at, &mut Memory)
+    execute_block(cpu, env, block, stop_at, plugins)
+}
+
+/// [`execute`] with the instrumented memory path, kept out of line so that
+/// the plain path stays as it was.
+#[inline(never)]
+fn execute_instrumented(
+    cpu: &mut Cpu,
+    env: &Env,
+    block: &Block,
+    stop_at: u64,
+    hooks: &Hooks,
+    plugins: &mut HartPlugins,
+) -> Result<(), (Trap, u64)> {
+    execute(cpu, env, block, stop_at, &mut Instrumented::new(hooks, plugins))
 }
 
 /// Executes `block` as [`execute`] does, with its loads and stores (integer
@@ -46,12 +80,37 @@ pub(crate) fn execute_with(
     execute(cpu, env, block, stop_at, memory)
 }
 
-/// How [`execute`] reaches data memory for plain loads and stores.
+/// How [`execute`] reaches data memory, and what it tells an observer:
+/// memory itself, lockstep's replay of compiled code's accesses, or
+/// memory with a plugin's hooks around each instruction
+/// ([`Instrumented`]). The observer's methods do
+/// nothing unless an implementation says otherwise, and cost nothing then.
 pub(crate) trait DataAccess {
     /// As [`access::load`].
     fn load(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap>;
     /// As [`access::store`].
     fn store(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap>;
+    /// As [`access::load_reserved`].
+    #[inline(always)]
+    fn load_reserved(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8) -> Result<u64, Trap> {
+        access::load_reserved(cpu, env, vaddr, size)
+    }
+    /// As [`access::store_conditional`].
+    #[inline(always)]
+    fn store_conditional(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64) -> Result<bool, Trap> {
+        access::store_conditional(cpu, env, vaddr, size, value)
+    }
+    /// As [`access::amo`].
+    #[inline(always)]
+    fn amo(&mut self, cpu: &mut Cpu, env: &Env, op: Op, vaddr: u64, operand: u64, retired: u64) -> Result<u64, Trap> {
+        access::amo(cpu, env, op, vaddr, operand, retired)
+    }
+    /// Before a pass over the block at `pc` begins, `retired` instructions in.
+    #[inline(always)]
+    fn block(&mut self, _cpu: &mut Cpu, _env: &Env, _pc: u64, _retired: u64) {}
+    /// Before instruction `index`, at `pc`, runs, `retired` instructions in.
+    #[inline(always)]
+    fn instruction(&mut self, _cpu: &mut Cpu, _env: &Env, _index: usize, _pc: u64, _retired: u64) {}
 }
 
 /// Memory itself: [`access::load`] and [`access::store`].
@@ -91,8 +150,16 @@ fn execute<M: DataAccess>(
     let len = block.insts.len() as u64;
 
     let end_pc = 'block: loop {
+        memory.block(cpu, env, block_pc, start_retired);
         let insts = &block.insts[..(stop_at - start_retired).min(len) as usize];
         for (index, inst) in insts.iter().enumerate() {
+            memory.instruction(
+                cpu,
+                env,
+                index,
+                block_pc.wrapping_add(u64::from(inst.offset)),
+                start_retired + index as u64,
+            );
             // Operands that only some operations need are macros, so that
             // they are computed in those arms alone rather than hoisted in
             // front of the dispatch for every instruction.
@@ -426,12 +493,12 @@ fn execute<M: DataAccess>(
                 }
                 Op::LrW | Op::LrD => {
                     let size = if inst.op == Op::LrW { 4 } else { 8 };
-                    let value = try_mem!(load_reserved(cpu, env, a, size));
+                    let value = try_mem!(memory.load_reserved(cpu, env, a, size));
                     cpu.arch.x[rd] = if size == 4 { sext32(value) } else { value };
                 }
                 Op::ScW | Op::ScD => {
                     let size = if inst.op == Op::ScW { 4 } else { 8 };
-                    let ok = try_mem!(store_conditional(cpu, env, a, size, b!()));
+                    let ok = try_mem!(memory.store_conditional(cpu, env, a, size, b!()));
                     cpu.arch.x[rd] = u64::from(!ok);
                 }
                 Op::AmoswapW
@@ -451,7 +518,7 @@ fn execute<M: DataAccess>(
                 | Op::AmominD
                 | Op::AmomaxD
                 | Op::AmominuD
-                | Op::AmomaxuD => cpu.arch.x[rd] = try_mem!(amo(cpu, env, inst.op, a, b!(), now!())),
+                | Op::AmomaxuD => cpu.arch.x[rd] = try_mem!(memory.amo(cpu, env, inst.op, a, b!(), now!())),
                 Op::Illegal => fault!(illegal(inst)),
                 // F and D.
                 Op::Flw => {
@@ -557,6 +624,92 @@ fn execute<M: DataAccess>(
     };
     cpu.arch.pc = end_pc;
     Ok(())
+}
+
+/// The interpreter's way to memory while a block has hooks: memory itself,
+/// with the counts and calls the hooks ask for around each instruction
+/// (see [`DataAccess`]).
+pub(crate) struct Instrumented<'a> {
+    pub(crate) hooks: &'a Hooks,
+    pub(crate) plugins: &'a mut HartPlugins,
+    /// The instruction running: its index and address.
+    index: usize,
+    pc: u64,
+}
+
+impl<'a> Instrumented<'a> {
+    pub(crate) fn new(hooks: &'a Hooks, plugins: &'a mut HartPlugins) -> Instrumented<'a> {
+        Instrumented { hooks, plugins, index: 0, pc: 0 }
+    }
+
+    /// After an access of `size` bytes at `vaddr` that went through.
+    #[cold]
+    fn accessed(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64, kind: MemoryKind) {
+        let at = &self.hooks.insts[self.index];
+        if at.memory.is_empty() {
+            return;
+        }
+        let access = if kind.writes() { Access::Store } else { Access::Load };
+        let paddr = access::physical(cpu, env, vaddr, size, access);
+        let target = if env.ram.offset(paddr, u64::from(size)).is_some() { Target::Ram } else { Target::Device };
+        let event = MemoryEvent { vaddr, paddr, size, value, kind, target };
+        self.plugins.accessed(cpu, env, at, self.pc, &event);
+    }
+}
+
+impl DataAccess for Instrumented<'_> {
+    #[inline(always)]
+    fn load(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
+        let value = access::load(cpu, env, vaddr, size, retired)?;
+        self.accessed(cpu, env, vaddr, size, value, MemoryKind::Load);
+        Ok(value)
+    }
+
+    #[inline(always)]
+    fn store(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64, retired: u64) -> Result<(), Trap> {
+        access::store(cpu, env, vaddr, size, value, retired)?;
+        let value = if size == 8 { value } else { value & ((1 << (8 * u32::from(size))) - 1) };
+        self.accessed(cpu, env, vaddr, size, value, MemoryKind::Store);
+        Ok(())
+    }
+
+    fn load_reserved(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8) -> Result<u64, Trap> {
+        let value = access::load_reserved(cpu, env, vaddr, size)?;
+        self.accessed(cpu, env, vaddr, size, value, MemoryKind::LoadReserved);
+        Ok(value)
+    }
+
+    fn store_conditional(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, value: u64) -> Result<bool, Trap> {
+        let stored = access::store_conditional(cpu, env, vaddr, size, value)?;
+        if stored {
+            let value = if size == 8 { value } else { value & 0xffff_ffff };
+            self.accessed(cpu, env, vaddr, size, value, MemoryKind::StoreConditional);
+        }
+        Ok(stored)
+    }
+
+    fn amo(&mut self, cpu: &mut Cpu, env: &Env, op: Op, vaddr: u64, operand: u64, retired: u64) -> Result<u64, Trap> {
+        let old = access::amo(cpu, env, op, vaddr, operand, retired)?;
+        if let Some(memory) = op.memory() {
+            let value = if memory.size == 8 { old } else { old & 0xffff_ffff };
+            self.accessed(cpu, env, vaddr, memory.size, value, memory.kind);
+        }
+        Ok(old)
+    }
+
+    #[inline(always)]
+    fn block(&mut self, cpu: &mut Cpu, env: &Env, pc: u64, retired: u64) {
+        cpu.arch.retired = retired;
+        self.plugins.before_block(cpu, env, &self.hooks.block, pc);
+    }
+
+    #[inline(always)]
+    fn instruction(&mut self, cpu: &mut Cpu, env: &Env, index: usize, pc: u64, retired: u64) {
+        self.index = index;
+        self.pc = pc;
+        cpu.arch.retired = retired;
+        self.plugins.before(cpu, env, &self.hooks.insts[index], pc);
+    }
 }
 
 fn div(a: i64, b: i64) -> i64 {

@@ -86,6 +86,7 @@ mod hart;
 mod interp;
 pub mod jit;
 pub mod memory;
+pub mod plugin;
 mod privilege;
 mod run;
 pub mod snapshot;

@@ -7,7 +7,8 @@ use crate::cpu::Cpu;
 use crate::env::Env;
 use crate::interp;
 use crate::jit::frame::SlowAccess;
-use crate::jit::{AccessMode, BlockExit, HartJit, Heat, JitStats, after_slow_access};
+use crate::jit::{AccessMode, BlockExit, HartJit, Heat, JitStats, Seat, after_slow_access};
+use crate::plugin::HartPlugins;
 use crate::trap::{Exception, Trap};
 use crate::trigger::Action;
 
@@ -54,6 +55,8 @@ pub(crate) struct Dispatcher {
     /// A load or store that compiled code left to the interpreter and that
     /// is not made yet (see [`crate::jit::BlockExit::Slow`]).
     slow_access: Option<SlowAccess>,
+    /// The hart's side of the machine's plugins, when it has some.
+    pub(crate) plugins: Option<HartPlugins>,
 }
 
 impl Dispatcher {
@@ -67,6 +70,7 @@ impl Dispatcher {
             jit_stats: JitStats::default(),
             resume_pc: 1,
             slow_access: None,
+            plugins: None,
         }
     }
 
@@ -81,7 +85,8 @@ impl Dispatcher {
         jit: Option<&HartJit>,
         stop_at: u64,
     ) -> Result<DispatchExit, (Trap, u64)> {
-        let Dispatcher { jump_cache, hits, interpreted, stepping, jit_stats, resume_pc, slow_access } = self;
+        let Dispatcher { jump_cache, hits, interpreted, stepping, jit_stats, resume_pc, slow_access, plugins } = self;
+        let counters = plugins.as_mut().map_or(0, HartPlugins::counters_address);
         // Armed triggers are checked by the interpreter alone.
         let jit = if *stepping || cpu.triggers_armed { None } else { jit };
         let trace_exec = tracing::enabled!(target: "exec", tracing::Level::TRACE);
@@ -108,13 +113,13 @@ impl Dispatcher {
                     // Up to the instruction the trigger stops before; the rest
                     // is a block of its own.
                     let until = cpu.arch.retired + index as u64;
-                    interpret(cpu, env, block, until.min(stop_at), interpreted)?;
+                    interpret(cpu, env, block, until.min(stop_at), interpreted, plugins.as_mut())?;
                     continue;
                 }
                 if cpu.arch.triggers.watch_loaded_data() {
                     // One instruction, so that a load's data trigger can
                     // raise its exception right after it.
-                    interpret(cpu, env, block, cpu.arch.retired + 1, interpreted)?;
+                    interpret(cpu, env, block, cpu.arch.retired + 1, interpreted, plugins.as_mut())?;
                     if let Some(tval) = cpu.trigger_after.take() {
                         return Err((Trap::new(Exception::Breakpoint, tval), cpu.arch.pc));
                     }
@@ -129,7 +134,8 @@ impl Dispatcher {
                 // next block then starts after it, so a loop that reads a device
                 // stays compiled but for the read.
                 env.count_slow_access();
-                interpret(cpu, env, block, cpu.arch.retired + 1, interpreted)?;
+                // Compiled code made the instruction's counts already.
+                interpret(cpu, env, block, cpu.arch.retired + 1, interpreted, None)?;
                 after_slow_access(cpu, env, &access);
                 continue;
             }
@@ -150,14 +156,21 @@ impl Dispatcher {
                         // during the call, and it touches them only at their
                         // fields' offsets and through the helpers, which take
                         // these same pointers.
-                        unsafe { jit.enter(code, cpu, env, None, stop_at, jump_cache) }
+                        unsafe { jit.enter(code, cpu, env, stop_at, Seat { lockstep: None, jump_cache, counters }) }
                     }
                     Some(lockstep) => {
                         lockstep.begin(cpu);
                         // SAFETY: as above; without chaining (off in
                         // lockstep) the code runs this block alone.
-                        let status =
-                            unsafe { jit.enter(code, cpu, env, Some(lockstep), stop_at, lockstep.jump_cache()) };
+                        let status = unsafe {
+                            jit.enter(
+                                code,
+                                cpu,
+                                env,
+                                stop_at,
+                                Seat { lockstep: Some(lockstep), jump_cache: lockstep.jump_cache(), counters },
+                            )
+                        };
                         match lockstep.check(cpu, env, block, status) {
                             Some(status) => status,
                             None => return Ok(DispatchExit::Divergence),
@@ -178,7 +191,7 @@ impl Dispatcher {
                 continue;
             }
             let start = cpu.arch.pc;
-            interpret(cpu, env, block, stop_at, interpreted)?;
+            interpret(cpu, env, block, stop_at, interpreted, plugins.as_mut())?;
             if cpu.arch.retired >= stop_at
                 && cpu.arch.pc != start
                 && cpu.arch.pc.wrapping_sub(start) < block.code_size()
@@ -192,9 +205,16 @@ impl Dispatcher {
 /// Runs `block` in the interpreter until `stop_at` (see
 /// [`interp::execute_block`]), adding what retired to `interpreted`.
 #[inline(always)]
-fn interpret(cpu: &mut Cpu, env: &Env, block: &Block, stop_at: u64, interpreted: &mut u64) -> Result<(), (Trap, u64)> {
+fn interpret(
+    cpu: &mut Cpu,
+    env: &Env,
+    block: &Block,
+    stop_at: u64,
+    interpreted: &mut u64,
+    plugins: Option<&mut HartPlugins>,
+) -> Result<(), (Trap, u64)> {
     let before = cpu.arch.retired;
-    let run = interp::execute_block(cpu, env, block, stop_at);
+    let run = interp::execute_block(cpu, env, block, stop_at, plugins);
     *interpreted += cpu.arch.retired - before;
     run
 }

@@ -68,6 +68,7 @@ mod hex;
 pub mod loader;
 mod machine;
 pub mod memory;
+pub mod plugins;
 pub mod replay;
 pub mod runner;
 pub mod snapshot;

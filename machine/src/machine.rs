@@ -7,6 +7,7 @@ use std::sync::Arc;
 pub use polyhart_iss::JitConfig;
 use polyhart_iss::debug::{Breakpoints, Watchpoint, Watchpoints};
 use polyhart_iss::jit::JitError;
+use polyhart_iss::plugin::{Plugin, Plugins};
 use polyhart_iss::{Exit, Hart, HartControl, HartStats, Jit, JitStats, TranslationCache};
 
 use crate::boards::Board;
@@ -91,6 +92,24 @@ pub struct Machine<B = Virt> {
     pub(crate) round: Option<u64>,
     /// Guest RAM's mapping ([`Settings::ram_mapping`]).
     pub(crate) ram_mapping: Arc<GuestMemoryMmap>,
+    /// The installed instrumentation plugins ([`Machine::set_plugins`]).
+    pub(crate) plugins: Option<Arc<Plugins>>,
+}
+
+impl<B> Drop for Machine<B> {
+    /// The plugins report (see [`Machine::finish_plugins`]).
+    fn drop(&mut self) {
+        finish_plugins(&mut self.harts, &mut self.plugins);
+    }
+}
+
+/// Removes `plugins` from `harts` and hands each plugin its harts'
+/// observers and counters.
+fn finish_plugins(harts: &mut [Hart], plugins: &mut Option<Arc<Plugins>>) {
+    if let Some(set) = plugins.take() {
+        let parts = harts.iter_mut().filter_map(|hart| hart.set_plugins(None)).collect();
+        set.finish(parts);
+    }
 }
 
 impl<B: Board> Machine<B> {
@@ -135,6 +154,7 @@ impl<B: Board> Machine<B> {
                 .then(|| Pacer::new(settings.cpu_frequency)),
             round: None,
             ram_mapping: settings.ram_mapping,
+            plugins: None,
         })
     }
 
@@ -241,6 +261,36 @@ impl<B: Board> Machine<B> {
         if let Some(hart) = self.harts.get_mut(index) {
             hart.reset(pc);
         }
+    }
+
+    /// Installs instrumentation `plugins` on every hart (see
+    /// [`polyhart_iss::plugin`]), after finishing any installed before
+    /// ([`Machine::finish_plugins`]). Every translation goes, so that each
+    /// block is translated again with the plugins' plans: install plugins
+    /// before a run, not during one. An empty list installs nothing.
+    pub fn set_plugins(&mut self, plugins: Vec<Arc<dyn Plugin>>) {
+        self.finish_plugins();
+        if plugins.is_empty() {
+            return;
+        }
+        let set = Plugins::new(plugins);
+        for hart in &mut self.harts {
+            hart.set_plugins(Some(set.clone()));
+        }
+        self.plugins = Some(set);
+    }
+
+    /// The installed plugins.
+    pub fn plugins(&self) -> Option<&Arc<Plugins>> {
+        self.plugins.as_ref()
+    }
+
+    /// Removes the installed plugins and hands each its harts' observers
+    /// and counters ([`polyhart_iss::plugin::Plugin::finish`]), which is
+    /// where plugins report; dropping the machine does the same. Every
+    /// translation goes, so that compiled code counts no more.
+    pub fn finish_plugins(&mut self) {
+        finish_plugins(&mut self.harts, &mut self.plugins);
     }
 
     /// Sets the virtual addresses where every hart stops before running the

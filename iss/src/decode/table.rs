@@ -150,6 +150,63 @@ pub enum Class {
     Illegal,
 }
 
+impl Class {
+    /// Every class, in declaration order.
+    pub const ALL: [Class; 20] = [
+        Class::Alu,
+        Class::Mul,
+        Class::Div,
+        Class::Branch,
+        Class::Jump,
+        Class::Load,
+        Class::Store,
+        Class::Atomic,
+        Class::Fence,
+        Class::Csr,
+        Class::System,
+        Class::FpAdd,
+        Class::FpMul,
+        Class::FpFma,
+        Class::FpDiv,
+        Class::FpSqrt,
+        Class::FpMove,
+        Class::FpCompare,
+        Class::FpConvert,
+        Class::Illegal,
+    ];
+
+    /// The class's place in [`Class::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A short lower-case name for reports: `alu`, `fp-fma`, ...
+    pub const fn name(self) -> &'static str {
+        match self {
+            Class::Alu => "alu",
+            Class::Mul => "mul",
+            Class::Div => "div",
+            Class::Branch => "branch",
+            Class::Jump => "jump",
+            Class::Load => "load",
+            Class::Store => "store",
+            Class::Atomic => "atomic",
+            Class::Fence => "fence",
+            Class::Csr => "csr",
+            Class::System => "system",
+            Class::FpAdd => "fp-add",
+            Class::FpMul => "fp-mul",
+            Class::FpFma => "fp-fma",
+            Class::FpDiv => "fp-div",
+            Class::FpSqrt => "fp-sqrt",
+            Class::FpMove => "fp-move",
+            Class::FpCompare => "fp-compare",
+            Class::FpConvert => "fp-convert",
+            Class::Illegal => "illegal",
+        }
+    }
+}
+
 /// The memory access an instruction makes at `x[rs1]` (plus `imm` for plain
 /// loads and stores; LR, SC and AMOs take no immediate).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

@@ -147,6 +147,7 @@ pub(super) const FAST_ENTRY_SIZE: i64 = std::mem::size_of::<FastEntry>() as i64;
 pub(super) const FAST_TAG: i32 = offset_of!(FastEntry, tag) as i32;
 pub(super) const FAST_ADDEND: i32 = offset_of!(FastEntry, addend) as i32;
 pub(super) const CHAINS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, chains)) as i32;
+pub(super) const COUNTERS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, counters)) as i32;
 
 /// The signature of compiled blocks (see [`crate::cache::BlockCode`]).
 pub(super) fn block_signature(module: &JITModule) -> Signature {

@@ -46,6 +46,9 @@ pub(crate) struct Frame {
     /// which no entry matches, while they are not (or in lockstep, where
     /// every access takes the helpers).
     pub(super) tlb_context: u64,
+    /// The hart's plugin counters ([`crate::plugin::Counter`]), which
+    /// compiled code adds to inline; 0 without plugins.
+    pub(super) counters: usize,
     /// Where a helper that gives a value (a load, an atomic) leaves it for
     /// compiled code. Not a stack slot of the block's: Cranelift computed
     /// such a slot's address at the function's entry and kept it live

@@ -21,6 +21,7 @@ use super::translator::{AccessMode, Exits, Translator};
 use super::{float, listing};
 use crate::cache::{Block, BlockCode};
 use crate::decode::{Class, Inst, Op};
+use crate::plugin::hooks::Hooks;
 
 /// What the harts and the background compiler share.
 pub(super) struct Compiler {
@@ -157,7 +158,9 @@ impl Compiler {
             self.outside_range.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        if !block.insts.iter().all(|inst| supported(inst.op)) {
+        // A block a plugin wants calls in runs in the interpreter, which
+        // makes them.
+        if !block.insts.iter().all(|inst| supported(inst.op)) || block.hooks().is_some_and(Hooks::has_calls) {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -173,7 +176,7 @@ impl Compiler {
         if !backend.retired.is_empty() {
             self.reclaim(&mut backend);
         }
-        let compiled = backend.compile(&block.insts, miscompile, self.ram_base.get().copied(), access);
+        let compiled = backend.compile(&block.insts, block.hooks(), miscompile, self.ram_base.get().copied(), access);
         let Some(compiled) = compiled else {
             drop(backend);
             self.rejected.fetch_add(1, Ordering::Relaxed);
@@ -321,6 +324,7 @@ impl Backend {
     pub(super) fn compile(
         &mut self,
         insts: &[Inst],
+        hooks: Option<&Hooks>,
         miscompile: Option<usize>,
         ram_base: Option<u64>,
         access: AccessMode,
@@ -335,11 +339,9 @@ impl Backend {
         {
             let builder = FunctionBuilder::new(&mut self.context.func, &mut self.builder);
             let access = if self.lockstep { AccessMode::Lockstep } else { access };
-            Translator::new(builder, pointer, &self.module, self.exits, access, ram_base).translate(
-                insts,
-                self.module.target_config(),
-                miscompile,
-            );
+            let mut translator = Translator::new(builder, pointer, &self.module, self.exits, access, ram_base);
+            translator.hooks = hooks;
+            translator.translate(insts, self.module.target_config(), miscompile);
         }
         let (code, size) = self.define(id)?;
         Some(Compiled { code: BlockCode(code), size })

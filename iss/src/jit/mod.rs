@@ -328,18 +328,18 @@ impl Jit {
     ///
     /// # Safety
     /// `code` is this JIT's code for the block at `cpu.arch.pc` (in the
-    /// hart's fetch context); `cpu`, `env`, `lockstep` and `jump_cache` are
-    /// one hart's, and nothing else uses them during the call.
+    /// hart's fetch context); `cpu`, `env` and what `seat` holds are one
+    /// hart's, and nothing else uses them during the call (see [`Seat`]).
     #[inline(always)]
     pub(crate) unsafe fn enter(
         &self,
         code: BlockCode,
         cpu: &mut Cpu,
         env: &Env,
-        lockstep: Option<&Lockstep>,
         stop_at: u64,
-        jump_cache: &JumpCache,
+        seat: Seat<'_>,
     ) -> BlockExit {
+        let Seat { lockstep, jump_cache, counters } = seat;
         let direct = &env.direct;
         let jump_slots = jump_cache.slots_address();
         cpu.frame = Frame {
@@ -364,6 +364,7 @@ impl Jit {
             slow_address: 0,
             slow_kind: 0,
             chains: 0,
+            counters,
         };
         // SAFETY: `enter` is the trampoline of `Backend::trampoline`, with
         // this signature; the frame points at the caller's `env` and
@@ -371,6 +372,22 @@ impl Jit {
         let status = unsafe { (self.compiler.enter)(cpu, code.0.as_ptr()) };
         BlockExit::from_status(status)
     }
+}
+
+/// What of a hart, besides its state and environment, compiled code
+/// reaches (see [`Jit::enter`]).
+#[derive(Copy, Clone)]
+pub(crate) struct Seat<'a> {
+    /// The hart's lockstep log, in lockstep.
+    pub(crate) lockstep: Option<&'a Lockstep>,
+    /// The jump cache exits look the next block up in.
+    pub(crate) jump_cache: &'a JumpCache,
+    /// The address of the hart's plugin counters
+    /// ([`crate::plugin::COUNTER_CAPACITY`] of them), or 0 when it has
+    /// none: then no compiled code counts, since blocks are compiled with
+    /// counts only while plugins are installed, and installing or removing
+    /// them drops every block.
+    pub(crate) counters: usize,
 }
 
 impl Drop for Jit {

@@ -16,6 +16,7 @@ use super::analysis::{RamGroup, forward_skips, is_reg, loops_to_start, ram_group
 use super::float::state::BlockFloat;
 use crate::cache::JumpCache;
 use crate::decode::{Class, Inst, Op};
+use crate::plugin::hooks::{Count, Hooks};
 
 /// How a load's value comes back from [`Translator::load_as`].
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -145,6 +146,11 @@ pub(super) struct Translator<'a> {
     /// Per instruction, the [`RamGroup`] of its access (none in blocks
     /// with a TLB probe, or in lockstep).
     pub(super) ram_groups: Vec<Option<RamGroup>>,
+    /// What plugins planned for the block, when plugins are installed:
+    /// its inline counts are added in host code, loads and stores the
+    /// block cannot make go through helpers instead of leaving it, and
+    /// taken branches leave it (see [`crate::plugin`]).
+    pub(super) hooks: Option<&'a Hooks>,
 }
 
 impl<'a> Translator<'a> {
@@ -209,7 +215,58 @@ impl<'a> Translator<'a> {
             store_sig,
             ram_base,
             ram_groups: Vec::new(),
+            hooks: None,
         }
+    }
+
+    /// Whether loads and stores that compiled code cannot make itself call
+    /// the helpers rather than leave the block (see [`BlockExit::Slow`]): in
+    /// lockstep, which logs them, and in blocks with plugin hooks, where a
+    /// block left in its middle would count as another block.
+    pub(super) fn slow_helpers(&self) -> bool {
+        self.access == AccessMode::Lockstep || self.hooks.is_some()
+    }
+
+    /// Adds the plugins' inline `counts` to the hart's counters, those of
+    /// one counter together.
+    fn count(&mut self, counts: &[Count]) {
+        let mut merged: Vec<Count> = Vec::new();
+        for count in counts {
+            match merged.iter_mut().find(|merged| merged.counter == count.counter) {
+                Some(merged) => merged.amount = merged.amount.wrapping_add(count.amount),
+                None => merged.push(*count),
+            }
+        }
+        if merged.is_empty() {
+            return;
+        }
+        let base = self.b.ins().load(self.pointer, self.flags, self.state, COUNTERS_OFFSET);
+        for count in merged {
+            // Counters are at most `COUNTER_CAPACITY` (8 MiB of them): the
+            // offset fits.
+            let at = (count.counter as usize * 8) as i32;
+            let value = self.b.ins().load(types::I64, self.flags, base, at);
+            let value = self.b.ins().iadd_imm_s(value, count.amount as i64);
+            self.b.ins().store(self.flags, value, base, at);
+        }
+    }
+
+    /// The plugins' per-instruction counts, gathered: an instruction's counts
+    /// are added before it, and an instruction that cannot leave the block
+    /// is always followed by the next one, so the counts of a run of such
+    /// instructions and the one after them are added together, before the
+    /// run. Entry `i` holds what is added before instruction `i`.
+    fn counts_before(hooks: &Hooks, insts: &[Inst]) -> Vec<Vec<Count>> {
+        let mut before = vec![Vec::new(); insts.len()];
+        let mut start = 0;
+        for (index, inst) in insts.iter().enumerate() {
+            before[start].extend_from_slice(&hooks.insts[index].counts);
+            let stays = matches!(inst.op.class(), Class::Alu | Class::Mul | Class::Div | Class::Fence);
+            if !stays {
+                start = index + 1;
+            }
+        }
+        before
     }
 
     /// The hart's `Env`, for a helper (read from the frame where needed:
@@ -438,7 +495,10 @@ impl<'a> Translator<'a> {
             }
         }
         self.len = insts.len();
-        self.skips = forward_skips(insts);
+        // With plugins a taken branch leaves the block, as in the
+        // interpreter: its target runs as a block, with its counts.
+        self.skips = if self.hooks.is_some() { vec![None; insts.len()] } else { forward_skips(insts) };
+        let counts_before = self.hooks.map(|hooks| Translator::counts_before(hooks, insts));
         self.has_skips = self.skips.iter().any(Option::is_some);
         self.joins = vec![None; insts.len()];
         for &target in self.skips.iter().flatten() {
@@ -446,7 +506,10 @@ impl<'a> Translator<'a> {
                 self.joins[target] = Some(self.b.create_block());
             }
         }
-        if self.access == AccessMode::Plain {
+        // A RAM group's later accesses rely on the first one's checks,
+        // which hold only if the block leaves whenever they fail: not when
+        // slow accesses go through the helpers and the block goes on.
+        if self.access == AccessMode::Plain && !self.slow_helpers() {
             self.ram_groups = ram_groups(insts, &self.joins);
         }
         // A jump or branch back to the start loops inside the function: then
@@ -490,12 +553,18 @@ impl<'a> Translator<'a> {
             self.b.def_var(self.skipped, none);
         }
         self.pass_start_float();
+        if let Some(hooks) = self.hooks {
+            self.count(&hooks.block.counts);
+        }
         let mut ended = false;
         for (index, inst) in insts.iter().enumerate() {
             if let Some(join) = self.joins[index].take() {
                 self.b.ins().jump(join, &[]);
                 self.b.switch_to_block(join);
                 self.join_float();
+            }
+            if let Some(counts) = &counts_before {
+                self.count(&counts[index]);
             }
             // In lazy mode a register gets its value here, on the straight
             // path every later instruction and exit comes after.

@@ -98,6 +98,17 @@ fn translate_data(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, access: Access
         .map(|physical| PhysAddr(physical.addr))
 }
 
+/// The physical address of an access of `size` bytes at `vaddr` that just
+/// went through (a plugin's memory event): the TLB holds its translation
+/// now. The first byte's, for an access across two pages.
+pub(crate) fn physical(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, access: Access) -> u64 {
+    if !cpu.data_checked {
+        return vaddr;
+    }
+    let size = if crosses_page(vaddr, size) { 1 } else { size };
+    translate_data(cpu, env, vaddr, size, access).map_or(vaddr, |physical| physical.0)
+}
+
 /// A load that paging or PMP checks; a misaligned one across two pages is
 /// made of byte loads, since the pages need not be adjacent in physical memory.
 #[inline(never)]
