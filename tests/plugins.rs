@@ -468,3 +468,134 @@ fn the_cli_loads_plugins_and_refuses_bad_ones() {
     assert!(stderr.contains("unknown argument colour=red"), "{stderr}");
     std::fs::remove_file(out).unwrap();
 }
+
+/// Per instruction address: runs, loads, stores.
+type PerPc = BTreeMap<u64, (u64, u64, u64)>;
+
+/// What QEMU's plugin interface says guest `name` did, through
+/// `tests/plugin/qemu_trace.c` (QEMU's own translation and callbacks: an
+/// oracle independent of polyhart's).
+fn qemu_trace(name: &str, library: &Path) -> PerPc {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("qemu-{name}-{}.txt", std::process::id()));
+    let kernel = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guest/{name}.elf"));
+    let status = Command::new("timeout")
+        .arg("120")
+        .arg(std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-riscv64".into()))
+        .args(["-M", "virt", "-bios", "none", "-nographic", "-m", "128M", "-kernel"])
+        .arg(&kernel)
+        .arg("-plugin")
+        .arg(format!("{},out={}", library.display(), out.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("QEMU runs");
+    assert!(status.code().is_some(), "QEMU died on {name}");
+    let text = std::fs::read_to_string(&out).expect("QEMU's plugin wrote its trace");
+    std::fs::remove_file(&out).unwrap();
+    text.lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let number = |at: usize| fields[at].parse::<u64>().unwrap();
+            (u64::from_str_radix(fields[0], 16).unwrap(), (number(1), number(2), number(3)))
+        })
+        .collect()
+}
+
+/// The same from polyhart, through the [`Recorder`]: inline counts per
+/// instruction (compiled code's, under the JIT) and its memory callbacks;
+/// `qemu` is what QEMU saw (for the end of the run, see below).
+fn polyhart_trace(name: &str, engine: Engine, qemu: &PerPc) -> PerPc {
+    let (reason, _, records, _, _) = record(name, 1, engine, Scheduling::Deterministic, true);
+    assert!(matches!(reason, StopReason::Exit(_)), "{name}: {reason:?}");
+    let record = &records[&0];
+    let mut trace: PerPc = record.insts.iter().map(|(&pc, &runs)| (pc, (runs, 0, 0))).collect();
+    // QEMU's process exits inside the guest's store to the test finisher,
+    // before its memory callback, and runs nothing after it; polyhart
+    // completes the store and stops at the end of its block. That store's
+    // access, and the instructions after it that QEMU never ran, are left
+    // out of the comparison.
+    let (last_pc, last) = record.memory.last().expect("the guest accessed memory");
+    assert_eq!(last.paddr, 0x10_0000, "{name}: the last access is the test finisher's");
+    let after: Vec<u64> = trace.range(last_pc + 1..last_pc + 16).map(|(&pc, _)| pc).collect();
+    for pc in after {
+        if trace[&pc].0 == 1 && !qemu.contains_key(&pc) {
+            trace.remove(&pc);
+        }
+    }
+    let memory = &record.memory[..record.memory.len() - 1];
+    // QEMU reports an AMO, and an SC (a compare-and-swap there), as a read
+    // and a write; polyhart as one access of its kind.
+    use polyhart::iss::decode::MemoryKind;
+    for (pc, access) in memory {
+        let entry = trace.entry(*pc).or_default();
+        let (reads, writes) = match access.kind {
+            MemoryKind::Load | MemoryKind::LoadReserved => (1, 0),
+            MemoryKind::Store => (0, 1),
+            MemoryKind::StoreConditional | MemoryKind::Amo(_) => (1, 1),
+        };
+        entry.1 += reads;
+        entry.2 += writes;
+    }
+    trace
+}
+
+#[test]
+fn plugins_see_what_qemus_plugins_see() {
+    let qemu = std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-riscv64".into());
+    if !prerequisites::require_tool(&qemu, "Debian's qemu-system-misc", "the plugin comparison with QEMU")
+        || !prerequisites::require_tool("cc", "Debian's gcc", "the plugin comparison with QEMU")
+    {
+        return;
+    }
+    let library = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("qemu-trace-{}.so", std::process::id()));
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "tests/plugin/qemu_trace.c", "-o"])
+        .arg(&library)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cc runs");
+    assert!(status.success(), "tests/plugin/qemu_trace.c does not build");
+    // Single-hart guests whose course does not depend on the host's time
+    // (QEMU's timer follows it: timer, sstc), that do not page (QEMU names
+    // instructions by virtual address, the recorder by physical: paging),
+    // and that do not use Sdtrig (QEMU 7.2 takes another path: triggers).
+    let guests = [
+        "rv64i",
+        "rv64m",
+        "rv64a",
+        "compressed",
+        "traps",
+        "smc",
+        "csr",
+        "smode",
+        "pmp",
+        "uart",
+        "plic",
+        "fp_arith",
+        "fp_fma",
+        "fp_convert",
+        "fp_misc",
+        "fp_csr",
+        "exit_code",
+        "hello",
+        "demo",
+        "bench_fp",
+    ];
+    for name in guests {
+        let expected = qemu_trace(name, &library);
+        for engine in [Engine::Interpreter, jit()] {
+            let seen = polyhart_trace(name, engine.clone(), &expected);
+            let differ: Vec<_> = expected
+                .iter()
+                .filter(|(pc, counts)| seen.get(pc) != Some(counts))
+                .map(|(pc, counts)| (*pc, *counts, seen.get(pc).copied()))
+                .chain(
+                    seen.iter().filter(|(pc, _)| !expected.contains_key(pc)).map(|(pc, c)| (*pc, (0, 0, 0), Some(*c))),
+                )
+                .take(10)
+                .collect();
+            assert!(differ.is_empty(), "{name} under {engine:?}: (pc, QEMU's, polyhart's) {differ:x?}");
+        }
+    }
+    std::fs::remove_file(library).unwrap();
+}
