@@ -189,6 +189,13 @@ pub(crate) struct RunArgs {
     /// Each reports when the run ends.
     #[arg(long, value_name = "NAME|PATH.so[,key=value...]")]
     pub plugin: Vec<String>,
+    /// Reach the part of the run that matters at full speed: run without
+    /// the plugins for N instructions (all harts together), or until a hart
+    /// executes the marker instruction `slti zero, zero, 1` (`marker`; a
+    /// HINT with no effect on any RISC-V core), then switch them on. The
+    /// guest's state is untouched by the switch.
+    #[arg(long, value_name = "N|marker", value_parser = parse_fast_forward)]
+    pub fast_forward: Option<FastForward>,
     /// Restore the machine `--snapshot-save` saved, and run on from there.
     /// The rest of the command line must build the same machine (the same
     /// -smp, -m, images and devices; the disks are yours to keep as they
@@ -327,6 +334,24 @@ pub(crate) fn parse_range(text: &str) -> Result<Range<u64>, String> {
         return Err(format!("'{text}' is empty: LO must be below HI"));
     }
     Ok(range)
+}
+
+/// How far `--fast-forward` runs before the plugins go on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum FastForward {
+    /// This many instructions, all harts together.
+    Instructions(u64),
+    /// Until a hart executes the marker instruction.
+    Marker,
+}
+
+fn parse_fast_forward(text: &str) -> Result<FastForward, String> {
+    if text == "marker" {
+        return Ok(FastForward::Marker);
+    }
+    text.parse()
+        .map(FastForward::Instructions)
+        .map_err(|_| format!("'{text}' is neither a number of instructions nor `marker`"))
 }
 
 /// Where the guest's serial console goes (see [`RunArgs::serial`]).

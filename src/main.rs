@@ -5,6 +5,7 @@ mod terminal;
 
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
@@ -13,11 +14,11 @@ use polyhart::machine::devices::{InterruptLine, RtcClock, Uart};
 use polyhart::machine::gdb::Debugger;
 use polyhart::machine::replay::ConsoleInput;
 use polyhart::machine::runner::{IdleTime, Scheduling, UNBOUNDED_QUANTUM};
-use polyhart::machine::{Engine, JitConfig};
+use polyhart::machine::{Engine, JitConfig, Machine, plugins};
 use polyhart::machine::{Snapshot, StopReason, StopSignal, VirtConfig, build_virt};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-use cli::{Cli, Command, DeviceSpec, Drive, RunArgs, Serial};
+use cli::{Cli, Command, DeviceSpec, Drive, FastForward, RunArgs, Serial};
 use terminal::{Escapes, KeyCommand, RawMode};
 
 /// Exit status when the instruction limit stops the guest (as `timeout` does).
@@ -235,6 +236,47 @@ fn virtio_devices(args: &RunArgs) -> Result<Vec<Box<dyn VirtioDevice>>, String> 
     Ok(devices)
 }
 
+/// `--fast-forward`: runs the guest without plugins until the point it
+/// names (instructions counted from `first`, or the marker). `None` when
+/// that point was reached; the guest's reason when it stopped for good
+/// before (a reset reboots it, as in the main run).
+fn fast_forward(machine: &mut Machine, args: &RunArgs, first: u64) -> Option<StopReason> {
+    let ahead = args.fast_forward?;
+    let marker = (ahead == FastForward::Marker).then(|| Arc::new(plugins::Marker::new(machine.stop_signal().clone())));
+    if let Some(marker) = &marker {
+        machine.set_plugins(vec![marker.clone()]);
+    }
+    let reason = loop {
+        let done = machine.instructions() - first;
+        let until = match ahead {
+            FastForward::Instructions(count) => Some(count.saturating_sub(done)),
+            FastForward::Marker => None,
+        };
+        let limit = match (until, args.max_insns) {
+            (Some(until), Some(max)) => Some(until.min(max.saturating_sub(done))),
+            (until, max) => until.or(max.map(|max| max.saturating_sub(done))),
+        };
+        match machine.run(limit) {
+            StopReason::Reset if !args.no_reboot => machine.reboot(),
+            reason => break reason,
+        }
+    };
+    machine.finish_plugins();
+    let reached = match ahead {
+        FastForward::Instructions(count) => {
+            reason == StopReason::InstructionLimit && machine.instructions() - first >= count
+        }
+        FastForward::Marker => reason == StopReason::Paused && marker.is_some_and(|marker| marker.seen()),
+    };
+    if reached {
+        eprintln!("polyhart: fast-forwarded {} instructions; plugins on", machine.instructions() - first);
+        None
+    } else {
+        eprintln!("polyhart: the run ended during the fast-forward");
+        Some(reason)
+    }
+}
+
 fn run(args: &RunArgs) -> Result<u8, String> {
     init_logging(&args.log, args.log_file.as_deref())?;
     let kernel = args.kernel.as_deref().map(|p| read_image("kernel", p)).transpose()?;
@@ -281,7 +323,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     let plugins = args
         .plugin
         .iter()
-        .map(|spec| polyhart::machine::plugins::from_spec(spec).map_err(|e| format!("--plugin {spec}: {e}")))
+        .map(|spec| plugins::from_spec(spec).map_err(|e| format!("--plugin {spec}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let config = VirtConfig {
         snapshot,
@@ -324,7 +366,6 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         ..VirtConfig::default()
     };
     let mut machine = build_virt(config).map_err(|e| e.to_string())?;
-    machine.set_plugins(plugins);
     let _ = marker_stop.set(machine.stop_signal().clone());
     if let Some(path) = &args.dump_dtb {
         std::fs::write(path, machine.board().device_tree())
@@ -373,25 +414,33 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     // that connects pauses the run and holds the machine until it resumes
     // it; one at a time (a second connection meanwhile is closed).
     let first = machine.instructions();
+    let fast_forward = fast_forward(&mut machine, args, first);
+    if fast_forward.is_none() {
+        machine.set_plugins(plugins);
+    }
     let mut debugger = Debugger::default();
-    let reason = loop {
-        if let Some(stream) = gdb.as_ref().and_then(GdbListener::take) {
-            debugger.attach(&mut machine, stream).map_err(|e| format!("the GDB session: {e}"))?;
-        }
-        let reason = loop {
-            let left = args.max_insns.map(|limit| limit.saturating_sub(machine.instructions() - first));
-            match machine.run(left) {
-                StopReason::Reset if !args.no_reboot => machine.reboot(),
-                reason => break reason,
+    let reason = if let Some(reason) = fast_forward {
+        reason
+    } else {
+        loop {
+            if let Some(stream) = gdb.as_ref().and_then(GdbListener::take) {
+                debugger.attach(&mut machine, stream).map_err(|e| format!("the GDB session: {e}"))?;
             }
-        };
-        match debugger.after_run(&mut machine, reason) {
-            // GDB's stop: it held the machine and resumed it.
-            None => {}
-            // A connection came in (see above), or a stop of a GDB gone.
-            Some(StopReason::Paused | StopReason::Breakpoint { .. } | StopReason::Watchpoint { .. })
-                if gdb.is_some() => {}
-            Some(reason) => break reason,
+            let reason = loop {
+                let left = args.max_insns.map(|limit| limit.saturating_sub(machine.instructions() - first));
+                match machine.run(left) {
+                    StopReason::Reset if !args.no_reboot => machine.reboot(),
+                    reason => break reason,
+                }
+            };
+            match debugger.after_run(&mut machine, reason) {
+                // GDB's stop: it held the machine and resumed it.
+                None => {}
+                // A connection came in (see above), or a stop of a GDB gone.
+                Some(StopReason::Paused | StopReason::Breakpoint { .. } | StopReason::Watchpoint { .. })
+                    if gdb.is_some() => {}
+                Some(reason) => break reason,
+            }
         }
     };
     let elapsed = started.elapsed().as_secs_f64();

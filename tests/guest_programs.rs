@@ -101,7 +101,7 @@ macro_rules! guest_programs {
 guest_programs!(
     hello, rv64i, rv64m, rv64a, compressed, csr, traps, smc, timer, uart, plic, smode, paging, pmp, sstc, exit_code,
     htif, amo_faults, multihart, demo, bench_int, fp_arith, fp_fma, fp_convert, fp_misc, fp_csr, bench_fp, atomics,
-    litmus, bench_par, debug, triggers,
+    litmus, bench_par, debug, triggers, marker,
 );
 
 /// Lockstep over real programs: every block the JIT compiles is run again

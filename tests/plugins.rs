@@ -307,14 +307,16 @@ fn the_bundled_plugins_report_what_the_guest_did() {
             .unwrap(),
     );
     let cache = Arc::new(plugins::Cache::new(Default::default(), 5, Output::File(dir.join("cache.txt"))).unwrap());
+    let called = Arc::new(plugins::Insn::with_callbacks(Output::File(dir.join("called.txt"))));
     let (mut machine, _) = machine("rv64i", 1, jit(), Scheduling::Deterministic);
-    machine.set_plugins(vec![insn.clone(), hot.clone(), mem.clone(), cache.clone()]);
+    machine.set_plugins(vec![insn.clone(), hot.clone(), mem.clone(), cache.clone(), called.clone()]);
     assert!(matches!(machine.run(Some(100_000_000)), StopReason::Exit(0)));
     let retired = machine.harts()[0].state().retired;
     machine.finish_plugins();
 
     let insn = insn.report().expect("insn reported");
     assert_eq!(insn.total(), retired, "rv64i raises no exception");
+    assert_eq!(called.report(), Some(insn.clone()), "callbacks count as the inline counters do");
     let text = std::fs::read_to_string(dir.join("insn.txt")).unwrap();
     assert!(text.starts_with(&format!("insn: {retired} instructions\n")), "{text}");
 
@@ -598,4 +600,43 @@ fn plugins_see_what_qemus_plugins_see() {
         }
     }
     std::fs::remove_file(library).unwrap();
+}
+
+/// `insn`'s total in the CLI's report.
+fn insn_total(stderr: &str) -> u64 {
+    let line = stderr.lines().find(|line| line.starts_with("insn: ") && line.ends_with(" instructions")).unwrap();
+    line.trim_start_matches("insn: ").trim_end_matches(" instructions").parse().unwrap()
+}
+
+#[test]
+fn fast_forward_switches_the_plugins_on_at_the_marker_or_the_count() {
+    let guest = |name: &str| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guest/{name}.elf"));
+    let polyhart = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_polyhart")).args(args).output().expect("polyhart runs");
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let marker = guest("marker");
+    for engine in ["jit", "interp"] {
+        // marker.S runs 2006 instructions after the marker (see its comment).
+        let args = ["run", "--kernel", marker.to_str().unwrap(), "--engine", engine];
+        let (stdout, stderr) = polyhart(&[&args[..], &["--fast-forward", "marker", "--plugin", "insn"]].concat());
+        assert_eq!(stdout, "marker: before the marker\n");
+        assert_eq!(insn_total(&stderr), 2006, "{engine}: {stderr}");
+        // Without the fast-forward the plugin sees the whole run.
+        let (_, whole) = polyhart(&[&args[..], &["--plugin", "insn", "--stats"]].concat());
+        let total = insn_total(&whole);
+        assert!(total > 2006 + 100, "{whole}");
+        // A count: the plugin sees the rest exactly.
+        let (_, stderr) =
+            polyhart(&[&args[..], &["--fast-forward", "1000", "--plugin", "insn", "--deterministic"]].concat());
+        assert_eq!(insn_total(&stderr), total - 1000, "{engine}: {stderr}");
+    }
+    // A guest without the marker runs to its end, without the plugins.
+    let hello = guest("hello");
+    let (stdout, stderr) =
+        polyhart(&["run", "--kernel", hello.to_str().unwrap(), "--fast-forward", "marker", "--plugin", "insn"]);
+    assert_eq!(stdout, "hello\n");
+    assert!(stderr.contains("the run ended during the fast-forward"), "{stderr}");
+    assert!(!stderr.contains("insn: "), "{stderr}");
 }

@@ -108,9 +108,12 @@ pub(crate) trait DataAccess {
     /// Before a pass over the block at `pc` begins, `retired` instructions in.
     #[inline(always)]
     fn block(&mut self, _cpu: &mut Cpu, _env: &Env, _pc: u64, _retired: u64) {}
-    /// Before instruction `index`, at `pc`, runs, `retired` instructions in.
+    /// Before instruction `index`, at `pc`, runs, `retired` instructions in;
+    /// false leaves the block before it.
     #[inline(always)]
-    fn instruction(&mut self, _cpu: &mut Cpu, _env: &Env, _index: usize, _pc: u64, _retired: u64) {}
+    fn instruction(&mut self, _cpu: &mut Cpu, _env: &Env, _index: usize, _pc: u64, _retired: u64) -> bool {
+        true
+    }
 }
 
 /// Memory itself: [`access::load`] and [`access::store`].
@@ -153,13 +156,16 @@ fn execute<M: DataAccess>(
         memory.block(cpu, env, block_pc, start_retired);
         let insts = &block.insts[..(stop_at - start_retired).min(len) as usize];
         for (index, inst) in insts.iter().enumerate() {
-            memory.instruction(
+            if !memory.instruction(
                 cpu,
                 env,
                 index,
                 block_pc.wrapping_add(u64::from(inst.offset)),
                 start_retired + index as u64,
-            );
+            ) {
+                cpu.arch.retired = start_retired + index as u64;
+                break 'block block_pc.wrapping_add(u64::from(inst.offset));
+            }
             // Operands that only some operations need are macros, so that
             // they are computed in those arms alone rather than hoisted in
             // front of the dispatch for every instruction.
@@ -635,11 +641,13 @@ pub(crate) struct Instrumented<'a> {
     /// The instruction running: its index and address.
     index: usize,
     pc: u64,
+    /// Plugins were called before it: one may have stopped the machine.
+    called: bool,
 }
 
 impl<'a> Instrumented<'a> {
     pub(crate) fn new(hooks: &'a Hooks, plugins: &'a mut HartPlugins) -> Instrumented<'a> {
-        Instrumented { hooks, plugins, index: 0, pc: 0 }
+        Instrumented { hooks, plugins, index: 0, pc: 0, called: false }
     }
 
     /// After an access of `size` bytes at `vaddr` that went through.
@@ -703,12 +711,21 @@ impl DataAccess for Instrumented<'_> {
         self.plugins.before_block(cpu, env, &self.hooks.block, pc);
     }
 
+    /// A callback that stops the machine (a fast-forward marker, say)
+    /// stops the hart right after the instruction it was called before:
+    /// the block is left before the next one.
     #[inline(always)]
-    fn instruction(&mut self, cpu: &mut Cpu, env: &Env, index: usize, pc: u64, retired: u64) {
+    fn instruction(&mut self, cpu: &mut Cpu, env: &Env, index: usize, pc: u64, retired: u64) -> bool {
+        if std::mem::take(&mut self.called) && env.control.attention_pending() {
+            return false;
+        }
         self.index = index;
         self.pc = pc;
         cpu.arch.retired = retired;
-        self.plugins.before(cpu, env, &self.hooks.insts[index], pc);
+        let at = &self.hooks.insts[index];
+        self.called = !at.calls.is_empty();
+        self.plugins.before(cpu, env, at, pc);
+        true
     }
 }
 

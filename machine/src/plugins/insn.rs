@@ -4,19 +4,25 @@ use std::fmt;
 use std::sync::Mutex;
 
 use polyhart_iss::decode::Class;
-use polyhart_iss::plugin::{BlockInfo, Counter, Finished, Observer, Plan, Plugin, Setup};
+use polyhart_iss::plugin::{BlockInfo, Counter, Finished, HartView, Observer, Plan, Plugin, Setup};
 
 use super::Output;
 
 /// Counts the instructions each hart runs, by [`Class`], with an inline
 /// counter per class: no callback, so compiled code keeps running
-/// compiled. Arguments: `out=PATH`.
+/// compiled. With `inline=off` it counts in a callback before each
+/// instruction instead (as QEMU's `insn` plugin without `inline=on`): the
+/// same counts, at the cost of a call per instruction in the interpreter,
+/// which is what the overhead benchmark measures. Arguments: `inline=on|off`
+/// (on), `out=PATH`.
 ///
 /// The count is of instructions that began to run: one that traps counts
 /// (as in QEMU's `insn` plugin), so it can exceed `minstret`'s count by the
 /// exceptions taken.
 #[derive(Debug)]
 pub struct Insn {
+    /// Counting with inline counters, not callbacks.
+    inline: bool,
     /// A counter per class, taken at setup.
     counters: Mutex<Vec<Counter>>,
     output: Output,
@@ -62,9 +68,14 @@ impl fmt::Display for InsnReport {
 }
 
 impl Insn {
-    /// Reports to `output`.
+    /// Counts with inline counters, and reports to `output`.
     pub fn new(output: Output) -> Insn {
-        Insn { counters: Mutex::new(Vec::new()), output, report: Mutex::new(None) }
+        Insn { inline: true, counters: Mutex::new(Vec::new()), output, report: Mutex::new(None) }
+    }
+
+    /// Counts in a callback before each instruction instead.
+    pub fn with_callbacks(output: Output) -> Insn {
+        Insn { inline: false, ..Insn::new(output) }
     }
 
     /// The report of the last finish, if any.
@@ -73,10 +84,14 @@ impl Insn {
     }
 }
 
-/// Nothing per hart: the counters say it all.
-struct NoCalls;
+/// A hart's counts by class, in callback mode (unused inline).
+struct Callbacks([u64; Class::ALL.len()]);
 
-impl Observer for NoCalls {}
+impl Observer for Callbacks {
+    fn instruction(&mut self, _hart: &HartView<'_>, class: u64) {
+        self.0[class as usize] += 1;
+    }
+}
 
 impl Plugin for Insn {
     fn name(&self) -> &str {
@@ -89,6 +104,12 @@ impl Plugin for Insn {
     }
 
     fn translate(&self, block: &BlockInfo<'_>, plan: &mut Plan<'_>) {
+        if !self.inline {
+            for inst in block.instructions() {
+                plan.on_instruction(inst.index(), inst.class().index() as u64);
+            }
+            return;
+        }
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         if counters.is_empty() {
             return;
@@ -99,14 +120,18 @@ impl Plugin for Insn {
     }
 
     fn observer(&self, _hart: u64) -> Box<dyn Observer> {
-        Box::new(NoCalls)
+        Box::new(Callbacks([0; Class::ALL.len()]))
     }
 
     fn finish(&self, harts: Vec<Finished>) {
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut report = InsnReport::default();
         for hart in &harts {
-            report.harts.push((hart.hart, counters.iter().map(|&counter| hart.counter(counter)).collect()));
+            let classes = match hart.observer::<Callbacks>() {
+                Some(callbacks) if !self.inline => callbacks.0.to_vec(),
+                _ => counters.iter().map(|&counter| hart.counter(counter)).collect(),
+            };
+            report.harts.push((hart.hart, classes));
         }
         report.harts.sort_by_key(|(hart, _)| *hart);
         self.output.write(&report);

@@ -26,12 +26,14 @@ use polyhart_iss::plugin::Plugin;
 mod cache;
 mod hotblocks;
 mod insn;
+mod marker;
 mod mem;
 mod native;
 
 pub use cache::Cache;
 pub use hotblocks::HotBlocks;
 pub use insn::Insn;
+pub use marker::{MARKER, Marker};
 pub use mem::MemTrace;
 pub use native::{Native, load};
 
@@ -80,7 +82,11 @@ pub fn from_spec(spec: &str) -> Result<Arc<dyn Plugin>, PluginError> {
 pub fn bundled(spec: &str) -> Result<Arc<dyn Plugin>, PluginError> {
     let mut args = Args::parse(spec)?;
     let plugin: Arc<dyn Plugin> = match args.plugin.as_str() {
-        "insn" => Arc::new(Insn::new(args.output()?)),
+        "insn" => {
+            let inline = args.switch("inline")?.unwrap_or(true);
+            let output = args.output()?;
+            Arc::new(if inline { Insn::new(output) } else { Insn::with_callbacks(output) })
+        }
         "hotblocks" => {
             let limit = args.number("limit")?.unwrap_or(20) as usize;
             Arc::new(HotBlocks::new(limit, args.output()?))
