@@ -708,7 +708,7 @@ impl DataAccess for Instrumented<'_> {
     #[inline(always)]
     fn block(&mut self, cpu: &mut Cpu, env: &Env, pc: u64, retired: u64) {
         cpu.arch.retired = retired;
-        self.plugins.before_block(cpu, env, &self.hooks.block, pc);
+        self.plugins.before(cpu, env, &self.hooks.block, pc, true);
     }
 
     /// A callback that stops the machine (a fast-forward marker, say)
@@ -724,7 +724,7 @@ impl DataAccess for Instrumented<'_> {
         cpu.arch.retired = retired;
         let at = &self.hooks.insts[index];
         self.called = !at.calls.is_empty();
-        self.plugins.before(cpu, env, at, pc);
+        self.plugins.before(cpu, env, at, pc, false);
         true
     }
 }

@@ -18,6 +18,7 @@ use polyhart_machine::devices::{PlicLine, RtcClock, Uart};
 use polyhart_machine::memory::Dma;
 use polyhart_machine::runner::{IdleTime, UNBOUNDED_QUANTUM};
 use polyhart_machine::{Engine, JitConfig, Scheduling, StopReason as RustStopReason, StopSignal, VirtConfig};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 
@@ -512,6 +513,33 @@ impl Machine {
         kwargs.set_item("snapshot", Bound::new(py, self.snapshot(py)?)?)?;
         let clone = py.get_type::<Machine>().call((), Some(&kwargs))?;
         Ok(clone.cast_into::<Machine>()?.unbind())
+    }
+
+    /// Installs instrumentation plugins, between runs, each named as
+    /// `--plugin` names it: a bundled one (`"insn"`, `"hotblocks,limit=5"`,
+    /// `"mem,file=trace.txt"`, `"cache,dcachesize=32K,out=cache.txt"`) or
+    /// the path of a C plugin's shared library, with its `key=value`
+    /// arguments. Plugins installed before finish first. They report when
+    /// `finish_plugins()` is called or the machine goes (to standard error,
+    /// or to the file their `out=` names). A spec that names no plugin, or
+    /// gives it a wrong argument, raises `ValueError` and installs nothing.
+    fn set_plugins(&self, py: Python<'_>, specs: Vec<String>) -> PyResult<()> {
+        let plugins = specs
+            .iter()
+            .map(|spec| polyhart_machine::plugins::from_spec(spec).map_err(|e| PyValueError::new_err(e.to_string())))
+            .collect::<PyResult<Vec<_>>>()?;
+        let mut guard = self.lock()?;
+        let cosim = &mut *guard;
+        py.detach(|| cosim.machine_mut().set_plugins(plugins));
+        Ok(())
+    }
+
+    /// Removes the installed plugins, which report now.
+    fn finish_plugins(&self, py: Python<'_>) -> PyResult<()> {
+        let mut guard = self.lock()?;
+        let cosim = &mut *guard;
+        py.detach(|| cosim.machine_mut().finish_plugins());
+        Ok(())
     }
 
     /// Saves the whole machine, between runs, to a file at `path` (pages of

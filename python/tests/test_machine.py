@@ -328,3 +328,23 @@ def test_gdb_debugs_a_machine_that_python_runs() -> None:
     assert output.count("Breakpoint 1, ") == 1 and "in mix ()" in output, output
     assert "Thread 1.2" in output, output
     assert "exited normally" in output, output
+
+
+def test_plugins_count_and_report(tmp_path):
+    """The bundled insn plugin through Python: its total is the hart's own
+    instruction count (hello raises no exception), in both engines."""
+    for engine in ("jit", "interp"):
+        machine = polyhart.Machine(kernel=HELLO.read_bytes(), engine=engine, deterministic=True)
+        out = tmp_path / f"insn-{engine}.txt"
+        machine.set_plugins([f"insn,out={out}", "hotblocks,limit=3,out=" + str(tmp_path / "hot.txt")])
+        stop = machine.run(max_insns=10_000_000)
+        assert stop.kind == polyhart.StopKind.EXIT
+        machine.finish_plugins()
+        report = out.read_text()
+        assert report.startswith(f"insn: {machine.instructions} instructions\n"), report
+        assert (tmp_path / "hot.txt").read_text().startswith("hotblocks: ")
+    machine = polyhart.Machine(kernel=HELLO.read_bytes())
+    with pytest.raises(ValueError, match="no bundled plugin is named `nope`"):
+        machine.set_plugins(["nope"])
+    with pytest.raises(ValueError, match="unknown argument"):
+        machine.set_plugins(["insn,colour=red"])

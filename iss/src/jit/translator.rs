@@ -149,7 +149,10 @@ pub(super) struct Translator<'a> {
     /// What plugins planned for the block, when plugins are installed:
     /// its inline counts are added in host code, loads and stores the
     /// block cannot make go through helpers instead of leaving it, and
-    /// taken branches leave it (see [`crate::plugin`]).
+    /// taken branches leave it (see [`crate::plugin`]). A pass adds the
+    /// counts of the block and of all its instructions at its start, and
+    /// an exit before the end takes back those of the instructions that
+    /// did not run: one add per counter on the hot path.
     pub(super) hooks: Option<&'a Hooks>,
 }
 
@@ -251,22 +254,17 @@ impl<'a> Translator<'a> {
         }
     }
 
-    /// The plugins' per-instruction counts, gathered: an instruction's counts
-    /// are added before it, and an instruction that cannot leave the block
-    /// is always followed by the next one, so the counts of a run of such
-    /// instructions and the one after them are added together, before the
-    /// run. Entry `i` holds what is added before instruction `i`.
-    fn counts_before(hooks: &Hooks, insts: &[Inst]) -> Vec<Vec<Count>> {
-        let mut before = vec![Vec::new(); insts.len()];
-        let mut start = 0;
-        for (index, inst) in insts.iter().enumerate() {
-            before[start].extend_from_slice(&hooks.insts[index].counts);
-            let stays = matches!(inst.op.class(), Class::Alu | Class::Mul | Class::Div | Class::Fence);
-            if !stays {
-                start = index + 1;
-            }
-        }
-        before
+    /// Takes back the counts of the instructions from `from` on, which
+    /// the pass start added but which did not run: an exit leaves the pass
+    /// there (see [`Translator::hooks`]).
+    fn uncount(&mut self, from: usize) {
+        let Some(hooks) = self.hooks else { return };
+        let counts: Vec<Count> = hooks.insts[from.min(self.len)..self.len]
+            .iter()
+            .flat_map(|at| at.counts.iter())
+            .map(|count| Count { counter: count.counter, amount: count.amount.wrapping_neg() })
+            .collect();
+        self.count(&counts);
     }
 
     /// The hart's `Env`, for a helper (read from the frame where needed:
@@ -318,6 +316,9 @@ impl<'a> Translator<'a> {
         // SSA builder merges each register's values there, instead of each
         // exit storing all of them (which made functions large and slow to
         // compile).
+        // Instructions up to `completed` ran, and one that traps had its
+        // events too (they come before it).
+        self.uncount(completed + usize::from(status == BlockExit::Trapped));
         let pc = match target {
             ExitTarget::Offset(offset) => self.pc_at(offset),
             ExitTarget::Address(pc) => pc,
@@ -498,7 +499,6 @@ impl<'a> Translator<'a> {
         // With plugins a taken branch leaves the block, as in the
         // interpreter: its target runs as a block, with its counts.
         self.skips = if self.hooks.is_some() { vec![None; insts.len()] } else { forward_skips(insts) };
-        let counts_before = self.hooks.map(|hooks| Translator::counts_before(hooks, insts));
         self.has_skips = self.skips.iter().any(Option::is_some);
         self.joins = vec![None; insts.len()];
         for &target in self.skips.iter().flatten() {
@@ -554,7 +554,14 @@ impl<'a> Translator<'a> {
         }
         self.pass_start_float();
         if let Some(hooks) = self.hooks {
-            self.count(&hooks.block.counts);
+            let pass: Vec<Count> = hooks
+                .block
+                .counts
+                .iter()
+                .chain(hooks.insts[..self.len].iter().flat_map(|at| at.counts.iter()))
+                .copied()
+                .collect();
+            self.count(&pass);
         }
         let mut ended = false;
         for (index, inst) in insts.iter().enumerate() {
@@ -562,9 +569,6 @@ impl<'a> Translator<'a> {
                 self.b.ins().jump(join, &[]);
                 self.b.switch_to_block(join);
                 self.join_float();
-            }
-            if let Some(counts) = &counts_before {
-                self.count(&counts[index]);
             }
             // In lazy mode a register gets its value here, on the straight
             // path every later instruction and exit comes after.

@@ -35,6 +35,75 @@
 //! Installing or removing plugins drops every translated block of the
 //! machine (the plans are part of each translation); see
 //! `Machine::set_plugins` in `polyhart-machine`.
+//!
+//! # Example
+//!
+//! A plugin that counts the instructions of each class inline, on a lone
+//! hart running `li a0, 5; li a1, 7; add a0, a0, a1; wfi`:
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use polyhart_iss::decode::Class;
+//! use polyhart_iss::plugin::{BlockInfo, Counter, Finished, Observer, Plan, Plugin, Plugins, Setup};
+//! use polyhart_iss::{AccessContext, Bus, BusError, Exit, Hart, HartControl, Ram, TranslationCache};
+//! # struct NoDevices;
+//! # impl Bus for NoDevices {
+//! #     fn read(&self, _: &AccessContext, addr: u64, _: u8) -> Result<u64, BusError> { Err(BusError::Unmapped(addr)) }
+//! #     fn write(&self, _: &AccessContext, addr: u64, _: u8, _: u64) -> Result<(), BusError> { Err(BusError::Unmapped(addr)) }
+//! #     fn fetch(&self, _: &AccessContext, addr: u64) -> Result<u16, BusError> { Err(BusError::Unmapped(addr)) }
+//! #     fn time(&self, ctx: &AccessContext) -> u64 { ctx.cycle }
+//! # }
+//!
+//! #[derive(Default)]
+//! struct ByClass {
+//!     counters: Mutex<Vec<Counter>>,
+//!     totals: Mutex<Vec<u64>>,
+//! }
+//!
+//! struct Nothing;
+//! impl Observer for Nothing {}
+//!
+//! impl Plugin for ByClass {
+//!     fn name(&self) -> &str {
+//!         "by-class"
+//!     }
+//!     fn setup(&self, setup: &mut Setup<'_>) {
+//!         *self.counters.lock().unwrap() = Class::ALL.iter().map(|_| setup.counter().unwrap()).collect();
+//!     }
+//!     fn translate(&self, block: &BlockInfo<'_>, plan: &mut Plan<'_>) {
+//!         let counters = self.counters.lock().unwrap();
+//!         for inst in block.instructions() {
+//!             plan.count_instruction(inst.index(), counters[inst.class().index()], 1);
+//!         }
+//!     }
+//!     fn observer(&self, _hart: u64) -> Box<dyn Observer> {
+//!         Box::new(Nothing)
+//!     }
+//!     fn finish(&self, harts: Vec<Finished>) {
+//!         let counters = self.counters.lock().unwrap();
+//!         *self.totals.lock().unwrap() = counters.iter().map(|&c| harts.iter().map(|h| h.counter(c)).sum()).collect();
+//!     }
+//! }
+//!
+//! let base = 0x8000_0000;
+//! let ram = Arc::new(Ram::zeroed(base, 64 * 1024).unwrap());
+//! let program: [u32; 4] = [0x0050_0513, 0x0070_0593, 0x00b5_0533, 0x1050_0073];
+//! let bytes: Vec<u8> = program.iter().flat_map(|word| word.to_le_bytes()).collect();
+//! assert!(ram.write_bytes(0, &bytes));
+//! let control = Arc::new(HartControl::new());
+//! let mut hart = Hart::new(0, ram, Arc::new(NoDevices), Arc::new(TranslationCache::new()), control);
+//! hart.state_mut().pc = base;
+//!
+//! let plugin = Arc::new(ByClass::default());
+//! let plugins = Plugins::new(vec![plugin.clone()]);
+//! hart.set_plugins(Some(plugins.clone()));
+//! assert_eq!(hart.run(1000), Exit::WaitingForInterrupt);
+//! plugins.finish(hart.set_plugins(None).into_iter().collect());
+//!
+//! let totals = plugin.totals.lock().unwrap();
+//! assert_eq!(totals[Class::Alu.index()], 3);
+//! assert_eq!(totals[Class::System.index()], 1);
+//! ```
 
 use std::any::Any;
 use std::sync::Arc;
@@ -627,10 +696,10 @@ impl HartPlugins {
         }
     }
 
-    /// Before the instruction at `pc` whose point is `at`: its counts and
-    /// calls.
+    /// Before the point `at` at `pc`, the block's start (`block`) or an
+    /// instruction: its counts and calls.
     #[inline(always)]
-    pub(crate) fn before(&mut self, cpu: &Cpu, env: &Env, at: &hooks::At, pc: u64) {
+    pub(crate) fn before(&mut self, cpu: &Cpu, env: &Env, at: &hooks::At, pc: u64, block: bool) {
         self.count(&at.counts);
         if at.calls.is_empty() {
             return;
@@ -638,22 +707,11 @@ impl HartPlugins {
         let view = HartView { cpu, env, pc, retired: cpu.arch.retired };
         for call in &at.calls {
             if let Some(observer) = self.observers.get_mut(usize::from(call.plugin)) {
-                observer.instruction(&view, call.tag);
-            }
-        }
-    }
-
-    /// Before the block at `pc` (a pass of it): its counts and calls.
-    #[inline(always)]
-    pub(crate) fn before_block(&mut self, cpu: &Cpu, env: &Env, at: &hooks::At, pc: u64) {
-        self.count(&at.counts);
-        if at.calls.is_empty() {
-            return;
-        }
-        let view = HartView { cpu, env, pc, retired: cpu.arch.retired };
-        for call in &at.calls {
-            if let Some(observer) = self.observers.get_mut(usize::from(call.plugin)) {
-                observer.block(&view, call.tag);
+                if block {
+                    observer.block(&view, call.tag);
+                } else {
+                    observer.instruction(&view, call.tag);
+                }
             }
         }
     }
