@@ -11,6 +11,7 @@ use crate::cache::{Block, BlockKey};
 use crate::cpu::Cpu;
 use crate::decode::{self, Disassembly, Inst};
 use crate::env::Env;
+use crate::jit::analysis::forward_skips;
 use crate::memory::mmu::Physical;
 use crate::memory::pmp::{Access, Pmp};
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE};
@@ -101,7 +102,11 @@ impl Fetcher {
     /// The block of `insts` decoded from `code` at `pc`, with what the
     /// installed plugins planned for it.
     fn block(&self, key: BlockKey, pc: u64, insts: Vec<Inst>, code: Vec<u8>) -> Block {
-        let hooks = self.plugins.as_ref().map(|plugins| plugins.instrument(pc, key.pc, &insts, &code));
+        let hooks = self.plugins.as_ref().map(|plugins| {
+            let mut hooks = plugins.instrument(pc, key.pc, &insts, &code);
+            hooks.skips = forward_skips(&insts).into_boxed_slice();
+            hooks
+        });
         Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice()).with_hooks(hooks)
     }
 

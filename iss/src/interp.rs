@@ -35,7 +35,7 @@ pub(crate) fn execute_block(
 ) -> Result<(), (Trap, u64)> {
     match (block.hooks(), plugins) {
         (Some(hooks), Some(plugins)) => execute_instrumented(cpu, env, block, stop_at, hooks, plugins),
-        _ => execute(cpu, env, block, stop_at, &mut Memory),
+        _ => execute(cpu, env, block, cpu.arch.pc, None, stop_at, &mut Memory),
     }
 }
 
@@ -64,7 +64,27 @@ fn execute_instrumented(
     hooks: &Hooks,
     plugins: &mut HartPlugins,
 ) -> Result<(), (Trap, u64)> {
-    execute(cpu, env, block, stop_at, &mut Instrumented::new(hooks, plugins))
+    execute(cpu, env, block, cpu.arch.pc, None, stop_at, &mut Instrumented::new(hooks, plugins))
+}
+
+/// With plugins, after compiled code left `block` (entered at `block_pc`)
+/// before its instruction `first` for a load or store it could not make:
+/// goes on with the block from there in the interpreter, as the same run
+/// of it (no block event; compiled code took back the counts from `first`
+/// on), so that the tiers see the same blocks run.
+pub(crate) fn resume(
+    cpu: &mut Cpu,
+    env: &Env,
+    block: &Block,
+    block_pc: u64,
+    first: usize,
+    stop_at: u64,
+    plugins: &mut HartPlugins,
+) -> Result<(), (Trap, u64)> {
+    let Some(hooks) = block.hooks() else {
+        return execute(cpu, env, block, block_pc, Some(first), stop_at, &mut Memory);
+    };
+    execute(cpu, env, block, block_pc, Some(first), stop_at, &mut Instrumented::new(hooks, plugins))
 }
 
 /// Executes `block` as [`execute`] does, with its loads and stores (integer
@@ -77,7 +97,7 @@ pub(crate) fn execute_with(
     stop_at: u64,
     memory: &mut impl DataAccess,
 ) -> Result<(), (Trap, u64)> {
-    execute(cpu, env, block, stop_at, memory)
+    execute(cpu, env, block, cpu.arch.pc, None, stop_at, memory)
 }
 
 /// How [`execute`] reaches data memory, and what it tells an observer:
@@ -86,6 +106,9 @@ pub(crate) fn execute_with(
 /// ([`Instrumented`]). The observer's methods do
 /// nothing unless an implementation says otherwise, and cost nothing then.
 pub(crate) trait DataAccess {
+    /// Whether the observer methods do anything (plugins): the plain path
+    /// then keeps none of their bookkeeping.
+    const OBSERVES: bool = false;
     /// As [`access::load`].
     fn load(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap>;
     /// As [`access::store`].
@@ -108,6 +131,13 @@ pub(crate) trait DataAccess {
     /// Before a pass over the block at `pc` begins, `retired` instructions in.
     #[inline(always)]
     fn block(&mut self, _cpu: &mut Cpu, _env: &Env, _pc: u64, _retired: u64) {}
+    /// The later instruction of the block the taken branch at `index` goes
+    /// on at inside the block, if it does (with plugins, see
+    /// `Hooks::skips`); otherwise a taken branch leaves the block.
+    #[inline(always)]
+    fn skip(&self, _index: usize) -> Option<usize> {
+        None
+    }
     /// Before instruction `index`, at `pc`, runs, `retired` instructions in;
     /// false leaves the block before it.
     #[inline(always)]
@@ -138,24 +168,42 @@ impl DataAccess for Memory {
 /// On return `pc`, the registers and the counters reflect exactly the
 /// instructions that retired. An exception comes back with the address of the
 /// instruction that raised it, which has not retired; the caller takes the trap.
+///
+/// `block_pc` is where the block was entered; with plugins, `resume_at` is
+/// the instruction a compiled block left the block at, for a load or store
+/// it could not make, where the first pass goes on (see [`resume`]).
 #[inline(always)]
 fn execute<M: DataAccess>(
     cpu: &mut Cpu,
     env: &Env,
     block: &Block,
+    block_pc: u64,
+    resume_at: Option<usize>,
     stop_at: u64,
     memory: &mut M,
 ) -> Result<(), (Trap, u64)> {
-    // `retired` at the start of the current pass over the block: a taken
-    // branch back to the block's start runs it again without leaving here.
-    let mut start_retired = cpu.arch.retired;
-    let block_pc = cpu.arch.pc;
+    let first = resume_at.unwrap_or(0);
+    // `retired` at the start of the current pass over the block, less the
+    // instructions a forward branch skipped in it: a taken branch back to
+    // the block's start runs it again without leaving here.
+    let mut start_retired = cpu.arch.retired - first as u64;
+    let mut first = first;
+    // A pass that starts the block, not one that resumes it, is a run of it.
+    let mut fresh = resume_at.is_none();
     let len = block.insts.len() as u64;
 
     let end_pc = 'block: loop {
-        memory.block(cpu, env, block_pc, start_retired);
+        if std::mem::replace(&mut fresh, true) {
+            memory.block(cpu, env, block_pc, start_retired);
+        }
+        // The pass runs from here: a forward branch inside the block (with
+        // plugins) moves it on.
+        let mut skip_to = std::mem::take(&mut first);
         let insts = &block.insts[..(stop_at - start_retired).min(len) as usize];
         for (index, inst) in insts.iter().enumerate() {
+            if M::OBSERVES && index < skip_to {
+                continue;
+            }
             if !memory.instruction(
                 cpu,
                 env,
@@ -228,6 +276,14 @@ fn execute<M: DataAccess>(
             macro_rules! taken {
                 ($cond:expr, $offset:expr) => {
                     if $cond {
+                        if let Some(to) = memory.skip(index).filter(|&to| to < insts.len()) {
+                            // With plugins: on inside the block, as compiled
+                            // code goes (see `Hooks::skips`), unless the
+                            // budget ends the pass first.
+                            start_retired = start_retired.wrapping_sub((to - index - 1) as u64);
+                            skip_to = to;
+                            continue;
+                        }
                         let target = pc!().wrapping_add($offset);
                         let retired = start_retired + index as u64 + 1;
                         if target == block_pc && retired < stop_at && !env.control.attention_pending() {
@@ -666,6 +722,8 @@ impl<'a> Instrumented<'a> {
 }
 
 impl DataAccess for Instrumented<'_> {
+    const OBSERVES: bool = true;
+
     #[inline(always)]
     fn load(&mut self, cpu: &mut Cpu, env: &Env, vaddr: u64, size: u8, retired: u64) -> Result<u64, Trap> {
         let value = access::load(cpu, env, vaddr, size, retired)?;
@@ -703,6 +761,11 @@ impl DataAccess for Instrumented<'_> {
             self.accessed(cpu, env, vaddr, memory.size, value, memory.kind);
         }
         Ok(old)
+    }
+
+    #[inline(always)]
+    fn skip(&self, index: usize) -> Option<usize> {
+        self.hooks.skips.get(index).copied().flatten()
     }
 
     #[inline(always)]

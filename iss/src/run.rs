@@ -134,8 +134,26 @@ impl Dispatcher {
                 // next block then starts after it, so a loop that reads a device
                 // stays compiled but for the read.
                 env.count_slow_access();
-                // Compiled code made the instruction's counts already.
-                interpret(cpu, env, block, cpu.arch.retired + 1, interpreted, None)?;
+                // With plugins, the block the exit left goes on where it left
+                // (see `interp::resume`); else that instruction runs alone.
+                let left = plugins.as_mut().and_then(|plugins| {
+                    if !jump_cache.contains(access.block_pc) {
+                        return None;
+                    }
+                    let left = jump_cache.slot_block(access.block_pc);
+                    let first = left
+                        .insts
+                        .iter()
+                        .position(|inst| access.block_pc.wrapping_add(u64::from(inst.offset)) == access.pc)?;
+                    let before = cpu.arch.retired;
+                    let run = interp::resume(cpu, env, left, access.block_pc, first, stop_at, plugins);
+                    *interpreted += cpu.arch.retired - before;
+                    Some(run)
+                });
+                match left {
+                    Some(run) => run?,
+                    None => interpret(cpu, env, block, cpu.arch.retired + 1, interpreted, plugins.as_mut())?,
+                }
                 after_slow_access(cpu, env, &access);
                 continue;
             }

@@ -143,6 +143,7 @@ pub(super) const HELPER_OUT_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, help
 pub(super) const HELPER_IN_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, helper_in)) as i32;
 pub(super) const SLOW_ADDRESS_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, slow_address)) as i32;
 pub(super) const SLOW_KIND_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, slow_kind)) as i32;
+pub(super) const SLOW_BLOCK_OFFSET: i32 = (FRAME_OFFSET + offset_of!(Frame, slow_block)) as i32;
 pub(super) const FAST_ENTRY_SIZE: i64 = std::mem::size_of::<FastEntry>() as i64;
 pub(super) const FAST_TAG: i32 = offset_of!(FastEntry, tag) as i32;
 pub(super) const FAST_ADDEND: i32 = offset_of!(FastEntry, addend) as i32;

@@ -57,8 +57,9 @@ pub(super) fn is_store(inst: &Inst) -> bool {
 
 /// Per instruction of `insts` (a function's), the index its taken branch
 /// goes to when that is a later instruction of the function (see
-/// [`super::translator::Translator::skips`]).
-pub(super) fn forward_skips(insts: &[Inst]) -> Vec<Option<usize>> {
+/// [`super::translator::Translator::skips`]; with plugins the interpreter
+/// takes the same branches inside the block, `Hooks::skips`).
+pub(crate) fn forward_skips(insts: &[Inst]) -> Vec<Option<usize>> {
     let mut skips = vec![None; insts.len()];
     for (index, inst) in insts.iter().enumerate() {
         if inst.op.format() != crate::decode::Format::Branch || inst.imm <= 0 {

@@ -63,6 +63,9 @@ pub(crate) struct Frame {
     pub(super) slow_address: u64,
     /// The access's size in bytes, plus [`SLOW_STORE`] for a store.
     pub(super) slow_kind: u64,
+    /// The address the block that left for the access was entered at: with
+    /// plugins, the interpreter goes on with that block where it left.
+    pub(super) slow_block: u64,
     /// Jumps compiled code made straight into the next block's code during
     /// this run, for the run loop to count ([`super::JitStats::chain_hits`]).
     pub(super) chains: u64,
@@ -80,7 +83,7 @@ impl Frame {
     /// The access the [`super::BlockExit::Slow`] exit just taken at `pc` left to the run loop.
     pub(crate) fn slow_access(&self, pc: u64) -> SlowAccess {
         let access = if self.slow_kind & SLOW_STORE != 0 { Access::Store } else { Access::Load };
-        SlowAccess { pc, address: self.slow_address, size: self.slow_kind as u8, access }
+        SlowAccess { pc, address: self.slow_address, size: self.slow_kind as u8, access, block_pc: self.slow_block }
     }
 }
 
@@ -89,6 +92,8 @@ impl Frame {
 pub(crate) struct SlowAccess {
     /// The instruction's address.
     pub(crate) pc: u64,
+    /// Where the block that left for it was entered.
+    pub(crate) block_pc: u64,
     pub(super) address: u64,
     pub(super) size: u8,
     pub(super) access: Access,

@@ -27,15 +27,14 @@ use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::abi::{BlockExit, after_slow_access, helper_result};
-use super::frame::{Frame, SlowAccess};
+use super::abi::{BlockExit, helper_result};
+use super::frame::Frame;
 use crate::cache::{Block, JumpCache};
 use crate::cpu::Cpu;
 use crate::decode::{Class, Disassembly, Inst, Op, register_name};
 use crate::env::Env;
 use crate::interp::{self, DataAccess};
 use crate::memory::access;
-use crate::memory::pmp::Access;
 use crate::state::{HartState, X0_SINK};
 use crate::trap::{Exception, Trap};
 
@@ -408,16 +407,10 @@ unsafe fn frame_lockstep(frame: &Frame) -> Option<&Lockstep> {
     (frame.lockstep != 0).then(|| unsafe { &*(frame.lockstep as *const Lockstep) })
 }
 
-/// After a helper's access outside lockstep: lets compiled code make the
-/// next ones to the same page itself, as after a slow exit.
-fn fill_fast(cpu: &mut Cpu, env: &Env, vaddr: u64, size: u64, access: Access) {
-    after_slow_access(cpu, env, &SlowAccess { pc: cpu.arch.pc, address: vaddr, size: size as u8, access });
-}
-
 helper! {
-    /// Called by compiled code for a load it does not leave the block for
-    /// (see [`BlockExit::Slow`]): in lockstep, which logs it, and in blocks
-    /// with plugin hooks. The interpreter's load path.
+    /// Called by compiled code for a load in lockstep, where a block does
+    /// not leave for the access (see [`BlockExit::Slow`]): the interpreter's load path,
+    /// logged.
     ///
     /// # Safety
     /// `state` is the pointer the compiled block was called with and `env`
@@ -436,18 +429,16 @@ helper! {
         let result = access::load(cpu, env, vaddr, size as u8, retired);
         // SAFETY: the frame holds the hart's lockstep log, if any, valid
         // for the call (see `Jit::enter`).
-        match unsafe { frame_lockstep(&cpu.frame) } {
-            Some(lockstep) => lockstep.record(MemoryAccess::load(vaddr, size as u8, retired), result),
-            None if result.is_ok() => fill_fast(cpu, env, vaddr, size, Access::Load),
-            None => {}
+        if let Some(lockstep) = unsafe { frame_lockstep(&cpu.frame) } {
+            lockstep.record(MemoryAccess::load(vaddr, size as u8, retired), result);
         }
         helper_result(cpu, result)
     }
 }
 
 helper! {
-    /// Called by compiled code for a store it does not leave the block for
-    /// (as [`load_helper`]): the interpreter's store path.
+    /// Called by compiled code for a store in lockstep: the interpreter's
+    /// store path, logged.
     ///
     /// # Safety
     /// As [`load_helper`].
@@ -464,10 +455,8 @@ helper! {
         env.count_slow_access();
         let result = access::store(cpu, env, vaddr, size as u8, value, retired);
         // SAFETY: as in `load_helper`.
-        match unsafe { frame_lockstep(&cpu.frame) } {
-            Some(lockstep) => lockstep.record(MemoryAccess::store(vaddr, size as u8, value, retired), result.map(|()| 0)),
-            None if result.is_ok() => fill_fast(cpu, env, vaddr, size, Access::Store),
-            None => {}
+        if let Some(lockstep) = unsafe { frame_lockstep(&cpu.frame) } {
+            lockstep.record(MemoryAccess::store(vaddr, size as u8, value, retired), result.map(|()| 0));
         }
         helper_result(cpu, result.map(|()| 0))
     }

@@ -392,6 +392,9 @@ impl Translator<'_> {
         let kind = self.b.ins().iconst(types::I64, size | if store { SLOW_STORE as i64 } else { 0 });
         self.b.ins().store(self.flags, address, self.state, SLOW_ADDRESS_OFFSET);
         self.b.ins().store(self.flags, kind, self.state, SLOW_KIND_OFFSET);
+        // `pc` in the state holds the entry address until the exit stores.
+        let entry = self.b.ins().load(types::I64, self.flags, self.state, PC_OFFSET);
+        self.b.ins().store(self.flags, entry, self.state, SLOW_BLOCK_OFFSET);
         self.exit(ExitTarget::Offset(at), index, BlockExit::Slow);
     }
 

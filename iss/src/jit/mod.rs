@@ -81,7 +81,7 @@ macro_rules! helper {
 }
 
 mod abi;
-mod analysis;
+pub(crate) mod analysis;
 mod atomic;
 mod config;
 mod float;
@@ -363,6 +363,7 @@ impl Jit {
             helper_in: [0; 3],
             slow_address: 0,
             slow_kind: 0,
+            slow_block: 0,
             chains: 0,
             counters,
         };

@@ -146,10 +146,8 @@ pub(super) struct Translator<'a> {
     /// Per instruction, the [`RamGroup`] of its access (none in blocks
     /// with a TLB probe, or in lockstep).
     pub(super) ram_groups: Vec<Option<RamGroup>>,
-    /// What plugins planned for the block, when plugins are installed:
-    /// its inline counts are added in host code, loads and stores the
-    /// block cannot make go through helpers instead of leaving it, and
-    /// taken branches leave it (see [`crate::plugin`]). A pass adds the
+    /// What plugins planned for the block, when plugins are installed: its
+    /// inline counts are added in host code (see [`crate::plugin`]). A pass adds the
     /// counts of the block and of all its instructions at its start, and
     /// an exit before the end takes back those of the instructions that
     /// did not run: one add per counter on the hot path.
@@ -224,10 +222,9 @@ impl<'a> Translator<'a> {
 
     /// Whether loads and stores that compiled code cannot make itself call
     /// the helpers rather than leave the block (see [`BlockExit::Slow`]): in
-    /// lockstep, which logs them, and in blocks with plugin hooks, where a
-    /// block left in its middle would count as another block.
+    /// lockstep, which logs them.
     pub(super) fn slow_helpers(&self) -> bool {
-        self.access == AccessMode::Lockstep || self.hooks.is_some()
+        self.access == AccessMode::Lockstep
     }
 
     /// Adds the plugins' inline `counts` to the hart's counters, those of
@@ -258,8 +255,13 @@ impl<'a> Translator<'a> {
     /// the pass start added but which did not run: an exit leaves the pass
     /// there (see [`Translator::hooks`]).
     fn uncount(&mut self, from: usize) {
+        self.uncount_range(from, self.len);
+    }
+
+    /// Takes back the counts of instructions `from` to `to` (excluded).
+    fn uncount_range(&mut self, from: usize, to: usize) {
         let Some(hooks) = self.hooks else { return };
-        let counts: Vec<Count> = hooks.insts[from.min(self.len)..self.len]
+        let counts: Vec<Count> = hooks.insts[from.min(to)..to]
             .iter()
             .flat_map(|at| at.counts.iter())
             .map(|count| Count { counter: count.counter, amount: count.amount.wrapping_neg() })
@@ -496,9 +498,9 @@ impl<'a> Translator<'a> {
             }
         }
         self.len = insts.len();
-        // With plugins a taken branch leaves the block, as in the
-        // interpreter: its target runs as a block, with its counts.
-        self.skips = if self.hooks.is_some() { vec![None; insts.len()] } else { forward_skips(insts) };
+        // With plugins the interpreter takes the same branches inside the
+        // block (`Hooks::skips`), so that both see the same blocks run.
+        self.skips = forward_skips(insts);
         self.has_skips = self.skips.iter().any(Option::is_some);
         self.joins = vec![None; insts.len()];
         for &target in self.skips.iter().flatten() {
@@ -661,6 +663,8 @@ impl<'a> Translator<'a> {
                     let (skip, on) = (self.b.create_block(), self.b.create_block());
                     self.b.ins().brif(taken, skip, &[], on, &[]);
                     self.b.switch_to_block(skip);
+                    // The pass's start counted what this skips over.
+                    self.uncount_range(index + 1, target);
                     let skipped = self.b.use_var(self.skipped);
                     let skipped = self.b.ins().iadd_imm_s(skipped, (target - index - 1) as i64);
                     self.b.def_var(self.skipped, skipped);

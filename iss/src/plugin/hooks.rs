@@ -41,11 +41,20 @@ pub(crate) struct Hooks {
     pub(crate) insts: Box<[At]>,
     /// Some plan asked for a call: the block runs in the interpreter.
     pub(crate) calls: bool,
+    /// Per instruction, the later instruction of the block its taken
+    /// branch goes to, if any: the interpreter goes on there inside the
+    /// block, as compiled code does, so that both tiers run the same blocks.
+    pub(crate) skips: Box<[Option<usize>]>,
 }
 
 impl Hooks {
     pub(crate) fn new(len: usize) -> Hooks {
-        Hooks { block: At::default(), insts: vec![At::default(); len].into_boxed_slice(), calls: false }
+        Hooks {
+            block: At::default(),
+            insts: vec![At::default(); len].into_boxed_slice(),
+            calls: false,
+            skips: vec![None; len].into_boxed_slice(),
+        }
     }
 
     /// Whether a plan asked for calls, which only the interpreter makes.

@@ -28,9 +28,11 @@
 //! counters at the same points the interpreter does. Events come before the
 //! instruction or block they belong to, so an instruction that traps still
 //! had its instruction event (as in QEMU). While plugins are installed a
-//! block ends after a branch back to its own start, and compiled code
-//! leaves a block at every taken branch, so that "a block ran" means the
-//! same in both tiers. Without plugins nothing of this costs anything.
+//! block ends after a branch back to its own start, the interpreter takes
+//! the forward branches inside a block that compiled code takes, and a
+//! block compiled code left for a slow access goes on in the interpreter,
+//! so that "a block ran" means the same in both tiers. Without plugins
+//! nothing of this costs anything.
 //!
 //! Installing or removing plugins drops every translated block of the
 //! machine (the plans are part of each translation); see

@@ -402,7 +402,8 @@ mod tests {
     #[test]
     fn geometries_must_be_powers_of_two() {
         assert!(Geometry { size: 16 << 10, assoc: 8, line: 64 }.check("d").is_ok());
-        assert!(Geometry { size: 3 << 10, assoc: 3, line: 64 }.check("d").is_err());
+        assert!(Geometry { size: 3 << 10, assoc: 3, line: 64 }.check("d").is_ok(), "16 sets of 3 ways");
+        assert!(Geometry { size: 3 << 10, assoc: 4, line: 64 }.check("d").is_err(), "12 sets");
         assert!(Geometry { size: 16 << 10, assoc: 8, line: 48 }.check("d").is_err());
         assert!(Geometry { size: 0, assoc: 8, line: 64 }.check("d").is_err());
         assert!(Geometry { size: 16 << 10, assoc: 0, line: 64 }.check("d").is_err());
