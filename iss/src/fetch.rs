@@ -11,7 +11,7 @@ use crate::cache::{Block, BlockKey};
 use crate::cpu::Cpu;
 use crate::decode::{self, Disassembly, Inst};
 use crate::env::Env;
-use crate::jit::analysis::forward_skips;
+use crate::jit::analysis::loops_to_start;
 use crate::memory::mmu::Physical;
 use crate::memory::pmp::{Access, Pmp};
 use crate::memory::{PAGE_SHIFT, PAGE_SIZE};
@@ -102,11 +102,7 @@ impl Fetcher {
     /// The block of `insts` decoded from `code` at `pc`, with what the
     /// installed plugins planned for it.
     fn block(&self, key: BlockKey, pc: u64, insts: Vec<Inst>, code: Vec<u8>) -> Block {
-        let hooks = self.plugins.as_ref().map(|plugins| {
-            let mut hooks = plugins.instrument(pc, key.pc, &insts, &code);
-            hooks.skips = forward_skips(&insts).into_boxed_slice();
-            hooks
-        });
+        let hooks = self.plugins.as_ref().map(|plugins| plugins.instrument(pc, key.pc, &insts, &code));
         Block::new(key, insts.into_boxed_slice(), code.into_boxed_slice()).with_hooks(hooks)
     }
 
@@ -260,10 +256,7 @@ fn translate(
         // With plugins, a branch back to the block's start ends it, as it
         // ends a compiled function: the instructions after it are a block
         // of their own in both tiers.
-        let loops = instrumented
-            && inst.op.class() == decode::Class::Branch
-            && i64::from(inst.offset) + i64::from(inst.imm) == 0;
-        let ends = inst.op.ends_block() || loops;
+        let ends = inst.op.ends_block() || (instrumented && loops_to_start(&inst));
         insts.push(inst);
         if ends || addr == page_end || straddles || env.breakpoints.contains(addr) {
             break;

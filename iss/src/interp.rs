@@ -182,12 +182,11 @@ fn execute<M: DataAccess>(
     stop_at: u64,
     memory: &mut M,
 ) -> Result<(), (Trap, u64)> {
-    let first = resume_at.unwrap_or(0);
+    let mut first = resume_at.unwrap_or(0);
     // `retired` at the start of the current pass over the block, less the
     // instructions a forward branch skipped in it: a taken branch back to
     // the block's start runs it again without leaving here.
     let mut start_retired = cpu.arch.retired - first as u64;
-    let mut first = first;
     // A pass that starts the block, not one that resumes it, is a run of it.
     let mut fresh = resume_at.is_none();
     let len = block.insts.len() as u64;

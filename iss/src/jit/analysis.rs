@@ -142,7 +142,7 @@ pub(super) fn ram_groups(insts: &[Inst], joins: &[Option<cranelift_codegen::ir::
 
 /// `inst` is a jump or branch back to its block's start: a loop the
 /// compiled function runs in place (see [`super::translator::Translator::loop_back`]).
-pub(super) fn loops_to_start(inst: &Inst) -> bool {
+pub(crate) fn loops_to_start(inst: &Inst) -> bool {
     use crate::decode::Format;
     matches!(inst.op.format(), Format::Branch | Format::Jump) && i64::from(inst.offset) + i64::from(inst.imm) == 0
 }

@@ -307,7 +307,7 @@ impl Translator<'_> {
 
         self.b.set_cold_block(slow);
         self.b.switch_to_block(slow);
-        if !self.slow_helpers() {
+        if self.access != AccessMode::Lockstep {
             self.slow_exit(index, at, address, size, false);
             self.b.switch_to_block(merge);
             return result;
@@ -364,7 +364,7 @@ impl Translator<'_> {
 
         self.b.set_cold_block(slow);
         self.b.switch_to_block(slow);
-        if !self.slow_helpers() {
+        if self.access != AccessMode::Lockstep {
             self.slow_exit(index, at, address, size, true);
             self.b.switch_to_block(done);
             return;

@@ -220,13 +220,6 @@ impl<'a> Translator<'a> {
         }
     }
 
-    /// Whether loads and stores that compiled code cannot make itself call
-    /// the helpers rather than leave the block (see [`BlockExit::Slow`]): in
-    /// lockstep, which logs them.
-    pub(super) fn slow_helpers(&self) -> bool {
-        self.access == AccessMode::Lockstep
-    }
-
     /// Adds the plugins' inline `counts` to the hart's counters, those of
     /// one counter together.
     fn count(&mut self, counts: &[Count]) {
@@ -508,10 +501,7 @@ impl<'a> Translator<'a> {
                 self.joins[target] = Some(self.b.create_block());
             }
         }
-        // A RAM group's later accesses rely on the first one's checks,
-        // which hold only if the block leaves whenever they fail: not when
-        // slow accesses go through the helpers and the block goes on.
-        if self.access == AccessMode::Plain && !self.slow_helpers() {
+        if self.access == AccessMode::Plain {
             self.ram_groups = ram_groups(insts, &self.joins);
         }
         // A jump or branch back to the start loops inside the function: then

@@ -1,6 +1,9 @@
 //! What a block carries of the plugins' plans ([`Hooks`]): plain data,
 //! read by both tiers.
 
+use crate::decode::Inst;
+use crate::jit::analysis::forward_skips;
+
 /// A call a plan asked for: which plugin's observer, with what tag.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Call {
@@ -48,12 +51,13 @@ pub(crate) struct Hooks {
 }
 
 impl Hooks {
-    pub(crate) fn new(len: usize) -> Hooks {
+    /// Nothing planned yet for a block of `insts`.
+    pub(crate) fn new(insts: &[Inst]) -> Hooks {
         Hooks {
             block: At::default(),
-            insts: vec![At::default(); len].into_boxed_slice(),
+            insts: vec![At::default(); insts.len()].into_boxed_slice(),
             calls: false,
-            skips: vec![None; len].into_boxed_slice(),
+            skips: forward_skips(insts).into_boxed_slice(),
         }
     }
 

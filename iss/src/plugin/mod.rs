@@ -612,7 +612,7 @@ impl Plugins {
     /// Each plugin's plan for the block of `insts` (decoded from `code`)
     /// found at `pc`, physical `physical`.
     pub(crate) fn instrument(&self, pc: u64, physical: u64, insts: &[Inst], code: &[u8]) -> Box<hooks::Hooks> {
-        let mut hooks = Box::new(hooks::Hooks::new(insts.len()));
+        let mut hooks = Box::new(hooks::Hooks::new(insts));
         let info = BlockInfo { pc, physical, insts, code };
         for (index, plugin) in self.list.iter().enumerate() {
             let mut plan = Plan { plugin: index as u16, hooks: &mut hooks, counters: &self.counters };
