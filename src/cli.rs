@@ -189,8 +189,17 @@ pub(crate) struct RunArgs {
     /// Each reports when the run ends.
     #[arg(long, value_name = "NAME|PATH.so[,key=value...]")]
     pub plugin: Vec<String>,
+    /// Time the guest with a model of a real in-order core instead of one
+    /// cycle per instruction: mcycle, time and the timer interrupts follow
+    /// its estimate (class latencies, dependency stalls, branch
+    /// prediction, caches, TLBs). MODEL is `u54` (SiFive U54); any of its
+    /// figures can be changed (`--timing u54,mispredict=4,dcachesize=16K`),
+    /// and `out=PATH` takes its report. Runs in the interpreter;
+    /// `--fast-forward` reaches the code of interest at full speed first.
+    #[arg(long, value_name = "MODEL[,key=value...]")]
+    pub timing: Option<String>,
     /// Reach the part of the run that matters at full speed: run without
-    /// the plugins for N instructions (all harts together), or until a hart
+    /// the plugins and the timing model for N instructions (all harts together), or until a hart
     /// executes the marker instruction `slti zero, zero, 1` (`marker`; a
     /// HINT with no effect on any RISC-V core), then switch them on. The
     /// guest's state is untouched by the switch.

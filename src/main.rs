@@ -320,11 +320,15 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         Some(path) => Some(Snapshot::open(path).map_err(|e| format!("cannot load the snapshot: {e}"))?),
         None => None,
     };
-    let plugins = args
+    let mut plugins = args
         .plugin
         .iter()
         .map(|spec| plugins::from_spec(spec).map_err(|e| format!("--plugin {spec}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(spec) = &args.timing {
+        let timing = plugins::Timing::from_spec(spec).map_err(|e| format!("--timing {spec}: {e}"))?;
+        plugins.push(std::sync::Arc::new(timing));
+    }
     let config = VirtConfig {
         snapshot,
         harts: args.harts,

@@ -396,14 +396,15 @@ fn a_plugin_in_c_sees_what_rust_plugins_see() {
     for (name, engine) in [("interp", Engine::Interpreter), ("jit", jit())] {
         for guest in ["traps", "rv64a", "smode"] {
             let out = dir.join(format!("count-{guest}-{name}-{}.txt", std::process::id()));
-            let native = plugins::load(&library, &[format!("out={}", out.display()), "memory=on".into()])
-                .expect("the C plugin loads");
+            let args = [format!("out={}", out.display()), "memory=on".into(), "stall=3".into()];
+            let native = plugins::load(&library, &args).expect("the C plugin loads");
             let insn = Arc::new(plugins::Insn::new(Output::File(dir.join("insn-unused.txt"))));
             let recorder = Arc::new(Recorder { memory: true, ..Recorder::default() });
             let (mut machine, _) = machine(guest, 1, engine.clone(), Scheduling::Deterministic);
             machine.set_plugins(vec![Arc::new(native), insn.clone(), recorder.clone()]);
             assert!(matches!(machine.run(Some(100_000_000)), StopReason::Exit(0)), "{guest}");
             let a0 = machine.harts()[0].state().reg(10);
+            let (cycle, retired) = (machine.harts()[0].state().cycle(), machine.harts()[0].state().retired);
             machine.finish_plugins();
 
             let what = format!("{guest} under {name}");
@@ -429,6 +430,8 @@ fn a_plugin_in_c_sees_what_rust_plugins_see() {
             assert_eq!(counted["traps"], record.traps.len() as u64, "{what}");
             assert!(counted["traps"] > 0 || guest == "rv64a", "{what}: no trap seen");
             assert_eq!(counted["hart 0 a0"], a0, "{what}: a0 read through the C API at the stop");
+            let accesses = counted["loads"] + counted["stores"];
+            assert_eq!(cycle - retired, 3 * accesses, "{what}: 3 cycles added at each access");
             std::fs::remove_file(out).unwrap();
         }
     }

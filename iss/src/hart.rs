@@ -199,14 +199,14 @@ impl Hart {
     pub fn set_plugins(&mut self, plugins: Option<Arc<Plugins>>) -> Option<HartPlugins> {
         let mut old = self.dispatcher.plugins.take();
         if let Some(old) = &mut old {
-            old.run_state(&self.cpu, &self.env, false);
+            old.run_state(&mut self.cpu, &self.env, false);
         }
         self.env.cache.flush();
         self.dispatcher.jump_cache.clear();
         self.fetcher.plugins = plugins.clone();
         if let Some(plugins) = plugins {
             let mut part = plugins.attach(self.cpu.arch.csr.mhartid);
-            part.run_state(&self.cpu, &self.env, true);
+            part.run_state(&mut self.cpu, &self.env, true);
             self.dispatcher.plugins = Some(part);
         }
         old
@@ -428,6 +428,11 @@ impl Hart {
     /// enabled interrupt is pending; `run` returns at once while none is.
     pub fn run(&mut self, budget: u64) -> Exit {
         let stop_at = self.cpu.arch.retired.saturating_add(budget);
+        // Plugins may add cycles (a timing model): the run also ends when
+        // local time has moved on by `budget`.
+        if let Some(plugins) = &mut self.dispatcher.plugins {
+            plugins.cycle_stop = self.cpu.arch.cycle().saturating_add(budget);
+        }
         // Interrupts and requests are looked at on entry, when another thread
         // or device asked for attention, and after instructions that can make
         // an interrupt deliverable; otherwise blocks follow each other with
@@ -440,7 +445,9 @@ impl Hart {
                     return exit;
                 }
             }
-            if self.cpu.arch.retired >= stop_at {
+            if self.cpu.arch.retired >= stop_at
+                || self.dispatcher.plugins.as_ref().is_some_and(|p| p.cycle_reached(&self.cpu, self.cpu.arch.retired))
+            {
                 return Exit::BudgetSpent;
             }
             let handback = self.dispatcher.run(&mut self.cpu, &self.env, self.jit.as_ref(), stop_at);
@@ -505,7 +512,7 @@ impl Hart {
             self.last_exception = None;
             self.note_stall(Cause::Interrupt(irq), pc);
             if let Some(plugins) = &mut self.dispatcher.plugins {
-                plugins.trap(&self.cpu, &self.env, Cause::Interrupt(irq), 0, pc);
+                plugins.trap(&mut self.cpu, &self.env, Cause::Interrupt(irq), 0, pc);
             }
             self.cpu.take_trap(Cause::Interrupt(irq), 0, pc);
             self.sync_translations();
@@ -585,7 +592,7 @@ impl Hart {
         }
         self.last_exception = Some(signature);
         if let Some(plugins) = &mut self.dispatcher.plugins {
-            plugins.trap(&self.cpu, &self.env, cause, trap.tval, pc);
+            plugins.trap(&mut self.cpu, &self.env, cause, trap.tval, pc);
         }
         self.cpu.take_trap(cause, trap.tval, pc);
         // The privilege changed: translation and interrupts need a look.

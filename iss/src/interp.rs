@@ -775,10 +775,15 @@ impl DataAccess for Instrumented<'_> {
 
     /// A callback that stops the machine (a fast-forward marker, say)
     /// stops the hart right after the instruction it was called before:
-    /// the block is left before the next one.
+    /// the block is left before the next one. So does the end of the run in
+    /// local time, which callbacks move on with the cycles they add.
     #[inline(always)]
     fn instruction(&mut self, cpu: &mut Cpu, env: &Env, index: usize, pc: u64, retired: u64) -> bool {
         if std::mem::take(&mut self.called) && env.control.attention_pending() {
+            return false;
+        }
+        // Callbacks may add cycles: the run ends where local time does.
+        if self.plugins.cycle_reached(cpu, retired) {
             return false;
         }
         self.index = index;

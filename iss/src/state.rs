@@ -45,7 +45,9 @@ pub struct HartState {
     pub csr: CsrFile,
     /// Instructions retired since reset (drives budgets; not guest-writable).
     pub retired: u64,
-    /// Cycles spent idle (in `wfi`) since reset; local time is
+    /// Cycles since reset beyond one per retired instruction: idle in
+    /// `wfi`, and the stalls that devices (an access's latency) and timing
+    /// models ([`crate::plugin::HartView::add_cycles`]) add; local time is
     /// [`HartState::cycle`].
     pub idle_cycles: u64,
     /// `minstret` minus `retired`, so that guest writes to `minstret` do not

@@ -189,6 +189,13 @@ typedef struct polyhart_plugin_api {
     uint64_t (*finished_hart)(const polyhart_finished *finished, size_t index);
     void *(*finished_user)(const polyhart_finished *finished, size_t index);
     uint64_t (*finished_counter)(const polyhart_finished *finished, size_t index, uint32_t counter);
+
+    /* The hart's local time in cycles before the event. */
+    uint64_t (*hart_cycle)(const polyhart_hart *hart);
+    /* Adds `cycles` to the hart's local time, beyond the one cycle each
+     * instruction takes (a timing model's stalls): mcycle, the board's
+     * time and a cosimulation's clock follow. */
+    void (*hart_add_cycles)(const polyhart_hart *hart, uint64_t cycles);
 } polyhart_plugin_api;
 
 /* What a plugin gives polyhart: filled in by polyhart_plugin_install. */

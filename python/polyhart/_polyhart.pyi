@@ -230,8 +230,8 @@ class Machine:
         """Saves the whole machine to a snapshot in memory, between runs."""
     def save_snapshot(self, path: Union[str, "os.PathLike[str]"]) -> None:
         """Saves the whole machine to a snapshot file, between runs."""
-    def set_plugins(self, specs: Sequence[str]) -> None:
-        """Installs instrumentation plugins, named as `--plugin` names them ("insn", "cache,out=c.txt", "./lib.so,k=v")."""
+    def set_plugins(self, specs: Sequence[str], timing: Optional[str] = None) -> None:
+        """Installs instrumentation plugins, named as `--plugin` names them ("insn", "cache,out=c.txt", "./lib.so,k=v"), and a timing model as `--timing` names it ("u54")."""
     def finish_plugins(self) -> None:
         """Removes the installed plugins, which report now."""
     def restore(self, snapshot: Union[Snapshot, str, "os.PathLike[str]"]) -> None:

@@ -523,11 +523,20 @@ impl Machine {
     /// `finish_plugins()` is called or the machine goes (to standard error,
     /// or to the file their `out=` names). A spec that names no plugin, or
     /// gives it a wrong argument, raises `ValueError` and installs nothing.
-    fn set_plugins(&self, py: Python<'_>, specs: Vec<String>) -> PyResult<()> {
-        let plugins = specs
+    /// `timing` installs a timing model as `--timing` names it (`"u54"`,
+    /// `"u54,mispredict=4,out=t.txt"`): `mcycle` and time then follow its
+    /// estimate of the cycles a real core takes.
+    #[pyo3(signature = (specs, timing = None))]
+    fn set_plugins(&self, py: Python<'_>, specs: Vec<String>, timing: Option<String>) -> PyResult<()> {
+        let mut plugins = specs
             .iter()
             .map(|spec| polyhart_machine::plugins::from_spec(spec).map_err(|e| PyValueError::new_err(e.to_string())))
             .collect::<PyResult<Vec<_>>>()?;
+        if let Some(spec) = timing {
+            let model = polyhart_machine::plugins::Timing::from_spec(&spec)
+                .map_err(|e| PyValueError::new_err(format!("timing {spec}: {e}")))?;
+            plugins.push(std::sync::Arc::new(model));
+        }
         let mut guard = self.lock()?;
         let cosim = &mut *guard;
         py.detach(|| cosim.machine_mut().set_plugins(plugins));

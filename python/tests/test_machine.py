@@ -348,3 +348,25 @@ def test_plugins_count_and_report(tmp_path):
         machine.set_plugins(["nope"])
     with pytest.raises(ValueError, match="unknown argument"):
         machine.set_plugins(["insn,colour=red"])
+
+
+def test_a_timing_model_drives_mcycle(tmp_path):
+    # CoreMark reads mcycle: under the U54 model it takes more cycles than
+    # instructions, and the model reports them.
+    kernel = (GUEST_DIR / "coremark.elf").read_bytes()
+    plain = polyhart.Machine(kernel=kernel, deterministic=True)
+    assert plain.run(max_insns=100_000_000).kind == polyhart.StopKind.EXIT
+    timed = polyhart.Machine(kernel=kernel, deterministic=True)
+    out = tmp_path / "timing.txt"
+    timed.set_plugins([], timing=f"u54,out={out}")
+    assert timed.run(max_insns=100_000_000).kind == polyhart.StopKind.EXIT
+    timed.finish_plugins()
+
+    def ticks(machine):
+        text = machine.read_console().decode()
+        return int(next(line for line in text.splitlines() if line.startswith("Total ticks")).split(":")[1])
+
+    assert ticks(timed) > 1.1 * ticks(plain)
+    assert out.read_text().startswith("timing: model u54")
+    with pytest.raises(ValueError, match="no timing model is named"):
+        timed.set_plugins([], timing="pentium")

@@ -1,7 +1,8 @@
 /*
  * A polyhart plugin in C, for tests/plugins.rs: counts instructions by
  * class with inline counters, and (with memory=on) loads and stores with
- * memory callbacks; counts traps; writes its totals to out=PATH.
+ * memory callbacks, adding stall=N cycles to the hart's time at each; counts
+ * traps; writes its totals to out=PATH.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ struct plugin {
     const polyhart_plugin_api *api;
     char out[512];
     int memory;
+    uint64_t stall;
     int64_t classes[POLYHART_CLASS_COUNT];
 };
 
@@ -59,13 +61,16 @@ static void *hart_init(void *user, uint64_t id) {
 }
 
 static const polyhart_plugin_api *api_of_stop;
+static uint64_t stall_cycles;
 
 static void memory(void *hart_user, const polyhart_hart *hart, const polyhart_memory_event *event, uint64_t tag) {
     struct hart *h = hart_user;
-    (void)hart;
     (void)tag;
     if (!h) {
         return;
+    }
+    if (stall_cycles) {
+        api_of_stop->hart_add_cycles(hart, stall_cycles);
     }
     if (event->kind == POLYHART_MEMORY_LOAD || event->kind == POLYHART_MEMORY_LOAD_RESERVED) {
         h->loads++;
@@ -141,6 +146,8 @@ int polyhart_plugin_install(const polyhart_plugin_api *api, polyhart_plugin *plu
             snprintf(p->out, sizeof p->out, "%s", argv[i] + 4);
         } else if (strcmp(argv[i], "memory=on") == 0) {
             p->memory = 1;
+        } else if (strncmp(argv[i], "stall=", 6) == 0) {
+            stall_cycles = strtoull(argv[i] + 6, NULL, 10);
         } else {
             snprintf(error, error_len, "unknown argument %s", argv[i]);
             free(p);

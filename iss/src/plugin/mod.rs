@@ -108,6 +108,7 @@
 //! ```
 
 use std::any::Any;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -473,6 +474,9 @@ pub struct HartView<'a> {
     pub(crate) env: &'a Env,
     pub(crate) pc: u64,
     pub(crate) retired: u64,
+    /// Cycles the callbacks added ([`HartView::add_cycles`]), charged to
+    /// the hart once they return.
+    pub(crate) added: &'a Cell<u64>,
 }
 
 impl std::fmt::Debug for HartView<'_> {
@@ -517,6 +521,21 @@ impl HartView<'_> {
     /// Instructions the hart retired before the event.
     pub fn retired(&self) -> u64 {
         self.retired
+    }
+
+    /// The hart's local time in cycles before the event (see
+    /// [`crate::HartState::cycle`]).
+    pub fn cycle(&self) -> u64 {
+        self.retired + self.cpu.arch.idle_cycles + self.added.get()
+    }
+
+    /// Adds `cycles` to the hart's local time, beyond the one cycle every
+    /// instruction takes: the stalls a timing model estimates. `mcycle`,
+    /// the board's `time` and a cosimulation's clock follow, and the
+    /// runners end the hart's quantum and meet its timer deadlines on this
+    /// time, to the instruction.
+    pub fn add_cycles(&self, cycles: u64) {
+        self.added.set(self.added.get().saturating_add(cycles));
     }
 
     /// The physical address virtual `vaddr` maps to for the hart's loads
@@ -629,6 +648,8 @@ impl Plugins {
             plugins: self.clone(),
             observers: self.list.iter().map(|plugin| plugin.observer(hart)).collect(),
             counters: vec![0; COUNTER_CAPACITY].into_boxed_slice(),
+            added: Cell::new(0),
+            cycle_stop: u64::MAX,
         }
     }
 
@@ -670,6 +691,11 @@ pub struct HartPlugins {
     observers: Vec<Box<dyn Observer>>,
     /// Indexed by [`Counter`]; compiled code adds to them in place.
     counters: Box<[u64]>,
+    /// Cycles the running callbacks added.
+    added: Cell<u64>,
+    /// Where the current run stops in local time (see `Hart::run`): the
+    /// interpreter leaves a block there, as callbacks may add cycles.
+    pub(crate) cycle_stop: u64,
 }
 
 impl std::fmt::Debug for HartPlugins {
@@ -701,12 +727,12 @@ impl HartPlugins {
     /// Before the point `at` at `pc`, the block's start (`block`) or an
     /// instruction: its counts and calls.
     #[inline(always)]
-    pub(crate) fn before(&mut self, cpu: &Cpu, env: &Env, at: &hooks::At, pc: u64, block: bool) {
+    pub(crate) fn before(&mut self, cpu: &mut Cpu, env: &Env, at: &hooks::At, pc: u64, block: bool) {
         self.count(&at.counts);
         if at.calls.is_empty() {
             return;
         }
-        let view = HartView { cpu, env, pc, retired: cpu.arch.retired };
+        let view = HartView { cpu, env, pc, retired: cpu.arch.retired, added: &self.added };
         for call in &at.calls {
             if let Some(observer) = self.observers.get_mut(usize::from(call.plugin)) {
                 if block {
@@ -716,32 +742,50 @@ impl HartPlugins {
                 }
             }
         }
+        self.charge(cpu);
     }
 
     /// After the memory access `event` of the instruction at `pc`.
-    pub(crate) fn accessed(&mut self, cpu: &Cpu, env: &Env, at: &hooks::At, pc: u64, event: &MemoryEvent) {
-        let view = HartView { cpu, env, pc, retired: cpu.arch.retired };
+    pub(crate) fn accessed(&mut self, cpu: &mut Cpu, env: &Env, at: &hooks::At, pc: u64, event: &MemoryEvent) {
+        let view = HartView { cpu, env, pc, retired: cpu.arch.retired, added: &self.added };
         for call in &at.memory {
             if let Some(observer) = self.observers.get_mut(usize::from(call.plugin)) {
                 observer.memory(&view, event, call.tag);
             }
         }
+        self.charge(cpu);
     }
 
     /// Before the hart takes a trap.
-    pub(crate) fn trap(&mut self, cpu: &Cpu, env: &Env, cause: Cause, tval: u64, pc: u64) {
-        let view = HartView { cpu, env, pc, retired: cpu.arch.retired };
+    pub(crate) fn trap(&mut self, cpu: &mut Cpu, env: &Env, cause: Cause, tval: u64, pc: u64) {
+        let view = HartView { cpu, env, pc, retired: cpu.arch.retired, added: &self.added };
         let event = TrapEvent { cause, tval, pc };
         for observer in &mut self.observers {
             observer.trap(&view, &event);
         }
+        self.charge(cpu);
     }
 
     /// The hart starts (`true`) or stops running under the plugins.
-    pub(crate) fn run_state(&mut self, cpu: &Cpu, env: &Env, start: bool) {
-        let view = HartView { cpu, env, pc: cpu.arch.pc, retired: cpu.arch.retired };
+    pub(crate) fn run_state(&mut self, cpu: &mut Cpu, env: &Env, start: bool) {
+        let view = HartView { cpu, env, pc: cpu.arch.pc, retired: cpu.arch.retired, added: &self.added };
         for observer in &mut self.observers {
             if start { observer.start(&view) } else { observer.stop(&view) }
         }
+        self.charge(cpu);
+    }
+
+    /// Charges the cycles the callbacks added to the hart's local time.
+    #[inline(always)]
+    fn charge(&mut self, cpu: &mut Cpu) {
+        let added = self.added.take();
+        cpu.arch.idle_cycles = cpu.arch.idle_cycles.saturating_add(added);
+    }
+
+    /// Whether the hart's local time has reached where the current run
+    /// stops, with `retired` instructions retired.
+    #[inline(always)]
+    pub(crate) fn cycle_reached(&self, cpu: &Cpu, retired: u64) -> bool {
+        retired + cpu.arch.idle_cycles >= self.cycle_stop
     }
 }

@@ -26,7 +26,7 @@ impl Geometry {
         self.size / (self.assoc * self.line)
     }
 
-    fn check(&self, name: &str) -> Result<(), String> {
+    pub(crate) fn check(&self, name: &str) -> Result<(), String> {
         let per_set = self.assoc.checked_mul(self.line).filter(|&bytes| bytes > 0);
         let valid = self.line.is_power_of_two()
             && self.size <= 1 << 30

@@ -8,6 +8,9 @@
 //! | `mem` | every load, store and AMO in an address range, to a file ([`MemTrace`]) | no: memory callbacks |
 //! | `cache` | miss rates of set-associative L1 I/D and L2 caches ([`Cache`]) | no: callbacks |
 //!
+//! `--timing MODEL` installs one more, [`Timing`]: an in-order core's
+//! estimated cycles drive the hart's time.
+//!
 //! Plugins written in C against `machine/include/polyhart-plugin.h` load
 //! from shared libraries ([`load`], [`from_spec`]).
 //!
@@ -29,6 +32,7 @@ mod insn;
 mod marker;
 mod mem;
 mod native;
+mod timing;
 
 pub use cache::Cache;
 pub use hotblocks::HotBlocks;
@@ -36,6 +40,7 @@ pub use insn::Insn;
 pub use marker::{MARKER, Marker};
 pub use mem::MemTrace;
 pub use native::{Native, load};
+pub use timing::{HartTiming, Timing, TimingConfig, TimingReport};
 
 /// The names of the bundled plugins.
 pub const BUNDLED: [&str; 4] = ["insn", "hotblocks", "mem", "cache"];

@@ -85,6 +85,8 @@ struct Api {
     finished_hart: unsafe extern "C" fn(*const FinishedHandle, usize) -> u64,
     finished_user: unsafe extern "C" fn(*const FinishedHandle, usize) -> *mut c_void,
     finished_counter: unsafe extern "C" fn(*const FinishedHandle, usize, u32) -> u64,
+    hart_cycle: unsafe extern "C" fn(*const HartHandle) -> u64,
+    hart_add_cycles: unsafe extern "C" fn(*const HartHandle, u64),
 }
 
 /// `polyhart_plugin`: what the plugin filled in.
@@ -275,6 +277,16 @@ unsafe extern "C" fn api_hart_retired(handle: *const HartHandle) -> u64 {
     unsafe { hart(handle) }.retired()
 }
 
+unsafe extern "C" fn api_hart_cycle(handle: *const HartHandle) -> u64 {
+    // SAFETY: as in `api_hart_id`.
+    unsafe { hart(handle) }.cycle()
+}
+
+unsafe extern "C" fn api_hart_add_cycles(handle: *const HartHandle, cycles: u64) {
+    // SAFETY: as in `api_hart_id`.
+    unsafe { hart(handle) }.add_cycles(cycles)
+}
+
 unsafe extern "C" fn api_hart_read_memory(
     handle: *const HartHandle,
     vaddr: u64,
@@ -339,6 +351,8 @@ static API: Api = Api {
     finished_hart: api_finished_hart,
     finished_user: api_finished_user,
     finished_counter: api_finished_counter,
+    hart_cycle: api_hart_cycle,
+    hart_add_cycles: api_hart_add_cycles,
 };
 
 /// A plugin from a shared library. The library stays loaded for the rest
