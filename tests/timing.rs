@@ -343,3 +343,29 @@ fn the_command_line_takes_a_model_and_refuses_an_unknown_one() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no timing model is named `pentium`"));
 }
+
+#[test]
+fn a_cosimulation_clock_follows_the_model() {
+    use polyhart::cosim::{AdvanceEnd, CosimBuilder, SimTime};
+    // Two cosimulations of CoreMark advanced by the same simulated time,
+    // one under the model: its hart ends each advance where the outside's
+    // time is (within one instruction's stall), having retired fewer
+    // instructions, as a slower core would.
+    let run = |timing: bool| {
+        let config = VirtConfig::new().kernel(elf("coremark")).ram_size(16 << 20).console(std::io::sink());
+        let mut cosim = CosimBuilder::new(config).build().expect("builds");
+        if timing {
+            let model = Timing::from_spec("u54,out=/dev/null").expect("a model");
+            cosim.machine_mut().set_plugins(vec![Arc::new(model)]);
+        }
+        for _ in 0..20 {
+            let advance = cosim.advance(SimTime::from_micros(50));
+            assert_eq!(advance.end, AdvanceEnd::Reached);
+            let ahead = cosim.local_offset(0).expect("hart 0");
+            assert!(ahead <= SimTime::from_nanos(100), "hart 0 ran {ahead:?} past the advance");
+        }
+        cosim.machine_mut().harts()[0].state().retired
+    };
+    let (plain, timed) = (run(false), run(true));
+    assert!(timed * 11 < plain * 10, "{timed} instructions under the model, {plain} at one a cycle");
+}
