@@ -184,8 +184,9 @@ fn execute<M: DataAccess>(
 ) -> Result<(), (Trap, u64)> {
     let mut first = resume_at.unwrap_or(0);
     // `retired` at the start of the current pass over the block, less the
-    // instructions a forward branch skipped in it: a taken branch back to
-    // the block's start runs it again without leaving here.
+    // instructions a forward branch skipped in it (so it may wrap below
+    // zero early in a run: wrapping arithmetic throughout): a taken branch
+    // back to the block's start runs it again without leaving here.
     let mut start_retired = cpu.arch.retired - first as u64;
     // A pass that starts the block, not one that resumes it, is a run of it.
     let mut fresh = resume_at.is_none();
@@ -198,7 +199,7 @@ fn execute<M: DataAccess>(
         // The pass runs from here: a forward branch inside the block (with
         // plugins) moves it on.
         let mut skip_to = std::mem::take(&mut first);
-        let insts = &block.insts[..(stop_at - start_retired).min(len) as usize];
+        let insts = &block.insts[..stop_at.wrapping_sub(start_retired).min(len) as usize];
         for (index, inst) in insts.iter().enumerate() {
             if M::OBSERVES && index < skip_to {
                 continue;
@@ -208,9 +209,9 @@ fn execute<M: DataAccess>(
                 env,
                 index,
                 block_pc.wrapping_add(u64::from(inst.offset)),
-                start_retired + index as u64,
+                start_retired.wrapping_add(index as u64),
             ) {
-                cpu.arch.retired = start_retired + index as u64;
+                cpu.arch.retired = start_retired.wrapping_add(index as u64);
                 break 'block block_pc.wrapping_add(u64::from(inst.offset));
             }
             // Operands that only some operations need are macros, so that
@@ -238,13 +239,13 @@ fn execute<M: DataAccess>(
             // reaches sees as the time of the access.
             macro_rules! now {
                 () => {
-                    start_retired + index as u64
+                    start_retired.wrapping_add(index as u64)
                 };
             }
             // Counters are brought up to date only where something can observe them.
             macro_rules! sync_counters {
                 () => {
-                    cpu.arch.retired = start_retired + index as u64
+                    cpu.arch.retired = start_retired.wrapping_add(index as u64)
                 };
             }
             macro_rules! fault {
@@ -265,7 +266,7 @@ fn execute<M: DataAccess>(
             // Leaves the block for `target` after this instruction retires.
             macro_rules! jump {
                 ($target:expr) => {{
-                    cpu.arch.retired = start_retired + index as u64 + 1;
+                    cpu.arch.retired = start_retired.wrapping_add(index as u64) + 1;
                     break 'block $target;
                 }};
             }
@@ -284,7 +285,7 @@ fn execute<M: DataAccess>(
                             continue;
                         }
                         let target = pc!().wrapping_add($offset);
-                        let retired = start_retired + index as u64 + 1;
+                        let retired = start_retired.wrapping_add(index as u64) + 1;
                         if target == block_pc && retired < stop_at && !env.control.attention_pending() {
                             start_retired = retired;
                             continue 'block;
@@ -679,7 +680,7 @@ fn execute<M: DataAccess>(
                 }
             }
         }
-        cpu.arch.retired = start_retired + insts.len() as u64;
+        cpu.arch.retired = start_retired.wrapping_add(insts.len() as u64);
         let last = &insts[insts.len() - 1];
         break block_pc.wrapping_add(u64::from(last.offset) + u64::from(last.len));
     };

@@ -365,19 +365,12 @@ impl Timing {
                 latency = if double { config.fsqrt_d } else { config.fdiv };
                 unit = Unit::FpDivider;
             }
-            Class::FpMove => {
-                // Sign injection runs in the adder; moves between the
-                // register files do not.
-                let injects = matches!(op.format(), polyhart_iss::decode::Format::FpR2);
-                latency = match (injects, double) {
-                    (true, true) => config.fadd_d,
-                    (true, false) => config.fadd_s,
-                    (false, _) => config.fconvert,
-                };
-            }
-            Class::FpCompare => {
-                let minmax = matches!(op.format(), polyhart_iss::decode::Format::FpR2);
-                latency = match (minmax, double) {
+            Class::FpMove | Class::FpCompare => {
+                // Sign injection, minimum and maximum (the two-operand
+                // format) run in the adder; moves between the register
+                // files, comparisons and classification do not.
+                let in_adder = matches!(op.format(), polyhart_iss::decode::Format::FpR2);
+                latency = match (in_adder, double) {
                     (true, true) => config.fadd_d,
                     (true, false) => config.fadd_s,
                     (false, _) => config.fconvert,
