@@ -15,7 +15,9 @@
 #   mem-calls    mem with a range nothing falls in: a callback after every
 #                load and store, which does nothing else
 #   cache        the cache model (a callback per instruction and access)
-# The slow configurations (callbacks) run on bench_int with RUNS=3 at most.
+#   timing       --timing u54 (a callback per instruction and access)
+# The slow configurations (callbacks) run with RUNS=3 at most, on bench_int,
+# and insn-calls and timing on bench_par too.
 # Debian's QEMU 7.2 ships no contrib plugins, so there is no QEMU column.
 set -u
 
@@ -57,11 +59,12 @@ plugin_args() {
         insn-calls) echo "--plugin insn,inline=off,out=/dev/null" ;;
         mem-calls) echo "--plugin mem,file=/dev/null,range=0x0-0x1,out=/dev/null" ;;
         cache) echo "--plugin cache,out=/dev/null" ;;
+        timing) echo "--timing u54,out=/dev/null" ;;
     esac
 }
 
 fast="none insn hotblocks"
-slow="insn-calls mem-calls cache"
+slow="insn-calls mem-calls cache timing"
 slow_runs=$((runs < 3 ? runs : 3))
 i=0
 while [ $i -lt "$runs" ]; do
@@ -76,8 +79,10 @@ while [ $i -lt "$runs" ]; do
             # shellcheck disable=SC2046
             time_one bench_int "$config" "$polyhart" run --kernel "$guest/bench_int.elf" $(plugin_args "$config")
         done
-        # shellcheck disable=SC2046
-        time_one bench_par insn-calls "$polyhart" run -smp 4 --kernel "$guest/bench_par.elf" $(plugin_args insn-calls)
+        for config in insn-calls timing; do
+            # shellcheck disable=SC2046
+            time_one bench_par "$config" "$polyhart" run -smp 4 --kernel "$guest/bench_par.elf" $(plugin_args "$config")
+        done
     fi
     i=$((i + 1))
 done

@@ -369,3 +369,30 @@ fn a_cosimulation_clock_follows_the_model() {
     let (plain, timed) = (run(false), run(true));
     assert!(timed * 11 < plain * 10, "{timed} instructions under the model, {plain} at one a cycle");
 }
+
+#[test]
+fn fast_forward_switches_to_the_model_exactly() {
+    // CoreMark runs its first instructions at full speed (the JIT, no
+    // plugin, a cycle each), then under the model: the model times every
+    // instruction after the switch and none before, and the hart's time is
+    // the two added.
+    const AHEAD: u64 = 5_000_000;
+    let console = Console::default();
+    let config = VirtConfig::new()
+        .kernel(elf("coremark"))
+        .ram_size(16 << 20)
+        .scheduling(Scheduling::Deterministic)
+        .console(console.clone());
+    let mut machine = build_virt(config).expect("builds");
+    assert_eq!(machine.run(Some(AHEAD)), StopReason::InstructionLimit);
+    let state = machine.harts()[0].state();
+    assert_eq!((state.retired, state.cycle()), (AHEAD, AHEAD));
+    let timing = Arc::new(Timing::from_spec("u54,out=/dev/null").expect("a model"));
+    machine.set_plugins(vec![timing.clone()]);
+    assert_eq!(machine.run(LIMIT), StopReason::Exit(0));
+    let (retired, cycle) = (machine.harts()[0].state().retired, machine.harts()[0].state().cycle());
+    let (_, model) = report(&mut machine, &timing).harts[0];
+    assert_eq!(model.instructions, retired - AHEAD);
+    assert_eq!(cycle, AHEAD + model.cycles);
+    assert!(console.text().contains("Correct operation validated"), "{}", console.text());
+}
