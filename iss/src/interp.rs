@@ -783,8 +783,10 @@ impl DataAccess for Instrumented<'_> {
         if std::mem::take(&mut self.called) && env.control.attention_pending() {
             return false;
         }
-        // Callbacks may add cycles: the run ends where local time does.
+        // Callbacks may add cycles: the run ends where local time does (the
+        // dispatcher hands back to `Hart::run`, which ends it).
         if self.plugins.cycle_reached(cpu, retired) {
+            cpu.recheck = true;
             return false;
         }
         self.index = index;

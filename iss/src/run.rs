@@ -94,7 +94,7 @@ impl Dispatcher {
             if cpu.recheck || env.control.attention_pending() {
                 return Ok(DispatchExit::Event);
             }
-            if cpu.arch.retired >= stop_at || plugins.as_ref().is_some_and(|p| p.cycle_reached(cpu, cpu.arch.retired)) {
+            if cpu.arch.retired >= stop_at {
                 return Ok(DispatchExit::Budget);
             }
             if env.breakpoints.contains(cpu.arch.pc) && !*stepping {

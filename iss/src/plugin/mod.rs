@@ -775,11 +775,18 @@ impl HartPlugins {
         self.charge(cpu);
     }
 
-    /// Charges the cycles the callbacks added to the hart's local time.
+    /// Charges the cycles the callbacks added to the hart's local time;
+    /// once that reaches the end of the run, the dispatcher hands back to
+    /// `Hart::run` (which ends the run) before the next block.
     #[inline(always)]
     fn charge(&mut self, cpu: &mut Cpu) {
         let added = self.added.take();
-        cpu.arch.idle_cycles = cpu.arch.idle_cycles.saturating_add(added);
+        if added > 0 {
+            cpu.arch.idle_cycles = cpu.arch.idle_cycles.saturating_add(added);
+            if self.cycle_reached(cpu, cpu.arch.retired) {
+                cpu.recheck = true;
+            }
+        }
     }
 
     /// Whether the hart's local time has reached where the current run
