@@ -920,7 +920,8 @@ impl Core {
     fn memory(&mut self, hart: &HartView<'_>, access: &MemoryEvent, tag: u64) {
         let mut cost = 0;
         let page = access.vaddr >> 12;
-        if Core::translating(hart) && !self.dtlb.access(page) {
+        // The same page as the last access hits: no need to read `satp`.
+        if self.dtlb.last != Some(page) && Core::translating(hart) && !self.dtlb.access(page) {
             cost += self.config.tlb_miss;
         }
         if access.target == Target::Device {
